@@ -1,0 +1,168 @@
+"""The ``strongroom`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from strongroom.server.config import DEFAULT_PORT, load_settings
+
+err = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="strongroom")
+def main() -> None:
+    """Strongroom: a self-hosted secrets manager that speaks the AWS Secrets Manager API.
+
+    Point the AWS CLI or any AWS SDK at it with AWS_ENDPOINT_URL.
+    """
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory to create; it must not hold a deployment yet.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the account and admin credentials as one JSON object.",
+)
+def init(data_dir: Path, as_json: bool) -> None:
+    """Create a data directory: root key, database, first account and its admin key.
+
+    The admin secret access key is printed once and cannot be shown again.
+    """
+    from strongroom.server.deployment import initialize, is_initialized
+
+    if is_initialized(data_dir):
+        raise click.ClickException(
+            f"{data_dir} already holds a Strongroom deployment; "
+            "serve it with `strongroom server --data-dir` or choose another directory."
+        )
+    creds = initialize(data_dir, dev=False)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "account_id": creds.account_id,
+                    "access_key_id": creds.access_key_id,
+                    "secret_access_key": creds.secret_access_key,
+                }
+            )
+        )
+        return
+    out = Console()
+    out.print(f"[bold green]Initialized[/] {data_dir}")
+    out.print(f"account id         {creds.account_id}")
+    out.print(f"access key id      {creds.access_key_id}")
+    out.print(f"secret access key  {creds.secret_access_key}")
+    out.print("[yellow]Store the secret access key now: it is not shown again.[/]")
+
+
+@main.command()
+@click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: account 000000000000, credentials test/test; "
+    "in memory unless --data-dir is given.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Data directory (from `strongroom init`, or created by --dev).",
+)
+@click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help=f"Port [default: {DEFAULT_PORT}].")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes [default: 1]."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log level [default: info].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="TOML file with a [server] table of these settings.",
+)
+def server(config_file: Path | None, **flags: Any) -> None:
+    """Serve the AWS-compatible API (and /_strongroom/health)."""
+    import uvicorn
+
+    from strongroom.server.app import SETTINGS_ENV
+    from strongroom.server.deployment import initialize, is_initialized
+
+    try:
+        settings = load_settings(flags, config_file=config_file)
+    except (ValueError, OSError) as problem:
+        raise click.ClickException(f"bad configuration: {problem}") from problem
+    scratch: str | None = None
+    data_dir = settings.data_dir
+    if data_dir is None:
+        if not settings.dev:
+            raise click.ClickException(
+                "no data directory: pass --data-dir D (create one with `strongroom init "
+                "--data-dir D`) or use --dev for a throwaway in-memory server."
+            )
+        # "In memory": a scratch directory on tmpfs when there is one, removed at exit.
+        # mkdtemp makes a fresh 0700 directory with a random name, so a shared /dev/shm is safe.
+        shm = "/dev/shm"  # noqa: S108
+        base = shm if os.path.isdir(shm) else None
+        scratch = tempfile.mkdtemp(prefix="strongroom-dev-", dir=base)
+        data_dir = Path(scratch) / "data"
+    if not is_initialized(data_dir):
+        if not settings.dev:
+            raise click.ClickException(
+                f"{data_dir} is not a Strongroom data directory; "
+                f"run `strongroom init --data-dir {data_dir}` first."
+            )
+        initialize(data_dir, dev=True)
+    runtime = {**asdict(settings), "data_dir": str(data_dir)}
+    runtime.pop("extra", None)
+    os.environ[SETTINGS_ENV] = json.dumps(runtime)
+    if settings.dev:
+        err.print(
+            f"[bold]Strongroom[/] dev server on http://{settings.host}:{settings.port} "
+            f"(account 000000000000, credentials test/test, data: "
+            f"{'in memory' if scratch else data_dir})"
+        )
+    try:
+        uvicorn.run(
+            "strongroom.server.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            loop="uvloop",
+            http="httptools",
+            access_log=settings.log_level == "debug",
+        )
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Injectable time: every schedule, window and expiry reads the clock through here, so
+tests move time instead of sleeping."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._now += delta
+
+
+def midnight(moment: datetime) -> datetime:
+    """AWS reports LastAccessedDate at date resolution: midnight UTC of the access day."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

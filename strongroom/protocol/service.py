@@ -1,0 +1,35 @@
+"""What the pipeline needs to know about one AWS service we serve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.model import ServiceModel
+
+from strongroom.protocol.model import service_model
+
+Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # botocore's service name and the IAM action prefix, e.g. "secretsmanager"
+    handlers: Mapping[str, Handler]  # operation name -> handler(caller, params)
+
+    @property
+    def model(self) -> ServiceModel:
+        return service_model(self.name)
+
+    @property
+    def target_prefix(self) -> str:
+        return str(self.model.metadata["targetPrefix"])
+
+    @property
+    def signing_name(self) -> str:
+        return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
+
+    @property
+    def event_source(self) -> str:
+        return f"{self.model.endpoint_prefix}.amazonaws.com"

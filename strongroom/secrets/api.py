@@ -1,0 +1,42 @@
+"""The Secrets Manager service facade: operation names to domain methods."""
+
+from __future__ import annotations
+
+import re
+
+from strongroom.protocol.service import Handler, ServiceSpec
+from strongroom.secrets.service import SecretsManager
+
+# RotateSecret and CancelRotateSecret arrive with the rotation capability.
+OPERATIONS = (
+    "BatchGetSecretValue",
+    "CreateSecret",
+    "DeleteResourcePolicy",
+    "DeleteSecret",
+    "DescribeSecret",
+    "GetRandomPassword",
+    "GetResourcePolicy",
+    "GetSecretValue",
+    "ListSecretVersionIds",
+    "ListSecrets",
+    "PutResourcePolicy",
+    "PutSecretValue",
+    "RemoveRegionsFromReplication",
+    "ReplicateSecretToRegions",
+    "RestoreSecret",
+    "StopReplicationToReplica",
+    "TagResource",
+    "UntagResource",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+    "ValidateResourcePolicy",
+)
+
+
+def snake_case(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def secretsmanager_spec(service: SecretsManager) -> ServiceSpec:
+    handlers: dict[str, Handler] = {name: getattr(service, snake_case(name)) for name in OPERATIONS}
+    return ServiceSpec("secretsmanager", handlers)

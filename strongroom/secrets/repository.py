@@ -1,0 +1,273 @@
+"""Rows of the secrets domain: the only module that touches its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from strongroom.store.schema import secret_versions, secrets, version_stages
+
+
+@dataclass
+class SecretRecord:
+    id: int
+    account_id: str
+    region: str
+    name: str
+    arn: str
+    description: str | None
+    kms_key_id: str | None
+    secret_type: str | None
+    tags: list[list[str]] | None
+    resource_policy: str | None
+    created_ms: int
+    last_changed_ms: int
+    last_accessed_ms: int | None
+    deleted_ms: int | None
+    deletion_ms: int | None
+    rotation_enabled: bool | None
+    rotation_lambda_arn: str | None
+    rotation_rules: dict[str, Any] | None
+    last_rotated_ms: int | None
+    next_rotation_ms: int | None
+    owning_service: str | None
+    primary_region: str | None
+    replicas: list[dict[str, Any]] | None
+
+    @property
+    def is_replica(self) -> bool:
+        return self.primary_region is not None and self.primary_region != self.region
+
+    @property
+    def scheduled_for_deletion(self) -> bool:
+        return self.deleted_ms is not None
+
+
+_SECRET_FIELDS = [f.name for f in fields(SecretRecord)]
+
+
+@dataclass
+class VersionRecord:
+    version_id: str
+    created_ms: int
+    last_accessed_ms: int | None
+    kms_key_id: str | None
+    value_kind: str | None
+    ciphertext: bytes | None
+
+
+def _secret(row: Row[Any]) -> SecretRecord:
+    return SecretRecord(**{name: getattr(row, name) for name in _SECRET_FIELDS})
+
+
+def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
+    return _first(conn, secrets.c.arn == arn, for_update)
+
+
+def find_by_name(
+    conn: Connection, account_id: str, region: str, name: str, *, for_update: bool = False
+) -> SecretRecord | None:
+    where = and_(
+        secrets.c.account_id == account_id, secrets.c.region == region, secrets.c.name == name
+    )
+    return _first(conn, where, for_update)
+
+
+def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:
+    return _first(conn, secrets.c.id == secret_id, False)
+
+
+def _first(conn: Connection, where: ColumnElement[bool], for_update: bool) -> SecretRecord | None:
+    query = select(secrets).where(where)
+    if for_update and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _secret(row) if row is not None else None
+
+
+def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
+    key = conn.execute(insert(secrets).values(**values)).inserted_primary_key
+    assert key is not None
+    record = find_by_id(conn, key[0])
+    assert record is not None
+    return record
+
+
+def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None:
+    conn.execute(update(secrets).where(secrets.c.id == record.id).values(**values))
+    for name, value in values.items():
+        setattr(record, name, value)
+
+
+def delete_secret(conn: Connection, secret_id: int) -> None:
+    # Children first: the schema cascades, but not every SQLite connection enforces it.
+    conn.execute(delete(version_stages).where(version_stages.c.secret_id == secret_id))
+    conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == secret_id))
+    conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+
+
+def expired(conn: Connection, now_ms: int) -> list[SecretRecord]:
+    rows = conn.execute(
+        select(secrets).where(secrets.c.deletion_ms.is_not(None), secrets.c.deletion_ms <= now_ms)
+    )
+    return [_secret(row) for row in rows]
+
+
+def scan(
+    conn: Connection,
+    account_id: str,
+    region: str,
+    *,
+    include_deleted: bool,
+    sort_column: str,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> list[SecretRecord]:
+    """Secrets in keyset order ``(sort key, id)``, starting after ``after``."""
+    column = secrets.c[sort_column]
+    key: Any = func.coalesce(column, 0) if sort_column == "last_accessed_ms" else column
+    where = [secrets.c.account_id == account_id, secrets.c.region == region]
+    if not include_deleted:
+        where.append(secrets.c.deleted_ms.is_(None))
+    if after is not None:
+        value, last_id = after
+        if descending:
+            where.append(or_(key < value, and_(key == value, secrets.c.id < last_id)))
+        else:
+            where.append(or_(key > value, and_(key == value, secrets.c.id > last_id)))
+    order = (key.desc(), secrets.c.id.desc()) if descending else (key.asc(), secrets.c.id.asc())
+    rows = conn.execute(select(secrets).where(*where).order_by(*order).limit(limit))
+    return [_secret(row) for row in rows]
+
+
+# Versions and stages ------------------------------------------------------------------
+
+
+def versions(conn: Connection, secret_id: int) -> list[VersionRecord]:
+    rows = conn.execute(
+        select(secret_versions)
+        .where(secret_versions.c.secret_id == secret_id)
+        .order_by(secret_versions.c.created_ms.desc(), secret_versions.c.version_id)
+    )
+    return [_version(row) for row in rows]
+
+
+def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
+    row = conn.execute(
+        select(secret_versions).where(
+            secret_versions.c.secret_id == secret_id,
+            secret_versions.c.version_id == version_id,
+        )
+    ).first()
+    return _version(row) if row is not None else None
+
+
+def _version(row: Row[Any]) -> VersionRecord:
+    return VersionRecord(
+        row.version_id,
+        row.created_ms,
+        row.last_accessed_ms,
+        row.kms_key_id,
+        row.value_kind,
+        row.ciphertext,
+    )
+
+
+def count_versions(conn: Connection, secret_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(secret_versions.c.secret_id == secret_id)
+        ).scalar_one()
+    )
+
+
+def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> None:
+    conn.execute(
+        insert(secret_versions).values(
+            secret_id=secret_id,
+            version_id=record.version_id,
+            created_ms=record.created_ms,
+            last_accessed_ms=record.last_accessed_ms,
+            kms_key_id=record.kms_key_id,
+            value_kind=record.value_kind,
+            ciphertext=record.ciphertext,
+        )
+    )
+
+
+def fill_version(
+    conn: Connection, secret_id: int, version_id: str, value_kind: str, ciphertext: bytes
+) -> None:
+    conn.execute(
+        update(secret_versions)
+        .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
+        .values(value_kind=value_kind, ciphertext=ciphertext)
+    )
+
+
+def delete_versions(conn: Connection, secret_id: int, version_ids: Iterable[str]) -> None:
+    ids = list(version_ids)
+    if ids:
+        conn.execute(
+            delete(secret_versions).where(
+                secret_versions.c.secret_id == secret_id, secret_versions.c.version_id.in_(ids)
+            )
+        )
+
+
+def touch_version(conn: Connection, secret_id: int, version_id: str, day_ms: int) -> None:
+    conn.execute(
+        update(secret_versions)
+        .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
+        .values(last_accessed_ms=day_ms)
+    )
+
+
+def stages(conn: Connection, secret_id: int) -> dict[str, str]:
+    rows = conn.execute(
+        select(version_stages.c.stage, version_stages.c.version_id).where(
+            version_stages.c.secret_id == secret_id
+        )
+    )
+    return {row.stage: row.version_id for row in rows}
+
+
+def stages_of_many(conn: Connection, secret_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    result: dict[int, dict[str, str]] = {secret_id: {} for secret_id in secret_ids}
+    if not secret_ids:
+        return result
+    rows = conn.execute(select(version_stages).where(version_stages.c.secret_id.in_(secret_ids)))
+    for row in rows:
+        result[row.secret_id][row.stage] = row.version_id
+    return result
+
+
+def replace_stages(
+    conn: Connection, secret_id: int, old: Mapping[str, str], new: Mapping[str, str]
+) -> None:
+    """Write only the labels that changed."""
+    gone = [stage for stage in old if stage not in new]
+    if gone:
+        conn.execute(
+            delete(version_stages).where(
+                version_stages.c.secret_id == secret_id, version_stages.c.stage.in_(gone)
+            )
+        )
+    for stage, version_id in new.items():
+        if stage not in old:
+            conn.execute(
+                insert(version_stages).values(
+                    secret_id=secret_id, stage=stage, version_id=version_id
+                )
+            )
+        elif old[stage] != version_id:
+            conn.execute(
+                update(version_stages)
+                .where(version_stages.c.secret_id == secret_id, version_stages.c.stage == stage)
+                .values(version_id=version_id)
+            )

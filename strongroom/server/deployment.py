@@ -1,0 +1,113 @@
+"""A data directory and everything opened from it: the store, the barrier, the
+credentials and the services."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from strongroom.audit.sink import JsonLinesSink
+from strongroom.clock import Clock, SystemClock
+from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.keys.envelope import Barrier
+from strongroom.keys.root import ROOT_KEY_FILE, create_key_file, load_key_file
+from strongroom.policy.authorizer import AccountAdminAuthorizer
+from strongroom.protocol.pagination import TokenCodec
+from strongroom.secrets.api import secretsmanager_spec
+from strongroom.secrets.service import SecretsManager
+from strongroom.server.pipeline import Pipeline
+from strongroom.store import schema
+from strongroom.store.engine import Store, secure_directory, sqlite_url
+
+DEV_ACCOUNT = "000000000000"
+DEV_ACCESS_KEY = "test"
+DEV_SECRET_KEY = "test"  # noqa: S105 - the documented development credential
+TOKEN_KEY = "next-token-key"  # noqa: S105 - the name of a setting
+
+
+@dataclass(frozen=True)
+class BootstrapCredentials:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return f"BootstrapCredentials(account_id={self.account_id!r}, access_key_id=...)"
+
+
+def is_initialized(data_dir: Path) -> bool:
+    return (data_dir / ROOT_KEY_FILE).exists() and (data_dir / "strongroom.db").exists()
+
+
+def initialize(data_dir: Path, *, dev: bool, clock: Clock | None = None) -> BootstrapCredentials:
+    """Create a data directory: root key, schema, first account and its admin key."""
+    if is_initialized(data_dir):
+        raise FileExistsError(f"{data_dir} already holds a Strongroom deployment")
+    secure_directory(data_dir)
+    old_umask = os.umask(0o077)  # the database, its WAL and journals: owner only
+    try:
+        root_key = create_key_file(data_dir)
+        store = Store(sqlite_url(data_dir))
+        store.migrate()
+        barrier = Barrier(root_key)
+        credentials = CredentialStore(store, barrier, clock or SystemClock())
+        account = DEV_ACCOUNT if dev else new_account_id()
+        with store.write() as conn:
+            conn.execute(
+                insert(schema.settings).values(
+                    name=TOKEN_KEY,
+                    value=barrier.seal(os.urandom(32), TOKEN_KEY.encode()),
+                )
+            )
+            credentials.create_account(conn, account, "dev" if dev else "management")
+            key_id, secret = credentials.create_access_key(
+                conn,
+                account,
+                admin_arn(account),
+                DEV_ACCESS_KEY if dev else None,
+                DEV_SECRET_KEY if dev else None,
+            )
+        store.dispose()
+    finally:
+        os.umask(old_umask)
+    return BootstrapCredentials(account, key_id, secret)
+
+
+@dataclass
+class Deployment:
+    data_dir: Path
+    store: Store
+    barrier: Barrier
+    clock: Clock
+    credentials: CredentialStore
+    secrets: SecretsManager
+    pipeline: Pipeline
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def open_deployment(data_dir: Path, *, clock: Clock | None = None) -> Deployment:
+    os.umask(0o077)
+    clock = clock or SystemClock()
+    store = Store(sqlite_url(data_dir))
+    store.migrate()
+    barrier = Barrier(load_key_file(data_dir))
+    with store.read() as conn:
+        sealed = conn.execute(
+            select(schema.settings.c.value).where(schema.settings.c.name == TOKEN_KEY)
+        ).scalar_one()
+    tokens = TokenCodec(barrier.open(sealed, TOKEN_KEY.encode()))
+    credentials = CredentialStore(store, barrier, clock)
+    secrets = SecretsManager(store, barrier, clock, tokens)
+    pipeline = Pipeline(
+        [secretsmanager_spec(secrets)],
+        credentials,
+        AccountAdminAuthorizer(),
+        JsonLinesSink(data_dir / "audit"),
+        clock,
+    )
+    return Deployment(data_dir, store, barrier, clock, credentials, secrets, pipeline)

@@ -1,0 +1,189 @@
+"""The one request path every operation of every service takes:
+
+protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
+-> serialize.
+
+Handlers only see a caller and parsed members; nothing here knows a single operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.model import OperationModel
+
+from strongroom.audit.events import RequestFacts, build_event
+from strongroom.audit.sink import AuditSink
+from strongroom.clock import Clock
+from strongroom.iam.credentials import CredentialStore, Principal
+from strongroom.policy.authorizer import Authorizer
+from strongroom.protocol import json_codec, sigv4
+from strongroom.protocol.errors import (
+    ServiceError,
+    internal_error,
+    invalid_signature,
+    unrecognized_client,
+)
+from strongroom.protocol.service import ServiceSpec
+from strongroom.secrets.service import Caller
+
+log = logging.getLogger("strongroom.request")
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Exchange:
+    """What is known about a request so far; the audit event is built from it."""
+
+    facts: RequestFacts
+    service: ServiceSpec | None = None
+    operation_name: str = "Unknown"
+    operation: OperationModel | None = None
+    principal: Principal | None = None
+    params: Mapping[str, Any] | None = None
+    output: Mapping[str, Any] | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        services: Sequence[ServiceSpec],
+        credentials: CredentialStore,
+        authorizer: Authorizer,
+        audit: AuditSink,
+        clock: Clock,
+    ) -> None:
+        self._by_prefix = {spec.target_prefix: spec for spec in services}
+        self._credentials = credentials
+        self._authorizer = authorizer
+        self._audit = audit
+        self._clock = clock
+        self._signing_keys = sigv4.SigningKeyCache()
+
+    def handle(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
+        """Serve one request; blocking (runs on a worker thread)."""
+        headers = {name.lower(): value for name, value in request.headers}
+        exchange = _Exchange(
+            RequestFacts(
+                request_id=str(uuid.uuid4()),
+                time=self._clock.now(),
+                source_ip=source_ip,
+                user_agent=headers.get("user-agent", ""),
+                region="",
+            )
+        )
+        try:
+            body = self._serve(exchange, request, headers.get("x-amz-target", ""))
+            response = Response(200, self._headers(exchange), body)
+            error: ServiceError | None = None
+        except ServiceError as raised:
+            error = raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            error = internal_error()
+        if error is not None:
+            response = Response(
+                error.status,
+                {**self._headers(exchange), **json_codec.error_headers(error)},
+                json_codec.error_body(error),
+            )
+        try:
+            self._audit.write(self._event(exchange, error))
+        except Exception:
+            # Fail closed: an unaudited request must not look successful.
+            log.exception("audit write failed for request %s", exchange.facts.request_id)
+            failure = internal_error()
+            return Response(
+                failure.status,
+                {**self._headers(exchange), **json_codec.error_headers(failure)},
+                json_codec.error_body(failure),
+            )
+        return response
+
+    def _serve(self, exchange: _Exchange, request: sigv4.HttpRequest, target: str) -> bytes:
+        prefix, _, operation_name = target.rpartition(".")
+        service = self._by_prefix.get(prefix)
+        if service is None:
+            raise ServiceError("UnknownOperationException", "")
+        exchange.service = service
+        exchange.operation_name = operation_name
+        exchange.principal, region = self._authenticate(request, service)
+        exchange.facts = _with_region(exchange.facts, region)
+        handler = service.handlers.get(operation_name)
+        if handler is None:
+            raise ServiceError("UnknownOperationException", "")
+        exchange.operation = service.model.operation_model(operation_name)
+        exchange.params = json_codec.parse_input(exchange.operation, request.body)
+        self._authorizer.authorize(
+            exchange.principal, f"{service.name}:{operation_name}", exchange.principal.account_id
+        )
+        caller = Caller(exchange.principal.account_id, region, exchange.principal.arn)
+        exchange.output = handler(caller, exchange.params)
+        return json_codec.serialize_output(exchange.operation, exchange.output)
+
+    def _authenticate(
+        self, request: sigv4.HttpRequest, service: ServiceSpec
+    ) -> tuple[Principal, str]:
+        credential = sigv4.parse_credential(request)
+        if credential.service != service.signing_name:
+            raise invalid_signature(
+                f"Credential should be scoped to correct service: '{service.signing_name}'. "
+            )
+        key = self._credentials.lookup(credential.access_key_id)
+        if key is None or key.status != "Active":
+            raise unrecognized_client()
+        sigv4.verify(
+            request,
+            credential,
+            key.secret_access_key,
+            self._clock.now(),
+            cache=self._signing_keys,
+        )
+        return key.principal, credential.region
+
+    def _headers(self, exchange: _Exchange) -> dict[str, str]:
+        return {
+            "x-amzn-RequestId": exchange.facts.request_id,
+            "Content-Type": JSON_CONTENT_TYPE,
+        }
+
+    def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
+        principal = exchange.principal
+        identity = (
+            {
+                "type": "IAMUser",
+                "principalId": principal.access_key_id,
+                "arn": principal.arn,
+                "accountId": principal.account_id,
+                "accessKeyId": principal.access_key_id,
+            }
+            if principal
+            else None
+        )
+        return build_event(
+            facts=exchange.facts,
+            event_source=exchange.service.event_source if exchange.service else "unknown",
+            operation=exchange.operation,
+            operation_name=exchange.operation_name,
+            identity=identity,
+            params=exchange.params,
+            output=exchange.output,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+        )
+
+
+def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
+    return RequestFacts(facts.request_id, facts.time, facts.source_ip, facts.user_agent, region)
