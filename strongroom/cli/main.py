@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -146,6 +148,7 @@ def server(config_file: Path | None, **flags: Any) -> None:
             f"(account 000000000000, credentials test/test, data: "
             f"{'in memory' if scratch else data_dir})"
         )
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             "strongroom.server.app:app_from_environment",
@@ -162,6 +165,12 @@ def server(config_file: Path | None, **flags: Any) -> None:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(0)
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with this handler
+    # restored: exit normally (status 0, scratch data removed) instead of dying by signal.
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

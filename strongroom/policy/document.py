@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, cast, get_args
 
 from strongroom.protocol.errors import ServiceError
 
@@ -119,7 +119,7 @@ class _Number(str):
     """A JSON number, kept as its source text so ``1.50`` stays ``"1.50"``."""
 
 
-def _is_text(value: object) -> bool:
+def _is_text(value: object) -> TypeGuard[str]:
     # Numbers arrive as a str subclass; elements other than condition values need real strings.
     return isinstance(value, str) and not isinstance(value, _Number)
 
@@ -223,7 +223,7 @@ def _optional_text(obj: dict[str, object], name: str, message: str) -> str | Non
     if name not in obj:
         return None
     value = obj[name]
-    if not isinstance(value, str) or isinstance(value, _Number):
+    if not _is_text(value):
         raise _PolicyError(message)
     return value
 
@@ -250,7 +250,6 @@ def _version(obj: dict[str, object], kind: PolicyKind) -> str | None:
             f"Syntax errors in policy. Unsupported Version {json.dumps(version)}: "
             f'use "{CURRENT_VERSION}".'
         )
-    assert isinstance(version, str)
     return version
 
 
@@ -383,14 +382,15 @@ def _resources(value: object, element: str, where: str) -> tuple[str, ...]:
 
 
 _PRINCIPAL_KINDS: tuple[PrincipalKind, ...] = get_args(PrincipalKind)
-_ACCOUNT_ID = re.compile(r"\d{12}")
+# ASCII classes throughout: \d would also accept other scripts' digits.
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _PRINCIPAL_FORMATS: Mapping[PrincipalKind, re.Pattern[str]] = {
     # An account id, an IAM or STS principal ARN, or the unique id (AIDA..., AROA...)
     # AWS shows in place of an ARN whose principal has been deleted.
     "AWS": re.compile(
-        r"\d{12}"
-        r"|arn:aws[a-z-]*:iam::\d{12}:(root|user/\S+|role/\S+)"
-        r"|arn:aws[a-z-]*:sts::\d{12}:(assumed-role/\S+/\S+|federated-user/\S+)"
+        r"[0-9]{12}"
+        r"|arn:aws[a-z-]*:iam::[0-9]{12}:(root|user/\S+|role/\S+)"
+        r"|arn:aws[a-z-]*:sts::[0-9]{12}:(assumed-role/\S+/\S+|federated-user/\S+)"
         r"|A[A-Z0-9]{15,127}"
     ),
     "Service": re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"),
@@ -409,12 +409,12 @@ def _principal(value: object, element: str, where: str) -> Principal:
         )
     entries: dict[PrincipalKind, tuple[str, ...]] = {}
     for kind_name, raw in value.items():
-        kind = next((k for k in _PRINCIPAL_KINDS if k == kind_name), None)
-        if kind is None:
+        if kind_name not in _PRINCIPAL_KINDS:
             raise _PolicyError(
                 f'{where}: Invalid principal in policy: unknown principal type "{kind_name}" '
                 "(use AWS, Service, Federated or CanonicalUser)."
             )
+        kind = cast(PrincipalKind, kind_name)
         values = _strings(raw, f"{element}.{kind}", where)
         for principal in values:
             # "*" may stand for everyone, never for part of a name (IAM grammar notes).
@@ -436,18 +436,16 @@ _STRING_OPERATORS = (
     "StringLike",
     "StringNotLike",
 )
-_NUMERIC_OPERATORS = tuple(
-    f"Numeric{suffix}"
-    for suffix in (
-        "Equals",
-        "NotEquals",
-        "LessThan",
-        "LessThanEquals",
-        "GreaterThan",
-        "GreaterThanEquals",
-    )
+_COMPARISONS = (
+    "Equals",
+    "NotEquals",
+    "LessThan",
+    "LessThanEquals",
+    "GreaterThan",
+    "GreaterThanEquals",
 )
-_DATE_OPERATORS = tuple(op.replace("Numeric", "Date") for op in _NUMERIC_OPERATORS)
+_NUMERIC_OPERATORS = tuple(f"Numeric{comparison}" for comparison in _COMPARISONS)
+_DATE_OPERATORS = tuple(f"Date{comparison}" for comparison in _COMPARISONS)
 _IP_OPERATORS = ("IpAddress", "NotIpAddress")
 _ARN_OPERATORS = ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")
 BASE_OPERATORS = (
@@ -553,11 +551,11 @@ def _check_value_types(operator: str, key: str, values: tuple[str, ...], where: 
 
 
 def _is_number(value: str) -> bool:
-    return re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+    return re.fullmatch(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", value) is not None
 
 
 def _is_date(value: str) -> bool:
-    if re.fullmatch(r"-?\d+", value):  # seconds since the epoch
+    if re.fullmatch(r"-?[0-9]+", value):  # seconds since the epoch
         return True
     try:
         datetime.fromisoformat(value)
@@ -631,9 +629,8 @@ _MATCHING_OPERATORS = frozenset(
 def is_public(doc: PolicyDocument, *, account_id: str) -> bool:
     """Whether ``doc``, a secret's resource policy, grants access to anyone.
 
-    ``account_id`` is the secret owner's account. The answer does not depend on it
-    (granting a named account, the owner's or another, is never public); it is taken so
-    that every policy analysis is asked about a concrete owner.
+    ``account_id`` is the secret owner's account. The rules below do not use it:
+    granting a named account, the owner's or another, is never public.
 
     Deny statements are not credited with narrowing an Allow: a "deny unless in my
     organization" guard next to an Allow for ``"*"`` still reports public. That can
@@ -729,9 +726,37 @@ _LOCKOUT_ACTION = "secretsmanager:PutResourcePolicy"
 
 @dataclass(frozen=True)
 class _Caller:
+    """The identity calling ValidateResourcePolicy.
+
+    AWS matches a principal level by level: the account, then the user, or the role and
+    then its session (IAM User Guide, NotPrincipal). :meth:`levels` lists those tests.
+    """
+
     account: str
     arn: str | None = None
     role_name: str | None = None  # for an assumed-role session
+
+    def levels(self) -> list[Callable[[str], bool]]:
+        levels: list[Callable[[str], bool]] = [self._is_account]
+        if self.arn is not None and not self._is_account(self.arn):
+            if self.role_name is not None:
+                levels.append(self._is_role)
+            levels.append(lambda value: value == self.arn)
+        return levels
+
+    def _is_account(self, value: str) -> bool:
+        parts = value.split(":", 5)
+        return value == self.account or parts[2:] == ["iam", "", self.account, "root"]
+
+    def _is_role(self, value: str) -> bool:
+        # Role ARNs may carry a path the session ARN does not show: compare the name.
+        parts = value.split(":", 5)
+        return (
+            len(parts) == 6
+            and parts[2:5] == ["iam", "", self.account]
+            and parts[5].startswith("role/")
+            and parts[5].rsplit("/", 1)[1] == self.role_name
+        )
 
 
 def _caller(caller_arn: str | None, account_id: str) -> _Caller:
@@ -746,31 +771,21 @@ def _caller(caller_arn: str | None, account_id: str) -> _Caller:
     return _Caller(account=parts[4], arn=caller_arn, role_name=role_name)
 
 
-def _names_caller(value: str, caller: _Caller) -> bool:
-    if value == "*" or value == caller.arn:
-        return True
-    parts = value.split(":", 5)
-    # An account principal stands for every identity in that account.
-    if value == caller.account or (
-        len(parts) == 6 and parts[2:] == ["iam", "", caller.account, "root"]
-    ):
-        return True
-    # A session of an assumed role is that role; role ARNs may carry a path the session
-    # ARN does not show, so compare the role's name.
-    return (
-        caller.role_name is not None
-        and len(parts) == 6
-        and parts[2] == "iam"
-        and parts[4] == caller.account
-        and parts[5].startswith("role/")
-        and parts[5].rsplit("/", 1)[1] == caller.role_name
-    )
-
-
-def _principal_names_caller(principal: Principal, caller: _Caller) -> bool:
-    return principal.wildcard or any(
-        _names_caller(value, caller) for value in principal.entries.get("AWS", ())
-    )
+def _denied_principals_include(statement: Statement, caller: _Caller) -> bool:
+    if statement.principal is not None:
+        # Naming any level denies the caller: its account, its role or itself.
+        values = statement.principal.entries.get("AWS", ())
+        return statement.principal.is_everyone or any(
+            level(value) for level in caller.levels() for value in values
+        )
+    if statement.not_principal is not None:
+        # The caller escapes a NotPrincipal deny only if every level is listed; an
+        # exempted user whose account is missing is still denied through the account.
+        values = statement.not_principal.entries.get("AWS", ())
+        return not statement.not_principal.is_everyone and not all(
+            any(level(value) for value in values) for level in caller.levels()
+        )
+    return False
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -792,11 +807,7 @@ def _locks_out(statement: Statement, caller: _Caller) -> bool:
     # NotResource "*" is the one form that certainly excludes it.
     if not denied or (statement.not_resource is not None and "*" in statement.not_resource):
         return False
-    if statement.principal is not None:
-        return _principal_names_caller(statement.principal, caller)
-    if statement.not_principal is not None:
-        return not _principal_names_caller(statement.not_principal, caller)
-    return False
+    return _denied_principals_include(statement, caller)
 
 
 # --------------------------------------------------------------------------- validation
@@ -825,7 +836,7 @@ def validate_resource_policy(
         findings.append(
             ValidationFinding(
                 BROAD_ACCESS_CHECK,
-                f"The policy grants broad access to the secret: {_join(public)} "
+                f"The policy grants broad access to the secret: {', '.join(public)} "
                 f"{_verb(public, 'allows', 'allow')} any principal, anonymous callers "
                 "included. Name specific principals, or add a condition with a fixed value "
                 "for aws:PrincipalAccount, aws:PrincipalOrgID, aws:PrincipalArn, "
@@ -843,7 +854,7 @@ def validate_resource_policy(
         findings.append(
             ValidationFinding(
                 LOCKOUT_CHECK,
-                f"The policy would lock out the caller: {_join(locking)} "
+                f"The policy would lock out the caller: {', '.join(locking)} "
                 f"{_verb(locking, 'denies', 'deny')} {who} {_LOCKOUT_ACTION}, so this "
                 "policy could not be changed again.",
             )
@@ -853,10 +864,6 @@ def validate_resource_policy(
 
 def _label(index: int, statement: Statement) -> str:
     return f'Statement[{index}] (Sid "{statement.sid}")' if statement.sid else f"Statement[{index}]"
-
-
-def _join(labels: list[str]) -> str:
-    return ", ".join(labels)
 
 
 def _verb(labels: list[str], singular: str, plural: str) -> str:

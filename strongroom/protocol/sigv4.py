@@ -42,6 +42,8 @@ from strongroom.protocol.errors import (
     missing_authentication,
 )
 
+__all__ = ["HttpRequest", "SigV4Credential", "SigningKeyCache", "parse_credential", "verify"]
+
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
 _MAX_SKEW = timedelta(minutes=15)
@@ -121,6 +123,10 @@ def verify(
 ) -> None:
     """Accept ``request`` as signed by ``credential`` with ``secret_access_key``, or raise.
 
+    The access key id is not part of what is signed: it is bound by the caller passing the
+    secret of ``credential.access_key_id`` (and checking ``credential.security_token`` for
+    temporary credentials).
+
     ``service``, when given, is the signing name the endpoint answers for; a scope for any
     other service is refused. ``UNSIGNED-PAYLOAD`` leaves the body unauthenticated, so it
     is refused unless ``allow_unsigned_payload`` (no service Strongroom speaks needs it).
@@ -147,14 +153,8 @@ def verify(
     string_to_sign = "\n".join(
         (_ALGORITHM, credential.amz_date, scope, hashlib.sha256(canonical_request).hexdigest())
     )
-    if cache is not None:
-        key = cache.signing_key(
-            secret_access_key, credential.date, credential.region, credential.service
-        )
-    else:
-        key = _derive_signing_key(
-            secret_access_key, credential.date, credential.region, credential.service
-        )
+    derive = cache.signing_key if cache is not None else _derive_signing_key
+    key = derive(secret_access_key, credential.date, credential.region, credential.service)
     expected = hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode("ascii"), _utf8(credential.signature)):
         raise invalid_signature()
@@ -220,7 +220,9 @@ class SigningKeyCache:
 def _from_authorization_header(
     authorization: str, headers: dict[str, list[str]]
 ) -> SigV4Credential:
-    scheme, _, rest = authorization.strip().partition(" ")
+    words = authorization.split(None, 1)  # the scheme, then its parameters
+    scheme = words[0] if words else ""
+    rest = words[1] if len(words) > 1 else ""
     if scheme != _ALGORITHM:
         # Echo the scheme word only: a bare token (no scheme) could be someone's credential.
         shown = scheme if rest and _SCHEME.fullmatch(scheme) else ""
@@ -282,9 +284,7 @@ def _from_query(algorithm: str, query: list[tuple[bytes, bytes]]) -> SigV4Creden
         if value is None
     ]
     if missing:
-        raise incomplete_signature(
-            " ".join(missing) + " Re-examine the query-string parameters."
-        )
+        raise incomplete_signature(" ".join(missing) + " Re-examine the query-string parameters.")
     credential, signature, signed_headers, amz_date = values.values()
     assert credential is not None and signature is not None
     assert signed_headers is not None and amz_date is not None

@@ -201,12 +201,18 @@ def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> N
 
 
 def fill_version(
-    conn: Connection, secret_id: int, version_id: str, value_kind: str, ciphertext: bytes
+    conn: Connection,
+    secret_id: int,
+    version_id: str,
+    value_kind: str,
+    ciphertext: bytes,
+    kms_key_id: str | None,
 ) -> None:
+    """Give a version a (new) sealed value: a placeholder's first, or a re-encryption."""
     conn.execute(
         update(secret_versions)
         .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
-        .values(value_kind=value_kind, ciphertext=ciphertext)
+        .values(value_kind=value_kind, ciphertext=ciphertext, kms_key_id=kms_key_id)
     )
 
 

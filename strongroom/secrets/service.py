@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 import secrets as stdlib_secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import orjson
 from sqlalchemy import Connection
 
 from strongroom.clock import Clock, midnight
-from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
 from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
@@ -88,6 +89,16 @@ def _decryption_failure() -> ServiceError:
     )
 
 
+def _encryption_failure(cause: ServiceError) -> ServiceError:
+    # KMS's own message names only the key, never data, so it is safe and useful to pass on.
+    return ServiceError(
+        "EncryptionFailure",
+        "Secrets Manager can't encrypt the protected secret text using the provided KMS key. "
+        f"Check that the KMS key is available, enabled, and not in an invalid state. "
+        f"({cause.code}: {cause.message})",
+    )
+
+
 _NEED_TOKEN = "You must provide a ClientRequestToken value. We recommend a UUID-type value."  # noqa: S105 - a message, not a password
 _BOTH_VALUES = (
     "You can't specify both a binary secret value and a string secret value in the same secret."
@@ -131,13 +142,13 @@ class SecretsManager:
     def __init__(
         self,
         store: Store,
-        barrier: Barrier,
+        keys: KeyService,
         clock: Clock,
         tokens: TokenCodec,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
-        self._barrier = barrier
+        self._keys = keys
         self._clock = clock
         self._tokens = tokens
         self._rng = rng or stdlib_secrets.SystemRandom()
@@ -192,24 +203,56 @@ class SecretsManager:
             raise _marked_for_deletion()
         return record
 
-    def _aad(self, arn: str, version_id: str) -> bytes:
-        return f"{arn}|{version_id}".encode()
+    # Values are sealed as AWS does: a fresh data key from the secret's KMS key for every
+    # version, with the secret ARN and version id as the encryption context, so a
+    # ciphertext moved to another secret or version does not open.
 
-    def _seal(self, arn: str, version_id: str, value: _Value) -> bytes:
-        return self._barrier.seal(value.data, self._aad(arn, version_id))
+    @staticmethod
+    def _context(arn: str, version_id: str) -> dict[str, str]:
+        return {"SecretARN": arn, "SecretVersionId": version_id}
 
-    def _open(self, arn: str, version: VersionRecord) -> _Value:
+    def _encryption_key(self, conn: Connection, record: SecretRecord) -> KeyRecord:
+        return self._key_named(conn, record, record.kms_key_id)
+
+    def _key_named(self, conn: Connection, record: SecretRecord, ref: str | None) -> KeyRecord:
+        """The KMS key ``ref`` (None: aws/secretsmanager) in the secret's region."""
+        try:
+            return self._keys.key_for_secret(conn, KmsCaller(record.account_id, record.region), ref)
+        except ServiceError as error:
+            raise _encryption_failure(error) from None
+
+    def _seal(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version_id: str,
+        value: _Value,
+        key: KeyRecord | None = None,
+    ) -> tuple[bytes, str | None]:
+        """The sealed value and the key id to report for it (None: the managed key)."""
+        key = key or self._encryption_key(conn, record)
+        sealed = self._keys.seal_with(conn, key, value.data, self._context(record.arn, version_id))
+        return sealed, None if key.key_manager == "AWS" else key.arn
+
+    def _open(self, conn: Connection, record: SecretRecord, version: VersionRecord) -> _Value:
         assert version.ciphertext is not None and version.value_kind is not None
         try:
-            data = self._barrier.open(version.ciphertext, self._aad(arn, version.version_id))
-        except DecryptionError:
+            data = self._keys.open_sealed(
+                conn,
+                KmsCaller(record.account_id, record.region),
+                version.ciphertext,
+                self._context(record.arn, version.version_id),
+            )
+        except ServiceError:
             raise _decryption_failure() from None
         return _Value(version.value_kind, data)
 
-    def _same_value(self, arn: str, version: VersionRecord, value: _Value) -> bool:
+    def _same_value(
+        self, conn: Connection, record: SecretRecord, version: VersionRecord, value: _Value
+    ) -> bool:
         if version.ciphertext is None:
             return False
-        stored = self._open(arn, version)
+        stored = self._open(conn, record, version)
         return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)
 
     # Writing versions -------------------------------------------------------------------
@@ -228,13 +271,12 @@ class SecretsManager:
         if existing is not None:
             if existing.ciphertext is None:
                 # A rotation placeholder: the rotation function fills it in.
-                repo.fill_version(
-                    conn, record.id, token, value.kind, self._seal(record.arn, token, value)
-                )
+                sealed, key_id = self._seal(conn, record, token, value)
+                repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
                 new = labels.attach(current, token, stages_to_attach or [])
                 repo.replace_stages(conn, record.id, current, new)
                 return token, labels.labels_of(new, token), True
-            if self._same_value(record.arn, existing, value):
+            if self._same_value(conn, record, existing, value):
                 return token, labels.labels_of(current, token), False
             raise ServiceError(
                 "ResourceExistsException",
@@ -242,18 +284,11 @@ class SecretsManager:
                 f"use for a version of secret {record.arn}.",
             )
         self._make_room(conn, record, current)
-        now = self._now_ms()
+        sealed, key_id = self._seal(conn, record, token, value)
         repo.insert_version(
             conn,
             record.id,
-            VersionRecord(
-                token,
-                now,
-                None,
-                record.kms_key_id,
-                value.kind,
-                self._seal(record.arn, token, value),
-            ),
+            VersionRecord(token, self._now_ms(), None, key_id, value.kind, sealed),
         )
         wanted = list(stages_to_attach) if stages_to_attach else [labels.CURRENT]
         if labels.CURRENT not in current and labels.CURRENT not in wanted:
@@ -347,7 +382,7 @@ class SecretsManager:
                 "ResourceExistsException",
                 f"The operation failed because the secret {existing.name} already exists.",
             )
-        if not self._same_value(existing.arn, version, value):
+        if not self._same_value(conn, existing, version, value):
             raise ServiceError(
                 "ResourceExistsException",
                 f"You can't use ClientRequestToken {token} because that value is already in "
@@ -358,10 +393,10 @@ class SecretsManager:
     def get_secret_value(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
-            output, version_id = self._read_value(
+            output, version = self._read_value(
                 conn, record, params.get("VersionId"), params.get("VersionStage")
             )
-        self._record_access(record, version_id)
+        self._record_access(record, version)
         return output
 
     def _read_value(
@@ -370,7 +405,7 @@ class SecretsManager:
         record: SecretRecord,
         version_id: str | None,
         stage: str | None,
-    ) -> tuple[Output, str]:
+    ) -> tuple[Output, VersionRecord]:
         if record.scheduled_for_deletion:
             raise _marked_for_deletion()
         current = repo.stages(conn, record.id)
@@ -396,7 +431,7 @@ class SecretsManager:
                     "Secrets Manager can't find the specified secret value for staging label: "
                     f"{stage}",
                 )
-        value = self._open(record.arn, version)
+        value = self._open(conn, record, version)
         output: Output = {
             "ARN": record.arn,
             "Name": record.name,
@@ -405,16 +440,17 @@ class SecretsManager:
             "VersionStages": labels.labels_of(current, version.version_id),
             "CreatedDate": _time(version.created_ms),
         }
-        return output, version.version_id
+        return output, version
 
-    def _record_access(self, record: SecretRecord, version_id: str) -> None:
-        """LastAccessedDate has date resolution, so at most one write a day per secret."""
+    def _record_access(self, record: SecretRecord, version: VersionRecord) -> None:
+        """LastAccessedDate has date resolution, so at most one write a day per secret
+        and version (ListSecretVersionIds reports each version's own LastAccessedDate)."""
         day = _ms(midnight(self._clock.now()))
-        if record.last_accessed_ms == day:
+        if record.last_accessed_ms == day and version.last_accessed_ms == day:
             return
         with self._write() as conn:
             repo.update_secret(conn, record, last_accessed_ms=day)
-            repo.touch_version(conn, record.id, version_id, day)
+            repo.touch_version(conn, record.id, version.version_id, day)
 
     def batch_get_secret_value(self, caller: Caller, params: Params) -> Output:
         ids, filters = params.get("SecretIdList"), params.get("Filters")
@@ -437,24 +473,29 @@ class SecretsManager:
                 ]
             else:
                 page, next_token = self._list_page(
-                    conn, caller, params, "BatchGetSecretValue", BATCH_PAGE, include_deleted=False
+                    conn,
+                    caller,
+                    params,
+                    "BatchGetSecretValue",
+                    params.get("MaxResults") or BATCH_PAGE,
+                    include_deleted=False,
                 )
                 targets = [(record.arn, record) for record in page]
-            accessed: list[tuple[SecretRecord, str]] = []
+            accessed: list[tuple[SecretRecord, VersionRecord]] = []
             for secret_id, record in targets:
                 try:
                     if record is None:
                         raise not_found()
-                    output, version_id = self._read_value(conn, record, None, None)
+                    output, version = self._read_value(conn, record, None, None)
                 except ServiceError as error:
                     errors.append(
                         {"SecretId": secret_id, "ErrorCode": error.code, "Message": error.message}
                     )
                     continue
                 values.append(output)
-                accessed.append((record, version_id))
-        for record, version_id in accessed:
-            self._record_access(record, version_id)
+                accessed.append((record, version))
+        for record, version in accessed:
+            self._record_access(record, version)
         return {"SecretValues": values, "Errors": errors, "NextToken": next_token}
 
     def _lookup_or_none(
@@ -496,8 +537,9 @@ class SecretsManager:
             changes: dict[str, Any] = {}
             if "Description" in params:
                 changes["description"] = params["Description"]
-            if "KmsKeyId" in params:
-                changes["kms_key_id"] = params["KmsKeyId"] or None
+            if "KmsKeyId" in params and (params["KmsKeyId"] or None) != record.kms_key_id:
+                self._change_key(conn, record, params["KmsKeyId"] or None)
+                changes["kms_key_id"] = record.kms_key_id
             if "Type" in params:
                 changes["secret_type"] = params["Type"] or None
             output: Output = {"ARN": record.arn, "Name": record.name}
@@ -510,6 +552,20 @@ class SecretsManager:
             if changes or created:
                 self._changed(conn, record, **changes)
         return output
+
+    def _change_key(self, conn: Connection, record: SecretRecord, ref: str | None) -> None:
+        """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
+        KMS key, as AWS does; older versions stay under the key that sealed them."""
+        key = self._key_named(conn, record, ref)
+        current = repo.stages(conn, record.id)
+        for stage in (labels.CURRENT, labels.PENDING, labels.PREVIOUS):
+            version = repo.version(conn, record.id, current[stage]) if stage in current else None
+            if version is None or version.ciphertext is None:
+                continue
+            value = self._open(conn, record, version)
+            sealed, key_id = self._seal(conn, record, version.version_id, value, key)
+            repo.fill_version(conn, record.id, version.version_id, value.kind, sealed, key_id)
+        repo.update_secret(conn, record, kms_key_id=ref)
 
     def update_secret_version_stage(self, caller: Caller, params: Params) -> Output:
         stage: str = params["VersionStage"]
@@ -730,7 +786,10 @@ class SecretsManager:
             record = self._lookup(conn, caller, params["SecretId"], for_update=True)
             if record is None:
                 if force:
-                    return {"DeletionDate": now}
+                    # AWS answers as if the secret had existed and was deleted: ARN, Name
+                    # (the SecretId as given) and DeletionDate (localstack's AWS-validated
+                    # test_delete_non_existent_secret_returns_as_if_secret_exists).
+                    return {**self._absent_secret(caller, params["SecretId"]), "DeletionDate": now}
                 raise not_found()
             if record.is_replica:
                 raise _replica_readonly()
@@ -751,6 +810,17 @@ class SecretsManager:
             deletion = now + timedelta(days=window or DEFAULT_RECOVERY_DAYS)
             repo.update_secret(conn, record, deleted_ms=_ms(now), deletion_ms=_ms(deletion))
         return {"ARN": record.arn, "Name": record.name, "DeletionDate": deletion}
+
+    def _absent_secret(self, caller: Caller, secret_id: str) -> Output:
+        """ARN and Name for a SecretId that names no secret."""
+        ref = arns.parse_secret_id(secret_id)
+        if ref.is_arn:
+            return {"ARN": secret_id, "Name": re.sub(r"-[A-Za-z0-9]{6}$", "", ref.name_or_arn_tail)}
+        suffix = arns.new_suffix(self._rng)
+        return {
+            "ARN": arns.secret_arn(caller.region, caller.account_id, secret_id, suffix),
+            "Name": secret_id,
+        }
 
     def restore_secret(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
@@ -959,7 +1029,7 @@ class SecretsManager:
             return
         stages = repo.stages(conn, primary.id)
         versions = repo.versions(conn, primary.id)
-        plain = {v.version_id: self._open(primary.arn, v) for v in versions if v.ciphertext}
+        plain = {v.version_id: self._open(conn, primary, v) for v in versions if v.ciphertext}
         for status in in_sync:
             replica = self._replica_of(conn, primary, status["Region"])
             if replica is None:
@@ -984,18 +1054,18 @@ class SecretsManager:
             repo.delete_versions(
                 conn, replica.id, [v.version_id for v in repo.versions(conn, replica.id)]
             )
+            # A replica is encrypted under its own region's key.
+            key = self._encryption_key(conn, replica)
             for v in versions:
                 value = plain.get(v.version_id)
+                sealed, key_id = (
+                    self._seal(conn, replica, v.version_id, value, key) if value else (None, None)
+                )
                 repo.insert_version(
                     conn,
                     replica.id,
                     VersionRecord(
-                        v.version_id,
-                        v.created_ms,
-                        v.last_accessed_ms,
-                        replica.kms_key_id,
-                        v.value_kind,
-                        self._seal(replica.arn, v.version_id, value) if value else None,
+                        v.version_id, v.created_ms, v.last_accessed_ms, key_id, v.value_kind, sealed
                     ),
                 )
             repo.replace_stages(conn, replica.id, {}, stages)

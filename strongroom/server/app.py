@@ -62,15 +62,22 @@ def create_app(deployment: Deployment, settings: Settings) -> Starlette:
 
 
 async def _purge_loop(deployment: Deployment, interval: float) -> None:
-    """Permanently delete secrets whose recovery window has passed. Every worker runs
-    it; the purge is one idempotent transaction, so running it twice is harmless."""
+    """Background work: purge secrets and KMS keys whose deletion window has passed and
+    rotate KMS keys that are due. Every worker runs it; each job is one idempotent
+    transaction, so running it twice is harmless."""
+    jobs = {
+        "secret(s) purged after their recovery window": deployment.secrets.purge_expired,
+        "KMS key(s) deleted after their waiting period": deployment.keys.purge_expired_keys,
+        "KMS key(s) rotated on schedule": deployment.keys.run_due_rotations,
+    }
     while True:
-        try:
-            purged = await to_thread.run_sync(deployment.secrets.purge_expired)
-            if purged:
-                log.info("purged %d secret(s) past their recovery window", purged)
-        except Exception:
-            log.exception("purge of expired secrets failed; will retry")
+        for what, job in jobs.items():
+            try:
+                done = await to_thread.run_sync(job)
+                if done:
+                    log.info("%d %s", done, what)
+            except Exception:
+                log.exception("background job failed (%s); will retry", what)
         await asyncio.sleep(interval)
 
 

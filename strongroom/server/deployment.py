@@ -12,7 +12,9 @@ from sqlalchemy import insert, select
 from strongroom.audit.sink import JsonLinesSink
 from strongroom.clock import Clock, SystemClock
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.keys.api import kms_spec
 from strongroom.keys.envelope import Barrier
+from strongroom.keys.kms import KeyService
 from strongroom.keys.root import ROOT_KEY_FILE, create_key_file, load_key_file
 from strongroom.policy.authorizer import AccountAdminAuthorizer
 from strongroom.protocol.pagination import TokenCodec
@@ -83,6 +85,7 @@ class Deployment:
     barrier: Barrier
     clock: Clock
     credentials: CredentialStore
+    keys: KeyService
     secrets: SecretsManager
     pipeline: Pipeline
 
@@ -102,12 +105,13 @@ def open_deployment(data_dir: Path, *, clock: Clock | None = None) -> Deployment
         ).scalar_one()
     tokens = TokenCodec(barrier.open(sealed, TOKEN_KEY.encode()))
     credentials = CredentialStore(store, barrier, clock)
-    secrets = SecretsManager(store, barrier, clock, tokens)
+    keys = KeyService(store, barrier, clock, tokens)
+    secrets = SecretsManager(store, keys, clock, tokens)
     pipeline = Pipeline(
-        [secretsmanager_spec(secrets)],
+        [secretsmanager_spec(secrets), kms_spec(keys)],
         credentials,
         AccountAdminAuthorizer(),
         JsonLinesSink(data_dir / "audit"),
         clock,
     )
-    return Deployment(data_dir, store, barrier, clock, credentials, secrets, pipeline)
+    return Deployment(data_dir, store, barrier, clock, credentials, keys, secrets, pipeline)

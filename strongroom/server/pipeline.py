@@ -123,7 +123,13 @@ class Pipeline:
         exchange.facts = _with_region(exchange.facts, region)
         handler = service.handlers.get(operation_name)
         if handler is None:
-            raise ServiceError("UnknownOperationException", "")
+            # AWS answers an unknown target with no message; an operation the model has
+            # but this server does not serve yet says so, so the caller is not left guessing.
+            known = operation_name in service.model.operation_names
+            raise ServiceError(
+                "UnknownOperationException",
+                f"Strongroom does not support {operation_name} yet." if known else "",
+            )
         exchange.operation = service.model.operation_model(operation_name)
         exchange.params = json_codec.parse_input(exchange.operation, request.body)
         self._authorizer.authorize(

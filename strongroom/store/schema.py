@@ -107,3 +107,57 @@ version_stages = Table(
     Column("stage", String(256), primary_key=True),
     Column("version_id", String(64), nullable=False),
 )
+
+# KMS ---------------------------------------------------------------------------------
+
+kms_keys = Table(
+    "kms_keys",
+    metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(128), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("key_manager", String(16), nullable=False),  # CUSTOMER | AWS
+    Column("state", String(32), nullable=False),  # Enabled | Disabled | PendingDeletion
+    Column("policy", Text, nullable=False),
+    Column("tags", JSON),  # [[key, value], ...]
+    Column("created_ms", BigInteger, nullable=False),
+    Column("deletion_ms", BigInteger),
+    Column("pending_window_days", Integer),
+    Column("rotation_period_days", Integer),  # NULL = automatic rotation off
+    Column("next_rotation_ms", BigInteger),
+    Column("on_demand_rotation_ms", BigInteger),
+)
+Index("ix_kms_keys_account", kms_keys.c.account_id, kms_keys.c.region, kms_keys.c.created_ms)
+
+# Every generation of a key's material is kept so old ciphertexts still decrypt after
+# rotation; the newest generation encrypts. Material is sealed by the root key.
+kms_key_material = Table(
+    "kms_key_material",
+    metadata,
+    Column(
+        "key_id", String(36), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("generation", Integer, primary_key=True),
+    Column("material_id", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("rotation_type", String(16)),  # AUTOMATIC | ON_DEMAND | NULL for the first
+)
+
+kms_aliases = Table(
+    "kms_aliases",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(128), primary_key=True),
+    Column("alias_name", String(256), primary_key=True),
+    Column(
+        "target_key_id",
+        String(36),
+        ForeignKey("kms_keys.key_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)

@@ -83,9 +83,15 @@ json_values = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(), json_values, max_size=6), st.text(max_size=80))
+@given(st.dictionaries(st.text(max_size=20), json_values, max_size=6), st.text(max_size=80))
 def test_round_trip_any_state_any_scope(state: dict[str, Any], scope: str) -> None:
-    assert codec.decode(scope, codec.encode(scope, state)) == state
+    try:
+        token = codec.encode(scope, state)
+    except ValueError:
+        # Only a state too big for 4096 characters may be refused (non-ASCII is escaped).
+        assert len(json.dumps(state, separators=(",", ":"))) > 2900
+        return
+    assert codec.decode(scope, token) == state
 
 
 def test_empty_state_round_trips() -> None:

@@ -1,0 +1,51 @@
+"""The KMS service facade (AWS JSON 1.1, target prefix ``TrentService``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strongroom.keys.kms import KeyService, KmsCaller
+from strongroom.protocol.service import Handler, ServiceSpec
+from strongroom.secrets.api import snake_case
+
+OPERATIONS = (
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "CreateKey",
+    "Decrypt",
+    "DeleteAlias",
+    "DescribeKey",
+    "DisableKey",
+    "DisableKeyRotation",
+    "EnableKey",
+    "EnableKeyRotation",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateRandom",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListAliases",
+    "ListKeys",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "ReEncrypt",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UntagResource",
+)
+
+
+def _bind(service: KeyService, operation: str) -> Handler:
+    method = getattr(service, snake_case(operation))
+
+    def handler(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return method(KmsCaller(caller.account_id, caller.region), params)  # type: ignore[no-any-return]
+
+    return handler
+
+
+def kms_spec(service: KeyService) -> ServiceSpec:
+    return ServiceSpec("kms", {name: _bind(service, name) for name in OPERATIONS})

@@ -1,0 +1,382 @@
+"""Tags (spec 3.11) and resource policies (spec 3.10), end to end with boto3 against a
+real server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.server import DEV_CREDENTIALS, ServerProcess
+
+ACCOUNT = "000000000000"
+NOT_FOUND = "Secrets Manager can't find the specified secret."
+PUBLIC_POLICY = (
+    "The BlockPublicPolicy parameter is set to true, and the resource policy did not "
+    "prevent broad access to the secret."
+)
+
+
+def fails(call: Callable[[], Any], code: str, message: str | None = None) -> ClientError:
+    with pytest.raises(ClientError) as raised:
+        call()
+    error = raised.value.response["Error"]
+    assert error["Code"] == code, error
+    if message is not None:
+        assert error["Message"] == message
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return raised.value
+
+
+def body(response: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def described(sm: Any, secret_id: str) -> dict[str, Any]:
+    result = body(sm.describe_secret(SecretId=secret_id))
+    result.pop("LastAccessedDate", None)
+    return result
+
+
+def tags_of(sm: Any, secret_id: str) -> dict[str, str] | None:
+    tags = sm.describe_secret(SecretId=secret_id).get("Tags")
+    return None if tags is None else {t["Key"]: t["Value"] for t in tags}
+
+
+@pytest.fixture
+def raw(server: ServerProcess) -> Any:
+    """A client that sends what it is given: the server does the validating."""
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+        **DEV_CREDENTIALS,
+    )
+
+
+def policy(principal: Any, **statement: Any) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                    **statement,
+                }
+            ],
+        }
+    )
+
+
+ACCOUNT_POLICY = policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})
+OTHER_ACCOUNT_POLICY = policy({"AWS": "arn:aws:iam::111122223333:root"})
+PUBLIC_POLICIES = {
+    "star": policy("*"),
+    "aws-star": policy({"AWS": "*"}),
+    "aws-list-star": policy({"AWS": ["arn:aws:iam::111122223333:root", "*"]}),
+}
+
+
+# Tags ---------------------------------------------------------------------------------
+
+
+def test_create_with_tags(sm: Any, name: str) -> None:
+    tags = [{"Key": "team", "Value": "payments"}, {"Key": "env", "Value": ""}]
+    sm.create_secret(Name=name, SecretString="v", Tags=tags)
+    assert sorted(sm.describe_secret(SecretId=name)["Tags"], key=lambda t: t["Key"]) == sorted(
+        tags, key=lambda t: t["Key"]
+    )
+    listed = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert {t["Key"]: t["Value"] for t in listed[0]["Tags"]} == {"team": "payments", "env": ""}
+
+
+def test_tag_resource_merges_and_overwrites(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    answer = sm.tag_resource(
+        SecretId=name, Tags=[{"Key": "b", "Value": "two"}, {"Key": "c", "Value": "3"}]
+    )
+    assert body(answer) == {}
+    assert tags_of(sm, name) == {"a": "1", "b": "two", "c": "3"}
+    assert len(sm.describe_secret(SecretId=name)["Tags"]) == 3
+
+
+def test_tag_keys_are_case_sensitive(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name)
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "Env", "Value": "prod"}])
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "env", "Value": "dev"}])
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "ENV", "Value": "qa"}])
+    assert tags_of(sm, name) == {"Env": "prod", "env": "dev", "ENV": "qa"}
+    sm.untag_resource(SecretId=name, TagKeys=["env"])
+    assert tags_of(sm, name) == {"Env": "prod", "ENV": "qa"}
+
+
+def test_untag_is_idempotent_and_ignores_missing_keys(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    answer = sm.untag_resource(SecretId=name, TagKeys=["a", "missing"])
+    assert body(answer) == {}
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert tags_of(sm, name) == {"b": "2"}
+    sm.untag_resource(SecretId=name, TagKeys=["a", "missing"])
+    assert tags_of(sm, name) == {"b": "2"}
+
+
+def test_tags_key_absent_until_tagged_and_empty_after_all_removed(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString="v")
+    assert "Tags" not in sm.describe_secret(SecretId=name)
+    listed = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert "Tags" not in listed[0]
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "k1", "Value": "v1"}, {"Key": "k2", "Value": ""}])
+    assert tags_of(sm, name) == {"k1": "v1", "k2": ""}
+    sm.untag_resource(SecretId=name, TagKeys=["k1", "k2"])
+    assert sm.describe_secret(SecretId=name)["Tags"] == []
+
+
+def test_tags_at_the_length_limits(sm: Any, name: str) -> None:
+    key, value = "k" * 128, "v" * 256
+    sm.create_secret(Name=name, Tags=[{"Key": key, "Value": value}])
+    assert tags_of(sm, name) == {key: value}
+    sm.untag_resource(SecretId=name, TagKeys=[key])
+    assert tags_of(sm, name) == {}
+
+
+TOO_LONG_TAGS = {
+    "key-129": ([{"Key": "k" * 129, "Value": "v"}], "tags.1.member.key", "length less than "
+                "or equal to 128"),
+    "key-empty": ([{"Key": "", "Value": "v"}], "tags.1.member.key", "length greater than "
+                  "or equal to 1"),
+    "value-257": ([{"Key": "ok", "Value": "v"}, {"Key": "k", "Value": "v" * 257}],
+                  "tags.2.member.value", "length less than or equal to 256"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOO_LONG_TAGS))
+def test_tag_resource_rejects_tags_beyond_the_limits(
+    raw: Any, sm: Any, name: str, case: str
+) -> None:
+    tags, path, constraint = TOO_LONG_TAGS[case]
+    sm.create_secret(Name=name, Tags=[{"Key": "keep", "Value": "me"}])
+    before = described(sm, name)
+    error = fails(lambda: raw.tag_resource(SecretId=name, Tags=tags), "ValidationException")
+    message = error.response["Error"]["Message"]
+    assert message.startswith("1 validation error detected: Value '")
+    assert f"at '{path}' failed to satisfy constraint: Member must have {constraint}" in message
+    assert described(sm, name) == before
+
+
+@pytest.mark.parametrize("case", list(TOO_LONG_TAGS))
+def test_create_secret_with_bad_tags_creates_nothing(
+    raw: Any, sm: Any, name: str, case: str
+) -> None:
+    tags, _, _ = TOO_LONG_TAGS[case]
+    fails(lambda: raw.create_secret(Name=name, SecretString="v", Tags=tags),
+          "ValidationException")
+    fails(lambda: sm.describe_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+
+
+def test_untag_rejects_keys_beyond_the_limit(raw: Any, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, Tags=[{"Key": "keep", "Value": "me"}])
+    before = described(sm, name)
+    error = fails(lambda: raw.untag_resource(SecretId=name, TagKeys=["keep", "k" * 129]),
+                  "ValidationException")
+    assert "Member must have length less than or equal to 128" in error.response["Error"][
+        "Message"]
+    assert described(sm, name) == before
+
+
+def test_tagging_a_missing_secret_is_not_found(sm: Any, name: str) -> None:
+    fails(lambda: sm.tag_resource(SecretId=name, Tags=[{"Key": "k", "Value": "v"}]),
+          "ResourceNotFoundException", NOT_FOUND)
+    fails(lambda: sm.untag_resource(SecretId=name, TagKeys=["k"]),
+          "ResourceNotFoundException", NOT_FOUND)
+
+
+# Resource policies --------------------------------------------------------------------
+
+
+def test_policy_round_trip(sm: Any, name: str) -> None:
+    arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
+    put = sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    assert body(put) == {"ARN": arn, "Name": name}
+    got = sm.get_resource_policy(SecretId=arn)
+    assert body(got) == {"ARN": arn, "Name": name, "ResourcePolicy": ACCOUNT_POLICY}
+    # A second Put replaces the first.
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=OTHER_ACCOUNT_POLICY)
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == OTHER_ACCOUNT_POLICY
+    deleted = sm.delete_resource_policy(SecretId=name)
+    assert body(deleted) == {"ARN": arn, "Name": name}
+    assert body(sm.get_resource_policy(SecretId=name)) == {"ARN": arn, "Name": name}
+    # Deleting when there is none is fine.
+    assert body(sm.delete_resource_policy(SecretId=name)) == {"ARN": arn, "Name": name}
+
+
+def test_get_resource_policy_without_a_policy_omits_it(sm: Any, name: str) -> None:
+    arn = sm.create_secret(Name=name)["ARN"]
+    got = sm.get_resource_policy(SecretId=name)
+    assert body(got) == {"ARN": arn, "Name": name}
+
+
+def test_policy_operations_on_a_missing_secret(sm: Any, name: str) -> None:
+    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY),
+          "ResourceNotFoundException", NOT_FOUND)
+    fails(lambda: sm.get_resource_policy(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    fails(lambda: sm.delete_resource_policy(SecretId=name), "ResourceNotFoundException",
+          NOT_FOUND)
+    fails(lambda: sm.validate_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY),
+          "ResourceNotFoundException", NOT_FOUND)
+
+
+MALFORMED = {
+    "not-json": "{not json",
+    "truncated": ACCOUNT_POLICY[:-5],
+    "array": "[]",
+    "no-statement": json.dumps({"Version": "2012-10-17"}),
+    "empty-statement": json.dumps({"Version": "2012-10-17", "Statement": []}),
+    "bad-effect": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Effect="Maybe"),
+    "no-principal": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}),
+    "action-without-vendor": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                    Action="GetSecretValue"),
+    "bad-version": json.dumps({"Version": "2020-01-01", "Statement": json.loads(
+        ACCOUNT_POLICY)["Statement"]}),
+    "unknown-element": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Foo="bar"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_policy_is_refused_and_nothing_stored(sm: Any, name: str, case: str) -> None:
+    sm.create_secret(Name=name)
+    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
+          "MalformedPolicyDocumentException")
+    assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+    # An existing policy survives a refused replacement.
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    before = described(sm, name)
+    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
+          "MalformedPolicyDocumentException")
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
+    assert described(sm, name) == before
+
+
+@pytest.mark.parametrize("case", list(PUBLIC_POLICIES))
+def test_block_public_policy_refuses_broad_access(sm: Any, name: str, case: str) -> None:
+    sm.create_secret(Name=name)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    before = described(sm, name)
+    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES[case],
+                                         BlockPublicPolicy=True),
+          "PublicPolicyException", PUBLIC_POLICY)
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
+    assert described(sm, name) == before
+
+
+@pytest.mark.parametrize("principal", [
+    {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    {"AWS": ACCOUNT},
+    {"AWS": "arn:aws:iam::111122223333:root"},
+    {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app"},
+])
+def test_block_public_policy_accepts_named_principals(
+    sm: Any, name: str, principal: dict[str, str]
+) -> None:
+    sm.create_secret(Name=name)
+    text = policy(principal)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=text, BlockPublicPolicy=True)
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == text
+
+
+def test_broad_policy_is_accepted_when_not_blocked(sm: Any, name: str) -> None:
+    # BlockPublicPolicy defaults to false.
+    sm.create_secret(Name=name)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES["star"])
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == PUBLIC_POLICIES["star"]
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES["aws-star"],
+                           BlockPublicPolicy=False)
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == PUBLIC_POLICIES["aws-star"]
+
+
+@pytest.mark.parametrize("with_secret", [False, True])
+def test_validate_resource_policy_passing(sm: Any, name: str, with_secret: bool) -> None:
+    extra = {}
+    if with_secret:
+        sm.create_secret(Name=name)
+        extra = {"SecretId": name}
+    answer = sm.validate_resource_policy(ResourcePolicy=ACCOUNT_POLICY, **extra)
+    assert body(answer) == {"PolicyValidationPassed": True, "ValidationErrors": []}
+    if with_secret:
+        # Validating stores nothing.
+        assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+
+
+@pytest.mark.parametrize("with_secret", [False, True])
+@pytest.mark.parametrize("case", ["broad", "syntax"])
+def test_validate_resource_policy_failing(
+    sm: Any, name: str, with_secret: bool, case: str
+) -> None:
+    extra = {}
+    if with_secret:
+        sm.create_secret(Name=name)
+        extra = {"SecretId": name}
+    text = PUBLIC_POLICIES["star"] if case == "broad" else MALFORMED["empty-statement"]
+    answer = body(sm.validate_resource_policy(ResourcePolicy=text, **extra))
+    assert answer["PolicyValidationPassed"] is False
+    errors = answer["ValidationErrors"]
+    assert len(errors) == 1
+    assert set(errors[0]) == {"CheckName", "ErrorMessage"}
+    assert errors[0]["CheckName"]
+    assert errors[0]["ErrorMessage"]
+    if with_secret:
+        assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+
+
+def test_validate_resource_policy_names_the_failed_checks(sm: Any) -> None:
+    broad = body(sm.validate_resource_policy(ResourcePolicy=PUBLIC_POLICIES["aws-star"]))
+    syntax = body(sm.validate_resource_policy(ResourcePolicy=MALFORMED["bad-effect"]))
+    assert broad["ValidationErrors"][0]["CheckName"] != syntax["ValidationErrors"][0]["CheckName"]
+
+
+def test_validate_resource_policy_rejects_text_that_is_not_json(sm: Any) -> None:
+    fails(lambda: sm.validate_resource_policy(ResourcePolicy="{not json"),
+          "MalformedPolicyDocumentException")
+
+
+def _padded(length: int) -> str:
+    """ACCOUNT_POLICY padded with insignificant whitespace to exactly ``length`` chars."""
+    text = ACCOUNT_POLICY[:-1] + " " * (length - len(ACCOUNT_POLICY)) + "}"
+    assert len(text) == length
+    json.loads(text)
+    return text
+
+
+def test_policy_of_20480_characters_is_accepted(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name)
+    text = _padded(20480)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=text)
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == text
+    assert sm.validate_resource_policy(ResourcePolicy=text)["PolicyValidationPassed"] is True
+
+
+def test_policy_of_20481_characters_is_rejected(raw: Any, sm: Any, name: str) -> None:
+    sm.create_secret(Name=name)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    before = described(sm, name)
+    text = _padded(20481)
+    for call in (
+        lambda: raw.put_resource_policy(SecretId=name, ResourcePolicy=text),
+        lambda: raw.validate_resource_policy(SecretId=name, ResourcePolicy=text),
+    ):
+        error = fails(call, "ValidationException")
+        assert error.response["Error"]["Message"].endswith(
+            "at 'resourcePolicy' failed to satisfy constraint: Member must have length less "
+            "than or equal to 20480"
+        )
+    assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
+    assert described(sm, name) == before
