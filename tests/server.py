@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,18 +33,22 @@ class ServerProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 30.0, ready_status: int = 200) -> ServerProcess:
+        """Start and wait until /_strongroom/health answers ``ready_status`` (503 for a
+        server that starts sealed)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(STRONGROOM), "server", *self.args, "--port", str(self.port)],
+            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -52,8 +57,12 @@ class ServerProcess:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_strongroom/health", timeout=1) as r:
-                    if r.status == 200:
+                    if r.status == ready_status:
                         return self
+            except urllib.error.HTTPError as answer:
+                if answer.code == ready_status:
+                    return self
+                time.sleep(0.1)
             except OSError:
                 time.sleep(0.1)
         self.stop()

@@ -65,6 +65,8 @@ def build_event(
     output: Mapping[str, Any] | None,
     error_code: str | None,
     error_message: str | None,
+    resources: list[str] | None = None,
+    resource_type: str = "",
 ) -> dict[str, Any]:
     read_only = operation_name.startswith(READ_ONLY_PREFIXES)
     event: dict[str, Any] = {
@@ -80,6 +82,11 @@ def build_event(
         "responseElements": None
         if read_only or operation is None
         else redact(operation.output_shape, output),
+        "resources": [
+            {"ARN": arn, "accountId": arn.split(":")[4], "type": resource_type}
+            for arn in resources or []
+        ]
+        or None,
         "requestID": facts.request_id,
         "eventID": str(uuid.uuid4()),
         "readOnly": read_only,

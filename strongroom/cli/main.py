@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
 from strongroom.server.config import DEFAULT_PORT, load_settings
 
 err = Console(stderr=True)
@@ -30,7 +31,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(short_help="Create a data directory and its first admin access key.")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -41,13 +42,25 @@ def main() -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the account and admin credentials as one JSON object.",
+    help="Print the account and admin credentials (and any unseal shares) as one JSON object.",
 )
-def init(data_dir: Path, as_json: bool) -> None:
+@root_key_options("init")
+def init(
+    data_dir: Path,
+    as_json: bool,
+    provider: str,
+    shares: int | None,
+    threshold: int | None,
+    pkcs11_module: str | None,
+    pkcs11_token_label: str | None,
+    pkcs11_key_label: str,
+) -> None:
     """Create a data directory: root key, database, first account and its admin key.
 
-    The admin secret access key is printed once and cannot be shown again.
+    The admin secret access key (and, for --root-key shamir, the unseal shares) is
+    printed once and cannot be shown again.
     """
+    from strongroom.keys import providers
     from strongroom.server.deployment import initialize, is_initialized
 
     if is_initialized(data_dir):
@@ -55,24 +68,43 @@ def init(data_dir: Path, as_json: bool) -> None:
             f"{data_dir} already holds a Strongroom deployment; "
             "serve it with `strongroom server --data-dir` or choose another directory."
         )
-    creds = initialize(data_dir, dev=False)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "account_id": creds.account_id,
-                    "access_key_id": creds.access_key_id,
-                    "secret_access_key": creds.secret_access_key,
-                }
-            )
+    leftovers = [
+        name for name in ("strongroom.db", "seal.json", "root.key") if (data_dir / name).exists()
+    ]
+    if leftovers:
+        raise click.ClickException(
+            f"{data_dir} holds part of a deployment ({', '.join(leftovers)}); "
+            "remove it or choose another directory."
         )
+    choice = provider_choice(
+        provider, shares, threshold, pkcs11_module, pkcs11_token_label, pkcs11_key_label
+    )
+    try:
+        protection = providers.protect(choice)
+    except providers.SealError as problem:
+        raise click.ClickException(f"cannot protect the root key: {problem}") from None
+    creds = initialize(data_dir, dev=False, protection=protection)
+    if as_json:
+        document: dict[str, Any] = {
+            "account_id": creds.account_id,
+            "access_key_id": creds.access_key_id,
+            "secret_access_key": creds.secret_access_key,
+            "root_key_provider": protection.seal.provider,
+        }
+        if protection.shares:
+            document["unseal_shares"] = list(protection.shares)
+        click.echo(json.dumps(document))
         return
     out = Console()
-    out.print(f"[bold green]Initialized[/] {data_dir}")
+    out.print(f"[bold green]Initialized[/] {data_dir} (root key: {protection.seal.provider})")
+    for note in protection.notes:
+        out.print(f"  {note}")
     out.print(f"account id         {creds.account_id}")
     out.print(f"access key id      {creds.access_key_id}")
     out.print(f"secret access key  {creds.secret_access_key}")
     out.print("[yellow]Store the secret access key now: it is not shown again.[/]")
+    if protection.shares:
+        print_shares(protection.shares, protection.seal.threshold)
 
 
 @main.command()
@@ -108,9 +140,16 @@ def init(data_dir: Path, as_json: bool) -> None:
     help="TOML file with a [server] table of these settings.",
 )
 def server(config_file: Path | None, **flags: Any) -> None:
-    """Serve the AWS-compatible API (and /_strongroom/health)."""
+    """Serve the AWS-compatible API (and /_strongroom/health).
+
+    This process holds the root key for its workers. A file or pkcs11 root key
+    (STRONGROOM_PKCS11_PIN) is recovered at start, a passphrase from
+    STRONGROOM_PASSPHRASE or a prompt (a wrong one stops the server); a shamir
+    deployment starts sealed, answering 503 until `strongroom unseal` got enough shares.
+    """
     import uvicorn
 
+    from strongroom.cli.operator import start_keyholder
     from strongroom.server.app import SETTINGS_ENV
     from strongroom.server.deployment import initialize, is_initialized
 
@@ -148,6 +187,13 @@ def server(config_file: Path | None, **flags: Any) -> None:
             f"(account 000000000000, credentials test/test, data: "
             f"{'in memory' if scratch else data_dir})"
         )
+    # This process is the keyholder: it holds the root key and hands it to the workers.
+    try:
+        keyholder, lock = start_keyholder(data_dir)
+    except BaseException:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
@@ -162,6 +208,8 @@ def server(config_file: Path | None, **flags: Any) -> None:
             access_log=settings.log_level == "debug",
         )
     finally:
+        keyholder.stop()
+        lock.release()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(0)
@@ -171,6 +219,10 @@ def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with this handler
     # restored: exit normally (status 0, scratch data removed) instead of dying by signal.
     raise SystemExit(0)
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

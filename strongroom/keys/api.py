@@ -35,6 +35,7 @@ OPERATIONS = (
     "ScheduleKeyDeletion",
     "TagResource",
     "UntagResource",
+    "UpdateAlias",
 )
 
 
@@ -42,10 +43,23 @@ def _bind(service: KeyService, operation: str) -> Handler:
     method = getattr(service, snake_case(operation))
 
     def handler(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        return method(KmsCaller(caller.account_id, caller.region), params)  # type: ignore[no-any-return]
+        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
+        return method(kms_caller, params)  # type: ignore[no-any-return]
 
     return handler
 
 
+def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
+    if output:
+        metadata = output.get("KeyMetadata") or {}
+        arn = metadata.get("Arn") or output.get("KeyId")
+        if isinstance(arn, str) and arn.startswith("arn:"):
+            return [arn]
+    key_id = str(params.get("KeyId", ""))
+    return [key_id] if key_id.startswith("arn:") else []
+
+
 def kms_spec(service: KeyService) -> ServiceSpec:
-    return ServiceSpec("kms", {name: _bind(service, name) for name in OPERATIONS})
+    return ServiceSpec(
+        "kms", {name: _bind(service, name) for name in OPERATIONS}, "AWS::KMS::Key", key_arns
+    )

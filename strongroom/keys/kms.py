@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from strongroom.clock import Clock
-from strongroom.keys.envelope import Barrier
+from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.protocol.pagination import TokenCodec
@@ -46,6 +46,11 @@ MAX_ON_DEMAND_ROTATIONS = 25
 class KmsCaller:
     account_id: str
     region: str
+    principal_arn: str = ""
+
+    @property
+    def principal(self) -> str:
+        return self.principal_arn or f"arn:aws:iam::{self.account_id}:root"
 
 
 @dataclass
@@ -100,6 +105,16 @@ def invalid_ciphertext() -> ServiceError:
 
 def unsupported(message: str) -> ServiceError:
     return ServiceError("UnsupportedOperationException", message)
+
+
+def access_denied(caller: KmsCaller, action: str, key: KeyRecord) -> ServiceError:
+    """What AWS answers when a key policy grants nothing: e.g. changing an AWS managed key,
+    whose policy allows only Describe*/Get*/List* (and use through its service)."""
+    return ServiceError(
+        "AccessDeniedException",
+        f"User: {caller.principal} is not authorized to perform: kms:{action} on resource: "
+        f"{key.arn} because no resource-based policy allows the kms:{action} action",
+    )
 
 
 def default_key_policy(account_id: str) -> str:
@@ -251,9 +266,15 @@ class KeyService:
             raise invalid_state(key, "pending deletion")
         return key
 
-    def _changeable(self, key: KeyRecord) -> KeyRecord:
+    @staticmethod
+    def _permitted(caller: KmsCaller, key: KeyRecord, action: str) -> KeyRecord:
+        """AWS managed keys are used only through their service and never changed."""
         if key.key_manager == "AWS":
-            raise unsupported(f"{key.arn} is an AWS managed key and cannot be modified.")
+            raise access_denied(caller, action, key)
+        return key
+
+    def _changeable(self, caller: KmsCaller, key: KeyRecord, action: str) -> KeyRecord:
+        self._permitted(caller, key, action)
         if key.state == "PendingDeletion":
             raise invalid_state(key, "pending deletion")
         return key
@@ -290,8 +311,30 @@ class KeyService:
         row = conn.execute(query).first()
         if row is None:
             raise invalid_ciphertext()
-        material = self._barrier.open(row.sealed, self._material_aad(key_id, row.generation))
+        try:
+            material = self._barrier.open(row.sealed, self._material_aad(key_id, row.generation))
+        except DecryptionError:
+            # The stored material was altered: nothing encrypted under it can be trusted.
+            if generation is not None:
+                raise invalid_ciphertext() from None
+            raise ServiceError(
+                "KMSInternalException",
+                "The request was rejected because an internal exception occurred. "
+                "The request can be retried.",
+                status=500,
+                sender_fault=False,
+            ) from None
         return row.generation, row.material_id, material
+
+    def _current_material_id(self, conn: Connection, key_id: str) -> str:
+        table = schema.kms_key_material
+        material_id: str = conn.execute(
+            select(table.c.material_id)
+            .where(table.c.key_id == key_id)
+            .order_by(table.c.generation.desc())
+            .limit(1)
+        ).scalar_one()
+        return material_id
 
     def _encrypt(
         self, conn: Connection, key: KeyRecord, plaintext: bytes, context: Mapping[str, str] | None
@@ -309,6 +352,7 @@ class KeyService:
         blob: bytes,
         context: Mapping[str, str] | None,
         expected_key: str | None,
+        action: str | None = None,
     ) -> tuple[KeyRecord, bytes, str]:
         if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
             raise invalid_ciphertext()
@@ -328,6 +372,8 @@ class KeyService:
                     "The key ID in the request does not identify a CMK that can perform "
                     "this operation.",
                 )
+        if action is not None:  # a direct KMS call, not Secrets Manager's own use
+            self._permitted(caller, key, action)
         self._usable(key)
         header = blob[: _BLOB_HEADER.size]
         nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
@@ -374,7 +420,7 @@ class KeyService:
         return self._resolve(conn, caller, key_id)
 
     def _metadata(self, conn: Connection, key: KeyRecord) -> Output:
-        _, material_id, _ = self._material(conn, key.key_id)
+        material_id = self._current_material_id(conn, key.key_id)
         pending = key.state == "PendingDeletion"
         return {
             "AWSAccountId": key.account_id,
@@ -423,6 +469,11 @@ class KeyService:
             return {"KeyMetadata": self._metadata(conn, key)}
 
     def describe_key(self, caller: KmsCaller, params: Params) -> Output:
+        managed_arn = f"arn:aws:kms:{caller.region}:{caller.account_id}:{SECRETS_MANAGER_ALIAS}"
+        if params["KeyId"] in (SECRETS_MANAGER_ALIAS, managed_arn):
+            # As AWS: describing a predefined AWS alias creates its AWS managed key.
+            with self._store.write() as conn:
+                return {"KeyMetadata": self._metadata(conn, self.managed_key(conn, caller))}
         with self._store.read() as conn:
             key = self._resolve(conn, caller, params["KeyId"])
             return {"KeyMetadata": self._metadata(conn, key)}
@@ -469,14 +520,14 @@ class KeyService:
         return page, self._tokens.encode(scope, {"offset": start + limit}) if more else None
 
     def enable_key(self, caller: KmsCaller, params: Params) -> Output:
-        return self._set_state(caller, params["KeyId"], "Enabled")
+        return self._set_state(caller, params["KeyId"], "Enabled", "EnableKey")
 
     def disable_key(self, caller: KmsCaller, params: Params) -> Output:
-        return self._set_state(caller, params["KeyId"], "Disabled")
+        return self._set_state(caller, params["KeyId"], "Disabled", "DisableKey")
 
-    def _set_state(self, caller: KmsCaller, ref: str, state: str) -> Output:
+    def _set_state(self, caller: KmsCaller, ref: str, state: str, action: str) -> Output:
         with self._store.write() as conn:
-            key = self._changeable(self._resolve(conn, caller, ref))
+            key = self._changeable(caller, self._resolve(conn, caller, ref), action)
             self._update(conn, key, state=state)
         return {}
 
@@ -490,12 +541,11 @@ class KeyService:
     def schedule_key_deletion(self, caller: KmsCaller, params: Params) -> Output:
         window = params.get("PendingWindowInDays", 30)
         if not 7 <= window <= 30:
-            raise validation_error(
-                "1 validation error detected: Value '{window}' at 'pendingWindowInDays' failed "
-                "to satisfy constraint: Member must have value between 7 and 30"
-            )
+            raise validation_error("PendingWindowInDays must be between 7 and 30")
         with self._store.write() as conn:
-            key = self._changeable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "ScheduleKeyDeletion"
+            )
             deletion = self._clock.now() + timedelta(days=window)
             self._update(
                 conn,
@@ -513,7 +563,9 @@ class KeyService:
 
     def cancel_key_deletion(self, caller: KmsCaller, params: Params) -> Output:
         with self._store.write() as conn:
-            key = self._resolve(conn, caller, params["KeyId"])
+            key = self._permitted(
+                caller, self._resolve(conn, caller, params["KeyId"]), "CancelKeyDeletion"
+            )
             if key.state != "PendingDeletion":
                 raise invalid_state(key, "not pending deletion")
             # As on AWS, a key whose deletion was cancelled comes back disabled.
@@ -549,7 +601,11 @@ class KeyService:
     def enable_key_rotation(self, caller: KmsCaller, params: Params) -> Output:
         period = params.get("RotationPeriodInDays", 365)
         with self._store.write() as conn:
-            key = self._usable(self._changeable(self._resolve(conn, caller, params["KeyId"])))
+            key = self._usable(
+                self._changeable(
+                    caller, self._resolve(conn, caller, params["KeyId"]), "EnableKeyRotation"
+                )
+            )
             self._update(
                 conn,
                 key,
@@ -560,7 +616,11 @@ class KeyService:
 
     def disable_key_rotation(self, caller: KmsCaller, params: Params) -> Output:
         with self._store.write() as conn:
-            key = self._usable(self._changeable(self._resolve(conn, caller, params["KeyId"])))
+            key = self._usable(
+                self._changeable(
+                    caller, self._resolve(conn, caller, params["KeyId"]), "DisableKeyRotation"
+                )
+            )
             self._update(conn, key, rotation_period_days=None, next_rotation_ms=None)
         return {}
 
@@ -580,7 +640,11 @@ class KeyService:
     def rotate_key_on_demand(self, caller: KmsCaller, params: Params) -> Output:
         table = schema.kms_key_material
         with self._store.write() as conn:
-            key = self._usable(self._changeable(self._resolve(conn, caller, params["KeyId"])))
+            key = self._usable(
+                self._changeable(
+                    caller, self._resolve(conn, caller, params["KeyId"]), "RotateKeyOnDemand"
+                )
+            )
             on_demand = conn.execute(
                 select(func.count()).where(
                     table.c.key_id == key.key_id, table.c.rotation_type == "ON_DEMAND"
@@ -628,7 +692,7 @@ class KeyService:
         _check_alias_name(name)
         aliases = schema.kms_aliases
         with self._store.write() as conn:
-            key = self._target(conn, caller, params["TargetKeyId"])
+            key = self._target(conn, caller, params["TargetKeyId"], "CreateAlias")
             exists = conn.execute(
                 select(aliases.c.alias_name).where(
                     aliases.c.account_id == caller.account_id,
@@ -655,12 +719,10 @@ class KeyService:
             )
         return {}
 
-    def _target(self, conn: Connection, caller: KmsCaller, ref: str) -> KeyRecord:
+    def _target(self, conn: Connection, caller: KmsCaller, ref: str, action: str) -> KeyRecord:
         if ref.startswith("alias/") or ":alias/" in ref:
             raise validation_error("Aliases must refer to keys. Not aliases")
-        key = self._resolve(conn, caller, ref)
-        if key.key_manager == "AWS":
-            raise unsupported(f"{key.arn} is an AWS managed key and cannot be aliased.")
+        key = self._permitted(caller, self._resolve(conn, caller, ref), action)
         if key.state == "PendingDeletion":
             raise invalid_state(key, "pending deletion")
         return key
@@ -671,7 +733,7 @@ class KeyService:
         aliases = schema.kms_aliases
         with self._store.write() as conn:
             self._by_alias(conn, caller.account_id, caller.region, name, None)
-            key = self._target(conn, caller, params["TargetKeyId"])
+            key = self._target(conn, caller, params["TargetKeyId"], "UpdateAlias")
             conn.execute(
                 update(aliases)
                 .where(
@@ -731,7 +793,9 @@ class KeyService:
     def encrypt(self, caller: KmsCaller, params: Params) -> Output:
         _check_algorithm(params.get("EncryptionAlgorithm"))
         with self._store.read() as conn:
-            key = self._usable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._usable(
+                self._permitted(caller, self._resolve(conn, caller, params["KeyId"]), "Encrypt")
+            )
             blob, _ = self._encrypt(conn, key, params["Plaintext"], params.get("EncryptionContext"))
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": SYMMETRIC}
 
@@ -749,6 +813,7 @@ class KeyService:
                 params["CiphertextBlob"],
                 params.get("EncryptionContext"),
                 params.get("KeyId"),
+                "Decrypt",
             )
         return {
             "KeyId": key.arn,
@@ -772,8 +837,13 @@ class KeyService:
                 params["CiphertextBlob"],
                 params.get("SourceEncryptionContext"),
                 params.get("SourceKeyId"),
+                "ReEncryptFrom",
             )
-            destination = self._usable(self._resolve(conn, caller, params["DestinationKeyId"]))
+            destination = self._usable(
+                self._permitted(
+                    caller, self._resolve(conn, caller, params["DestinationKeyId"]), "ReEncryptTo"
+                )
+            )
             blob, material_id = self._encrypt(
                 conn, destination, plaintext, params.get("DestinationEncryptionContext")
             )
@@ -787,10 +857,14 @@ class KeyService:
             "DestinationKeyMaterialId": material_id,
         }
 
-    def generate_data_key(self, caller: KmsCaller, params: Params) -> Output:
+    def generate_data_key(
+        self, caller: KmsCaller, params: Params, action: str = "GenerateDataKey"
+    ) -> Output:
         size = _data_key_size(params)
         with self._store.read() as conn:
-            key = self._usable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._usable(
+                self._permitted(caller, self._resolve(conn, caller, params["KeyId"]), action)
+            )
             plaintext = os.urandom(size)
             blob, material_id = self._encrypt(conn, key, plaintext, params.get("EncryptionContext"))
         return {
@@ -801,7 +875,7 @@ class KeyService:
         }
 
     def generate_data_key_without_plaintext(self, caller: KmsCaller, params: Params) -> Output:
-        output = self.generate_data_key(caller, params)
+        output = self.generate_data_key(caller, params, "GenerateDataKeyWithoutPlaintext")
         output.pop("Plaintext")
         return output
 
@@ -828,20 +902,26 @@ class KeyService:
             raise not_found("No such policy exists")
         _check_policy(params["Policy"])
         with self._store.write() as conn:
-            key = self._changeable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "PutKeyPolicy"
+            )
             self._update(conn, key, policy=params["Policy"])
         return {}
 
     def tag_resource(self, caller: KmsCaller, params: Params) -> Output:
         with self._store.write() as conn:
-            key = self._changeable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "TagResource"
+            )
             self._update(conn, key, tags=_tags(key.tags, params["Tags"]))
         return {}
 
     def untag_resource(self, caller: KmsCaller, params: Params) -> Output:
         drop = set(params["TagKeys"])
         with self._store.write() as conn:
-            key = self._changeable(self._resolve(conn, caller, params["KeyId"]))
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "UntagResource"
+            )
             self._update(conn, key, tags=[t for t in key.tags or [] if t[0] not in drop])
         return {}
 
@@ -910,7 +990,10 @@ class KeyService:
     def open_sealed(
         self, conn: Connection, caller: KmsCaller, sealed: bytes, context: Mapping[str, str]
     ) -> bytes:
-        (length,) = struct.unpack_from(">H", sealed)
+        try:
+            (length,) = struct.unpack_from(">H", sealed)
+        except struct.error:
+            raise invalid_ciphertext() from None
         wrapped = sealed[2 : 2 + length]
         _, data_key, _ = self._decrypt(conn, caller, wrapped, context, None)
         nonce = sealed[2 + length : 2 + length + _NONCE]
@@ -918,7 +1001,7 @@ class KeyService:
             return AESGCM(data_key).decrypt(
                 nonce, sealed[2 + length + _NONCE :], canonical_context(context)
             )
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # altered bytes: a bad tag, or a truncated nonce
             raise invalid_ciphertext() from None
 
 

@@ -174,9 +174,7 @@ def decode_share(text: str) -> tuple[str, Share]:
         raise ShareError("this is not a Strongroom unseal share (they start with 'srs1-')")
     match = _TEXT.fullmatch(cleaned)
     if match is None:
-        raise ShareError(
-            "the share is malformed: a character is missing, extra or not a hex digit"
-        )
+        raise ShareError("the share is malformed: a character is missing, extra or not a hex digit")
     set_id, index_text, value_hex, checksum = match.groups()
     index = int(index_text)
     if not 1 <= index <= MAX_SHARES:

@@ -11,12 +11,20 @@ from botocore.model import ServiceModel
 from strongroom.protocol.model import service_model
 
 Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
+# (params, output or None) -> the ARNs an event is about, for the audit record.
+ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
+
+
+def _no_resources(_params: Mapping[str, Any], _output: Mapping[str, Any] | None) -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # botocore's service name and the IAM action prefix, e.g. "secretsmanager"
     handlers: Mapping[str, Handler]  # operation name -> handler(caller, params)
+    resource_type: str = ""  # CloudTrail's type for resources, e.g. AWS::SecretsManager::Secret
+    resources_of: ResourceFinder = _no_resources
 
     @property
     def model(self) -> ServiceModel:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from strongroom.protocol.service import Handler, ServiceSpec
 from strongroom.secrets.service import SecretsManager
@@ -39,4 +41,11 @@ def snake_case(operation: str) -> str:
 
 def secretsmanager_spec(service: SecretsManager) -> ServiceSpec:
     handlers: dict[str, Handler] = {name: getattr(service, snake_case(name)) for name in OPERATIONS}
-    return ServiceSpec("secretsmanager", handlers)
+    return ServiceSpec("secretsmanager", handlers, "AWS::SecretsManager::Secret", secret_arns)
+
+
+def secret_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
+    if output and output.get("ARN"):
+        return [str(output["ARN"])]
+    secret_id = str(params.get("SecretId", ""))
+    return [secret_id] if secret_id.startswith("arn:") else []

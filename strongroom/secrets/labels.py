@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"
 PENDING = "AWSPENDING"
+MAX_LABELS = 20  # staging labels attached across all versions of one secret (AWS quota)
 
 Stages = Mapping[str, str]
 

@@ -44,6 +44,7 @@ LIST_PAGE = 100
 BATCH_PAGE = 20
 _CHUNK = 200
 SCAN_BUDGET = 5000  # rows one ListSecrets call may scan before it answers with a NextToken
+MANAGED_KEY = "alias/aws/secretsmanager"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,18 @@ def _replica_readonly() -> ServiceError:
     return _invalid_parameter(
         "Operation not permitted on a replica secret. Call must be made in primary secret's region."
     )
+
+
+def _check_label_quota(stages: labels.Stages) -> None:
+    """AWS quota: at most 20 staging labels across all versions of a secret (user guide,
+    "Secrets Manager quotas"); the declared error of PutSecretValue, UpdateSecret and
+    UpdateSecretVersionStage for a quota is LimitExceededException."""
+    if len(stages) > labels.MAX_LABELS:
+        raise ServiceError(
+            "LimitExceededException",
+            f"A secret can have at most {labels.MAX_LABELS} staging labels attached across "
+            "all of its versions.",
+        )
 
 
 def _decryption_failure() -> ServiceError:
@@ -221,6 +234,19 @@ class SecretsManager:
         except ServiceError as error:
             raise _encryption_failure(error) from None
 
+    def _check_key(self, conn: Connection, account_id: str, region: str, ref: str | None) -> None:
+        """A KmsKeyId naming no key is refused up front, as AWS does (InvalidParameter); a
+        disabled key is refused when a value is to be encrypted under it."""
+        if not ref:
+            return
+        try:
+            self._keys.key_for_secret(conn, KmsCaller(account_id, region), ref)
+        except ServiceError as error:
+            if error.code == "NotFoundException":
+                raise _invalid_parameter(
+                    f"The operation failed because of an invalid KMS key: {error.message}"
+                ) from None
+
     def _seal(
         self,
         conn: Connection,
@@ -228,11 +254,21 @@ class SecretsManager:
         version_id: str,
         value: _Value,
         key: KeyRecord | None = None,
+        ref: str | None = None,
     ) -> tuple[bytes, str | None]:
-        """The sealed value and the key id to report for it (None: the managed key)."""
+        """The sealed value and the key id to report for it (None: the managed key). Like
+        AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
+        secret's own), so key id, ARN, alias name and alias ARN come back as given."""
         key = key or self._encryption_key(conn, record)
-        sealed = self._keys.seal_with(conn, key, value.data, self._context(record.arn, version_id))
-        return sealed, None if key.key_manager == "AWS" else key.arn
+        try:
+            sealed = self._keys.seal_with(
+                conn, key, value.data, self._context(record.arn, version_id)
+            )
+        except ServiceError as error:
+            raise _encryption_failure(error) from None
+        if key.key_manager == "AWS":
+            return sealed, None
+        return sealed, ref or record.kms_key_id or key.arn
 
     def _open(self, conn: Connection, record: SecretRecord, version: VersionRecord) -> _Value:
         assert version.ciphertext is not None and version.value_kind is not None
@@ -274,6 +310,7 @@ class SecretsManager:
                 sealed, key_id = self._seal(conn, record, token, value)
                 repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
                 new = labels.attach(current, token, stages_to_attach or [])
+                _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
                 return token, labels.labels_of(new, token), True
             if self._same_value(conn, record, existing, value):
@@ -294,6 +331,7 @@ class SecretsManager:
         if labels.CURRENT not in current and labels.CURRENT not in wanted:
             wanted.append(labels.CURRENT)  # a secret's first value is always current
         new = labels.attach(current, token, wanted)
+        _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
         return token, labels.labels_of(new, token), True
 
@@ -341,6 +379,7 @@ class SecretsManager:
             )
             if existing is not None:
                 return self._create_again(conn, existing, token, value)
+            self._check_key(conn, caller.account_id, caller.region, params.get("KmsKeyId"))
             now = self._now_ms()
             record = repo.insert_secret(
                 conn,
@@ -556,6 +595,7 @@ class SecretsManager:
     def _change_key(self, conn: Connection, record: SecretRecord, ref: str | None) -> None:
         """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
         KMS key, as AWS does; older versions stay under the key that sealed them."""
+        self._check_key(conn, record.account_id, record.region, ref)
         key = self._key_named(conn, record, ref)
         current = repo.stages(conn, record.id)
         for stage in (labels.CURRENT, labels.PENDING, labels.PREVIOUS):
@@ -563,7 +603,7 @@ class SecretsManager:
             if version is None or version.ciphertext is None:
                 continue
             value = self._open(conn, record, version)
-            sealed, key_id = self._seal(conn, record, version.version_id, value, key)
+            sealed, key_id = self._seal(conn, record, version.version_id, value, key, ref)
             repo.fill_version(conn, record.id, version.version_id, value.kind, sealed, key_id)
         repo.update_secret(conn, record, kms_key_id=ref)
 
@@ -606,6 +646,7 @@ class SecretsManager:
                     )
                 new = labels.attach(current, move_to, [stage])
             if new != current:
+                _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
                 self._changed(conn, record)
         return {"ARN": record.arn, "Name": record.name}
@@ -614,7 +655,22 @@ class SecretsManager:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
             stages = repo.stages(conn, record.id)
-        return self._metadata(record, stages, "VersionIdsToStages")
+            output = self._metadata(record, stages, "VersionIdsToStages")
+            if output.get("ReplicationStatus"):
+                output["ReplicationStatus"] = self._replication_status(conn, record)
+        return output
+
+    def _replication_status(self, conn: Connection, primary: SecretRecord) -> list[Output]:
+        """The primary's replica statuses, each with the date its replica was last read in
+        its region; omitted while it never was (API reference ReplicationStatusType)."""
+        statuses: list[Output] = []
+        for status in primary.replicas or []:
+            replica = repo.find_by_name(conn, primary.account_id, status["Region"], primary.name)
+            accessed = None
+            if replica is not None and replica.primary_region == primary.region:
+                accessed = _time(replica.last_accessed_ms)
+            statuses.append({**status, "LastAccessedDate": accessed})
+        return statuses
 
     def _metadata(self, record: SecretRecord, stages: Mapping[str, str], stages_key: str) -> Output:
         output: Output = {
@@ -989,15 +1045,18 @@ class SecretsManager:
         statuses = {s["Region"]: s for s in primary.replicas or []}
         for wanted in regions:
             region = wanted["Region"]
-            if region in statuses:
-                continue
-            status: dict[str, Any] = {"Region": region, "KmsKeyId": wanted.get("KmsKeyId") or None}
+            if region in statuses and statuses[region].get("Status") != "Failed":
+                continue  # already replicated there; a failed region is tried again
+            # The managed key is reported by its alias, as in AWS's examples (aws-cli
+            # replicate-secret-to-regions.rst, describe-secret.rst).
+            kms_key_id = wanted.get("KmsKeyId") or None
+            status: dict[str, Any] = {"Region": region, "KmsKeyId": kms_key_id or MANAGED_KEY}
             occupant = repo.find_by_name(conn, primary.account_id, region, primary.name)
             if occupant is not None and not force_overwrite:
                 status.update(
                     Status="Failed",
-                    StatusMessage="Replication failed: Secret name already exists in the "
-                    "destination Region.",
+                    # The model's example text for ReplicationStatusType.StatusMessage.
+                    StatusMessage="Secret with this name already exists in this region",
                 )
             else:
                 if occupant is not None:
@@ -1009,7 +1068,7 @@ class SecretsManager:
                     region=region,
                     name=primary.name,
                     arn=arns.with_region(primary.arn, region),
-                    kms_key_id=status["KmsKeyId"],
+                    kms_key_id=kms_key_id,
                     created_ms=now,
                     last_changed_ms=now,
                     primary_region=primary.region,

@@ -13,64 +13,65 @@ from pathlib import Path
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.server.config import Settings
 from strongroom.server.deployment import Deployment, open_deployment
+from strongroom.server.sealing import SealGate, http_request
 
 log = logging.getLogger("strongroom.server")
 
 SETTINGS_ENV = "STRONGROOM_RUNTIME_SETTINGS"
 
 
-def create_app(deployment: Deployment, settings: Settings) -> Starlette:
-    async def aws(request: Request) -> Response:
-        body = await request.body()
-        scope = request.scope
-        http_request = HttpRequest(
-            method=request.method,
-            path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            body=body,
-        )
-        source_ip = request.client.host if request.client else "unknown"
-        result = await to_thread.run_sync(deployment.pipeline.handle, http_request, source_ip)
-        return Response(result.body, status_code=result.status, headers=result.headers)
+def create_app(deployment: Deployment | SealGate, settings: Settings) -> Starlette:
+    """The app over a deployment that is always open, or over a :class:`SealGate` whose
+    deployment exists only while the keyholder has the root key."""
+    gate = deployment if isinstance(deployment, SealGate) else SealGate.fixed(deployment)
 
-    async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def aws(request: Request) -> Response:
+        current = gate.deployment
+        if current is None:
+            return gate.sealed_response()
+        body = await request.body()
+        source_ip = request.client.host if request.client else "unknown"
+        result = await to_thread.run_sync(
+            current.pipeline.handle, http_request(request, body), source_ip
+        )
+        return Response(result.body, status_code=result.status, headers=result.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_purge_loop(deployment, settings.purge_interval))
+        await gate.start()
+        sweeper = asyncio.create_task(_purge_loop(gate, settings.purge_interval))
         try:
             yield
         finally:
             sweeper.cancel()
-            deployment.close()
+            await gate.stop()
 
     return Starlette(
-        routes=[
-            Route("/_strongroom/health", health, methods=["GET"]),
-            Route("/", aws, methods=["POST", "GET"]),
-        ],
+        routes=[*gate.routes(), Route("/", aws, methods=["POST", "GET"])],
         lifespan=lifespan,
     )
 
 
-async def _purge_loop(deployment: Deployment, interval: float) -> None:
+async def _purge_loop(gate: SealGate, interval: float) -> None:
     """Background work: purge secrets and KMS keys whose deletion window has passed and
     rotate KMS keys that are due. Every worker runs it; each job is one idempotent
     transaction, so running it twice is harmless."""
-    jobs = {
-        "secret(s) purged after their recovery window": deployment.secrets.purge_expired,
-        "KMS key(s) deleted after their waiting period": deployment.keys.purge_expired_keys,
-        "KMS key(s) rotated on schedule": deployment.keys.run_due_rotations,
-    }
     while True:
+        deployment = gate.deployment  # None while sealed: nothing can be read or written
+        jobs = (
+            {
+                "secret(s) purged after their recovery window": deployment.secrets.purge_expired,
+                "KMS key(s) deleted after their waiting period": deployment.keys.purge_expired_keys,
+                "KMS key(s) rotated on schedule": deployment.keys.run_due_rotations,
+            }
+            if deployment is not None
+            else {}
+        )
         for what, job in jobs.items():
             try:
                 done = await to_thread.run_sync(job)
@@ -93,5 +94,10 @@ def app_from_environment() -> Starlette:
         log_level=raw["log_level"],
         purge_interval=raw["purge_interval"],
     )
-    assert settings.data_dir is not None
-    return create_app(open_deployment(settings.data_dir), settings)
+    data_dir = settings.data_dir
+    assert data_dir is not None
+    # The root key comes from the keyholder (the `strongroom server` parent process).
+    gate = SealGate.following_keyholder(
+        data_dir, lambda key: open_deployment(data_dir, root_key=key)
+    )
+    return create_app(gate, settings)

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from strongroom.audit.api import cloudtrail_spec
+from strongroom.audit.lookup import EventLookup
 from strongroom.audit.sink import JsonLinesSink
 from strongroom.clock import Clock, SystemClock
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.keys import providers
 from strongroom.keys.api import kms_spec
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.kms import KeyService
-from strongroom.keys.root import ROOT_KEY_FILE, create_key_file, load_key_file
 from strongroom.policy.authorizer import AccountAdminAuthorizer
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets.api import secretsmanager_spec
@@ -41,17 +43,28 @@ class BootstrapCredentials:
 
 
 def is_initialized(data_dir: Path) -> bool:
-    return (data_dir / ROOT_KEY_FILE).exists() and (data_dir / "strongroom.db").exists()
+    return providers.has_root_key(data_dir) and (data_dir / "strongroom.db").exists()
 
 
-def initialize(data_dir: Path, *, dev: bool, clock: Clock | None = None) -> BootstrapCredentials:
-    """Create a data directory: root key, schema, first account and its admin key."""
+def initialize(
+    data_dir: Path,
+    *,
+    dev: bool,
+    clock: Clock | None = None,
+    protection: providers.Protection | None = None,
+) -> BootstrapCredentials:
+    """Create a data directory: root key, schema, first account and its admin key.
+
+    ``protection`` is the new root key as its provider keeps it (strongroom init);
+    by default a key file."""
     if is_initialized(data_dir):
         raise FileExistsError(f"{data_dir} already holds a Strongroom deployment")
     secure_directory(data_dir)
     old_umask = os.umask(0o077)  # the database, its WAL and journals: owner only
     try:
-        root_key = create_key_file(data_dir)
+        protection = protection or providers.protect(providers.FileChoice())
+        providers.install(data_dir, protection)
+        root_key = protection.root_key
         store = Store(sqlite_url(data_dir))
         store.migrate()
         barrier = Barrier(root_key)
@@ -93,12 +106,16 @@ class Deployment:
         self.store.dispose()
 
 
-def open_deployment(data_dir: Path, *, clock: Clock | None = None) -> Deployment:
+def open_deployment(
+    data_dir: Path, *, clock: Clock | None = None, root_key: bytes | None = None
+) -> Deployment:
+    """Open ``data_dir`` under ``root_key`` (from the keyholder); without one, recover it
+    unattended (key file, or PIN/passphrase from the environment)."""
     os.umask(0o077)
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir))
     store.migrate()
-    barrier = Barrier(load_key_file(data_dir))
+    barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))
     with store.read() as conn:
         sealed = conn.execute(
             select(schema.settings.c.value).where(schema.settings.c.name == TOKEN_KEY)
@@ -108,7 +125,12 @@ def open_deployment(data_dir: Path, *, clock: Clock | None = None) -> Deployment
     keys = KeyService(store, barrier, clock, tokens)
     secrets = SecretsManager(store, keys, clock, tokens)
     pipeline = Pipeline(
-        [secretsmanager_spec(secrets), kms_spec(keys)],
+        [
+            secretsmanager_spec(secrets),
+            kms_spec(keys),
+            cloudtrail_spec(EventLookup(data_dir / "audit", clock, tokens)),
+        ],
+        store,
         credentials,
         AccountAdminAuthorizer(),
         JsonLinesSink(data_dir / "audit"),

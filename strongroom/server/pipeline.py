@@ -30,6 +30,7 @@ from strongroom.protocol.errors import (
 )
 from strongroom.protocol.service import ServiceSpec
 from strongroom.secrets.service import Caller
+from strongroom.store.engine import Store
 
 log = logging.getLogger("strongroom.request")
 
@@ -60,12 +61,14 @@ class Pipeline:
     def __init__(
         self,
         services: Sequence[ServiceSpec],
+        store: Store,
         credentials: CredentialStore,
         authorizer: Authorizer,
         audit: AuditSink,
         clock: Clock,
     ) -> None:
         self._by_prefix = {spec.target_prefix: spec for spec in services}
+        self._store = store
         self._credentials = credentials
         self._authorizer = authorizer
         self._audit = audit
@@ -84,33 +87,50 @@ class Pipeline:
                 region="",
             )
         )
-        try:
-            body = self._serve(exchange, request, headers.get("x-amz-target", ""))
-            response = Response(200, self._headers(exchange), body)
+        # The operation's writes stay uncommitted until its audit record is durable, so a
+        # request that cannot be audited changes nothing (fail closed).
+        with self._store.unit_of_work() as unit:
             error: ServiceError | None = None
-        except ServiceError as raised:
-            error = raised
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            error = internal_error()
-        if error is not None:
-            response = Response(
-                error.status,
-                {**self._headers(exchange), **json_codec.error_headers(error)},
-                json_codec.error_body(error),
-            )
+            try:
+                body = self._serve(exchange, request, headers.get("x-amz-target", ""))
+            except ServiceError as raised:
+                error = raised
+            except Exception:
+                log.exception("request %s failed", exchange.facts.request_id)
+                error = internal_error()
+            if error is not None:
+                unit.rollback()
+            try:
+                self._audit.write(self._event(exchange, error))
+            except Exception:
+                log.exception("audit write failed for request %s", exchange.facts.request_id)
+                unit.rollback()
+                return self._error_response(exchange, internal_error())
+            if error is not None:
+                return self._error_response(exchange, error)
+            try:
+                unit.commit()
+            except Exception:
+                log.exception("commit failed for request %s", exchange.facts.request_id)
+                failure = internal_error()
+                self._audit_commit_failure(exchange, failure)
+                return self._error_response(exchange, failure)
+        return Response(200, self._headers(exchange), body)
+
+    def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
+        return Response(
+            error.status,
+            {**self._headers(exchange), **json_codec.error_headers(error)},
+            json_codec.error_body(error),
+        )
+
+    def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
+        """The success already audited did not commit: say so under the same request id."""
         try:
-            self._audit.write(self._event(exchange, error))
+            exchange.output = None
+            self._audit.write(self._event(exchange, failure))
         except Exception:
-            # Fail closed: an unaudited request must not look successful.
-            log.exception("audit write failed for request %s", exchange.facts.request_id)
-            failure = internal_error()
-            return Response(
-                failure.status,
-                {**self._headers(exchange), **json_codec.error_headers(failure)},
-                json_codec.error_body(failure),
-            )
-        return response
+            log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
     def _serve(self, exchange: _Exchange, request: sigv4.HttpRequest, target: str) -> bytes:
         prefix, _, operation_name = target.rpartition(".")
@@ -142,10 +162,16 @@ class Pipeline:
     def _authenticate(
         self, request: sigv4.HttpRequest, service: ServiceSpec
     ) -> tuple[Principal, str]:
+        return self.authenticate(request, service.signing_name)
+
+    def authenticate(self, request: sigv4.HttpRequest, signing_name: str) -> tuple[Principal, str]:
+        """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
+        its credential scope; raises the AWS authentication error otherwise. Also used by
+        the operator endpoints (``/_strongroom/seal``)."""
         credential = sigv4.parse_credential(request)
-        if credential.service != service.signing_name:
+        if credential.service != signing_name:
             raise invalid_signature(
-                f"Credential should be scoped to correct service: '{service.signing_name}'. "
+                f"Credential should be scoped to correct service: '{signing_name}'. "
             )
         key = self._credentials.lookup(credential.access_key_id)
         if key is None or key.status != "Active":
@@ -158,6 +184,10 @@ class Pipeline:
             cache=self._signing_keys,
         )
         return key.principal, credential.region
+
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        """Audit a request served outside the AWS services (an operator endpoint)."""
+        self._audit.write(event)
 
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {
@@ -174,6 +204,7 @@ class Pipeline:
                 "arn": principal.arn,
                 "accountId": principal.account_id,
                 "accessKeyId": principal.access_key_id,
+                "userName": principal.arn.rsplit("/", 1)[-1] if ":user/" in principal.arn else None,
             }
             if principal
             else None
@@ -188,7 +219,19 @@ class Pipeline:
             output=exchange.output,
             error_code=error.code if error else None,
             error_message=error.message if error else None,
+            resources=self._resources(exchange),
+            resource_type=exchange.service.resource_type if exchange.service else "",
         )
+
+    @staticmethod
+    def _resources(exchange: _Exchange) -> list[str]:
+        if exchange.service is None or exchange.params is None:
+            return []
+        try:
+            return exchange.service.resources_of(exchange.params, exchange.output)
+        except Exception:  # an audit record without resources beats no audit record
+            log.exception("could not name the resources of request %s", exchange.facts.request_id)
+            return []
 
 
 def _with_region(facts: RequestFacts, region: str) -> RequestFacts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,51 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class UnitOfWork:
+    """One request's writes, held open until the caller decides to commit.
+
+    The pipeline opens a unit around an operation so that the audit record of a write is
+    durable *before* the write commits: if auditing fails, the write is rolled back and
+    the request changed nothing.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.connection: Connection | None = None
+        self._context: Any = None
+
+    def writer(self) -> Connection:
+        if self.connection is None:
+            self._context = self._store.engine.connect()
+            conn = self._context.execution_options(strongroom_write=True)
+            conn.begin()
+            self.connection = conn
+        return self.connection
+
+    @property
+    def wrote(self) -> bool:
+        return self.connection is not None
+
+    def commit(self) -> None:
+        if self.connection is not None:
+            self.connection.commit()
+            self._close()
+
+    def rollback(self) -> None:
+        if self.connection is not None:
+            self.connection.rollback()
+            self._close()
+
+    def _close(self) -> None:
+        if self._context is not None:
+            self._context.close()
+        self.connection = None
+        self._context = None
+
+
+_unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -41,12 +87,40 @@ class Store:
         return engine
 
     @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """Writes inside this block join one transaction that the caller commits or rolls
+        back; it is rolled back if the caller does neither."""
+        unit = UnitOfWork(self)
+        token = _unit.set(unit)
+        try:
+            yield unit
+        finally:
+            _unit.reset(token)
+            unit.rollback()
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
+        unit = _unit.get()
+        if unit is not None and unit.connection is not None:
+            # Read your own uncommitted writes.
+            yield unit.connection
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        unit = _unit.get()
+        if unit is not None:
+            conn = unit.writer()
+            savepoint = conn.begin_nested()
+            try:
+                yield conn
+            except BaseException:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
+            return
         with self.engine.connect() as conn:
             conn = conn.execution_options(strongroom_write=True)
             with conn.begin():

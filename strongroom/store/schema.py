@@ -80,6 +80,9 @@ secrets = Table(
     Column("primary_region", String(128)),
     Column("replicas", JSON),  # [{"Region", "KmsKeyId", "Status", "StatusMessage"}]
     UniqueConstraint("account_id", "region", "name", name="uq_secrets_name"),
+    # A purged secret's id is never handed to a new secret, so nothing keyed on it (audit,
+    # caches) can attach to a stranger.
+    sqlite_autoincrement=True,
 )
 Index("ix_secrets_created", secrets.c.account_id, secrets.c.region, secrets.c.created_ms)
 Index("ix_secrets_deletion", secrets.c.deletion_ms)

@@ -161,7 +161,7 @@ def test_exactly_one_of_id_list_and_filters(raw: Client) -> None:
         {"SecretIdList": ["one"], "MaxResults": 5},
         {"MaxResults": 5},
     ):
-        error = error_of(lambda kwargs=kwargs: raw.batch_get_secret_value(**kwargs))  # type: ignore[misc]
+        error = error_of(lambda kwargs=kwargs: raw.batch_get_secret_value(**kwargs))
         assert error["Code"] == "InvalidParameterException", kwargs
     assert "LastAccessedDate" not in raw.describe_secret(SecretId="one")
 
@@ -178,7 +178,7 @@ def test_model_limits_are_validation_errors(raw: Client) -> None:
     filters = [{"Key": "name", "Values": ["limit"]}]
     for bad in (0, 21):
         error = error_of(
-            lambda bad=bad: raw.batch_get_secret_value(Filters=filters, MaxResults=bad)  # type: ignore[misc]
+            lambda bad=bad: raw.batch_get_secret_value(Filters=filters, MaxResults=bad)
         )
         assert error["Code"] == "ValidationException"
     error = error_of(lambda: raw.batch_get_secret_value(Filters=filters * 11))
@@ -225,9 +225,10 @@ def test_filters_with_max_results_page_through_next_token(sm: Client) -> None:
     everything = sm.batch_get_secret_value(Filters=filters)
     assert [v["ARN"] for v in everything["SecretValues"]] == created
     assert "NextToken" not in everything
-    assert sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["none"]}])[
-        "SecretValues"
-    ] == []
+    assert (
+        sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["none"]}])["SecretValues"]
+        == []
+    )
 
 
 def test_filters_page_size_defaults_to_twenty(sm: Client) -> None:
@@ -252,7 +253,7 @@ def test_next_token_is_bound_to_its_filters(sm: Client) -> None:
         {"Filters": filters, "NextToken": token[:-2] + ("AA" if token[-2:] != "AA" else "BB")},
         {"Filters": filters, "NextToken": "garbage"},
     ):
-        error = error_of(lambda kwargs=kwargs: sm.batch_get_secret_value(**kwargs))  # type: ignore[misc]
+        error = error_of(lambda kwargs=kwargs: sm.batch_get_secret_value(**kwargs))
         assert error["Code"] == "InvalidNextTokenException"
     # A ListSecrets token is no BatchGetSecretValue token, and the other way round.
     listing = sm.list_secrets(Filters=filters, MaxResults=1)["NextToken"]

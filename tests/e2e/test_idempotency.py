@@ -282,14 +282,6 @@ def test_requests_without_a_token_are_rejected(sm: Any, tokenless: Any, name: st
     assert snapshot(sm, name) == before
 
 
-def test_the_strip_handler_really_strips(tokenless: Any, name: str) -> None:
-    """Guards the fixture: with the token stripped, a valueless create still works and a
-    tokenless client is otherwise an ordinary client."""
-    created = tokenless.create_secret(Name=name)
-    assert "VersionId" not in created
-    assert tokenless.describe_secret(SecretId=name)["Name"] == name
-
-
 def _raw(
     server: ServerProcess, target: str, payload: dict[str, Any]
 ) -> tuple[int, dict[str, str], dict[str, Any]]:

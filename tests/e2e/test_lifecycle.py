@@ -140,6 +140,14 @@ def test_region_comes_from_the_signature_scope(server: ServerProcess, sm: Any, n
           NOT_FOUND)
     assert names_listed(eu, Filters=[{"Key": "name", "Values": [name]}]) == [name]
 
+    # A secret only in us-east-1 is invisible from eu-west-1 by name, ARN and listing.
+    us_only = sm.create_secret(Name=f"{name}-us", SecretString="v")
+    fails(lambda: eu.describe_secret(SecretId=f"{name}-us"), "ResourceNotFoundException",
+          NOT_FOUND)
+    fails(lambda: eu.get_secret_value(SecretId=us_only["ARN"]), "ResourceNotFoundException",
+          NOT_FOUND)
+    assert names_listed(eu, Filters=[{"Key": "name", "Values": [f"{name}-us"]}]) == []
+
 
 def test_lookup_by_name_full_arn_and_partial_arn(sm: Any, name: str) -> None:
     arn = sm.create_secret(Name=name, SecretString="v1")["ARN"]

@@ -99,9 +99,7 @@ def test_no_filter_lists_every_live_secret_with_list_fields(sm: Client) -> None:
 
     plain = entries["plain"]
     assert plain["ARN"].startswith(f"arn:aws:secretsmanager:{sm.meta.region_name}:000000000000:")
-    assert set(plain) == {
-        "ARN", "Name", "LastChangedDate", "SecretVersionsToStages", "CreatedDate"
-    }
+    assert set(plain) == {"ARN", "Name", "LastChangedDate", "SecretVersionsToStages", "CreatedDate"}
     assert list(plain["SecretVersionsToStages"].values()) == [["AWSCURRENT"]]
     assert entries["described"]["Description"] == "has a description"
     assert entries["described"]["Tags"] == [{"Key": "k", "Value": "v"}]
@@ -121,7 +119,10 @@ def test_name_prefix_is_case_sensitive_and_not_word_split(sm: Client) -> None:
     # VERIFIED AWS behaviour (localstack#4820): name=/ vs name=!/.
     assert sorted(names(sm, Filters=[by("name", "/")])) == ["/app/three", "/other"]
     assert sorted(names(sm, Filters=[by("name", "!/")])) == [
-        "App/two", "app/one", "apple", "other/app",
+        "App/two",
+        "app/one",
+        "apple",
+        "other/app",
     ]
 
 
@@ -204,9 +205,7 @@ def test_include_planned_deletion(sm: Client) -> None:
     deletion = sm.delete_secret(SecretId="doomed", RecoveryWindowInDays=7)
     assert names(sm) == ["kept"]
     assert names(sm, Filters=[by("name", "doomed")]) == []
-    entries = {
-        e["Name"]: e for e in sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]
-    }
+    entries = {e["Name"]: e for e in sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]}
     assert set(entries) == {"kept", "doomed"}
     assert entries["doomed"]["ARN"] == gone["ARN"]
     assert "DeletedDate" in entries["doomed"]
@@ -270,7 +269,7 @@ def test_invalid_filters_are_validation_errors(raw: Client) -> None:
     assert error["Code"] == "ValidationException"
     assert "Member must have length less than or equal to 512" in error["Message"]
     for bad in (0, 101):
-        error = error_of(lambda bad=bad: raw.list_secrets(MaxResults=bad))  # type: ignore[misc]
+        error = error_of(lambda bad=bad: raw.list_secrets(MaxResults=bad))
         assert error["Code"] == "ValidationException"
     error = error_of(lambda: raw.list_secrets(SortBy="size"))
     assert error["Code"] == "ValidationException"
@@ -471,7 +470,7 @@ def test_tampered_or_garbage_tokens_are_refused(raw: Client) -> None:
     token = _token(raw)
     flipped = token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:]
     for bad in (flipped, token[:-1], token + "A", "garbage", "x" * 4096, "!!!!", token[::-1]):
-        _invalid_token(lambda bad=bad: raw.list_secrets(NextToken=bad))  # type: ignore[misc]
+        _invalid_token(lambda bad=bad: raw.list_secrets(NextToken=bad))
     # The real token still works afterwards.
     assert names(raw, MaxResults=1, NextToken=token) == ["g1", "g2"]
     error = error_of(lambda: raw.list_secrets(NextToken=""))

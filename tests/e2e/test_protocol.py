@@ -119,7 +119,7 @@ def test_operation_without_output_answers_an_empty_object(
     [
         "secretsmanager.FrobnicateSecret",
         "secretsmanager.",
-        "TrentService.Encrypt",
+        "DynamoDB_20120810.ListTables",
         "GetSecretValue",
     ],
 )

@@ -26,6 +26,19 @@ REPLICA_READONLY = (
     "Operation not permitted on a replica secret. Call must be made in primary secret's region."
 )
 DEFAULT_KEY = "alias/aws/secretsmanager"
+POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        ],
+    }
+)
 
 
 def in_sync(region: str) -> dict[str, str]:
@@ -146,9 +159,9 @@ def test_create_secret_with_add_replica_regions(
         Name=name, SecretString="v1", AddReplicaRegions=[{"Region": EU}, {"Region": AP}]
     )
     assert created["ReplicationStatus"] == [in_sync(EU), in_sync(AP)]
+    assert sm.describe_secret(SecretId=name)["ReplicationStatus"] == [in_sync(EU), in_sync(AP)]
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "v1"
     assert ap.get_secret_value(SecretId=name)["VersionId"] == created["VersionId"]
-    assert sm.describe_secret(SecretId=name)["ReplicationStatus"] == [in_sync(EU), in_sync(AP)]
 
 
 def test_replica_kms_key_is_reported(sm: Client, eu: Client, name: str) -> None:
@@ -161,9 +174,7 @@ def test_replica_kms_key_is_reported(sm: Client, eu: Client, name: str) -> None:
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "v"
 
 
-def test_last_access_in_a_replica_region_is_reported(
-    sm: Client, eu: Client, name: str
-) -> None:
+def test_last_access_in_a_replica_region_is_reported(sm: Client, eu: Client, name: str) -> None:
     replicated(sm, name, EU, AP)
     statuses = sm.describe_secret(SecretId=name)["ReplicationStatus"]
     assert all("LastAccessedDate" not in s for s in statuses)
@@ -196,37 +207,25 @@ def test_primary_changes_show_on_replicas_at_once(
     sm.update_secret_version_stage(
         SecretId=name, VersionStage="CUSTOM", MoveToVersionId=first["VersionId"]
     )
-    policy = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": "*",
-                }
-            ],
-        }
-    )
-    sm.put_resource_policy(SecretId=name, ResourcePolicy=policy)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=POLICY)
 
     primary = state(sm, name)
     for client in (eu, ap):
         replica = state(client, name)
         assert replica["describe"]["Description"] == "new description"
         assert replica["describe"]["Tags"] == [{"Key": "team", "Value": "core"}]
-        assert replica["describe"]["VersionIdsToStages"] == primary["describe"][
-            "VersionIdsToStages"
-        ]
+        assert (
+            replica["describe"]["VersionIdsToStages"] == primary["describe"]["VersionIdsToStages"]
+        )
         assert replica["describe"]["LastChangedDate"] == primary["describe"]["LastChangedDate"]
-        assert json.loads(replica["policy"]["ResourcePolicy"]) == json.loads(policy)
+        assert json.loads(replica["policy"]["ResourcePolicy"]) == json.loads(POLICY)
         assert replica["versions"]["Versions"] == primary["versions"]["Versions"]
         assert {v: r["SecretString"] for v, r in replica["values"].items()} == {
             v: r["SecretString"] for v, r in primary["values"].items()
         }
-        assert client.get_secret_value(SecretId=name, VersionStage="CUSTOM")["VersionId"] == (
-            first["VersionId"]
+        assert (
+            client.get_secret_value(SecretId=name, VersionStage="CUSTOM")["VersionId"]
+            == (first["VersionId"])
         )
     sm.delete_resource_policy(SecretId=name)
     assert "ResourcePolicy" not in eu.get_resource_policy(SecretId=name)
@@ -234,22 +233,7 @@ def test_primary_changes_show_on_replicas_at_once(
 
 def test_replica_is_read_only(sm: Client, eu: Client, name: str) -> None:
     created = replicated(sm, name, EU)
-    sm.put_resource_policy(
-        SecretId=name,
-        ResourcePolicy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
-                        "Action": "secretsmanager:DescribeSecret",
-                        "Resource": "*",
-                    }
-                ],
-            }
-        ),
-    )
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=POLICY)
     arn = replica_arn(created["ARN"], EU)
     version = created["VersionId"]
     before_replica, before_primary = state(eu, name), state(sm, name)
@@ -265,13 +249,10 @@ def test_replica_is_read_only(sm: Client, eu: Client, name: str) -> None:
         ),
         lambda: eu.delete_secret(SecretId=name),
         lambda: eu.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True),
-        lambda: eu.put_resource_policy(SecretId=name, ResourcePolicy='{"Version":"2012-10-17",'
-                                       '"Statement":[]}'),
+        lambda: eu.put_resource_policy(SecretId=name, ResourcePolicy=POLICY),
         lambda: eu.delete_resource_policy(SecretId=name),
         lambda: eu.restore_secret(SecretId=name),
-        lambda: eu.replicate_secret_to_regions(
-            SecretId=name, AddReplicaRegions=[{"Region": AP}]
-        ),
+        lambda: eu.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": AP}]),
         lambda: eu.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU]),
     ]
     for attempt in attempts:
@@ -287,7 +268,7 @@ def test_replica_region_must_differ_from_own(sm: Client, name: str) -> None:
     before = state(sm, name)
     for regions in ([{"Region": PRIMARY}], [{"Region": EU}, {"Region": PRIMARY}]):
         error = error_of(
-            lambda regions=regions: sm.replicate_secret_to_regions(  # type: ignore[misc]
+            lambda regions=regions: sm.replicate_secret_to_regions(
                 SecretId=name, AddReplicaRegions=regions
             )
         )
@@ -329,6 +310,23 @@ def test_name_taken_in_target_region_fails_that_region(
     sm.put_secret_value(SecretId=name, SecretString="primary v2")
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "eu's own"
     assert ap.get_secret_value(SecretId=name)["SecretString"] == "primary v2"
+
+
+def test_a_failed_region_can_be_retried(sm: Client, eu: Client, name: str) -> None:
+    eu.create_secret(Name=name, SecretString="eu's own")
+    created = sm.create_secret(Name=name, SecretString="primary")
+    sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": EU}])
+    # Still taken, no overwrite: still failed, and the secret there still untouched.
+    again = sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": EU}])
+    assert [s["Status"] for s in again["ReplicationStatus"]] == ["Failed"]
+    assert eu.get_secret_value(SecretId=name)["SecretString"] == "eu's own"
+    # Once the name is free the same call replicates.
+    eu.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    retried = sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": EU}])
+    assert retried["ReplicationStatus"] == [in_sync(EU)]
+    assert sm.describe_secret(SecretId=name)["ReplicationStatus"] == [in_sync(EU)]
+    read = eu.get_secret_value(SecretId=name)
+    assert (read["ARN"], read["SecretString"]) == (replica_arn(created["ARN"], EU), "primary")
 
 
 def test_create_secret_replica_name_taken(sm: Client, eu: Client, name: str) -> None:
@@ -388,7 +386,7 @@ def test_primary_with_replicas_cannot_be_deleted(sm: Client, eu: Client, name: s
     created = replicated(sm, name, EU, AP)
     before = state(sm, name)
     for kwargs in ({}, {"ForceDeleteWithoutRecovery": True}, {"RecoveryWindowInDays": 7}):
-        error = error_of(lambda kwargs=kwargs: sm.delete_secret(SecretId=name, **kwargs))  # type: ignore[misc]
+        error = error_of(lambda kwargs=kwargs: sm.delete_secret(SecretId=name, **kwargs))
         assert error == {
             "Code": "InvalidParameterException",
             "Message": f"You can't delete secret {created['ARN']} that still has replica "
@@ -412,7 +410,7 @@ def test_remove_regions_deletes_replicas_at_once(
     result = sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU])
     assert strip(result) == {"ARN": created["ARN"], "ReplicationStatus": [in_sync(AP)]}
     for secret_id in (name, replica_arn(created["ARN"], EU)):
-        error = error_of(lambda secret_id=secret_id: eu.get_secret_value(SecretId=secret_id))  # type: ignore[misc]
+        error = error_of(lambda secret_id=secret_id: eu.get_secret_value(SecretId=secret_id))
         assert error == {
             "Code": "ResourceNotFoundException",
             "Message": "Secrets Manager can't find the specified secret.",
@@ -436,9 +434,9 @@ def test_remove_regions_deletes_replicas_at_once(
 
 
 def test_remove_regions_of_a_missing_secret(sm: Client, name: str) -> None:
-    error = error_of(lambda: sm.remove_regions_from_replication(
-        SecretId=name, RemoveReplicaRegions=[EU]
-    ))
+    error = error_of(
+        lambda: sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU])
+    )
     assert error["Code"] == "ResourceNotFoundException"
 
 
@@ -464,7 +462,6 @@ def test_stop_replication_promotes_the_replica(
     ap.tag_resource(SecretId=name, Tags=[{"Key": "owner", "Value": "ap"}])
     sm.put_secret_value(SecretId=name, SecretString="primary v2")
     assert ap.get_secret_value(SecretId=name)["SecretString"] == "ap's own now"
-    assert eu.get_secret_value(SecretId=name)["SecretString"] == "primary v2"
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "primary v2"
     assert "Tags" not in sm.describe_secret(SecretId=name)
     # And it can be deleted on its own.
@@ -473,6 +470,7 @@ def test_stop_replication_promotes_the_replica(
         "ResourceNotFoundException"
     )
     assert sm.describe_secret(SecretId=name)["ReplicationStatus"] == [in_sync(EU)]
+    assert eu.get_secret_value(SecretId=name)["SecretString"] == "primary v2"
 
 
 def test_stop_replication_by_replica_arn(sm: Client, eu: Client, name: str) -> None:
@@ -486,17 +484,15 @@ def test_stop_replication_by_replica_arn(sm: Client, eu: Client, name: str) -> N
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "s3cr3t"
 
 
-def test_stop_replication_on_a_secret_that_is_no_replica(
-    sm: Client, eu: Client, name: str
-) -> None:
+def test_stop_replication_on_a_secret_that_is_no_replica(sm: Client, eu: Client, name: str) -> None:
     replicated(sm, name, EU)
     standalone = f"{name}-alone"
     sm.create_secret(Name=standalone, SecretString="v")
     before = state(sm, name), state(eu, name), state(sm, standalone)
     for secret_id in (name, standalone):  # a primary, a plain secret: neither is a replica
-        error = error_of(lambda secret_id=secret_id: sm.stop_replication_to_replica(  # type: ignore[misc]
-            SecretId=secret_id
-        ))
+        error = error_of(
+            lambda secret_id=secret_id: sm.stop_replication_to_replica(SecretId=secret_id)
+        )
         assert error["Code"] == "InvalidRequestException"
     error = error_of(lambda: eu.stop_replication_to_replica(SecretId=f"{name}-missing"))
     assert error["Code"] == "ResourceNotFoundException"

@@ -531,6 +531,41 @@ def test_update_version_stage_on_unknown_secret(sm: Any, name: str) -> None:
     assert error["Message"] == "Secrets Manager can't find the specified secret."
 
 
+def test_at_most_twenty_staging_labels_per_secret(sm: Any, name: str) -> None:
+    """Quota: 20 staging labels attached across all versions of a secret (spec 3.3 item 1,
+    section 4). Going over is LimitExceededException and changes nothing."""
+    v1 = sm.create_secret(Name=name, SecretString="one")["VersionId"]  # AWSCURRENT
+    many = [f"L{i:02d}" for i in range(18)]
+    v2 = sm.put_secret_value(SecretId=name, SecretString="two", VersionStages=many)["VersionId"]
+    sm.update_secret_version_stage(SecretId=name, VersionStage="L18", MoveToVersionId=v1)
+    assert sum(len(s) for s in stages_by_version(sm, name).values()) == 20
+    before = snapshot(sm, name)
+
+    error = error_of(
+        sm.update_secret_version_stage, SecretId=name, VersionStage="ONEMORE", MoveToVersionId=v2
+    )
+    assert error["Code"] == "LimitExceededException"
+    error = error_of(
+        sm.put_secret_value, SecretId=name, SecretString="three", VersionStages=["ONEMORE"]
+    )
+    assert error["Code"] == "LimitExceededException"
+    # AWSCURRENT moving adds AWSPREVIOUS: 21 labels, refused as well.
+    error = error_of(sm.put_secret_value, SecretId=name, SecretString="three")
+    assert error["Code"] == "LimitExceededException"
+    error = error_of(sm.update_secret, SecretId=name, SecretString="three")
+    assert error["Code"] == "LimitExceededException"
+    assert snapshot(sm, name) == before
+
+    # Moving existing labels around stays within the quota.
+    v3 = sm.put_secret_value(SecretId=name, SecretString="three", VersionStages=many[:5])[
+        "VersionId"
+    ]
+    assert stages_by_version(sm, name)[v3] == many[:5]
+    sm.update_secret_version_stage(SecretId=name, VersionStage="L05", RemoveFromVersionId=v2)
+    sm.update_secret_version_stage(SecretId=name, VersionStage="ONEMORE", MoveToVersionId=v2)
+    assert "ONEMORE" in stages_by_version(sm, name)[v2]
+
+
 # ListSecretVersionIds ------------------------------------------------------------------
 
 
@@ -633,7 +668,6 @@ def test_last_accessed_date_after_a_read(sm: Any, name: str) -> None:
     day_after = _midnight(dt.datetime.now(dt.UTC))
     accessed = sm.describe_secret(SecretId=name)["LastAccessedDate"]
     assert accessed in (day_before, day_after)  # midnight UTC: date resolution
-    assert accessed.utcoffset() == dt.timedelta(0) or accessed.tzinfo is not None
     listed = {v["VersionId"]: v for v in versions(sm, name)}
     assert listed[v2]["LastAccessedDate"] == accessed
     assert "LastAccessedDate" not in listed[v1]
@@ -823,3 +857,26 @@ def test_version_cap_applies_again_once_every_old_version_is_gone(
         )
     assert exc.value.code == "LimitExceededException"
     assert set(_all_versions(d, "s")) == set(young)
+
+
+def test_last_accessed_date_has_date_resolution(domain: tuple[Deployment, ManualClock]) -> None:
+    d, clock = domain
+    sm = d.secrets
+    v1, v2 = token(), token()
+    sm.create_secret(CALLER, {"Name": "read", "SecretString": "a", "ClientRequestToken": v1})
+    sm.put_secret_value(CALLER, {"SecretId": "read", "SecretString": "b", "ClientRequestToken": v2})
+    assert sm.describe_secret(CALLER, {"SecretId": "read"}).get("LastAccessedDate") is None
+
+    clock.advance(dt.timedelta(hours=11, minutes=59))  # 2026-03-01 23:59 UTC
+    sm.get_secret_value(CALLER, {"SecretId": "read"})
+    day1 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert sm.describe_secret(CALLER, {"SecretId": "read"})["LastAccessedDate"] == day1
+    listed = d.secrets.list_secret_version_ids(CALLER, {"SecretId": "read"})["Versions"]
+    assert {v["VersionId"]: v["LastAccessedDate"] for v in listed} == {v2: day1, v1: None}
+
+    clock.advance(dt.timedelta(minutes=2))  # the next UTC day
+    sm.get_secret_value(CALLER, {"SecretId": "read", "VersionStage": PREVIOUS})
+    day2 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    assert sm.describe_secret(CALLER, {"SecretId": "read"})["LastAccessedDate"] == day2
+    listed = d.secrets.list_secret_version_ids(CALLER, {"SecretId": "read"})["Versions"]
+    assert {v["VersionId"]: v["LastAccessedDate"] for v in listed} == {v2: day1, v1: day2}

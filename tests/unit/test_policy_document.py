@@ -176,6 +176,7 @@ WELL_FORMED: list[tuple[str, PolicyKind, str]] = [
                 Condition={
                     "StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Temp*"},
                     "NumericLessThanEquals": {"secretsmanager:RecoveryWindowInDays": 30},
+                    "NumericGreaterThan": {"x:Size": [1e3, "-2.5", "4E-2"]},
                     "DateGreaterThan": {"aws:CurrentTime": "2017-07-01T00:00:00Z"},
                     "DateLessThan": {"aws:EpochTime": "1893456000"},
                     "Bool": {"aws:SecureTransport": True},
@@ -603,6 +604,12 @@ MALFORMED: list[tuple[str, PolicyKind, str, str]] = [
         "wildcard role name",
         "resource",
         policy(statement(Principal={"AWS": f"arn:aws:iam::{OWNER}:role/*"})),
+        "Invalid principal in policy",
+    ),
+    (
+        "non-ASCII digits",
+        "resource",
+        policy(statement(Principal={"AWS": "١١١١٢٢٢٢٣٣٣٣"})),
         "Invalid principal in policy",
     ),
     (

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("account_id", "region", "name", name="uq_secrets_name"),
         sa.UniqueConstraint("arn"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("secrets", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,16 @@
+"""The CloudTrail service facade: LookupEvents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strongroom.audit.lookup import EventLookup, LookupCaller
+from strongroom.protocol.service import ServiceSpec
+
+
+def cloudtrail_spec(lookup: EventLookup) -> ServiceSpec:
+    def lookup_events(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return lookup.lookup_events(LookupCaller(caller.account_id, caller.region), params)
+
+    return ServiceSpec("cloudtrail", {"LookupEvents": lookup_events})

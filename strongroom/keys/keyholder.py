@@ -1,0 +1,470 @@
+"""The keyholder: the one process that holds the unsealed root key.
+
+``strongroom server`` is the keyholder. It unseals (or stays sealed, for Shamir), then
+serves a Unix socket ``keyholder.sock`` in the data directory (0600, in a 0700
+directory; every peer is checked with ``SO_PEERCRED`` to run as the same user). Each
+worker process keeps one *watch* connection open, on which the keyholder pushes the
+state: ``{"type": "state", "sealed": false, "key": ...}`` or ``{"sealed": true}``. A
+worker acknowledges each push once it has applied it (built or dropped its barrier),
+and an unseal or seal is answered only after every worker acknowledged, so once
+``unseal`` returns every worker serves, and once ``seal`` returns none does.
+
+Operator requests arrive on short connections, one JSON line each way::
+
+    {"op": "status"}
+    {"op": "unseal", "share": "..."} | {"op": "unseal", "passphrase": "..."}
+    {"op": "unseal"}  (file/pkcs11: fetch the key again)  | {"op": "unseal", "reset": true}
+    {"op": "seal"}    (the HTTP layer has authenticated the caller)
+
+Nothing here logs a key, a share or a passphrase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import itertools
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strongroom.keys.providers import SealConfig, SealError, Unsealer
+
+log = logging.getLogger("strongroom.keyholder")
+
+SOCKET_NAME = "keyholder.sock"
+ACK_TIMEOUT = 30.0  # seconds a worker has to apply a pushed state
+REQUEST_TIMEOUT = 60.0  # an unseal may run scrypt or talk to an HSM
+_LINE_LIMIT = 64 * 1024
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes with the terminating NUL
+
+
+class KeyholderError(Exception):
+    """The keyholder socket could not be served or reached. Safe to show."""
+
+
+def socket_path(data_dir: Path) -> Path:
+    return data_dir / SOCKET_NAME
+
+
+def is_serving(path: Path) -> bool:
+    """Whether a keyholder (a running server) answers on ``path``."""
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on the data directory: one server (or one offline rekey)
+    at a time. Released when the process ends, however it ends."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"DataDirLock({str(self._data_dir)!r}, held={self._fd is not None})"
+
+    def acquire(self) -> None:
+        fd = os.open(self._data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise KeyholderError(
+                f"{self._data_dir} is in use by a running Strongroom server or rekey; stop it first"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _peer_uid(sock: Any) -> tuple[int, int] | None:
+    """(pid, uid) of a Unix socket's peer, where the platform tells (Linux)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
+
+
+@dataclass(eq=False)
+class _Watcher:
+    writer: asyncio.StreamWriter
+    pid: int
+    pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
+
+
+class Keyholder:
+    """Holds the root key (or not: sealed) and serves it to the workers.
+
+    ``start()`` binds the socket in the calling thread and serves it from a daemon
+    thread with its own event loop; ``stop()`` ends that and removes the socket.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: SealConfig,
+        unsealer: Unsealer,
+        root_key: bytes | None,
+    ) -> None:
+        self._path = socket_path(data_dir)
+        self._config = config
+        self._unsealer = unsealer
+        self._key = root_key
+        self._watchers: set[_Watcher] = set()
+        self._seq = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._inode: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Keyholder(provider={self._config.provider!r}, sealed={self.sealed})"
+
+    @property
+    def sealed(self) -> bool:
+        return self._key is None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        path = self._path
+        if len(os.fsencode(path)) > _SUN_PATH_MAX:
+            raise KeyholderError(
+                f"the data directory path is too long for a Unix socket ({path}); "
+                "use a shorter path (e.g. a symlink)"
+            )
+        if is_serving(path):
+            raise KeyholderError(
+                f"another Strongroom server is already serving {path.parent}; stop it first"
+            )
+        path.unlink(missing_ok=True)  # a stale socket from a server that did not stop
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        except OSError as problem:
+            sock.close()
+            raise KeyholderError(f"cannot create {path}: {problem.strerror}") from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        self._inode = path.stat().st_ino
+        sock.listen(128)
+        sock.setblocking(False)
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._run, args=(sock, ready), name="strongroom-keyholder", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise KeyholderError("the keyholder did not start")
+
+    def stop(self) -> None:
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._key = None
+        with contextlib.suppress(OSError):
+            if self._inode is not None and self._path.stat().st_ino == self._inode:
+                self._path.unlink()
+
+    def _run(self, sock: socket.socket, ready: threading.Event) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve(sock, ready))
+        finally:
+            self._loop.close()
+
+    async def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=_LINE_LIMIT)
+        ready.set()
+        async with server:
+            await self._stopping.wait()
+            for watcher in list(self._watchers):
+                watcher.writer.close()
+            self._watchers.clear()
+
+    # --- connections -------------------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = _peer_uid(writer.get_extra_info("socket"))
+        if peer is not None and peer[1] != os.getuid():
+            log.warning("refused a keyholder connection from uid %d (pid %d)", peer[1], peer[0])
+            writer.close()
+            return
+        try:
+            line = await reader.readline()
+            request = json.loads(line) if line else None
+            if not isinstance(request, dict):
+                return
+            if request.get("op") == "watch":
+                await self._watch(reader, writer, peer[0] if peer else 0)
+                return
+            reply = await self._command(request)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, ValueError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def _command(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        assert self._lock is not None
+        op = request.get("op")
+        async with self._lock:
+            if op == "status":
+                return {"ok": True, **self._status()}
+            if op == "seal":
+                return await self._seal()
+            if op == "unseal":
+                return await self._unseal(request)
+        return {
+            "ok": False,
+            "code": "InvalidRequestException",
+            "message": "unknown keyholder operation",
+            **self._status(),
+        }
+
+    def _status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "sealed": self.sealed,
+            "provider": self._config.provider,
+            "progress": self._unsealer.progress,
+            "threshold": self._unsealer.threshold,
+            "workers": len(self._watchers),
+        }
+        if self._config.shares is not None:
+            status["shares"] = self._config.shares
+        return status
+
+    async def _unseal(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.sealed:
+            return {"ok": True, **self._status()}
+        if request.get("reset"):
+            self._unsealer.reset()
+            log.info("unseal progress was reset")
+            return {"ok": True, **self._status()}
+        submission = {name: request[name] for name in ("share", "passphrase") if name in request}
+        loop = asyncio.get_running_loop()
+        try:
+            key = await loop.run_in_executor(None, self._unsealer.submit, submission)
+        except SealError as refused:
+            log.warning("an unseal attempt was refused: %s", refused)
+            return {
+                "ok": False,
+                "code": "InvalidRequestException",
+                "message": str(refused),
+                **self._status(),
+            }
+        if key is None:
+            log.info(
+                "unseal share accepted (%d of %d)",
+                self._unsealer.progress,
+                self._unsealer.threshold,
+            )
+            return {"ok": True, **self._status()}
+        self._key = key
+        log.info("unsealed")
+        await self._broadcast()
+        return {"ok": True, **self._status()}
+
+    async def _seal(self) -> dict[str, Any]:
+        if not self.sealed:
+            self._key = None
+            self._unsealer.reset()
+            log.info("sealed")
+            await self._broadcast()
+        return {"ok": True, **self._status()}
+
+    # --- watchers -------------------------------------------------------------------------
+
+    async def _watch(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pid: int
+    ) -> None:
+        assert self._lock is not None
+        watcher = _Watcher(writer, pid)
+        async with self._lock:
+            self._watchers.add(watcher)
+            await self._push(watcher, next(self._seq), expect_ack=False)
+        try:
+            while line := await reader.readline():
+                ack = json.loads(line)
+                if isinstance(ack, dict) and ack.get("type") == "ack":
+                    future = watcher.pending.pop(int(ack.get("seq", 0)), None)
+                    if future is not None and not future.done():
+                        future.set_result(bool(ack.get("ok")))
+        finally:
+            self._watchers.discard(watcher)
+            for future in watcher.pending.values():
+                if not future.done():
+                    future.set_result(False)
+
+    def _state_message(self, seq: int) -> bytes:
+        message: dict[str, Any] = {"type": "state", "seq": seq, "sealed": self.sealed}
+        if self._key is not None:
+            message["key"] = base64.b64encode(self._key).decode("ascii")
+        return json.dumps(message).encode() + b"\n"
+
+    async def _push(self, watcher: _Watcher, seq: int, *, expect_ack: bool) -> None:
+        if expect_ack:
+            watcher.pending[seq] = asyncio.get_running_loop().create_future()
+        try:
+            watcher.writer.write(self._state_message(seq))
+            await watcher.writer.drain()
+        except ConnectionError:
+            self._watchers.discard(watcher)
+            pending = watcher.pending.pop(seq, None)
+            if pending is not None and not pending.done():
+                pending.set_result(False)
+
+    async def _broadcast(self) -> None:
+        """Push the state to every worker and wait (bounded) until each applied it."""
+        seq = next(self._seq)
+        watchers = list(self._watchers)
+        for watcher in watchers:
+            await self._push(watcher, seq, expect_ack=True)
+        futures = [w.pending[seq] for w in watchers if seq in w.pending]
+        if not futures:
+            return
+        done, pending = await asyncio.wait(futures, timeout=ACK_TIMEOUT)
+        failed = len(pending) + sum(1 for future in done if not future.result())
+        if failed:
+            log.error("%d worker(s) did not apply the new seal state; check the server log", failed)
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+class KeyholderLink:
+    """A worker's connection to the keyholder: applies pushed states, forwards requests."""
+
+    def __init__(
+        self,
+        path: Path,
+        on_unsealed: Callable[[bytes], Awaitable[None]],
+        on_sealed: Callable[[], Awaitable[None]],
+        on_lost: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._path = path
+        self._on_unsealed = on_unsealed
+        self._on_sealed = on_sealed
+        self._on_lost = on_lost
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"KeyholderLink({str(self._path)!r})"
+
+    async def start(self) -> None:
+        """Connect, and apply the current state before returning."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self._path), limit=_LINE_LIMIT)
+        except OSError as problem:
+            raise KeyholderError(
+                f"cannot reach the keyholder at {self._path}: {problem.strerror}"
+            ) from None
+        self._writer = writer
+        writer.write(json.dumps({"op": "watch", "pid": os.getpid()}).encode() + b"\n")
+        await writer.drain()
+        first = await reader.readline()
+        if not first:
+            raise KeyholderError("the keyholder closed the connection")
+        await self._apply(first)
+        self._task = asyncio.create_task(self._listen(reader))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while line := await reader.readline():
+                await self._apply(line)
+        except (ConnectionError, ValueError):
+            pass
+        if not self._closing:
+            await self._on_lost()
+
+    async def _apply(self, line: bytes) -> None:
+        message = json.loads(line)
+        ok = True
+        try:
+            if message.get("sealed", True):
+                await self._on_sealed()
+            else:
+                await self._on_unsealed(base64.b64decode(message["key"]))
+        except Exception:
+            log.exception("could not apply the keyholder's seal state")
+            ok = False
+        if message.get("seq") is not None and self._writer is not None:
+            self._writer.write(
+                json.dumps({"type": "ack", "seq": message["seq"], "ok": ok}).encode() + b"\n"
+            )
+            await self._writer.drain()
+
+    async def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one operator request to the keyholder and return its reply."""
+        return await request(self._path, message)
+
+
+async def request(path: Path, message: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=_LINE_LIMIT)
+    except OSError as problem:
+        raise KeyholderError(f"cannot reach the keyholder: {problem.strerror}") from None
+    try:
+        writer.write(json.dumps(dict(message)).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+    except (OSError, TimeoutError):
+        raise KeyholderError("the keyholder did not answer") from None
+    finally:
+        writer.close()
+    if not line:
+        raise KeyholderError("the keyholder did not answer")
+    reply = json.loads(line)
+    if not isinstance(reply, dict):
+        raise KeyholderError("the keyholder answered nonsense")
+    return reply
