@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from strongroom.cli.audit import audit
 from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
 from strongroom.server.config import DEFAULT_PORT, load_settings
 
@@ -223,6 +224,7 @@ def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 for _command in COMMANDS:
     main.add_command(_command)
+main.add_command(audit)
 
 
 if __name__ == "__main__":

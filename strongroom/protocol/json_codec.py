@@ -3,10 +3,11 @@
 The server-side mirror of botocore's ``JSONSerializer`` and JSON response parser: one
 generic walker per direction, driven by the service model, with no per-operation code.
 
-Input is checked in two passes folded into one walk, the way AWS's Coral framework
-answers: a JSON value of the wrong type stops the walk with a ``SerializationException``;
-constraint violations (required, length, range, pattern, enum) are collected over the
-whole input and answered together as one ``ValidationException``.
+Input is checked in two passes, the way AWS's Coral framework answers: decoding stops
+at the first JSON value of the wrong type with a ``SerializationException``; then the
+shared walker in :mod:`strongroom.protocol.validation` collects constraint violations
+(required, length, range, pattern, enum) over the whole input and answers them together
+as one ``ValidationException``.
 """
 
 from __future__ import annotations
@@ -14,34 +15,26 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from botocore.model import OperationModel, Shape
 
 from strongroom.protocol.errors import ServiceError, serialization_error, validation_error
+from strongroom.protocol.validation import (
+    INT_RANGES,
+    entry_path,
+    is_sensitive,
+    item_path,
+    key_path,
+    member_path,
+    validate,
+)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
-# Beyond this an echoed value is cut: messages stay readable and a huge input cannot
-# inflate the error response.
-_MAX_ECHO = 100
-# The count in the message covers every violation; only this many are spelled out, so
-# a body full of bad list elements cannot produce a response many times its size.
-_MAX_LISTED = 20
-
-_INT_RANGES = {
-    "byte": (-(2**7), 2**7 - 1),
-    "short": (-(2**15), 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "long": (-(2**63), 2**63 - 1),
-}
-_SCALAR_TYPES = frozenset({"string", "boolean", "float", "double", *_INT_RANGES})
 # botocore sends non-finite floats as these strings, since JSON has no literal for them.
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,189 +63,98 @@ def parse_input(operation: OperationModel, body: bytes) -> dict[str, Any]:
     shape = operation.input_shape
     if shape is None:
         return {}
-    reader = _Reader()
-    parsed: dict[str, Any] = reader.read(shape, document, "", sensitive=False)
-    if reader.count:
-        plural = "s" if reader.count > 1 else ""
-        raise validation_error(
-            f"{reader.count} validation error{plural} detected: " + "; ".join(reader.listed)
-        )
+    parsed: dict[str, Any] = _read(shape, document, "", sensitive=False)
+    validate(shape, parsed, validation_error)
     return parsed
 
 
-class _Reader:
-    """One walk over a parsed JSON document, collecting constraint violations."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.listed: list[str] = []
-
-    def read(self, shape: Shape, value: Any, path: str, sensitive: bool) -> Any:
-        # Sensitivity is inherited: nothing under a sensitive shape is ever echoed.
-        sensitive = sensitive or bool(shape.metadata.get("sensitive"))
-        kind = shape.type_name
-        if kind == "structure":
-            return self._structure(shape, value, path, sensitive)
-        if kind == "list":
-            return self._list(shape, value, path, sensitive)
-        if kind == "map":
-            return self._map(shape, value, path, sensitive)
-        if kind == "string":
-            return self._string(shape, value, path, sensitive)
-        if kind == "boolean":
-            if not isinstance(value, bool):
-                raise _type_error(path, "a boolean", value)
-            return value
-        if kind in _INT_RANGES:
-            return self._integer(shape, value, path, sensitive)
-        if kind in ("float", "double"):
-            return self._float(shape, value, path, sensitive)
-        if kind == "blob":
-            return self._blob(shape, value, path, sensitive)
-        if kind == "timestamp":
-            return _timestamp(value, path)
-        return value
-
-    def _structure(self, shape: Shape, value: Any, path: str, sensitive: bool) -> Any:
-        if shape.is_document_type:
-            return value
-        if not isinstance(value, dict):
-            raise _type_error(path, "an object", value)
-        required = set(shape.required_members)
-        parsed: dict[str, Any] = {}
-        # Walking the model's members, not the input's keys, drops unknown members.
-        for name, member in shape.members.items():
-            raw = value.get(member.serialization.get("name", name))
-            member_path = f"{path}.{_camel(name)}" if path else _camel(name)
-            if raw is None:  # an explicit null means the member is absent, as in Coral
-                if name in required:
-                    self._violation(member_path, "null", "Member must not be null")
-                continue
-            parsed[name] = self.read(member, raw, member_path, sensitive)
-        return parsed
-
-    def _list(self, shape: Shape, value: Any, path: str, sensitive: bool) -> list[Any]:
+def _read(shape: Shape, value: Any, path: str, sensitive: bool) -> Any:
+    """``value`` decoded as ``shape``; a value of the wrong type stops the walk."""
+    # Sensitivity is inherited: a map key under a sensitive shape is not named in a path.
+    sensitive = sensitive or is_sensitive(shape)
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure(shape, value, path, sensitive)
+    if kind == "list":
         if not isinstance(value, list):
             raise _type_error(path, "a list", value)
-        self._check_length(shape, len(value), value, path, sensitive)
         parsed: list[Any] = []
         for index, item in enumerate(value, 1):
-            item_path = f"{path}.{index}.member"
+            item_at = item_path(path, index)
             if item is None:
-                raise _type_error(item_path, _expected(shape.member), item)
-            parsed.append(self.read(shape.member, item, item_path, sensitive))
+                raise _type_error(item_at, _expected(shape.member), item)
+            parsed.append(_read(shape.member, item, item_at, sensitive))
         return parsed
-
-    def _map(self, shape: Shape, value: Any, path: str, sensitive: bool) -> dict[Any, Any]:
-        if not isinstance(value, dict):
-            raise _type_error(path, "an object", value)
-        self._check_length(shape, len(value), value, path, sensitive)
-        parsed: dict[Any, Any] = {}
-        for key, item in value.items():
-            key_value = self.read(shape.key, key, f"{path}.key", sensitive)
-            item_path = f"{path}.{_path_segment(key, sensitive or _is_sensitive(shape.key))}.member"
-            if item is None:
-                raise _type_error(item_path, _expected(shape.value), item)
-            parsed[key_value] = self.read(shape.value, item, item_path, sensitive)
-        return parsed
-
-    def _string(self, shape: Shape, value: Any, path: str, sensitive: bool) -> str:
+    if kind == "map":
+        return _map(shape, value, path, sensitive)
+    if kind == "string":
         if not isinstance(value, str):
             raise _type_error(path, "a string", value)
-        too_long = self._check_length(shape, len(value), value, path, sensitive)
-        pattern = shape.metadata.get("pattern")
-        # An over-long value is already rejected; skipping the regex bounds its cost.
-        if pattern is not None and not too_long:
-            compiled = _compile(pattern)
-            if compiled is not None and compiled.fullmatch(value) is None:
-                self._violation(
-                    path,
-                    _echo(value, shape, sensitive),
-                    f"Member must satisfy regular expression pattern: {pattern}",
-                )
-        enum = shape.enum
-        if enum and value not in enum:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must satisfy enum value set: [{', '.join(enum)}]",
-            )
         return value
-
-    def _integer(self, shape: Shape, value: Any, path: str, sensitive: bool) -> int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # 5.0 is still an integer; 5.5 is not
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _type_error(path, "an integer", value)
-        low, high = _INT_RANGES[shape.type_name]
-        if not low <= value <= high:
-            raise serialization_error(
-                f"Number at '{path}' is outside the range of the {shape.type_name} type."
-            )
-        self._check_range(shape, value, path, sensitive)
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise _type_error(path, "a boolean", value)
         return value
-
-    def _float(self, shape: Shape, value: Any, path: str, sensitive: bool) -> float:
+    if kind in INT_RANGES:
+        return _integer(shape, value, path)
+    if kind in ("float", "double"):
         if isinstance(value, str) and value in _NON_FINITE:
             value = _NON_FINITE[value]
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not _is_number(value):
             raise _type_error(path, "a number", value)
-        self._check_range(shape, value, path, sensitive)
         return float(value)
-
-    def _blob(self, shape: Shape, value: Any, path: str, sensitive: bool) -> bytes:
+    if kind == "blob":
         if not isinstance(value, str):
             raise _type_error(path, "a base64-encoded string", value)
         try:
-            data = base64.b64decode(value, validate=True)
+            return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise serialization_error(f"Value at '{path}' is not valid base64.") from None
-        # Raw bytes are never echoed, so the value is withheld even when not sensitive.
-        self._check_length(shape, len(data), data, path, sensitive=True)
-        return data
+    if kind == "timestamp":
+        return _timestamp(value, path)
+    return value
 
-    def _check_length(
-        self, shape: Shape, length: int, value: Any, path: str, sensitive: bool
-    ) -> bool:
-        """Record min/max length violations; true if the value is too long."""
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
-        if low is not None and length < low:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have length greater than or equal to {_number(low)}",
-            )
-        if high is not None and length > high:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have length less than or equal to {_number(high)}",
-            )
-            return True
-        return False
 
-    def _check_range(self, shape: Shape, value: float, path: str, sensitive: bool) -> None:
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
-        if low is not None and value < low:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have value greater than or equal to {_number(low)}",
-            )
-        if high is not None and value > high:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have value less than or equal to {_number(high)}",
-            )
+def _structure(shape: Shape, value: Any, path: str, sensitive: bool) -> Any:
+    if shape.is_document_type:
+        return value
+    if not isinstance(value, dict):
+        raise _type_error(path, "an object", value)
+    parsed: dict[str, Any] = {}
+    # Walking the model's members, not the input's keys, drops unknown members.
+    for name, member in shape.members.items():
+        raw = value.get(member.serialization.get("name", name))
+        if raw is None:  # an explicit null means the member is absent, as in Coral
+            continue
+        parsed[name] = _read(member, raw, member_path(path, name), sensitive)
+    return parsed
 
-    def _violation(self, path: str, echoed: str | None, constraint: str) -> None:
-        self.count += 1
-        if len(self.listed) < _MAX_LISTED:
-            subject = "Value" if echoed is None else f"Value {echoed}"
-            self.listed.append(f"{subject} at '{path}' failed to satisfy constraint: {constraint}")
+
+def _map(shape: Shape, value: Any, path: str, sensitive: bool) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise _type_error(path, "an object", value)
+    hide_keys = sensitive or is_sensitive(shape.key)
+    parsed: dict[Any, Any] = {}
+    for key, item in value.items():
+        key_value = _read(shape.key, key, key_path(path), sensitive)
+        item_at = entry_path(path, key, hide_keys)
+        if item is None:
+            raise _type_error(item_at, _expected(shape.value), item)
+        parsed[key_value] = _read(shape.value, item, item_at, sensitive)
+    return parsed
+
+
+def _integer(shape: Shape, value: Any, path: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 5.0 is still an integer; 5.5 is not
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _type_error(path, "an integer", value)
+    low, high = INT_RANGES[shape.type_name]
+    if not low <= value <= high:
+        raise serialization_error(
+            f"Number at '{path}' is outside the range of the {shape.type_name} type."
+        )
+    return value
 
 
 def _timestamp(value: Any, path: str) -> datetime:
@@ -267,23 +169,6 @@ def _timestamp(value: Any, path: str) -> datetime:
     except (ValueError, OverflowError, OSError):
         raise serialization_error(f"Value at '{path}' is not a valid timestamp.") from None
     raise _type_error(path, "a timestamp", value)
-
-
-@lru_cache(maxsize=1024)
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    """The model's Java regex as a Python one, or None when Python cannot honour it.
-
-    ``re.ASCII`` because Java's ``\\d``, ``\\w`` and ``\\s`` are ASCII-only by default.
-    A pattern Python rejects (``\\p{L}``, surrogate ranges) or reads differently (a
-    nested-set warning, where Java means set intersection) is skipped: refusing valid
-    input would be worse than not checking it.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return re.compile(pattern, re.ASCII)
-        except (re.error, FutureWarning):
-            return None
 
 
 def _type_error(path: str, expected: str, value: Any) -> ServiceError:
@@ -318,57 +203,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "an object"
-
-
-def _camel(name: str) -> str:
-    # Coral lower-cases only the first letter: "RotationLambdaARN" -> "rotationLambdaARN".
-    return name[:1].lower() + name[1:]
-
-
-def _is_sensitive(shape: Shape) -> bool:
-    return bool(shape.metadata.get("sensitive"))
-
-
-def _path_segment(key: str, sensitive: bool) -> str:
-    if sensitive:
-        return "*"
-    return key if len(key) <= _MAX_ECHO else key[:_MAX_ECHO] + "..."
-
-
-def _echo(value: Any, shape: Shape, sensitive: bool) -> str | None:
-    """The value as AWS quotes it in a message, or None to withhold it."""
-    if sensitive:
-        return None
-    if isinstance(value, list):
-        if not _plain(shape.member):
-            return None
-        text = "[" + ", ".join(_scalar_text(item) for item in value) + "]"
-    elif isinstance(value, dict):
-        if not (_plain(shape.key) and _plain(shape.value)):
-            return None
-        text = "{" + ", ".join(f"{k}={_scalar_text(v)}" for k, v in value.items()) + "}"
-    elif isinstance(value, str | int | float):
-        text = _scalar_text(value)
-    else:
-        return None
-    if len(text) > _MAX_ECHO:
-        text = text[:_MAX_ECHO] + "..."
-    return f"'{text}'"
-
-
-def _plain(shape: Shape) -> bool:
-    """True if values of ``shape`` are scalars that may be quoted in a message."""
-    return shape.type_name in _SCALAR_TYPES and not _is_sensitive(shape)
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as Java prints it
-    return str(value)
-
-
-def _number(limit: float) -> str:
-    return str(int(limit)) if float(limit).is_integer() else str(limit)
 
 
 # --------------------------------------------------------------------------- output
@@ -418,7 +252,7 @@ def _write(shape: Shape, value: Any, path: str) -> Any:
     if kind == "boolean":
         _require(isinstance(value, bool), path, "a bool", value)
         return value
-    if kind in _INT_RANGES:
+    if kind in INT_RANGES:
         _require(isinstance(value, int) and not isinstance(value, bool), path, "an int", value)
         return value
     if kind in ("float", "double"):

@@ -32,11 +32,15 @@ class ServiceSpec:
 
     @property
     def target_prefix(self) -> str:
-        return str(self.model.metadata["targetPrefix"])
+        return str(self.model.metadata.get("targetPrefix", ""))
 
     @property
     def signing_name(self) -> str:
         return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
+
+    @property
+    def protocol(self) -> str:
+        return str(self.model.metadata["protocol"])
 
     @property
     def event_source(self) -> str:

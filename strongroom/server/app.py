@@ -93,11 +93,16 @@ def app_from_environment() -> Starlette:
         dev=raw["dev"],
         log_level=raw["log_level"],
         purge_interval=raw["purge_interval"],
+        audit_rotate_bytes=raw["audit_rotate_bytes"],
+        audit_rotate_seconds=raw["audit_rotate_seconds"],
+        audit_digest_interval=raw["audit_digest_interval"],
+        audit_retention_days=raw["audit_retention_days"],
     )
     data_dir = settings.data_dir
     assert data_dir is not None
     # The root key comes from the keyholder (the `strongroom server` parent process).
     gate = SealGate.following_keyholder(
-        data_dir, lambda key: open_deployment(data_dir, root_key=key)
+        data_dir,
+        lambda key: open_deployment(data_dir, root_key=key, audit=settings.audit_options()),
     )
     return create_app(gate, settings)

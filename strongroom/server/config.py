@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from strongroom.audit.log import AuditLogOptions
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8420
 
@@ -23,7 +25,22 @@ class Settings:
     dev: bool = False
     log_level: str = "info"
     purge_interval: float = 60.0  # seconds between sweeps for expired deletion windows
+    # The audit log (docs/audit-format.md): a new file past this size or age, a signed
+    # digest this often (when anything was logged), whole files deleted after this many
+    # days (unset: kept forever).
+    audit_rotate_bytes: int = 64 * 1024 * 1024
+    audit_rotate_seconds: float = 86400.0
+    audit_digest_interval: float = 300.0
+    audit_retention_days: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def audit_options(self) -> AuditLogOptions:
+        return AuditLogOptions(
+            rotate_bytes=self.audit_rotate_bytes,
+            rotate_seconds=self.audit_rotate_seconds,
+            digest_interval=self.audit_digest_interval,
+            retention_days=self.audit_retention_days,
+        )
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -34,6 +51,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return float(raw)
     if kind == "bool":
         return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+    if kind == "float | None":
+        return float(raw) if raw not in (None, "") else None
     if kind == "Path | None":
         return Path(raw) if raw not in (None, "") else None
     return str(raw)
@@ -67,4 +86,5 @@ def load_settings(
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = replace(settings, **{k: _coerce(k, v) for k, v in layer.items()})
+    settings.audit_options()  # ValueError on a bad audit setting, before anything starts
     return settings

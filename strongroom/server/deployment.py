@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from strongroom.audit import signing
 from strongroom.audit.api import cloudtrail_spec
+from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
-from strongroom.audit.sink import JsonLinesSink
 from strongroom.clock import Clock, SystemClock
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.keys import providers
@@ -101,13 +102,19 @@ class Deployment:
     keys: KeyService
     secrets: SecretsManager
     pipeline: Pipeline
+    audit: AuditLog
 
     def close(self) -> None:
+        self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
 
 
 def open_deployment(
-    data_dir: Path, *, clock: Clock | None = None, root_key: bytes | None = None
+    data_dir: Path,
+    *,
+    clock: Clock | None = None,
+    root_key: bytes | None = None,
+    audit: AuditLogOptions | None = None,
 ) -> Deployment:
     """Open ``data_dir`` under ``root_key`` (from the keyholder); without one, recover it
     unattended (key file, or PIN/passphrase from the environment)."""
@@ -124,6 +131,9 @@ def open_deployment(
     credentials = CredentialStore(store, barrier, clock)
     keys = KeyService(store, barrier, clock, tokens)
     secrets = SecretsManager(store, keys, clock, tokens)
+    signing_key = signing.load_or_create(store, barrier)
+    signing.write_public_key(data_dir / "audit", signing_key)
+    audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
@@ -133,7 +143,9 @@ def open_deployment(
         store,
         credentials,
         AccountAdminAuthorizer(),
-        JsonLinesSink(data_dir / "audit"),
+        audit_log,
         clock,
     )
-    return Deployment(data_dir, store, barrier, clock, credentials, keys, secrets, pipeline)
+    return Deployment(
+        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log
+    )

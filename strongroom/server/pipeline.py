@@ -21,7 +21,7 @@ from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.policy.authorizer import Authorizer
-from strongroom.protocol import json_codec, sigv4
+from strongroom.protocol import sigv4
 from strongroom.protocol.errors import (
     ServiceError,
     internal_error,
@@ -29,12 +29,18 @@ from strongroom.protocol.errors import (
     unrecognized_client,
 )
 from strongroom.protocol.service import ServiceSpec
+from strongroom.protocol.wire import (
+    JsonWire,
+    QueryWire,
+    Wire,
+    looks_like_query,
+    query_action,
+    wire_for,
+)
 from strongroom.secrets.service import Caller
 from strongroom.store.engine import Store
 
 log = logging.getLogger("strongroom.request")
-
-JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class _Exchange:
 
     facts: RequestFacts
     service: ServiceSpec | None = None
+    wire: Wire | None = None
     operation_name: str = "Unknown"
     operation: OperationModel | None = None
     principal: Principal | None = None
@@ -67,7 +74,11 @@ class Pipeline:
         audit: AuditSink,
         clock: Clock,
     ) -> None:
-        self._by_prefix = {spec.target_prefix: spec for spec in services}
+        self._by_prefix = {spec.target_prefix: spec for spec in services if spec.protocol == "json"}
+        self._by_signing_name = {
+            spec.signing_name: spec for spec in services if spec.protocol == "query"
+        }
+        self._wires = {spec.name: wire_for(spec.model) for spec in services}
         self._store = store
         self._credentials = credentials
         self._authorizer = authorizer
@@ -92,7 +103,7 @@ class Pipeline:
         with self._store.unit_of_work() as unit:
             error: ServiceError | None = None
             try:
-                body = self._serve(exchange, request, headers.get("x-amz-target", ""))
+                response_headers, body = self._serve(exchange, request, headers)
             except ServiceError as raised:
                 error = raised
             except Exception:
@@ -115,14 +126,12 @@ class Pipeline:
                 failure = internal_error()
                 self._audit_commit_failure(exchange, failure)
                 return self._error_response(exchange, failure)
-        return Response(200, self._headers(exchange), body)
+        return Response(200, {**self._headers(exchange), **response_headers}, body)
 
     def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
-        return Response(
-            error.status,
-            {**self._headers(exchange), **json_codec.error_headers(error)},
-            json_codec.error_body(error),
-        )
+        wire = exchange.wire or JsonWire()
+        status, headers, body = wire.error(error, exchange.facts.request_id)
+        return Response(status, {**self._headers(exchange), **headers}, body)
 
     def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
         """The success already audited did not commit: say so under the same request id."""
@@ -132,32 +141,62 @@ class Pipeline:
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
-    def _serve(self, exchange: _Exchange, request: sigv4.HttpRequest, target: str) -> bytes:
-        prefix, _, operation_name = target.rpartition(".")
-        service = self._by_prefix.get(prefix)
-        if service is None:
-            raise ServiceError("UnknownOperationException", "")
+    def _serve(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> tuple[dict[str, str], bytes]:
+        service, operation_name = self._route(exchange, request, headers)
         exchange.service = service
+        exchange.wire = self._wires[service.name]
         exchange.operation_name = operation_name
         exchange.principal, region = self._authenticate(request, service)
         exchange.facts = _with_region(exchange.facts, region)
         handler = service.handlers.get(operation_name)
         if handler is None:
-            # AWS answers an unknown target with no message; an operation the model has
+            # AWS answers an unknown operation with no message; an operation the model has
             # but this server does not serve yet says so, so the caller is not left guessing.
             known = operation_name in service.model.operation_names
+            message = f"Strongroom does not support {operation_name} yet." if known else ""
+            if service.protocol == "json":
+                raise ServiceError("UnknownOperationException", message)
             raise ServiceError(
-                "UnknownOperationException",
-                f"Strongroom does not support {operation_name} yet." if known else "",
+                "InvalidAction", message or f"Could not find operation {operation_name}"
             )
         exchange.operation = service.model.operation_model(operation_name)
-        exchange.params = json_codec.parse_input(exchange.operation, request.body)
+        exchange.params = exchange.wire.parse(exchange.operation, request)
         self._authorizer.authorize(
             exchange.principal, f"{service.name}:{operation_name}", exchange.principal.account_id
         )
         caller = Caller(exchange.principal.account_id, region, exchange.principal.arn)
         exchange.output = handler(caller, exchange.params)
-        return json_codec.serialize_output(exchange.operation, exchange.output)
+        return exchange.wire.serialize(
+            exchange.operation, exchange.output, exchange.facts.request_id
+        )
+
+    def _route(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> tuple[ServiceSpec, str]:
+        """Which service and operation a request is for, before anything is trusted."""
+        target = headers.get("x-amz-target")
+        if target:
+            prefix, _, operation_name = target.rpartition(".")
+            service = self._by_prefix.get(prefix)
+            if service is None:
+                raise ServiceError("UnknownOperationException", "")
+            return service, operation_name
+        if looks_like_query(request, headers):
+            exchange.wire = QueryWire(None)  # errors before the service is known are XML
+            action = query_action(request)
+            if not action:
+                raise ServiceError("MissingAction", "Missing Action")
+            exchange.operation_name = action
+            # Every client sends every service to the same endpoint; the credential scope
+            # says which service the request was signed for.
+            scope_service = sigv4.parse_credential(request).service
+            service = self._by_signing_name.get(scope_service)
+            if service is None:
+                raise ServiceError("InvalidAction", f"Could not find operation {action}")
+            return service, action
+        raise ServiceError("UnknownOperationException", "")
 
     def _authenticate(
         self, request: sigv4.HttpRequest, service: ServiceSpec
@@ -190,10 +229,7 @@ class Pipeline:
         self._audit.write(event)
 
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
-        return {
-            "x-amzn-RequestId": exchange.facts.request_id,
-            "Content-Type": JSON_CONTENT_TYPE,
-        }
+        return {"x-amzn-RequestId": exchange.facts.request_id}
 
     def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
         principal = exchange.principal

@@ -117,13 +117,33 @@ def references(key: dict[str, str]) -> list[str]:
 
 def test_the_facade_serves_every_operation_the_issue_lists() -> None:
     wanted = {
-        "CreateKey", "DescribeKey", "ListKeys", "CreateAlias", "UpdateAlias", "DeleteAlias",
-        "ListAliases", "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
-        "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-        "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-        "GenerateRandom", "GetKeyPolicy", "PutKeyPolicy", "TagResource", "UntagResource",
+        "CreateKey",
+        "DescribeKey",
+        "ListKeys",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "ListAliases",
+        "EnableKey",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "GetKeyRotationStatus",
+        "RotateKeyOnDemand",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateRandom",
+        "GetKeyPolicy",
+        "PutKeyPolicy",
+        "TagResource",
+        "UntagResource",
         "ListResourceTags",
-    }  # fmt: skip
+    }
     assert set(OPERATIONS) == wanted
 
 
@@ -170,62 +190,97 @@ def test_cli_round_trips_and_a_disabled_key_blocks_its_secrets(
     assert created["KeyState"] == "Enabled" and created["KeyManager"] == "CUSTOMER"
     key_id = created["KeyId"]
     alias = unique_alias()
-    assert aws_json(server, "kms", "create-alias", "--alias-name", alias,
-                    "--target-key-id", key_id) == {}  # fmt: skip
+    assert (
+        aws_json(server, "kms", "create-alias", "--alias-name", alias, "--target-key-id", key_id)
+        == {}
+    )
 
     # encrypt / decrypt with an encryption context, plaintext from a binary file
     plaintext = os.urandom(200) + b"strongroom-cli-plaintext"
     (tmp_path / "plain.bin").write_bytes(plaintext)
     encrypted = aws_json(
-        server, "kms", "encrypt", "--key-id", alias,
-        "--plaintext", f"fileb://{tmp_path / 'plain.bin'}",
-        "--encryption-context", "purpose=e2e,team=kms",
-    )  # fmt: skip
+        server,
+        "kms",
+        "encrypt",
+        "--key-id",
+        alias,
+        "--plaintext",
+        f"fileb://{tmp_path / 'plain.bin'}",
+        "--encryption-context",
+        "purpose=e2e,team=kms",
+    )
     assert encrypted["KeyId"] == key_arn(key_id)
     assert encrypted["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     blob = base64.b64decode(encrypted["CiphertextBlob"])
     assert plaintext not in blob
     (tmp_path / "blob.bin").write_bytes(blob)
     decrypted = aws_json(
-        server, "kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob.bin'}",
-        "--encryption-context", "team=kms,purpose=e2e",
-    )  # fmt: skip
+        server,
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        f"fileb://{tmp_path / 'blob.bin'}",
+        "--encryption-context",
+        "team=kms,purpose=e2e",
+    )
     assert base64.b64decode(decrypted["Plaintext"]) == plaintext
     assert decrypted["KeyId"] == key_arn(key_id)
 
     # the wrong encryption context is refused
     refused = aws(
-        server, "kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob.bin'}",
-        "--encryption-context", "purpose=other,team=kms",
-    )  # fmt: skip
+        server,
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        f"fileb://{tmp_path / 'blob.bin'}",
+        "--encryption-context",
+        "purpose=other,team=kms",
+    )
     assert refused.returncode != 0
     assert "(InvalidCiphertextException)" in refused.stderr
-    refused = aws(server, "kms", "decrypt", "--ciphertext-blob",
-                  f"fileb://{tmp_path / 'blob.bin'}")  # fmt: skip
+    refused = aws(server, "kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob.bin'}")
     assert "(InvalidCiphertextException)" in refused.stderr
 
     # generate-data-key: the plaintext key and its encrypted copy agree
-    data_key = aws_json(server, "kms", "generate-data-key", "--key-id", key_id,
-                        "--key-spec", "AES_256")  # fmt: skip
+    data_key = aws_json(
+        server, "kms", "generate-data-key", "--key-id", key_id, "--key-spec", "AES_256"
+    )
     plain_key = base64.b64decode(data_key["Plaintext"])
     assert len(plain_key) == 32
     (tmp_path / "dk.bin").write_bytes(base64.b64decode(data_key["CiphertextBlob"]))
-    opened = aws_json(server, "kms", "decrypt", "--ciphertext-blob",
-                      f"fileb://{tmp_path / 'dk.bin'}")  # fmt: skip
+    opened = aws_json(
+        server, "kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'dk.bin'}"
+    )
     assert base64.b64decode(opened["Plaintext"]) == plain_key
 
     # a secret under the key; disable-key makes it unreadable, enable-key brings it back
     name = f"cli/{uuid.uuid4().hex[:12]}"
-    aws_json(server, "secretsmanager", "create-secret", "--name", name,
-             "--secret-string", "cli-secret-value", "--kms-key-id", alias)  # fmt: skip
+    aws_json(
+        server,
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        name,
+        "--secret-string",
+        "cli-secret-value",
+        "--kms-key-id",
+        alias,
+    )
     assert aws_json(server, "kms", "disable-key", "--key-id", key_id) == {}
     failed = aws(server, "secretsmanager", "get-secret-value", "--secret-id", name)
     assert failed.returncode != 0
     assert "(DecryptionFailure)" in failed.stderr
     assert "Secrets Manager can't decrypt the protected secret text" in failed.stderr
     assert "cli-secret-value" not in failed.stderr
-    failed = aws(server, "kms", "encrypt", "--key-id", key_id,
-                 "--plaintext", f"fileb://{tmp_path / 'plain.bin'}")  # fmt: skip
+    failed = aws(
+        server,
+        "kms",
+        "encrypt",
+        "--key-id",
+        key_id,
+        "--plaintext",
+        f"fileb://{tmp_path / 'plain.bin'}",
+    )
     assert "(DisabledException) when calling the Encrypt operation" in failed.stderr
     assert f": {key_arn(key_id)} is disabled.\n" in failed.stderr
     assert aws_json(server, "kms", "enable-key", "--key-id", key_id) == {}
@@ -241,16 +296,31 @@ def test_create_key_and_describe_key_fields_as_aws(kms: Client) -> None:
     meta = created["KeyMetadata"]
     uuid.UUID(meta["KeyId"])
     assert set(meta) == {
-        "AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage",
-        "KeyState", "Origin", "KeyManager", "CustomerMasterKeySpec", "KeySpec",
-        "EncryptionAlgorithms", "MultiRegion", "CurrentKeyMaterialId",
-    }  # fmt: skip
+        "AWSAccountId",
+        "KeyId",
+        "Arn",
+        "CreationDate",
+        "Enabled",
+        "Description",
+        "KeyUsage",
+        "KeyState",
+        "Origin",
+        "KeyManager",
+        "CustomerMasterKeySpec",
+        "KeySpec",
+        "EncryptionAlgorithms",
+        "MultiRegion",
+        "CurrentKeyMaterialId",
+    }
     assert meta["AWSAccountId"] == ACCOUNT
     assert meta["Arn"] == key_arn(meta["KeyId"])
     assert (meta["Enabled"], meta["KeyState"]) == (True, "Enabled")
     assert meta["Description"] == "fields"
     assert (meta["KeyUsage"], meta["Origin"], meta["KeyManager"]) == (
-        "ENCRYPT_DECRYPT", "AWS_KMS", "CUSTOMER")  # fmt: skip
+        "ENCRYPT_DECRYPT",
+        "AWS_KMS",
+        "CUSTOMER",
+    )
     assert meta["KeySpec"] == meta["CustomerMasterKeySpec"] == "SYMMETRIC_DEFAULT"
     assert meta["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"]
     assert meta["MultiRegion"] is False
@@ -279,16 +349,24 @@ def test_a_key_is_named_by_id_arn_alias_name_and_alias_arn(
 def test_unknown_keys_and_aliases_are_not_found(kms: Client) -> None:
     missing = str(uuid.uuid4())
     for ref in (missing, key_arn(missing)):
-        for call, extra in ((kms.describe_key, {}), (kms.encrypt, {"Plaintext": b"x"}),
-                            (kms.disable_key, {}), (kms.get_key_policy, {})):  # fmt: skip
+        for call, extra in (
+            (kms.describe_key, {}),
+            (kms.encrypt, {"Plaintext": b"x"}),
+            (kms.disable_key, {}),
+            (kms.get_key_policy, {}),
+        ):
             error = error_of(call, KeyId=ref, **extra)
-            assert error == {"Code": "NotFoundException",
-                             "Message": f"Key '{key_arn(missing)}' does not exist"}  # fmt: skip
+            assert error == {
+                "Code": "NotFoundException",
+                "Message": f"Key '{key_arn(missing)}' does not exist",
+            }
     alias = unique_alias()
     for ref in (alias, alias_arn(alias)):
         error = error_of(kms.describe_key, KeyId=ref)
-        assert error == {"Code": "NotFoundException",
-                         "Message": f"Alias {alias_arn(alias)} is not found."}  # fmt: skip
+        assert error == {
+            "Code": "NotFoundException",
+            "Message": f"Alias {alias_arn(alias)} is not found.",
+        }
     assert error_of(kms.describe_key, KeyId="not-a-key-id")["Code"] == "NotFoundException"
     # a key of another region is not visible here
     other = kms.create_key()["KeyMetadata"]
@@ -306,13 +384,21 @@ def test_encryption_context_is_enforced(kms: Client, key: dict[str, str]) -> Non
     ]
     reordered = dict(reversed(list(context.items())))
     assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=reordered)["Plaintext"] == b"bound"
-    for wrong in ({}, {"SecretARN": "arn:aws:secretsmanager:x"},
-                  {**context, "SecretVersionId": "v2"}, {**context, "extra": "1"}):  # fmt: skip
+    for wrong in (
+        {},
+        {"SecretARN": "arn:aws:secretsmanager:x"},
+        {**context, "SecretVersionId": "v2"},
+        {**context, "extra": "1"},
+    ):
         kwargs = {"EncryptionContext": wrong} if wrong else {}
         error = error_of(kms.decrypt, CiphertextBlob=blob, **kwargs)
         assert error == {"Code": "InvalidCiphertextException", "Message": ""}
-        error = error_of(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"],
-                         **({"SourceEncryptionContext": wrong} if wrong else {}))  # fmt: skip
+        error = error_of(
+            kms.re_encrypt,
+            CiphertextBlob=blob,
+            DestinationKeyId=key["KeyId"],
+            **({"SourceEncryptionContext": wrong} if wrong else {}),
+        )
         assert error["Code"] == "InvalidCiphertextException"
     # without a context at encryption, any context at decryption is wrong
     bare = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"bare")["CiphertextBlob"]
@@ -333,23 +419,26 @@ def test_altered_or_foreign_ciphertexts_are_invalid(kms: Client, key: dict[str, 
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"intact"
 
 
-def test_decrypt_with_another_key_named_is_incorrect_key(
-    kms: Client, key: dict[str, str]
-) -> None:
+def test_decrypt_with_another_key_named_is_incorrect_key(kms: Client, key: dict[str, str]) -> None:
     other = kms.create_key()["KeyMetadata"]
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"mine")["CiphertextBlob"]
     message = "The key ID in the request does not identify a CMK that can perform this operation."
     error = error_of(kms.decrypt, CiphertextBlob=blob, KeyId=other["KeyId"])
     assert error == {"Code": "IncorrectKeyException", "Message": message}
-    error = error_of(kms.re_encrypt, CiphertextBlob=blob, SourceKeyId=other["Arn"],
-                     DestinationKeyId=other["KeyId"])  # fmt: skip
+    error = error_of(
+        kms.re_encrypt,
+        CiphertextBlob=blob,
+        SourceKeyId=other["Arn"],
+        DestinationKeyId=other["KeyId"],
+    )
     assert error == {"Code": "IncorrectKeyException", "Message": message}
 
 
 def test_re_encrypt_moves_a_ciphertext_to_another_key(kms: Client, key: dict[str, str]) -> None:
     other = kms.create_key()["KeyMetadata"]
-    blob = kms.encrypt(KeyId=key["Alias"], Plaintext=b"moving",
-                       EncryptionContext={"from": "a"})["CiphertextBlob"]  # fmt: skip
+    blob = kms.encrypt(KeyId=key["Alias"], Plaintext=b"moving", EncryptionContext={"from": "a"})[
+        "CiphertextBlob"
+    ]
     moved = kms.re_encrypt(
         CiphertextBlob=blob,
         SourceEncryptionContext={"from": "a"},
@@ -359,19 +448,30 @@ def test_re_encrypt_moves_a_ciphertext_to_another_key(kms: Client, key: dict[str
     )
     assert moved["SourceKeyId"] == key["Arn"]
     assert moved["KeyId"] == other["Arn"]
-    assert moved["SourceEncryptionAlgorithm"] == moved["DestinationEncryptionAlgorithm"] == (
-        "SYMMETRIC_DEFAULT")  # fmt: skip
+    assert (
+        moved["SourceEncryptionAlgorithm"]
+        == moved["DestinationEncryptionAlgorithm"]
+        == ("SYMMETRIC_DEFAULT")
+    )
     assert moved["DestinationKeyMaterialId"] == other["CurrentKeyMaterialId"]
     opened = kms.decrypt(CiphertextBlob=moved["CiphertextBlob"], EncryptionContext={"to": "b"})
     assert (opened["Plaintext"], opened["KeyId"]) == (b"moving", other["Arn"])
-    error = error_of(kms.decrypt, CiphertextBlob=moved["CiphertextBlob"], KeyId=key["KeyId"],
-                     EncryptionContext={"to": "b"})  # fmt: skip
+    error = error_of(
+        kms.decrypt,
+        CiphertextBlob=moved["CiphertextBlob"],
+        KeyId=key["KeyId"],
+        EncryptionContext={"to": "b"},
+    )
     assert error["Code"] == "IncorrectKeyException"
 
 
 def test_generate_data_key_sizes_and_round_trips(kms: Client, key: dict[str, str]) -> None:
-    for spec, size in (({"KeySpec": "AES_256"}, 32), ({"KeySpec": "AES_128"}, 16),
-                       ({"NumberOfBytes": 1}, 1), ({"NumberOfBytes": 1024}, 1024)):  # fmt: skip
+    for spec, size in (
+        ({"KeySpec": "AES_256"}, 32),
+        ({"KeySpec": "AES_128"}, 16),
+        ({"NumberOfBytes": 1}, 1),
+        ({"NumberOfBytes": 1024}, 1024),
+    ):
         made = kms.generate_data_key(KeyId=key["Alias"], EncryptionContext={"k": "v"}, **spec)
         assert len(made["Plaintext"]) == size
         assert made["KeyId"] == key["Arn"]
@@ -386,7 +486,8 @@ def test_generate_data_key_sizes_and_round_trips(kms: Client, key: dict[str, str
     assert one != two
     for bad in ({}, {"KeySpec": "AES_256", "NumberOfBytes": 32}):
         assert error_of(kms.generate_data_key, KeyId=key["KeyId"], **bad)["Code"] == (
-            "ValidationException")  # fmt: skip
+            "ValidationException"
+        )
 
 
 def test_generate_random(kms: Client) -> None:
@@ -409,10 +510,13 @@ def test_a_disabled_key_refuses_cryptography_until_enabled(
     assert error_of(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == expected
     assert error_of(kms.decrypt, CiphertextBlob=blob) == expected
     assert error_of(kms.generate_data_key, KeyId=key["Alias"], KeySpec="AES_256") == expected
-    assert error_of(kms.generate_data_key_without_plaintext, KeyId=key["Arn"],
-                    KeySpec="AES_256") == expected  # fmt: skip
+    assert (
+        error_of(kms.generate_data_key_without_plaintext, KeyId=key["Arn"], KeySpec="AES_256")
+        == expected
+    )
     assert error_of(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"]) == (
-        expected)  # fmt: skip
+        expected
+    )
     assert error_of(kms.rotate_key_on_demand, KeyId=key["KeyId"]) == expected
     assert error_of(kms.enable_key_rotation, KeyId=key["KeyId"]) == expected
     assert metadata(kms, key["KeyId"]) == meta  # nothing changed
@@ -426,16 +530,20 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"doomed")["CiphertextBlob"]
     before = metadata(kms, key["KeyId"])
     for window in (1, 6, 31, 365):
-        error = error_of(kms.schedule_key_deletion, KeyId=key["KeyId"],
-                         PendingWindowInDays=window)  # fmt: skip
-        assert error == {"Code": "ValidationException",
-                         "Message": "PendingWindowInDays must be between 7 and 30"}  # fmt: skip
+        error = error_of(kms.schedule_key_deletion, KeyId=key["KeyId"], PendingWindowInDays=window)
+        assert error == {
+            "Code": "ValidationException",
+            "Message": "PendingWindowInDays must be between 7 and 30",
+        }
     assert metadata(kms, key["KeyId"]) == before
 
     scheduled = kms.schedule_key_deletion(KeyId=key["Alias"], PendingWindowInDays=7)
     assert set(body(scheduled)) == {"KeyId", "DeletionDate", "KeyState", "PendingWindowInDays"}
     assert (scheduled["KeyId"], scheduled["KeyState"], scheduled["PendingWindowInDays"]) == (
-        key["Arn"], "PendingDeletion", 7)  # fmt: skip
+        key["Arn"],
+        "PendingDeletion",
+        7,
+    )
     expected_date = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
     assert abs(scheduled["DeletionDate"] - expected_date) < dt.timedelta(minutes=5)
     meta = metadata(kms, key["KeyId"])
@@ -450,11 +558,12 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     assert error_of(kms.enable_key, KeyId=key["KeyId"]) == pending
     assert error_of(kms.disable_key, KeyId=key["KeyId"]) == pending
     assert error_of(kms.schedule_key_deletion, KeyId=key["KeyId"]) == pending
-    assert error_of(kms.tag_resource, KeyId=key["KeyId"],
-                    Tags=[{"TagKey": "a", "TagValue": "b"}]) == pending  # fmt: skip
+    assert (
+        error_of(kms.tag_resource, KeyId=key["KeyId"], Tags=[{"TagKey": "a", "TagValue": "b"}])
+        == pending
+    )
     assert error_of(kms.get_key_rotation_status, KeyId=key["KeyId"]) == pending
-    assert error_of(kms.create_alias, AliasName=unique_alias(),
-                    TargetKeyId=key["KeyId"]) == pending  # fmt: skip
+    assert error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=key["KeyId"]) == pending
     assert metadata(kms, key["KeyId"]) == meta  # nothing changed
 
     cancelled = kms.cancel_key_deletion(KeyId=key["KeyId"])
@@ -463,7 +572,8 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     assert (meta["KeyState"], meta["Enabled"]) == ("Disabled", False)  # as AWS: disabled
     assert "DeletionDate" not in meta and "PendingDeletionWindowInDays" not in meta
     assert error_of(kms.cancel_key_deletion, KeyId=key["KeyId"])["Code"] == (
-        "KMSInvalidStateException")  # fmt: skip
+        "KMSInvalidStateException"
+    )
     kms.enable_key(KeyId=key["KeyId"])
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"doomed"
     default = kms.schedule_key_deletion(KeyId=key["KeyId"])
@@ -510,10 +620,12 @@ def test_rotate_on_demand_keeps_old_ciphertexts_and_uses_new_material(
     assert new["CiphertextBlob"] != old["CiphertextBlob"]
     opened = kms.decrypt(CiphertextBlob=new["CiphertextBlob"])
     assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"new", second)
-    assert kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["KeyMaterialId"] == (
-        second)  # fmt: skip
-    moved = kms.re_encrypt(CiphertextBlob=old["CiphertextBlob"], DestinationKeyId=key["KeyId"],
-                           SourceEncryptionContext={"c": "1"})  # fmt: skip
+    assert kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["KeyMaterialId"] == (second)
+    moved = kms.re_encrypt(
+        CiphertextBlob=old["CiphertextBlob"],
+        DestinationKeyId=key["KeyId"],
+        SourceEncryptionContext={"c": "1"},
+    )
     assert (moved["SourceKeyMaterialId"], moved["DestinationKeyMaterialId"]) == (first, second)
     kms.rotate_key_on_demand(KeyId=key["KeyId"])
     third = metadata(kms, key["KeyId"])["CurrentKeyMaterialId"]
@@ -536,10 +648,12 @@ def test_alias_lifecycle(kms: Client, key: dict[str, str]) -> None:
     listed = kms.list_aliases(KeyId=key["KeyId"])["Aliases"]
     assert len(listed) == 1
     entry = listed[0]
-    assert set(entry) == {"AliasName", "AliasArn", "TargetKeyId", "CreationDate",
-                          "LastUpdatedDate"}  # fmt: skip
+    assert set(entry) == {"AliasName", "AliasArn", "TargetKeyId", "CreationDate", "LastUpdatedDate"}
     assert (entry["AliasName"], entry["AliasArn"], entry["TargetKeyId"]) == (
-        key["Alias"], alias_arn(key["Alias"]), key["KeyId"])  # fmt: skip
+        key["Alias"],
+        alias_arn(key["Alias"]),
+        key["KeyId"],
+    )
 
     other = kms.create_key()["KeyMetadata"]
     second = unique_alias()
@@ -556,8 +670,10 @@ def test_alias_lifecycle(kms: Client, key: dict[str, str]) -> None:
     assert body(kms.delete_alias(AliasName=second)) == {}
     assert aliases_of(kms, other["KeyId"]) == []
     error = error_of(kms.delete_alias, AliasName=second)
-    assert error == {"Code": "NotFoundException",
-                     "Message": f"Alias {alias_arn(second)} is not found."}  # fmt: skip
+    assert error == {
+        "Code": "NotFoundException",
+        "Message": f"Alias {alias_arn(second)} is not found.",
+    }
     error = error_of(kms.update_alias, AliasName=second, TargetKeyId=key["KeyId"])
     assert error["Code"] == "NotFoundException"
     assert error_of(kms.encrypt, KeyId=second, Plaintext=b"x")["Code"] == "NotFoundException"
@@ -581,8 +697,10 @@ def test_alias_errors_change_nothing(kms: Client, key: dict[str, str]) -> None:
     assert error["Code"] == "ValidationException"
     missing = str(uuid.uuid4())
     error = error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=missing)
-    assert error == {"Code": "NotFoundException",
-                     "Message": f"Key '{key_arn(missing)}' does not exist"}  # fmt: skip
+    assert error == {
+        "Code": "NotFoundException",
+        "Message": f"Key '{key_arn(missing)}' does not exist",
+    }
     error = error_of(kms.update_alias, AliasName=key["Alias"], TargetKeyId=missing)
     assert error["Code"] == "NotFoundException"
     assert all_pages(kms.list_aliases, "Aliases") == before
@@ -641,14 +759,17 @@ def test_list_aliases_and_resource_tags_page(kms: Client, key: dict[str, str]) -
 
 
 def test_tag_and_untag(kms: Client, key: dict[str, str]) -> None:
-    kms.tag_resource(KeyId=key["KeyId"], Tags=[{"TagKey": "a", "TagValue": "1"},
-                                              {"TagKey": "b", "TagValue": "2"}])  # fmt: skip
+    kms.tag_resource(
+        KeyId=key["KeyId"],
+        Tags=[{"TagKey": "a", "TagValue": "1"}, {"TagKey": "b", "TagValue": "2"}],
+    )
     kms.tag_resource(KeyId=key["Arn"], Tags=[{"TagKey": "a", "TagValue": "3"}])
     assert kms.list_resource_tags(KeyId=key["KeyId"])["Tags"] == [
-        {"TagKey": "a", "TagValue": "3"}, {"TagKey": "b", "TagValue": "2"}]  # fmt: skip
+        {"TagKey": "a", "TagValue": "3"},
+        {"TagKey": "b", "TagValue": "2"},
+    ]
     assert body(kms.untag_resource(KeyId=key["Alias"], TagKeys=["a", "missing"])) == {}
-    assert kms.list_resource_tags(KeyId=key["KeyId"])["Tags"] == [{"TagKey": "b",
-                                                                    "TagValue": "2"}]  # fmt: skip
+    assert kms.list_resource_tags(KeyId=key["KeyId"])["Tags"] == [{"TagKey": "b", "TagValue": "2"}]
 
 
 def test_default_key_policy_and_put_key_policy(kms: Client, key: dict[str, str]) -> None:
@@ -656,29 +777,45 @@ def test_default_key_policy_and_put_key_policy(kms: Client, key: dict[str, str])
     assert got["PolicyName"] == "default"
     policy = json.loads(got["Policy"])
     assert policy["Version"] == "2012-10-17"
-    assert policy["Statement"] == [{
-        "Sid": "Enable IAM User Permissions",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }]  # fmt: skip
+    assert policy["Statement"] == [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
     assert kms.get_key_policy(KeyId=key["Alias"])["Policy"] == got["Policy"]
+    # the default policy (a Sid with spaces, as AWS writes it) can be put back as it is
+    assert body(kms.put_key_policy(KeyId=key["KeyId"], Policy=got["Policy"])) == {}
+    assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] == got["Policy"]
 
-    for malformed in ("{not json", json.dumps({"Version": "2012-10-17"}),
-                      json.dumps({"Statement": [{"Effect": "Maybe", "Action": "kms:*",
-                                                 "Resource": "*"}]})):  # fmt: skip
-        error = error_of(kms.put_key_policy, KeyId=key["KeyId"], PolicyName="default",
-                         Policy=malformed)  # fmt: skip
+    for malformed in (
+        "{not json",
+        json.dumps({"Version": "2012-10-17"}),
+        json.dumps({"Statement": [{"Effect": "Maybe", "Action": "kms:*", "Resource": "*"}]}),
+    ):
+        error = error_of(
+            kms.put_key_policy, KeyId=key["KeyId"], PolicyName="default", Policy=malformed
+        )
         assert error["Code"] == "MalformedPolicyDocumentException", malformed
         assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] == got["Policy"]
 
-    mine = json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "Root", "Effect": "Allow",
-                       "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                       "Action": "kms:*", "Resource": "*"}],
-    })  # fmt: skip
+    mine = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Root",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
     assert body(kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=mine)) == {}
     assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] == mine
     created = kms.create_key(Policy=mine)["KeyMetadata"]
@@ -702,8 +839,7 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
     kms = server.client("kms", region=fresh_region)
     sm = server.client(region=fresh_region)
     assert kms.list_keys()["Keys"] == []
-    assert all(a["AliasName"] != "alias/aws/secretsmanager"
-               for a in kms.list_aliases()["Aliases"])  # fmt: skip
+    assert all(a["AliasName"] != "alias/aws/secretsmanager" for a in kms.list_aliases()["Aliases"])
 
     sm.create_secret(Name=f"managed/{uuid.uuid4().hex[:8]}", SecretString="first")
     keys = kms.list_keys()["Keys"]
@@ -712,12 +848,17 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
     assert managed["KeyId"] == keys[0]["KeyId"]
     assert managed["Arn"] == key_arn(managed["KeyId"], fresh_region)
     assert (managed["KeyManager"], managed["KeyState"], managed["Enabled"]) == (
-        "AWS", "Enabled", True)  # fmt: skip
+        "AWS",
+        "Enabled",
+        True,
+    )
     assert managed["Description"] == (
-        "Default key that protects my Secrets Manager data when no other key is defined")
+        "Default key that protects my Secrets Manager data when no other key is defined"
+    )
     assert metadata(kms, alias_arn("alias/aws/secretsmanager", fresh_region)) == managed
-    [alias] = [a for a in kms.list_aliases()["Aliases"]
-               if a["AliasName"] == "alias/aws/secretsmanager"]  # fmt: skip
+    [alias] = [
+        a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == "alias/aws/secretsmanager"
+    ]
     assert alias["TargetKeyId"] == managed["KeyId"]
     assert alias["AliasArn"] == alias_arn("alias/aws/secretsmanager", fresh_region)
     # a second secret reuses it
@@ -727,8 +868,7 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
     status = kms.get_key_rotation_status(KeyId=managed["KeyId"])
     assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 365)
     policy = json.loads(kms.get_key_policy(KeyId=managed["KeyId"])["Policy"])
-    assert any("secretsmanager" in json.dumps(s.get("Condition", {}))
-               for s in policy["Statement"])  # fmt: skip
+    assert any("secretsmanager" in json.dumps(s.get("Condition", {})) for s in policy["Statement"])
 
     def denied(action: str) -> dict[str, str]:
         return {
@@ -741,25 +881,31 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
     assert error_of(kms.disable_key, KeyId=ref) == denied("DisableKey")
     assert error_of(kms.enable_key, KeyId="alias/aws/secretsmanager") == denied("EnableKey")
     assert error_of(kms.schedule_key_deletion, KeyId=ref, PendingWindowInDays=7) == denied(
-        "ScheduleKeyDeletion")  # fmt: skip
+        "ScheduleKeyDeletion"
+    )
     assert error_of(kms.cancel_key_deletion, KeyId=ref) == denied("CancelKeyDeletion")
     assert error_of(kms.disable_key_rotation, KeyId=ref) == denied("DisableKeyRotation")
     assert error_of(kms.enable_key_rotation, KeyId=ref) == denied("EnableKeyRotation")
     assert error_of(kms.rotate_key_on_demand, KeyId=ref) == denied("RotateKeyOnDemand")
-    assert error_of(kms.put_key_policy, KeyId=ref, PolicyName="default",
-                    Policy=json.dumps(policy)) == denied("PutKeyPolicy")  # fmt: skip
-    assert error_of(kms.tag_resource, KeyId=ref,
-                    Tags=[{"TagKey": "a", "TagValue": "b"}]) == denied("TagResource")  # fmt: skip
+    assert error_of(
+        kms.put_key_policy, KeyId=ref, PolicyName="default", Policy=json.dumps(policy)
+    ) == denied("PutKeyPolicy")
+    assert error_of(kms.tag_resource, KeyId=ref, Tags=[{"TagKey": "a", "TagValue": "b"}]) == denied(
+        "TagResource"
+    )
     assert error_of(kms.untag_resource, KeyId=ref, TagKeys=["a"]) == denied("UntagResource")
     assert error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=ref) == denied(
-        "CreateAlias")  # fmt: skip
+        "CreateAlias"
+    )
     assert error_of(kms.encrypt, KeyId=ref, Plaintext=b"x") == denied("Encrypt")
-    assert error_of(kms.generate_data_key, KeyId="alias/aws/secretsmanager",
-                    KeySpec="AES_256") == denied("GenerateDataKey")  # fmt: skip
+    assert error_of(
+        kms.generate_data_key, KeyId="alias/aws/secretsmanager", KeySpec="AES_256"
+    ) == denied("GenerateDataKey")
     # its alias is reserved: it cannot be re-pointed or deleted
     own = kms.create_key()["KeyMetadata"]
-    error = error_of(kms.update_alias, AliasName="alias/aws/secretsmanager",
-                     TargetKeyId=own["KeyId"])  # fmt: skip
+    error = error_of(
+        kms.update_alias, AliasName="alias/aws/secretsmanager", TargetKeyId=own["KeyId"]
+    )
     assert error["Code"] == "NotAuthorizedException"
     error = error_of(kms.delete_alias, AliasName="alias/aws/secretsmanager")
     assert error["Code"] == "NotAuthorizedException"
@@ -769,7 +915,9 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
     assert kms.get_key_rotation_status(KeyId=ref)["KeyRotationEnabled"] is True
     names = [s["Name"] for s in sm.list_secrets()["SecretList"]]
     assert sorted(sm.get_secret_value(SecretId=n)["SecretString"] for n in names) == [
-        "first", "second"]  # fmt: skip
+        "first",
+        "second",
+    ]
 
 
 def test_describing_the_predefined_alias_creates_the_managed_key(server: ServerProcess) -> None:
@@ -777,8 +925,7 @@ def test_describing_the_predefined_alias_creates_the_managed_key(server: ServerP
     assert kms.list_keys()["Keys"] == []
     described = metadata(kms, "alias/aws/secretsmanager")
     assert described["KeyManager"] == "AWS"
-    assert kms.list_keys()["Keys"] == [{"KeyId": described["KeyId"],
-                                        "KeyArn": described["Arn"]}]  # fmt: skip
+    assert kms.list_keys()["Keys"] == [{"KeyId": described["KeyId"], "KeyArn": described["Arn"]}]
     assert metadata(kms, alias_arn("alias/aws/secretsmanager", "eu-north-1")) == described
     # the secrets of the region then use that very key
     sm = server.client(region="eu-north-1")

@@ -92,13 +92,14 @@ def test_fewer_than_threshold_shares_give_a_wrong_secret(shares: int, threshold:
 def test_one_share_of_a_two_of_n_split_is_uniform_whatever_the_secret() -> None:
     # With threshold 2 the share at x is s + a*x; over every coefficient a, each share
     # value appears exactly once, for every secret s: a share alone says nothing.
-    for x in (1, 2, 3, 255):
-        for secret in range(256):
-            values = Counter(
-                split(bytes([secret]), 255, 2, random_bytes=fixed(bytes([a])))[x - 1].value[0]
-                for a in range(256)
-            )
-            assert len(values) == 256
+    cases = [(x, secret) for x in (1, 2, 3, 17) for secret in range(256)]
+    cases += [(255, secret) for secret in (0x00, 0x01, 0xFF)]
+    for x, secret in cases:
+        values = Counter(
+            split(bytes([secret]), max(x, 2), 2, random_bytes=fixed(bytes([a])))[x - 1].value[0]
+            for a in range(256)
+        )
+        assert len(values) == 256
 
 
 def test_two_shares_of_a_three_of_n_split_are_uniform_whatever_the_secret() -> None:

@@ -1,0 +1,110 @@
+"""The audit trail's on-disk format, v1 (docs/audit-format.md): where the files live, the
+canonical form of a record, how records chain and what a digest signs.
+
+Everything that writes or checks the files (the log, verify, tail) goes through these
+few functions, so the writer and the verifier cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+LOGS = "logs"
+DIGESTS = "digests"
+PUBLIC_KEY_FILE = "signing-key.pub"
+INTEGRITY = "strongroomIntegrity"
+ZERO_HASH = "0" * 64
+DIGEST_VERSION = 1
+SIGNATURE_ALGORITHM = "Ed25519"
+
+LOG_NAME = re.compile(r"^(\d{12})\.jsonl$")
+DIGEST_NAME = re.compile(r"^(\d{8})\.json$")
+WRITER_NAME = re.compile(r"^\d{8}T\d{6}Z-\d+-[0-9a-f]{8}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def canonical(value: Any) -> bytes:
+    """The bytes a record hash or a digest signature covers: sorted keys, no spaces."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def normalize(event: Any) -> bytes:
+    """``canonical(event)`` exactly as a verifier will recompute it from the written line.
+
+    Round-tripping through JSON first turns datetimes, tuples and the like into the plain
+    JSON values a reader gets back, so the hash never depends on Python types.
+    """
+    return canonical(orjson.loads(orjson.dumps(event)))
+
+
+def record_hash(previous_hash: str, canonical_event: bytes) -> str:
+    return hashlib.sha256(previous_hash.encode("ascii") + b"\n" + canonical_event).hexdigest()
+
+
+def record_line(
+    canonical_event: bytes, writer: str, sequence: int, previous: str, hashed: str
+) -> bytes:
+    """The JSON line of a record: the event's members plus ``strongroomIntegrity``."""
+    integrity = orjson.dumps(
+        {"writer": writer, "sequence": sequence, "previousHash": previous, "hash": hashed}
+    )
+    if canonical_event == b"{}":
+        return b'{"' + INTEGRITY.encode() + b'":' + integrity + b"}\n"
+    return canonical_event[:-1] + b',"' + INTEGRITY.encode() + b'":' + integrity + b"}\n"
+
+
+def digest_hash(digest: Any) -> str:
+    """What the next digest's ``previousDigestHash`` holds (the signature included)."""
+    return hashlib.sha256(canonical(digest)).hexdigest()
+
+
+def signing_input(digest: dict[str, Any]) -> bytes:
+    return canonical({k: v for k, v in digest.items() if k != "signature"})
+
+
+def new_writer_id(now: datetime) -> str:
+    """``<UTC start>-<pid>-<8 random hex>``: sorts by start time, never collides."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def log_file_name(first_sequence: int) -> str:
+    return f"{first_sequence:012d}.jsonl"
+
+
+def digest_file_name(digest_sequence: int) -> str:
+    return f"{digest_sequence:08d}.json"
+
+
+def log_path(writer: str, name: str) -> str:
+    """A log file's path as digests name it (relative to the audit directory)."""
+    return f"{LOGS}/{writer}/{name}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log_files(audit_dir: Path, writer: str) -> list[Path]:
+    """A writer's log files in chain order (the names are zero-padded first sequences)."""
+    directory = audit_dir / LOGS / writer
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if LOG_NAME.match(p.name))
+
+
+def writers(audit_dir: Path) -> list[str]:
+    """Every writer with log files or digests, oldest first."""
+    names: set[str] = set()
+    for kind in (LOGS, DIGESTS):
+        base = audit_dir / kind
+        if base.is_dir():
+            names.update(p.name for p in base.iterdir() if p.is_dir())
+    return sorted(names)

@@ -1,0 +1,627 @@
+"""The audit log: hash-chained JSON lines under ``<data-dir>/audit/``, made durable by
+group commit, rotated by size and age, signed by periodic digests, pruned by retention.
+
+Format: docs/audit-format.md (v1).
+
+``AuditLog.write(event)`` returns only once the event's record is on disk. One writer
+thread drains the queue: it appends every waiting record, syncs the file once, then
+releases all their callers together (group commit), so N concurrent requests cost one
+sync, not N. If the append or the sync fails, every caller of that batch gets
+:class:`AuditWriteError` (the pipeline answers 500 and rolls the request back), the file
+is cut back to its last durable byte, and the log stays *poisoned*: each later batch
+first tries to recover (truncate, then continue the chain in a fresh file) and fails
+without appending anything until that works. A record is therefore either durable and
+chained, or gone; the chain never holds a record nobody waited for in its middle.
+
+A writer is one open of a deployment (one process lifetime, or one unseal): its files go
+to ``logs/<writer>/`` and its digests to ``digests/<writer>/``, so workers and nodes
+never share a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+
+from strongroom.audit import integrity
+from strongroom.audit.integrity import DIGESTS, INTEGRITY, LOGS, ZERO_HASH
+from strongroom.clock import Clock, SystemClock
+
+log = logging.getLogger("strongroom.audit")
+
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+# Retention never deletes a file written to in the last rotation period (plus this much):
+# such a file might still be some live writer's current file.
+RETENTION_SAFETY = 60.0
+
+
+class AuditWriteError(Exception):
+    """The event was not recorded durably; the request it describes must fail."""
+
+
+@dataclass(frozen=True)
+class AuditLogOptions:
+    rotate_bytes: int = 64 * MIB  # start a new file once this one would grow past it
+    rotate_seconds: float = 86400.0  # ... or once it is this old
+    digest_interval: float = 300.0  # seconds between signed digests (when anything was logged)
+    retention_days: float | None = None  # delete whole files older than this; None: keep all
+    retention_check_interval: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.rotate_bytes < 1:
+            raise ValueError("audit_rotate_bytes must be at least 1")
+        if self.rotate_seconds <= 0:
+            raise ValueError("audit_rotate_seconds must be positive")
+        if self.digest_interval <= 0:
+            raise ValueError("audit_digest_interval must be positive")
+        if self.retention_days is not None and self.retention_days <= 0:
+            raise ValueError("audit_retention_days must be positive (or unset: keep forever)")
+
+
+class Signer(Protocol):
+    @property
+    def fingerprint(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class Disk:
+    """The two system calls that make records durable; tests replace them to simulate a
+    failing disk."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def sync(self, fd: int) -> None:
+        # fdatasync: the data and the new file length, without the mtime-only metadata.
+        os.fdatasync(fd)
+
+
+class _Batch:
+    """Records that become durable (or fail) together."""
+
+    __slots__ = ("done", "error", "records")
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class _Call(Generic[T]):
+    """Work run on the writer thread (a digest or retention on demand)."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as problem:
+            self.error = problem
+        finally:
+            self.done.set()
+
+
+@dataclass
+class _Coverage:
+    """A log file's records since the previous digest: one ``logFiles`` entry."""
+
+    path: str
+    first_sequence: int
+    last_sequence: int
+    last_hash: str
+    byte_length: int
+    sha256: str
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "firstSequence": self.first_sequence,
+            "lastSequence": self.last_sequence,
+            "lastHash": self.last_hash,
+            "byteLength": self.byte_length,
+            "sha256": self.sha256,
+        }
+
+
+class _LogFile:
+    def __init__(self, path: Path, fd: int, opened_at: datetime) -> None:
+        self.path = path
+        self.name = path.name
+        self.fd = fd
+        self.opened_at = opened_at
+        self.size = 0  # bytes known durable
+        self.hasher = hashlib.sha256()  # over those bytes
+        self.damaged = False  # bytes past ``size`` may exist (a failed append)
+
+
+class AuditLog:
+    """An :class:`~strongroom.audit.sink.AuditSink` writing the tamper-evident log."""
+
+    def __init__(
+        self,
+        directory: Path,
+        signer: Signer,
+        *,
+        clock: Clock | None = None,
+        options: AuditLogOptions | None = None,
+        disk: Disk | None = None,
+        writer: str | None = None,
+    ) -> None:
+        self.directory = directory
+        self.options = options or AuditLogOptions()
+        self._signer = signer
+        self._clock = clock or SystemClock()
+        self._disk = disk or Disk()
+        self.writer = writer or integrity.new_writer_id(self._clock.now())
+        _make_dirs(directory)
+        # Guarded by the condition: what callers hand to the writer thread.
+        self._cond = threading.Condition()
+        self._batch = _Batch()
+        self._calls: list[_Call[Any]] = []
+        self._closing = False
+        # Owned by the writer thread.
+        self._sequence = 0
+        self._last_hash = ZERO_HASH
+        self._file: _LogFile | None = None
+        self._failure: BaseException | None = None
+        self._coverage: dict[str, _Coverage] = {}
+        self._digest_sequence = 0
+        self._previous_digest = ZERO_HASH
+        self._digest_start = self._clock.now()
+        now = time.monotonic()
+        self._next_digest = now + self.options.digest_interval
+        self._next_retention = now
+        self.records_written = 0
+        self.batches_written = 0
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"AuditLog({str(self.directory)!r}, writer={self.writer!r})"
+
+    # --- the sink --------------------------------------------------------------------------
+
+    def write(self, event: Mapping[str, Any]) -> None:
+        """Append ``event``; returns once its record is durable, else raises
+        :class:`AuditWriteError`."""
+        if INTEGRITY in event:
+            raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
+        try:
+            record = integrity.normalize(dict(event))
+        except (TypeError, ValueError) as problem:  # orjson.JSONEncodeError is a TypeError
+            raise AuditWriteError(f"the event cannot be serialized: {problem}") from problem
+        with self._cond:
+            if self._closing:
+                raise AuditWriteError("the audit log is closed")
+            batch = self._batch
+            batch.records.append(record)
+            self._cond.notify()
+        batch.done.wait()
+        if batch.error is not None:
+            raise AuditWriteError(f"the audit record was not written: {batch.error}") from (
+                batch.error
+            )
+
+    def close(self) -> None:
+        """Write what is queued, a final digest, and stop. Later writes fail."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    # --- on demand (tests, operators) ------------------------------------------------------
+
+    def write_digest(self) -> Path | None:
+        """Write a digest now if anything was logged since the last one; its path."""
+        return self._call(self._digest)
+
+    def apply_retention(self) -> list[Path]:
+        """Delete what retention allows now; the paths removed."""
+        return self._call(self._retain)
+
+    @property
+    def sequence(self) -> int:
+        """The sequence of the last durable record."""
+        return self._sequence
+
+    def _call(self, work: Callable[[], T]) -> T:
+        call = _Call(work)
+        with self._cond:
+            if self._closing:
+                raise AuditWriteError("the audit log is closed")
+            self._calls.append(call)
+            self._cond.notify()
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    # --- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._batch.records or self._calls or self._closing):
+                    wait = self._next_wakeup() - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(None if wait == float("inf") else wait)
+                batch: _Batch | None = None
+                if self._batch.records:
+                    batch, self._batch = self._batch, _Batch()
+                calls, self._calls = self._calls, []
+                closing = self._closing
+            if batch is not None:
+                self._commit(batch)
+            self._housekeeping()
+            for call in calls:
+                call.run()
+            if closing:
+                self._finish()
+                return
+
+    def _next_wakeup(self) -> float:
+        wakeup = float("inf")
+        if self._coverage:
+            wakeup = self._next_digest
+        if self.options.retention_days is not None:
+            wakeup = min(wakeup, self._next_retention)
+        return wakeup
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if self._coverage and now >= self._next_digest:
+            try:
+                self._digest()
+            except Exception:
+                log.exception("audit digest failed; retrying")
+                self._next_digest = now + min(self.options.digest_interval, 60.0)
+        if self.options.retention_days is not None and now >= self._next_retention:
+            self._next_retention = now + self.options.retention_check_interval
+            try:
+                removed = self._retain()
+                if removed:
+                    log.info("audit retention removed %d file(s)", len(removed))
+            except Exception:
+                log.exception("audit retention failed; retrying later")
+
+    def _finish(self) -> None:
+        try:
+            self._digest()
+        except Exception:
+            log.exception("final audit digest failed")
+        if self._file is not None and self._file.damaged:
+            try:
+                self._truncate(self._file)
+            except OSError:
+                log.exception("could not cut %s back to its last durable record", self._file.path)
+        self._close_file()
+
+    # --- appending ---------------------------------------------------------------------------
+
+    def _commit(self, batch: _Batch) -> None:
+        try:
+            if self._failure is not None:
+                self._recover()
+            sequence, last_hash = self._sequence, self._last_hash
+            lines: list[bytes] = []
+            for record in batch.records:
+                sequence += 1
+                hashed = integrity.record_hash(last_hash, record)
+                lines.append(
+                    integrity.record_line(record, self.writer, sequence, last_hash, hashed)
+                )
+                last_hash = hashed
+            data = b"".join(lines)
+            file = self._file_for(len(data))
+            self._append(file, data)
+        except Exception as problem:
+            if self._failure is None:
+                self._failure = problem
+            batch.error = problem
+            log.error("audit log write failed (%s); requests fail until it recovers", problem)
+        else:
+            first = self._sequence + 1
+            self._sequence, self._last_hash = sequence, last_hash
+            file.size += len(data)
+            file.hasher.update(data)
+            coverage = self._coverage.get(file.name)
+            if coverage is None:
+                coverage = _Coverage(
+                    integrity.log_path(self.writer, file.name), first, 0, "", 0, ""
+                )
+                self._coverage[file.name] = coverage
+            coverage.last_sequence = sequence
+            coverage.last_hash = last_hash
+            coverage.byte_length = file.size
+            coverage.sha256 = file.hasher.copy().hexdigest()
+            self.records_written += len(lines)
+            self.batches_written += 1
+        finally:
+            batch.done.set()
+
+    def _file_for(self, size: int) -> _LogFile:
+        """The file the next ``size`` bytes go to, rotating by size or age."""
+        current = self._file
+        if current is not None and current.size > 0:
+            too_big = current.size + size > self.options.rotate_bytes
+            too_old = self._clock.now() - current.opened_at >= timedelta(
+                seconds=self.options.rotate_seconds
+            )
+            if too_big or too_old:
+                self._close_file()
+                current = None
+        if current is None:
+            current = self._open_file(self._sequence + 1)
+        return current
+
+    def _open_file(self, first_sequence: int) -> _LogFile:
+        directory = self.directory / LOGS / self.writer
+        _make_dirs(directory)
+        path = directory / integrity.log_file_name(first_sequence)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(fd).st_size:
+                # Only this writer names files after its own sequences, and a failed append
+                # is cut back before a file is left: something else wrote here.
+                raise AuditWriteError(f"{path} already holds data it should not")
+            # Held while the file is current: retention in other processes sees it is live.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _sync_directory(directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._file = _LogFile(path, fd, self._clock.now())
+        return self._file
+
+    def _append(self, file: _LogFile, data: bytes) -> None:
+        file.damaged = True
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._disk.write(file.fd, view)
+                if written <= 0:
+                    raise OSError(f"short write to {file.path}")
+                view = view[written:]
+            self._disk.sync(file.fd)
+            _check_in_place(file)
+        except BaseException as problem:
+            self._failure = problem
+            try:
+                self._truncate(file)
+            except OSError as again:
+                log.error(
+                    "could not cut %s back to its last durable record (%s); the log stays "
+                    "unwritable until that works",
+                    file.path,
+                    again,
+                )
+            raise
+        file.damaged = False
+
+    def _truncate(self, file: _LogFile) -> None:
+        os.ftruncate(file.fd, file.size)
+        os.fsync(file.fd)
+        file.damaged = False
+
+    def _recover(self) -> None:
+        """After a failure: cut the file back, and continue the chain in a fresh file
+        (a descriptor whose sync failed is not trusted again)."""
+        file = self._file
+        if file is not None:
+            if file.damaged:
+                self._truncate(file)
+            self._close_file()
+        self._failure = None
+        log.warning("audit log recovering after a failed write; continuing in a new file")
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            try:
+                os.close(self._file.fd)
+            except OSError:
+                log.exception("closing %s failed", self._file.path)
+            self._file = None
+
+    # --- digests -----------------------------------------------------------------------------
+
+    def _digest(self) -> Path | None:
+        if not self._coverage:
+            return None
+        end = self._clock.now()
+        number = self._digest_sequence + 1
+        digest: dict[str, Any] = {
+            "version": integrity.DIGEST_VERSION,
+            "writer": self.writer,
+            "digestSequence": number,
+            "digestStartTime": integrity.iso(self._digest_start),
+            "digestEndTime": integrity.iso(end),
+            "previousDigestHash": self._previous_digest,
+            "logFiles": [coverage.entry() for coverage in self._coverage.values()],
+            "publicKeyFingerprint": self._signer.fingerprint,
+            "signatureAlgorithm": integrity.SIGNATURE_ALGORITHM,
+        }
+        signature = self._signer.sign(integrity.signing_input(digest))
+        digest["signature"] = base64.b64encode(signature).decode("ascii")
+        directory = self.directory / DIGESTS / self.writer
+        _make_dirs(directory)
+        path = directory / integrity.digest_file_name(number)
+        _write_atomically(path, orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n")
+        self._digest_sequence = number
+        self._previous_digest = integrity.digest_hash(digest)
+        self._digest_start = end
+        self._coverage.clear()
+        self._next_digest = time.monotonic() + self.options.digest_interval
+        return path
+
+    # --- retention ---------------------------------------------------------------------------
+
+    def _retain(self) -> list[Path]:
+        days = self.options.retention_days
+        if days is None:
+            return []
+        now = self._clock.now().timestamp()
+        cutoff = min(now - days * 86400.0, now - self.options.rotate_seconds - RETENTION_SAFETY)
+        removed: list[Path] = []
+        for writer in integrity.writers(self.directory):
+            removed.extend(self._retire(writer, cutoff))
+        return removed
+
+    def _retire(self, writer: str, cutoff: float) -> list[Path]:
+        """Delete the oldest whole files of ``writer`` older than ``cutoff``, and the
+        digests that cover only them, so that what remains still verifies: the removed
+        part is always a prefix of the chain and of the digests."""
+        own = writer == self.writer
+        files = integrity.log_files(self.directory, writer)
+        digest_dir = self.directory / DIGESTS / writer
+        digests: list[tuple[Path, set[str], float]] = []
+        if digest_dir.is_dir():
+            for path in sorted(digest_dir.iterdir()):
+                if not integrity.DIGEST_NAME.match(path.name):
+                    continue
+                try:
+                    document = orjson.loads(path.read_bytes())
+                    names = {Path(entry["path"]).name for entry in document["logFiles"]}
+                    ended = _timestamp(document["digestEndTime"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    log.warning("retention leaves %s alone: %s is unreadable", writer, path)
+                    return []
+                digests.append((path, names, ended))
+
+        def expired(index: int) -> bool:
+            path = files[index]
+            if own and (
+                (self._file is not None and path.name == self._file.name)
+                or path.name in self._coverage
+            ):
+                return False
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    return False
+            except FileNotFoundError:
+                return True
+            return not (index == len(files) - 1 and not own and _is_locked(path))
+
+        count = 0
+        while count < len(files) and expired(count):
+            count += 1
+        existing = {path.name for path in files}
+        while True:
+            gone = {path.name for path in files[:count]}
+            kept = existing - gone
+            if count and any(names & gone and names & kept for _, names, _ in digests):
+                count -= 1
+                continue
+            break
+        doomed_digests: list[Path] = []
+        for path, names, ended in digests:
+            # A digest goes when every file it covers is gone: removed now, or missing
+            # already (an interrupted earlier pass) and the digest itself is old enough.
+            if names & kept or (names - gone and ended >= cutoff):
+                break
+            doomed_digests.append(path)
+        removed: list[Path] = []
+        for path in [*files[:count], *doomed_digests]:
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+        if count == len(files) and len(doomed_digests) == len(digests) and not own:
+            for directory in (self.directory / LOGS / writer, digest_dir):
+                with contextlib.suppress(OSError):  # not empty: something new arrived
+                    directory.rmdir()
+        return removed
+
+
+def _timestamp(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def _check_in_place(file: _LogFile) -> None:
+    """The records just synced are where readers look: the path still names this file
+    (not moved away, deleted, or its directory replaced)."""
+    here = os.fstat(file.fd)
+    try:
+        there = os.stat(file.path)
+    except OSError as problem:
+        raise OSError(f"{file.path} is gone: {problem}") from problem
+    if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+        raise OSError(f"{file.path} was replaced while being written")
+
+
+def _is_locked(path: Path) -> bool:
+    """Is some live writer holding ``path`` as its current file?"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _make_dirs(path: Path) -> None:
+    """Create ``path`` and missing parents (0700), syncing each new entry's parent."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue
+        _sync_directory(directory.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    _sync_directory(path.parent)

@@ -1,0 +1,260 @@
+"""The keyholder and its workers' links, in process (the real server is in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strongroom.keys import keyholder as keyholder_module
+from strongroom.keys import providers
+from strongroom.keys.keyholder import (
+    DataDirLock,
+    Keyholder,
+    KeyholderError,
+    KeyholderLink,
+    request,
+    socket_path,
+)
+from strongroom.keys.providers import ShamirChoice
+from strongroom.store.engine import secure_directory
+
+
+class Worker:
+    """What a worker does with pushed states, recorded."""
+
+    def __init__(self, path: Path, *, fail: bool = False) -> None:
+        self.key: bytes | None = None
+        self.applied: list[str] = []
+        self.lost = False
+        self.fail = fail
+        self.link = KeyholderLink(path, self.unsealed, self.sealed, self.on_lost)
+
+    async def unsealed(self, key: bytes) -> None:
+        await asyncio.sleep(0.05)  # building a deployment takes a moment
+        if self.fail:
+            raise RuntimeError("cannot open the database")
+        self.key = key
+        self.applied.append("unsealed")
+
+    async def sealed(self) -> None:
+        self.key = None
+        self.applied.append("sealed")
+
+    async def on_lost(self) -> None:
+        self.lost = True
+
+
+@pytest.fixture
+def shamir_dir(tmp_path: Path) -> tuple[Path, providers.Protection]:
+    data_dir = tmp_path / "d"
+    secure_directory(data_dir)
+    protection = providers.protect(ShamirChoice(3, 2))
+    providers.install(data_dir, protection)
+    return data_dir, protection
+
+
+@pytest.fixture
+def keyholder(shamir_dir: tuple[Path, providers.Protection]) -> Iterator[Keyholder]:
+    data_dir, _ = shamir_dir
+    config = providers.read_seal(data_dir)
+    holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
+    holder.start()
+    yield holder
+    holder.stop()
+
+
+def test_socket_is_private_and_removed_on_stop(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    path = socket_path(shamir_dir[0])
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    keyholder.stop()
+    assert not path.exists()
+
+
+def test_unseal_reaches_every_worker_before_it_is_answered(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+
+    async def scenario() -> None:
+        workers = [Worker(path), Worker(path), Worker(path)]
+        for worker in workers:
+            await worker.link.start()
+        assert all(w.applied == ["sealed"] and w.key is None for w in workers)
+        status = await request(path, {"op": "status"})
+        assert status == {
+            "ok": True,
+            "sealed": True,
+            "provider": "shamir",
+            "progress": 0,
+            "threshold": 2,
+            "shares": 3,
+            "workers": 3,
+        }
+
+        reply = await request(path, {"op": "unseal", "share": protection.shares[2]})
+        assert (reply["ok"], reply["sealed"], reply["progress"]) == (True, True, 1)
+        bad = await request(path, {"op": "unseal", "share": protection.shares[2]})
+        assert not bad["ok"] and "already submitted" in bad["message"]
+        assert bad["progress"] == 1
+        reply = await request(path, {"op": "unseal", "share": protection.shares[0]})
+        assert (reply["ok"], reply["sealed"], reply["progress"]) == (True, False, 0)
+        # Answered only once every worker had applied it.
+        assert all(w.key == protection.root_key for w in workers)
+        again = await request(path, {"op": "unseal", "share": protection.shares[1]})
+        assert again["ok"] and not again["sealed"]
+
+        late = Worker(path)  # a worker (re)started while unsealed gets the key at once
+        await late.link.start()
+        assert late.key == protection.root_key
+
+        reply = await request(path, {"op": "seal"})
+        assert reply["sealed"]
+        assert all(w.key is None for w in [*workers, late])
+        for worker in [*workers, late]:
+            await worker.link.close()
+
+    asyncio.run(scenario())
+    assert keyholder.sealed
+
+
+def test_a_worker_that_fails_to_apply_does_not_block_the_others(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+
+    async def scenario() -> None:
+        good, bad = Worker(path), Worker(path, fail=True)
+        await good.link.start()
+        await bad.link.start()
+        await request(path, {"op": "unseal", "share": protection.shares[0]})
+        reply = await request(path, {"op": "unseal", "share": protection.shares[1]})
+        assert not reply["sealed"]
+        assert good.key == protection.root_key and bad.key is None
+        await good.link.close()
+        await bad.link.close()
+
+    asyncio.run(scenario())
+
+
+def test_reset_and_unknown_operations(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+
+    async def scenario() -> None:
+        await request(path, {"op": "unseal", "share": protection.shares[0]})
+        reply = await request(path, {"op": "unseal", "reset": True})
+        assert reply["progress"] == 0
+        unknown = await request(path, {"op": "give-me-the-key"})
+        assert not unknown["ok"] and "key" not in unknown
+
+    asyncio.run(scenario())
+
+
+def test_workers_learn_when_the_keyholder_goes_away(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    path = socket_path(shamir_dir[0])
+
+    async def scenario() -> None:
+        worker = Worker(path)
+        await worker.link.start()
+        await asyncio.to_thread(keyholder.stop)
+        for _ in range(100):
+            if worker.lost:
+                break
+            await asyncio.sleep(0.05)
+        assert worker.lost
+        await worker.link.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_keyholder_per_data_directory(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    data_dir, _ = shamir_dir
+    config = providers.read_seal(data_dir)
+    second = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
+    with pytest.raises(KeyholderError, match="already serving"):
+        second.start()
+    assert keyholder.path.exists()  # the running one's socket is untouched
+
+
+def test_a_stale_socket_is_replaced(shamir_dir: tuple[Path, providers.Protection]) -> None:
+    data_dir, _ = shamir_dir
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(socket_path(data_dir)))
+    stale.close()  # bound, never listening: what a killed server leaves
+    config = providers.read_seal(data_dir)
+    holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
+    holder.start()
+    try:
+        reply = asyncio.run(request(socket_path(data_dir), {"op": "status"}))
+        assert reply["sealed"]
+    finally:
+        holder.stop()
+
+
+def test_a_data_directory_path_too_long_for_a_socket_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / ("x" * 120)
+    secure_directory(data_dir)
+    providers.install(data_dir, providers.protect(providers.FileChoice()))
+    config = providers.read_seal(data_dir)
+    holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
+    with pytest.raises(KeyholderError, match="too long"):
+        holder.start()
+
+
+def test_the_data_directory_lock_is_exclusive(tmp_path: Path) -> None:
+    first, second = DataDirLock(tmp_path), DataDirLock(tmp_path)
+    first.acquire()
+    with pytest.raises(KeyholderError, match="in use"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+
+
+def test_peer_credentials_are_read_from_the_socket() -> None:
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right:
+        assert keyholder_module._peer_uid(left) == (os.getpid(), os.getuid())
+
+
+def test_peers_of_another_user_are_refused(
+    shamir_dir: tuple[Path, providers.Protection],
+    keyholder: Keyholder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
+    assert not keyholder.sealed
+    # As if the peer ran as another user (file permissions let it through).
+    monkeypatch.setattr(keyholder_module, "_peer_uid", lambda _sock: (4242, os.getuid() + 1))
+    for message in ({"op": "watch"}, {"op": "status"}, {"op": "seal"}):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            client.connect(str(path))
+            client.sendall(json.dumps(message).encode() + b"\n")
+            try:
+                answer = client.recv(4096)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed without a word: no state, no key
+    assert not keyholder.sealed  # and the seal request was not obeyed

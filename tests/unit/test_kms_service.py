@@ -1,0 +1,368 @@
+"""The key service at domain level: a real data directory and SQLite store, time moved by a
+ManualClock. Automatic rotation when it falls due, keys purged at the end of their
+waiting period, and key material that is stored sealed.
+
+AWS behaviour followed: automatic rotation every RotationPeriodInDays (default 365; AWS
+managed keys yearly) keeps the old material for decryption and encrypts with the new
+(KMS developer guide "rotate-keys"); a key is deleted when its waiting period ends, after
+which "data encrypted under the key is unrecoverable" (ScheduleKeyDeletion reference).
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+
+from strongroom.clock import ManualClock
+from strongroom.iam.credentials import admin_arn
+from strongroom.keys.envelope import DecryptionError
+from strongroom.keys.kms import KeyService, KmsCaller, canonical_context
+from strongroom.protocol.errors import ServiceError
+from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.server.deployment import DEV_ACCOUNT, Deployment, initialize, open_deployment
+from strongroom.store import schema
+
+REGION = "us-east-1"
+KMS = KmsCaller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+SM = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, clock: ManualClock) -> Iterator[Deployment]:
+    data_dir = tmp_path / "data"
+    initialize(data_dir, dev=True, clock=clock)
+    opened = open_deployment(data_dir, clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def keys(deployment: Deployment) -> KeyService:
+    return deployment.keys
+
+
+@pytest.fixture
+def sm(deployment: Deployment) -> SecretsManager:
+    return deployment.secrets
+
+
+def new_key(keys: KeyService) -> str:
+    key_id: str = keys.create_key(KMS, {})["KeyMetadata"]["KeyId"]
+    return key_id
+
+
+def material_id(keys: KeyService, key_id: str) -> str:
+    found: str = keys.describe_key(KMS, {"KeyId": key_id})["KeyMetadata"]["CurrentKeyMaterialId"]
+    return found
+
+
+def encrypt(keys: KeyService, key_id: str, plaintext: bytes) -> bytes:
+    blob: bytes = keys.encrypt(KMS, {"KeyId": key_id, "Plaintext": plaintext})["CiphertextBlob"]
+    return blob
+
+
+def decrypt(keys: KeyService, blob: bytes) -> dict[str, Any]:
+    return keys.decrypt(KMS, {"CiphertextBlob": blob})
+
+
+def create_secret(sm: SecretsManager, name: str, value: str, key: str | None = None) -> str:
+    params: dict[str, Any] = {
+        "Name": name,
+        "SecretString": value,
+        "ClientRequestToken": str(uuid.uuid4()),
+    }
+    if key is not None:
+        params["KmsKeyId"] = key
+    version: str = sm.create_secret(SM, params)["VersionId"]
+    return version
+
+
+def read_secret(sm: SecretsManager, name: str) -> str:
+    value: str = sm.get_secret_value(SM, {"SecretId": name})["SecretString"]
+    return value
+
+
+def raises(code: str, call: Any) -> ServiceError:
+    with pytest.raises(ServiceError) as raised:
+        call()
+    assert raised.value.code == code, raised.value
+    return raised.value
+
+
+# Automatic rotation ------------------------------------------------------------------------
+
+
+def test_automatic_rotation_happens_when_due_and_old_ciphertexts_still_decrypt(
+    keys: KeyService, clock: ManualClock
+) -> None:
+    key_id = new_key(keys)
+    untouched = new_key(keys)  # rotation never enabled
+    keys.enable_key_rotation(KMS, {"KeyId": key_id, "RotationPeriodInDays": 90})
+    first = material_id(keys, key_id)
+    old_blob = encrypt(keys, key_id, b"before rotation")
+    untouched_material = material_id(keys, untouched)
+
+    clock.advance(89 * DAY)
+    assert keys.run_due_rotations() == 0
+    assert material_id(keys, key_id) == first
+
+    clock.advance(DAY)
+    assert keys.run_due_rotations() == 1
+    second = material_id(keys, key_id)
+    assert second != first
+    assert keys.run_due_rotations() == 0  # done once, not again
+    status = keys.get_key_rotation_status(KMS, {"KeyId": key_id})
+    assert status["NextRotationDate"] == clock.now() + 90 * DAY
+    opened = decrypt(keys, old_blob)
+    assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"before rotation", first)
+    new_blob = encrypt(keys, key_id, b"after rotation")
+    opened = decrypt(keys, new_blob)
+    assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"after rotation", second)
+
+    clock.advance(90 * DAY)
+    assert keys.run_due_rotations() == 1
+    third = material_id(keys, key_id)
+    assert third not in (first, second)
+    for blob, plain in ((old_blob, b"before rotation"), (new_blob, b"after rotation")):
+        assert decrypt(keys, blob)["Plaintext"] == plain
+    assert material_id(keys, untouched) == untouched_material
+
+
+def test_disabled_or_non_rotating_keys_are_not_rotated(
+    keys: KeyService, clock: ManualClock
+) -> None:
+    key_id = new_key(keys)
+    keys.enable_key_rotation(KMS, {"KeyId": key_id, "RotationPeriodInDays": 90})
+    keys.disable_key(KMS, {"KeyId": key_id})
+    before = material_id(keys, key_id)
+    clock.advance(200 * DAY)
+    assert keys.run_due_rotations() == 0
+    assert material_id(keys, key_id) == before
+    # re-enabled, the overdue rotation happens on the next run
+    keys.enable_key(KMS, {"KeyId": key_id})
+    assert keys.run_due_rotations() == 1
+    assert material_id(keys, key_id) != before
+    # turning rotation off stops it
+    keys.disable_key_rotation(KMS, {"KeyId": key_id})
+    after = material_id(keys, key_id)
+    clock.advance(400 * DAY)
+    assert keys.run_due_rotations() == 0
+    assert material_id(keys, key_id) == after
+
+
+def test_the_aws_managed_key_rotates_yearly_and_secrets_stay_readable(
+    keys: KeyService, sm: SecretsManager, clock: ManualClock
+) -> None:
+    create_secret(sm, "rotating/default", "managed value")
+    managed = keys.describe_key(KMS, {"KeyId": "alias/aws/secretsmanager"})["KeyMetadata"]
+    first = managed["CurrentKeyMaterialId"]
+    clock.advance(364 * DAY)
+    assert keys.run_due_rotations() == 0
+    clock.advance(DAY)
+    assert keys.run_due_rotations() == 1
+    assert material_id(keys, managed["KeyId"]) != first
+    assert read_secret(sm, "rotating/default") == "managed value"
+    sm.put_secret_value(
+        SM,
+        {
+            "SecretId": "rotating/default",
+            "SecretString": "after",
+            "ClientRequestToken": str(uuid.uuid4()),
+        },
+    )
+    assert read_secret(sm, "rotating/default") == "after"
+    previous = sm.get_secret_value(
+        SM, {"SecretId": "rotating/default", "VersionStage": "AWSPREVIOUS"}
+    )
+    assert previous["SecretString"] == "managed value"
+
+
+def test_a_secret_under_a_rotated_key_reads_both_generations(
+    keys: KeyService, sm: SecretsManager, clock: ManualClock
+) -> None:
+    key_id = new_key(keys)
+    keys.enable_key_rotation(KMS, {"KeyId": key_id, "RotationPeriodInDays": 90})
+    create_secret(sm, "rotating/cmk", "generation one", key_id)
+    clock.advance(90 * DAY)
+    assert keys.run_due_rotations() == 1
+    sm.put_secret_value(
+        SM,
+        {
+            "SecretId": "rotating/cmk",
+            "SecretString": "generation two",
+            "ClientRequestToken": str(uuid.uuid4()),
+        },
+    )
+    assert read_secret(sm, "rotating/cmk") == "generation two"
+    previous = sm.get_secret_value(SM, {"SecretId": "rotating/cmk", "VersionStage": "AWSPREVIOUS"})
+    assert previous["SecretString"] == "generation one"
+
+
+# Deletion at the end of the waiting period --------------------------------------------------
+
+
+def test_a_key_past_its_waiting_period_is_purged_and_its_secrets_fail(
+    deployment: Deployment, keys: KeyService, sm: SecretsManager, clock: ManualClock
+) -> None:
+    doomed = new_key(keys)
+    alias = "alias/doomed"
+    keys.create_alias(KMS, {"AliasName": alias, "TargetKeyId": doomed})
+    spared = new_key(keys)
+    create_secret(sm, "purge/doomed", "lost forever", alias)
+    create_secret(sm, "purge/spared", "kept", spared)
+    create_secret(sm, "purge/default", "kept too")
+    blob = encrypt(keys, doomed, b"direct")
+    keys.schedule_key_deletion(KMS, {"KeyId": doomed, "PendingWindowInDays": 7})
+    cancelled = new_key(keys)
+    keys.schedule_key_deletion(KMS, {"KeyId": cancelled, "PendingWindowInDays": 7})
+
+    clock.advance(7 * DAY - timedelta(seconds=1))
+    assert keys.purge_expired_keys() == 0
+    keys.cancel_key_deletion(KMS, {"KeyId": cancelled})
+    raises("DecryptionFailure", lambda: read_secret(sm, "purge/doomed"))  # pending deletion
+
+    clock.advance(timedelta(seconds=1))
+    assert keys.purge_expired_keys() == 1
+    assert keys.purge_expired_keys() == 0
+    arn = f"arn:aws:kms:{REGION}:{DEV_ACCOUNT}:key/{doomed}"
+    error = raises("NotFoundException", lambda: keys.describe_key(KMS, {"KeyId": doomed}))
+    assert error.message == f"Key '{arn}' does not exist"
+    raises("NotFoundException", lambda: keys.describe_key(KMS, {"KeyId": alias}))
+    aliases = keys.list_aliases(KMS, {})["Aliases"]
+    assert alias not in [a["AliasName"] for a in aliases]
+    with deployment.store.read() as conn:
+        left = conn.execute(
+            select(schema.kms_key_material.c.generation).where(
+                schema.kms_key_material.c.key_id == doomed
+            )
+        ).all()
+    assert left == []
+    error = raises("DecryptionFailure", lambda: read_secret(sm, "purge/doomed"))
+    assert error.message == (
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
+    )
+    raises("NotFoundException", lambda: decrypt(keys, blob))
+    # a new value cannot be encrypted under the deleted key either
+    raises(
+        "EncryptionFailure",
+        lambda: sm.put_secret_value(
+            SM,
+            {
+                "SecretId": "purge/doomed",
+                "SecretString": "x",
+                "ClientRequestToken": str(uuid.uuid4()),
+            },
+        ),
+    )
+    assert read_secret(sm, "purge/spared") == "kept"
+    assert read_secret(sm, "purge/default") == "kept too"
+    # the cancelled key survived, disabled
+    meta = keys.describe_key(KMS, {"KeyId": cancelled})["KeyMetadata"]
+    assert meta["KeyState"] == "Disabled"
+
+
+def test_the_default_waiting_period_is_thirty_days(keys: KeyService, clock: ManualClock) -> None:
+    key_id = new_key(keys)
+    scheduled = keys.schedule_key_deletion(KMS, {"KeyId": key_id})
+    assert scheduled["DeletionDate"] == clock.now() + 30 * DAY
+    clock.advance(29 * DAY)
+    assert keys.purge_expired_keys() == 0
+    clock.advance(DAY)
+    assert keys.purge_expired_keys() == 1
+
+
+# Key material at rest ---------------------------------------------------------------------------
+
+
+def material_rows(deployment: Deployment, key_id: str) -> list[Any]:
+    table = schema.kms_key_material
+    with deployment.store.read() as conn:
+        return list(
+            conn.execute(
+                select(table).where(table.c.key_id == key_id).order_by(table.c.generation)
+            ).all()
+        )
+
+
+def aad(key_id: str, generation: int) -> bytes:
+    return f"kms-material|{key_id}|{generation}".encode()
+
+
+def encodings(value: bytes) -> list[bytes]:
+    return [value, value.hex().encode(), base64.b64encode(value), base64.urlsafe_b64encode(value)]
+
+
+def test_key_material_is_stored_sealed(deployment: Deployment, keys: KeyService) -> None:
+    key_id = new_key(keys)
+    keys.rotate_key_on_demand(KMS, {"KeyId": key_id})
+    context = {"purpose": "material test"}
+    blob = keys.encrypt(
+        KMS, {"KeyId": key_id, "Plaintext": b"which material?", "EncryptionContext": context}
+    )["CiphertextBlob"]
+    rows = material_rows(deployment, key_id)
+    assert [row.generation for row in rows] == [1, 2]
+    materials = [deployment.barrier.open(row.sealed, aad(key_id, row.generation)) for row in rows]
+    assert all(len(material) == 32 for material in materials)
+    assert materials[0] != materials[1]
+
+    # what the barrier opens is really the material: it decrypts the KMS ciphertext
+    header = struct.calcsize(">B36sI")
+    (generation,) = struct.unpack_from(">I", blob, 1 + 36)
+    assert generation == 2
+    nonce, sealed_body = blob[header : header + 12], blob[header + 12 :]
+    opened = AESGCM(materials[1]).decrypt(
+        nonce, sealed_body, blob[:header] + canonical_context(context)
+    )
+    assert opened == b"which material?"
+
+    # ... and it is nowhere in the clear: not in its row, not anywhere in the database
+    for row, material in zip(rows, materials, strict=True):
+        assert all(form not in row.sealed for form in encodings(material))
+    files = [p for p in deployment.data_dir.iterdir() if p.name.startswith("strongroom.db")]
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        for material in materials:
+            assert all(form not in content for form in encodings(material)), path.name
+
+    # a sealed row is bound to its key and generation: it does not open as another
+    with pytest.raises(DecryptionError):
+        deployment.barrier.open(rows[0].sealed, aad(key_id, 2))
+    other = new_key(keys)
+    with pytest.raises(DecryptionError):
+        deployment.barrier.open(rows[0].sealed, aad(other, 1))
+
+
+def test_a_material_row_moved_to_another_key_does_not_open(
+    deployment: Deployment, keys: KeyService, sm: SecretsManager
+) -> None:
+    victim, donor = new_key(keys), new_key(keys)
+    create_secret(sm, "material/victim", "victim value", victim)
+    blob = encrypt(keys, victim, b"victim direct")
+    table = schema.kms_key_material
+    [donor_row] = material_rows(deployment, donor)
+    with deployment.store.write() as conn:
+        conn.execute(
+            table.update()
+            .where(table.c.key_id == victim, table.c.generation == 1)
+            .values(sealed=donor_row.sealed)
+        )
+    raises("DecryptionFailure", lambda: read_secret(sm, "material/victim"))
+    raises("InvalidCiphertextException", lambda: decrypt(keys, blob))
+    assert keys.describe_key(KMS, {"KeyId": victim})["KeyMetadata"]["KeyState"] == "Enabled"
+    assert decrypt(keys, encrypt(keys, donor, b"donor"))["Plaintext"] == b"donor"
