@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from strongroom.clock import ManualClock
+from strongroom.server.deployment import Deployment, initialize, open_deployment
+from tests.aws import new_key
 from tests.server import ServerProcess
 
 
@@ -22,6 +25,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def sm(server: ServerProcess) -> Any:
     return server.client()
+
+
+@pytest.fixture
+def raw(server: ServerProcess, sm: Any) -> Any:
+    """A client in ``sm``'s region that sends what it is given (no boto3 parameter
+    validation): the server does the validating."""
+    return server.client(region=sm.meta.region_name, validate=False)
+
+
+@pytest.fixture
+def kms(server: ServerProcess) -> Any:
+    return server.client("kms")
+
+
+@pytest.fixture
+def key(kms: Any) -> dict[str, str]:
+    """A fresh customer managed KMS key with an alias (see ``tests.aws.new_key``)."""
+    return new_key(kms)
 
 
 @pytest.fixture
@@ -43,3 +64,21 @@ def new_server(tmp_path: Path) -> Iterator[Any]:
     yield start
     for process in started:
         process.stop()
+
+
+# Domain level: the services over a real data directory, without a server process ----------
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, clock: ManualClock) -> Iterator[Deployment]:
+    """A fresh dev deployment in ``tmp_path / "data"`` whose time is ``clock``."""
+    data_dir = tmp_path / "data"
+    initialize(data_dir, dev=True, clock=clock)
+    opened = open_deployment(data_dir, clock=clock)
+    yield opened
+    opened.close()

@@ -81,12 +81,21 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def client(self, service: str = "secretsmanager", region: str = "us-east-1",
-               **credentials: Any) -> Any:
+    def client(
+        self,
+        service: str = "secretsmanager",
+        region: str = "us-east-1",
+        *,
+        validate: bool = True,
+        **credentials: Any,
+    ) -> Any:
+        """A boto3 client of this server: one attempt a call, the dev credentials unless
+        others are given. ``validate=False`` turns boto3's client-side parameter checks
+        off, so the server gets (and validates) whatever the test sends."""
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=region,
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
             **(credentials or DEV_CREDENTIALS),
         )

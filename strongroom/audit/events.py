@@ -26,8 +26,21 @@ class RequestFacts:
     region: str
 
 
+def camel(member: str) -> str:
+    """CloudTrail's spelling of a member name: ``SecretId`` -> ``secretId``,
+    ``ARN`` -> ``arn``, ``KMSKeyArn`` -> ``kmsKeyArn``."""
+    head = len(member) - len(member.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    if head == 0:
+        return member
+    if head == len(member):
+        return member.lower()
+    cut = head - 1 if head > 1 else 1
+    return member[:cut].lower() + member[cut:]
+
+
 def redact(shape: Shape | None, value: Any) -> Any:
-    """``value`` with every member under a sensitive shape removed."""
+    """``value`` with every member under a sensitive shape removed and member names
+    spelled as CloudTrail spells them."""
     if shape is None or value is None:
         return None
     if shape.metadata.get("sensitive"):
@@ -41,7 +54,7 @@ def redact(shape: Shape | None, value: Any) -> Any:
                 continue
             cleaned = redact(member, item)
             if cleaned is not None:
-                kept[name] = cleaned
+                kept[camel(name)] = cleaned
         return kept
     if shape.type_name == "list" and isinstance(value, list):
         return [redact(shape.member, item) for item in value]

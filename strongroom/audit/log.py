@@ -81,8 +81,8 @@ class Signer(Protocol):
 
 
 class Disk:
-    """The two system calls that make records durable; tests replace them to simulate a
-    failing disk."""
+    """The system calls that make records durable (and undo a failed append); tests
+    replace them to simulate a failing disk."""
 
     def write(self, fd: int, data: memoryview) -> int:
         return os.write(fd, data)
@@ -90,6 +90,10 @@ class Disk:
     def sync(self, fd: int) -> None:
         # fdatasync: the data and the new file length, without the mtime-only metadata.
         os.fdatasync(fd)
+
+    def truncate(self, fd: int, length: int) -> None:
+        os.ftruncate(fd, length)
+        os.fsync(fd)
 
 
 class _Batch:
@@ -421,8 +425,7 @@ class AuditLog:
         file.damaged = False
 
     def _truncate(self, file: _LogFile) -> None:
-        os.ftruncate(file.fd, file.size)
-        os.fsync(file.fd)
+        self._disk.truncate(file.fd, file.size)
         file.damaged = False
 
     def _recover(self) -> None:

@@ -198,8 +198,21 @@ class _WriterCheck:
         self.previous_hash: str | None = None
 
     def run(self) -> WriterSummary:
+        # Digests first: a writer still running only adds files and bytes after them.
+        entries = self._digests()
         files = self._log_files()
-        entries = self._digests({path.name for path in files})
+        present = {path.name for path in files}
+        for entry in entries:
+            if entry.name not in present:
+                entry.usable = False
+                self._add(
+                    "error",
+                    f"log file {entry.name} (sequences {entry.first}..{entry.last}, signed by "
+                    f"digest {entry.digest}) is missing: it was deleted",
+                    rank=_RECORD,
+                    path=integrity.log_path(self.writer, entry.name),
+                    sequence=entry.first,
+                )
         by_file: dict[str, list[_Entry]] = {}
         for entry in entries:
             by_file.setdefault(entry.name, []).append(entry)
@@ -248,7 +261,7 @@ class _WriterCheck:
 
     # --- digests -------------------------------------------------------------------------------
 
-    def _digests(self, log_names: set[str]) -> list[_Entry]:
+    def _digests(self) -> list[_Entry]:
         directory = self.audit_dir / DIGESTS / self.writer
         if not directory.is_dir():
             return []
@@ -315,17 +328,7 @@ class _WriterCheck:
                     item["lastHash"],
                     item["sha256"],
                 )
-                if name not in log_names:
-                    entry.usable = False
-                    self._add(
-                        "error",
-                        f"log file {item['path']} (sequences {entry.first}..{entry.last}, signed "
-                        f"by digest {number}) is missing: it was deleted",
-                        rank=_RECORD,
-                        path=item["path"],
-                        sequence=entry.first,
-                    )
-                elif entry.end <= start or entry.last < entry.first:
+                if entry.end <= start or entry.last < entry.first:
                     entry.usable = False
                     self._add(
                         "error",
@@ -450,7 +453,7 @@ class _WriterCheck:
                     "error",
                     f"the file was truncated: digest {entry.digest} signed its first "
                     f"{entry.end} bytes (through sequence {entry.last}), it has {len(data)}",
-                    rank=_RECORD,
+                    rank=_DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                     sequence=entry.last,
                 )
@@ -463,7 +466,7 @@ class _WriterCheck:
                     "error",
                     f"the first {entry.end} bytes differ from what digest {entry.digest} "
                     f"signed (sequences up to {entry.last}): the file was altered",
-                    rank=_RECORD,
+                    rank=_DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                 )
 
@@ -479,7 +482,7 @@ class _WriterCheck:
         else:
             self._add(
                 "error",
-                "incomplete line (no newline): the file was cut or edited",
+                "incomplete line (no newline): the file was truncated or edited",
                 rank=_RECORD,
                 path=rel,
                 line=line,
@@ -522,9 +525,10 @@ class _WriterCheck:
             # that no digest still covers them.
         elif sequence > expected:
             gap = f"{expected}" if sequence == expected + 1 else f"{expected}..{sequence - 1}"
+            where = " at the end of the previous file" if line == 1 else ""
             bad(
-                f"expected sequence {expected}, found {sequence}: record(s) {gap} are missing "
-                "(deleted, or moved out of order)",
+                f"expected sequence {expected}, found {sequence}: record(s) {gap} are missing"
+                f"{where} (deleted, or moved out of order)",
                 sequence,
             )
         elif sequence < expected:

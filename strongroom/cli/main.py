@@ -90,7 +90,6 @@ def init(
             "account_id": creds.account_id,
             "access_key_id": creds.access_key_id,
             "secret_access_key": creds.secret_access_key,
-            "root_key_provider": protection.seal.provider,
         }
         if protection.shares:
             document["unseal_shares"] = list(protection.shares)

@@ -39,6 +39,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def root_key_options(verb: str) -> Callable[[F], F]:
     """The ``--root-key`` option and the provider-specific ones."""
 
+    rekey = verb == "rekey"
+    passphrase_env = NEW_PASSPHRASE_ENV if rekey else providers.PASSPHRASE_ENV
+    pin_env = f"{NEW_PIN_ENV} or {providers.PIN_ENV}" if rekey else providers.PIN_ENV
+
     def decorate(command: F) -> F:
         options = [
             click.option(
@@ -48,10 +52,11 @@ def root_key_options(verb: str) -> Callable[[F], F]:
                 default="file" if verb == "init" else None,
                 required=verb != "init",
                 show_default=verb == "init",
-                help="How the root key is kept: a key file in the data directory; wrapped "
-                "under a passphrase (STRONGROOM_PASSPHRASE or a prompt); split into Shamir "
-                "shares (the server starts sealed); or wrapped by an AES key in a PKCS#11 "
-                "HSM (PIN in STRONGROOM_PKCS11_PIN).",
+                help=("How the new root key is kept" if rekey else "How the root key is kept")
+                + ": a key file in the data directory; wrapped under a passphrase "
+                + f"({passphrase_env} or a prompt); split into Shamir shares (the server "
+                + "starts sealed); or wrapped by an AES key in a PKCS#11 HSM "
+                + f"(PIN in {pin_env}).",
             ),
             click.option(
                 "--shares",
@@ -294,7 +299,7 @@ def _progress_line(reply: Mapping[str, Any]) -> str:
     return f"{bar} {progress}/{threshold}"
 
 
-@click.command()
+@click.command(short_help="Submit an unseal share (or the passphrase) to a sealed server.")
 @url_option
 @click.option("--reset", is_flag=True, help="Forget the shares submitted so far.")
 @click.argument("share", required=False)
@@ -341,7 +346,7 @@ def unseal(url: str, reset: bool, share: str | None) -> None:
         out.print("[bold green]Unsealed[/]: Strongroom is serving.")
 
 
-@click.command()
+@click.command(short_help="Seal a running server: it drops the root key at once.")
 @url_option
 def seal(url: str) -> None:
     """Seal a running server: every worker drops the root key and answers 503 until
@@ -356,7 +361,7 @@ def seal(url: str) -> None:
     out.print("[bold yellow]Sealed.[/] Unseal with `strongroom unseal`.")
 
 
-@click.command()
+@click.command(short_help="Show whether a server is sealed, and the unseal progress.")
 @url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(url: str, as_json: bool) -> None:
@@ -381,7 +386,7 @@ def status(url: str, as_json: bool) -> None:
     out.print(table)
 
 
-@click.command()
+@click.command(short_help="Replace the root key (offline: stop the server first).")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -6,11 +6,13 @@ by the barrier (bound to their key id), never hashed and never in the clear.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
+import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from strongroom.clock import Clock
 from strongroom.keys.envelope import Barrier
@@ -18,6 +20,9 @@ from strongroom.store import schema
 from strongroom.store.engine import Store
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
+USE_RECORD_INTERVAL_MS = 60_000  # last use is kept to the minute, no finer
+
+log = logging.getLogger("strongroom.credentials")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class CredentialStore:
         self._store = store
         self._barrier = barrier
         self._clock = clock
+        self._noted: dict[str, int] = {}  # access key id -> when its use was last written
+        self._noted_lock = threading.Lock()
 
     def create_account(self, conn: Connection, account_id: str, name: str) -> None:
         conn.execute(
@@ -106,6 +113,30 @@ class CredentialStore:
         secret = self._barrier.open(row.secret_ciphertext, _aad(access_key_id)).decode()
         principal = Principal(row.account_id, row.principal_arn, access_key_id)
         return AccessKey(principal, row.status, secret)
+
+    def note_use(self, access_key_id: str, service: str, region: str) -> None:
+        """Record that ``access_key_id`` signed a request for ``service`` in ``region``
+        (GetAccessKeyLastUsed). Cheap on the request path: this process writes a key's
+        use at most once a minute; other calls return without touching the store.
+
+        Call it once the request is authenticated. Inside the pipeline's unit of work the
+        write joins the request's transaction. Failures are logged, never raised: a lost
+        last-use record must not fail a request."""
+        now = self._now_ms()
+        with self._noted_lock:
+            last = self._noted.get(access_key_id)
+            if last is not None and now - last < USE_RECORD_INTERVAL_MS:
+                return
+            self._noted[access_key_id] = now
+        try:
+            with self._store.write() as conn:
+                conn.execute(
+                    update(schema.access_keys)
+                    .where(schema.access_keys.c.access_key_id == access_key_id)
+                    .values(last_used_ms=now, last_used_service=service, last_used_region=region)
+                )
+        except Exception:
+            log.exception("could not record the use of an access key")
 
     def _now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.keys.kms import KeyService, KmsCaller
-from strongroom.protocol.service import Handler, ServiceSpec
-from strongroom.secrets.api import snake_case
+from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
 OPERATIONS = (
     "CancelKeyDeletion",

@@ -62,12 +62,13 @@ ROOT_SEALED: tuple[SealedColumn, ...] = (
         "secret_ciphertext",
         lambda row: b"access-key|" + row.access_key_id.encode(),
     ),
-    # strongroom.server.deployment: the key that seals pagination tokens.
+    # strongroom.server.deployment: the key that seals pagination tokens;
+    # strongroom.audit.signing: the key that signs audit digests.
     SealedColumn(
         schema.settings,
         "value",
         lambda row: row.name.encode(),
-        where=lambda: schema.settings.c.name == "next-token-key",
+        where=lambda: schema.settings.c.name.in_(("next-token-key", "audit-signing-key")),
     ),
     # strongroom.keys.kms: every generation of every KMS key's material.
     SealedColumn(

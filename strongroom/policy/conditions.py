@@ -87,7 +87,8 @@ class _Text:
         return text.lower() if self._fold else text
 
     def __call__(self, value: str, keys: ContextKeys, /) -> bool:
-        value = self._norm(value)
+        if self._fold:
+            value = value.lower()
         if value in self._static:
             return True
         for template in self._dynamic:
@@ -146,7 +147,6 @@ class _Compare:
 
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _EPOCH = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_YEAR_MONTH = re.compile(r"([0-9]{4})(?:-([0-9]{2}))?")
 
 
 @lru_cache(maxsize=4096)
@@ -161,20 +161,15 @@ def parse_number(text: str) -> Decimal | None:
 
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> float | None:
-    """Seconds since the epoch for an epoch value or a W3C ISO 8601 date.
+    """Seconds since the epoch, from epoch seconds or an ISO 8601 date.
 
-    A bare number is epoch seconds (``aws:EpochTime``), so ``"2030"`` is 2030 seconds
-    after 1970, not the year; the year form needs a month (``2030-01``) or more. A date
-    without a time zone is UTC.
+    A bare number is epoch seconds (``aws:EpochTime``), as the policy parser also reads
+    it. A date without a time zone is UTC.
     """
     if _EPOCH.fullmatch(text):
         return float(text)
-    year_month = _YEAR_MONTH.fullmatch(text)
     try:
-        if year_month is not None and year_month.group(2) is not None:
-            moment = datetime(int(year_month.group(1)), int(year_month.group(2)), 1, tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
     if moment.tzinfo is None:
@@ -190,27 +185,32 @@ def parse_binary(text: str) -> bytes | None:
         return None
 
 
+Address = tuple[int, int]
+"""An IP address as (version, integer)."""
+Network = tuple[int, int, int]
+"""A CIDR block as (version, network address as integer, netmask as integer)."""
+
+
 @lru_cache(maxsize=4096)
-def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_address(text: str) -> Address | None:
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    return address.version, int(address)
 
 
-def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def parse_network(text: str) -> Network | None:
     """A CIDR block; an address without a prefix is a /32 (or /128) block."""
     try:
-        return ipaddress.ip_network(text, strict=False)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    return network.version, int(network.network_address), int(network.netmask)
 
 
-def _in_network(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
-) -> bool:
-    return address.version == network.version and address in network
+def _in_network(address: Address, network: Network) -> bool:
+    return address[0] == network[0] and address[1] & network[2] == network[1]
 
 
 _ORDERINGS: Mapping[str, Callable[[Any, Any], bool]] = {
@@ -299,12 +299,15 @@ class Condition:
             return self._negated
         matcher = self._matcher
         assert matcher is not None
+        negated = self._negated
         if self._prefix is None:
-            hit = any(matcher(value, keys) for value in present)
-            return hit != self._negated
+            for value in present:
+                if matcher(value, keys):
+                    return not negated
+            return negated
         if self._prefix == "ForAnyValue":
-            return any(matcher(value, keys) != self._negated for value in present)
-        return all(matcher(value, keys) != self._negated for value in present)
+            return any(matcher(value, keys) != negated for value in present)
+        return all(matcher(value, keys) != negated for value in present)
 
     def __repr__(self) -> str:
         return f"Condition({self.operator!r}, {self.key!r})"

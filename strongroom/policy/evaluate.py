@@ -305,10 +305,13 @@ class _Statement:
         )
         self.required = self.resources.required.union(*(c.required for c in self.conditions))
 
+    def covers(self, action: str) -> bool:
+        """Whether Action (or NotAction) lets this statement apply to ``action``."""
+        return self.actions(action) != self.not_action
+
     def applies(self, request: RequestContext, keys: ContextKeys) -> bool:
-        """Action, resource and conditions (the principal is matched separately)."""
-        if self.actions(request.action) == self.not_action:
-            return False
+        """Resource, policy variables and conditions, for a statement that covers the
+        request's action (the principal is matched separately)."""
         # A statement with a policy variable that has no value in this request is invalid
         # and does not apply (AWS: "causes the statement to be invalid"), whatever its effect.
         for key in self.required:
@@ -317,7 +320,10 @@ class _Statement:
                 return False
         if self.resources(request.resource, keys) == self.not_resource:
             return False
-        return all(condition(keys) for condition in self.conditions)
+        for condition in self.conditions:  # noqa: SIM110 - no generator on the hot path
+            if not condition(keys):
+                return False
+        return True
 
     def principal_level(self, caller: _Caller, keys: ContextKeys) -> int:
         """How this resource-policy statement's Principal/NotPrincipal matches the caller."""
@@ -327,14 +333,16 @@ class _Statement:
         if not self.not_principal:
             return principals.level(caller, keys)
         named = [True] if principals.everyone else principals.levels(caller, keys)
-        # NotPrincipal: a Deny spares the caller only if every level is listed; an Allow
-        # leaves it out if any level is. Everyone else is matched as if by "*".
+        # NotPrincipal: a Deny spares the caller only if every level is listed (AWS).
+        # Decision: an Allow leaves it out if any level is listed. Everyone else is
+        # matched as if by "*". AWS's quirk that a Deny with NotPrincipal always denies
+        # principals that have a permissions boundary is not reproduced.
         excluded = any(named) if self.allow else all(named)
         return NO_MATCH if excluded else DIRECT
 
 
 class _Compiled:
-    __slots__ = ("statements",)
+    __slots__ = ("_by_action", "statements")
 
     def __init__(self, document: PolicyDocument) -> None:
         variables = document.version == CURRENT_VERSION
@@ -342,6 +350,21 @@ class _Compiled:
             _Statement(index, statement, variables=variables)
             for index, statement in enumerate(document.statements)
         )
+        self._by_action: dict[str, tuple[_Statement, ...]] = {}
+
+    def for_action(self, action: str) -> tuple[_Statement, ...]:
+        """The statements whose Action or NotAction covers ``action`` (memoized: a
+        policy sees few distinct actions, and big managed policies list many)."""
+        found = self._by_action.get(action)
+        if found is None:
+            found = tuple(s for s in self.statements if s.covers(action))
+            if len(self._by_action) >= _ACTION_MEMO_LIMIT:
+                self._by_action.clear()
+            self._by_action[action] = found
+        return found
+
+
+_ACTION_MEMO_LIMIT = 512
 
 
 _CACHE_LIMIT = 4096
@@ -387,50 +410,53 @@ def evaluate(request: RequestContext, policies: PolicySet, *, key_policy: bool =
     """
     caller = _caller(request.principal_arn, request.principal_account)
     keys = request.condition_keys
+    action = request.action
     denies: list[tuple[PolicyType, Match]] = []
 
     identity_allows: list[Match] = []
     for number, document in enumerate(policies.identity):
-        label = _label(policies.identity_names, number, "identity")
-        for statement in _compiled(document).statements:
+        for statement in _compiled(document).for_action(action):
             if statement.applies(request, keys):
+                match = (_label(policies.identity_names, number, "identity"), statement.index)
                 if statement.allow:
-                    identity_allows.append((label, statement.index))
+                    identity_allows.append(match)
                 else:
-                    denies.append(("identity", (label, statement.index)))
+                    denies.append(("identity", match))
 
     by_level: dict[int, list[Match]] = {ACCOUNT: [], ROLE: [], DIRECT: []}
     if policies.resource is not None:
-        label = policies.resource_name
-        for statement in _compiled(policies.resource).statements:
+        for statement in _compiled(policies.resource).for_action(action):
             level = statement.principal_level(caller, keys)
             if level and statement.applies(request, keys):
+                match = (policies.resource_name, statement.index)
                 if statement.allow:
-                    by_level[level].append((label, statement.index))
+                    by_level[level].append(match)
                 else:
-                    denies.append(("resource", (label, statement.index)))
+                    denies.append(("resource", match))
 
     boundary_allows: list[Match] = []
     if policies.permissions_boundary is not None:
-        label = policies.permissions_boundary_name
-        for statement in _compiled(policies.permissions_boundary).statements:
+        for statement in _compiled(policies.permissions_boundary).for_action(action):
             if statement.applies(request, keys):
+                match = (policies.permissions_boundary_name, statement.index)
                 if statement.allow:
-                    boundary_allows.append((label, statement.index))
+                    boundary_allows.append(match)
                 else:
-                    denies.append(("permissions_boundary", (label, statement.index)))
+                    denies.append(("permissions_boundary", match))
 
     session_allows: list[Match] = []
     for number, document in enumerate(policies.session_policies):
-        label = _label(policies.session_names, number, "session")
-        for statement in _compiled(document).statements:
+        for statement in _compiled(document).for_action(action):
             if statement.applies(request, keys):
+                match = (_label(policies.session_names, number, "session"), statement.index)
                 if statement.allow:
-                    session_allows.append((label, statement.index))
+                    session_allows.append(match)
                 else:
-                    denies.append(("session", (label, statement.index)))
+                    denies.append(("session", match))
 
     if denies:
+        # Decision: AWS names one policy type when several deny; this names the first in
+        # the order identity, resource, permissions boundary, session.
         return Decision(False, "explicit_deny", denies[0][0], tuple(m for _, m in denies))
 
     # Which limits hold. The root user and services have no identity policies, boundary
@@ -442,6 +468,7 @@ def evaluate(request: RequestContext, policies: PolicySet, *, key_policy: bool =
     else:
         identity = bool(identity_allows)
         boundary = policies.permissions_boundary is None or bool(boundary_allows)
+        # Decision: several session policies (inline and managed) allow if any allows.
         # A federated-user session without a session policy has no permissions of its own.
         session = bool(session_allows) if policies.session_policies else caller.kind != "federated"
 
@@ -454,6 +481,7 @@ def evaluate(request: RequestContext, policies: PolicySet, *, key_policy: bool =
     )
 
     if cross_account:
+        # Decision: when both accounts fail to allow, the caller's side is named.
         if account_grant and identity and boundary and session:
             return _allowed(account_grant + identity_allows + limits)
         if not identity:

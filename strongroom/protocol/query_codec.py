@@ -57,13 +57,17 @@ from strongroom.protocol.validation import (
 CONTENT_TYPE = "text/xml"
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Unambiguous, so a long run of digits cannot make the match backtrack quadratically.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # botocore writes non-finite floats as these words.
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # xsd:boolean, which AWS's Query services accept: case-sensitive, "1" and "0" included.
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 # A list or map index: a positive decimal without leading zeros ("01" would alias "1").
 _INDEX = re.compile(r"[1-9][0-9]*")
+# Deeper names than this cannot be meant for any model; refusing them bounds the walk's
+# recursion, which follows the (possibly recursive) shapes as deep as the names go.
+_MAX_NAME_PARTS = 100
 # Characters XML 1.0 cannot carry at all, not even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -145,8 +149,13 @@ def _form(body: bytes, query: str) -> _Node:
                 "The request parameters are not valid UTF-8 form encoding."
             ) from None
         for name, value in pairs:
+            parts = name.split(".")
+            if len(parts) > _MAX_NAME_PARTS:
+                raise malformed_query_string(
+                    f"A parameter name has more than {_MAX_NAME_PARTS} parts."
+                )
             node = root
-            for part in name.split("."):
+            for part in parts:
                 child = node.children.get(part)
                 if child is None:
                     child = node.children[part] = _Node()
@@ -200,6 +209,17 @@ def _member_key(shape: Shape, name: str) -> str:
     return str(shape.serialization.get("name", name))
 
 
+def _member_node(node: _Node, member: Shape, name: str) -> _Node | None:
+    child = node.children.get(_member_key(member, name))
+    if child is None:
+        # botocore sends an empty flattened list under the member's own name even when
+        # its elements would be spelled with the list member's locationName.
+        child = node.children.get(str(member.serialization.get("name", name)))
+        if child is not None and (member.type_name != "list" or child.value != ""):
+            return None
+    return child
+
+
 def _read(shape: Shape, node: _Node, path: str, sensitive: bool) -> Any:
     """The value at ``node`` decoded as ``shape``; an unreadable value stops the walk."""
     sensitive = sensitive or is_sensitive(shape)
@@ -209,7 +229,7 @@ def _read(shape: Shape, node: _Node, path: str, sensitive: bool) -> Any:
         parsed: dict[str, Any] = {}
         # Walking the model's members, not the form's names, ignores unknown names.
         for name, member in shape.members.items():
-            child = node.children.get(_member_key(member, name))
+            child = _member_node(node, member, name)
             if child is not None:
                 parsed[name] = _read(member, child, member_path(path, name), sensitive)
         return parsed
@@ -264,18 +284,23 @@ def _indexed(node: _Node | None, path: str) -> list[tuple[int, _Node]]:
     return items
 
 
+def _elements(shape: Shape, node: _Node, path: str, kind: str, name: str) -> _Node | None:
+    """The node holding the numbered elements of a list or map: its own if flattened,
+    else its only child, ``name`` (``member`` or ``entry``)."""
+    _aggregate(node, path, f"a {kind}")
+    if shape.serialization.get("flattened"):
+        return node
+    strays = node.children.keys() - {name}
+    if strays:
+        raise malformed_input(
+            f"Elements of the {kind} at '{path}' are named '{name}', not '{min(strays)[:20]}'."
+        )
+    return node.children.get(name)
+
+
 def _list(shape: Shape, node: _Node, path: str, sensitive: bool) -> list[Any]:
-    _aggregate(node, path, "a list")
-    items: _Node | None = node
-    if not shape.serialization.get("flattened"):
-        member_name = str(shape.member.serialization.get("name", "member"))
-        items = node.children.get(member_name)
-        strays = node.children.keys() - {member_name}
-        if strays:
-            raise malformed_input(
-                f"Elements of the list at '{path}' are named '{member_name}', "
-                f"not '{min(strays)[:20]}'."
-            )
+    member_name = str(shape.member.serialization.get("name", "member"))
+    items = _elements(shape, node, path, "list", member_name)
     return [
         _read(shape.member, child, item_path(path, index), sensitive)
         for index, child in _indexed(items, path)
@@ -283,8 +308,7 @@ def _list(shape: Shape, node: _Node, path: str, sensitive: bool) -> list[Any]:
 
 
 def _map(shape: Shape, node: _Node, path: str, sensitive: bool) -> dict[Any, Any]:
-    _aggregate(node, path, "a map")
-    entries = node if shape.serialization.get("flattened") else node.children.get("entry")
+    entries = _elements(shape, node, path, "map", "entry")
     key_name = str(shape.key.serialization.get("name", "key"))
     value_name = str(shape.value.serialization.get("name", "value"))
     hide_keys = sensitive or is_sensitive(shape.key)
@@ -304,8 +328,11 @@ def _map(shape: Shape, node: _Node, path: str, sensitive: bool) -> dict[Any, Any
 def _integer(shape: Shape, text: str, path: str) -> int:
     if _INTEGER.fullmatch(text) is None:
         raise malformed_input(f"Value at '{path}' is not an integer.")
-    value = int(text)
     low, high = INT_RANGES[shape.type_name]
+    # int() refuses thousands of digits (leading zeros count); twenty exceed every type.
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    magnitude = int(digits) if len(digits) <= 20 else 2**64
+    value = -magnitude if text.startswith("-") else magnitude
     if not low <= value <= high:
         raise malformed_input(
             f"Number at '{path}' is outside the range of the {shape.type_name} type."
@@ -450,7 +477,9 @@ def _entry(xml: _Xml, shape: Shape, key: Any, value: Any, path: str) -> None:
     key_tag = str(shape.key.serialization.get("name", "key"))
     value_tag = str(shape.value.serialization.get("name", "value"))
     _element(xml, key_tag, shape.key, key, f"{path}.<key>")
-    _element(xml, value_tag, shape.value, value, f"{path}[{key!r}]")
+    # A secret map key stays out of the TypeError message, which ends up in logs.
+    label = "*" if is_sensitive(shape) or is_sensitive(shape.key) else repr(key)
+    _element(xml, value_tag, shape.value, value, f"{path}[{label}]")
 
 
 def _sequence(value: Any, path: str) -> Sequence[Any]:
@@ -523,16 +552,19 @@ def _require(condition: bool, path: str, expected: str, value: Any) -> None:
         raise TypeError(f"{path}: expected {expected}, got {type(value).__name__}")
 
 
-def _namespace(service: ServiceModel) -> str | None:
-    namespace = service.metadata.get("xmlNamespace")
+def _namespace(service: ServiceModel | None) -> str | None:
+    namespace = service.metadata.get("xmlNamespace") if service is not None else None
     return str(namespace) if namespace else None
 
 
 # ---------------------------------------------------------------------------- errors
 
 
-def error_body(error: ServiceError, request_id: str, service: ServiceModel) -> bytes:
-    """The AWS Query error body; botocore reads ``Error/Code`` and ``Error/Message``."""
+def error_body(error: ServiceError, request_id: str, service: ServiceModel | None) -> bytes:
+    """The AWS Query error body; botocore reads ``Error/Code`` and ``Error/Message``.
+
+    ``service`` gives the ``xmlns``; None (the service is not known yet) omits it.
+    """
     xml = _Xml()
     xml.open("ErrorResponse", _namespace(service))
     xml.open("Error")
@@ -577,4 +609,3 @@ def _modeled_errors(service: ServiceModel) -> dict[str, tuple[int, bool]]:
         status = int(trait.get("httpStatusCode", 400))
         errors[code] = (status, bool(trait.get("senderFault", status < 500)))
     return errors
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,12 @@ from typing import Any
 from botocore.model import ServiceModel
 
 from strongroom.protocol.model import service_model
+
+
+def snake_case(operation: str) -> str:
+    """``GetSecretValue`` -> ``get_secret_value``: the domain method serving an operation."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
 
 Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
 # (params, output or None) -> the ARNs an event is about, for the audit record.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from strongroom.protocol.service import Handler, ServiceSpec
+from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.secrets.service import SecretsManager
 
 # RotateSecret and CancelRotateSecret arrive with the rotation capability.
@@ -33,10 +32,6 @@ OPERATIONS = (
     "UpdateSecretVersionStage",
     "ValidateResourcePolicy",
 )
-
-
-def snake_case(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
 def secretsmanager_spec(service: SecretsManager) -> ServiceSpec:

@@ -33,7 +33,7 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> Starlet
     async def aws(request: Request) -> Response:
         current = gate.deployment
         if current is None:
-            return gate.sealed_response()
+            return gate.sealed_response(request)
         body = await request.body()
         source_ip = request.client.host if request.client else "unknown"
         result = await to_thread.run_sync(

@@ -14,7 +14,9 @@ from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import Clock, SystemClock
+from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.iam.service import IdentityService, create_admin_user
 from strongroom.keys import providers
 from strongroom.keys.api import kms_spec
 from strongroom.keys.envelope import Barrier
@@ -69,7 +71,8 @@ def initialize(
         store = Store(sqlite_url(data_dir))
         store.migrate()
         barrier = Barrier(root_key)
-        credentials = CredentialStore(store, barrier, clock or SystemClock())
+        clock = clock or SystemClock()
+        credentials = CredentialStore(store, barrier, clock)
         account = DEV_ACCOUNT if dev else new_account_id()
         with store.write() as conn:
             conn.execute(
@@ -79,6 +82,8 @@ def initialize(
                 )
             )
             credentials.create_account(conn, account, "dev" if dev else "management")
+            # The key's owner is a real IAM user, user/admin, with AdministratorAccess.
+            create_admin_user(conn, account, int(clock.now().timestamp() * 1000))
             key_id, secret = credentials.create_access_key(
                 conn,
                 account,
@@ -134,11 +139,13 @@ def open_deployment(
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
+    identities = IdentityService(store, barrier, clock, credentials)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
             kms_spec(keys),
             cloudtrail_spec(EventLookup(data_dir / "audit", clock, tokens)),
+            iam_spec(identities),
         ],
         store,
         credentials,

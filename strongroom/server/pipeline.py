@@ -60,6 +60,7 @@ class _Exchange:
     operation_name: str = "Unknown"
     operation: OperationModel | None = None
     principal: Principal | None = None
+    claimed_key: str | None = None  # the access key a request was signed with, verified or not
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
 
@@ -148,8 +149,7 @@ class Pipeline:
         exchange.service = service
         exchange.wire = self._wires[service.name]
         exchange.operation_name = operation_name
-        exchange.principal, region = self._authenticate(request, service)
-        exchange.facts = _with_region(exchange.facts, region)
+        exchange.principal, region = self._authenticate(exchange, request, service)
         handler = service.handlers.get(operation_name)
         if handler is None:
             # AWS answers an unknown operation with no message; an operation the model has
@@ -199,15 +199,25 @@ class Pipeline:
         raise ServiceError("UnknownOperationException", "")
 
     def _authenticate(
-        self, request: sigv4.HttpRequest, service: ServiceSpec
+        self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
     ) -> tuple[Principal, str]:
-        return self.authenticate(request, service.signing_name)
+        credential = sigv4.parse_credential(request)
+        # Known before anything is verified, so a refused request's audit record says
+        # which key and region it claimed.
+        exchange.claimed_key = credential.access_key_id
+        exchange.facts = _with_region(exchange.facts, credential.region)
+        return self.authenticate(request, service.signing_name, credential)
 
-    def authenticate(self, request: sigv4.HttpRequest, signing_name: str) -> tuple[Principal, str]:
+    def authenticate(
+        self,
+        request: sigv4.HttpRequest,
+        signing_name: str,
+        credential: sigv4.SigV4Credential | None = None,
+    ) -> tuple[Principal, str]:
         """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
         its credential scope; raises the AWS authentication error otherwise. Also used by
         the operator endpoints (``/_strongroom/seal``)."""
-        credential = sigv4.parse_credential(request)
+        credential = credential or sigv4.parse_credential(request)
         if credential.service != signing_name:
             raise invalid_signature(
                 f"Credential should be scoped to correct service: '{signing_name}'. "
@@ -243,6 +253,8 @@ class Pipeline:
                 "userName": principal.arn.rsplit("/", 1)[-1] if ":user/" in principal.arn else None,
             }
             if principal
+            else {"type": "Unknown", "accessKeyId": exchange.claimed_key}
+            if exchange.claimed_key
             else None
         )
         return build_event(

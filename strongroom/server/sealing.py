@@ -15,6 +15,7 @@ Unseal is unauthenticated, as Vault's is: the shares are the credential.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -32,9 +33,9 @@ from starlette.routing import Route
 from strongroom.audit.events import RequestFacts, build_event
 from strongroom.iam.credentials import Principal
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
-from strongroom.protocol import json_codec
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
+from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
 from strongroom.server.deployment import Deployment
 
 log = logging.getLogger("strongroom.server")
@@ -42,6 +43,7 @@ log = logging.getLogger("strongroom.server")
 SIGNING_NAME = "strongroom"  # the SigV4 service name operator requests are signed for
 SEALED_MESSAGE = "Strongroom is sealed. Unseal it with `strongroom unseal`."
 _MAX_BODY = 16 * 1024
+_OPEN_ATTEMPTS = 3
 
 
 def sealed_error() -> ServiceError:
@@ -76,7 +78,6 @@ class SealGate:
         self._opener = opener
         self._deployment = deployment
         self._link: KeyholderLink | None = None
-        self._provider = "none"
 
     @classmethod
     def fixed(cls, deployment: Deployment) -> SealGate:
@@ -117,7 +118,17 @@ class SealGate:
         if self._deployment is not None or self._opener is None:
             return
         opener = self._opener
-        self._deployment = await to_thread.run_sync(lambda: opener(key))
+        for attempt in range(1, _OPEN_ATTEMPTS + 1):
+            try:
+                self._deployment = await to_thread.run_sync(lambda: opener(key))
+                break
+            except Exception:
+                if attempt == _OPEN_ATTEMPTS:
+                    raise  # the keyholder hears this worker did not apply the key
+                log.warning(
+                    "could not open the deployment (attempt %d); retrying", attempt, exc_info=True
+                )
+                await asyncio.sleep(0.5 * attempt)
         log.info("unsealed: serving")
 
     async def _sealed(self) -> None:
@@ -142,12 +153,19 @@ class SealGate:
             Route("/_strongroom/seal", self.seal, methods=["POST"]),
         ]
 
-    def sealed_response(self) -> Response:
-        error = sealed_error()
+    def sealed_response(self, request: Request) -> Response:
+        """503 ServiceUnavailableException in the error shape of the request's protocol."""
+        request_id = str(uuid.uuid4())
+        seen = http_request(request, b"")
+        headers = {name.lower(): value for name, value in seen.headers}
+        wire: JsonWire | QueryWire = (
+            QueryWire(None)
+            if "x-amz-target" not in headers and looks_like_query(seen, headers)
+            else JsonWire()
+        )
+        status, error_headers, body = wire.error(sealed_error(), request_id)
         return Response(
-            json_codec.error_body(error),
-            status_code=error.status,
-            headers={"x-amzn-RequestId": str(uuid.uuid4()), **json_codec.error_headers(error)},
+            body, status_code=status, headers={"x-amzn-RequestId": request_id, **error_headers}
         )
 
     async def health(self, _request: Request) -> Response:

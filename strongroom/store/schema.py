@@ -50,6 +50,10 @@ access_keys = Table(
     Column("secret_ciphertext", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # GetAccessKeyLastUsed; written at most once a minute per key (CredentialStore.note_use).
+    Column("last_used_ms", BigInteger),
+    Column("last_used_service", String(128)),
+    Column("last_used_region", String(128)),
 )
 
 secrets = Table(
@@ -163,4 +167,140 @@ kms_aliases = Table(
     ),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+)
+
+# IAM ---------------------------------------------------------------------------------
+# Only strongroom/iam touches these tables. IAM names are unique per account ignoring
+# case ("name_key" is the lower-cased name), and IAM is global: no region column.
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AIDA...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("permissions_boundary", String(2048)),
+    Column("tags", JSON),  # [[key, value], ...]
+    Column("created_ms", BigInteger, nullable=False),
+    Column("password_last_used_ms", BigInteger),
+    UniqueConstraint("account_id", "name_key", name="uq_iam_users_name"),
+)
+
+iam_groups = Table(
+    "iam_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AGPA...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name_key", name="uq_iam_groups_name"),
+)
+
+iam_group_members = Table(
+    "iam_group_members",
+    metadata,
+    Column(
+        "group_id", String(32), ForeignKey("iam_groups.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user_id", String(32), ForeignKey("iam_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_ms", BigInteger, nullable=False),
+)
+Index("ix_iam_group_members_user", iam_group_members.c.user_id)
+
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AROA...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("description", Text),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("permissions_boundary", String(2048)),
+    Column("tags", JSON),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_used_ms", BigInteger),
+    Column("last_used_region", String(128)),
+    UniqueConstraint("account_id", "name_key", name="uq_iam_roles_name"),
+)
+
+# Inline policies of users, groups and roles; principal_id is the entity's id.
+iam_inline_policies = Table(
+    "iam_inline_policies",
+    metadata,
+    Column("principal_id", String(32), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("principal_kind", String(8), nullable=False),  # user | group | role
+    Column("document", Text, nullable=False),
+)
+
+# Customer managed policies; the AWS managed ones live in strongroom/iam/managed_policies.py.
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("id", String(32), primary_key=True),  # ANPA...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("description", Text),
+    Column("default_version", String(32), nullable=False),
+    Column("next_version", Integer, nullable=False),  # version ids are never reused
+    Column("tags", JSON),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name_key", name="uq_iam_policies_name"),
+)
+
+iam_policy_versions = Table(
+    "iam_policy_versions",
+    metadata,
+    Column(
+        "policy_id", String(32), ForeignKey("iam_policies.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("version_id", String(32), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Managed policies attached to users, groups and roles. The ARN may name an AWS managed
+# policy, which has no row, hence no foreign key.
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("principal_id", String(32), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+    Column("principal_kind", String(8), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("attached_ms", BigInteger, nullable=False),
+)
+Index("ix_iam_attachments_policy", iam_attachments.c.account_id, iam_attachments.c.policy_arn)
+
+iam_login_profiles = Table(
+    "iam_login_profiles",
+    metadata,
+    Column("user_id", String(32), ForeignKey("iam_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("password_hash", String(256), nullable=False),  # scrypt, see iam/passwords.py
+    Column("password_reset_required", Boolean, nullable=False),
+    Column("max_signin_session_duration", Integer),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One row counting IAM writes, so an authorizer can cache what it read and revalidate with
+# a single cheap query (IdentityService.generation()).
+iam_generation = Table(
+    "iam_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
 )

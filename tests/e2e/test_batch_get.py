@@ -6,70 +6,20 @@ exactly the secrets the test created.
 
 from __future__ import annotations
 
-import random
-import string
-from collections.abc import Callable
-from typing import Any
-
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.server import DEV_CREDENTIALS, ServerProcess
+from tests.aws import NOT_FOUND, Client, aws_error, body, random_region, state
+from tests.server import ServerProcess
 
-Client = Any
-
-NOT_FOUND = "Secrets Manager can't find the specified secret."
 MARKED_FOR_DELETION = (
     "You can't perform this operation on the secret because it was marked for deletion."
 )
 VALUE_FIELDS = {"ARN", "Name", "VersionId", "VersionStages", "CreatedDate"}
 
 
-def _region() -> str:
-    return "bg-" + "".join(random.choices(string.ascii_lowercase, k=10)) + "-1"
-
-
-def _client(server: ServerProcess, region: str, *, validate: bool = True) -> Client:
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
-        **DEV_CREDENTIALS,
-    )
-
-
 @pytest.fixture
 def sm(server: ServerProcess) -> Client:
-    return _client(server, _region())
-
-
-@pytest.fixture
-def raw(server: ServerProcess, sm: Client) -> Client:
-    return _client(server, sm.meta.region_name, validate=False)
-
-
-def error_of(call: Callable[[], Any]) -> dict[str, Any]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    response: dict[str, Any] = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return response["Error"]
-
-
-def strip(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def snapshot(sm: Client, secret_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    described = strip(sm.describe_secret(SecretId=secret_id))
-    described.pop("LastAccessedDate", None)
-    versions = strip(sm.list_secret_version_ids(SecretId=secret_id, IncludeDeprecated=True))
-    for version in versions["Versions"]:
-        version.pop("LastAccessedDate", None)
-    return described, versions
+    return server.client(region=random_region("bg"))
 
 
 def test_by_names_and_arns_returns_every_field(sm: Client) -> None:
@@ -87,7 +37,7 @@ def test_by_names_and_arns_returns_every_field(sm: Client) -> None:
     values = result["SecretValues"]
     assert [v["Name"] for v in values] == ["app/text", "app/blob", "app/two-versions", "app/text"]
     for value in values:
-        single = strip(sm.get_secret_value(SecretId=value["ARN"]))
+        single = body(sm.get_secret_value(SecretId=value["ARN"]))
         assert value == single
         kind = "SecretBinary" if value["Name"] == "app/blob" else "SecretString"
         assert set(value) == VALUE_FIELDS | {kind}
@@ -105,8 +55,10 @@ def test_failures_are_reported_per_secret(server: ServerProcess, sm: Client) -> 
     sm.create_secret(Name="doomed", SecretString="bye")
     sm.delete_secret(SecretId="doomed", RecoveryWindowInDays=7)
     sm.create_secret(Name="empty")
-    elsewhere = _client(server, _region()).create_secret(Name="good", SecretString="other")
-    before = {n: snapshot(sm, n) for n in ("good", "doomed", "empty")}
+    elsewhere = server.client(region=random_region("bg")).create_secret(
+        Name="good", SecretString="other"
+    )
+    before = {n: state(sm, n) for n in ("good", "doomed", "empty")}
     missing_arn = good["ARN"].replace(":secret:good-", ":secret:absent-")
 
     result = sm.batch_get_secret_value(
@@ -137,9 +89,9 @@ def test_failures_are_reported_per_secret(server: ServerProcess, sm: Client) -> 
         },
     ]
     # The failures changed nothing; the deleted secret is still scheduled for deletion.
-    after = {n: snapshot(sm, n) for n in ("good", "doomed", "empty")}
+    after = {n: state(sm, n) for n in ("good", "doomed", "empty")}
     assert after == before
-    assert "DeletedDate" in after["doomed"][0]
+    assert "DeletedDate" in after["doomed"]["describe"]
     # The one value read counts as an access, as a GetSecretValue would.
     assert "LastAccessedDate" in sm.describe_secret(SecretId="good")
     assert "LastAccessedDate" not in sm.describe_secret(SecretId="empty")
@@ -161,29 +113,29 @@ def test_exactly_one_of_id_list_and_filters(raw: Client) -> None:
         {"SecretIdList": ["one"], "MaxResults": 5},
         {"MaxResults": 5},
     ):
-        error = error_of(lambda kwargs=kwargs: raw.batch_get_secret_value(**kwargs))
+        error = aws_error(lambda kwargs=kwargs: raw.batch_get_secret_value(**kwargs))
         assert error["Code"] == "InvalidParameterException", kwargs
     assert "LastAccessedDate" not in raw.describe_secret(SecretId="one")
 
 
 def test_model_limits_are_validation_errors(raw: Client) -> None:
     raw.create_secret(Name="limit", SecretString="1")
-    error = error_of(lambda: raw.batch_get_secret_value(SecretIdList=["limit"] * 21))
+    error = aws_error(lambda: raw.batch_get_secret_value(SecretIdList=["limit"] * 21))
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith("1 validation error detected: ")
     assert "at 'secretIdList' failed to satisfy constraint: " in error["Message"]
     assert error["Message"].endswith("Member must have length less than or equal to 20")
-    error = error_of(lambda: raw.batch_get_secret_value(SecretIdList=[]))
+    error = aws_error(lambda: raw.batch_get_secret_value(SecretIdList=[]))
     assert error["Code"] == "ValidationException"
     filters = [{"Key": "name", "Values": ["limit"]}]
     for bad in (0, 21):
-        error = error_of(
+        error = aws_error(
             lambda bad=bad: raw.batch_get_secret_value(Filters=filters, MaxResults=bad)
         )
         assert error["Code"] == "ValidationException"
-    error = error_of(lambda: raw.batch_get_secret_value(Filters=filters * 11))
+    error = aws_error(lambda: raw.batch_get_secret_value(Filters=filters * 11))
     assert error["Code"] == "ValidationException"
-    error = error_of(
+    error = aws_error(
         lambda: raw.batch_get_secret_value(Filters=[{"Key": "colour", "Values": ["x"]}])
     )
     assert error["Code"] == "ValidationException"
@@ -253,13 +205,13 @@ def test_next_token_is_bound_to_its_filters(sm: Client) -> None:
         {"Filters": filters, "NextToken": token[:-2] + ("AA" if token[-2:] != "AA" else "BB")},
         {"Filters": filters, "NextToken": "garbage"},
     ):
-        error = error_of(lambda kwargs=kwargs: sm.batch_get_secret_value(**kwargs))
+        error = aws_error(lambda kwargs=kwargs: sm.batch_get_secret_value(**kwargs))
         assert error["Code"] == "InvalidNextTokenException"
     # A ListSecrets token is no BatchGetSecretValue token, and the other way round.
     listing = sm.list_secrets(Filters=filters, MaxResults=1)["NextToken"]
-    error = error_of(lambda: sm.batch_get_secret_value(Filters=filters, NextToken=listing))
+    error = aws_error(lambda: sm.batch_get_secret_value(Filters=filters, NextToken=listing))
     assert error["Code"] == "InvalidNextTokenException"
-    error = error_of(lambda: sm.list_secrets(Filters=filters, NextToken=token))
+    error = aws_error(lambda: sm.list_secrets(Filters=filters, NextToken=token))
     assert error["Code"] == "InvalidNextTokenException"
     page = sm.batch_get_secret_value(Filters=filters, MaxResults=2, NextToken=token)
     assert [v["SecretString"] for v in page["SecretValues"]] == ["1", "2"]

@@ -8,55 +8,16 @@ moto aws_verified tests, localstack AWS-validated snapshots).
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
+from tests.aws import aws_error, body, snapshot
+from tests.rawhttp import send, token
 from tests.server import ServerProcess
 
 NEED_TOKEN = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
-
-
-def token() -> str:
-    return str(uuid.uuid4())
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, str]:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    response = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
-    error: dict[str, str] = response["Error"]
-    return error
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def snapshot(sm: Any, name: str) -> dict[str, Any]:
-    """Every version's value, then the metadata (DescribeSecret incl. LastChangedDate,
-    ListSecretVersionIds incl. deprecated versions)."""
-    listed = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
-    values = {}
-    for v in listed:
-        got = sm.get_secret_value(SecretId=name, VersionId=v["VersionId"])
-        values[v["VersionId"]] = got.get("SecretString", got.get("SecretBinary"))
-    return {
-        "values": values,
-        "describe": body(sm.describe_secret(SecretId=name)),
-        "versions": sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"],
-    }
 
 
 def token_in_use(token_: str, arn: str) -> str:
@@ -136,7 +97,7 @@ def test_create_same_token_different_value(sm: Any, name: str) -> None:
     t = token()
     arn = sm.create_secret(Name=name, SecretString="v1", ClientRequestToken=t)["ARN"]
     before = snapshot(sm, name)
-    error = error_of(sm.create_secret, Name=name, SecretString="v2", ClientRequestToken=t)
+    error = aws_error(sm.create_secret, Name=name, SecretString="v2", ClientRequestToken=t)
     assert error["Code"] == "ResourceExistsException"
     assert error["Message"] == token_in_use(t, arn)
     assert snapshot(sm, name) == before
@@ -152,7 +113,7 @@ def test_put_same_token_different_value(sm: Any, name: str) -> None:
         {"SecretString": "tw0", "VersionStages": ["AWSPENDING"]},
         {"SecretBinary": b"\x00"},
     ):
-        error = error_of(sm.put_secret_value, SecretId=name, ClientRequestToken=t, **kwargs)
+        error = aws_error(sm.put_secret_value, SecretId=name, ClientRequestToken=t, **kwargs)
         assert error["Code"] == "ResourceExistsException"
         assert error["Message"] == token_in_use(t, arn)
     assert snapshot(sm, name) == before
@@ -163,12 +124,12 @@ def test_update_same_token_different_value(sm: Any, name: str) -> None:
     t = token()
     sm.update_secret(SecretId=name, SecretString="two", ClientRequestToken=t)
     before = snapshot(sm, name)
-    error = error_of(sm.update_secret, SecretId=name, SecretString="three", ClientRequestToken=t)
+    error = aws_error(sm.update_secret, SecretId=name, SecretString="three", ClientRequestToken=t)
     assert error["Code"] == "ResourceExistsException"
     assert error["Message"] == token_in_use(t, arn)
     # The token of an older version, with a new value: also in use.
     v1 = sm.list_secret_version_ids(SecretId=name)["Versions"][-1]["VersionId"]
-    error = error_of(sm.update_secret, SecretId=name, SecretString="four", ClientRequestToken=v1)
+    error = aws_error(sm.update_secret, SecretId=name, SecretString="four", ClientRequestToken=v1)
     assert (error["Code"], error["Message"]) == ("ResourceExistsException", token_in_use(v1, arn))
     assert snapshot(sm, name) == before
 
@@ -192,7 +153,7 @@ def test_string_and_binary_with_the_same_bytes_are_different_values(sm: Any, nam
         (sm.update_secret, {"SecretId": name, "SecretString": "bytes", "ClientRequestToken": t2}),
     ]
     for call, kwargs in cases:
-        error = error_of(call, **kwargs)
+        error = aws_error(call, **kwargs)
         assert error["Code"] == "ResourceExistsException", kwargs
         assert error["Message"] == token_in_use(kwargs["ClientRequestToken"], arn)
     assert snapshot(sm, name) == before
@@ -212,7 +173,7 @@ def test_create_existing_name_with_a_fresh_token(sm: Any, name: str) -> None:
         {},  # no value at all
         {"Description": "again"},
     ):
-        error = error_of(sm.create_secret, Name=name, **kwargs)
+        error = aws_error(sm.create_secret, Name=name, **kwargs)
         assert error["Code"] == "ResourceExistsException", kwargs
         assert error["Message"] == expected
     assert snapshot(sm, name) == before
@@ -220,7 +181,7 @@ def test_create_existing_name_with_a_fresh_token(sm: Any, name: str) -> None:
 
 def test_create_existing_valueless_secret(sm: Any, name: str) -> None:
     sm.create_secret(Name=name)
-    error = error_of(sm.create_secret, Name=name, SecretString="now")
+    error = aws_error(sm.create_secret, Name=name, SecretString="now")
     assert error["Code"] == "ResourceExistsException"
     assert error["Message"] == f"The operation failed because the secret {name} already exists."
     assert sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"] == []
@@ -242,14 +203,7 @@ def test_a_token_is_scoped_to_its_secret(sm: Any, name: str) -> None:
 def tokenless(server: ServerProcess) -> Any:
     """A boto3 client whose requests lose the ClientRequestToken botocore fills in, as a
     raw HTTP client or another SDK without idempotency auto-fill would send them."""
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = server.client()
 
     def strip(params: dict[str, Any], **_: Any) -> None:
         # before-call: the body is serialized but not yet signed.
@@ -262,11 +216,11 @@ def tokenless(server: ServerProcess) -> Any:
 
 
 def test_requests_without_a_token_are_rejected(sm: Any, tokenless: Any, name: str) -> None:
-    error = error_of(tokenless.create_secret, Name=name, SecretString="v")
+    error = aws_error(tokenless.create_secret, Name=name, SecretString="v")
     assert (error["Code"], error["Message"]) == ("InvalidRequestException", NEED_TOKEN)
-    error = error_of(tokenless.create_secret, Name=name, SecretBinary=b"v")
+    error = aws_error(tokenless.create_secret, Name=name, SecretBinary=b"v")
     assert (error["Code"], error["Message"]) == ("InvalidRequestException", NEED_TOKEN)
-    missing = error_of(sm.describe_secret, SecretId=name)
+    missing = aws_error(sm.describe_secret, SecretId=name)
     assert missing["Code"] == "ResourceNotFoundException"  # nothing created
 
     sm.create_secret(Name=name, SecretString="keep")
@@ -277,7 +231,7 @@ def test_requests_without_a_token_are_rejected(sm: Any, tokenless: Any, name: st
         (tokenless.update_secret, {"SecretString": "v2"}),
         (tokenless.update_secret, {"SecretBinary": b"v2", "Description": "changed"}),
     ):
-        error = error_of(call, SecretId=name, **kwargs)
+        error = aws_error(call, SecretId=name, **kwargs)
         assert (error["Code"], error["Message"]) == ("InvalidRequestException", NEED_TOKEN)
     assert snapshot(sm, name) == before
 
@@ -285,28 +239,10 @@ def test_requests_without_a_token_are_rejected(sm: Any, tokenless: Any, name: st
 def _raw(
     server: ServerProcess, target: str, payload: dict[str, Any]
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """One SigV4-signed AWS JSON 1.1 request, sent with urllib (no SDK in between)."""
-    data = json.dumps(payload).encode()
-    request = AWSRequest(
-        "POST",
-        server.url + "/",
-        data=data,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"secretsmanager.{target}",
-        },
-    )
-    SigV4Auth(Credentials("test", "test"), "secretsmanager", "us-east-1").add_auth(request)
-    prepared = request.prepare()
-    raw = urllib.request.Request(
-        prepared.url, data=data, headers=dict(prepared.headers.items()), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(raw, timeout=30) as response:
-            status, headers, text = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, text = error.code, dict(error.headers), error.read()
-    return status, {k.lower(): v for k, v in headers.items()}, json.loads(text)
+    """One SigV4-signed AWS JSON 1.1 request (no SDK in between): status, headers (names
+    lower-cased) and the JSON answer."""
+    answer = send(server.url, f"secretsmanager.{target}", payload)
+    return answer.status, dict(answer.headers), answer.json()
 
 
 def test_raw_requests_without_a_token(server: ServerProcess, sm: Any, name: str) -> None:
@@ -314,7 +250,7 @@ def test_raw_requests_without_a_token(server: ServerProcess, sm: Any, name: str)
     assert status == 400
     assert answer == {"__type": "InvalidRequestException", "Message": NEED_TOKEN}
     assert headers["x-amzn-errortype"].split(":")[0] == "InvalidRequestException"
-    assert error_of(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
+    assert aws_error(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
 
     sm.create_secret(Name=name, SecretString="keep")
     before = snapshot(sm, name)

@@ -35,33 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from strongroom.keys.api import OPERATIONS
+from tests.aws import Client, aws_error, body, unique_alias
 from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:user/admin"
 BIN = Path(sys.executable).parent
-Client = Any
 
 
 # Helpers -------------------------------------------------------------------------------
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, str]:
-    """Call, expect an AWS client error with HTTP 400, return its Error member."""
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    response = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
-    error: dict[str, str] = response["Error"]
-    return error
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
 
 
 def key_arn(key_id: str, region: str = REGION) -> str:
@@ -70,10 +55,6 @@ def key_arn(key_id: str, region: str = REGION) -> str:
 
 def alias_arn(alias: str, region: str = REGION) -> str:
     return f"arn:aws:kms:{region}:{ACCOUNT}:{alias}"
-
-
-def unique_alias() -> str:
-    return f"alias/e2e-{uuid.uuid4().hex[:12]}"
 
 
 def metadata(kms: Client, key_id: str) -> dict[str, Any]:
@@ -91,20 +72,6 @@ def all_pages(call: Callable[..., Any], member: str, **kwargs: Any) -> list[Any]
             assert "NextMarker" not in page
             return items
         marker = page["NextMarker"]
-
-
-@pytest.fixture
-def kms(server: ServerProcess) -> Client:
-    return server.client("kms")
-
-
-@pytest.fixture
-def key(kms: Client) -> dict[str, str]:
-    """A fresh customer managed key with an alias."""
-    created = kms.create_key(Description="e2e key")["KeyMetadata"]
-    alias = unique_alias()
-    kms.create_alias(AliasName=alias, TargetKeyId=created["KeyId"])
-    return {"KeyId": created["KeyId"], "Arn": created["Arn"], "Alias": alias}
 
 
 def references(key: dict[str, str]) -> list[str]:
@@ -148,7 +115,7 @@ def test_the_facade_serves_every_operation_the_issue_lists() -> None:
 
 
 def test_an_operation_outside_the_subset_is_refused(kms: Client) -> None:
-    error = error_of(kms.list_grants, KeyId=str(uuid.uuid4()))
+    error = aws_error(kms.list_grants, KeyId=str(uuid.uuid4()))
     assert error["Code"] == "UnknownOperationException"
 
 
@@ -214,31 +181,16 @@ def test_cli_round_trips_and_a_disabled_key_blocks_its_secrets(
     blob = base64.b64decode(encrypted["CiphertextBlob"])
     assert plaintext not in blob
     (tmp_path / "blob.bin").write_bytes(blob)
-    decrypted = aws_json(
-        server,
-        "kms",
-        "decrypt",
-        "--ciphertext-blob",
-        f"fileb://{tmp_path / 'blob.bin'}",
-        "--encryption-context",
-        "team=kms,purpose=e2e",
-    )
+    decrypt = ("kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob.bin'}")
+    decrypted = aws_json(server, *decrypt, "--encryption-context", "team=kms,purpose=e2e")
     assert base64.b64decode(decrypted["Plaintext"]) == plaintext
     assert decrypted["KeyId"] == key_arn(key_id)
 
     # the wrong encryption context is refused
-    refused = aws(
-        server,
-        "kms",
-        "decrypt",
-        "--ciphertext-blob",
-        f"fileb://{tmp_path / 'blob.bin'}",
-        "--encryption-context",
-        "purpose=other,team=kms",
-    )
+    refused = aws(server, *decrypt, "--encryption-context", "purpose=other,team=kms")
     assert refused.returncode != 0
     assert "(InvalidCiphertextException)" in refused.stderr
-    refused = aws(server, "kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob.bin'}")
+    refused = aws(server, *decrypt)
     assert "(InvalidCiphertextException)" in refused.stderr
 
     # generate-data-key: the plaintext key and its encrypted copy agree
@@ -355,22 +307,22 @@ def test_unknown_keys_and_aliases_are_not_found(kms: Client) -> None:
             (kms.disable_key, {}),
             (kms.get_key_policy, {}),
         ):
-            error = error_of(call, KeyId=ref, **extra)
+            error = aws_error(call, KeyId=ref, **extra)
             assert error == {
                 "Code": "NotFoundException",
                 "Message": f"Key '{key_arn(missing)}' does not exist",
             }
     alias = unique_alias()
     for ref in (alias, alias_arn(alias)):
-        error = error_of(kms.describe_key, KeyId=ref)
+        error = aws_error(kms.describe_key, KeyId=ref)
         assert error == {
             "Code": "NotFoundException",
             "Message": f"Alias {alias_arn(alias)} is not found.",
         }
-    assert error_of(kms.describe_key, KeyId="not-a-key-id")["Code"] == "NotFoundException"
+    assert aws_error(kms.describe_key, KeyId="not-a-key-id")["Code"] == "NotFoundException"
     # a key of another region is not visible here
     other = kms.create_key()["KeyMetadata"]
-    error = error_of(kms.describe_key, KeyId=other["Arn"].replace(REGION, "us-west-2"))
+    error = aws_error(kms.describe_key, KeyId=other["Arn"].replace(REGION, "us-west-2"))
     assert error["Code"] == "NotFoundException"
 
 
@@ -391,9 +343,9 @@ def test_encryption_context_is_enforced(kms: Client, key: dict[str, str]) -> Non
         {**context, "extra": "1"},
     ):
         kwargs = {"EncryptionContext": wrong} if wrong else {}
-        error = error_of(kms.decrypt, CiphertextBlob=blob, **kwargs)
+        error = aws_error(kms.decrypt, CiphertextBlob=blob, **kwargs)
         assert error == {"Code": "InvalidCiphertextException", "Message": ""}
-        error = error_of(
+        error = aws_error(
             kms.re_encrypt,
             CiphertextBlob=blob,
             DestinationKeyId=key["KeyId"],
@@ -402,7 +354,7 @@ def test_encryption_context_is_enforced(kms: Client, key: dict[str, str]) -> Non
         assert error["Code"] == "InvalidCiphertextException"
     # without a context at encryption, any context at decryption is wrong
     bare = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"bare")["CiphertextBlob"]
-    error = error_of(kms.decrypt, CiphertextBlob=bare, EncryptionContext={"a": "b"})
+    error = aws_error(kms.decrypt, CiphertextBlob=bare, EncryptionContext={"a": "b"})
     assert error["Code"] == "InvalidCiphertextException"
     assert kms.decrypt(CiphertextBlob=bare)["Plaintext"] == b"bare"
 
@@ -412,10 +364,10 @@ def test_altered_or_foreign_ciphertexts_are_invalid(kms: Client, key: dict[str, 
     for position in (len(blob) - 1, len(blob) // 2, 45):
         altered = bytearray(blob)
         altered[position] ^= 0x01
-        error = error_of(kms.decrypt, CiphertextBlob=bytes(altered))
+        error = aws_error(kms.decrypt, CiphertextBlob=bytes(altered))
         assert error["Code"] == "InvalidCiphertextException", position
     for junk in (b"x", os.urandom(64), blob[:20]):
-        assert error_of(kms.decrypt, CiphertextBlob=junk)["Code"] == "InvalidCiphertextException"
+        assert aws_error(kms.decrypt, CiphertextBlob=junk)["Code"] == "InvalidCiphertextException"
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"intact"
 
 
@@ -423,9 +375,9 @@ def test_decrypt_with_another_key_named_is_incorrect_key(kms: Client, key: dict[
     other = kms.create_key()["KeyMetadata"]
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"mine")["CiphertextBlob"]
     message = "The key ID in the request does not identify a CMK that can perform this operation."
-    error = error_of(kms.decrypt, CiphertextBlob=blob, KeyId=other["KeyId"])
+    error = aws_error(kms.decrypt, CiphertextBlob=blob, KeyId=other["KeyId"])
     assert error == {"Code": "IncorrectKeyException", "Message": message}
-    error = error_of(
+    error = aws_error(
         kms.re_encrypt,
         CiphertextBlob=blob,
         SourceKeyId=other["Arn"],
@@ -456,7 +408,7 @@ def test_re_encrypt_moves_a_ciphertext_to_another_key(kms: Client, key: dict[str
     assert moved["DestinationKeyMaterialId"] == other["CurrentKeyMaterialId"]
     opened = kms.decrypt(CiphertextBlob=moved["CiphertextBlob"], EncryptionContext={"to": "b"})
     assert (opened["Plaintext"], opened["KeyId"]) == (b"moving", other["Arn"])
-    error = error_of(
+    error = aws_error(
         kms.decrypt,
         CiphertextBlob=moved["CiphertextBlob"],
         KeyId=key["KeyId"],
@@ -485,7 +437,7 @@ def test_generate_data_key_sizes_and_round_trips(kms: Client, key: dict[str, str
     two = kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["Plaintext"]
     assert one != two
     for bad in ({}, {"KeySpec": "AES_256", "NumberOfBytes": 32}):
-        assert error_of(kms.generate_data_key, KeyId=key["KeyId"], **bad)["Code"] == (
+        assert aws_error(kms.generate_data_key, KeyId=key["KeyId"], **bad)["Code"] == (
             "ValidationException"
         )
 
@@ -507,18 +459,18 @@ def test_a_disabled_key_refuses_cryptography_until_enabled(
     meta = metadata(kms, key["KeyId"])
     assert (meta["Enabled"], meta["KeyState"]) == (False, "Disabled")
     expected = {"Code": "DisabledException", "Message": f"{key['Arn']} is disabled."}
-    assert error_of(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == expected
-    assert error_of(kms.decrypt, CiphertextBlob=blob) == expected
-    assert error_of(kms.generate_data_key, KeyId=key["Alias"], KeySpec="AES_256") == expected
+    assert aws_error(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == expected
+    assert aws_error(kms.decrypt, CiphertextBlob=blob) == expected
+    assert aws_error(kms.generate_data_key, KeyId=key["Alias"], KeySpec="AES_256") == expected
     assert (
-        error_of(kms.generate_data_key_without_plaintext, KeyId=key["Arn"], KeySpec="AES_256")
+        aws_error(kms.generate_data_key_without_plaintext, KeyId=key["Arn"], KeySpec="AES_256")
         == expected
     )
-    assert error_of(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"]) == (
+    assert aws_error(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"]) == (
         expected
     )
-    assert error_of(kms.rotate_key_on_demand, KeyId=key["KeyId"]) == expected
-    assert error_of(kms.enable_key_rotation, KeyId=key["KeyId"]) == expected
+    assert aws_error(kms.rotate_key_on_demand, KeyId=key["KeyId"]) == expected
+    assert aws_error(kms.enable_key_rotation, KeyId=key["KeyId"]) == expected
     assert metadata(kms, key["KeyId"]) == meta  # nothing changed
     assert body(kms.disable_key(KeyId=key["KeyId"])) == {}  # idempotent
     assert body(kms.enable_key(KeyId=key["Arn"])) == {}
@@ -530,7 +482,7 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"doomed")["CiphertextBlob"]
     before = metadata(kms, key["KeyId"])
     for window in (1, 6, 31, 365):
-        error = error_of(kms.schedule_key_deletion, KeyId=key["KeyId"], PendingWindowInDays=window)
+        error = aws_error(kms.schedule_key_deletion, KeyId=key["KeyId"], PendingWindowInDays=window)
         assert error == {
             "Code": "ValidationException",
             "Message": "PendingWindowInDays must be between 7 and 30",
@@ -552,18 +504,20 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     assert meta["PendingDeletionWindowInDays"] == 7
 
     pending = {"Code": "KMSInvalidStateException", "Message": f"{key['Arn']} is pending deletion."}
-    assert error_of(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == pending
-    assert error_of(kms.decrypt, CiphertextBlob=blob) == pending
-    assert error_of(kms.generate_data_key, KeyId=key["KeyId"], KeySpec="AES_256") == pending
-    assert error_of(kms.enable_key, KeyId=key["KeyId"]) == pending
-    assert error_of(kms.disable_key, KeyId=key["KeyId"]) == pending
-    assert error_of(kms.schedule_key_deletion, KeyId=key["KeyId"]) == pending
+    assert aws_error(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == pending
+    assert aws_error(kms.decrypt, CiphertextBlob=blob) == pending
+    assert aws_error(kms.generate_data_key, KeyId=key["KeyId"], KeySpec="AES_256") == pending
+    assert aws_error(kms.enable_key, KeyId=key["KeyId"]) == pending
+    assert aws_error(kms.disable_key, KeyId=key["KeyId"]) == pending
+    assert aws_error(kms.schedule_key_deletion, KeyId=key["KeyId"]) == pending
     assert (
-        error_of(kms.tag_resource, KeyId=key["KeyId"], Tags=[{"TagKey": "a", "TagValue": "b"}])
+        aws_error(kms.tag_resource, KeyId=key["KeyId"], Tags=[{"TagKey": "a", "TagValue": "b"}])
         == pending
     )
-    assert error_of(kms.get_key_rotation_status, KeyId=key["KeyId"]) == pending
-    assert error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=key["KeyId"]) == pending
+    assert aws_error(kms.get_key_rotation_status, KeyId=key["KeyId"]) == pending
+    assert (
+        aws_error(kms.create_alias, AliasName=unique_alias(), TargetKeyId=key["KeyId"]) == pending
+    )
     assert metadata(kms, key["KeyId"]) == meta  # nothing changed
 
     cancelled = kms.cancel_key_deletion(KeyId=key["KeyId"])
@@ -571,7 +525,7 @@ def test_schedule_and_cancel_key_deletion(kms: Client, key: dict[str, str]) -> N
     meta = metadata(kms, key["KeyId"])
     assert (meta["KeyState"], meta["Enabled"]) == ("Disabled", False)  # as AWS: disabled
     assert "DeletionDate" not in meta and "PendingDeletionWindowInDays" not in meta
-    assert error_of(kms.cancel_key_deletion, KeyId=key["KeyId"])["Code"] == (
+    assert aws_error(kms.cancel_key_deletion, KeyId=key["KeyId"])["Code"] == (
         "KMSInvalidStateException"
     )
     kms.enable_key(KeyId=key["KeyId"])
@@ -669,39 +623,39 @@ def test_alias_lifecycle(kms: Client, key: dict[str, str]) -> None:
 
     assert body(kms.delete_alias(AliasName=second)) == {}
     assert aliases_of(kms, other["KeyId"]) == []
-    error = error_of(kms.delete_alias, AliasName=second)
+    error = aws_error(kms.delete_alias, AliasName=second)
     assert error == {
         "Code": "NotFoundException",
         "Message": f"Alias {alias_arn(second)} is not found.",
     }
-    error = error_of(kms.update_alias, AliasName=second, TargetKeyId=key["KeyId"])
+    error = aws_error(kms.update_alias, AliasName=second, TargetKeyId=key["KeyId"])
     assert error["Code"] == "NotFoundException"
-    assert error_of(kms.encrypt, KeyId=second, Plaintext=b"x")["Code"] == "NotFoundException"
+    assert aws_error(kms.encrypt, KeyId=second, Plaintext=b"x")["Code"] == "NotFoundException"
     # the key itself is untouched by its aliases
     assert metadata(kms, other["KeyId"])["KeyState"] == "Enabled"
 
 
 def test_alias_errors_change_nothing(kms: Client, key: dict[str, str]) -> None:
     before = all_pages(kms.list_aliases, "Aliases")
-    error = error_of(kms.create_alias, AliasName=key["Alias"], TargetKeyId=key["KeyId"])
+    error = aws_error(kms.create_alias, AliasName=key["Alias"], TargetKeyId=key["KeyId"])
     assert error == {
         "Code": "AlreadyExistsException",
         "Message": f"An alias with the name {alias_arn(key['Alias'])} already exists",
     }
     for reserved in ("alias/aws/mine", "alias/aws/secretsmanager"):
-        error = error_of(kms.create_alias, AliasName=reserved, TargetKeyId=key["KeyId"])
+        error = aws_error(kms.create_alias, AliasName=reserved, TargetKeyId=key["KeyId"])
         assert error["Code"] == "NotAuthorizedException"
-    error = error_of(kms.create_alias, AliasName="no-prefix", TargetKeyId=key["KeyId"])
+    error = aws_error(kms.create_alias, AliasName="no-prefix", TargetKeyId=key["KeyId"])
     assert error["Code"] == "ValidationException"
-    error = error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=key["Alias"])
+    error = aws_error(kms.create_alias, AliasName=unique_alias(), TargetKeyId=key["Alias"])
     assert error["Code"] == "ValidationException"
     missing = str(uuid.uuid4())
-    error = error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=missing)
+    error = aws_error(kms.create_alias, AliasName=unique_alias(), TargetKeyId=missing)
     assert error == {
         "Code": "NotFoundException",
         "Message": f"Key '{key_arn(missing)}' does not exist",
     }
-    error = error_of(kms.update_alias, AliasName=key["Alias"], TargetKeyId=missing)
+    error = aws_error(kms.update_alias, AliasName=key["Alias"], TargetKeyId=missing)
     assert error["Code"] == "NotFoundException"
     assert all_pages(kms.list_aliases, "Aliases") == before
 
@@ -722,14 +676,14 @@ def test_list_keys_pages_with_limit_and_marker(kms: Client) -> None:
     middle = len(marker) // 2
     altered = marker[:middle] + ("A" if marker[middle] != "A" else "B") + marker[middle + 1 :]
     for bad in ("garbage", altered):
-        error = error_of(kms.list_keys, Limit=2, Marker=bad)
+        error = aws_error(kms.list_keys, Limit=2, Marker=bad)
         assert error["Code"] == "InvalidMarkerException"
     # a marker from another listing is not accepted here
     for _ in range(2):
         kms.create_alias(AliasName=unique_alias(), TargetKeyId=mine[0]["KeyId"])
     aliases = kms.list_aliases(Limit=1)
     assert aliases["Truncated"] is True
-    error = error_of(kms.list_keys, Marker=aliases["NextMarker"])
+    error = aws_error(kms.list_keys, Marker=aliases["NextMarker"])
     assert error["Code"] == "InvalidMarkerException"
 
 
@@ -749,9 +703,9 @@ def test_list_aliases_and_resource_tags_page(kms: Client, key: dict[str, str]) -
     first = kms.list_resource_tags(KeyId=key["KeyId"], Limit=3)
     assert first["Truncated"] is True
     other = kms.create_key(Tags=tags)["KeyMetadata"]
-    error = error_of(kms.list_resource_tags, KeyId=other["KeyId"], Marker=first["NextMarker"])
+    error = aws_error(kms.list_resource_tags, KeyId=other["KeyId"], Marker=first["NextMarker"])
     assert error["Code"] == "InvalidMarkerException"
-    error = error_of(kms.list_resource_tags, KeyId=key["KeyId"], Marker="AAAA")
+    error = aws_error(kms.list_resource_tags, KeyId=key["KeyId"], Marker="AAAA")
     assert error["Code"] == "InvalidMarkerException"
 
 
@@ -796,7 +750,7 @@ def test_default_key_policy_and_put_key_policy(kms: Client, key: dict[str, str])
         json.dumps({"Version": "2012-10-17"}),
         json.dumps({"Statement": [{"Effect": "Maybe", "Action": "kms:*", "Resource": "*"}]}),
     ):
-        error = error_of(
+        error = aws_error(
             kms.put_key_policy, KeyId=key["KeyId"], PolicyName="default", Policy=malformed
         )
         assert error["Code"] == "MalformedPolicyDocumentException", malformed
@@ -820,7 +774,7 @@ def test_default_key_policy_and_put_key_policy(kms: Client, key: dict[str, str])
     assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] == mine
     created = kms.create_key(Policy=mine)["KeyMetadata"]
     assert kms.get_key_policy(KeyId=created["KeyId"])["Policy"] == mine
-    error = error_of(kms.create_key, Policy="{broken")
+    error = aws_error(kms.create_key, Policy="{broken")
     assert error["Code"] == "MalformedPolicyDocumentException"
 
 
@@ -878,36 +832,36 @@ def test_managed_key_appears_with_the_first_secret_and_cannot_be_changed(
         }
 
     ref = managed["KeyId"]
-    assert error_of(kms.disable_key, KeyId=ref) == denied("DisableKey")
-    assert error_of(kms.enable_key, KeyId="alias/aws/secretsmanager") == denied("EnableKey")
-    assert error_of(kms.schedule_key_deletion, KeyId=ref, PendingWindowInDays=7) == denied(
+    assert aws_error(kms.disable_key, KeyId=ref) == denied("DisableKey")
+    assert aws_error(kms.enable_key, KeyId="alias/aws/secretsmanager") == denied("EnableKey")
+    assert aws_error(kms.schedule_key_deletion, KeyId=ref, PendingWindowInDays=7) == denied(
         "ScheduleKeyDeletion"
     )
-    assert error_of(kms.cancel_key_deletion, KeyId=ref) == denied("CancelKeyDeletion")
-    assert error_of(kms.disable_key_rotation, KeyId=ref) == denied("DisableKeyRotation")
-    assert error_of(kms.enable_key_rotation, KeyId=ref) == denied("EnableKeyRotation")
-    assert error_of(kms.rotate_key_on_demand, KeyId=ref) == denied("RotateKeyOnDemand")
-    assert error_of(
+    assert aws_error(kms.cancel_key_deletion, KeyId=ref) == denied("CancelKeyDeletion")
+    assert aws_error(kms.disable_key_rotation, KeyId=ref) == denied("DisableKeyRotation")
+    assert aws_error(kms.enable_key_rotation, KeyId=ref) == denied("EnableKeyRotation")
+    assert aws_error(kms.rotate_key_on_demand, KeyId=ref) == denied("RotateKeyOnDemand")
+    assert aws_error(
         kms.put_key_policy, KeyId=ref, PolicyName="default", Policy=json.dumps(policy)
     ) == denied("PutKeyPolicy")
-    assert error_of(kms.tag_resource, KeyId=ref, Tags=[{"TagKey": "a", "TagValue": "b"}]) == denied(
-        "TagResource"
-    )
-    assert error_of(kms.untag_resource, KeyId=ref, TagKeys=["a"]) == denied("UntagResource")
-    assert error_of(kms.create_alias, AliasName=unique_alias(), TargetKeyId=ref) == denied(
+    assert aws_error(
+        kms.tag_resource, KeyId=ref, Tags=[{"TagKey": "a", "TagValue": "b"}]
+    ) == denied("TagResource")
+    assert aws_error(kms.untag_resource, KeyId=ref, TagKeys=["a"]) == denied("UntagResource")
+    assert aws_error(kms.create_alias, AliasName=unique_alias(), TargetKeyId=ref) == denied(
         "CreateAlias"
     )
-    assert error_of(kms.encrypt, KeyId=ref, Plaintext=b"x") == denied("Encrypt")
-    assert error_of(
+    assert aws_error(kms.encrypt, KeyId=ref, Plaintext=b"x") == denied("Encrypt")
+    assert aws_error(
         kms.generate_data_key, KeyId="alias/aws/secretsmanager", KeySpec="AES_256"
     ) == denied("GenerateDataKey")
     # its alias is reserved: it cannot be re-pointed or deleted
     own = kms.create_key()["KeyMetadata"]
-    error = error_of(
+    error = aws_error(
         kms.update_alias, AliasName="alias/aws/secretsmanager", TargetKeyId=own["KeyId"]
     )
     assert error["Code"] == "NotAuthorizedException"
-    error = error_of(kms.delete_alias, AliasName="alias/aws/secretsmanager")
+    error = aws_error(kms.delete_alias, AliasName="alias/aws/secretsmanager")
     assert error["Code"] == "NotAuthorizedException"
     # nothing changed: the key, its alias, and the secrets it protects
     assert metadata(kms, "alias/aws/secretsmanager") == managed

@@ -9,21 +9,18 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from strongroom.protocol.model import service_model
 from strongroom.secrets.api import OPERATIONS
-from tests.server import DEV_CREDENTIALS, ServerProcess
+from tests.aws import aws_error, body, not_found, state
+from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
 INVALID_NAME = (
     "Invalid name. Must be a valid name containing alphanumeric characters, "
     "or any of the following: -/_+=.@!"
 )
-NOT_FOUND = "Secrets Manager can't find the specified secret."
 MARKED_FOR_DELETION = (
     "You can't perform this operation on the secret because it was marked for deletion."
 )
@@ -35,47 +32,15 @@ SCHEDULED_NAME = (
     "You can't create this secret because a secret with this name is already scheduled "
     "for deletion."
 )
-ALREADY_DELETED = (
-    "You tried to perform the operation on a secret that's currently marked deleted."
-)
+ALREADY_DELETED = "You tried to perform the operation on a secret that's currently marked deleted."
 SLACK = timedelta(minutes=2)  # test process and server read the same system clock
 
 
 # Helpers ------------------------------------------------------------------------------
 
 
-def fails(call: Callable[[], Any], code: str, message: str | None = None) -> ClientError:
-    """Run ``call``, expect the AWS error ``code`` (and ``message``) with HTTP 400."""
-    with pytest.raises(ClientError) as raised:
-        call()
-    error = raised.value.response["Error"]
-    assert error["Code"] == code, error
-    if message is not None:
-        assert error["Message"] == message
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return raised.value
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
 def arn_pattern(name: str, region: str = "us-east-1", account: str = ACCOUNT) -> str:
     return rf"arn:aws:secretsmanager:{region}:{account}:secret:{re.escape(name)}-[A-Za-z0-9]{{6}}"
-
-
-def state(sm: Any, secret_id: str) -> dict[str, Any]:
-    """Everything a failed call must leave untouched (metadata, versions, policy).
-
-    LastAccessedDate is left out: reading the state is itself an access.
-    """
-    described = body(sm.describe_secret(SecretId=secret_id))
-    described.pop("LastAccessedDate", None)
-    versions = body(sm.list_secret_version_ids(SecretId=secret_id, IncludeDeprecated=True))
-    for version in versions["Versions"]:
-        version.pop("LastAccessedDate", None)
-    policy = body(sm.get_resource_policy(SecretId=secret_id))
-    return {"describe": described, "versions": versions, "policy": policy}
 
 
 def names_listed(sm: Any, **kwargs: Any) -> list[str]:
@@ -87,18 +52,6 @@ def names_listed(sm: Any, **kwargs: Any) -> list[str]:
 
 def near(moment: datetime, expected: datetime) -> bool:
     return abs(moment - expected) < SLACK
-
-
-@pytest.fixture
-def raw(server: ServerProcess) -> Any:
-    """A client that sends what it is given: the server does the validating."""
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-        **DEV_CREDENTIALS,
-    )
 
 
 @pytest.fixture
@@ -126,9 +79,8 @@ def test_region_comes_from_the_signature_scope(server: ServerProcess, sm: Any, n
     assert re.fullmatch(arn_pattern(name, region="eu-west-1"), in_eu["ARN"])
 
     # Not visible from us-east-1, by name or by its ARN.
-    fails(lambda: sm.describe_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.get_secret_value(SecretId=in_eu["ARN"]), "ResourceNotFoundException",
-          NOT_FOUND)
+    not_found(lambda: sm.describe_secret(SecretId=name))
+    not_found(lambda: sm.get_secret_value(SecretId=in_eu["ARN"]))
     assert name not in names_listed(sm, Filters=[{"Key": "name", "Values": [name]}])
 
     # The same name can then exist in us-east-1 as a different secret.
@@ -136,16 +88,13 @@ def test_region_comes_from_the_signature_scope(server: ServerProcess, sm: Any, n
     assert re.fullmatch(arn_pattern(name), in_us["ARN"])
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "us-value"
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "eu-value"
-    fails(lambda: eu.describe_secret(SecretId=in_us["ARN"]), "ResourceNotFoundException",
-          NOT_FOUND)
+    not_found(lambda: eu.describe_secret(SecretId=in_us["ARN"]))
     assert names_listed(eu, Filters=[{"Key": "name", "Values": [name]}]) == [name]
 
     # A secret only in us-east-1 is invisible from eu-west-1 by name, ARN and listing.
     us_only = sm.create_secret(Name=f"{name}-us", SecretString="v")
-    fails(lambda: eu.describe_secret(SecretId=f"{name}-us"), "ResourceNotFoundException",
-          NOT_FOUND)
-    fails(lambda: eu.get_secret_value(SecretId=us_only["ARN"]), "ResourceNotFoundException",
-          NOT_FOUND)
+    not_found(lambda: eu.describe_secret(SecretId=f"{name}-us"))
+    not_found(lambda: eu.get_secret_value(SecretId=us_only["ARN"]))
     assert names_listed(eu, Filters=[{"Key": "name", "Values": [f"{name}-us"]}]) == []
 
 
@@ -173,7 +122,7 @@ def test_name_that_looks_like_an_arn_suffix(sm: Any, name: str) -> None:
     assert sm.describe_secret(SecretId=tricky)["ARN"] == arn
     assert sm.describe_secret(SecretId=arn)["Name"] == tricky
     # The prefix is another (absent) secret's name, not a lookup of this one.
-    fails(lambda: sm.describe_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.describe_secret(SecretId=name))
 
 
 @pytest.mark.parametrize(
@@ -185,8 +134,10 @@ def test_name_that_looks_like_an_arn_suffix(sm: Any, name: str) -> None:
             lambda arn: arn.replace(f":{ACCOUNT}:", ":111111111111:")[:-7],
             id="other-account-partial",
         ),
-        pytest.param(lambda arn: arn[:-6] + ("AAAAAA" if arn[-6:] != "AAAAAA" else "BBBBBB"),
-                     id="wrong-suffix"),
+        pytest.param(
+            lambda arn: arn[:-6] + ("AAAAAA" if arn[-6:] != "AAAAAA" else "BBBBBB"),
+            id="wrong-suffix",
+        ),
     ],
 )
 def test_arn_that_names_no_secret_is_not_found(
@@ -194,26 +145,38 @@ def test_arn_that_names_no_secret_is_not_found(
 ) -> None:
     wrong = mangle(secret["ARN"])
     assert wrong != secret["ARN"]
-    before = state(sm, secret["ARN"])
-    fails(lambda: sm.describe_secret(SecretId=wrong), "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.get_secret_value(SecretId=wrong), "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.put_secret_value(SecretId=wrong, SecretString="x"),
-          "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.delete_secret(SecretId=wrong), "ResourceNotFoundException", NOT_FOUND)
-    assert state(sm, secret["ARN"]) == before
+    before = state(sm, secret["ARN"], policy=True)
+    not_found(lambda: sm.describe_secret(SecretId=wrong))
+    not_found(lambda: sm.get_secret_value(SecretId=wrong))
+    not_found(lambda: sm.put_secret_value(SecretId=wrong, SecretString="x"))
+    not_found(lambda: sm.delete_secret(SecretId=wrong))
+    assert state(sm, secret["ARN"], policy=True) == before
 
 
 # Names --------------------------------------------------------------------------------
 
-BAD_NAMES = ["has space", "semi;colon", "hash#", "percent%", "quote'", "star*", "ümlaut",
-             "tab\tchar", "comma,", "brace{"]
+BAD_NAMES = [
+    "has space",
+    "semi;colon",
+    "hash#",
+    "percent%",
+    "quote'",
+    "star*",
+    "ümlaut",
+    "tab\tchar",
+    "comma,",
+    "brace{",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
 def test_create_secret_rejects_invalid_names(sm: Any, name: str, bad: str) -> None:
     before = names_listed(sm, IncludePlannedDeletion=True)
-    fails(lambda: sm.create_secret(Name=f"{name}{bad}", SecretString="v"),
-          "ValidationException", INVALID_NAME)
+    aws_error(
+        lambda: sm.create_secret(Name=f"{name}{bad}", SecretString="v"),
+        code="ValidationException",
+        message=INVALID_NAME,
+    )
     assert names_listed(sm, IncludePlannedDeletion=True) == before
 
 
@@ -242,28 +205,32 @@ _REQUIRED_EXTRAS: dict[str, dict[str, Any]] = {
 }
 _MODEL = service_model("secretsmanager")
 SECRET_ID_OPERATIONS = sorted(
-    op
-    for op in OPERATIONS
-    if "SecretId" in (_MODEL.operation_model(op).input_shape.members or {})
+    op for op in OPERATIONS if "SecretId" in (_MODEL.operation_model(op).input_shape.members or {})
 )
 
 
 def test_secret_id_operations_cover_the_served_surface() -> None:
     # Every served operation with a SecretId is checked below; at least these 17.
     assert len(SECRET_ID_OPERATIONS) >= 17
-    assert {"GetSecretValue", "DescribeSecret", "DeleteSecret", "RestoreSecret",
-            "UpdateSecret", "TagResource"} <= set(SECRET_ID_OPERATIONS)
+    assert {
+        "GetSecretValue",
+        "DescribeSecret",
+        "DeleteSecret",
+        "RestoreSecret",
+        "UpdateSecret",
+        "TagResource",
+    } <= set(SECRET_ID_OPERATIONS)
 
 
 @pytest.mark.parametrize("operation", SECRET_ID_OPERATIONS)
 def test_invalid_name_as_secret_id_on_every_operation(
     raw: Any, sm: Any, secret: dict[str, Any], operation: str
 ) -> None:
-    before = state(sm, secret["ARN"])
+    before = state(sm, secret["ARN"], policy=True)
     method = getattr(raw, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
     params = {"SecretId": "bad name", **_REQUIRED_EXTRAS.get(operation, {})}
-    fails(lambda: method(**params), "ValidationException", INVALID_NAME)
-    assert state(sm, secret["ARN"]) == before
+    aws_error(lambda: method(**params), code="ValidationException", message=INVALID_NAME)
+    assert state(sm, secret["ARN"], policy=True) == before
 
 
 def test_name_of_512_characters_is_accepted(sm: Any) -> None:
@@ -279,16 +246,15 @@ def test_name_of_512_characters_is_accepted(sm: Any) -> None:
 def test_name_of_513_characters_is_rejected(raw: Any, sm: Any) -> None:
     long_name = "n" + uuid.uuid4().hex + "x" * (513 - 33)
     assert len(long_name) == 513
-    error = fails(lambda: raw.create_secret(Name=long_name, SecretString="v"),
-                  "ValidationException")
-    message = error.response["Error"]["Message"]
+    error = aws_error(
+        lambda: raw.create_secret(Name=long_name, SecretString="v"), code="ValidationException"
+    )
+    message = error["Message"]
     assert message.startswith("1 validation error detected: Value '")
     assert message.endswith(
-        "at 'name' failed to satisfy constraint: Member must have length less than or "
-        "equal to 512"
+        "at 'name' failed to satisfy constraint: Member must have length less than or equal to 512"
     )
-    fails(lambda: sm.describe_secret(SecretId=long_name), "ResourceNotFoundException",
-          NOT_FOUND)
+    not_found(lambda: sm.describe_secret(SecretId=long_name))
 
 
 # Deletion -----------------------------------------------------------------------------
@@ -318,40 +284,52 @@ def test_recovery_window_in_range(sm: Any, secret: dict[str, Any], days: int) ->
 def test_recovery_window_out_of_range(
     raw: Any, sm: Any, secret: dict[str, Any], days: int, force: bool | None
 ) -> None:
-    before = state(sm, secret["ARN"])
+    before = state(sm, secret["ARN"], policy=True)
     extra = {} if force is None else {"ForceDeleteWithoutRecovery": force}
-    fails(lambda: raw.delete_secret(SecretId=secret["ARN"], RecoveryWindowInDays=days, **extra),
-          "InvalidParameterException", WINDOW_RANGE)
-    assert state(sm, secret["ARN"]) == before
+    aws_error(
+        lambda: raw.delete_secret(SecretId=secret["ARN"], RecoveryWindowInDays=days, **extra),
+        code="InvalidParameterException",
+        message=WINDOW_RANGE,
+    )
+    assert state(sm, secret["ARN"], policy=True) == before
     assert "DeletedDate" not in before["describe"]
     assert sm.get_secret_value(SecretId=secret["ARN"])["SecretString"] == "s3cret"
 
 
 def test_force_and_window_together_are_refused(sm: Any, secret: dict[str, Any]) -> None:
-    before = state(sm, secret["ARN"])
-    fails(lambda: sm.delete_secret(SecretId=secret["ARN"], RecoveryWindowInDays=7,
-                                   ForceDeleteWithoutRecovery=True),
-          "InvalidParameterException", FORCE_AND_WINDOW)
-    assert state(sm, secret["ARN"]) == before
+    before = state(sm, secret["ARN"], policy=True)
+    aws_error(
+        lambda: sm.delete_secret(
+            SecretId=secret["ARN"], RecoveryWindowInDays=7, ForceDeleteWithoutRecovery=True
+        ),
+        code="InvalidParameterException",
+        message=FORCE_AND_WINDOW,
+    )
+    assert state(sm, secret["ARN"], policy=True) == before
     assert sm.get_secret_value(SecretId=secret["ARN"])["SecretString"] == "s3cret"
 
 
 def _scheduled_calls(sm: Any, secret_id: str, version_id: str) -> dict[str, Callable[[], Any]]:
     return {
         "GetSecretValue": lambda: sm.get_secret_value(SecretId=secret_id),
-        "GetSecretValue-version": lambda: sm.get_secret_value(SecretId=secret_id,
-                                                              VersionId=version_id),
+        "GetSecretValue-version": lambda: sm.get_secret_value(
+            SecretId=secret_id, VersionId=version_id
+        ),
         "PutSecretValue": lambda: sm.put_secret_value(SecretId=secret_id, SecretString="new"),
         "UpdateSecret-value": lambda: sm.update_secret(SecretId=secret_id, SecretString="new"),
-        "UpdateSecret-metadata": lambda: sm.update_secret(SecretId=secret_id,
-                                                          Description="changed"),
-        "TagResource": lambda: sm.tag_resource(SecretId=secret_id,
-                                               Tags=[{"Key": "new", "Value": "tag"}]),
+        "UpdateSecret-metadata": lambda: sm.update_secret(
+            SecretId=secret_id, Description="changed"
+        ),
+        "TagResource": lambda: sm.tag_resource(
+            SecretId=secret_id, Tags=[{"Key": "new", "Value": "tag"}]
+        ),
         "UntagResource": lambda: sm.untag_resource(SecretId=secret_id, TagKeys=["team"]),
         "UpdateSecretVersionStage": lambda: sm.update_secret_version_stage(
-            SecretId=secret_id, VersionStage="CUSTOM", MoveToVersionId=version_id),
-        "PutResourcePolicy": lambda: sm.put_resource_policy(SecretId=secret_id,
-                                                            ResourcePolicy=_POLICY),
+            SecretId=secret_id, VersionStage="CUSTOM", MoveToVersionId=version_id
+        ),
+        "PutResourcePolicy": lambda: sm.put_resource_policy(
+            SecretId=secret_id, ResourcePolicy=_POLICY
+        ),
     }
 
 
@@ -360,13 +338,14 @@ SCHEDULED_OPERATIONS = list(_scheduled_calls(None, "", ""))
 
 @pytest.mark.parametrize("operation", SCHEDULED_OPERATIONS)
 def test_scheduled_secret_refuses_reads_and_writes(sm: Any, name: str, operation: str) -> None:
-    created = sm.create_secret(Name=name, SecretString="kept", Description="original",
-                               Tags=[{"Key": "team", "Value": "a"}])
+    created = sm.create_secret(
+        Name=name, SecretString="kept", Description="original", Tags=[{"Key": "team", "Value": "a"}]
+    )
     sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
-    before = state(sm, name)
+    before = state(sm, name, policy=True)
     call = _scheduled_calls(sm, name, created["VersionId"])[operation]
-    fails(call, "InvalidRequestException", MARKED_FOR_DELETION)
-    assert state(sm, name) == before
+    aws_error(call, code="InvalidRequestException", message=MARKED_FOR_DELETION)
+    assert state(sm, name, policy=True) == before
     # Restored, the secret is exactly as it was before the deletion.
     sm.restore_secret(SecretId=name)
     described = sm.describe_secret(SecretId=name)
@@ -399,21 +378,30 @@ def test_create_with_name_of_scheduled_secret(
     sm: Any, secret: dict[str, Any], with_value: bool
 ) -> None:
     sm.delete_secret(SecretId=secret["Name"])
-    before = state(sm, secret["Name"])
+    before = state(sm, secret["Name"], policy=True)
     extra = {"SecretString": "other"} if with_value else {}
-    fails(lambda: sm.create_secret(Name=secret["Name"], **extra),
-          "InvalidRequestException", SCHEDULED_NAME)
-    assert state(sm, secret["Name"]) == before
+    aws_error(
+        lambda: sm.create_secret(Name=secret["Name"], **extra),
+        code="InvalidRequestException",
+        message=SCHEDULED_NAME,
+    )
+    assert state(sm, secret["Name"], policy=True) == before
 
 
 def test_delete_again_without_force_is_refused(sm: Any, secret: dict[str, Any]) -> None:
     first = sm.delete_secret(SecretId=secret["Name"], RecoveryWindowInDays=10)
-    before = state(sm, secret["Name"])
-    fails(lambda: sm.delete_secret(SecretId=secret["Name"]), "InvalidRequestException",
-          ALREADY_DELETED)
-    fails(lambda: sm.delete_secret(SecretId=secret["Name"], RecoveryWindowInDays=20),
-          "InvalidRequestException", ALREADY_DELETED)
-    assert state(sm, secret["Name"]) == before
+    before = state(sm, secret["Name"], policy=True)
+    aws_error(
+        lambda: sm.delete_secret(SecretId=secret["Name"]),
+        code="InvalidRequestException",
+        message=ALREADY_DELETED,
+    )
+    aws_error(
+        lambda: sm.delete_secret(SecretId=secret["Name"], RecoveryWindowInDays=20),
+        code="InvalidRequestException",
+        message=ALREADY_DELETED,
+    )
+    assert state(sm, secret["Name"], policy=True) == before
     assert near(first["DeletionDate"], before["describe"]["DeletedDate"] + timedelta(days=10))
 
 
@@ -434,14 +422,16 @@ def test_restore_clears_the_deletion(sm: Any, secret: dict[str, Any]) -> None:
 
 
 def test_restore_of_a_live_secret_changes_nothing(sm: Any, secret: dict[str, Any]) -> None:
-    before = state(sm, secret["Name"])
+    before = state(sm, secret["Name"], policy=True)
     assert body(sm.restore_secret(SecretId=secret["ARN"])) == {
-        "ARN": secret["ARN"], "Name": secret["Name"]}
-    assert state(sm, secret["Name"]) == before
+        "ARN": secret["ARN"],
+        "Name": secret["Name"],
+    }
+    assert state(sm, secret["Name"], policy=True) == before
 
 
 def test_restore_of_a_missing_secret_is_not_found(sm: Any, name: str) -> None:
-    fails(lambda: sm.restore_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.restore_secret(SecretId=name))
 
 
 @pytest.mark.parametrize("scheduled_first", [False, True])
@@ -457,14 +447,13 @@ def test_force_delete_removes_immediately(
     assert (deleted["ARN"], deleted["Name"]) == (old_arn, name)
     assert near(deleted["DeletionDate"], now)
     for secret_id in (name, old_arn):
-        fails(lambda sid=secret_id: sm.describe_secret(SecretId=sid),
-              "ResourceNotFoundException", NOT_FOUND)
-        fails(lambda sid=secret_id: sm.get_secret_value(SecretId=sid),
-              "ResourceNotFoundException", NOT_FOUND)
-        fails(lambda sid=secret_id: sm.restore_secret(SecretId=sid),
-              "ResourceNotFoundException", NOT_FOUND)
-    assert names_listed(sm, Filters=[{"Key": "name", "Values": [name]}],
-                        IncludePlannedDeletion=True) == []
+        not_found(lambda sid=secret_id: sm.describe_secret(SecretId=sid))
+        not_found(lambda sid=secret_id: sm.get_secret_value(SecretId=sid))
+        not_found(lambda sid=secret_id: sm.restore_secret(SecretId=sid))
+    assert (
+        names_listed(sm, Filters=[{"Key": "name", "Values": [name]}], IncludePlannedDeletion=True)
+        == []
+    )
 
     # The name is free at once; the new secret gets a new ARN suffix.
     recreated = sm.create_secret(Name=name, SecretString="second life")
@@ -472,7 +461,7 @@ def test_force_delete_removes_immediately(
     assert recreated["ARN"] != old_arn
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "second life"
     # The old ARN does not reach the new secret (old grants must not apply to it).
-    fails(lambda: sm.describe_secret(SecretId=old_arn), "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.describe_secret(SecretId=old_arn))
     assert sm.describe_secret(SecretId=old_arn[:-7])["ARN"] == recreated["ARN"]
 
 
@@ -489,9 +478,9 @@ def test_force_delete_of_a_missing_secret_answers_as_if_deleted(sm: Any, name: s
     by_arn = sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     assert (by_arn["ARN"], by_arn["Name"]) == (arn, name)
     # Nothing was created by answering.
-    fails(lambda: sm.describe_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.describe_secret(SecretId=name))
     # Without force, a missing secret is an error.
-    fails(lambda: sm.delete_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.delete_secret(SecretId=name))
 
 
 # Field presence -----------------------------------------------------------------------
@@ -500,8 +489,14 @@ def test_force_delete_of_a_missing_secret_answers_as_if_deleted(sm: Any, name: s
 def test_fresh_secret_describes_exactly_the_aws_fields(sm: Any, name: str) -> None:
     created = sm.create_secret(Name=name, SecretString="v")
     described = sm.describe_secret(SecretId=name)
-    assert set(described) == {"ARN", "Name", "CreatedDate", "LastChangedDate",
-                              "VersionIdsToStages", "ResponseMetadata"}
+    assert set(described) == {
+        "ARN",
+        "Name",
+        "CreatedDate",
+        "LastChangedDate",
+        "VersionIdsToStages",
+        "ResponseMetadata",
+    }
     assert described["VersionIdsToStages"] == {created["VersionId"]: ["AWSCURRENT"]}
     assert near(described["LastChangedDate"], described["CreatedDate"])
     assert near(described["CreatedDate"], datetime.now(UTC))
@@ -511,9 +506,21 @@ def test_optional_fields_appear_only_once_set(sm: Any, name: str) -> None:
     sm.create_secret(Name=name, SecretString="v", Description="what it is")
     described = sm.describe_secret(SecretId=name)
     assert described["Description"] == "what it is"
-    for absent in ("KmsKeyId", "Tags", "RotationEnabled", "RotationLambdaARN", "RotationRules",
-                   "LastRotatedDate", "NextRotationDate", "DeletedDate", "LastAccessedDate",
-                   "OwningService", "PrimaryRegion", "ReplicationStatus", "Type"):
+    for absent in (
+        "KmsKeyId",
+        "Tags",
+        "RotationEnabled",
+        "RotationLambdaARN",
+        "RotationRules",
+        "LastRotatedDate",
+        "NextRotationDate",
+        "DeletedDate",
+        "LastAccessedDate",
+        "OwningService",
+        "PrimaryRegion",
+        "ReplicationStatus",
+        "Type",
+    ):
         assert absent not in described, absent
     sm.get_secret_value(SecretId=name)
     accessed = sm.describe_secret(SecretId=name)["LastAccessedDate"]
@@ -549,18 +556,7 @@ def test_list_secrets_entries_use_secret_versions_to_stages(sm: Any, name: str) 
     entry = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"][0]
     assert entry["SecretVersionsToStages"] == {created["VersionId"]: ["AWSCURRENT"]}
     assert "VersionIdsToStages" not in entry
-    assert set(entry) == {"ARN", "Name", "CreatedDate", "LastChangedDate",
-                          "SecretVersionsToStages"}
-
-
-@pytest.fixture
-def kms_key(server: ServerProcess) -> dict[str, str]:
-    """A customer managed KMS key with an alias: the ways a secret may name it."""
-    kms = server.client("kms")
-    key = kms.create_key(Description="strongroom e2e")["KeyMetadata"]
-    alias = f"alias/e2e-{uuid.uuid4().hex[:12]}"
-    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-    return {"KeyId": key["KeyId"], "Arn": key["Arn"], "Alias": alias}
+    assert set(entry) == {"ARN", "Name", "CreatedDate", "LastChangedDate", "SecretVersionsToStages"}
 
 
 def _names_key(reported: str, key: dict[str, str]) -> bool:
@@ -570,30 +566,32 @@ def _names_key(reported: str, key: dict[str, str]) -> bool:
 
 
 def test_metadata_only_update_creates_no_version(
-    sm: Any, secret: dict[str, Any], kms_key: dict[str, str]
+    sm: Any, secret: dict[str, Any], key: dict[str, str]
 ) -> None:
     name = secret["Name"]
     versions_before = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)
     updated = sm.update_secret(SecretId=name, Description="new description")
     assert body(updated) == {"ARN": secret["ARN"], "Name": name}
-    updated = sm.update_secret(SecretId=name, KmsKeyId=kms_key["Alias"])
+    updated = sm.update_secret(SecretId=name, KmsKeyId=key["Alias"])
     assert body(updated) == {"ARN": secret["ARN"], "Name": name}
     described = sm.describe_secret(SecretId=name)
     assert described["Description"] == "new description"
-    assert _names_key(described["KmsKeyId"], kms_key)
+    assert _names_key(described["KmsKeyId"], key)
     versions_after = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)
     assert [v["VersionId"] for v in versions_after["Versions"]] == [
-        v["VersionId"] for v in versions_before["Versions"]]
+        v["VersionId"] for v in versions_before["Versions"]
+    ]
     assert [v["VersionStages"] for v in versions_after["Versions"]] == [
-        v["VersionStages"] for v in versions_before["Versions"]]
+        v["VersionStages"] for v in versions_before["Versions"]
+    ]
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "s3cret"
 
 
 def test_empty_kms_key_id_reverts_to_the_default_key(
-    sm: Any, name: str, kms_key: dict[str, str]
+    sm: Any, name: str, key: dict[str, str]
 ) -> None:
-    sm.create_secret(Name=name, SecretString="v", KmsKeyId=kms_key["Alias"])
-    assert _names_key(sm.describe_secret(SecretId=name)["KmsKeyId"], kms_key)
+    sm.create_secret(Name=name, SecretString="v", KmsKeyId=key["Alias"])
+    assert _names_key(sm.describe_secret(SecretId=name)["KmsKeyId"], key)
     updated = sm.update_secret(SecretId=name, KmsKeyId="")
     assert body(updated) == {"ARN": sm.describe_secret(SecretId=name)["ARN"], "Name": name}
     assert "KmsKeyId" not in sm.describe_secret(SecretId=name)

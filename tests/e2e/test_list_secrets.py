@@ -7,55 +7,30 @@ their own and each test works in a region no other test uses: every count is exa
 from __future__ import annotations
 
 import random
-import string
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.server import DEV_CREDENTIALS, ServerProcess
-
-Client = Any
+from tests.aws import Client, aws_error, random_region
+from tests.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def list_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of this module's own (it replaces the shared one here)."""
     log: Path = tmp_path_factory.mktemp("list-server") / "server.log"
     process = ServerProcess(["--dev"], log).start()
     yield process
     process.stop()
 
 
-def _region() -> str:
-    letters = "".join(random.choices(string.ascii_lowercase, k=10))
-    return f"ls-{letters}-1"
-
-
-def _client(server: ServerProcess, region: str, *, validate: bool = True) -> Client:
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
-        **DEV_CREDENTIALS,
-    )
-
-
 @pytest.fixture
-def sm(list_server: ServerProcess) -> Client:
+def sm(server: ServerProcess) -> Client:
     """A client in a region of its own: it sees only the secrets this test creates."""
-    return _client(list_server, _region())
-
-
-@pytest.fixture
-def raw(list_server: ServerProcess, sm: Client) -> Client:
-    """The same region as ``sm``, without boto3's client-side parameter checks."""
-    return _client(list_server, sm.meta.region_name, validate=False)
+    return server.client(region=random_region("ls"))
 
 
 def names(sm: Client, **kwargs: Any) -> list[str]:
@@ -72,14 +47,6 @@ def names(sm: Client, **kwargs: Any) -> list[str]:
 
 def by(key: str, *values: str) -> dict[str, Any]:
     return {"Key": key, "Values": list(values)}
-
-
-def error_of(call: Callable[[], Any]) -> dict[str, Any]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    response: dict[str, Any] = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return response["Error"]
 
 
 def create(sm: Client, name: str, **kwargs: Any) -> dict[str, Any]:
@@ -217,9 +184,9 @@ def test_include_planned_deletion(sm: Client) -> None:
     assert sorted(names(sm)) == ["doomed", "kept"]
 
 
-def test_primary_region_and_owning_service(list_server: ServerProcess, sm: Client) -> None:
+def test_primary_region_and_owning_service(server: ServerProcess, sm: Client) -> None:
     here = sm.meta.region_name
-    there = _region()
+    there = random_region("ls")
     create(sm, "local")
     create(sm, "replicated", AddReplicaRegions=[{"Region": there}])
     create(sm, "managed", Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}])
@@ -238,7 +205,7 @@ def test_primary_region_and_owning_service(list_server: ServerProcess, sm: Clien
     assert sorted(names(sm, Filters=[by("owning-service", "!rds")])) == ["local", "replicated"]
 
     # In the replica's region the replica is listed with the primary's region.
-    replica_side = _client(list_server, there)
+    replica_side = server.client(region=there)
     assert names(replica_side) == ["replicated"]
     assert names(replica_side, Filters=[by("primary-region", here)]) == ["replicated"]
     assert replica_side.list_secrets()["SecretList"][0]["PrimaryRegion"] == here
@@ -246,34 +213,34 @@ def test_primary_region_and_owning_service(list_server: ServerProcess, sm: Clien
 
 def test_invalid_filters_are_validation_errors(raw: Client) -> None:
     raw.create_secret(Name="present", SecretString="v")
-    error = error_of(lambda: raw.list_secrets(Filters=[by("colour", "red")]))
+    error = aws_error(lambda: raw.list_secrets(Filters=[by("colour", "red")]))
     assert error["Code"] == "ValidationException"
     assert error["Message"] == (
         "1 validation error detected: Value 'colour' at 'filters.1.member.key' failed to "
         "satisfy constraint: Member must satisfy enum value set: "
         "[description, name, tag-key, tag-value, primary-region, owning-service, all]"
     )
-    error = error_of(lambda: raw.list_secrets(Filters=[by("name", "bad*value")]))
+    error = aws_error(lambda: raw.list_secrets(Filters=[by("name", "bad*value")]))
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith(
         "1 validation error detected: Value 'bad*value' at 'filters.1.member.values.1.member' "
         "failed to satisfy constraint: Member must satisfy regular expression pattern: "
     )
-    error = error_of(lambda: raw.list_secrets(Filters=[by("name", "a")] * 11))
+    error = aws_error(lambda: raw.list_secrets(Filters=[by("name", "a")] * 11))
     assert error["Code"] == "ValidationException"
     assert "Member must have length less than or equal to 10" in error["Message"]
-    error = error_of(lambda: raw.list_secrets(Filters=[by("name", *["a"] * 11)]))
+    error = aws_error(lambda: raw.list_secrets(Filters=[by("name", *["a"] * 11)]))
     assert error["Code"] == "ValidationException"
     assert "Member must have length less than or equal to 10" in error["Message"]
-    error = error_of(lambda: raw.list_secrets(Filters=[by("name", "x" * 513)]))
+    error = aws_error(lambda: raw.list_secrets(Filters=[by("name", "x" * 513)]))
     assert error["Code"] == "ValidationException"
     assert "Member must have length less than or equal to 512" in error["Message"]
     for bad in (0, 101):
-        error = error_of(lambda bad=bad: raw.list_secrets(MaxResults=bad))
+        error = aws_error(lambda bad=bad: raw.list_secrets(MaxResults=bad))
         assert error["Code"] == "ValidationException"
-    error = error_of(lambda: raw.list_secrets(SortBy="size"))
+    error = aws_error(lambda: raw.list_secrets(SortBy="size"))
     assert error["Code"] == "ValidationException"
-    error = error_of(lambda: raw.list_secrets(SortOrder="up"))
+    error = aws_error(lambda: raw.list_secrets(SortOrder="up"))
     assert error["Code"] == "ValidationException"
     # Ten filters of ten values each are fine.
     assert names(raw, Filters=[by("name", *["pres"] * 10)] * 10) == ["present"]
@@ -351,9 +318,9 @@ def test_default_order_is_ascending_creation(sm: Client, sortable: list[str]) ->
 
 
 @pytest.fixture(scope="module")
-def many(list_server: ServerProcess) -> tuple[Client, list[str]]:
+def many(server: ServerProcess) -> tuple[Client, list[str]]:
     """250 secrets in a region of their own, in creation order."""
-    sm = _client(list_server, _region())
+    sm = server.client(region=random_region("ls"))
     created = [f"page/{i:03d}-{uuid.uuid4().hex[:4]}" for i in range(250)]
     random.shuffle(created)
     for name in created:
@@ -437,13 +404,11 @@ def _token(sm: Client, **kwargs: Any) -> str:
 
 
 def _invalid_token(call: Callable[[], Any]) -> None:
-    error = error_of(call)
+    error = aws_error(call)
     assert error["Code"] == "InvalidNextTokenException"
 
 
-def test_next_token_is_bound_to_filters_sort_and_region(
-    list_server: ServerProcess, sm: Client
-) -> None:
+def test_next_token_is_bound_to_filters_sort_and_region(server: ServerProcess, sm: Client) -> None:
     for i in range(3):
         create(sm, f"t{i}", Tags=[{"Key": "k", "Value": "v"}])
     token = _token(sm)
@@ -459,7 +424,7 @@ def test_next_token_is_bound_to_filters_sort_and_region(
     _invalid_token(lambda: sm.list_secrets(NextToken=filtered, Filters=[by("tag-key", "kk")]))
     _invalid_token(lambda: sm.list_secrets(NextToken=filtered))
     # Another region's listing, and another operation, refuse it too.
-    elsewhere = _client(list_server, _region())
+    elsewhere = server.client(region=random_region("ls"))
     _invalid_token(lambda: elsewhere.list_secrets(NextToken=token))
     _invalid_token(lambda: sm.batch_get_secret_value(Filters=[by("name", "t")], NextToken=token))
 
@@ -473,7 +438,7 @@ def test_tampered_or_garbage_tokens_are_refused(raw: Client) -> None:
         _invalid_token(lambda bad=bad: raw.list_secrets(NextToken=bad))
     # The real token still works afterwards.
     assert names(raw, MaxResults=1, NextToken=token) == ["g1", "g2"]
-    error = error_of(lambda: raw.list_secrets(NextToken=""))
+    error = aws_error(lambda: raw.list_secrets(NextToken=""))
     assert error["Code"] == "ValidationException"
-    error = error_of(lambda: raw.list_secrets(NextToken="x" * 4097))
+    error = aws_error(lambda: raw.list_secrets(NextToken="x" * 4097))
     assert error["Code"] == "ValidationException"

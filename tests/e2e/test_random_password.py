@@ -7,15 +7,11 @@ the time shows up.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.server import DEV_CREDENTIALS, ServerProcess
+from tests.aws import aws_error
 
 UPPER, LOWER, DIGITS, PUNCT = (
     set(string.ascii_uppercase),
@@ -30,28 +26,6 @@ CALLS = 40
 TOO_SHORT = "Password length is too short based on the required types."
 TYPE_EMPTY = "All characters of the desired type have been excluded."
 ALL_EXCLUDED = "All characters have been excluded from selection."
-
-
-def fails(call: Callable[[], Any], code: str, message: str | None = None) -> ClientError:
-    with pytest.raises(ClientError) as raised:
-        call()
-    error = raised.value.response["Error"]
-    assert error["Code"] == code, error
-    if message is not None:
-        assert error["Message"] == message
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return raised.value
-
-
-@pytest.fixture
-def raw(server: ServerProcess) -> Any:
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-        **DEV_CREDENTIALS,
-    )
 
 
 def passwords(sm: Any, count: int = CALLS, **kwargs: Any) -> list[str]:
@@ -97,8 +71,9 @@ def test_each_exclude_flag_is_respected(sm: Any, flag: str, excluded: set[str]) 
 
 
 def test_all_exclude_flags_but_one(sm: Any) -> None:
-    for password in passwords(sm, ExcludeUppercase=True, ExcludeLowercase=True,
-                              ExcludePunctuation=True, PasswordLength=20):
+    for password in passwords(
+        sm, ExcludeUppercase=True, ExcludeLowercase=True, ExcludePunctuation=True, PasswordLength=20
+    ):
         assert len(password) == 20
         assert set(password) <= DIGITS
 
@@ -115,8 +90,12 @@ def test_include_space(sm: Any) -> None:
 
 def test_space_alone_is_a_valid_pool(sm: Any) -> None:
     password = sm.get_random_password(
-        PasswordLength=8, IncludeSpace=True, ExcludeUppercase=True, ExcludeLowercase=True,
-        ExcludeNumbers=True, ExcludePunctuation=True,
+        PasswordLength=8,
+        IncludeSpace=True,
+        ExcludeUppercase=True,
+        ExcludeLowercase=True,
+        ExcludeNumbers=True,
+        ExcludePunctuation=True,
     )["RandomPassword"]
     assert password == " " * 8
 
@@ -149,8 +128,14 @@ def test_without_require_each_included_type_types_may_be_missing(sm: Any) -> Non
     # With every type required each one would be complete; here most are not.
     assert sum(not complete(password) for password in generated) > 10
     # A length shorter than the number of types is then allowed.
-    assert len(sm.get_random_password(PasswordLength=2,
-                                      RequireEachIncludedType=False)["RandomPassword"]) == 2
+    assert (
+        len(
+            sm.get_random_password(PasswordLength=2, RequireEachIncludedType=False)[
+                "RandomPassword"
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.parametrize("length", [1, 4096])
@@ -171,11 +156,11 @@ def test_length_bounds_accepted(sm: Any, length: int) -> None:
         (0, "Member must have value greater than or equal to 1"),
     ],
 )
-def test_length_beyond_bounds_is_a_validation_error(
-    raw: Any, length: int, constraint: str
-) -> None:
-    error = fails(lambda: raw.get_random_password(PasswordLength=length), "ValidationException")
-    assert error.response["Error"]["Message"] == (
+def test_length_beyond_bounds_is_a_validation_error(raw: Any, length: int, constraint: str) -> None:
+    error = aws_error(
+        lambda: raw.get_random_password(PasswordLength=length), code="ValidationException"
+    )
+    assert error["Message"] == (
         f"1 validation error detected: Value '{length}' at 'passwordLength' failed to "
         f"satisfy constraint: {constraint}"
     )
@@ -185,23 +170,45 @@ def test_length_beyond_bounds_is_a_validation_error(
     ("kwargs", "message"),
     [
         pytest.param({"PasswordLength": 3}, TOO_SHORT, id="shorter-than-required-types"),
-        pytest.param({"PasswordLength": 2, "ExcludeNumbers": True}, TOO_SHORT,
-                     id="shorter-than-remaining-types"),
-        pytest.param({"ExcludeUppercase": True, "ExcludeLowercase": True, "ExcludeNumbers": True,
-                      "ExcludePunctuation": True}, ALL_EXCLUDED, id="every-type-excluded"),
-        pytest.param({"ExcludeCharacters": string.digits}, TYPE_EMPTY,
-                     id="required-type-emptied-by-exclude-characters"),
-        pytest.param({"ExcludeCharacters": string.ascii_letters + string.digits
-                      + string.punctuation, "RequireEachIncludedType": False}, ALL_EXCLUDED,
-                     id="every-character-excluded"),
+        pytest.param(
+            {"PasswordLength": 2, "ExcludeNumbers": True},
+            TOO_SHORT,
+            id="shorter-than-remaining-types",
+        ),
+        pytest.param(
+            {
+                "ExcludeUppercase": True,
+                "ExcludeLowercase": True,
+                "ExcludeNumbers": True,
+                "ExcludePunctuation": True,
+            },
+            ALL_EXCLUDED,
+            id="every-type-excluded",
+        ),
+        pytest.param(
+            {"ExcludeCharacters": string.digits},
+            TYPE_EMPTY,
+            id="required-type-emptied-by-exclude-characters",
+        ),
+        pytest.param(
+            {
+                "ExcludeCharacters": string.ascii_letters + string.digits + string.punctuation,
+                "RequireEachIncludedType": False,
+            },
+            ALL_EXCLUDED,
+            id="every-character-excluded",
+        ),
     ],
 )
 def test_impossible_combinations(sm: Any, kwargs: dict[str, Any], message: str) -> None:
-    fails(lambda: sm.get_random_password(**kwargs), "InvalidParameterException", message)
+    aws_error(
+        lambda: sm.get_random_password(**kwargs), code="InvalidParameterException", message=message
+    )
 
 
 def test_type_emptied_by_exclude_characters_is_skipped_when_not_required(sm: Any) -> None:
-    for password in passwords(sm, 10, ExcludeCharacters=string.digits,
-                              RequireEachIncludedType=False):
+    for password in passwords(
+        sm, 10, ExcludeCharacters=string.digits, RequireEachIncludedType=False
+    ):
         assert not set(password) & DIGITS
         assert len(password) == 32

@@ -13,11 +13,9 @@ from datetime import UTC
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
+from tests.aws import Client, aws_error, body, state
 from tests.server import ServerProcess
-
-Client = Any
 
 PRIMARY = "us-east-1"
 EU = "eu-west-1"
@@ -60,33 +58,9 @@ def ap(server: ServerProcess) -> Client:
     return server.client(region=AP)
 
 
-def error_of(call: Callable[[], Any]) -> dict[str, Any]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    response: dict[str, Any] = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return response["Error"]
-
-
-def strip(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def state(client: Client, secret_id: str) -> dict[str, Any]:
+def everything(client: Client, secret_id: str) -> dict[str, Any]:
     """Everything a client can read about a secret, except access dates."""
-    described = strip(client.describe_secret(SecretId=secret_id))
-    described.pop("LastAccessedDate", None)
-    for status in described.get("ReplicationStatus", []):
-        status.pop("LastAccessedDate", None)
-    versions = strip(client.list_secret_version_ids(SecretId=secret_id, IncludeDeprecated=True))
-    for version in versions["Versions"]:
-        version.pop("LastAccessedDate", None)
-    policy = strip(client.get_resource_policy(SecretId=secret_id))
-    values = {
-        v["VersionId"]: strip(client.get_secret_value(SecretId=secret_id, VersionId=v["VersionId"]))
-        for v in versions["Versions"]
-    }
-    return {"describe": described, "versions": versions, "policy": policy, "values": values}
+    return state(client, secret_id, policy=True, values=True)
 
 
 def replica_arn(primary_arn: str, region: str) -> str:
@@ -118,7 +92,7 @@ def test_replicate_to_two_regions(sm: Client, eu: Client, ap: Client, name: str)
     result = sm.replicate_secret_to_regions(
         SecretId=name, AddReplicaRegions=[{"Region": EU}, {"Region": AP}]
     )
-    assert strip(result) == {"ARN": created["ARN"], "ReplicationStatus": [in_sync(EU), in_sync(AP)]}
+    assert body(result) == {"ARN": created["ARN"], "ReplicationStatus": [in_sync(EU), in_sync(AP)]}
 
     primary = sm.describe_secret(SecretId=name)
     assert primary["PrimaryRegion"] == PRIMARY
@@ -148,7 +122,7 @@ def test_replicate_to_two_regions(sm: Client, eu: Client, ap: Client, name: str)
         assert [v["SecretString"] for v in batch["SecretValues"]] == ['{"password":"hunter2"}']
 
     # The primary's ARN names no secret in a replica region.
-    error = error_of(lambda: eu.describe_secret(SecretId=created["ARN"]))
+    error = aws_error(lambda: eu.describe_secret(SecretId=created["ARN"]))
     assert error["Code"] == "ResourceNotFoundException"
 
 
@@ -209,9 +183,9 @@ def test_primary_changes_show_on_replicas_at_once(
     )
     sm.put_resource_policy(SecretId=name, ResourcePolicy=POLICY)
 
-    primary = state(sm, name)
+    primary = everything(sm, name)
     for client in (eu, ap):
-        replica = state(client, name)
+        replica = everything(client, name)
         assert replica["describe"]["Description"] == "new description"
         assert replica["describe"]["Tags"] == [{"Key": "team", "Value": "core"}]
         assert (
@@ -236,7 +210,7 @@ def test_replica_is_read_only(sm: Client, eu: Client, name: str) -> None:
     sm.put_resource_policy(SecretId=name, ResourcePolicy=POLICY)
     arn = replica_arn(created["ARN"], EU)
     version = created["VersionId"]
-    before_replica, before_primary = state(eu, name), state(sm, name)
+    before_replica, before_primary = everything(eu, name), everything(sm, name)
     attempts: list[Callable[[], Any]] = [
         lambda: eu.put_secret_value(SecretId=name, SecretString="changed"),
         lambda: eu.put_secret_value(SecretId=arn, SecretString="changed"),
@@ -256,34 +230,34 @@ def test_replica_is_read_only(sm: Client, eu: Client, name: str) -> None:
         lambda: eu.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU]),
     ]
     for attempt in attempts:
-        error = error_of(attempt)
+        error = aws_error(attempt)
         assert error["Code"] == "InvalidParameterException"
         assert error["Message"] == REPLICA_READONLY
-    assert state(eu, name) == before_replica
-    assert state(sm, name) == before_primary
+    assert everything(eu, name) == before_replica
+    assert everything(sm, name) == before_primary
 
 
 def test_replica_region_must_differ_from_own(sm: Client, name: str) -> None:
     sm.create_secret(Name=name, SecretString="v")
-    before = state(sm, name)
+    before = everything(sm, name)
     for regions in ([{"Region": PRIMARY}], [{"Region": EU}, {"Region": PRIMARY}]):
-        error = error_of(
+        error = aws_error(
             lambda regions=regions: sm.replicate_secret_to_regions(
                 SecretId=name, AddReplicaRegions=regions
             )
         )
         assert error == {"Code": "InvalidParameterException", "Message": "Invalid replica region."}
-    assert state(sm, name) == before
+    assert everything(sm, name) == before
     assert "ReplicationStatus" not in before["describe"]
 
     other = f"{name}-create"
-    error = error_of(
+    error = aws_error(
         lambda: sm.create_secret(
             Name=other, SecretString="v", AddReplicaRegions=[{"Region": PRIMARY}]
         )
     )
     assert error == {"Code": "InvalidParameterException", "Message": "Invalid replica region."}
-    error = error_of(lambda: sm.describe_secret(SecretId=other))
+    error = aws_error(lambda: sm.describe_secret(SecretId=other))
     assert error["Code"] == "ResourceNotFoundException"
 
 
@@ -351,14 +325,14 @@ def test_force_overwrite_replaces_the_secret_in_the_target_region(
     assert read["SecretString"] == "primary"
     assert read["ARN"] == replica_arn(created["ARN"], EU)
     assert eu.describe_secret(SecretId=name)["PrimaryRegion"] == PRIMARY
-    error = error_of(lambda: eu.describe_secret(SecretId=squatter["ARN"]))
+    error = aws_error(lambda: eu.describe_secret(SecretId=squatter["ARN"]))
     assert error["Code"] == "ResourceNotFoundException"
 
 
 def test_replicating_a_secret_marked_for_deletion(sm: Client, eu: Client, name: str) -> None:
     sm.create_secret(Name=name, SecretString="v")
     sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
-    error = error_of(
+    error = aws_error(
         lambda: sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": EU}])
     )
     assert error == {
@@ -370,7 +344,7 @@ def test_replicating_a_secret_marked_for_deletion(sm: Client, eu: Client, name: 
 
 
 def test_replicating_a_missing_secret(sm: Client, name: str) -> None:
-    error = error_of(
+    error = aws_error(
         lambda: sm.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": EU}])
     )
     assert error == {
@@ -384,21 +358,21 @@ def test_replicating_a_missing_secret(sm: Client, name: str) -> None:
 
 def test_primary_with_replicas_cannot_be_deleted(sm: Client, eu: Client, name: str) -> None:
     created = replicated(sm, name, EU, AP)
-    before = state(sm, name)
+    before = everything(sm, name)
     for kwargs in ({}, {"ForceDeleteWithoutRecovery": True}, {"RecoveryWindowInDays": 7}):
-        error = error_of(lambda kwargs=kwargs: sm.delete_secret(SecretId=name, **kwargs))
+        error = aws_error(lambda kwargs=kwargs: sm.delete_secret(SecretId=name, **kwargs))
         assert error == {
             "Code": "InvalidParameterException",
             "Message": f"You can't delete secret {created['ARN']} that still has replica "
             f"regions [{EU}, {AP}].",
         }
-    assert state(sm, name) == before
+    assert everything(sm, name) == before
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "s3cr3t"
 
     sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU, AP])
     deleted = sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     assert deleted["ARN"] == created["ARN"]
-    assert error_of(lambda: sm.describe_secret(SecretId=name))["Code"] == (
+    assert aws_error(lambda: sm.describe_secret(SecretId=name))["Code"] == (
         "ResourceNotFoundException"
     )
 
@@ -408,9 +382,9 @@ def test_remove_regions_deletes_replicas_at_once(
 ) -> None:
     created = replicated(sm, name, EU, AP)
     result = sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU])
-    assert strip(result) == {"ARN": created["ARN"], "ReplicationStatus": [in_sync(AP)]}
+    assert body(result) == {"ARN": created["ARN"], "ReplicationStatus": [in_sync(AP)]}
     for secret_id in (name, replica_arn(created["ARN"], EU)):
-        error = error_of(lambda secret_id=secret_id: eu.get_secret_value(SecretId=secret_id))
+        error = aws_error(lambda secret_id=secret_id: eu.get_secret_value(SecretId=secret_id))
         assert error == {
             "Code": "ResourceNotFoundException",
             "Message": "Secrets Manager can't find the specified secret.",
@@ -424,8 +398,8 @@ def test_remove_regions_deletes_replicas_at_once(
     assert "PrimaryRegion" not in eu.describe_secret(SecretId=name)
 
     last = sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[AP])
-    assert strip(last) == {"ARN": created["ARN"], "ReplicationStatus": []}
-    assert error_of(lambda: ap.describe_secret(SecretId=name))["Code"] == (
+    assert body(last) == {"ARN": created["ARN"], "ReplicationStatus": []}
+    assert aws_error(lambda: ap.describe_secret(SecretId=name))["Code"] == (
         "ResourceNotFoundException"
     )
     # Primary changes no longer go anywhere; the unrelated eu secret is untouched.
@@ -434,7 +408,7 @@ def test_remove_regions_deletes_replicas_at_once(
 
 
 def test_remove_regions_of_a_missing_secret(sm: Client, name: str) -> None:
-    error = error_of(
+    error = aws_error(
         lambda: sm.remove_regions_from_replication(SecretId=name, RemoveReplicaRegions=[EU])
     )
     assert error["Code"] == "ResourceNotFoundException"
@@ -449,7 +423,7 @@ def test_stop_replication_promotes_the_replica(
     created = replicated(sm, name, EU, AP)
     arn = replica_arn(created["ARN"], AP)
     result = ap.stop_replication_to_replica(SecretId=name)
-    assert strip(result) == {"ARN": arn}
+    assert body(result) == {"ARN": arn}
 
     promoted = ap.describe_secret(SecretId=name)
     assert promoted["ARN"] == arn
@@ -466,7 +440,7 @@ def test_stop_replication_promotes_the_replica(
     assert "Tags" not in sm.describe_secret(SecretId=name)
     # And it can be deleted on its own.
     ap.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
-    assert error_of(lambda: ap.describe_secret(SecretId=name))["Code"] == (
+    assert aws_error(lambda: ap.describe_secret(SecretId=name))["Code"] == (
         "ResourceNotFoundException"
     )
     assert sm.describe_secret(SecretId=name)["ReplicationStatus"] == [in_sync(EU)]
@@ -488,12 +462,12 @@ def test_stop_replication_on_a_secret_that_is_no_replica(sm: Client, eu: Client,
     replicated(sm, name, EU)
     standalone = f"{name}-alone"
     sm.create_secret(Name=standalone, SecretString="v")
-    before = state(sm, name), state(eu, name), state(sm, standalone)
+    before = everything(sm, name), everything(eu, name), everything(sm, standalone)
     for secret_id in (name, standalone):  # a primary, a plain secret: neither is a replica
-        error = error_of(
+        error = aws_error(
             lambda secret_id=secret_id: sm.stop_replication_to_replica(SecretId=secret_id)
         )
         assert error["Code"] == "InvalidRequestException"
-    error = error_of(lambda: eu.stop_replication_to_replica(SecretId=f"{name}-missing"))
+    error = aws_error(lambda: eu.stop_replication_to_replica(SecretId=f"{name}-missing"))
     assert error["Code"] == "ResourceNotFoundException"
-    assert (state(sm, name), state(eu, name), state(sm, standalone)) == before
+    assert (everything(sm, name), everything(eu, name), everything(sm, standalone)) == before

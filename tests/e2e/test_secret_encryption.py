@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
+from tests.aws import Client, aws_error, body, described, new_key
+from tests.rawhttp import token
 from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
@@ -51,41 +52,10 @@ ENCRYPTION_FAILURE_TEXT = (
     "Secrets Manager can't encrypt the protected secret text using the provided KMS key. "
     "Check that the KMS key is available, enabled, and not in an invalid state."
 )
-Client = Any
 FORMS = ("KeyId", "Arn", "Alias", "AliasArn")
 
 
 # Helpers -------------------------------------------------------------------------------
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, str]:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    response = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
-    error: dict[str, str] = response["Error"]
-    return error
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def token() -> str:
-    return str(uuid.uuid4())
-
-
-def new_key(kms: Client, region: str = REGION) -> dict[str, str]:
-    """A customer managed key and the four ways to name it."""
-    meta = kms.create_key(Description="secret encryption e2e")["KeyMetadata"]
-    alias = f"alias/se-{uuid.uuid4().hex[:12]}"
-    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
-    return {
-        "KeyId": meta["KeyId"],
-        "Arn": meta["Arn"],
-        "Alias": alias,
-        "AliasArn": f"arn:aws:kms:{region}:{ACCOUNT}:{alias}",
-    }
 
 
 def versions(sm: Client, name: str) -> dict[str, dict[str, Any]]:
@@ -95,22 +65,10 @@ def versions(sm: Client, name: str) -> dict[str, dict[str, Any]]:
 
 def state(sm: Client, name: str) -> dict[str, Any]:
     """What a client can read about a secret, except access dates."""
-    described = body(sm.describe_secret(SecretId=name))
-    described.pop("LastAccessedDate", None)
-    listed = versions(sm, name)
-    for entry in listed.values():
+    result = {"describe": described(sm, name), "versions": versions(sm, name)}
+    for entry in result["versions"].values():
         entry.pop("LastAccessedDate", None)
-    return {"describe": described, "versions": listed}
-
-
-@pytest.fixture
-def kms(server: ServerProcess) -> Client:
-    return server.client("kms")
-
-
-@pytest.fixture
-def key(kms: Client) -> dict[str, str]:
-    return new_key(kms)
+    return result
 
 
 # Which key, reported how ------------------------------------------------------------------
@@ -130,7 +88,7 @@ def test_create_secret_under_each_form_of_key_reference(
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "under a customer key"
     # the value really is under that key: disabling it makes the secret unreadable
     kms.disable_key(KeyId=key["KeyId"])
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     kms.enable_key(KeyId=key["KeyId"])
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "under a customer key"
 
@@ -155,7 +113,7 @@ def test_update_secret_to_each_form_of_key_reference(
     put = sm.put_secret_value(SecretId=name, SecretString="second")
     assert versions(sm, name)[put["VersionId"]]["KmsKeyIds"] == [ref]
     kms.disable_key(KeyId=key["KeyId"])
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     kms.enable_key(KeyId=key["KeyId"])
     assert sm.get_secret_value(SecretId=name, VersionStage=PREVIOUS)["SecretString"] == "rekeyed"
 
@@ -166,7 +124,7 @@ def test_replica_encrypted_under_its_regions_key(
 ) -> None:
     kms_eu = server.client("kms", region=REPLICA_REGION)
     sm_eu = server.client(region=REPLICA_REGION)
-    replica_key = new_key(kms_eu, REPLICA_REGION)
+    replica_key = new_key(kms_eu)
     ref = replica_key[form]
     sm.create_secret(Name=name, SecretString="replicated")
     result = sm.replicate_secret_to_regions(
@@ -181,7 +139,7 @@ def test_replica_encrypted_under_its_regions_key(
     assert sm_eu.get_secret_value(SecretId=name)["SecretString"] == "replicated"
     # the replica's versions are under the replica region's key, the primary's are not
     kms_eu.disable_key(KeyId=replica_key["KeyId"])
-    assert error_of(sm_eu.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm_eu.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "replicated"
     kms_eu.enable_key(KeyId=replica_key["KeyId"])
     assert sm_eu.get_secret_value(SecretId=name)["SecretString"] == "replicated"
@@ -191,7 +149,7 @@ def test_create_secret_with_replica_key_at_creation(
     server: ServerProcess, sm: Client, name: str
 ) -> None:
     kms_eu = server.client("kms", region=REPLICA_REGION)
-    replica_key = new_key(kms_eu, REPLICA_REGION)
+    replica_key = new_key(kms_eu)
     created = sm.create_secret(
         Name=name,
         SecretString="at creation",
@@ -201,7 +159,7 @@ def test_create_secret_with_replica_key_at_creation(
     sm_eu = server.client(region=REPLICA_REGION)
     assert sm_eu.get_secret_value(SecretId=name)["SecretString"] == "at creation"
     kms_eu.schedule_key_deletion(KeyId=replica_key["KeyId"], PendingWindowInDays=7)
-    assert error_of(sm_eu.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm_eu.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "at creation"
 
 
@@ -220,12 +178,12 @@ def test_unknown_key_on_create_secret_is_invalid_parameter(
         ),
     ):
         for value in ({"SecretString": "v"}, {}):
-            error = error_of(sm.create_secret, Name=name, KmsKeyId=ref, **value)
+            error = aws_error(sm.create_secret, Name=name, KmsKeyId=ref, **value)
             assert error == {
                 "Code": "InvalidParameterException",
                 "Message": f"The operation failed because of an invalid KMS key: {named}",
             }
-            assert error_of(sm.describe_secret, SecretId=name)["Code"] == (
+            assert aws_error(sm.describe_secret, SecretId=name)["Code"] == (
                 "ResourceNotFoundException"
             )
 
@@ -234,15 +192,15 @@ def test_disabled_or_doomed_key_on_create_secret_is_encryption_failure(
     sm: Client, kms: Client, key: dict[str, str], name: str
 ) -> None:
     kms.disable_key(KeyId=key["KeyId"])
-    error = error_of(sm.create_secret, Name=name, SecretString="v", KmsKeyId=key["Alias"])
+    error = aws_error(sm.create_secret, Name=name, SecretString="v", KmsKeyId=key["Alias"])
     assert error["Code"] == "EncryptionFailure"
     assert error["Message"].startswith(ENCRYPTION_FAILURE_TEXT)
-    assert error_of(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
+    assert aws_error(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
     kms.enable_key(KeyId=key["KeyId"])
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
-    error = error_of(sm.create_secret, Name=name, SecretBinary=b"v", KmsKeyId=key["Arn"])
+    error = aws_error(sm.create_secret, Name=name, SecretBinary=b"v", KmsKeyId=key["Arn"])
     assert error["Code"] == "EncryptionFailure"
-    assert error_of(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
+    assert aws_error(sm.describe_secret, SecretId=name)["Code"] == "ResourceNotFoundException"
 
 
 def test_put_secret_value_under_an_unusable_key_changes_nothing(
@@ -251,20 +209,20 @@ def test_put_secret_value_under_an_unusable_key_changes_nothing(
     sm.create_secret(Name=name, SecretString="kept", KmsKeyId=key["KeyId"])
     before = state(sm, name)
     kms.disable_key(KeyId=key["KeyId"])
-    error = error_of(
+    error = aws_error(
         sm.put_secret_value, SecretId=name, SecretString="lost", ClientRequestToken=token()
     )
     assert error["Code"] == "EncryptionFailure"
     assert error["Message"].startswith(ENCRYPTION_FAILURE_TEXT)
     assert "lost" not in error["Message"]
-    error = error_of(
+    error = aws_error(
         sm.update_secret, SecretId=name, SecretString="lost too", ClientRequestToken=token()
     )
     assert error["Code"] == "EncryptionFailure"
     assert state(sm, name) == before
     # metadata is readable while the key is off; the value is not
     assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key["KeyId"]
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     batch = sm.batch_get_secret_value(SecretIdList=[name])
     assert batch["SecretValues"] == []
     assert batch["Errors"] == [
@@ -276,11 +234,11 @@ def test_put_secret_value_under_an_unusable_key_changes_nothing(
     ]
     kms.enable_key(KeyId=key["KeyId"])
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
-    error = error_of(sm.put_secret_value, SecretId=name, SecretString="lost")
+    error = aws_error(sm.put_secret_value, SecretId=name, SecretString="lost")
     assert error["Code"] == "EncryptionFailure"
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     kms.cancel_key_deletion(KeyId=key["KeyId"])  # comes back disabled
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     kms.enable_key(KeyId=key["KeyId"])
     assert state(sm, name)["versions"] == before["versions"]
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "kept"
@@ -292,14 +250,14 @@ def test_update_secret_to_an_unusable_key_changes_nothing(
     sm.create_secret(Name=name, SecretString="stays")
     before = state(sm, name)
     missing = str(uuid.uuid4())
-    error = error_of(sm.update_secret, SecretId=name, KmsKeyId=missing)
+    error = aws_error(sm.update_secret, SecretId=name, KmsKeyId=missing)
     assert error["Code"] == "InvalidParameterException"
     assert error["Message"].startswith("The operation failed because of an invalid KMS key: ")
     assert state(sm, name) == before
     kms.disable_key(KeyId=key["KeyId"])
-    error = error_of(sm.update_secret, SecretId=name, KmsKeyId=key["Alias"])
+    error = aws_error(sm.update_secret, SecretId=name, KmsKeyId=key["Alias"])
     assert error["Code"] == "EncryptionFailure"
-    error = error_of(
+    error = aws_error(
         sm.update_secret, SecretId=name, KmsKeyId=key["Alias"], Description="not applied either"
     )
     assert error["Code"] == "EncryptionFailure"
@@ -350,14 +308,16 @@ def test_update_secret_kms_key_re_encrypts_current_pending_and_previous(
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "three"
     assert sm.get_secret_value(SecretId=name, VersionStage=PENDING)["SecretString"] == "four"
     for stale in (v1, v5):
-        assert error_of(sm.get_secret_value, SecretId=name, VersionId=stale) == (DECRYPTION_FAILURE)
+        assert aws_error(sm.get_secret_value, SecretId=name, VersionId=stale) == (
+            DECRYPTION_FAILURE
+        )
     kms.enable_key(KeyId=old["KeyId"])
     assert sm.get_secret_value(SecretId=name, VersionId=v1)["SecretString"] == "one"
 
     # and with the new key disabled, the other way round
     kms.disable_key(KeyId=new["KeyId"])
     assert sm.get_secret_value(SecretId=name, VersionId=v5)["SecretString"] == "five"
-    assert error_of(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
     kms.enable_key(KeyId=new["KeyId"])
 
 
@@ -480,7 +440,7 @@ def test_tampered_or_moved_ciphertexts_fail_with_decryption_failure(data_dir: Da
     data_dir.restart_after(edit)
     sm, kms = data_dir.sm(), data_dir.kms()
     for label in ("flip", "truncate", "victim", "versions"):
-        assert error_of(sm.get_secret_value, SecretId=f"tamper/{label}") == DECRYPTION_FAILURE
+        assert aws_error(sm.get_secret_value, SecretId=f"tamper/{label}") == DECRYPTION_FAILURE
     batch = sm.batch_get_secret_value(SecretIdList=["tamper/victim", "tamper/bystander"])
     assert [v["Name"] for v in batch["SecretValues"]] == ["tamper/bystander"]
     assert [e["ErrorCode"] for e in batch["Errors"]] == ["DecryptionFailure"]
@@ -524,18 +484,17 @@ def test_tampered_key_material_fails_without_crashing(data_dir: DataDir) -> None
 
     data_dir.restart_after(edit)
     sm, kms = data_dir.sm(), data_dir.kms()
-    assert error_of(sm.get_secret_value, SecretId="material/victim") == DECRYPTION_FAILURE
-    error = error_of(sm.put_secret_value, SecretId="material/victim", SecretString="new")
+    assert aws_error(sm.get_secret_value, SecretId="material/victim") == DECRYPTION_FAILURE
+    error = aws_error(sm.put_secret_value, SecretId="material/victim", SecretString="new")
     assert error["Code"] == "EncryptionFailure"
-    assert error_of(kms.decrypt, CiphertextBlob=blob) == {
+    assert aws_error(kms.decrypt, CiphertextBlob=blob) == {
         "Code": "InvalidCiphertextException",
         "Message": "",
     }
     # encrypting under altered material is KMS's internal error, not a crash
-    with pytest.raises(ClientError) as exc:
-        kms.encrypt(KeyId=cmk["KeyId"], Plaintext=b"x")
-    assert exc.value.response["Error"]["Code"] == "KMSInternalException"
-    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    aws_error(
+        kms.encrypt, KeyId=cmk["KeyId"], Plaintext=b"x", code="KMSInternalException", status=500
+    )
     assert kms.describe_key(KeyId=cmk["KeyId"])["KeyMetadata"] == before
     assert sm.get_secret_value(SecretId="material/other")["SecretString"] == "other"
     assert sm.get_secret_value(SecretId="material/default")["SecretString"] == "default"

@@ -4,60 +4,22 @@ real server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.server import DEV_CREDENTIALS, ServerProcess
+from tests.aws import aws_error, body, described, not_found
 
 ACCOUNT = "000000000000"
-NOT_FOUND = "Secrets Manager can't find the specified secret."
 PUBLIC_POLICY = (
     "The BlockPublicPolicy parameter is set to true, and the resource policy did not "
     "prevent broad access to the secret."
 )
 
 
-def fails(call: Callable[[], Any], code: str, message: str | None = None) -> ClientError:
-    with pytest.raises(ClientError) as raised:
-        call()
-    error = raised.value.response["Error"]
-    assert error["Code"] == code, error
-    if message is not None:
-        assert error["Message"] == message
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return raised.value
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def described(sm: Any, secret_id: str) -> dict[str, Any]:
-    result = body(sm.describe_secret(SecretId=secret_id))
-    result.pop("LastAccessedDate", None)
-    return result
-
-
 def tags_of(sm: Any, secret_id: str) -> dict[str, str] | None:
     tags = sm.describe_secret(SecretId=secret_id).get("Tags")
     return None if tags is None else {t["Key"]: t["Value"] for t in tags}
-
-
-@pytest.fixture
-def raw(server: ServerProcess) -> Any:
-    """A client that sends what it is given: the server does the validating."""
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-        **DEV_CREDENTIALS,
-    )
 
 
 def policy(principal: Any, **statement: Any) -> str:
@@ -149,12 +111,21 @@ def test_tags_at_the_length_limits(sm: Any, name: str) -> None:
 
 
 TOO_LONG_TAGS = {
-    "key-129": ([{"Key": "k" * 129, "Value": "v"}], "tags.1.member.key", "length less than "
-                "or equal to 128"),
-    "key-empty": ([{"Key": "", "Value": "v"}], "tags.1.member.key", "length greater than "
-                  "or equal to 1"),
-    "value-257": ([{"Key": "ok", "Value": "v"}, {"Key": "k", "Value": "v" * 257}],
-                  "tags.2.member.value", "length less than or equal to 256"),
+    "key-129": (
+        [{"Key": "k" * 129, "Value": "v"}],
+        "tags.1.member.key",
+        "length less than or equal to 128",
+    ),
+    "key-empty": (
+        [{"Key": "", "Value": "v"}],
+        "tags.1.member.key",
+        "length greater than or equal to 1",
+    ),
+    "value-257": (
+        [{"Key": "ok", "Value": "v"}, {"Key": "k", "Value": "v" * 257}],
+        "tags.2.member.value",
+        "length less than or equal to 256",
+    ),
 }
 
 
@@ -165,8 +136,10 @@ def test_tag_resource_rejects_tags_beyond_the_limits(
     tags, path, constraint = TOO_LONG_TAGS[case]
     sm.create_secret(Name=name, Tags=[{"Key": "keep", "Value": "me"}])
     before = described(sm, name)
-    error = fails(lambda: raw.tag_resource(SecretId=name, Tags=tags), "ValidationException")
-    message = error.response["Error"]["Message"]
+    error = aws_error(
+        lambda: raw.tag_resource(SecretId=name, Tags=tags), code="ValidationException"
+    )
+    message = error["Message"]
     assert message.startswith("1 validation error detected: Value '")
     assert f"at '{path}' failed to satisfy constraint: Member must have {constraint}" in message
     assert described(sm, name) == before
@@ -177,26 +150,27 @@ def test_create_secret_with_bad_tags_creates_nothing(
     raw: Any, sm: Any, name: str, case: str
 ) -> None:
     tags, _, _ = TOO_LONG_TAGS[case]
-    fails(lambda: raw.create_secret(Name=name, SecretString="v", Tags=tags),
-          "ValidationException")
-    fails(lambda: sm.describe_secret(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
+    aws_error(
+        lambda: raw.create_secret(Name=name, SecretString="v", Tags=tags),
+        code="ValidationException",
+    )
+    not_found(lambda: sm.describe_secret(SecretId=name))
 
 
 def test_untag_rejects_keys_beyond_the_limit(raw: Any, sm: Any, name: str) -> None:
     sm.create_secret(Name=name, Tags=[{"Key": "keep", "Value": "me"}])
     before = described(sm, name)
-    error = fails(lambda: raw.untag_resource(SecretId=name, TagKeys=["keep", "k" * 129]),
-                  "ValidationException")
-    assert "Member must have length less than or equal to 128" in error.response["Error"][
-        "Message"]
+    error = aws_error(
+        lambda: raw.untag_resource(SecretId=name, TagKeys=["keep", "k" * 129]),
+        code="ValidationException",
+    )
+    assert "Member must have length less than or equal to 128" in error["Message"]
     assert described(sm, name) == before
 
 
 def test_tagging_a_missing_secret_is_not_found(sm: Any, name: str) -> None:
-    fails(lambda: sm.tag_resource(SecretId=name, Tags=[{"Key": "k", "Value": "v"}]),
-          "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.untag_resource(SecretId=name, TagKeys=["k"]),
-          "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.tag_resource(SecretId=name, Tags=[{"Key": "k", "Value": "v"}]))
+    not_found(lambda: sm.untag_resource(SecretId=name, TagKeys=["k"]))
 
 
 # Resource policies --------------------------------------------------------------------
@@ -225,13 +199,10 @@ def test_get_resource_policy_without_a_policy_omits_it(sm: Any, name: str) -> No
 
 
 def test_policy_operations_on_a_missing_secret(sm: Any, name: str) -> None:
-    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY),
-          "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.get_resource_policy(SecretId=name), "ResourceNotFoundException", NOT_FOUND)
-    fails(lambda: sm.delete_resource_policy(SecretId=name), "ResourceNotFoundException",
-          NOT_FOUND)
-    fails(lambda: sm.validate_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY),
-          "ResourceNotFoundException", NOT_FOUND)
+    not_found(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY))
+    not_found(lambda: sm.get_resource_policy(SecretId=name))
+    not_found(lambda: sm.delete_resource_policy(SecretId=name))
+    not_found(lambda: sm.validate_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY))
 
 
 MALFORMED = {
@@ -241,12 +212,18 @@ MALFORMED = {
     "no-statement": json.dumps({"Version": "2012-10-17"}),
     "empty-statement": json.dumps({"Version": "2012-10-17", "Statement": []}),
     "bad-effect": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Effect="Maybe"),
-    "no-principal": json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}),
-    "action-without-vendor": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                                    Action="GetSecretValue"),
-    "bad-version": json.dumps({"Version": "2020-01-01", "Statement": json.loads(
-        ACCOUNT_POLICY)["Statement"]}),
+    "no-principal": json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}],
+        }
+    ),
+    "action-without-vendor": policy(
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Action="GetSecretValue"
+    ),
+    "bad-version": json.dumps(
+        {"Version": "2020-01-01", "Statement": json.loads(ACCOUNT_POLICY)["Statement"]}
+    ),
     "unknown-element": policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Foo="bar"),
 }
 
@@ -254,14 +231,18 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_policy_is_refused_and_nothing_stored(sm: Any, name: str, case: str) -> None:
     sm.create_secret(Name=name)
-    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
-          "MalformedPolicyDocumentException")
+    aws_error(
+        lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
+        code="MalformedPolicyDocumentException",
+    )
     assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
     # An existing policy survives a refused replacement.
     sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
     before = described(sm, name)
-    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
-          "MalformedPolicyDocumentException")
+    aws_error(
+        lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=MALFORMED[case]),
+        code="MalformedPolicyDocumentException",
+    )
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
     assert described(sm, name) == before
 
@@ -271,19 +252,26 @@ def test_block_public_policy_refuses_broad_access(sm: Any, name: str, case: str)
     sm.create_secret(Name=name)
     sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
     before = described(sm, name)
-    fails(lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES[case],
-                                         BlockPublicPolicy=True),
-          "PublicPolicyException", PUBLIC_POLICY)
+    aws_error(
+        lambda: sm.put_resource_policy(
+            SecretId=name, ResourcePolicy=PUBLIC_POLICIES[case], BlockPublicPolicy=True
+        ),
+        code="PublicPolicyException",
+        message=PUBLIC_POLICY,
+    )
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
     assert described(sm, name) == before
 
 
-@pytest.mark.parametrize("principal", [
-    {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-    {"AWS": ACCOUNT},
-    {"AWS": "arn:aws:iam::111122223333:root"},
-    {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app"},
-])
+@pytest.mark.parametrize(
+    "principal",
+    [
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        {"AWS": ACCOUNT},
+        {"AWS": "arn:aws:iam::111122223333:root"},
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app"},
+    ],
+)
 def test_block_public_policy_accepts_named_principals(
     sm: Any, name: str, principal: dict[str, str]
 ) -> None:
@@ -298,8 +286,9 @@ def test_broad_policy_is_accepted_when_not_blocked(sm: Any, name: str) -> None:
     sm.create_secret(Name=name)
     sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES["star"])
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == PUBLIC_POLICIES["star"]
-    sm.put_resource_policy(SecretId=name, ResourcePolicy=PUBLIC_POLICIES["aws-star"],
-                           BlockPublicPolicy=False)
+    sm.put_resource_policy(
+        SecretId=name, ResourcePolicy=PUBLIC_POLICIES["aws-star"], BlockPublicPolicy=False
+    )
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == PUBLIC_POLICIES["aws-star"]
 
 
@@ -318,9 +307,7 @@ def test_validate_resource_policy_passing(sm: Any, name: str, with_secret: bool)
 
 @pytest.mark.parametrize("with_secret", [False, True])
 @pytest.mark.parametrize("case", ["broad", "syntax"])
-def test_validate_resource_policy_failing(
-    sm: Any, name: str, with_secret: bool, case: str
-) -> None:
+def test_validate_resource_policy_failing(sm: Any, name: str, with_secret: bool, case: str) -> None:
     extra = {}
     if with_secret:
         sm.create_secret(Name=name)
@@ -344,8 +331,10 @@ def test_validate_resource_policy_names_the_failed_checks(sm: Any) -> None:
 
 
 def test_validate_resource_policy_rejects_text_that_is_not_json(sm: Any) -> None:
-    fails(lambda: sm.validate_resource_policy(ResourcePolicy="{not json"),
-          "MalformedPolicyDocumentException")
+    aws_error(
+        lambda: sm.validate_resource_policy(ResourcePolicy="{not json"),
+        code="MalformedPolicyDocumentException",
+    )
 
 
 def _padded(length: int) -> str:
@@ -373,8 +362,8 @@ def test_policy_of_20481_characters_is_rejected(raw: Any, sm: Any, name: str) ->
         lambda: raw.put_resource_policy(SecretId=name, ResourcePolicy=text),
         lambda: raw.validate_resource_policy(SecretId=name, ResourcePolicy=text),
     ):
-        error = fails(call, "ValidationException")
-        assert error.response["Error"]["Message"].endswith(
+        error = aws_error(call, code="ValidationException")
+        assert error["Message"].endswith(
             "at 'resourcePolicy' failed to satisfy constraint: Member must have length less "
             "than or equal to 20480"
         )

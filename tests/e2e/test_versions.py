@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from strongroom.clock import ManualClock
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.service import Caller
-from strongroom.server.deployment import Deployment, initialize, open_deployment
+from strongroom.server.deployment import Deployment
+from tests.aws import aws_error, body, snapshot
+from tests.rawhttp import token
 
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 ARN_RE = r"arn:aws:secretsmanager:us-east-1:000000000000:secret:{name}-[A-Za-z0-9]{{6}}"
@@ -29,24 +27,6 @@ MAX_VALUE = 65536
 
 
 # Helpers -------------------------------------------------------------------------------
-
-
-def token() -> str:
-    return str(uuid.uuid4())
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, str]:
-    """Call, expect an AWS client error with HTTP 400, return its Error member."""
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    response = exc.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
-    error: dict[str, str] = response["Error"]
-    return error
-
-
-def body(response: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
 
 
 def versions(sm: Any, name: str, *, deprecated: bool = False) -> list[dict[str, Any]]:
@@ -59,21 +39,6 @@ def versions(sm: Any, name: str, *, deprecated: bool = False) -> list[dict[str, 
 def stages_by_version(sm: Any, name: str) -> dict[str, list[str]]:
     """VersionId -> labels, from ListSecretVersionIds (labelled versions only)."""
     return {v["VersionId"]: v["VersionStages"] for v in versions(sm, name)}
-
-
-def snapshot(sm: Any, name: str) -> dict[str, Any]:
-    """Everything observable about a secret: every version's value, then the metadata
-    (values first, so the reads' LastAccessedDate is already in the metadata)."""
-    all_versions = versions(sm, name, deprecated=True)
-    values = {}
-    for v in all_versions:
-        got = sm.get_secret_value(SecretId=name, VersionId=v["VersionId"])
-        values[v["VersionId"]] = got.get("SecretString", got.get("SecretBinary"))
-    return {
-        "values": values,
-        "describe": body(sm.describe_secret(SecretId=name)),
-        "versions": versions(sm, name, deprecated=True),
-    }
 
 
 def three_versions(sm: Any, name: str) -> tuple[str, str, str]:
@@ -162,7 +127,7 @@ def test_create_without_value_then_first_put(sm: Any, name: str) -> None:
     created = sm.create_secret(Name=name, Description="no value yet")
     assert set(body(created)) == {"ARN", "Name"}  # no VersionId without a value
 
-    error = error_of(sm.get_secret_value, SecretId=name)
+    error = aws_error(sm.get_secret_value, SecretId=name)
     assert error["Code"] == "ResourceNotFoundException"
     assert error["Message"] == (
         "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT"
@@ -186,12 +151,12 @@ def test_first_version_always_gets_awscurrent(sm: Any, name: str) -> None:
 
 
 def test_create_with_both_string_and_binary_is_rejected(sm: Any, name: str) -> None:
-    error = error_of(sm.create_secret, Name=name, SecretString="s", SecretBinary=b"b")
+    error = aws_error(sm.create_secret, Name=name, SecretString="s", SecretBinary=b"b")
     assert error["Code"] == "InvalidParameterException"
     assert error["Message"] == (
         "You can't specify both a binary secret value and a string secret value in the same secret."
     )
-    missing = error_of(sm.describe_secret, SecretId=name)
+    missing = aws_error(sm.describe_secret, SecretId=name)
     assert missing["Code"] == "ResourceNotFoundException"  # nothing was created
 
 
@@ -199,7 +164,7 @@ def test_put_and_update_with_both_values_are_rejected(sm: Any, name: str) -> Non
     sm.create_secret(Name=name, SecretString="keep")
     before = snapshot(sm, name)
     for call in (sm.put_secret_value, sm.update_secret):
-        error = error_of(call, SecretId=name, SecretString="s", SecretBinary=b"b")
+        error = aws_error(call, SecretId=name, SecretString="s", SecretBinary=b"b")
         assert error["Code"] == "InvalidParameterException"
         assert error["Message"].startswith("You can't specify both a binary secret value")
     assert snapshot(sm, name) == before
@@ -208,7 +173,7 @@ def test_put_and_update_with_both_values_are_rejected(sm: Any, name: str) -> Non
 def test_put_without_a_value_is_rejected(sm: Any, name: str) -> None:
     sm.create_secret(Name=name, SecretString="keep")
     before = snapshot(sm, name)
-    error = error_of(sm.put_secret_value, SecretId=name)
+    error = aws_error(sm.put_secret_value, SecretId=name)
     assert error["Code"] == "InvalidRequestException"
     assert error["Message"] == "You must provide either SecretString or SecretBinary."
     assert snapshot(sm, name) == before
@@ -245,27 +210,27 @@ def test_get_secret_value_errors(sm: Any, name: str) -> None:
     v1 = sm.create_secret(Name=name, SecretString="one")["VersionId"]
     before = snapshot(sm, name)
 
-    mismatch = error_of(sm.get_secret_value, SecretId=name, VersionId=v1, VersionStage=PREVIOUS)
+    mismatch = aws_error(sm.get_secret_value, SecretId=name, VersionId=v1, VersionStage=PREVIOUS)
     assert mismatch["Code"] == "InvalidRequestException"
     assert mismatch["Message"] == (
         "You provided a VersionStage that is not associated to the provided VersionId."
     )
 
     unknown_id = token()
-    missing = error_of(sm.get_secret_value, SecretId=name, VersionId=unknown_id)
+    missing = aws_error(sm.get_secret_value, SecretId=name, VersionId=unknown_id)
     assert missing["Code"] == "ResourceNotFoundException"
     assert missing["Message"] == (
         f"Secrets Manager can't find the specified secret value for VersionId: {unknown_id}"
     )
 
     for stage in ("NOSUCHSTAGE", PREVIOUS, PENDING):
-        error = error_of(sm.get_secret_value, SecretId=name, VersionStage=stage)
+        error = aws_error(sm.get_secret_value, SecretId=name, VersionStage=stage)
         assert error["Code"] == "ResourceNotFoundException"
         assert error["Message"] == (
             f"Secrets Manager can't find the specified secret value for staging label: {stage}"
         )
 
-    gone = error_of(sm.get_secret_value, SecretId=name + "-nope")
+    gone = aws_error(sm.get_secret_value, SecretId=name + "-nope")
     assert gone["Code"] == "ResourceNotFoundException"
     assert gone["Message"] == "Secrets Manager can't find the specified secret."
     assert snapshot(sm, name) == before
@@ -428,7 +393,7 @@ def test_update_version_stage_without_remove_from_when_label_is_elsewhere(
         "VersionId"
     ]
     before = snapshot(sm, name)
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage=CURRENT, MoveToVersionId=v2
     )
     assert error["Code"] == "InvalidParameterException"
@@ -438,7 +403,7 @@ def test_update_version_stage_without_remove_from_when_label_is_elsewhere(
         "in RemoveFromVersionId."
     )
     # The same rule for a custom label.
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage="CUSTOM", MoveToVersionId=v1
     )
     assert error["Code"] == "InvalidParameterException"
@@ -454,7 +419,7 @@ def test_update_version_stage_with_wrong_remove_from(sm: Any, name: str) -> None
     v1, v2, v3 = three_versions(sm, name)
     before = snapshot(sm, name)
     for wrong in (v1, token()):
-        error = error_of(
+        error = aws_error(
             sm.update_secret_version_stage,
             SecretId=name,
             VersionStage=CURRENT,
@@ -463,7 +428,7 @@ def test_update_version_stage_with_wrong_remove_from(sm: Any, name: str) -> None
         )
         assert error["Code"] == "InvalidParameterException"
     # Removing a label from a version that does not hold it.
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage=PREVIOUS, RemoveFromVersionId=v3
     )
     assert error["Code"] == "InvalidParameterException"
@@ -481,7 +446,7 @@ def test_update_version_stage_remove_only_custom_label(sm: Any, name: str) -> No
     assert stages_by_version(sm, name) == {v2: [CURRENT, "PENDING"], v1: [PREVIOUS]}
     sm.update_secret_version_stage(SecretId=name, VersionStage="PENDING", RemoveFromVersionId=v2)
     assert stages_by_version(sm, name) == {v2: [CURRENT], v1: [PREVIOUS]}
-    error = error_of(sm.get_secret_value, SecretId=name, VersionStage="PENDING")
+    error = aws_error(sm.get_secret_value, SecretId=name, VersionStage="PENDING")
     assert error["Code"] == "ResourceNotFoundException"
 
     # Removing a version's only label deprecates it.
@@ -495,7 +460,7 @@ def test_update_version_stage_remove_only_custom_label(sm: Any, name: str) -> No
 def test_update_version_stage_cannot_just_remove_awscurrent(sm: Any, name: str) -> None:
     v1 = sm.create_secret(Name=name, SecretString="one")["VersionId"]
     before = snapshot(sm, name)
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage=CURRENT, RemoveFromVersionId=v1
     )
     assert error["Code"] == "InvalidParameterException"
@@ -507,7 +472,7 @@ def test_update_version_stage_move_to_unknown_version(sm: Any, name: str) -> Non
     before = snapshot(sm, name)
     unknown = token()
     for extra in ({}, {"RemoveFromVersionId": v1}):
-        error = error_of(
+        error = aws_error(
             sm.update_secret_version_stage,
             SecretId=name,
             VersionStage=CURRENT,
@@ -516,7 +481,7 @@ def test_update_version_stage_move_to_unknown_version(sm: Any, name: str) -> Non
         )
         assert error["Code"] == "InvalidParameterException"
         assert unknown in error["Message"]
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage="X", MoveToVersionId=unknown
     )
     assert error["Code"] == "InvalidParameterException"
@@ -524,7 +489,7 @@ def test_update_version_stage_move_to_unknown_version(sm: Any, name: str) -> Non
 
 
 def test_update_version_stage_on_unknown_secret(sm: Any, name: str) -> None:
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage="X", MoveToVersionId=token()
     )
     assert error["Code"] == "ResourceNotFoundException"
@@ -541,18 +506,18 @@ def test_at_most_twenty_staging_labels_per_secret(sm: Any, name: str) -> None:
     assert sum(len(s) for s in stages_by_version(sm, name).values()) == 20
     before = snapshot(sm, name)
 
-    error = error_of(
+    error = aws_error(
         sm.update_secret_version_stage, SecretId=name, VersionStage="ONEMORE", MoveToVersionId=v2
     )
     assert error["Code"] == "LimitExceededException"
-    error = error_of(
+    error = aws_error(
         sm.put_secret_value, SecretId=name, SecretString="three", VersionStages=["ONEMORE"]
     )
     assert error["Code"] == "LimitExceededException"
     # AWSCURRENT moving adds AWSPREVIOUS: 21 labels, refused as well.
-    error = error_of(sm.put_secret_value, SecretId=name, SecretString="three")
+    error = aws_error(sm.put_secret_value, SecretId=name, SecretString="three")
     assert error["Code"] == "LimitExceededException"
-    error = error_of(sm.update_secret, SecretId=name, SecretString="three")
+    error = aws_error(sm.update_secret, SecretId=name, SecretString="three")
     assert error["Code"] == "LimitExceededException"
     assert snapshot(sm, name) == before
 
@@ -639,7 +604,7 @@ def test_list_secret_version_ids_rejects_bad_next_tokens(sm: Any, name: str) -> 
         {"SecretId": name, "IncludeDeprecated": False, "NextToken": good},
     ]
     for kwargs in cases:
-        error = error_of(sm.list_secret_version_ids, MaxResults=1, **kwargs)
+        error = aws_error(sm.list_secret_version_ids, MaxResults=1, **kwargs)
         assert error["Code"] == "InvalidNextTokenException", kwargs
     # The genuine token still works.
     second = sm.list_secret_version_ids(
@@ -698,7 +663,7 @@ def test_secret_string_size_limit(sm: Any, name: str) -> None:
         (sm.put_secret_value, {"SecretId": name}),
         (sm.update_secret, {"SecretId": name}),
     ):
-        error = error_of(call, SecretString=too_big, ClientRequestToken=token(), **kwargs)
+        error = aws_error(call, SecretString=too_big, ClientRequestToken=token(), **kwargs)
         assert error["Code"] == "ValidationException"
         assert error["Message"] == expected
         assert too_big not in error["Message"]
@@ -706,9 +671,11 @@ def test_secret_string_size_limit(sm: Any, name: str) -> None:
     assert ok["VersionId"] in before["values"]
 
     other = name + "-big"
-    error = error_of(sm.create_secret, Name=other, SecretString=too_big, ClientRequestToken=token())
+    error = aws_error(
+        sm.create_secret, Name=other, SecretString=too_big, ClientRequestToken=token()
+    )
     assert (error["Code"], error["Message"]) == ("ValidationException", expected)
-    assert error_of(sm.describe_secret, SecretId=other)["Code"] == "ResourceNotFoundException"
+    assert aws_error(sm.describe_secret, SecretId=other)["Code"] == "ResourceNotFoundException"
 
 
 def test_secret_binary_size_limit(sm: Any, name: str) -> None:
@@ -723,7 +690,7 @@ def test_secret_binary_size_limit(sm: Any, name: str) -> None:
         f"Member must have length less than or equal to {MAX_VALUE}"
     )
     for call in (sm.put_secret_value, sm.update_secret):
-        error = error_of(
+        error = aws_error(
             call, SecretId=name, SecretBinary=data + b"\x00", ClientRequestToken=token()
         )
         assert (error["Code"], error["Message"]) == ("ValidationException", expected)
@@ -736,13 +703,14 @@ CALLER = Caller("000000000000", "us-east-1", "arn:aws:iam::000000000000:root")
 
 
 @pytest.fixture
-def domain(tmp_path: Path) -> Iterator[tuple[Deployment, ManualClock]]:
-    clock = ManualClock(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC))
-    data_dir = tmp_path / "data"
-    initialize(data_dir, dev=True, clock=clock)
-    deployment = open_deployment(data_dir, clock=clock)
-    yield deployment, clock
-    deployment.close()
+def clock() -> ManualClock:
+    """The ``deployment``'s clock, from 2026-03-01 12:00 UTC (LastAccessedDate counts days)."""
+    return ManualClock(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def domain(deployment: Deployment, clock: ManualClock) -> tuple[Deployment, ManualClock]:
+    return deployment, clock
 
 
 def _all_versions(d: Deployment, secret: str) -> dict[str, list[str] | None]:

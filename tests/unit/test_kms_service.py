@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 import struct
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,27 +26,13 @@ from strongroom.keys.envelope import DecryptionError
 from strongroom.keys.kms import KeyService, KmsCaller, canonical_context
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.service import Caller, SecretsManager
-from strongroom.server.deployment import DEV_ACCOUNT, Deployment, initialize, open_deployment
+from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
 
 REGION = "us-east-1"
 KMS = KmsCaller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 SM = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, clock: ManualClock) -> Iterator[Deployment]:
-    data_dir = tmp_path / "data"
-    initialize(data_dir, dev=True, clock=clock)
-    opened = open_deployment(data_dir, clock=clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
@@ -89,6 +73,12 @@ def create_secret(sm: SecretsManager, name: str, value: str, key: str | None = N
     if key is not None:
         params["KmsKeyId"] = key
     version: str = sm.create_secret(SM, params)["VersionId"]
+    return version
+
+
+def put_secret(sm: SecretsManager, name: str, value: str) -> str:
+    params = {"SecretId": name, "SecretString": value, "ClientRequestToken": str(uuid.uuid4())}
+    version: str = sm.put_secret_value(SM, params)["VersionId"]
     return version
 
 
@@ -177,14 +167,7 @@ def test_the_aws_managed_key_rotates_yearly_and_secrets_stay_readable(
     assert keys.run_due_rotations() == 1
     assert material_id(keys, managed["KeyId"]) != first
     assert read_secret(sm, "rotating/default") == "managed value"
-    sm.put_secret_value(
-        SM,
-        {
-            "SecretId": "rotating/default",
-            "SecretString": "after",
-            "ClientRequestToken": str(uuid.uuid4()),
-        },
-    )
+    put_secret(sm, "rotating/default", "after")
     assert read_secret(sm, "rotating/default") == "after"
     previous = sm.get_secret_value(
         SM, {"SecretId": "rotating/default", "VersionStage": "AWSPREVIOUS"}
@@ -200,14 +183,7 @@ def test_a_secret_under_a_rotated_key_reads_both_generations(
     create_secret(sm, "rotating/cmk", "generation one", key_id)
     clock.advance(90 * DAY)
     assert keys.run_due_rotations() == 1
-    sm.put_secret_value(
-        SM,
-        {
-            "SecretId": "rotating/cmk",
-            "SecretString": "generation two",
-            "ClientRequestToken": str(uuid.uuid4()),
-        },
-    )
+    put_secret(sm, "rotating/cmk", "generation two")
     assert read_secret(sm, "rotating/cmk") == "generation two"
     previous = sm.get_secret_value(SM, {"SecretId": "rotating/cmk", "VersionStage": "AWSPREVIOUS"})
     assert previous["SecretString"] == "generation one"
@@ -258,17 +234,7 @@ def test_a_key_past_its_waiting_period_is_purged_and_its_secrets_fail(
     )
     raises("NotFoundException", lambda: decrypt(keys, blob))
     # a new value cannot be encrypted under the deleted key either
-    raises(
-        "EncryptionFailure",
-        lambda: sm.put_secret_value(
-            SM,
-            {
-                "SecretId": "purge/doomed",
-                "SecretString": "x",
-                "ClientRequestToken": str(uuid.uuid4()),
-            },
-        ),
-    )
+    raises("EncryptionFailure", lambda: put_secret(sm, "purge/doomed", "x"))
     assert read_secret(sm, "purge/spared") == "kept"
     assert read_secret(sm, "purge/default") == "kept too"
     # the cancelled key survived, disabled

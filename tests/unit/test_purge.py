@@ -4,7 +4,6 @@ SQLite store, with time moved by a ManualClock instead of waited for."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,6 @@ from strongroom.store import schema
 
 CALLER = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 NOT_FOUND = "Secrets Manager can't find the specified secret."
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, clock: ManualClock) -> Iterator[Deployment]:
-    data_dir = tmp_path / "data"
-    initialize(data_dir, dev=True, clock=clock)
-    opened = open_deployment(data_dir, clock=clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
@@ -88,7 +73,10 @@ def test_secret_is_kept_until_its_window_ends_then_purged(
     put(sm, "app/db", "v2")
     row_id = secret_row_id(deployment, created["ARN"])
     assert rows_by_id(deployment, row_id) == {
-        "secrets": 1, "secret_versions": 2, "version_stages": 2}
+        "secrets": 1,
+        "secret_versions": 2,
+        "version_stages": 2,
+    }
 
     deleted = sm.delete_secret(CALLER, {"SecretId": "app/db", "RecoveryWindowInDays": 7})
     assert deleted["DeletionDate"] == clock.now() + timedelta(days=7)
@@ -98,7 +86,10 @@ def test_secret_is_kept_until_its_window_ends_then_purged(
     described = sm.describe_secret(CALLER, {"SecretId": "app/db"})
     assert described["DeletedDate"] is not None
     assert rows_by_id(deployment, row_id) == {
-        "secrets": 1, "secret_versions": 2, "version_stages": 2}
+        "secrets": 1,
+        "secret_versions": 2,
+        "version_stages": 2,
+    }
 
     clock.advance(timedelta(hours=1))  # exactly seven days after the deletion
     assert sm.purge_expired() == 1
@@ -107,7 +98,10 @@ def test_secret_is_kept_until_its_window_ends_then_purged(
     not_found(lambda: sm.get_secret_value(CALLER, {"SecretId": "app/db"}))
     not_found(lambda: sm.restore_secret(CALLER, {"SecretId": "app/db"}))
     assert rows_by_id(deployment, row_id) == {
-        "secrets": 0, "secret_versions": 0, "version_stages": 0}
+        "secrets": 0,
+        "secret_versions": 0,
+        "version_stages": 0,
+    }
     assert sm.list_secrets(CALLER, {"IncludePlannedDeletion": True})["SecretList"] == []
     assert sm.purge_expired() == 0
 
@@ -117,7 +111,10 @@ def test_secret_is_kept_until_its_window_ends_then_purged(
     assert again["ARN"].startswith(created["ARN"][:-6])
     assert sm.get_secret_value(CALLER, {"SecretId": "app/db"})["SecretString"] == "fresh"
     assert rows_by_id(deployment, secret_row_id(deployment, again["ARN"])) == {
-        "secrets": 1, "secret_versions": 1, "version_stages": 1}
+        "secrets": 1,
+        "secret_versions": 1,
+        "version_stages": 1,
+    }
 
 
 def test_default_window_is_thirty_days(sm: SecretsManager, clock: ManualClock) -> None:
@@ -145,7 +142,10 @@ def test_restored_secret_is_never_purged(
     assert described["DeletedDate"] is None
     assert sm.get_secret_value(CALLER, {"SecretId": "kept/secret"})["SecretString"] == "precious"
     assert rows_by_id(deployment, secret_row_id(deployment, created["ARN"])) == {
-        "secrets": 1, "secret_versions": 1, "version_stages": 1}
+        "secrets": 1,
+        "secret_versions": 1,
+        "version_stages": 1,
+    }
 
 
 def test_only_expired_windows_are_purged(sm: SecretsManager, clock: ManualClock) -> None:
@@ -180,9 +180,7 @@ def test_deleted_again_after_restore_uses_the_new_window(
     not_found(lambda: sm.describe_secret(CALLER, {"SecretId": "twice"}))
 
 
-def test_purge_survives_reopening_the_data_directory(
-    tmp_path: Path, clock: ManualClock
-) -> None:
+def test_purge_survives_reopening_the_data_directory(tmp_path: Path, clock: ManualClock) -> None:
     data_dir = tmp_path / "data"
     initialize(data_dir, dev=True, clock=clock)
     first = open_deployment(data_dir, clock=clock)

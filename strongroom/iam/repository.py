@@ -1,0 +1,585 @@
+"""Rows of the IAM domain: the only module that touches the ``iam_*`` tables, and, with
+:mod:`strongroom.iam.credentials` (the request path's lookups), ``access_keys``.
+
+Names are looked up by ``name_key`` (the lower-cased name): IAM names are unique in an
+account ignoring case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+
+from strongroom.store.schema import (
+    access_keys,
+    iam_attachments,
+    iam_generation,
+    iam_group_members,
+    iam_groups,
+    iam_inline_policies,
+    iam_login_profiles,
+    iam_policies,
+    iam_policy_versions,
+    iam_roles,
+    iam_users,
+)
+
+Kind = Literal["user", "group", "role"]
+Tags = list[list[str]]
+
+
+@dataclass
+class UserRecord:
+    id: str
+    account_id: str
+    name: str
+    name_key: str
+    path: str
+    arn: str
+    permissions_boundary: str | None
+    tags: Tags | None
+    created_ms: int
+    password_last_used_ms: int | None
+
+
+@dataclass
+class GroupRecord:
+    id: str
+    account_id: str
+    name: str
+    name_key: str
+    path: str
+    arn: str
+    created_ms: int
+
+
+@dataclass
+class RoleRecord:
+    id: str
+    account_id: str
+    name: str
+    name_key: str
+    path: str
+    arn: str
+    description: str | None
+    trust_policy: str
+    max_session_duration: int
+    permissions_boundary: str | None
+    tags: Tags | None
+    created_ms: int
+    last_used_ms: int | None
+    last_used_region: str | None
+
+
+@dataclass
+class PolicyRecord:
+    id: str
+    account_id: str
+    name: str
+    name_key: str
+    path: str
+    arn: str
+    description: str | None
+    default_version: str
+    next_version: int
+    tags: Tags | None
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass
+class VersionRecord:
+    version_id: str
+    document: str
+    created_ms: int
+
+
+@dataclass
+class LoginProfileRecord:
+    user_id: str
+    password_hash: str = field(repr=False)
+    password_reset_required: bool
+    max_signin_session_duration: int | None
+    created_ms: int
+
+
+@dataclass
+class AccessKeyRecord:
+    access_key_id: str
+    account_id: str
+    principal_arn: str
+    status: str
+    created_ms: int
+    last_used_ms: int | None
+    last_used_service: str | None
+    last_used_region: str | None
+
+
+Entity = UserRecord | GroupRecord | RoleRecord
+
+_TABLES: dict[Kind, Table] = {"user": iam_users, "group": iam_groups, "role": iam_roles}
+_RECORDS: dict[Kind, type[Entity]] = {"user": UserRecord, "group": GroupRecord, "role": RoleRecord}
+
+
+def _record(kind: Kind, row: Row[Any]) -> Any:
+    cls = _RECORDS[kind]
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+# Users, groups and roles ---------------------------------------------------------------
+
+
+def find(conn: Connection, kind: Kind, account_id: str, name: str) -> Any:
+    """The user, group or role called ``name`` (ignoring case), or None."""
+    table = _TABLES[kind]
+    row = conn.execute(
+        select(table).where(table.c.account_id == account_id, table.c.name_key == name.lower())
+    ).first()
+    return _record(kind, row) if row is not None else None
+
+
+def find_user(conn: Connection, account_id: str, name: str) -> UserRecord | None:
+    user: UserRecord | None = find(conn, "user", account_id, name)
+    return user
+
+
+def find_group(conn: Connection, account_id: str, name: str) -> GroupRecord | None:
+    group: GroupRecord | None = find(conn, "group", account_id, name)
+    return group
+
+
+def find_role(conn: Connection, account_id: str, name: str) -> RoleRecord | None:
+    role: RoleRecord | None = find(conn, "role", account_id, name)
+    return role
+
+
+def by_ids(conn: Connection, kind: Kind, ids: Iterable[str]) -> list[Any]:
+    table = _TABLES[kind]
+    wanted = list(ids)
+    if not wanted:
+        return []
+    rows = conn.execute(select(table).where(table.c.id.in_(wanted)).order_by(table.c.name_key))
+    return [_record(kind, row) for row in rows]
+
+
+def insert_entity(conn: Connection, kind: Kind, record: Entity) -> None:
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    conn.execute(insert(_TABLES[kind]).values(**values))
+
+
+def update_entity(conn: Connection, kind: Kind, record: Entity, **values: Any) -> None:
+    table = _TABLES[kind]
+    conn.execute(update(table).where(table.c.id == record.id).values(**values))
+    for name, value in values.items():
+        setattr(record, name, value)
+
+
+def delete_entity(conn: Connection, kind: Kind, entity_id: str) -> None:
+    table = _TABLES[kind]
+    if kind == "group":
+        conn.execute(delete(iam_group_members).where(iam_group_members.c.group_id == entity_id))
+    if kind == "user":
+        conn.execute(delete(iam_group_members).where(iam_group_members.c.user_id == entity_id))
+        conn.execute(delete(iam_login_profiles).where(iam_login_profiles.c.user_id == entity_id))
+    conn.execute(delete(table).where(table.c.id == entity_id))
+
+
+def scan(
+    conn: Connection,
+    kind: Kind,
+    account_id: str,
+    path_prefix: str,
+    after: str | None,
+    limit: int,
+) -> list[Any]:
+    """Up to ``limit`` entities whose path starts with ``path_prefix``, in name order,
+    after the name key ``after``."""
+    table = _TABLES[kind]
+    where = [table.c.account_id == account_id]
+    if path_prefix != "/":
+        where.append(func.substr(table.c.path, 1, len(path_prefix)) == path_prefix)
+    if after is not None:
+        where.append(table.c.name_key > after)
+    rows = conn.execute(select(table).where(*where).order_by(table.c.name_key).limit(limit))
+    return [_record(kind, row) for row in rows]
+
+
+def with_boundary(conn: Connection, kind: Kind, account_id: str, arn: str) -> list[Any]:
+    table = _TABLES[kind]
+    rows = conn.execute(
+        select(table)
+        .where(table.c.account_id == account_id, table.c.permissions_boundary == arn)
+        .order_by(table.c.name_key)
+    )
+    return [_record(kind, row) for row in rows]
+
+
+def boundary_counts(conn: Connection, account_id: str, arns: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(arns, 0)
+    if not arns:
+        return counts
+    for table in (iam_users, iam_roles):
+        rows = conn.execute(
+            select(table.c.permissions_boundary, func.count())
+            .where(table.c.account_id == account_id, table.c.permissions_boundary.in_(arns))
+            .group_by(table.c.permissions_boundary)
+        )
+        for arn, count in rows:
+            counts[arn] += int(count)
+    return counts
+
+
+# Group membership ----------------------------------------------------------------------
+
+
+def members(conn: Connection, group_id: str) -> list[UserRecord]:
+    rows = conn.execute(
+        select(iam_users)
+        .join(iam_group_members, iam_group_members.c.user_id == iam_users.c.id)
+        .where(iam_group_members.c.group_id == group_id)
+        .order_by(iam_users.c.name_key)
+    )
+    return [_record("user", row) for row in rows]
+
+
+def groups_of(conn: Connection, user_id: str) -> list[GroupRecord]:
+    rows = conn.execute(
+        select(iam_groups)
+        .join(iam_group_members, iam_group_members.c.group_id == iam_groups.c.id)
+        .where(iam_group_members.c.user_id == user_id)
+        .order_by(iam_groups.c.name_key)
+    )
+    return [_record("group", row) for row in rows]
+
+
+def is_member(conn: Connection, group_id: str, user_id: str) -> bool:
+    row = conn.execute(
+        select(iam_group_members.c.user_id).where(
+            iam_group_members.c.group_id == group_id, iam_group_members.c.user_id == user_id
+        )
+    ).first()
+    return row is not None
+
+
+def add_member(conn: Connection, group_id: str, user_id: str, now_ms: int) -> None:
+    conn.execute(
+        insert(iam_group_members).values(group_id=group_id, user_id=user_id, added_ms=now_ms)
+    )
+
+
+def remove_member(conn: Connection, group_id: str, user_id: str) -> None:
+    conn.execute(
+        delete(iam_group_members).where(
+            iam_group_members.c.group_id == group_id, iam_group_members.c.user_id == user_id
+        )
+    )
+
+
+# Inline policies -----------------------------------------------------------------------
+
+
+def inline_policies(conn: Connection, principal_id: str) -> dict[str, str]:
+    """Policy name -> document, in name order."""
+    rows = conn.execute(
+        select(iam_inline_policies.c.policy_name, iam_inline_policies.c.document)
+        .where(iam_inline_policies.c.principal_id == principal_id)
+        .order_by(iam_inline_policies.c.policy_name)
+    )
+    return {row.policy_name: row.document for row in rows}
+
+
+def put_inline(
+    conn: Connection, kind: Kind, principal_id: str, policy_name: str, document: str
+) -> None:
+    existing = conn.execute(
+        select(iam_inline_policies.c.policy_name).where(
+            iam_inline_policies.c.principal_id == principal_id,
+            iam_inline_policies.c.policy_name == policy_name,
+        )
+    ).first()
+    if existing is None:
+        conn.execute(
+            insert(iam_inline_policies).values(
+                principal_id=principal_id,
+                policy_name=policy_name,
+                principal_kind=kind,
+                document=document,
+            )
+        )
+    else:
+        conn.execute(
+            update(iam_inline_policies)
+            .where(
+                iam_inline_policies.c.principal_id == principal_id,
+                iam_inline_policies.c.policy_name == policy_name,
+            )
+            .values(document=document)
+        )
+
+
+def delete_inline(conn: Connection, principal_id: str, policy_name: str) -> None:
+    conn.execute(
+        delete(iam_inline_policies).where(
+            iam_inline_policies.c.principal_id == principal_id,
+            iam_inline_policies.c.policy_name == policy_name,
+        )
+    )
+
+
+# Customer managed policies -------------------------------------------------------------
+
+
+def _policy(row: Row[Any]) -> PolicyRecord:
+    return PolicyRecord(**{f.name: getattr(row, f.name) for f in fields(PolicyRecord)})
+
+
+def find_policy(conn: Connection, arn: str) -> PolicyRecord | None:
+    row = conn.execute(select(iam_policies).where(iam_policies.c.arn == arn)).first()
+    return _policy(row) if row is not None else None
+
+
+def find_policy_named(conn: Connection, account_id: str, name: str) -> PolicyRecord | None:
+    row = conn.execute(
+        select(iam_policies).where(
+            iam_policies.c.account_id == account_id, iam_policies.c.name_key == name.lower()
+        )
+    ).first()
+    return _policy(row) if row is not None else None
+
+
+def policies(conn: Connection, account_id: str) -> list[PolicyRecord]:
+    rows = conn.execute(
+        select(iam_policies)
+        .where(iam_policies.c.account_id == account_id)
+        .order_by(iam_policies.c.name_key)
+    )
+    return [_policy(row) for row in rows]
+
+
+def insert_policy(conn: Connection, record: PolicyRecord) -> None:
+    conn.execute(
+        insert(iam_policies).values(**{f.name: getattr(record, f.name) for f in fields(record)})
+    )
+
+
+def update_policy(conn: Connection, record: PolicyRecord, **values: Any) -> None:
+    conn.execute(update(iam_policies).where(iam_policies.c.id == record.id).values(**values))
+    for name, value in values.items():
+        setattr(record, name, value)
+
+
+def delete_policy(conn: Connection, policy_id: str) -> None:
+    conn.execute(delete(iam_policy_versions).where(iam_policy_versions.c.policy_id == policy_id))
+    conn.execute(delete(iam_policies).where(iam_policies.c.id == policy_id))
+
+
+def versions(conn: Connection, policy_id: str) -> list[VersionRecord]:
+    """The policy's versions, newest first."""
+    rows = conn.execute(
+        select(iam_policy_versions).where(iam_policy_versions.c.policy_id == policy_id)
+    )
+    found = [VersionRecord(row.version_id, row.document, row.created_ms) for row in rows]
+    return sorted(found, key=lambda v: int(v.version_id[1:]), reverse=True)
+
+
+def version(conn: Connection, policy_id: str, version_id: str) -> VersionRecord | None:
+    row = conn.execute(
+        select(iam_policy_versions).where(
+            iam_policy_versions.c.policy_id == policy_id,
+            iam_policy_versions.c.version_id == version_id,
+        )
+    ).first()
+    return VersionRecord(row.version_id, row.document, row.created_ms) if row else None
+
+
+def insert_version(conn: Connection, policy_id: str, record: VersionRecord) -> None:
+    conn.execute(
+        insert(iam_policy_versions).values(
+            policy_id=policy_id,
+            version_id=record.version_id,
+            document=record.document,
+            created_ms=record.created_ms,
+        )
+    )
+
+
+def delete_version(conn: Connection, policy_id: str, version_id: str) -> None:
+    conn.execute(
+        delete(iam_policy_versions).where(
+            iam_policy_versions.c.policy_id == policy_id,
+            iam_policy_versions.c.version_id == version_id,
+        )
+    )
+
+
+# Attachments ---------------------------------------------------------------------------
+
+
+def attached(conn: Connection, principal_id: str) -> list[str]:
+    """ARNs of the managed policies attached to a user, group or role, oldest first."""
+    rows = conn.execute(
+        select(iam_attachments.c.policy_arn)
+        .where(iam_attachments.c.principal_id == principal_id)
+        .order_by(iam_attachments.c.attached_ms, iam_attachments.c.policy_arn)
+    )
+    return [row.policy_arn for row in rows]
+
+
+def attach(
+    conn: Connection, kind: Kind, principal_id: str, account_id: str, arn: str, now_ms: int
+) -> None:
+    conn.execute(
+        insert(iam_attachments).values(
+            principal_id=principal_id,
+            policy_arn=arn,
+            principal_kind=kind,
+            account_id=account_id,
+            attached_ms=now_ms,
+        )
+    )
+
+
+def detach(conn: Connection, principal_id: str, arn: str) -> None:
+    conn.execute(
+        delete(iam_attachments).where(
+            iam_attachments.c.principal_id == principal_id, iam_attachments.c.policy_arn == arn
+        )
+    )
+
+
+def attachment_counts(conn: Connection, account_id: str, arns: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(arns, 0)
+    if arns:
+        rows = conn.execute(
+            select(iam_attachments.c.policy_arn, func.count())
+            .where(
+                iam_attachments.c.account_id == account_id,
+                iam_attachments.c.policy_arn.in_(arns),
+            )
+            .group_by(iam_attachments.c.policy_arn)
+        )
+        for arn, count in rows:
+            counts[arn] = int(count)
+    return counts
+
+
+def attached_to(conn: Connection, account_id: str, arn: str) -> list[tuple[Kind, str]]:
+    """(kind, principal id) of every entity the policy ``arn`` is attached to."""
+    rows = conn.execute(
+        select(iam_attachments.c.principal_kind, iam_attachments.c.principal_id).where(
+            iam_attachments.c.account_id == account_id, iam_attachments.c.policy_arn == arn
+        )
+    )
+    return [(row.principal_kind, row.principal_id) for row in rows]
+
+
+# Login profiles ------------------------------------------------------------------------
+
+
+def login_profile(conn: Connection, user_id: str) -> LoginProfileRecord | None:
+    row = conn.execute(
+        select(iam_login_profiles).where(iam_login_profiles.c.user_id == user_id)
+    ).first()
+    if row is None:
+        return None
+    return LoginProfileRecord(
+        row.user_id,
+        row.password_hash,
+        row.password_reset_required,
+        row.max_signin_session_duration,
+        row.created_ms,
+    )
+
+
+def insert_login_profile(conn: Connection, record: LoginProfileRecord) -> None:
+    conn.execute(
+        insert(iam_login_profiles).values(
+            **{f.name: getattr(record, f.name) for f in fields(record)}
+        )
+    )
+
+
+def update_login_profile(conn: Connection, user_id: str, **values: Any) -> None:
+    conn.execute(
+        update(iam_login_profiles).where(iam_login_profiles.c.user_id == user_id).values(**values)
+    )
+
+
+def delete_login_profile(conn: Connection, user_id: str) -> None:
+    conn.execute(delete(iam_login_profiles).where(iam_login_profiles.c.user_id == user_id))
+
+
+# Access keys ---------------------------------------------------------------------------
+
+_KEY_COLUMNS = [
+    access_keys.c.access_key_id,
+    access_keys.c.account_id,
+    access_keys.c.principal_arn,
+    access_keys.c.status,
+    access_keys.c.created_ms,
+    access_keys.c.last_used_ms,
+    access_keys.c.last_used_service,
+    access_keys.c.last_used_region,
+]
+
+
+def _key(row: Row[Any]) -> AccessKeyRecord:
+    return AccessKeyRecord(**{f.name: getattr(row, f.name) for f in fields(AccessKeyRecord)})
+
+
+def access_keys_of(conn: Connection, principal_arn: str) -> list[AccessKeyRecord]:
+    rows = conn.execute(
+        select(*_KEY_COLUMNS)
+        .where(access_keys.c.principal_arn == principal_arn)
+        .order_by(access_keys.c.created_ms, access_keys.c.access_key_id)
+    )
+    return [_key(row) for row in rows]
+
+
+def access_key(conn: Connection, access_key_id: str) -> AccessKeyRecord | None:
+    row = conn.execute(
+        select(*_KEY_COLUMNS).where(access_keys.c.access_key_id == access_key_id)
+    ).first()
+    return _key(row) if row is not None else None
+
+
+def set_access_key_status(conn: Connection, access_key_id: str, status: str) -> None:
+    conn.execute(
+        update(access_keys)
+        .where(access_keys.c.access_key_id == access_key_id)
+        .values(status=status)
+    )
+
+
+def delete_access_key(conn: Connection, access_key_id: str) -> None:
+    conn.execute(delete(access_keys).where(access_keys.c.access_key_id == access_key_id))
+
+
+def move_access_keys(conn: Connection, old_arn: str, new_arn: str) -> None:
+    """A renamed or moved user keeps its keys: they now sign as its new ARN."""
+    conn.execute(
+        update(access_keys)
+        .where(access_keys.c.principal_arn == old_arn)
+        .values(principal_arn=new_arn)
+    )
+
+
+# The write counter ---------------------------------------------------------------------
+
+
+def generation(conn: Connection) -> int:
+    value = conn.execute(select(iam_generation.c.value).where(iam_generation.c.id == 1)).scalar()
+    return int(value or 0)
+
+
+def bump_generation(conn: Connection) -> None:
+    result = conn.execute(
+        update(iam_generation)
+        .where(iam_generation.c.id == 1)
+        .values(value=iam_generation.c.value + 1)
+    )
+    if result.rowcount == 0:
+        conn.execute(insert(iam_generation).values(id=1, value=1))
