@@ -56,8 +56,10 @@ def new_server(tmp_path: Path) -> Iterator[Any]:
     """Start dedicated servers (for restarts, workers, data directories)."""
     started: list[ServerProcess] = []
 
-    def start(*args: str) -> ServerProcess:
-        process = ServerProcess(list(args), tmp_path / f"server-{len(started)}.log").start()
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        process = ServerProcess(
+            list(args), tmp_path / f"server-{len(started)}.log", env=env or {}
+        ).start()
         started.append(process)
         return process
 

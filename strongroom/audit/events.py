@@ -2,6 +2,11 @@
 
 Members the model marks ``sensitive`` (secret values, passwords, tokens) are dropped,
 found by the model's trait rather than a hand-kept list.
+
+The shapes follow CloudTrail's record contents (eventVersion 1.11), its userIdentity
+element (IAMUser, AssumedRole, Root; ``invokedBy`` for a service's own events) and its
+AWS service events (``eventType`` ``AwsServiceEvent``, as KMS writes for ``RotateKey`` and
+``DeleteKey``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,42 @@ from typing import Any
 
 from botocore.model import OperationModel, Shape
 
+from strongroom.iam.credentials import Principal
+
+EVENT_VERSION = "1.11"  # CloudTrail's current record format
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Validate", "Lookup")
+# KMS records its cryptographic operations as reads ("readOnly": true), like CloudTrail.
+READ_ONLY_OPERATIONS = frozenset(
+    {
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+        "DeriveSharedSecret",
+        "SimulatePrincipalPolicy",
+        "SimulateCustomPolicy",
+    }
+)
+# CloudTrail's resource types by the service and resource of an ARN.
+_RESOURCE_TYPES = {
+    ("secretsmanager", "secret"): "AWS::SecretsManager::Secret",
+    ("kms", "key"): "AWS::KMS::Key",
+    ("kms", "alias"): "AWS::KMS::Alias",
+    ("iam", "user"): "AWS::IAM::User",
+    ("iam", "group"): "AWS::IAM::Group",
+    ("iam", "role"): "AWS::IAM::Role",
+    ("iam", "policy"): "AWS::IAM::Policy",
+    ("iam", "instance-profile"): "AWS::IAM::InstanceProfile",
+    ("sts", "assumed-role"): "AWS::STS::AssumedRole",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +64,64 @@ class RequestFacts:
     source_ip: str
     user_agent: str
     region: str
+
+
+def is_read_only(operation_name: str) -> bool:
+    return operation_name.startswith(READ_ONLY_PREFIXES) or operation_name in READ_ONLY_OPERATIONS
+
+
+def cloudtrail_resource_type(arn: str, default: str = "") -> str:
+    """CloudTrail's type for the resource ``arn`` names, e.g. ``AWS::IAM::Role``."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return default
+    kind = parts[5].split("/", 1)[0].split(":", 1)[0]
+    return _RESOURCE_TYPES.get((parts[2], kind), default)
+
+
+def user_identity(principal: Principal, principal_id: str | None = None) -> dict[str, Any]:
+    """CloudTrail's userIdentity for an authenticated caller. ``principal_id`` is the IAM
+    unique id (``AIDA...`` for a user, ``AROA...:session`` for a role session) when the
+    caller knows it; otherwise the access key id stands in."""
+    identity: dict[str, Any] = {
+        "type": "IAMUser",
+        "principalId": principal_id or principal.access_key_id,
+        "arn": principal.arn,
+        "accountId": principal.account_id,
+        "accessKeyId": principal.access_key_id,
+    }
+    if principal.kind == "root" or principal.arn.endswith(":root"):
+        identity["type"] = "Root"
+        identity["principalId"] = principal.account_id
+    elif principal.kind == "assumed-role" or ":assumed-role/" in principal.arn:
+        identity["type"] = "AssumedRole"
+        role_arn = principal.identity_arn
+        issuer = {
+            "type": "Role",
+            "arn": role_arn,
+            "accountId": principal.account_id,
+            "userName": role_arn.rsplit("/", 1)[-1],
+        }
+        if principal_id and ":" in principal_id:
+            issuer["principalId"] = principal_id.split(":", 1)[0]
+        identity["sessionContext"] = {
+            "sessionIssuer": issuer,
+            "attributes": {"mfaAuthenticated": "false"},
+        }
+        if principal.source_identity:
+            identity["sessionContext"]["sourceIdentity"] = principal.source_identity
+    else:
+        identity["userName"] = principal.arn.rsplit("/", 1)[-1]
+    return identity
+
+
+def unverified_identity(access_key_id: str, account_id: str | None) -> dict[str, Any]:
+    """The userIdentity of a request whose signature was not verified: only the access
+    key it claims (and that key's account, when the key exists)."""
+    identity: dict[str, Any] = {"type": "Unknown", "accessKeyId": access_key_id}
+    if account_id:
+        identity["accountId"] = account_id
+    return identity
 
 
 def camel(member: str) -> str:
@@ -81,9 +179,9 @@ def build_event(
     resources: list[str] | None = None,
     resource_type: str = "",
 ) -> dict[str, Any]:
-    read_only = operation_name.startswith(READ_ONLY_PREFIXES)
+    read_only = is_read_only(operation_name)
     event: dict[str, Any] = {
-        "eventVersion": "1.08",
+        "eventVersion": EVENT_VERSION,
         "userIdentity": dict(identity) if identity else {"type": "Unknown"},
         "eventTime": facts.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": event_source,
@@ -95,11 +193,7 @@ def build_event(
         "responseElements": None
         if read_only or operation is None
         else redact(operation.output_shape, output),
-        "resources": [
-            {"ARN": arn, "accountId": arn.split(":")[4], "type": resource_type}
-            for arn in resources or []
-        ]
-        or None,
+        "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
         "eventID": str(uuid.uuid4()),
         "readOnly": read_only,
@@ -112,3 +206,54 @@ def build_event(
         event["errorCode"] = error_code
         event["errorMessage"] = error_message
     return event
+
+
+def build_service_event(
+    *,
+    time: datetime,
+    event_source: str,
+    event_name: str,
+    account_id: str,
+    region: str,
+    invoked_by: str,
+    resources: list[str],
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event the service itself caused, not a request (CloudTrail's AwsServiceEvent):
+    a KMS key rotated or deleted on schedule, a secret deleted after its recovery window.
+    No request, so no requestParameters, responseElements or requestID; the identity is
+    the account on whose behalf the service acted, ``invokedBy`` the service."""
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"accountId": account_id, "invokedBy": invoked_by},
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": invoked_by,
+        "userAgent": invoked_by,
+        "requestParameters": None,
+        "responseElements": None,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "resources": _resources(resources, ""),
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account_id,
+        "eventCategory": "Management",
+    }
+    if details:
+        event["serviceEventDetails"] = dict(details)
+    return event
+
+
+def _resources(arns: list[str] | None, default_type: str) -> list[dict[str, str]] | None:
+    return [
+        {
+            "accountId": arn.split(":")[4],
+            "type": cloudtrail_resource_type(arn, default_type),
+            "ARN": arn,
+        }
+        for arn in arns or []
+        if arn.count(":") >= 5
+    ] or None

@@ -60,41 +60,57 @@ class HttpDestination:
 
 
 class SyslogDestination:
-    """RFC 5424 messages over UDP, TCP (octet-counted frames) or a Unix socket."""
+    """RFC 5424 messages over UDP (RFC 5426), TCP (octet-counted frames, RFC 6587) or a
+    Unix datagram socket: ``udp://host:port``, ``tcp://host:port``, ``unix:///dev/log``."""
 
     FACILITY_AUTHPRIV = 10
     SEVERITY_INFO = 6
+    MAX_DATAGRAM = 65000  # below the UDP payload limit; a larger record cannot be sent
 
     def __init__(self, address: str) -> None:
         parsed = urlparse(address)
         if parsed.scheme not in ("udp", "tcp", "unix"):
             raise ValueError(f"syslog address must be udp://, tcp:// or unix://: {address}")
+        if parsed.scheme == "unix" and not parsed.path:
+            raise ValueError(f"syslog address names no socket: {address}")
+        if parsed.scheme != "unix" and not parsed.hostname:
+            raise ValueError(f"syslog address names no host: {address}")
         self._scheme = parsed.scheme
-        self._target: str | tuple[str, int] = (
-            parsed.path if parsed.scheme == "unix" else (parsed.hostname or "", parsed.port or 514)
-        )
+        self._path = parsed.path
+        self._host_port = (parsed.hostname or "", parsed.port or 514)
         self._host = socket.gethostname()
         self.name = "syslog"
 
     def _message(self, record: bytes) -> bytes:
         priority = self.FACILITY_AUTHPRIV * 8 + self.SEVERITY_INFO
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # HEADER (PRI VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID), no STRUCTURED-DATA,
+        # then the record (one JSON object) as MSG.
         return f"<{priority}>1 {stamp} {self._host} strongroom - audit - ".encode() + record
 
     def send(self, records: Sequence[bytes]) -> None:
-        if self._scheme == "udp":
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                for record in records:
-                    sock.sendto(self._message(record), self._target)
-        elif self._scheme == "unix":
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                for record in records:
-                    sock.sendto(self._message(record), self._target)
-        else:
-            with socket.create_connection(self._target, timeout=10) as sock:  # type: ignore[arg-type]
+        if self._scheme == "tcp":
+            with socket.create_connection(self._host_port, timeout=10) as stream:
                 for record in records:
                     message = self._message(record)
-                    sock.sendall(str(len(message)).encode() + b" " + message)
+                    stream.sendall(str(len(message)).encode() + b" " + message)
+            return
+        if self._scheme == "unix":
+            family, target = socket.AF_UNIX, self._path
+            address: str | tuple[str, int] = target
+        else:
+            family, _, _, _, resolved = socket.getaddrinfo(
+                *self._host_port, type=socket.SOCK_DGRAM
+            )[0]
+            address = (str(resolved[0]), int(resolved[1]))
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            for record in records:
+                message = self._message(record)
+                if len(message) > self.MAX_DATAGRAM:
+                    # Datagram syslog cannot carry it; the log file (and HTTP) still has it.
+                    log.warning("audit record of %d bytes too large for syslog", len(message))
+                    continue
+                sock.sendto(message, address)
 
 
 def destination_for(kind: str, address: str) -> Destination:
@@ -107,7 +123,8 @@ class Forwarder:
     ) -> None:
         self._logs = audit_dir / "logs"
         state = audit_dir / "forward"
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        audit_dir.mkdir(exist_ok=True, mode=0o700)
+        state.mkdir(exist_ok=True, mode=0o700)
         self._cursor_path = state / f"{destination.name}.cursor.json"
         self._lock_path = state / f"{destination.name}.lock"
         self._destination = destination
@@ -121,9 +138,12 @@ class Forwarder:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the batch being sent (if any). A batch still unacknowledged when
+        the process exits is sent again after the restart (at-least-once)."""
         self._stop.set()
-        self._thread.join(timeout=15)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
 
     # Cursor: {relative log path: byte offset of the first record not yet delivered}
 
@@ -169,10 +189,14 @@ class Forwarder:
             lock.close()
 
     def _try_lock(self) -> IO[bytes] | None:
-        handle = open(self._lock_path, "ab")  # noqa: SIM115 - held for the thread's life
+        try:
+            handle = open(self._lock_path, "ab")  # noqa: SIM115 - held for the thread's life
+        except OSError as problem:
+            log.warning("audit forwarding to %s: no lock (%s)", self._destination.name, problem)
+            return None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError:  # another worker (or node on this disk) holds it
             handle.close()
             return None
         return handle
@@ -182,13 +206,21 @@ class Forwarder:
         if not self._logs.is_dir():
             return 0
         cursor = self._load_cursor()
+        paths = sorted(self._logs.glob("*/*.jsonl"))
+        present = {str(path.relative_to(self._logs)) for path in paths}
+        if set(cursor) - present:  # files removed by retention: forget their positions
+            cursor = {key: offset for key, offset in cursor.items() if key in present}
+            self._save_cursor(cursor)
         sent = 0
-        for path in sorted(self._logs.glob("*/*.jsonl")):
+        for path in paths:
             key = str(path.relative_to(self._logs))
             offset = cursor.get(key, 0)
-            if path.stat().st_size <= offset:
+            try:
+                if path.stat().st_size <= offset:
+                    continue
+                records, end = _read_complete_lines(path, offset, BATCH)
+            except FileNotFoundError:  # removed by retention meanwhile
                 continue
-            records, end = _read_complete_lines(path, offset, BATCH)
             if not records:
                 continue
             self._destination.send(records)
@@ -197,6 +229,22 @@ class Forwarder:
             sent += len(records)
             self.delivered += len(records)
         return sent
+
+
+def start_forwarders(audit_dir: Path, destinations: Sequence[Destination]) -> list[Forwarder]:
+    """One forwarder thread per destination (every worker starts them; a lock file per
+    destination lets one worker at a time do the sending)."""
+    started = []
+    for destination in destinations:
+        forwarder = Forwarder(audit_dir, destination)
+        forwarder.start()
+        started.append(forwarder)
+    return started
+
+
+def stop_forwarders(forwarders: Sequence[Forwarder]) -> None:
+    for forwarder in forwarders:
+        forwarder.stop()
 
 
 def _read_complete_lines(path: Path, offset: int, limit: int) -> tuple[list[bytes], int]:

@@ -99,7 +99,7 @@ class Follower:
 
 def principal(event: Mapping[str, Any]) -> str:
     identity = event.get("userIdentity") or {}
-    for name in ("arn", "principalId", "accessKeyId"):
+    for name in ("arn", "principalId", "accessKeyId", "invokedBy"):
         if identity.get(name):
             return str(identity[name])
     return str(identity.get("type") or "-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from strongroom.iam.authorization import iam_checks
 from strongroom.iam.service import IdentityService
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
@@ -109,4 +110,6 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
 
 
 def iam_spec(service: IdentityService) -> ServiceSpec:
-    return ServiceSpec("iam", iam_operations(service), "AWS::IAM::Resource", iam_resources)
+    return ServiceSpec(
+        "iam", iam_operations(service), "AWS::IAM::Resource", iam_resources, iam_checks()
+    )

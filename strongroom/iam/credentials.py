@@ -1,18 +1,25 @@
-"""Accounts and access keys: who a signed request claims to be.
+"""Accounts, access keys and STS sessions: who a signed request claims to be.
 
 Secret access keys are needed to recompute SigV4 signatures, so they are stored sealed
-by the barrier (bound to their key id), never hashed and never in the clear.
+by the barrier (bound to their key id), never hashed and never in the clear. Temporary
+credentials (``ASIA...`` keys from STS) are kept the same way, with their session token,
+which is only ever compared, as a SHA-256 hash.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 import string
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from strongroom.clock import Clock
 from strongroom.keys.envelope import Barrier
@@ -21,17 +28,40 @@ from strongroom.store.engine import Store
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 USE_RECORD_INTERVAL_MS = 60_000  # last use is kept to the minute, no finer
+SESSION_KEY_PREFIX = "ASIA"  # AWS's prefix for temporary access key ids
+# An expired session is kept this long before it is purged, so its key still answers
+# "expired" (ExpiredToken) rather than "unknown" while clients notice and refresh.
+EXPIRED_SESSION_RETENTION = timedelta(days=1)
+_SESSION_TOKEN_BYTES = 96  # 128 base64 characters
+
+PrincipalKind = Literal["user", "assumed-role", "root"]
 
 log = logging.getLogger("strongroom.credentials")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller."""
+    """The authenticated caller.
+
+    ``arn`` is who the caller is (a user, a role session
+    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, or the account root);
+    ``identity_arn`` is the IAM entity whose policies apply (the user, or the role of a
+    session). A temporary session carries the session policies that further limit it.
+    """
 
     account_id: str
     arn: str
     access_key_id: str
+    kind: PrincipalKind = "user"
+    identity_arn: str = ""
+    session_policies: tuple[str, ...] = ()  # policy documents (text)
+    session_tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
+    session_token: bool = False  # signed with temporary credentials
+
+    def __post_init__(self) -> None:
+        if not self.identity_arn:
+            object.__setattr__(self, "identity_arn", self.arn)
 
     @property
     def is_account_admin(self) -> bool:
@@ -40,12 +70,102 @@ class Principal:
 
 @dataclass(frozen=True)
 class AccessKey:
+    """A key that can sign requests: long-term (``AKIA...``), or temporary (``ASIA...``),
+    which also needs its session token and stops working at ``expires_at``."""
+
     principal: Principal
     status: str
     secret_access_key: str
+    token_hash: bytes | None = None  # SHA-256 of the session token of temporary credentials
+    expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"AccessKey(principal={self.principal!r}, status={self.status!r})"
+
+    @property
+    def temporary(self) -> bool:
+        return self.token_hash is not None
+
+    def accepts_token(self, presented: str | None) -> bool:
+        """Whether ``presented`` (X-Amz-Security-Token) is this key's session token, in
+        constant time; a long-term key accepts none at all."""
+        if self.token_hash is None:
+            return not presented
+        if not presented:
+            return False
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
+        return hmac.compare_digest(digest, self.token_hash)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class SessionGrant:
+    """What STS decided a new session is; :meth:`CredentialStore.create_session` issues
+    its credentials. ``principal_arn`` is the session's ARN (``assumed-role/...``), or the
+    user's for GetSessionToken; ``identity_arn`` the role's ARN (with its path) or the
+    user's. ``session_policies`` are policy documents: the inline one, then the managed
+    ones, resolved when the session is issued."""
+
+    account_id: str
+    kind: PrincipalKind
+    principal_arn: str
+    identity_arn: str
+    duration_seconds: int
+    role_id: str | None = None
+    session_name: str | None = None
+    session_policies: tuple[str, ...] = ()
+    session_tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    source_identity: str | None = None
+    minimum_token_size: int = 0
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """The credentials of a new session, handed out once."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A stored session, without its secret or token."""
+
+    access_key_id: str
+    account_id: str
+    kind: PrincipalKind
+    principal_arn: str
+    identity_arn: str
+    role_id: str | None
+    session_name: str | None
+    session_policies: tuple[str, ...]
+    session_tags: tuple[tuple[str, str], ...]
+    transitive_tag_keys: tuple[str, ...]
+    source_identity: str | None
+    created_ms: int
+    expires_ms: int
+
+    @property
+    def expiration(self) -> datetime:
+        return datetime.fromtimestamp(self.expires_ms / 1000, UTC)
+
+    def principal(self) -> Principal:
+        return Principal(
+            self.account_id,
+            self.principal_arn,
+            self.access_key_id,
+            kind=self.kind,
+            identity_arn=self.identity_arn,
+            session_policies=self.session_policies,
+            session_tags=self.session_tags,
+            source_identity=self.source_identity,
+            session_token=True,
+        )
 
 
 def admin_arn(account_id: str) -> str:
@@ -54,6 +174,20 @@ def admin_arn(account_id: str) -> str:
 
 def new_access_key_id() -> str:
     return "AKIA" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+
+
+def new_session_key_id() -> str:
+    return SESSION_KEY_PREFIX + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+
+
+def new_session_token(minimum_size: int = 0) -> str:
+    """An opaque session token of at least ``minimum_size`` characters."""
+    size = max(_SESSION_TOKEN_BYTES, -(-minimum_size * 3 // 4))
+    return base64.b64encode(secrets.token_bytes(size)).decode()
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def new_secret_access_key() -> str:
@@ -102,17 +236,96 @@ class CredentialStore:
         return key_id, secret
 
     def lookup(self, access_key_id: str) -> AccessKey | None:
+        """The long-term key or the STS session ``access_key_id`` names, expired or not
+        (the caller checks :meth:`AccessKey.expired`), or None."""
         with self._store.read() as conn:
             row = conn.execute(
                 select(schema.access_keys).where(
                     schema.access_keys.c.access_key_id == access_key_id
                 )
             ).first()
-        if row is None:
+            session = None if row is not None else self._session_row(conn, access_key_id)
+        if row is not None:
+            secret = self._barrier.open(row.secret_ciphertext, _aad(access_key_id)).decode()
+            kind: PrincipalKind = "root" if row.principal_arn.endswith(":root") else "user"
+            principal = Principal(row.account_id, row.principal_arn, access_key_id, kind=kind)
+            return AccessKey(principal, row.status, secret)
+        if session is None:
             return None
-        secret = self._barrier.open(row.secret_ciphertext, _aad(access_key_id)).decode()
-        principal = Principal(row.account_id, row.principal_arn, access_key_id)
-        return AccessKey(principal, row.status, secret)
+        opened = self._barrier.open(session.secret_ciphertext, _session_aad(access_key_id))
+        record = _session_record(session)
+        return AccessKey(
+            record.principal(),
+            "Active",
+            opened.decode(),
+            token_hash=bytes(session.token_hash),
+            expires_at=record.expiration,
+        )
+
+    # STS sessions -------------------------------------------------------------------------
+
+    def create_session(self, conn: Connection, grant: SessionGrant) -> IssuedSession:
+        """Issue temporary credentials for ``grant``, inside the caller's transaction."""
+        key_id = new_session_key_id()
+        secret = new_secret_access_key()
+        token = new_session_token(grant.minimum_token_size)
+        now = self._now_ms()
+        expires_ms = now + grant.duration_seconds * 1000
+        conn.execute(
+            insert(schema.sts_sessions).values(
+                access_key_id=key_id,
+                account_id=grant.account_id,
+                kind=grant.kind,
+                principal_arn=grant.principal_arn,
+                identity_arn=grant.identity_arn,
+                role_id=grant.role_id,
+                session_name=grant.session_name,
+                secret_ciphertext=self._barrier.seal(secret.encode(), _session_aad(key_id)),
+                token_hash=token_hash(token),
+                session_policies=list(grant.session_policies) or None,
+                session_tags=[list(tag) for tag in grant.session_tags] or None,
+                transitive_tag_keys=list(grant.transitive_tag_keys) or None,
+                source_identity=grant.source_identity,
+                created_ms=now,
+                expires_ms=expires_ms,
+            )
+        )
+        return IssuedSession(key_id, secret, token, datetime.fromtimestamp(expires_ms / 1000, UTC))
+
+    def session(self, access_key_id: str) -> SessionRecord | None:
+        """The STS session of ``access_key_id`` (expired or not), or None."""
+        with self._store.read() as conn:
+            row = self._session_row(conn, access_key_id)
+        return _session_record(row) if row is not None else None
+
+    def account_of(self, access_key_id: str) -> str | None:
+        """The account a long-term key or a session belongs to (STS GetAccessKeyInfo)."""
+        with self._store.read() as conn:
+            for table in (schema.access_keys, schema.sts_sessions):
+                found = conn.execute(
+                    select(table.c.account_id).where(table.c.access_key_id == access_key_id)
+                ).scalar_one_or_none()
+                if found is not None:
+                    return str(found)
+        return None
+
+    def purge_expired_sessions(self) -> int:
+        """Delete the sessions that expired more than EXPIRED_SESSION_RETENTION ago; one
+        idempotent transaction (the background loop runs it on every worker)."""
+        cutoff = self._now_ms() - int(EXPIRED_SESSION_RETENTION.total_seconds() * 1000)
+        with self._store.write() as conn:
+            result = conn.execute(
+                delete(schema.sts_sessions).where(schema.sts_sessions.c.expires_ms <= cutoff)
+            )
+        return int(result.rowcount or 0)
+
+    @staticmethod
+    def _session_row(conn: Connection, access_key_id: str) -> Any:
+        if not access_key_id.startswith(SESSION_KEY_PREFIX):
+            return None
+        return conn.execute(
+            select(schema.sts_sessions).where(schema.sts_sessions.c.access_key_id == access_key_id)
+        ).first()
 
     def note_use(self, access_key_id: str, service: str, region: str) -> None:
         """Record that ``access_key_id`` signed a request for ``service`` in ``region``
@@ -144,3 +357,25 @@ class CredentialStore:
 
 def _aad(access_key_id: str) -> bytes:
     return b"access-key|" + access_key_id.encode()
+
+
+def _session_aad(access_key_id: str) -> bytes:
+    return b"sts-session|" + access_key_id.encode()
+
+
+def _session_record(row: Any) -> SessionRecord:
+    return SessionRecord(
+        access_key_id=row.access_key_id,
+        account_id=row.account_id,
+        kind=row.kind,
+        principal_arn=row.principal_arn,
+        identity_arn=row.identity_arn,
+        role_id=row.role_id,
+        session_name=row.session_name,
+        session_policies=tuple(row.session_policies or ()),
+        session_tags=tuple((str(key), str(value)) for key, value in row.session_tags or ()),
+        transitive_tag_keys=tuple(row.transitive_tag_keys or ()),
+        source_identity=row.source_identity,
+        created_ms=row.created_ms,
+        expires_ms=row.expires_ms,
+    )

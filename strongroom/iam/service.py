@@ -533,6 +533,47 @@ def create_admin_user(conn: Connection, account_id: str, now_ms: int) -> UserRec
     return user
 
 
+def trust_account_document(trusted_account_id: str) -> str:
+    """A trust policy that lets ``trusted_account_id`` (its identity policies deciding who)
+    assume the role: the one AWS Organizations gives OrganizationAccountAccessRole."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{trusted_account_id}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def create_account_access_role(
+    conn: Connection, account_id: str, role_name: str, trusted_account_id: str, now_ms: int
+) -> RoleRecord:
+    """The administrator role AWS Organizations creates in a new member account: trusted by
+    the management account, with AdministratorAccess attached; inside the caller's
+    transaction (Organizations CreateAccount)."""
+    role = RoleRecord(
+        id=new_id("AROA"),
+        account_id=account_id,
+        name=role_name,
+        name_key=role_name.lower(),
+        path="/",
+        arn=entity_arn(account_id, "role", "/", role_name),
+        description=None,
+        trust_policy=trust_account_document(trusted_account_id),
+        max_session_duration=DEFAULT_SESSION_DURATION,
+        permissions_boundary=None,
+        tags=None,
+        created_ms=now_ms,
+        last_used_ms=None,
+        last_used_region=None,
+    )
+    repo.insert_entity(conn, "role", role)
+    repo.attach(
+        conn, "role", role.id, account_id, managed_policies.ADMINISTRATOR_ACCESS.arn, now_ms
+    )
+    repo.bump_generation(conn)
+    return role
+
+
 class IdentityService:
     def __init__(
         self,
@@ -1565,6 +1606,13 @@ class IdentityService:
             return None
         version = repo.version(conn, record.id, record.default_version)
         return version.document if version is not None else None
+
+    def managed_policy_document(self, account_id: str, arn: str) -> str | None:
+        """The default version's document of managed policy ``arn`` as ``account_id`` sees
+        it (an AWS managed policy, or one of the account's own), or None (STS session
+        policies given by ARN)."""
+        with self._store.read() as conn:
+            return self._default_document(conn, account_id, arn)
 
     def role(self, account_id: str, role_name: str) -> RoleInfo | None:
         """The role STS AssumeRole is asked for, or None."""

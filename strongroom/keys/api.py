@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from strongroom.keys.authorization import kms_checks
 from strongroom.keys.kms import KeyService, KmsCaller
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
@@ -60,5 +61,9 @@ def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> lis
 
 def kms_spec(service: KeyService) -> ServiceSpec:
     return ServiceSpec(
-        "kms", {name: _bind(service, name) for name in OPERATIONS}, "AWS::KMS::Key", key_arns
+        "kms",
+        {name: _bind(service, name) for name in OPERATIONS},
+        "AWS::KMS::Key",
+        key_arns,
+        kms_checks(service),
     )

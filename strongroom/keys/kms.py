@@ -10,10 +10,9 @@ and bind the encryption context as associated data.
 from __future__ import annotations
 
 import os
-import re
 import struct
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -360,11 +359,13 @@ class KeyService:
         version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
         if version != _BLOB_VERSION:
             raise invalid_ciphertext()
-        try:
-            key_id = raw_key_id.decode("ascii")
-        except UnicodeDecodeError:
-            raise invalid_ciphertext() from None
-        key = self._resolve(conn, caller, key_id)
+        key = self._blob_key(conn, blob)
+        if key is None:
+            try:
+                key_id = raw_key_id.decode("ascii")
+            except UnicodeDecodeError:
+                raise invalid_ciphertext() from None
+            raise not_found(f"Key '{self._arn(caller, key_id)}' does not exist")
         if expected_key is not None:
             named = self._resolve(conn, caller, expected_key)
             if named.key_id != key.key_id:
@@ -573,19 +574,21 @@ class KeyService:
             self._update(conn, key, state="Disabled", deletion_ms=None, pending_window_days=None)
         return {"KeyId": key.arn}
 
-    def purge_expired_keys(self) -> int:
+    def purge_expired_keys(self, observe: Callable[[KeyRecord], None] | None = None) -> int:
+        """Delete keys whose waiting period has ended; returns how many. ``observe`` hears
+        of each inside the transaction (the background job audits them)."""
         keys = schema.kms_keys
         with self._store.write() as conn:
-            doomed = (
-                conn.execute(
-                    select(keys.c.key_id).where(
+            doomed = [
+                _key(row)
+                for row in conn.execute(
+                    select(keys).where(
                         keys.c.state == "PendingDeletion", keys.c.deletion_ms <= self._now_ms()
                     )
                 )
-                .scalars()
-                .all()
-            )
-            for key_id in doomed:
+            ]
+            for record in doomed:
+                key_id = record.key_id
                 conn.execute(
                     delete(schema.kms_aliases).where(schema.kms_aliases.c.target_key_id == key_id)
                 )
@@ -595,6 +598,8 @@ class KeyService:
                     )
                 )
                 conn.execute(delete(keys).where(keys.c.key_id == key_id))
+                if observe is not None:
+                    observe(record)
         return len(doomed)
 
     # Rotation -----------------------------------------------------------------------
@@ -671,8 +676,9 @@ class KeyService:
                 conn, key, next_rotation_ms=self._now_ms() + _days_ms(key.rotation_period_days)
             )
 
-    def run_due_rotations(self) -> int:
-        """Automatic rotation: new material for every enabled key whose date has come."""
+    def run_due_rotations(self, observe: Callable[[KeyRecord], None] | None = None) -> int:
+        """Automatic rotation: new material for every enabled key whose date has come.
+        ``observe`` hears of each inside the transaction (the background job audits them)."""
         keys = schema.kms_keys
         with self._store.write() as conn:
             due = conn.execute(
@@ -683,7 +689,10 @@ class KeyService:
                 )
             ).all()
             for row in due:
-                self._rotate(conn, _key(row), "AUTOMATIC")
+                record = _key(row)
+                self._rotate(conn, record, "AUTOMATIC")
+                if observe is not None:
+                    observe(record)
         return len(due)
 
     # Aliases ------------------------------------------------------------------------
@@ -988,6 +997,44 @@ class KeyService:
         body = AESGCM(data_key).encrypt(nonce, plaintext, canonical_context(context))
         return struct.pack(">H", len(wrapped)) + wrapped + nonce + body
 
+    # Which key a ciphertext needs, for authorization before it is opened ---------------
+
+    def _blob_key(self, conn: Connection, blob: bytes) -> KeyRecord | None:
+        """The key that made a ciphertext blob. Key ids are UUIDs, unique across accounts,
+        so a blob from another account's key finds its key (whose policy then decides)."""
+        if len(blob) < _BLOB_HEADER.size:
+            return None
+        _, raw_key_id, _ = _BLOB_HEADER.unpack_from(blob)
+        try:
+            key_id = raw_key_id.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        row = conn.execute(
+            select(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id)
+        ).first()
+        return _key(row) if row is not None else None
+
+    def blob_key(self, blob: bytes | None) -> KeyRecord | None:
+        if not blob:
+            return None
+        with self._store.read() as conn:
+            return self._blob_key(conn, blob)
+
+    def sealed_key(self, conn: Connection, sealed: bytes) -> KeyRecord | None:
+        """The key under which a secret value (``seal_with``'s output) was sealed."""
+        if len(sealed) < 2:
+            return None
+        (length,) = struct.unpack_from(">H", sealed)
+        return self._blob_key(conn, sealed[2 : 2 + length])
+
+    def target(self, caller: KmsCaller, ref: str) -> KeyRecord | None:
+        """The key a request names (id, ARN, alias), for authorization; None if none."""
+        with self._store.read() as conn:
+            try:
+                return self._resolve(conn, caller, ref)
+            except ServiceError:
+                return None
+
     def open_sealed(
         self, conn: Connection, caller: KmsCaller, sealed: bytes, context: Mapping[str, str]
     ) -> bytes:
@@ -1032,15 +1079,11 @@ def _check_alias_name(name: str) -> None:
         )
 
 
-_SID = re.compile(r'("Sid"\s*:\s*")([^"\\]*)(")')
 
 
 def _check_policy(text: str) -> None:
-    # A key policy is a resource policy, except that KMS allows spaces in a Sid: AWS's own
-    # default key policy has "Enable IAM User Permissions". Validate with those neutralized.
-    text = _SID.sub(lambda m: m.group(1) + m.group(2).replace(" ", "_") + m.group(3), text)
     try:
-        parse_policy(text, kind="resource")
+        parse_policy(text, kind="key")
     except ServiceError as error:
         raise ServiceError("MalformedPolicyDocumentException", error.message) from None
 

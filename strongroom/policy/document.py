@@ -25,7 +25,9 @@ from typing import Any, Literal, TypeGuard, cast, get_args
 
 from strongroom.protocol.errors import ServiceError
 
-PolicyKind = Literal["identity", "resource"]
+# "key": a KMS key policy, a resource policy whose Sid may contain spaces (AWS's own
+# default key policy has "Enable IAM User Permissions").
+PolicyKind = Literal["identity", "resource", "key"]
 Effect = Literal["Allow", "Deny"]
 PrincipalKind = Literal["AWS", "Service", "Federated", "CanonicalUser"]
 
@@ -209,7 +211,9 @@ def _document(obj: object, kind: PolicyKind) -> PolicyDocument:
 
     seen: set[str] = set()
     for statement in statements:
-        if statement.sid is not None:
+        # IAM insists on unique Sids; KMS does not (its own aws/secretsmanager policy
+        # repeats one).
+        if statement.sid is not None and kind != "key":
             if statement.sid in seen:
                 raise _PolicyError(
                     "Statement IDs (SID) in a single policy must be unique. "

@@ -45,6 +45,13 @@ def unrecognized_client() -> ServiceError:
     )
 
 
+def expired_token() -> ServiceError:
+    """Temporary credentials past their expiration."""
+    return ServiceError(
+        "ExpiredTokenException", "The security token included in the request is expired"
+    )
+
+
 def invalid_signature(message: str | None = None) -> ServiceError:
     return ServiceError(
         "InvalidSignatureException",

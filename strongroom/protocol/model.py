@@ -9,11 +9,21 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
 
+# Credentials the shipped models do not mark sensitive: an STS session token is half of
+# a temporary credential. Marked here, they stay out of audit records and validation
+# messages like every member the model marks.
+_ALSO_SENSITIVE = {"sts": ("tokenType",)}
+
+
 @cache
 def service_model(service: str) -> ServiceModel:
     """The botocore model of ``service`` (e.g. ``"secretsmanager"``), loaded once."""
     loader = botocore.session.get_session().get_component("data_loader")
-    return ServiceModel(loader.load_service_model(service, "service-2"), service_name=service)
+    description = loader.load_service_model(service, "service-2")
+    shapes = description["shapes"]
+    for name in _ALSO_SENSITIVE.get(service, ()):
+        shapes[name] = {**shapes[name], "sensitive": True}
+    return ServiceModel(description, service_name=service)
 
 
 def operation_model(service: str, operation: str) -> OperationModel:

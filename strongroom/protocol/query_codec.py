@@ -75,6 +75,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # (the AWS "Common Errors" reference pages; AccessDenied as IAM and STS answer it).
 _COMMON_STATUS = {
     "AccessDenied": 403,
+    "ExpiredToken": 403,
     "IncompleteSignature": 400,
     "InternalFailure": 500,
     "InvalidAction": 400,

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.model import ServiceModel
 
+from strongroom.policy.checks import Check
 from strongroom.protocol.model import service_model
 
 
@@ -18,6 +19,8 @@ def snake_case(operation: str) -> str:
 
 
 Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
+# (caller, operation, params) -> what the authorizer must allow before the operation runs.
+CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
 # (params, output or None) -> the ARNs an event is about, for the audit record.
 ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
 
@@ -32,6 +35,12 @@ class ServiceSpec:
     handlers: Mapping[str, Handler]  # operation name -> handler(caller, params)
     resource_type: str = ""  # CloudTrail's type for resources, e.g. AWS::SecretsManager::Secret
     resources_of: ResourceFinder = _no_resources
+    checks: CheckBuilder | None = None  # None: the action on "*"
+
+    def checks_for(self, caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
+        if self.checks is None:
+            return [Check(f"{self.name}:{operation}")]
+        return self.checks(caller, operation, params)
 
     @property
     def model(self) -> ServiceModel:

@@ -46,6 +46,20 @@ class JsonWire:
         return error.status, json_codec.error_headers(error), json_codec.error_body(error)
 
 
+# The same failures carry other names in the Query protocol (IAM, STS).
+_QUERY_CODES = {
+    "AccessDeniedException": "AccessDenied",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "ExpiredTokenException": "ExpiredToken",
+    "UnknownOperationException": "InvalidAction",
+    "SerializationException": "MalformedInput",
+    "ValidationException": "ValidationError",
+}
+
+
 class QueryWire:
     def __init__(self, model: ServiceModel | None) -> None:
         self._model = model
@@ -69,6 +83,10 @@ class QueryWire:
     def error(self, error: ServiceError, request_id: str) -> tuple[int, dict[str, str], bytes]:
         from strongroom.protocol import query_codec  # type: ignore[attr-defined,unused-ignore]
 
+        if error.code in _QUERY_CODES:
+            error = ServiceError(
+                _QUERY_CODES[error.code], error.message, error.status, error.sender_fault
+            )
         status = error.status
         if self._model is not None and error.status == 400:
             status = query_codec.error_status(self._model, error.code)

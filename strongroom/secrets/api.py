@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
+from strongroom.secrets.authorization import secretsmanager_checks
 from strongroom.secrets.service import SecretsManager
 
 # RotateSecret and CancelRotateSecret arrive with the rotation capability.
@@ -36,7 +37,13 @@ OPERATIONS = (
 
 def secretsmanager_spec(service: SecretsManager) -> ServiceSpec:
     handlers: dict[str, Handler] = {name: getattr(service, snake_case(name)) for name in OPERATIONS}
-    return ServiceSpec("secretsmanager", handlers, "AWS::SecretsManager::Secret", secret_arns)
+    return ServiceSpec(
+        "secretsmanager",
+        handlers,
+        "AWS::SecretsManager::Secret",
+        secret_arns,
+        secretsmanager_checks(service),
+    )
 
 
 def secret_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:

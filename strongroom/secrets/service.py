@@ -23,12 +23,16 @@ import orjson
 from sqlalchemy import Connection
 
 from strongroom.clock import Clock, midnight
+from strongroom.iam.credentials import Principal
+from strongroom.keys.authorization import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
+from strongroom.policy.checks import Authorize, allow_everything
 from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets import arns, labels
 from strongroom.secrets import repository as repo
+from strongroom.secrets.checks import request_keys, secret_check
 from strongroom.secrets.filters import SecretFacts, compile_filters
 from strongroom.secrets.passwords import generate_password
 from strongroom.secrets.repository import SecretRecord, VersionRecord
@@ -52,6 +56,10 @@ class Caller:
     account_id: str
     region: str
     principal_arn: str
+    # Asks the pipeline's authorizer about actions found while the operation runs.
+    authorize: Authorize = allow_everything
+    # The authenticated caller in full (STS answers who it is and what it may become).
+    principal: Principal | None = None
 
 
 # Errors with AWS's own texts ----------------------------------------------------------
@@ -192,21 +200,22 @@ class SecretsManager:
             return repo.find_by_name(
                 conn, caller.account_id, caller.region, secret_id, for_update=for_update
             )
-        if ref.account_id != caller.account_id or ref.region != caller.region:
-            # Cross-account access arrives with resource policies (IAM issue); another
-            # region's secret is not visible from this one, as on AWS.
-            return None
+        if ref.region != caller.region or ref.account_id is None:
+            return None  # another region's secret is not visible from this one, as on AWS
+        # Another account's secret is reachable by ARN only; the pipeline has already
+        # checked its resource policy and the caller's own policies.
         record = repo.find_by_arn(conn, secret_id, for_update=for_update)
         if record is None:
             # A partial ARN: the ARN without the random suffix names the secret.
             record = repo.find_by_name(
-                conn,
-                caller.account_id,
-                caller.region,
-                ref.name_or_arn_tail,
-                for_update=for_update,
+                conn, ref.account_id, caller.region, ref.name_or_arn_tail, for_update=for_update
             )
         return record
+
+    def target(self, caller: Caller, secret_id: str) -> SecretRecord | None:
+        """The secret a request names, for authorization; None if there is none."""
+        with self._store.read() as conn:
+            return self._lookup_or_none(conn, caller, secret_id)
 
     def _mutable(self, conn: Connection, caller: Caller, secret_id: str) -> SecretRecord:
         record = self._resolve(conn, caller, secret_id, for_update=True)
@@ -247,6 +256,36 @@ class SecretsManager:
                     f"The operation failed because of an invalid KMS key: {error.message}"
                 ) from None
 
+    def _check_key_use(
+        self,
+        caller: Caller | None,
+        action: str,
+        key: KeyRecord,
+        record: SecretRecord,
+        version_id: str,
+    ) -> None:
+        """Secrets Manager uses the secret's KMS key on the caller's behalf, so the caller
+        needs the KMS permission too, through the key policy (with kms:ViaService). None:
+        the service acting for itself (replication)."""
+        if caller is None:
+            return
+        if key.key_manager == "AWS" and key.account_id != caller.account_id:
+            raise _invalid_request(
+                "You can't access a secret from a different AWS account if you encrypt the "
+                "secret with the default KMS service key."
+            )
+        context = {
+            "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
+            "kms:CallerAccount": (caller.account_id,),
+            **encryption_context_keys(self._context(record.arn, version_id)),
+        }
+        try:
+            caller.authorize(key_check(action, key, context))
+        except ServiceError as denied:
+            if denied.code != "AccessDeniedException":
+                raise
+            raise ServiceError("AccessDeniedException", "Access to KMS is not allowed") from None
+
     def _seal(
         self,
         conn: Connection,
@@ -255,11 +294,13 @@ class SecretsManager:
         value: _Value,
         key: KeyRecord | None = None,
         ref: str | None = None,
+        caller: Caller | None = None,
     ) -> tuple[bytes, str | None]:
         """The sealed value and the key id to report for it (None: the managed key). Like
         AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
         secret's own), so key id, ARN, alias name and alias ARN come back as given."""
         key = key or self._encryption_key(conn, record)
+        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
         try:
             sealed = self._keys.seal_with(
                 conn, key, value.data, self._context(record.arn, version_id)
@@ -270,8 +311,19 @@ class SecretsManager:
             return sealed, None
         return sealed, ref or record.kms_key_id or key.arn
 
-    def _open(self, conn: Connection, record: SecretRecord, version: VersionRecord) -> _Value:
+    def _open(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version: VersionRecord,
+        caller: Caller | None = None,
+    ) -> _Value:
         assert version.ciphertext is not None and version.value_kind is not None
+        if caller is not None:
+            key = self._keys.sealed_key(conn, version.ciphertext)
+            if key is None:
+                raise _decryption_failure()
+            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id)
         try:
             data = self._keys.open_sealed(
                 conn,
@@ -284,11 +336,17 @@ class SecretsManager:
         return _Value(version.value_kind, data)
 
     def _same_value(
-        self, conn: Connection, record: SecretRecord, version: VersionRecord, value: _Value
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version: VersionRecord,
+        value: _Value,
+        caller: Caller | None,
     ) -> bool:
+        """Idempotency needs the stored value: like AWS, that is a Decrypt by the caller."""
         if version.ciphertext is None:
             return False
-        stored = self._open(conn, record, version)
+        stored = self._open(conn, record, version, caller)
         return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)
 
     # Writing versions -------------------------------------------------------------------
@@ -300,6 +358,7 @@ class SecretsManager:
         token: str,
         value: _Value,
         stages_to_attach: list[str] | None,
+        caller: Caller | None,
     ) -> tuple[str, list[str], bool]:
         """Create (or idempotently find) version ``token``; returns (id, labels, created)."""
         existing = repo.version(conn, record.id, token)
@@ -307,13 +366,13 @@ class SecretsManager:
         if existing is not None:
             if existing.ciphertext is None:
                 # A rotation placeholder: the rotation function fills it in.
-                sealed, key_id = self._seal(conn, record, token, value)
+                sealed, key_id = self._seal(conn, record, token, value, caller=caller)
                 repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
                 new = labels.attach(current, token, stages_to_attach or [])
                 _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
                 return token, labels.labels_of(new, token), True
-            if self._same_value(conn, record, existing, value):
+            if self._same_value(conn, record, existing, value, caller):
                 return token, labels.labels_of(current, token), False
             raise ServiceError(
                 "ResourceExistsException",
@@ -321,7 +380,7 @@ class SecretsManager:
                 f"use for a version of secret {record.arn}.",
             )
         self._make_room(conn, record, current)
-        sealed, key_id = self._seal(conn, record, token, value)
+        sealed, key_id = self._seal(conn, record, token, value, caller=caller)
         repo.insert_version(
             conn,
             record.id,
@@ -378,7 +437,7 @@ class SecretsManager:
                 conn, caller.account_id, caller.region, name, for_update=True
             )
             if existing is not None:
-                return self._create_again(conn, existing, token, value)
+                return self._create_again(conn, existing, token, value, caller)
             self._check_key(conn, caller.account_id, caller.region, params.get("KmsKeyId"))
             now = self._now_ms()
             record = repo.insert_secret(
@@ -397,10 +456,27 @@ class SecretsManager:
                 last_changed_ms=now,
                 owning_service=_owning_service(params.get("Tags")),
             )
+            # Tags and replicas given at creation need their own actions on the new secret.
+            if params.get("Tags"):
+                caller.authorize(
+                    secret_check(
+                        "secretsmanager:TagResource", record, request_keys("TagResource", params)
+                    )
+                )
+            if replicas:
+                caller.authorize(
+                    secret_check(
+                        "secretsmanager:ReplicateSecretToRegions",
+                        record,
+                        request_keys("ReplicateSecretToRegions", params),
+                    )
+                )
             output: Output = {"ARN": record.arn, "Name": record.name}
             if value is not None:
                 assert token is not None
-                output["VersionId"], _, _ = self._add_version(conn, record, token, value, None)
+                output["VersionId"], _, _ = self._add_version(
+                    conn, record, token, value, None, caller
+                )
             if replicas:
                 output["ReplicationStatus"] = self._replicate(
                     conn, record, replicas, bool(params.get("ForceOverwriteReplicaSecret"))
@@ -408,7 +484,12 @@ class SecretsManager:
             return output
 
     def _create_again(
-        self, conn: Connection, existing: SecretRecord, token: str | None, value: _Value | None
+        self,
+        conn: Connection,
+        existing: SecretRecord,
+        token: str | None,
+        value: _Value | None,
+        caller: Caller,
     ) -> Output:
         if existing.scheduled_for_deletion:
             raise _invalid_request(
@@ -421,7 +502,7 @@ class SecretsManager:
                 "ResourceExistsException",
                 f"The operation failed because the secret {existing.name} already exists.",
             )
-        if not self._same_value(conn, existing, version, value):
+        if not self._same_value(conn, existing, version, value, caller):
             raise ServiceError(
                 "ResourceExistsException",
                 f"You can't use ClientRequestToken {token} because that value is already in "
@@ -433,7 +514,7 @@ class SecretsManager:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
             output, version = self._read_value(
-                conn, record, params.get("VersionId"), params.get("VersionStage")
+                conn, record, params.get("VersionId"), params.get("VersionStage"), caller
             )
         self._record_access(record, version)
         return output
@@ -444,6 +525,7 @@ class SecretsManager:
         record: SecretRecord,
         version_id: str | None,
         stage: str | None,
+        caller: Caller,
     ) -> tuple[Output, VersionRecord]:
         if record.scheduled_for_deletion:
             raise _marked_for_deletion()
@@ -470,7 +552,7 @@ class SecretsManager:
                     "Secrets Manager can't find the specified secret value for staging label: "
                     f"{stage}",
                 )
-        value = self._open(conn, record, version)
+        value = self._open(conn, record, version, caller)
         output: Output = {
             "ARN": record.arn,
             "Name": record.name,
@@ -525,7 +607,9 @@ class SecretsManager:
                 try:
                     if record is None:
                         raise not_found()
-                    output, version = self._read_value(conn, record, None, None)
+                    # Each secret of a batch is a GetSecretValue of its own, allowed or not.
+                    caller.authorize(secret_check("secretsmanager:GetSecretValue", record, {}))
+                    output, version = self._read_value(conn, record, None, None, caller)
                 except ServiceError as error:
                     errors.append(
                         {"SecretId": secret_id, "ErrorCode": error.code, "Message": error.message}
@@ -555,7 +639,7 @@ class SecretsManager:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
             version_id, stages, created = self._add_version(
-                conn, record, token, value, params.get("VersionStages")
+                conn, record, token, value, params.get("VersionStages"), caller
             )
             if created:
                 self._changed(conn, record)
@@ -577,7 +661,7 @@ class SecretsManager:
             if "Description" in params:
                 changes["description"] = params["Description"]
             if "KmsKeyId" in params and (params["KmsKeyId"] or None) != record.kms_key_id:
-                self._change_key(conn, record, params["KmsKeyId"] or None)
+                self._change_key(conn, record, params["KmsKeyId"] or None, caller)
                 changes["kms_key_id"] = record.kms_key_id
             if "Type" in params:
                 changes["secret_type"] = params["Type"] or None
@@ -586,13 +670,15 @@ class SecretsManager:
             if value is not None:
                 assert token is not None
                 output["VersionId"], _, created = self._add_version(
-                    conn, record, token, value, None
+                    conn, record, token, value, None, caller
                 )
             if changes or created:
                 self._changed(conn, record, **changes)
         return output
 
-    def _change_key(self, conn: Connection, record: SecretRecord, ref: str | None) -> None:
+    def _change_key(
+        self, conn: Connection, record: SecretRecord, ref: str | None, caller: Caller
+    ) -> None:
         """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
         KMS key, as AWS does; older versions stay under the key that sealed them."""
         self._check_key(conn, record.account_id, record.region, ref)
@@ -602,8 +688,10 @@ class SecretsManager:
             version = repo.version(conn, record.id, current[stage]) if stage in current else None
             if version is None or version.ciphertext is None:
                 continue
-            value = self._open(conn, record, version)
-            sealed, key_id = self._seal(conn, record, version.version_id, value, key, ref)
+            value = self._open(conn, record, version, caller)
+            sealed, key_id = self._seal(
+                conn, record, version.version_id, value, key, ref, caller=caller
+            )
             repo.fill_version(conn, record.id, version.version_id, value.kind, sealed, key_id)
         repo.update_secret(conn, record, kms_key_id=ref)
 
@@ -887,12 +975,15 @@ class SecretsManager:
                 self._changed(conn, record, deleted_ms=None, deletion_ms=None)
         return {"ARN": record.arn, "Name": record.name}
 
-    def purge_expired(self) -> int:
-        """Remove secrets whose recovery window has ended; returns how many."""
+    def purge_expired(self, observe: Callable[[SecretRecord], None] | None = None) -> int:
+        """Remove secrets whose recovery window has ended; returns how many. ``observe``
+        hears of each inside the transaction (the background job audits them)."""
         with self._write() as conn:
             expired = repo.expired(conn, self._now_ms())
             for record in expired:
                 repo.delete_secret(conn, record.id)
+                if observe is not None:
+                    observe(record)
         return len(expired)
 
     def tag_resource(self, caller: Caller, params: Params) -> Output:

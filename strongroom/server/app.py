@@ -7,7 +7,8 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 
 from anyio import to_thread
@@ -16,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from strongroom.audit.forward import start_forwarders, stop_forwarders
+from strongroom.server import jobs as background
 from strongroom.server.config import Settings
 from strongroom.server.deployment import Deployment, open_deployment
 from strongroom.server.sealing import SealGate, http_request
@@ -45,10 +48,18 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> Starlet
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gate.start()
         sweeper = asyncio.create_task(_purge_loop(gate, settings.purge_interval))
+        # Audit forwarding reads only the log files, so it runs while sealed too.
+        data_dir = settings.data_dir or (gate.deployment.data_dir if gate.deployment else None)
+        forwarders = (
+            start_forwarders(data_dir / "audit", settings.audit_destinations())
+            if data_dir is not None
+            else []
+        )
         try:
             yield
         finally:
             sweeper.cancel()
+            await to_thread.run_sync(stop_forwarders, forwarders)
             await gate.stop()
 
     return Starlette(
@@ -58,16 +69,23 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> Starlet
 
 
 async def _purge_loop(gate: SealGate, interval: float) -> None:
-    """Background work: purge secrets and KMS keys whose deletion window has passed and
-    rotate KMS keys that are due. Every worker runs it; each job is one idempotent
-    transaction, so running it twice is harmless."""
+    """Background work: purge secrets and KMS keys whose deletion window has passed,
+    rotate KMS keys that are due and drop long-expired STS sessions. Every worker runs it;
+    each job is one idempotent transaction, so running it twice is harmless."""
     while True:
         deployment = gate.deployment  # None while sealed: nothing can be read or written
-        jobs = (
+        # Each is audited: it commits only with its service events durable (server/jobs.py).
+        jobs: dict[str, Callable[[], int]] = (
             {
-                "secret(s) purged after their recovery window": deployment.secrets.purge_expired,
-                "KMS key(s) deleted after their waiting period": deployment.keys.purge_expired_keys,
-                "KMS key(s) rotated on schedule": deployment.keys.run_due_rotations,
+                "secret(s) purged after their recovery window": partial(
+                    background.purge_secrets, deployment
+                ),
+                "KMS key(s) deleted after their waiting period": partial(
+                    background.purge_keys, deployment
+                ),
+                "KMS key(s) rotated on schedule": partial(background.rotate_keys, deployment),
+                # Housekeeping, no AWS event: the sessions are already refused as expired.
+                "expired STS session(s) purged": deployment.credentials.purge_expired_sessions,
             }
             if deployment is not None
             else {}
@@ -85,19 +103,7 @@ async def _purge_loop(gate: SealGate, interval: float) -> None:
 def app_from_environment() -> Starlette:
     """uvicorn's factory for worker processes: settings arrive through the environment."""
     raw = json.loads(os.environ[SETTINGS_ENV])
-    settings = Settings(
-        host=raw["host"],
-        port=raw["port"],
-        workers=raw["workers"],
-        data_dir=Path(raw["data_dir"]),
-        dev=raw["dev"],
-        log_level=raw["log_level"],
-        purge_interval=raw["purge_interval"],
-        audit_rotate_bytes=raw["audit_rotate_bytes"],
-        audit_rotate_seconds=raw["audit_rotate_seconds"],
-        audit_digest_interval=raw["audit_digest_interval"],
-        audit_retention_days=raw["audit_retention_days"],
-    )
+    settings = Settings(**{**raw, "data_dir": Path(raw["data_dir"])})
     data_dir = settings.data_dir
     assert data_dir is not None
     # The root key comes from the keyholder (the `strongroom server` parent process).

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from strongroom.audit.forward import Destination, HttpDestination, SyslogDestination
 from strongroom.audit.log import AuditLogOptions
 
 DEFAULT_HOST = "127.0.0.1"
@@ -32,6 +33,11 @@ class Settings:
     audit_rotate_seconds: float = 86400.0
     audit_digest_interval: float = 300.0
     audit_retention_days: float | None = None
+    # Forward every audit record, from the log files and never on the request path, to a
+    # SIEM over HTTP (ndjson POSTs) and/or to syslog (udp://host:port, tcp://host:port or
+    # unix:///path): docs in README, "The audit trail".
+    audit_forward_http: str | None = None
+    audit_forward_syslog: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def audit_options(self) -> AuditLogOptions:
@@ -42,6 +48,15 @@ class Settings:
             retention_days=self.audit_retention_days,
         )
 
+    def audit_destinations(self) -> list[Destination]:
+        """Where audit records are forwarded; ValueError on an address of the wrong form."""
+        found: list[Destination] = []
+        if self.audit_forward_http:
+            found.append(HttpDestination(self.audit_forward_http))
+        if self.audit_forward_syslog:
+            found.append(SyslogDestination(self.audit_forward_syslog))
+        return found
+
 
 def _coerce(name: str, raw: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
@@ -51,6 +66,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return float(raw)
     if kind == "bool":
         return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+    if kind == "str | None":
+        return str(raw) if raw not in (None, "") else None
     if kind == "float | None":
         return float(raw) if raw not in (None, "") else None
     if kind == "Path | None":
@@ -87,4 +104,5 @@ def load_settings(
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = replace(settings, **{k: _coerce(k, v) for k, v in layer.items()})
     settings.audit_options()  # ValueError on a bad audit setting, before anything starts
+    settings.audit_destinations()
     return settings

@@ -16,12 +16,14 @@ from strongroom.audit.lookup import EventLookup
 from strongroom.clock import Clock, SystemClock
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.iam.organizations import Organizations, organizations_spec
 from strongroom.iam.service import IdentityService, create_admin_user
+from strongroom.iam.sts import SecurityTokenService, sts_spec
 from strongroom.keys import providers
 from strongroom.keys.api import kms_spec
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.kms import KeyService
-from strongroom.policy.authorizer import AccountAdminAuthorizer
+from strongroom.policy.authorizer import PolicyAuthorizer
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.secrets.service import SecretsManager
@@ -146,10 +148,12 @@ def open_deployment(
             kms_spec(keys),
             cloudtrail_spec(EventLookup(data_dir / "audit", clock, tokens)),
             iam_spec(identities),
+            sts_spec(SecurityTokenService(store, credentials, identities, clock)),
+            organizations_spec(Organizations(store, credentials, clock, tokens)),
         ],
         store,
         credentials,
-        AccountAdminAuthorizer(),
+        PolicyAuthorizer(identities, clock),
         audit_log,
         clock,
     )

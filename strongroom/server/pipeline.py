@@ -16,14 +16,21 @@ from typing import Any
 
 from botocore.model import OperationModel
 
-from strongroom.audit.events import RequestFacts, build_event
+from strongroom.audit.events import (
+    RequestFacts,
+    build_event,
+    unverified_identity,
+    user_identity,
+)
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock
 from strongroom.iam.credentials import CredentialStore, Principal
-from strongroom.policy.authorizer import Authorizer
+from strongroom.policy.authorizer import Authorizer, CallFacts
+from strongroom.policy.checks import Check
 from strongroom.protocol import sigv4
 from strongroom.protocol.errors import (
     ServiceError,
+    expired_token,
     internal_error,
     invalid_signature,
     unrecognized_client,
@@ -163,10 +170,15 @@ class Pipeline:
             )
         exchange.operation = service.model.operation_model(operation_name)
         exchange.params = exchange.wire.parse(exchange.operation, request)
-        self._authorizer.authorize(
-            exchange.principal, f"{service.name}:{operation_name}", exchange.principal.account_id
-        )
-        caller = Caller(exchange.principal.account_id, region, exchange.principal.arn)
+        principal = exchange.principal
+        facts = CallFacts(exchange.facts.source_ip, region)
+
+        def authorize(check: Check) -> None:
+            self._authorizer.authorize(principal, check, facts)
+
+        caller = Caller(principal.account_id, region, principal.arn, authorize, principal)
+        for check in service.checks_for(caller, operation_name, exchange.params):
+            authorize(check)
         exchange.output = handler(caller, exchange.params)
         return exchange.wire.serialize(
             exchange.operation, exchange.output, exchange.facts.request_id
@@ -223,16 +235,24 @@ class Pipeline:
                 f"Credential should be scoped to correct service: '{signing_name}'. "
             )
         key = self._credentials.lookup(credential.access_key_id)
-        if key is None or key.status != "Active":
+        if (
+            key is None
+            or key.status != "Active"
+            # A session key needs its own session token; a long-term key takes none.
+            or not key.accepts_token(credential.security_token)
+            # GetSessionToken's credentials call IAM only with MFA, which is not served.
+            or (key.temporary and key.principal.kind != "assumed-role" and signing_name == "iam")
+        ):
             raise unrecognized_client()
-        sigv4.verify(
-            request,
-            credential,
-            key.secret_access_key,
-            self._clock.now(),
-            cache=self._signing_keys,
-        )
+        now = self._clock.now()
+        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
+        if key.expired(now):
+            raise expired_token()
         return key.principal, credential.region
+
+    def authorize(self, principal: Principal, check: Check, source_ip: str, region: str) -> None:
+        """Ask the authorizer directly (the operator endpoints: ``/_strongroom/seal``)."""
+        self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
 
     def record_event(self, event: Mapping[str, Any]) -> None:
         """Audit a request served outside the AWS services (an operator endpoint)."""
@@ -244,16 +264,9 @@ class Pipeline:
     def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
         principal = exchange.principal
         identity = (
-            {
-                "type": "IAMUser",
-                "principalId": principal.access_key_id,
-                "arn": principal.arn,
-                "accountId": principal.account_id,
-                "accessKeyId": principal.access_key_id,
-                "userName": principal.arn.rsplit("/", 1)[-1] if ":user/" in principal.arn else None,
-            }
+            user_identity(principal)
             if principal
-            else {"type": "Unknown", "accessKeyId": exchange.claimed_key}
+            else unverified_identity(exchange.claimed_key, self._key_account(exchange.claimed_key))
             if exchange.claimed_key
             else None
         )
@@ -270,6 +283,15 @@ class Pipeline:
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",
         )
+
+    def _key_account(self, access_key_id: str) -> str | None:
+        """The account of the key a refused request claimed: that account's event history
+        shows the attempt (a forged or mistyped signature with one of its keys)."""
+        try:
+            key = self._credentials.lookup(access_key_id)
+        except Exception:
+            return None
+        return key.principal.account_id if key is not None else None
 
     @staticmethod
     def _resources(exchange: _Exchange) -> list[str]:

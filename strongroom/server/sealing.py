@@ -33,6 +33,7 @@ from starlette.routing import Route
 from strongroom.audit.events import RequestFacts, build_event
 from strongroom.iam.credentials import Principal
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
+from strongroom.policy.checks import Check
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
@@ -212,13 +213,15 @@ class SealGate:
             principal, region = await to_thread.run_sync(
                 deployment.pipeline.authenticate, signed, SIGNING_NAME
             )
-            if not principal.is_account_admin:
-                raise ServiceError(
-                    "AccessDeniedException",
-                    f"User: {principal.arn} is not authorized to perform: strongroom:Seal "
-                    "(only an account administrator may seal the server)",
-                    status=403,
-                )
+            # Sealing stops every account's service: only a principal whose policies allow
+            # strongroom:Seal (AdministratorAccess does) may do it.
+            await to_thread.run_sync(
+                deployment.pipeline.authorize,
+                principal,
+                Check("strongroom:Seal"),
+                source_ip,
+                region,
+            )
         except ServiceError as refused:
             self._audit(deployment, facts, None, refused)
             return _error(refused.status, refused.code, refused.message)

@@ -304,3 +304,79 @@ iam_generation = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
 )
+
+# STS -----------------------------------------------------------------------------------
+# Temporary credentials (AssumeRole, GetSessionToken). Like a long-term key's, the secret
+# is needed to recompute signatures, so it is sealed by the barrier (bound to the key id);
+# the session token is only ever compared, so only its SHA-256 is kept.
+
+sts_sessions = Table(
+    "sts_sessions",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),  # ASIA...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # assumed-role | user | root
+    Column("principal_arn", String(2048), nullable=False),  # the session ARN, or the user's
+    Column("identity_arn", String(2048), nullable=False),  # the role's ARN, or the user's
+    Column("role_id", String(32)),  # AROA... for a role session
+    Column("session_name", String(64)),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("session_policies", JSON),  # [document, ...]: inline first, then managed
+    Column("session_tags", JSON),  # [[key, value], ...]
+    Column("transitive_tag_keys", JSON),  # [key, ...]
+    Column("source_identity", String(256)),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+Index("ix_sts_sessions_expires", sts_sessions.c.expires_ms)
+
+# Organizations ---------------------------------------------------------------------------
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(34), primary_key=True),  # o-...
+    Column(
+        "management_account_id",
+        String(12),
+        ForeignKey("accounts.account_id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("feature_set", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# The accounts of an organization, the management account included. An account belongs
+# to at most one organization (the primary key).
+organization_accounts = Table(
+    "organization_accounts",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("email", String(64)),  # NULL for the management account: not known here
+    Column("email_key", String(64), unique=True),  # lower-cased: unique ignoring case
+    Column("status", String(32), nullable=False),
+    Column("joined_method", String(16), nullable=False),  # INVITED | CREATED
+    Column("joined_ms", BigInteger, nullable=False),
+    Column("tags", JSON),
+)
+Index(
+    "ix_organization_accounts_org",
+    organization_accounts.c.organization_id,
+    organization_accounts.c.joined_ms,
+)
+
+create_account_requests = Table(
+    "create_account_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),  # car-...
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("account_name", String(50), nullable=False),
+    Column("state", String(16), nullable=False),  # SUCCEEDED | FAILED
+    Column("failure_reason", String(64)),
+    Column("account_id", String(12)),
+    Column("requested_ms", BigInteger, nullable=False),
+    Column("completed_ms", BigInteger),
+)

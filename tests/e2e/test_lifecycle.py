@@ -129,11 +129,6 @@ def test_name_that_looks_like_an_arn_suffix(sm: Any, name: str) -> None:
     "mangle",
     [
         pytest.param(lambda arn: arn.replace(":us-east-1:", ":eu-west-1:"), id="other-region"),
-        pytest.param(lambda arn: arn.replace(f":{ACCOUNT}:", ":111111111111:"), id="other-account"),
-        pytest.param(
-            lambda arn: arn.replace(f":{ACCOUNT}:", ":111111111111:")[:-7],
-            id="other-account-partial",
-        ),
         pytest.param(
             lambda arn: arn[:-6] + ("AAAAAA" if arn[-6:] != "AAAAAA" else "BBBBBB"),
             id="wrong-suffix",
@@ -150,6 +145,31 @@ def test_arn_that_names_no_secret_is_not_found(
     not_found(lambda: sm.get_secret_value(SecretId=wrong))
     not_found(lambda: sm.put_secret_value(SecretId=wrong, SecretString="x"))
     not_found(lambda: sm.delete_secret(SecretId=wrong))
+    assert state(sm, secret["ARN"], policy=True) == before
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda arn: arn.replace(f":{ACCOUNT}:", ":111111111111:"), id="full"),
+        pytest.param(lambda arn: arn.replace(f":{ACCOUNT}:", ":111111111111:")[:-7], id="partial"),
+    ],
+)
+def test_arn_of_another_account_without_a_resource_policy_is_denied(
+    sm: Any, secret: dict[str, Any], mangle: Callable[[str], str]
+) -> None:
+    """Another account's secret needs its resource policy to allow the caller; as on AWS
+    authorization comes first, so whether such a secret exists is not revealed."""
+    wrong = mangle(secret["ARN"])
+    before = state(sm, secret["ARN"], policy=True)
+    for call in (
+        lambda: sm.describe_secret(SecretId=wrong),
+        lambda: sm.get_secret_value(SecretId=wrong),
+        lambda: sm.put_secret_value(SecretId=wrong, SecretString="x"),
+        lambda: sm.delete_secret(SecretId=wrong),
+    ):
+        error = aws_error(call, code="AccessDeniedException")
+        assert "because no resource-based policy allows" in error["Message"]
     assert state(sm, secret["ARN"], policy=True) == before
 
 

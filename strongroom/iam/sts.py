@@ -1,0 +1,529 @@
+"""AWS STS: who is calling (GetCallerIdentity), temporary credentials for an IAM user
+(GetSessionToken) and for a role (AssumeRole), and the account of an access key
+(GetAccessKeyInfo). The facade is the botocore ``sts`` model (AWS Query protocol).
+
+AssumeRole is authorized here, not by the pipeline: the role's trust policy is the
+resource policy of ``sts:AssumeRole`` on the role, evaluated by the policy engine with
+key-policy semantics (IAM User Guide, "How IAM roles differ from resource-based
+policies", and the AssumeRole API reference):
+
+- a trust policy that names the caller (its user or role session ARN, or the role of its
+  session) lets it in by itself when it is in the role's account;
+- one that names the caller's account (``arn:aws:iam::ACCOUNT:root``) delegates: the
+  caller's own identity policies must allow ``sts:AssumeRole`` on the role too;
+- from another account the caller's identity policies must always allow it as well;
+- passing session tags needs ``sts:TagSession`` and a source identity
+  ``sts:SetSourceIdentity``, checked the same way.
+
+The caller's permissions boundary and session policies limit what its identity policies
+grant, as for any request. GetCallerIdentity and GetSessionToken need no permission (AWS:
+"No permissions are required to perform this operation").
+
+Decisions about behaviour AWS does not spell out are marked "Decision:" below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
+from functools import lru_cache
+from typing import Any, Protocol
+
+from strongroom.clock import Clock
+from strongroom.iam.credentials import (
+    CredentialStore,
+    IssuedSession,
+    Principal,
+    SessionGrant,
+    SessionRecord,
+)
+from strongroom.iam.service import IdentityService, PrincipalPolicies, RoleInfo
+from strongroom.policy.checks import Check
+from strongroom.policy.document import PolicyDocument, parse_policy
+from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
+from strongroom.protocol.errors import ServiceError, internal_error, unrecognized_client
+from strongroom.protocol.service import Handler, ServiceSpec, snake_case
+from strongroom.store.engine import Store
+
+Params = Mapping[str, Any]
+Output = dict[str, Any]
+
+OPERATIONS = ("AssumeRole", "GetAccessKeyInfo", "GetCallerIdentity", "GetSessionToken")
+
+# Durations, in seconds (the AssumeRole and GetSessionToken API references).
+DEFAULT_ROLE_SESSION = 3600
+ROLE_CHAINING_LIMIT = 3600
+DEFAULT_USER_SESSION = 43200
+ROOT_SESSION_LIMIT = 3600
+MAX_SESSION_POLICY_ARNS = 10
+# "The plaintext that you use for both inline and managed session policies can't exceed
+# 2,048 characters." Decision: the packed size is that plaintext (the inline policy
+# without whitespace, plus the managed policies' ARNs) plus the session tags' keys and
+# values, as a percentage of 2,048 characters; AWS's compression is not public.
+PACKED_BUDGET = 2048
+MALFORMED = "MalformedPolicyDocument"
+
+_ROLE_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):role/(?:[^/]+/)*([\w+=,.@-]{1,64})")
+_WHITESPACE = re.compile(r"\s")
+
+
+class StsCaller(Protocol):
+    """The pipeline's caller; STS needs the whole authenticated principal."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def region(self) -> str: ...
+
+
+# Errors, with STS's codes ---------------------------------------------------------------
+
+
+def _access_denied(message: str) -> ServiceError:
+    return ServiceError("AccessDenied", message, status=403)
+
+
+def _not_authorized(principal: Principal, action: str, role_arn: str) -> ServiceError:
+    # STS's AssumeRole refusal names no reason, so it does not tell whether the role
+    # exists or which policy said no.
+    return _access_denied(
+        f"User: {principal.arn} is not authorized to perform: {action} on resource: {role_arn}"
+    )
+
+
+def _validation_error(message: str) -> ServiceError:
+    return ServiceError("ValidationError", message)
+
+
+def _invalid_parameter(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterValue", message)
+
+
+def _out_of_range(value: int, member: str, bound: str) -> ServiceError:
+    return _validation_error(
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: Member must have value {bound}"
+    )
+
+
+# Small helpers --------------------------------------------------------------------------
+
+
+def principal_of(caller: Any) -> Principal:
+    """The authenticated principal the pipeline hands to STS on its caller."""
+    principal = getattr(caller, "principal", None)
+    if not isinstance(principal, Principal):
+        raise internal_error()  # a wiring mistake, never the client's
+    return principal
+
+
+def _credentials_out(issued: IssuedSession) -> Output:
+    return {
+        "AccessKeyId": issued.access_key_id,
+        "SecretAccessKey": issued.secret_access_key,
+        "SessionToken": issued.session_token,
+        "Expiration": issued.expiration,
+    }
+
+
+def _compact_size(text: str) -> int:
+    return len(_WHITESPACE.sub("", text))
+
+
+@lru_cache(maxsize=1024)
+def trust_document(text: str) -> PolicyDocument:
+    """A role's trust policy as a resource policy of the role: its statements name no
+    resource (the role is the resource), so each gets ``"*"`` for the engine."""
+    parsed = json.loads(text)
+    statements = parsed.get("Statement")
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if isinstance(statement, dict) and "NotResource" not in statement:
+            statement.setdefault("Resource", "*")
+    return load_policy(json.dumps(parsed), "resource", MALFORMED)
+
+
+def _principal_type(principal: Principal) -> str:
+    return {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}[principal.kind]
+
+
+# The service ----------------------------------------------------------------------------
+
+
+class SecurityTokenService:
+    def __init__(
+        self,
+        store: Store,
+        credentials: CredentialStore,
+        identities: IdentityService,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._credentials = credentials
+        self._identities = identities
+        self._clock = clock
+
+    # GetCallerIdentity --------------------------------------------------------------------
+
+    def get_caller_identity(self, caller: StsCaller, params: Params) -> Output:
+        principal = principal_of(caller)
+        return {
+            "UserId": self._user_id(principal, self._identity(principal)),
+            "Account": principal.account_id,
+            "Arn": principal.arn,
+        }
+
+    def _identity(self, principal: Principal) -> PrincipalPolicies | None:
+        """The IAM user or role behind ``principal`` (None for root, or if it is gone)."""
+        if principal.kind == "root":
+            return None
+        return self._identities.principal_policies(principal.identity_arn)
+
+    def _user_id(self, principal: Principal, identity: PrincipalPolicies | None) -> str:
+        """``aws:userid``: the account id for root, ``AROA...:session`` for a role
+        session, the user's ``AIDA...`` id otherwise."""
+        if principal.kind == "root":
+            return principal.account_id
+        if principal.kind == "assumed-role":
+            session = self._credentials.session(principal.access_key_id)
+            if session is None or session.role_id is None:
+                raise unrecognized_client()  # purged while the request was on its way
+            return f"{session.role_id}:{session.session_name}"
+        if identity is None:
+            # The user is gone (only its sessions can outlive it): nobody's credentials.
+            raise unrecognized_client()
+        return identity.user_id
+
+    # GetSessionToken ----------------------------------------------------------------------
+
+    def get_session_token(self, caller: StsCaller, params: Params) -> Output:
+        principal = principal_of(caller)
+        if principal.session_token:
+            raise _access_denied("Cannot call GetSessionToken with session credentials")
+        if params.get("SerialNumber") or params.get("TokenCode"):
+            # Decision: no MFA devices exist here, so no MFA code can be valid.
+            raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
+        if principal.kind == "root":
+            duration = int(params.get("DurationSeconds") or ROOT_SESSION_LIMIT)
+            if duration > ROOT_SESSION_LIMIT:
+                raise _out_of_range(
+                    duration, "durationSeconds", f"less than or equal to {ROOT_SESSION_LIMIT}"
+                )
+        else:
+            duration = int(params.get("DurationSeconds") or DEFAULT_USER_SESSION)
+        grant = SessionGrant(
+            account_id=principal.account_id,
+            kind=principal.kind,
+            principal_arn=principal.arn,
+            identity_arn=principal.identity_arn,
+            duration_seconds=duration,
+            minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+        )
+        with self._store.write() as conn:
+            issued = self._credentials.create_session(conn, grant)
+        return {"Credentials": _credentials_out(issued)}
+
+    # GetAccessKeyInfo ---------------------------------------------------------------------
+
+    def get_access_key_info(self, caller: StsCaller, params: Params) -> Output:
+        principal = principal_of(caller)
+        if principal.session_token and principal.kind != "assumed-role":
+            # GetSessionToken's credentials may call only AssumeRole and GetCallerIdentity
+            # of STS. Decision: the refusal reads like GetSessionToken's.
+            raise _access_denied("Cannot call GetAccessKeyInfo with session credentials")
+        account = self._credentials.account_of(params["AccessKeyId"])
+        if account is None:
+            # Decision: AWS derives the account from the key id itself; ours carry none,
+            # and AWS documents that a deleted key "might return an error that the key
+            # doesn't exist".
+            raise _invalid_parameter(f"The access key ID {params['AccessKeyId']} does not exist.")
+        return {"Account": account}
+
+    # AssumeRole ---------------------------------------------------------------------------
+
+    def assume_role(self, caller: StsCaller, params: Params) -> Output:
+        principal = principal_of(caller)
+        role_arn: str = params["RoleArn"]
+        session_name: str = params["RoleSessionName"]
+        calling_session = self._calling_session(principal)
+
+        inline: str | None = params.get("Policy")
+        if inline is not None:
+            parse_policy(inline, kind="identity", error_code=MALFORMED)
+        policy_arns = self._policy_arns(params.get("PolicyArns"))
+        requested_tags = _requested_tags(params.get("Tags"))
+        transitive = _transitive_keys(params.get("TransitiveTagKeys"), requested_tags)
+        inherited = _inherited_tags(calling_session)
+        _check_no_override(requested_tags, inherited)
+        source_identity = _source_identity(params.get("SourceIdentity"), principal)
+
+        role = self._role(role_arn)
+        if role is None:
+            raise _not_authorized(principal, "sts:AssumeRole", role_arn)
+        identity = self._identity(principal)
+        context = self._context(principal, identity, caller, session_name, params)
+        for key, value in requested_tags:
+            context[f"aws:RequestTag/{key}"] = (value,)
+        if requested_tags:
+            context["aws:TagKeys"] = tuple(key for key, _ in requested_tags)
+        if transitive:
+            context["sts:TransitiveTagKeys"] = tuple(transitive)
+        if source_identity is not None:
+            context["sts:SourceIdentity"] = (source_identity,)
+        self._authorize(principal, identity, "sts:AssumeRole", role, context)
+        if requested_tags or inherited:
+            self._authorize(principal, identity, "sts:TagSession", role, context)
+        if params.get("SourceIdentity"):
+            self._authorize(principal, identity, "sts:SetSourceIdentity", role, context)
+
+        duration = int(params.get("DurationSeconds") or DEFAULT_ROLE_SESSION)
+        if principal.kind == "assumed-role" and duration > ROLE_CHAINING_LIMIT:
+            raise _validation_error(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                "assumed by role chaining."
+            )
+        if duration > role.max_session_duration:
+            raise _validation_error(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )
+
+        account = role.arn.split(":")[4]
+        documents = self._managed_documents(account, policy_arns)
+        tags = (*inherited, *requested_tags)
+        packed = _packed_size(inline, policy_arns, tags)
+
+        session_arn = f"arn:aws:sts::{account}:assumed-role/{role.role_name}/{session_name}"
+        grant = SessionGrant(
+            account_id=account,
+            kind="assumed-role",
+            principal_arn=session_arn,
+            identity_arn=role.arn,
+            duration_seconds=duration,
+            role_id=role.role_id,
+            session_name=session_name,
+            session_policies=((inline,) if inline is not None else ()) + documents,
+            session_tags=tags,
+            transitive_tag_keys=(*(key for key, _ in inherited), *transitive),
+            source_identity=source_identity,
+            minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+        )
+        with self._store.write() as conn:
+            issued = self._credentials.create_session(conn, grant)
+        self._identities.record_role_use(account, role.role_name, caller.region)
+        output: Output = {
+            "Credentials": _credentials_out(issued),
+            "AssumedRoleUser": {
+                "AssumedRoleId": f"{role.role_id}:{session_name}",
+                "Arn": session_arn,
+            },
+        }
+        if inline is not None or policy_arns or tags:
+            output["PackedPolicySize"] = packed
+        if source_identity is not None:
+            output["SourceIdentity"] = source_identity
+        return output
+
+    def _calling_session(self, principal: Principal) -> SessionRecord | None:
+        if not principal.session_token:
+            return None
+        return self._credentials.session(principal.access_key_id)
+
+    def _role(self, role_arn: str) -> RoleInfo | None:
+        """The role ``role_arn`` names exactly (its path included), or None."""
+        match = _ROLE_ARN.fullmatch(role_arn)
+        if match is None:
+            return None
+        role = self._identities.role(match.group(1), match.group(2))
+        return role if role is not None and role.arn == role_arn else None
+
+    @staticmethod
+    def _policy_arns(raw: Sequence[Mapping[str, str]] | None) -> tuple[str, ...]:
+        arns = tuple(item.get("arn") or "" for item in raw or ())
+        if len(arns) > MAX_SESSION_POLICY_ARNS:
+            raise _validation_error(
+                "1 validation error detected: Value at 'policyArns' failed to satisfy "
+                f"constraint: Member must have length less than or equal to "
+                f"{MAX_SESSION_POLICY_ARNS}"
+            )
+        if "" in arns:
+            raise _validation_error("Each PolicyArns member must give an arn.")
+        return arns
+
+    def _managed_documents(self, account: str, arns: Iterable[str]) -> tuple[str, ...]:
+        """The documents of the managed session policies, in the role's account."""
+        documents = []
+        for arn in arns:
+            document = self._identities.managed_policy_document(account, arn)
+            if document is None:
+                # Decision: IAM's wording for a policy that cannot be used.
+                raise _validation_error(f"Policy {arn} does not exist or is not attachable.")
+            documents.append(document)
+        return tuple(documents)
+
+    def _context(
+        self,
+        principal: Principal,
+        identity: PrincipalPolicies | None,
+        caller: StsCaller,
+        session_name: str,
+        params: Params,
+    ) -> dict[str, tuple[str, ...]]:
+        """The condition keys of the request: the caller's global keys, and STS's own."""
+        now = self._clock.now().astimezone(UTC)
+        keys: dict[str, tuple[str, ...]] = {
+            "aws:PrincipalArn": (principal.identity_arn,),
+            "aws:PrincipalAccount": (principal.account_id,),
+            "aws:PrincipalType": (_principal_type(principal),),
+            "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
+            "aws:EpochTime": (str(int(now.timestamp())),),
+            "aws:RequestedRegion": (caller.region,),
+            "aws:ViaAWSService": ("false",),
+            "aws:userid": (self._user_id(principal, identity),),
+            "sts:RoleSessionName": (session_name,),
+        }
+        if identity is not None and identity.user_name is not None and principal.kind == "user":
+            keys["aws:username"] = (identity.user_name,)
+        tags = dict(identity.tags) if identity is not None else {}
+        tags.update(dict(principal.session_tags))  # session tags win over the entity's
+        for key, value in tags.items():
+            keys[f"aws:PrincipalTag/{key}"] = (value,)
+        if principal.source_identity:
+            keys["aws:SourceIdentity"] = (principal.source_identity,)
+        if params.get("ExternalId") is not None:
+            keys["sts:ExternalId"] = (params["ExternalId"],)
+        return keys
+
+    @staticmethod
+    def _authorize(
+        principal: Principal,
+        identity: PrincipalPolicies | None,
+        action: str,
+        role: RoleInfo,
+        context: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        request = RequestContext(
+            principal_arn=principal.arn,
+            principal_account=principal.account_id,
+            action=action,
+            resource=role.arn,
+            resource_account=role.arn.split(":")[4],
+            context=context,
+        )
+        policies = PolicySet(
+            identity=tuple(load_policy(text, "identity") for _, text in identity.identity)
+            if identity is not None
+            else (),
+            resource=trust_document(role.trust_policy),
+            permissions_boundary=load_policy(identity.permissions_boundary, "identity")
+            if identity is not None and identity.permissions_boundary
+            else None,
+            session_policies=tuple(
+                load_policy(text, "identity") for text in principal.session_policies
+            ),
+        )
+        if not evaluate(request, policies, key_policy=True).allowed:
+            raise _not_authorized(principal, action, role.arn)
+
+
+# Session tags and source identity ----------------------------------------------------------
+
+
+def _requested_tags(raw: Sequence[Mapping[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    tags: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for tag in raw or ():
+        key, value = tag["Key"], tag.get("Value", "")
+        if key.lower().startswith("aws:"):
+            raise _invalid_parameter("Tag keys cannot start with the reserved prefix 'aws:'.")
+        if key.lower() in seen:
+            # Decision: IAM's wording (tag keys compare ignoring case, as AWS documents).
+            raise _invalid_parameter(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+            )
+        seen.add(key.lower())
+        tags.append((key, value))
+    return tuple(tags)
+
+
+def _transitive_keys(raw: Sequence[str] | None, tags: Sequence[tuple[str, str]]) -> list[str]:
+    requested = {key.lower(): key for key, _ in tags}
+    keys = []
+    for key in raw or ():
+        if key.lower() not in requested:
+            raise _invalid_parameter(
+                "The specified transitive tag key must be included in the requested tags."
+            )
+        keys.append(requested[key.lower()])
+    return list(dict.fromkeys(keys))
+
+
+def _inherited_tags(session: SessionRecord | None) -> tuple[tuple[str, str], ...]:
+    """The transitive tags of the calling session, which a chained session keeps."""
+    if session is None:
+        return ()
+    transitive = {key.lower() for key in session.transitive_tag_keys}
+    return tuple((key, value) for key, value in session.session_tags if key.lower() in transitive)
+
+
+def _check_no_override(
+    requested: Sequence[tuple[str, str]], inherited: Sequence[tuple[str, str]]
+) -> None:
+    # AWS: "If you pass a session tag with the same key as an inherited tag, the operation
+    # fails." Decision: the wording.
+    clash = {key.lower() for key, _ in inherited} & {key.lower() for key, _ in requested}
+    if clash:
+        raise _invalid_parameter(
+            "One or more of the specified session tags conflict with transitive tags "
+            "inherited from the calling session."
+        )
+
+
+def _source_identity(requested: str | None, principal: Principal) -> str | None:
+    if requested is not None and requested.lower().startswith("aws:"):
+        raise _invalid_parameter("SourceIdentity cannot start with the reserved prefix 'aws:'.")
+    inherited = principal.source_identity
+    if inherited is not None and requested is not None and requested != inherited:
+        # AWS: a source identity persists across chained sessions and cannot be changed.
+        raise _invalid_parameter("The source identity of a session cannot be changed once set.")
+    return inherited or requested
+
+
+def _packed_size(
+    inline: str | None, policy_arns: Sequence[str], tags: Sequence[tuple[str, str]]
+) -> int:
+    policies = (_compact_size(inline) if inline is not None else 0) + sum(map(len, policy_arns))
+    tag_size = sum(len(key) + len(value) for key, value in tags)
+    percent = math.ceil(100 * (policies + tag_size) / PACKED_BUDGET)
+    if percent > 100:
+        what = "Packed policy" if policies else "Packed size of session tags"
+        raise ServiceError("PackedPolicyTooLarge", f"{what} consumes {percent}% of allotted space")
+    return percent
+
+
+# The facade -------------------------------------------------------------------------------
+
+
+def sts_operations(service: SecurityTokenService) -> dict[str, Handler]:
+    return {name: getattr(service, snake_case(name)) for name in OPERATIONS}
+
+
+def sts_checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
+    """What the pipeline authorizes before an STS operation runs: GetCallerIdentity and
+    GetSessionToken need no permission and AssumeRole is authorized by the operation
+    itself (its trust policy); GetAccessKeyInfo is an ordinary action."""
+    if operation == "GetAccessKeyInfo":
+        return [Check("sts:GetAccessKeyInfo")]
+    return []
+
+
+def sts_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
+    """The role an AssumeRole event is about, for the audit record."""
+    role_arn = params.get("RoleArn")
+    return [str(role_arn)] if role_arn else []
+
+
+def sts_spec(service: SecurityTokenService) -> ServiceSpec:
+    return ServiceSpec("sts", sts_operations(service), "AWS::IAM::Role", sts_resources, sts_checks)

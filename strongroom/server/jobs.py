@@ -1,0 +1,98 @@
+"""Background jobs, audited like requests: a secret purged after its recovery window, a
+KMS key deleted after its waiting period, a KMS key rotated on schedule.
+
+Each job is one transaction (:meth:`Store.unit_of_work`, as the request pipeline uses)
+that commits only once the audit records of what it did are durable; if they cannot be
+written, the job changes nothing and the next sweep tries again (fail closed).
+
+The records are CloudTrail's AWS service events (``eventType`` ``AwsServiceEvent``, no
+request): KMS writes ``DeleteKey`` and ``RotateKey`` with ``invokedBy`` "AWS Internal"
+(KMS developer guide, "DeleteKey" and "RotateKey" log entries); Secrets Manager writes
+``EndSecretVersionDelete`` when a secret's deletion ends (Secrets Manager user guide,
+"Log entries for deletion").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strongroom.audit.events import build_service_event
+from strongroom.keys.kms import KeyRecord
+from strongroom.secrets.repository import SecretRecord
+
+if TYPE_CHECKING:
+    from strongroom.server.deployment import Deployment
+
+T = TypeVar("T")
+Observe = Callable[[T], None]
+
+KMS_SOURCE = "kms.amazonaws.com"
+KMS_INVOKER = "AWS Internal"  # what KMS's own service events name as userIdentity.invokedBy
+SECRETS_SOURCE = "secretsmanager.amazonaws.com"
+
+
+def purge_secrets(deployment: Deployment) -> int:
+    """Remove secrets whose recovery window has ended: ``EndSecretVersionDelete`` each."""
+
+    def event(record: SecretRecord) -> dict[str, Any]:
+        return build_service_event(
+            time=deployment.clock.now(),
+            event_source=SECRETS_SOURCE,
+            event_name="EndSecretVersionDelete",
+            account_id=record.account_id,
+            region=record.region,
+            invoked_by=SECRETS_SOURCE,
+            resources=[record.arn],
+        )
+
+    return _audited(deployment, deployment.secrets.purge_expired, event)
+
+
+def purge_keys(deployment: Deployment) -> int:
+    """Delete KMS keys whose waiting period has ended: ``DeleteKey`` each."""
+
+    def event(record: KeyRecord) -> dict[str, Any]:
+        return build_service_event(
+            time=deployment.clock.now(),
+            event_source=KMS_SOURCE,
+            event_name="DeleteKey",
+            account_id=record.account_id,
+            region=record.region,
+            invoked_by=KMS_INVOKER,
+            resources=[record.arn],
+        )
+
+    return _audited(deployment, deployment.keys.purge_expired_keys, event)
+
+
+def rotate_keys(deployment: Deployment) -> int:
+    """Rotate KMS keys whose automatic rotation is due: ``RotateKey`` each."""
+
+    def event(record: KeyRecord) -> dict[str, Any]:
+        return build_service_event(
+            time=deployment.clock.now(),
+            event_source=KMS_SOURCE,
+            event_name="RotateKey",
+            account_id=record.account_id,
+            region=record.region,
+            invoked_by=KMS_INVOKER,
+            resources=[record.arn],
+            details={"rotationType": "AUTOMATIC", "keyId": record.key_id},
+        )
+
+    return _audited(deployment, deployment.keys.run_due_rotations, event)
+
+
+def _audited(
+    deployment: Deployment,
+    job: Callable[[Observe[T]], int],
+    describe: Callable[[T], dict[str, Any]],
+) -> int:
+    events: list[dict[str, Any]] = []
+    with deployment.store.unit_of_work() as unit:
+        done = job(lambda record: events.append(describe(record)))
+        for event in events:
+            deployment.audit.write(event)  # raises: the unit rolls back, nothing changed
+        unit.commit()
+    return done
