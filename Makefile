@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8420
 
-.PHONY: serve test lint typecheck unit e2e clean
+.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
 serve: $(VENV)/.installed
 	$(BIN)/strongroom server --dev --data-dir ./.strongroom --port $(PORT)
@@ -39,6 +43,19 @@ unit: $(VENV)/.installed-test
 
 e2e: $(VENV)/.installed-test
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# The benchmark suite (bench/README.md), ~30 minutes; never part of `make test`.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--targets strongroom-w2,openbao".
+bench: $(VENV)/.installed-bench bench-tools
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A few seconds against Strongroom alone (tests/e2e/test_bench_smoke.py runs the same).
+bench-smoke: $(VENV)/.installed-test bench-tools
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+bench-tools:  # the load generator, from Debian
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk \
+		|| { apt-get update -qq && apt-get install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

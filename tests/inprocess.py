@@ -65,12 +65,14 @@ def client(
     service: str,
     *,
     key: str = "test",
-    secret: str = "test",  # noqa: S107 - the dev credential
+    secret: str = "test",
     token: str | None = None,
     region: str = "us-east-1",
     source_ip: str = "127.0.0.1",
+    validate: bool = True,
 ) -> Any:
-    """A boto3 client of ``service`` whose requests ``deployment.pipeline`` serves."""
+    """A boto3 client of ``service`` whose requests ``deployment.pipeline`` serves;
+    ``validate=False`` leaves the validating to the server."""
     made = boto3.session.Session().client(
         service,
         region_name=region,
@@ -78,7 +80,7 @@ def client(
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         aws_session_token=token,
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
     )
 
     def send(request: AWSPreparedRequest, **_kwargs: Any) -> AWSResponse:

@@ -79,13 +79,13 @@ def cloudtrail_resource_type(arn: str, default: str = "") -> str:
     return _RESOURCE_TYPES.get((parts[2], kind), default)
 
 
-def user_identity(principal: Principal, principal_id: str | None = None) -> dict[str, Any]:
-    """CloudTrail's userIdentity for an authenticated caller. ``principal_id`` is the IAM
-    unique id (``AIDA...`` for a user, ``AROA...:session`` for a role session) when the
-    caller knows it; otherwise the access key id stands in."""
+def user_identity(principal: Principal) -> dict[str, Any]:
+    """CloudTrail's userIdentity for an authenticated caller. ``principalId`` is IAM's
+    unique id (``AIDA...`` for a user, ``AROA...:<session>`` for a role session, the account
+    id for root) when the credentials carry it; otherwise the access key id stands in."""
     identity: dict[str, Any] = {
         "type": "IAMUser",
-        "principalId": principal_id or principal.access_key_id,
+        "principalId": principal.unique_id or principal.access_key_id,
         "arn": principal.arn,
         "accountId": principal.account_id,
         "accessKeyId": principal.access_key_id,
@@ -96,14 +96,12 @@ def user_identity(principal: Principal, principal_id: str | None = None) -> dict
     elif principal.kind == "assumed-role" or ":assumed-role/" in principal.arn:
         identity["type"] = "AssumedRole"
         role_arn = principal.identity_arn
-        issuer = {
-            "type": "Role",
-            "arn": role_arn,
-            "accountId": principal.account_id,
-            "userName": role_arn.rsplit("/", 1)[-1],
-        }
-        if principal_id and ":" in principal_id:
-            issuer["principalId"] = principal_id.split(":", 1)[0]
+        issuer = {"type": "Role"}
+        if principal.unique_id and ":" in principal.unique_id:
+            issuer["principalId"] = principal.unique_id.split(":", 1)[0]
+        issuer.update(
+            arn=role_arn, accountId=principal.account_id, userName=role_arn.rsplit("/", 1)[-1]
+        )
         identity["sessionContext"] = {
             "sessionIssuer": issuer,
             "attributes": {"mfaAuthenticated": "false"},

@@ -40,8 +40,9 @@ class HttpDestination:
     """POSTs batches as newline-delimited JSON; any 2xx answer is an acknowledgement."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
-        if urlparse(url).scheme not in ("http", "https"):
-            raise ValueError(f"audit forwarding URL must be http(s): {url}")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"audit forwarding URL must be http(s)://host/...: {url}")
         self.url = url
         self.name = "http"
         self._timeout = timeout

@@ -137,17 +137,11 @@ class EventLookup:
         if params.get("EventCategory") == "insight":
             # Strongroom records management events only: there are no Insights events.
             return {"Events": []}
-        now = self._clock.now()
-        end = params.get("EndTime") or now
-        start = params.get("StartTime") or (end - DEFAULT_WINDOW)
-        if start > end:
-            raise _error(
-                "InvalidTimeRangeException",
-                "Start time must be earlier than or equal to end time.",
-            )
         limit = params.get("MaxResults") or PAGE
         key = attributes[0]["AttributeKey"] if attributes else None
         value = attributes[0]["AttributeValue"] if attributes else None
+        asked_start: datetime | None = params.get("StartTime")
+        asked_end: datetime | None = params.get("EndTime")
         scope = (
             "LookupEvents|"
             + hashlib.sha256(
@@ -157,16 +151,27 @@ class EventLookup:
                         caller.region,
                         key,
                         value,
-                        start.timestamp(),
-                        end.timestamp(),
+                        asked_start.timestamp() if asked_start else None,
+                        asked_end.timestamp() if asked_end else None,
                     ]
                 )
             ).hexdigest()
         )
-        before: tuple[str, str] | None = None
-        if params.get("NextToken"):
-            state = self._tokens.decode(scope, params["NextToken"])
-            before = (state["time"], state["id"])
+        state = self._tokens.decode(scope, params["NextToken"]) if params.get("NextToken") else None
+        # Without an EndTime the window ends "now": for the next pages, the now of the first.
+        if asked_end is not None:
+            end = asked_end
+        elif state is not None and state.get("end") is not None:
+            end = datetime.fromtimestamp(float(state["end"]), UTC)
+        else:
+            end = self._clock.now()
+        start = asked_start or (end - DEFAULT_WINDOW)
+        if start > end:
+            raise _error(
+                "InvalidTimeRangeException",
+                "Start time must be earlier than or equal to end time.",
+            )
+        before = (str(state["time"]), str(state["id"])) if state is not None else None
         found: list[tuple[str, str, dict[str, Any]]] = []
         for event in iter_events(self._dir, not_after=end):
             if not _visible_to(event, caller.account_id):
@@ -187,7 +192,9 @@ class EventLookup:
         token = None
         if len(found) > limit:
             last = page[-1]
-            token = self._tokens.encode(scope, {"time": last[0], "id": last[1]})
+            token = self._tokens.encode(
+                scope, {"time": last[0], "id": last[1], "end": end.timestamp()}
+            )
         return {"Events": [self._entry(event) for _, _, event in page], "NextToken": token}
 
     @staticmethod

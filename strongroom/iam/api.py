@@ -7,6 +7,7 @@ from typing import Any
 
 from strongroom.iam.authorization import iam_checks
 from strongroom.iam.service import IdentityService
+from strongroom.iam.simulate import PolicySimulator
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
 OPERATIONS = (
@@ -86,13 +87,21 @@ OPERATIONS = (
     "GetLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
+    # the policy simulator
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
 )
+_SIMULATOR = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
 
 
 def iam_operations(service: IdentityService) -> dict[str, Handler]:
     """Operation name -> handler(caller, params); the caller needs ``account_id`` and
     ``principal_arn`` (see :class:`strongroom.iam.service.IamCaller`)."""
-    return {name: getattr(service, snake_case(name)) for name in OPERATIONS}
+    simulator = PolicySimulator(service.store)
+    return {
+        name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
+        for name in OPERATIONS
+    }
 
 
 def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
@@ -103,7 +112,7 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
             item = output.get(member)
             if isinstance(item, Mapping) and item.get("Arn"):
                 return [str(item["Arn"])]
-    for member in ("PolicyArn", "PermissionsBoundary"):
+    for member in ("PolicyArn", "PermissionsBoundary", "PolicySourceArn"):
         if params.get(member):
             return [str(params[member])]
     return []

@@ -17,6 +17,8 @@ def _arn(account: str, kind: str, name: str) -> str:
 def iam_resource(account: str, params: Mapping[str, Any]) -> str:
     if params.get("PolicyArn"):
         return str(params["PolicyArn"])
+    if params.get("PolicySourceArn"):  # SimulatePrincipalPolicy: the user, group or role
+        return str(params["PolicySourceArn"])
     if params.get("RoleName"):
         return _arn(account, "role", params["RoleName"])
     if params.get("GroupName") and not params.get("UserName"):

@@ -58,6 +58,9 @@ class Principal:
     session_tags: tuple[tuple[str, str], ...] = ()
     source_identity: str | None = None
     session_token: bool = False  # signed with temporary credentials
+    # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
+    # AROA...:<session name> for a role session (None when not known).
+    unique_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.identity_arn:
@@ -165,6 +168,11 @@ class SessionRecord:
             session_tags=self.session_tags,
             source_identity=self.source_identity,
             session_token=True,
+            unique_id=(
+                f"{self.role_id}:{self.session_name}"
+                if self.kind == "assumed-role" and self.role_id and self.session_name
+                else None
+            ),
         )
 
 
@@ -245,10 +253,19 @@ class CredentialStore:
                 )
             ).first()
             session = None if row is not None else self._session_row(conn, access_key_id)
+            user_id = (
+                conn.execute(
+                    select(schema.iam_users.c.id).where(schema.iam_users.c.arn == row.principal_arn)
+                ).scalar_one_or_none()
+                if row is not None
+                else None
+            )
         if row is not None:
             secret = self._barrier.open(row.secret_ciphertext, _aad(access_key_id)).decode()
             kind: PrincipalKind = "root" if row.principal_arn.endswith(":root") else "user"
-            principal = Principal(row.account_id, row.principal_arn, access_key_id, kind=kind)
+            principal = Principal(
+                row.account_id, row.principal_arn, access_key_id, kind=kind, unique_id=user_id
+            )
             return AccessKey(principal, row.status, secret)
         if session is None:
             return None

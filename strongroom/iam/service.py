@@ -586,6 +586,11 @@ class IdentityService:
         self._clock = clock
         self._credentials = credentials or CredentialStore(store, barrier, clock)
 
+    @property
+    def store(self) -> Store:
+        """IAM's store, for the policy simulator's reads (:mod:`strongroom.iam.simulate`)."""
+        return self._store
+
     # Plumbing ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:

@@ -8,7 +8,6 @@ from functools import cache
 import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
-
 # Credentials the shipped models do not mark sensitive: an STS session token is half of
 # a temporary credential. Marked here, they stay out of audit records and validation
 # messages like every member the model marks.

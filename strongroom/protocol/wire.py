@@ -97,6 +97,11 @@ class QueryWire:
         )
 
 
+def wire_code(wire: Wire | None, code: str) -> str:
+    """An error's code as the client receives it over ``wire``."""
+    return _QUERY_CODES.get(code, code) if isinstance(wire, QueryWire) else code
+
+
 def wire_for(model: ServiceModel) -> Wire:
     return QueryWire(model) if model.metadata.get("protocol") == "query" else JsonWire()
 

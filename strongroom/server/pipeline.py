@@ -42,6 +42,7 @@ from strongroom.protocol.wire import (
     Wire,
     looks_like_query,
     query_action,
+    wire_code,
     wire_for,
 )
 from strongroom.secrets.service import Caller
@@ -278,7 +279,8 @@ class Pipeline:
             identity=identity,
             params=exchange.params,
             output=exchange.output,
-            error_code=error.code if error else None,
+            # The code the client got: IAM and STS say AccessDenied, as CloudTrail records.
+            error_code=wire_code(exchange.wire, error.code) if error else None,
             error_message=error.message if error else None,
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from strongroom.audit.events import RequestFacts, build_event
+from strongroom.audit.events import RequestFacts, build_event, user_identity
 from strongroom.iam.credentials import Principal
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
 from strongroom.policy.checks import Check
@@ -239,17 +239,7 @@ class SealGate:
         principal: Principal | None,
         error: ServiceError | None,
     ) -> None:
-        identity = (
-            {
-                "type": "IAMUser",
-                "principalId": principal.access_key_id,
-                "arn": principal.arn,
-                "accountId": principal.account_id,
-                "accessKeyId": principal.access_key_id,
-            }
-            if principal is not None
-            else None
-        )
+        identity = user_identity(principal) if principal is not None else None
         event = build_event(
             facts=facts,
             event_source="strongroom",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import orjson
 import pytest
 
 from strongroom.audit.forward import Forwarder, HttpDestination, SyslogDestination
+from strongroom.server.config import Settings, load_settings
 
 
 class Receiver:
@@ -90,7 +92,7 @@ def test_resumes_from_the_cursor_after_a_restart(tmp_path: Path, receiver: Recei
     assert path.read_bytes().count(b"\n") == 2
     Forwarder(tmp_path, HttpDestination(receiver.url)).forward_once()  # a new process
     assert receiver.events == ["a1", "a2"]
-    cursor = (tmp_path / "forward" / "http.cursor.json")
+    cursor = tmp_path / "forward" / "http.cursor.json"
     assert cursor.stat().st_mode & 0o777 == 0o600
 
 
@@ -134,3 +136,29 @@ def test_rejects_unknown_schemes() -> None:
         HttpDestination("ftp://example.invalid/")
     with pytest.raises(ValueError):
         SyslogDestination("http://127.0.0.1:514")
+
+
+def test_forwarding_settings_come_from_the_environment_and_are_checked() -> None:
+    settings = load_settings(
+        {},
+        {
+            "STRONGROOM_AUDIT_FORWARD_HTTP": "https://siem.example/ingest",
+            "STRONGROOM_AUDIT_FORWARD_SYSLOG": "udp://127.0.0.1:5514",
+        },
+    )
+    assert [d.name for d in settings.audit_destinations()] == ["http", "syslog"]
+    assert load_settings({}, {}).audit_destinations() == []
+    assert load_settings({}, {"STRONGROOM_AUDIT_FORWARD_HTTP": ""}).audit_destinations() == []
+    for bad in ("ftp://x/", "http://", "tcp://:514", "unix://"):
+        name = "HTTP" if bad.startswith(("ftp", "http")) else "SYSLOG"
+        with pytest.raises(ValueError):
+            load_settings({}, {f"STRONGROOM_AUDIT_FORWARD_{name}": bad})
+
+
+def test_readme_names_the_audit_settings_the_server_has() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("\n## The audit trail\n") : readme.index("\n## Layout\n")]
+    table = set(re.findall(r"^\| `(audit_[a-z_]+)` \|", section, re.MULTILINE))
+    environment = {name.lower() for name in re.findall(r"STRONGROOM_([A-Z_]+)", section)}
+    assert {"audit_forward_http", "audit_forward_syslog", "audit_retention_days"} <= table
+    assert table | environment <= set(Settings.__dataclass_fields__)

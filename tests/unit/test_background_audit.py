@@ -150,15 +150,13 @@ def test_kms_deletion_and_automatic_rotation_leave_service_events(
 
     # LookupEvents finds them, with no user name (nobody called: the service acted).
     lookup = EventLookup(deployment.data_dir / "audit", clock, TokenCodec(os.urandom(32)))
+    attribute = {"AttributeKey": "ResourceName", "AttributeValue": rotated["Arn"]}
     found = lookup.lookup_events(
-        LookupCaller(DEV_ACCOUNT, REGION),
-        {"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": rotated["Arn"]}]},
+        LookupCaller(DEV_ACCOUNT, REGION), {"LookupAttributes": [attribute]}
     )["Events"]
-    assert [(e["EventName"], e["Username"], e["ReadOnly"]) for e in found][0] == (
-        "RotateKey",
-        None,
-        "false",
-    )
+    assert [(e["EventName"], e["Username"], e["ReadOnly"]) for e in found] == [
+        ("RotateKey", None, "false")
+    ]
 
 
 def _secret_purge(deployment: Deployment) -> tuple[Callable[[], int], Callable[[], object]]:

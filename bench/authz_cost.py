@@ -1,0 +1,321 @@
+"""What authorization adds to a GetSecretValue, measured through the real pipeline.
+
+    .venv/bin/python bench/authz_cost.py [--requests 2000] [--warmup 200] [--data-dir DIR]
+
+A fresh dev deployment is opened in this process (``open_deployment``: SQLite store,
+envelope encryption, the durable audit log) and GetSecretValue requests, SigV4-signed by
+botocore's signer, are handed to ``deployment.pipeline.handle`` one after the other (no
+HTTP server, no network). Two callers:
+
+- ``admin``: the bootstrap user, AdministratorAccess attached; the secret has no policy.
+- ``user``: an IAM user with 3 identity policies (two inline, one customer managed), on
+  a secret with a resource policy naming it.
+
+For each, the mean wall time per request of ``Pipeline.handle`` (everything: signature,
+parsing, authorization, decryption, the audit record's fsync, serialization) and of the
+authorizer's calls (two a request: ``secretsmanager:GetSecretValue`` on the secret, and
+``kms:Decrypt`` on its key on the caller's behalf), split into the policy engine's
+``evaluate`` and the rest (reading IAM's generation counter, the per-principal policy
+cache, building the request context). Signing happens outside the timed region.
+
+Not part of the test suite. Results vary with the machine and the disk (the audit fsync
+dominates the total): compare the authorization column with the total on the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+import strongroom.policy.authorizer as authorizer_module
+from strongroom.iam.credentials import admin_arn
+from strongroom.iam.service import IdentityService
+from strongroom.protocol.sigv4 import HttpRequest
+from strongroom.secrets.service import Caller
+from strongroom.server.deployment import (
+    DEV_ACCESS_KEY,
+    DEV_ACCOUNT,
+    DEV_SECRET_KEY,
+    initialize,
+    open_deployment,
+)
+
+REGION = "us-east-1"
+ADMIN = "admin (AdministratorAccess)"
+USER = "user (3 identity policies + resource policy)"
+HOST = "127.0.0.1:8420"
+SECRET_PREFIX = f"arn:aws:secretsmanager:{REGION}:{DEV_ACCOUNT}:secret:"
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+# The user's three identity policies: what a least-privilege application user carries.
+READ_APP = _policy(
+    {
+        "Sid": "ReadAppSecrets",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        "Resource": f"{SECRET_PREFIX}bench/app/*",
+    }
+)
+LIST = _policy(
+    {"Effect": "Allow", "Action": ["secretsmanager:ListSecrets"], "Resource": "*"},
+    {
+        "Sid": "NoDeletes",
+        "Effect": "Deny",
+        "Action": ["secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy"],
+        "Resource": "*",
+    },
+)
+TAGGED = _policy(
+    {
+        "Sid": "TeamSecrets",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/team": "payments"}},
+    },
+    {
+        "Sid": "DecryptViaSecretsManager",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}},
+    },
+)
+
+
+def _resource_policy(user_arn: str) -> str:
+    return _policy(
+        {
+            "Sid": "AppReads",
+            "Effect": "Allow",
+            "Principal": {"AWS": user_arn},
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+        },
+        {
+            "Sid": "NobodyElseOutsideTheAccount",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalAccount": DEV_ACCOUNT}},
+        },
+    )
+
+
+@dataclass
+class Timer:
+    """Accumulates the time spent inside wrapped calls."""
+
+    total: float = 0.0
+    calls: int = 0
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+                self.calls += 1
+
+        return timed
+
+    def reset(self) -> None:
+        self.total, self.calls = 0.0, 0
+
+
+@dataclass
+class Result:
+    caller: str
+    requests: int
+    handle: list[float] = field(default_factory=list)  # seconds, per request
+    authorize: list[float] = field(default_factory=list)
+    evaluate: list[float] = field(default_factory=list)
+    generation: list[float] = field(default_factory=list)
+    authorize_calls: int = 0
+
+    def row(self) -> dict[str, float | int | str]:
+        total = statistics.fmean(self.handle) * 1e6
+        authz = statistics.fmean(self.authorize) * 1e6
+        engine = statistics.fmean(self.evaluate) * 1e6
+        return {
+            "caller": self.caller,
+            "requests": self.requests,
+            "total_us": round(total, 1),
+            "total_median_us": round(statistics.median(self.handle) * 1e6, 1),
+            "authz_us": round(authz, 1),
+            "authz_calls_per_request": round(self.authorize_calls / self.requests, 2),
+            "evaluate_us": round(engine, 1),
+            "iam_generation_read_us": round(statistics.fmean(self.generation) * 1e6, 1),
+            "authz_share_pct": round(100 * authz / total, 2),
+        }
+
+
+def signed_get(secret_id: str, key: str, secret: str) -> HttpRequest:
+    """A GetSecretValue request as botocore signs it, in the pipeline's request type."""
+    body = json.dumps({"SecretId": secret_id}).encode()
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{HOST}/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "secretsmanager.GetSecretValue",
+        },
+    )
+    SigV4Auth(Credentials(key, secret), "secretsmanager", REGION).add_auth(request)
+    prepared = request.prepare()
+    headers = [("Host", HOST)] + [
+        (name, value if isinstance(value, str) else value.decode("latin-1"))
+        for name, value in prepared.headers.items()
+    ]
+    return HttpRequest("POST", "/", "", headers, body)
+
+
+@dataclass
+class Timers:
+    authorize: Timer
+    engine: Timer
+    generation: Timer
+
+    def reset(self) -> None:
+        for timer in (self.authorize, self.engine, self.generation):
+            timer.reset()
+
+
+def run(
+    handle: Callable[[HttpRequest, str], Any],
+    caller: str,
+    secret_id: str,
+    credentials: tuple[str, str],
+    args: argparse.Namespace,
+    timers: Timers,
+) -> Result:
+    result = Result(caller, args.requests)
+    for number in range(args.warmup + args.requests):
+        request = signed_get(secret_id, *credentials)
+        timers.reset()
+        start = time.perf_counter()
+        response = handle(request, "127.0.0.1")
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise SystemExit(f"{caller}: GetSecretValue answered {response.status}")
+        if number >= args.warmup:
+            result.handle.append(elapsed)
+            result.authorize.append(timers.authorize.total)
+            result.evaluate.append(timers.engine.total)
+            result.generation.append(timers.generation.total)
+            result.authorize_calls += timers.authorize.calls
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--data-dir", type=Path, default=None, help="parent of the data dir")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        data_dir = Path(tmp) / "data"
+        initialize(data_dir, dev=True)
+        deployment = open_deployment(data_dir)
+        try:
+            admin = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+            identities = IdentityService(
+                deployment.store, deployment.barrier, deployment.clock, deployment.credentials
+            )
+            # The user, its three identity policies and its own access key.
+            user_arn = identities.create_user(admin, {"UserName": "bench-app"})["User"]["Arn"]
+            identities.put_user_policy(
+                admin,
+                {"UserName": "bench-app", "PolicyName": "read-app", "PolicyDocument": READ_APP},
+            )
+            identities.put_user_policy(
+                admin, {"UserName": "bench-app", "PolicyName": "list", "PolicyDocument": LIST}
+            )
+            managed = identities.create_policy(
+                admin, {"PolicyName": "team-payments", "PolicyDocument": TAGGED}
+            )["Policy"]["Arn"]
+            identities.attach_user_policy(admin, {"UserName": "bench-app", "PolicyArn": managed})
+            key = identities.create_access_key(admin, {"UserName": "bench-app"})["AccessKey"]
+            # The two secrets: one plain, one tagged with a resource policy naming the user.
+            plain = deployment.secrets.create_secret(
+                admin,
+                {
+                    "Name": "bench/admin/db",
+                    "SecretString": "x" * 64,
+                    "ClientRequestToken": "a" * 32,
+                },
+            )["ARN"]
+            guarded = deployment.secrets.create_secret(
+                admin,
+                {
+                    "Name": "bench/app/db",
+                    "SecretString": "y" * 64,
+                    "ClientRequestToken": "b" * 32,
+                    "Tags": [{"Key": "team", "Value": "payments"}],
+                },
+            )["ARN"]
+            deployment.secrets.put_resource_policy(
+                admin, {"SecretId": guarded, "ResourcePolicy": _resource_policy(user_arn)}
+            )
+
+            # Time the authorizer's calls, and the engine's evaluate inside them.
+            authorize, engine, generation = Timer(), Timer(), Timer()
+            pipeline = deployment.pipeline
+            authorizer: Any = pipeline._authorizer  # a benchmark's probe into the pipeline
+            authorizer.authorize = authorize.wrap(authorizer.authorize)
+            authorizer._identities.generation = generation.wrap(authorizer._identities.generation)
+            authorizer_module.evaluate = engine.wrap(authorizer_module.evaluate)  # type: ignore[assignment]
+
+            timers = Timers(authorize, engine, generation)
+            admin_key = (DEV_ACCESS_KEY, DEV_SECRET_KEY)
+            user_key = (key["AccessKeyId"], key["SecretAccessKey"])
+            rows = [
+                run(pipeline.handle, ADMIN, plain, admin_key, args, timers).row(),
+                run(pipeline.handle, USER, guarded, user_key, args, timers).row(),
+            ]
+        finally:
+            deployment.close()
+
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"GetSecretValue through Pipeline.handle, {args.requests} requests each (mean µs)")
+    columns = ("total", "median", "authz", "calls", "engine", "iam-gen", "share")
+    print(f"{'caller':46}" + "".join(f"{c:>9}" for c in columns))
+    for row in rows:
+        values = (
+            row["total_us"],
+            row["total_median_us"],
+            row["authz_us"],
+            row["authz_calls_per_request"],
+            row["evaluate_us"],
+            row["iam_generation_read_us"],
+            f"{row['authz_share_pct']}%",
+        )
+        print(f"{row['caller']:46}" + "".join(f"{v:>9}" for v in values))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

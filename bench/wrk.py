@@ -1,0 +1,96 @@
+"""Run wrk against a target with a pool of requests, and read its result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("pool.lua")
+THREADS = 2  # one per core of the 2-core machine the figures come from
+_MARK = "BENCH_RESULT "
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    # "status": answers outside 2xx/3xx; socket connect/read/write errors; "timeout";
+    # "stalled": connections of a run that got no answer at all
+    errors: dict[str, int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+def wrk_binary() -> str | None:
+    return shutil.which("wrk")
+
+
+def write_pool(path: Path, pool: list[bytes]) -> Path:
+    with path.open("wb") as out:
+        for raw in pool:
+            out.write(b"%d\n" % len(raw))
+            out.write(raw)
+    return path
+
+
+def run(
+    url: str, pool_file: Path, connections: int, seconds: float, timeout_s: float = 5.0
+) -> WrkResult:
+    """One wrk run. A request unanswered after ``timeout_s`` counts as an error (wrk looks
+    every 2 s); a run in which nothing at all was answered counts each connection as a
+    "stalled" error, so a hung server never reports a clean zero."""
+    binary = wrk_binary()
+    if binary is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    threads = min(THREADS, connections)
+    command = [
+        binary,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={timeout_s:g}s",
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        str(pool_file),
+        str(threads),
+    ]
+    done = subprocess.run(  # noqa: S603 - a fixed command
+        command, capture_output=True, text=True, timeout=seconds + 120, check=False
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(_MARK):
+            raw = json.loads(line[len(_MARK) :])
+            break
+    else:
+        raise RuntimeError(
+            f"wrk gave no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    errors = {k: raw[k] for k in ("status", "connect", "read", "write", "timeout")}
+    if raw["requests"] == 0:
+        errors["stalled"] = connections
+    return WrkResult(
+        requests=raw["requests"],
+        duration_s=raw["duration_us"] / 1e6,
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        mean_ms=raw["mean_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        errors=errors,
+    )

@@ -1,0 +1,370 @@
+"""STS end to end: a real server process, boto3 and the AWS CLI. Expiry is tested at
+domain level (tests/unit/test_sts_service.py), since the shortest session lasts 15 minutes.
+
+The AWS errors and texts checked here are listed, with where they are on record, in
+tests/unit/test_sts_service.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws import ACCOUNT, aws_error, body
+from tests.server import ServerProcess
+
+INVALID_TOKEN = "The security token included in the request is invalid."
+ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/admin"
+ACCOUNT_ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+AWS_CLI = Path(sys.executable).with_name("aws")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def trust(principal: str, condition: dict[str, Any] | None = None) -> str:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": principal},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def session_client(server: ServerProcess, service: str, credentials: dict[str, Any]) -> Any:
+    return server.client(
+        service,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials.get("SessionToken"),
+    )
+
+
+@pytest.fixture
+def iam(server: ServerProcess) -> Any:
+    return server.client("iam")
+
+
+@pytest.fixture
+def sts(server: ServerProcess) -> Any:
+    return server.client("sts")
+
+
+@pytest.fixture
+def role(iam: Any) -> Callable[..., str]:
+    """role(trust_policy, *policy_arns, **create_role_args) -> a new role's ARN."""
+
+    def make(trust_policy: str, *policy_arns: str, **extra: Any) -> str:
+        name = unique("role")
+        arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_policy, **extra)[
+            "Role"
+        ]["Arn"]
+        for policy_arn in policy_arns:
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        return arn
+
+    return make
+
+
+@pytest.fixture
+def user(server: ServerProcess, iam: Any) -> Callable[..., dict[str, Any]]:
+    """user(*inline_policies) -> {"user", "key", "credentials"}: an IAM user with a key."""
+
+    def make(*policies: str) -> dict[str, Any]:
+        name = unique("user")
+        created = iam.create_user(UserName=name)["User"]
+        for number, text in enumerate(policies):
+            iam.put_user_policy(UserName=name, PolicyName=f"p{number}", PolicyDocument=text)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"user": created, "key": key, "credentials": key}
+
+    return make
+
+
+def allow(action: str, resource: str = "*") -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
+        }
+    )
+
+
+# GetCallerIdentity ------------------------------------------------------------------------
+
+
+def test_get_caller_identity_of_the_admin(iam: Any, sts: Any) -> None:
+    assert body(sts.get_caller_identity()) == {
+        "UserId": iam.get_user()["User"]["UserId"],
+        "Account": ACCOUNT,
+        "Arn": ADMIN_ARN,
+    }
+
+
+def test_get_caller_identity_of_a_new_user_with_its_own_key(
+    server: ServerProcess, user: Callable[..., dict[str, Any]]
+) -> None:
+    made = user()
+    identity = session_client(server, "sts", made["credentials"]).get_caller_identity()
+    assert body(identity) == {
+        "UserId": made["user"]["UserId"],
+        "Account": ACCOUNT,
+        "Arn": made["user"]["Arn"],
+    }
+
+
+def test_get_caller_identity_of_an_assumed_role_session(
+    server: ServerProcess, iam: Any, sts: Any, role: Callable[..., str]
+) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT))
+    role_id = iam.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]["RoleId"]
+    assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName="e2e-session")
+    identity = session_client(server, "sts", assumed["Credentials"]).get_caller_identity()
+    assert body(identity) == {
+        "UserId": f"{role_id}:e2e-session",
+        "Account": ACCOUNT,
+        "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_arn.rsplit('/', 1)[1]}/e2e-session",
+    }
+    assert assumed["AssumedRoleUser"]["Arn"] == identity["Arn"]
+    assert assumed["AssumedRoleUser"]["AssumedRoleId"] == identity["UserId"]
+
+
+# AssumeRole --------------------------------------------------------------------------------
+
+
+def test_assume_role_is_allowed_and_denied_by_the_trust_policy(
+    server: ServerProcess, sts: Any, role: Callable[..., str], user: Callable[..., dict[str, Any]]
+) -> None:
+    outsider = user(allow("sts:AssumeRole"))
+    role_arn = role(trust(ADMIN_ARN))
+    sts.assume_role(RoleArn=role_arn, RoleSessionName="admin")
+    aws_error(
+        session_client(server, "sts", outsider["credentials"]).assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="outsider",
+        code="AccessDenied",
+        message=f"User: {outsider['user']['Arn']} is not authorized to perform: "
+        f"sts:AssumeRole on resource: {role_arn}",
+        status=403,
+    )
+
+
+def test_external_id_both_ways(sts: Any, role: Callable[..., str]) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT, {"StringEquals": {"sts:ExternalId": "e2e-external"}}))
+    denied = (
+        f"User: {ADMIN_ARN} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    )
+    aws_error(
+        sts.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="no-id",
+        code="AccessDenied",
+        message=denied,
+        status=403,
+    )
+    aws_error(
+        sts.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="bad-id",
+        ExternalId="not-it",
+        code="AccessDenied",
+        message=denied,
+        status=403,
+    )
+    sts.assume_role(RoleArn=role_arn, RoleSessionName="good-id", ExternalId="e2e-external")
+
+
+def test_duration_seconds_bounds(server: ServerProcess, sts: Any, role: Callable[..., str]) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT))
+    before = datetime.now(UTC)
+    short = sts.assume_role(RoleArn=role_arn, RoleSessionName="short", DurationSeconds=900)
+    expiration = short["Credentials"]["Expiration"]
+    assert (
+        before + timedelta(seconds=899) <= expiration <= datetime.now(UTC) + timedelta(seconds=901)
+    )
+    raw = server.client("sts", validate=False)
+    aws_error(
+        raw.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="too-short",
+        DurationSeconds=899,
+        code="ValidationError",
+        message="1 validation error detected: Value '899' at 'durationSeconds' failed to "
+        "satisfy constraint: Member must have value greater than or equal to 900",
+    )
+    aws_error(
+        sts.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="too-long",
+        DurationSeconds=3601,
+        code="ValidationError",
+        message="The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+    )
+
+
+# Session credentials -----------------------------------------------------------------------
+
+
+def test_session_credentials_and_their_token(
+    server: ServerProcess, sts: Any, role: Callable[..., str]
+) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT), "arn:aws:iam::aws:policy/AdministratorAccess")
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="tokens")["Credentials"]
+    session_client(server, "sts", credentials).get_caller_identity()
+    session_client(server, "secretsmanager", credentials).list_secrets()
+    token = credentials["SessionToken"]
+    tampered = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
+    for wrong in ({"SessionToken": tampered}, {"SessionToken": None}):
+        forged = {**credentials, **wrong}
+        aws_error(
+            session_client(server, "sts", forged).get_caller_identity,
+            code="InvalidClientTokenId",
+            message=INVALID_TOKEN,
+            status=403,
+        )
+        aws_error(
+            session_client(server, "secretsmanager", forged).list_secrets,
+            code="UnrecognizedClientException",
+            message=INVALID_TOKEN,
+        )
+
+
+def test_deactivated_and_deleted_keys_are_refused(
+    server: ServerProcess, iam: Any, user: Callable[..., dict[str, Any]]
+) -> None:
+    made = user()
+    name, key_id = made["user"]["UserName"], made["key"]["AccessKeyId"]
+    user_sts = session_client(server, "sts", made["credentials"])
+    user_sts.get_caller_identity()
+    iam.update_access_key(UserName=name, AccessKeyId=key_id, Status="Inactive")
+    aws_error(
+        user_sts.get_caller_identity, code="InvalidClientTokenId", message=INVALID_TOKEN, status=403
+    )
+    aws_error(
+        session_client(server, "secretsmanager", made["credentials"]).list_secrets,
+        code="UnrecognizedClientException",
+        message=INVALID_TOKEN,
+    )
+    iam.delete_access_key(UserName=name, AccessKeyId=key_id)
+    aws_error(
+        user_sts.get_caller_identity, code="InvalidClientTokenId", message=INVALID_TOKEN, status=403
+    )
+    iam.delete_user(UserName=name)
+
+
+# GetSessionToken, GetAccessKeyInfo -----------------------------------------------------------
+
+
+def test_get_session_token(server: ServerProcess, user: Callable[..., dict[str, Any]]) -> None:
+    made = user(allow("secretsmanager:ListSecrets"))
+    user_sts = session_client(server, "sts", made["credentials"])
+    before = datetime.now(UTC)
+    issued = user_sts.get_session_token()["Credentials"]
+    assert issued["AccessKeyId"].startswith("ASIA")
+    assert issued["Expiration"] >= before + timedelta(hours=12) - timedelta(seconds=1)
+    session_sts = session_client(server, "sts", issued)
+    assert session_sts.get_caller_identity()["Arn"] == made["user"]["Arn"]
+    session_client(server, "secretsmanager", issued).list_secrets()
+    aws_error(
+        session_sts.get_session_token,
+        code="AccessDenied",
+        message="Cannot call GetSessionToken with session credentials",
+        status=403,
+    )
+    aws_error(
+        session_client(server, "iam", issued).list_users,
+        code="InvalidClientTokenId",
+        message=INVALID_TOKEN,
+        status=403,
+    )
+
+
+def test_get_access_key_info(sts: Any, user: Callable[..., dict[str, Any]]) -> None:
+    made = user()
+    info = sts.get_access_key_info(AccessKeyId=made["key"]["AccessKeyId"])
+    assert body(info) == {"Account": ACCOUNT}
+
+
+# The AWS CLI and the audit trail -----------------------------------------------------------
+
+
+def cli(server: ServerProcess, *args: str, **env: str) -> Any:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [str(AWS_CLI), *args, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **clean,
+            "AWS_ENDPOINT_URL": server.url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            **env,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_aws_cli_assumes_a_role_and_uses_the_session(
+    server: ServerProcess, role: Callable[..., str]
+) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT))
+    assumed = cli(
+        server, "sts", "assume-role", "--role-arn", role_arn, "--role-session-name", "cli"
+    )
+    credentials = assumed["Credentials"]
+    identity = cli(
+        server,
+        "sts",
+        "get-caller-identity",
+        AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+        AWS_SESSION_TOKEN=credentials["SessionToken"],
+    )
+    assert identity["Arn"] == assumed["AssumedRoleUser"]["Arn"]
+    assert identity["Account"] == ACCOUNT
+
+
+def test_session_secrets_stay_out_of_the_audit_trail_and_the_log(
+    server: ServerProcess, sts: Any, role: Callable[..., str]
+) -> None:
+    role_arn = role(trust(ACCOUNT_ROOT))
+    assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName="audited")
+    credentials = assumed["Credentials"]
+    session_client(server, "sts", credentials).get_caller_identity()
+    request_id = assumed["ResponseMetadata"]["RequestId"]
+    trail = server.client("cloudtrail")
+    events = trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "AssumeRole"}]
+    )["Events"]
+    [event] = [
+        json.loads(e["CloudTrailEvent"])
+        for e in events
+        if json.loads(e["CloudTrailEvent"])["requestID"] == request_id
+    ]
+    assert event["eventSource"] == "sts.amazonaws.com"
+    assert event["requestParameters"] == {"roleArn": role_arn, "roleSessionName": "audited"}
+    recorded = event["responseElements"]["credentials"]
+    assert set(recorded) == {"accessKeyId", "expiration"}  # no secret, no token
+    assert recorded["accessKeyId"] == credentials["AccessKeyId"]
+    text = json.dumps(events, default=str)
+    for secret in (credentials["SecretAccessKey"], credentials["SessionToken"]):
+        assert secret not in text
+        assert secret not in server.log()
