@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, dest="json_path", help="where the JSON goes")
     p.add_argument("--plot", type=Path, dest="plot_path", help="where the PNG goes")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        default=None,
+        help="one more run of each Strongroom workload under py-spy: bench/results/profiles/",
+    )
     p.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary one)")
     p.add_argument("--keep-workdir", action="store_true", default=None)
     return p

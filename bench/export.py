@@ -30,6 +30,7 @@ def document(result: BenchResult) -> dict[str, Any]:
         "ratios": [dataclasses.asdict(r) for r in ratios(summaries, options.secrets)],
         "checks": [dataclasses.asdict(c) for c in checks(summaries, options.secrets, largest)],
         "runs": [dataclasses.asdict(r) for r in result.records],
+        "profiles": result.profiles,
         "notes": result.notes,
     }
 

@@ -28,6 +28,9 @@ class Options:
     plot_path: Path | None = RESULTS / "latest.png"
     workdir: Path | None = None  # default: a new directory under /var/tmp (on disk)
     keep_workdir: bool = False
+    # One more run of each Strongroom workload, under py-spy (not counted in the results).
+    profile: bool = False
+    profile_dir: Path = RESULTS / "profiles"
     smoke: bool = False
 
 

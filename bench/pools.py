@@ -1,9 +1,10 @@
 """Pools of pre-signed requests, written where wrk's Lua script reads them.
 
 A SigV4 signature is accepted for 15 minutes, so a pool is signed again once it is
-older than ``MAX_AGE_S``. A write pool is consumed: each PutSecretValue carries a
-unique ClientRequestToken, and a token sent twice would be an idempotent replay, not a
-write. The next run starts where the previous one stopped, and a pool that cannot
+older than ``MAX_AGE_S``. A Secrets Manager write pool is consumed: each PutSecretValue
+carries a unique ClientRequestToken, and a token sent twice would be an idempotent
+replay, not a write (OpenBao's KV writes have no token: every one is a new version).
+The next run starts where the previous one stopped, and a pool that cannot
 cover another run is replaced by a newly signed one.
 """
 
@@ -27,6 +28,7 @@ class Pool:
     requests: list[bytes]
     signed_at: float = field(default_factory=time.monotonic)
     cursor: int = 0  # write pools: the first request not sent yet
+    consumable: bool = False  # its requests are spent once sent (unique write tokens)
 
     @property
     def age_s(self) -> float:
@@ -55,13 +57,14 @@ class PoolMaker:
         names: Sequence[str],
         size: int,
         expected: int = 0,
-    ) -> tuple[Path, int]:
+    ) -> tuple[Path, int | None]:
         """A pool file for the next run of ``workload`` against target ``key`` and how
-        many of its requests are unused; for a write workload, at least ``expected`` are
-        (if ``size`` allows)."""
+        many of its requests are unused (None: they can be sent again); for a write
+        workload, at least ``expected`` are (if ``size`` allows)."""
         pool = self._pools.get((key, workload.key))
+        consumable = workload.writes and factory.unique_writes
         stale = pool is None or pool.age_s > MAX_AGE_S
-        if pool is not None and workload.writes and pool.unused < min(expected, size):
+        if pool is not None and consumable and pool.unused < min(expected, size):
             stale = True
         if stale:
             started = time.perf_counter()
@@ -69,12 +72,13 @@ class PoolMaker:
             self.signing_s += time.perf_counter() - started
             self._pools[key, workload.key] = pool
         assert pool is not None
+        pool.consumable = consumable
         requests = pool.requests[pool.cursor :] + pool.requests[: pool.cursor]
         path = write_pool(self.directory / f"{key}-{workload.key}.pool", requests)
-        return path, pool.unused if workload.writes else len(requests)
+        return path, pool.unused if consumable else None
 
     def consumed(self, key: str, workload: Workload, sent: int) -> None:
         """``sent`` requests of the current pool went out (writes: never to be reused)."""
         pool = self._pools.get((key, workload.key))
-        if pool is not None and workload.writes:
+        if pool is not None and pool.consumable:
             pool.cursor = min(len(pool.requests), pool.cursor + sent)

@@ -12,6 +12,7 @@ from pathlib import Path
 PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_PF_KTHREAD = 0x00200000
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -54,6 +55,28 @@ def cpu_seconds(root: int) -> float:
         if fields is not None:
             ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
     return ticks / _TICKS
+
+
+def user_cpu_ticks() -> dict[int, int]:
+    """Every user-space process's own CPU ticks (kernel threads left out). Children's
+    time folded in when they are reaped would land all at once, however long they ran;
+    so a process that starts and ends between two snapshots is missed."""
+    found: dict[int, int] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is None or int(fields[6]) & _PF_KTHREAD:
+            continue
+        found[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    return found
+
+
+def other_cpu_seconds(before: dict[int, int], after: dict[int, int], exclude: set[int]) -> float:
+    """CPU seconds used between two snapshots by user-space processes not in ``exclude``:
+    load on the machine that is neither the server nor the load generator."""
+    ticks = sum(t - before.get(pid, 0) for pid, t in after.items() if pid not in exclude)
+    return max(0, ticks) / _TICKS
 
 
 def rss_bytes(root: int) -> int:

@@ -28,6 +28,9 @@ def raw_request(method: str, path: str, host: str, headers: dict[str, str], body
 class RequestFactory(Protocol):
     """Makes one request of an operation ("get", "describe", "put") on one secret."""
 
+    # A write sent twice is a replay, not a second write (an idempotency token).
+    unique_writes: bool
+
     def request(self, operation: str, name: str) -> bytes: ...
 
 
@@ -35,6 +38,7 @@ class SecretsManagerRequests:
     """SigV4-signed AWS JSON 1.1 Secrets Manager requests."""
 
     OPERATIONS = {"get": "GetSecretValue", "describe": "DescribeSecret", "put": "PutSecretValue"}
+    unique_writes = True  # ClientRequestToken
 
     def __init__(
         self,
@@ -68,6 +72,8 @@ class SecretsManagerRequests:
 
 class KvRequests:
     """OpenBao KV v2 requests at mount secret/, with a token header."""
+
+    unique_writes = False  # every write of a KV v2 secret makes a new version
 
     def __init__(self, host: str, token: str) -> None:
         self._host = host

@@ -21,7 +21,7 @@ def results_table(doc: Doc) -> Table:
     table = Table(title="Medians of each cell's runs", title_justify="left")
     for name in ("target", "workload", "secrets", "conns", "req/s", "p50 ms", "p99 ms"):
         table.add_column(name, justify="left" if name in ("target", "workload") else "right")
-    for name in ("errors", "CPU µs/req", "RSS MiB", "runs (req/s)"):
+    for name in ("errors", "CPU µs/req", "RSS MiB", "other load", "runs (req/s)"):
         table.add_column(name, justify="right")
     previous = None
     for s in doc["summaries"]:
@@ -39,6 +39,7 @@ def results_table(doc: Doc) -> Table:
             f"[red]{s['errors']:,}[/]" if s["errors"] else "0",
             f"{s['cpu_us_per_request']:,.0f}",
             f"{s['rss_mib']:,.0f}",
+            f"{s['other_cpu_pct']:.0f}%",
             " ".join(f"{r:,.0f}" for r in s["rps_runs"]),
         )
     return table

@@ -32,6 +32,10 @@ class RunRecord:
     cpu_s: float  # user + system CPU of the server's process tree during the run
     cpu_us_per_request: float
     rss_mib: float  # resident memory of the server's process tree after the run
+    wrk_cpu_s: float = 0.0  # the load generator's CPU
+    # CPU of user-space processes other than the server and wrk, as % of all cores: other
+    # load on the machine (kernel threads, e.g. the filesystem journal, are not counted)
+    other_cpu_pct: float = 0.0
     workers: int | None = None
     pool_wrapped: bool = False  # a write pool ran out: some tokens were replayed
 
@@ -53,6 +57,7 @@ class Summary:
     errors: int  # summed over the runs
     cpu_us_per_request: float
     rss_mib: float  # the largest seen
+    other_cpu_pct: float = 0.0  # the largest seen: other load on the machine
     rps_runs: list[float] = field(default_factory=list)
 
 
@@ -80,6 +85,7 @@ def summarise(records: Iterable[RunRecord]) -> list[Summary]:
                 errors=sum(r.errors for r in runs),
                 cpu_us_per_request=statistics.median(r.cpu_us_per_request for r in runs),
                 rss_mib=max(r.rss_mib for r in runs),
+                other_cpu_pct=max(r.other_cpu_pct for r in runs),
                 rps_runs=[round(r.rps, 1) for r in runs],
             )
         )

@@ -4,6 +4,7 @@ repetitions, then the larger Strongroom stores."""
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import tempfile
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import machine, procs, wrk
+from bench import machine, procs, profile, wrk
 from bench.bulkseed import bulk_seed
 from bench.options import Options
 from bench.pools import PoolMaker
@@ -35,6 +36,7 @@ class BenchResult:
     records: list[RunRecord] = field(default_factory=list)
     seeding: dict[str, Any] = field(default_factory=dict)
     sizes: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
@@ -129,6 +131,8 @@ class Runner:
                             self._warm(target, target.key, names)
                         target.wrote = target.wrote or workload.writes
                         self._measure(target, target.key, workload, names, connections, repetition)
+                if options.profile and target.peer == "strongroom":
+                    self._profile(target, workload, names)
         finally:
             target.stop()
 
@@ -178,6 +182,32 @@ class Runner:
                 finally:
                     target.stop()
 
+    def _profile(self, target: Target, workload: Workload, names: list[str]) -> None:
+        """One more run at the most connections, sampled by py-spy; not in the results."""
+        options = self.options
+        if workload.writes and target.wrote:
+            target.reset()
+            self._warm(target, target.key, names)
+        target.wrote = target.wrote or workload.writes
+        size = options.write_pool_size if workload.writes else options.pool_size
+        path, _ = self.pools.file(target.key, target.requests(), workload, names, size)
+        raw = options.profile_dir / f"{target.key}-{workload.key}.txt"
+        spy = profile.start(target.pid, options.duration_s, raw)
+        if spy is None:
+            self._say("[yellow]no profile: py-spy is not installed (pip install '.[bench]')")
+            return
+        time.sleep(0.5)  # py-spy attached
+        measured = wrk.run(
+            target.url + "/", path, max(options.connections), options.duration_s, options.timeout_s
+        )
+        self.pools.consumed(target.key, workload, measured.requests + max(options.connections))
+        spy.wait(options.duration_s + 60)
+        if raw.exists():
+            summary = raw.with_suffix(".top.txt")
+            summary.write_text(profile.top(raw))
+            self.result.profiles.append(str(summary))
+            self._say(f"  profile ({measured.rps:,.0f} req/s under py-spy): {summary}")
+
     # One run ------------------------------------------------------------------------
 
     def _warm(self, target: Target, pool_key: str, names: list[str]) -> None:
@@ -208,11 +238,16 @@ class Runner:
         size = options.write_pool_size if workload.writes else options.pool_size
         expected = int(self._last_requests.get((pool_key, workload.key), 0) * 1.3) + connections
         path, unused = self.pools.file(pool_key, target.requests(), workload, names, size, expected)
-        cpu_before = procs.cpu_seconds(target.pid)
+        cpu_before, everyone_before = procs.cpu_seconds(target.pid), procs.user_cpu_ticks()
         measured = wrk.run(
             target.url + "/", path, connections, options.duration_s, options.timeout_s
         )
         cpu = procs.cpu_seconds(target.pid) - cpu_before
+        # Other load on the machine during the run: neither the server, nor wrk (reaped by
+        # this process, which is left out with it).
+        exclude = {os.getpid(), *procs.tree(target.pid)}
+        others = procs.other_cpu_seconds(everyone_before, procs.user_cpu_ticks(), exclude)
+        cores = os.cpu_count() or 1
         rss = procs.rss_bytes(target.pid) / 2**20
         sent = measured.requests + connections
         self.pools.consumed(pool_key, workload, sent)
@@ -236,8 +271,12 @@ class Runner:
             cpu_s=round(cpu, 2),
             cpu_us_per_request=round(cpu / measured.requests * 1e6, 1) if measured.requests else 0,
             rss_mib=round(rss, 1),
+            wrk_cpu_s=round(measured.client_cpu_s, 2),
+            other_cpu_pct=round(others / (measured.duration_s * cores) * 100, 1)
+            if measured.duration_s
+            else 0.0,
             workers=getattr(target, "workers", None),
-            pool_wrapped=workload.writes and sent > unused,
+            pool_wrapped=unused is not None and sent > unused,
         )
         self.result.records.append(record)
         if record.pool_wrapped:
@@ -248,7 +287,8 @@ class Runner:
         self._say(
             f"  {workload.title} x{connections} #{repetition + 1}: {record.rps:,.0f} req/s, "
             f"p50 {record.p50_ms:.1f} ms, p99 {record.p99_ms:.1f} ms, "
-            f"{record.errors} errors, {record.cpu_us_per_request:,.0f} us CPU/req"
+            f"{record.errors} errors, {record.cpu_us_per_request:,.0f} us CPU/req, "
+            f"other load {record.other_cpu_pct:.0f}%"
         )
         return record
 

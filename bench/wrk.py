@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class WrkResult:
     # "status": answers outside 2xx/3xx; socket connect/read/write errors; "timeout";
     # "stalled": connections of a run that got no answer at all
     errors: dict[str, int]
+    client_cpu_s: float  # wrk's own CPU time
 
     @property
     def rps(self) -> float:
@@ -70,9 +72,12 @@ def run(
         str(pool_file),
         str(threads),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(  # noqa: S603 - a fixed command
         command, capture_output=True, text=True, timeout=seconds + 120, check=False
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     for line in done.stdout.splitlines():
         if line.startswith(_MARK):
             raw = json.loads(line[len(_MARK) :])
@@ -93,4 +98,5 @@ def run(
         mean_ms=raw["mean_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
         errors=errors,
+        client_cpu_s=client_cpu,
     )

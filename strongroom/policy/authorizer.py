@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Protocol
 
@@ -34,11 +34,14 @@ _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*
 
 @dataclass(frozen=True)
 class CallFacts:
-    """What the authorizer knows of the request itself, for global condition keys."""
+    """What the authorizer knows of the request itself, for global condition keys. One per
+    request: it also remembers IAM's generation, so the several checks of one request
+    (the secret, then its KMS key) cost one read of it."""
 
     source_ip: str
     region: str
     secure_transport: bool = False
+    memo: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Authorizer(Protocol):
@@ -65,7 +68,7 @@ class PolicyAuthorizer:
         self._lock = threading.Lock()
 
     def authorize(self, principal: Principal, check: Check, facts: CallFacts) -> None:
-        identity = self._identity(principal)
+        identity = self._identity(principal, facts)
         request = RequestContext(
             principal_arn=principal.arn,
             principal_account=principal.account_id,
@@ -89,7 +92,7 @@ class PolicyAuthorizer:
         if not decision.allowed:
             raise ServiceError("AccessDeniedException", access_denied_message(request, decision))
 
-    def _identity(self, principal: Principal) -> _Identity | None:
+    def _identity(self, principal: Principal, facts: CallFacts) -> _Identity | None:
         if principal.kind == "root":
             return _Identity(
                 (load_policy(_ALLOW_ALL, "identity"),),
@@ -99,7 +102,9 @@ class PolicyAuthorizer:
                 principal.account_id,
                 None,
             )
-        generation = self._identities.generation()
+        generation = facts.memo.get("iam-generation")
+        if generation is None:
+            generation = facts.memo["iam-generation"] = self._identities.generation()
         with self._lock:
             if generation != self._generation:
                 self._cache.clear()
