@@ -1,6 +1,7 @@
-"""What authorization adds to a GetSecretValue, measured through the real pipeline.
+"""What authorization and auditing add to a GetSecretValue, measured through the real
+pipeline.
 
-    .venv/bin/python bench/authz_cost.py [--requests 2000] [--warmup 200] [--data-dir DIR]
+    .venv/bin/python bench/request_cost.py [--requests 2000] [--warmup 200] [--threads 16]
 
 A fresh dev deployment is opened in this process (``open_deployment``: SQLite store,
 envelope encryption, the durable audit log) and GetSecretValue requests, SigV4-signed by
@@ -18,6 +19,12 @@ authorizer's calls (two a request: ``secretsmanager:GetSecretValue`` on the secr
 ``evaluate`` and the rest (reading IAM's generation counter, the per-principal policy
 cache, building the request context). Signing happens outside the timed region.
 
+The audit column is the time a request waits for its record to be durable. Then the
+same GetSecretValue load runs from ``--threads`` threads, once with the real audit log
+(group commit: one fsync serves every waiting request) and once with the audit step
+replaced by a no-op, to give the throughput cost of durable auditing. The no-op exists
+only in this benchmark; the server has no way to turn auditing off.
+
 Not part of the test suite. Results vary with the machine and the disk (the audit fsync
 dominates the total): compare the authorization column with the total on the same run.
 """
@@ -29,6 +36,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +157,7 @@ class Result:
     authorize: list[float] = field(default_factory=list)
     evaluate: list[float] = field(default_factory=list)
     generation: list[float] = field(default_factory=list)
+    audit: list[float] = field(default_factory=list)
     authorize_calls: int = 0
 
     def row(self) -> dict[str, float | int | str]:
@@ -165,6 +174,8 @@ class Result:
             "evaluate_us": round(engine, 1),
             "iam_generation_read_us": round(statistics.fmean(self.generation) * 1e6, 1),
             "authz_share_pct": round(100 * authz / total, 2),
+            "audit_us": round(statistics.fmean(self.audit) * 1e6, 1),
+            "audit_share_pct": round(100 * statistics.fmean(self.audit) * 1e6 / total, 2),
         }
 
 
@@ -194,9 +205,10 @@ class Timers:
     authorize: Timer
     engine: Timer
     generation: Timer
+    audit: Timer
 
     def reset(self) -> None:
-        for timer in (self.authorize, self.engine, self.generation):
+        for timer in (self.authorize, self.engine, self.generation, self.audit):
             timer.reset()
 
 
@@ -222,8 +234,38 @@ def run(
             result.authorize.append(timers.authorize.total)
             result.evaluate.append(timers.engine.total)
             result.generation.append(timers.generation.total)
+            result.audit.append(timers.audit.total)
             result.authorize_calls += timers.authorize.calls
     return result
+
+
+def throughput(
+    handle: Callable[[HttpRequest, str], Any],
+    secret_id: str,
+    credentials: tuple[str, str],
+    args: argparse.Namespace,
+) -> float:
+    """Requests per second with ``args.threads`` threads sharing ``args.requests``."""
+    requests = [signed_get(secret_id, *credentials) for _ in range(args.requests)]
+    failures: list[int] = []
+
+    def serve(share: list[HttpRequest]) -> None:
+        for request in share:
+            status = handle(request, "127.0.0.1").status
+            if status != 200:
+                failures.append(status)
+
+    shares = [requests[i :: args.threads] for i in range(args.threads)]
+    workers = [threading.Thread(target=serve, args=(share,)) for share in shares]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(f"throughput run: {len(failures)} requests failed")
+    return len(requests) / elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--data-dir", type=Path, default=None, help="parent of the data dir")
+    parser.add_argument("--threads", type=int, default=16, help="for the throughput runs")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
 
@@ -280,20 +323,37 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             # Time the authorizer's calls, and the engine's evaluate inside them.
-            authorize, engine, generation = Timer(), Timer(), Timer()
+            authorize, engine, generation, audit = Timer(), Timer(), Timer(), Timer()
             pipeline = deployment.pipeline
             authorizer: Any = pipeline._authorizer  # a benchmark's probe into the pipeline
             authorizer.authorize = authorize.wrap(authorizer.authorize)
             authorizer._identities.generation = generation.wrap(authorizer._identities.generation)
             authorizer_module.evaluate = engine.wrap(authorizer_module.evaluate)  # type: ignore[assignment]
 
-            timers = Timers(authorize, engine, generation)
+            sink: Any = pipeline._audit
+            real_write = sink.write
+            sink.write = audit.wrap(real_write)
+            timers = Timers(authorize, engine, generation, audit)
             admin_key = (DEV_ACCESS_KEY, DEV_SECRET_KEY)
             user_key = (key["AccessKeyId"], key["SecretAccessKey"])
             rows = [
                 run(pipeline.handle, ADMIN, plain, admin_key, args, timers).row(),
                 run(pipeline.handle, USER, guarded, user_key, args, timers).row(),
             ]
+            sink.write = real_write
+            audited = throughput(pipeline.handle, plain, admin_key, args)
+            sink.write = lambda _event: None  # this benchmark's no-op: durability off
+            unaudited = throughput(pipeline.handle, plain, admin_key, args)
+            sink.write = real_write
+            rows.append(
+                {
+                    "caller": f"admin, {args.threads} threads: requests/s audited vs no-op",
+                    "requests": args.requests,
+                    "audited_rps": round(audited, 1),
+                    "unaudited_rps": round(unaudited, 1),
+                    "audit_throughput_cost_pct": round(100 * (1 - audited / unaudited), 1),
+                }
+            )
         finally:
             deployment.close()
 
@@ -301,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"GetSecretValue through Pipeline.handle, {args.requests} requests each (mean µs)")
-    columns = ("total", "median", "authz", "calls", "engine", "iam-gen", "share")
+    columns = ("total", "median", "authz", "calls", "engine", "iam-gen", "share", "audit", "share")
     print(f"{'caller':46}" + "".join(f"{c:>9}" for c in columns))
-    for row in rows:
+    for row in rows[:-1]:
         values = (
             row["total_us"],
             row["total_median_us"],
@@ -312,8 +372,15 @@ def main(argv: list[str] | None = None) -> int:
             row["evaluate_us"],
             row["iam_generation_read_us"],
             f"{row['authz_share_pct']}%",
+            row["audit_us"],
+            f"{row['audit_share_pct']}%",
         )
         print(f"{row['caller']:46}" + "".join(f"{v:>9}" for v in values))
+    last = rows[-1]
+    print(
+        f"{last['caller']}: {last['audited_rps']} vs {last['unaudited_rps']} "
+        f"(durable auditing costs {last['audit_throughput_cost_pct']}% of throughput)"
+    )
     return 0
 
 
