@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+POOL_SIZE = 48
 
 
 class UnitOfWork:
@@ -82,7 +83,16 @@ class Store:
     def _create_engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
             return create_engine(url, pool_pre_ping=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Requests run on anyio's worker threads (40 by default), each holding up to two
+        # connections (a reader and its unit of work's writer). A pool smaller than that
+        # opens and closes overflow connections on every burst, and opening one costs
+        # more than most requests (the PRAGMAs below).
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+        )
         _take_over_sqlite_transactions(engine)
         return engine
 
