@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
-from bench import export, report
+from bench import export, markdown, report
 from bench.options import FULL, SMOKE, Options
 from bench.runner import Runner
 from bench.workloads import WORKLOADS
@@ -44,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--smoke", action="store_true", help="the smoke preset (a few seconds)")
     p.add_argument("--show", type=Path, metavar="JSON", help="print the tables of a JSON result")
+    p.add_argument("--markdown", action="store_true", help="with --show: as Markdown")
     p.add_argument(
         "--targets",
         type=_words,
@@ -98,11 +102,21 @@ def options_from(args: argparse.Namespace) -> Options:
     return replace(options, sizes=sizes)
 
 
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds through the finally blocks that stop every server
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     console = Console(width=None if sys.stdout.isatty() else 200)
     if args.show:
-        report.show(json.loads(args.show.read_text()), console)
+        doc = json.loads(args.show.read_text())
+        if args.markdown:
+            print(markdown.render(doc), end="")
+        else:
+            report.show(doc, console)
         return 0
     options = options_from(args)
     unknown = [w for w in options.workloads if w not in WORKLOADS]

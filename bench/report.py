@@ -39,7 +39,7 @@ def results_table(doc: Doc) -> Table:
             f"[red]{s['errors']:,}[/]" if s["errors"] else "0",
             f"{s['cpu_us_per_request']:,.0f}",
             f"{s['rss_mib']:,.0f}",
-            f"{s['other_cpu_pct']:.0f}%",
+            f"{s.get('other_cpu_pct', 0):.0f}%",
             " ".join(f"{r:,.0f}" for r in s["rps_runs"]),
         )
     return table

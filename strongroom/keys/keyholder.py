@@ -25,12 +25,15 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import json
 import logging
 import os
 import socket
+import stat
 import struct
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +56,29 @@ class KeyholderError(Exception):
 
 
 def socket_path(data_dir: Path) -> Path:
-    return data_dir / SOCKET_NAME
+    """The keyholder's socket: in the data directory, or, when that path is longer than a
+    Unix socket address allows, in this user's private runtime directory under a name
+    derived from the data directory (the keyholder and its workers derive the same)."""
+    path = data_dir / SOCKET_NAME
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        return path
+    digest = hashlib.sha256(os.fsencode(data_dir.resolve())).hexdigest()[:24]
+    return runtime_dir() / f"keyholder-{digest}.sock"
+
+
+def runtime_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"strongroom-{os.getuid()}"
+
+
+def _private_runtime_dir(directory: Path) -> None:
+    """Create ``directory`` 0700, or accept it only if it is ours and private: another
+    user must not be able to stand in for our keyholder."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise KeyholderError(
+            f"{directory} is not a private directory of this user; remove it and start again"
+        )
 
 
 def is_serving(path: Path) -> bool:
@@ -155,11 +180,8 @@ class Keyholder:
 
     def start(self) -> None:
         path = self._path
-        if len(os.fsencode(path)) > _SUN_PATH_MAX:
-            raise KeyholderError(
-                f"the data directory path is too long for a Unix socket ({path}); "
-                "use a shorter path (e.g. a symlink)"
-            )
+        if path.parent == runtime_dir():
+            _private_runtime_dir(path.parent)
         if is_serving(path):
             raise KeyholderError(
                 f"another Strongroom server is already serving {path.parent}; stop it first"

@@ -66,6 +66,9 @@ class UnitOfWork:
 
 
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
+# The read transaction already open in this context: nested reads join it, so one request
+# never holds two pooled read connections (which could drain the pool and deadlock).
+_reader: ContextVar[Connection | None] = ContextVar("strongroom_reader", default=None)
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -115,8 +118,16 @@ class Store:
             # Read your own uncommitted writes.
             yield unit.connection
             return
+        outer = _reader.get()
+        if outer is not None:
+            yield outer
+            return
         with self.engine.connect() as conn, conn.begin():
-            yield conn
+            token = _reader.set(conn)
+            try:
+                yield conn
+            finally:
+                _reader.reset(token)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

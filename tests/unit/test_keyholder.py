@@ -20,6 +20,7 @@ from strongroom.keys.keyholder import (
     KeyholderError,
     KeyholderLink,
     request,
+    runtime_dir,
     socket_path,
 )
 from strongroom.keys.providers import ShamirChoice
@@ -209,14 +210,23 @@ def test_a_stale_socket_is_replaced(shamir_dir: tuple[Path, providers.Protection
         holder.stop()
 
 
-def test_a_data_directory_path_too_long_for_a_socket_is_refused(tmp_path: Path) -> None:
+def test_a_data_directory_path_too_long_for_a_socket_still_serves(tmp_path: Path) -> None:
     data_dir = tmp_path / ("x" * 120)
     secure_directory(data_dir)
     providers.install(data_dir, providers.protect(providers.FileChoice()))
     config = providers.read_seal(data_dir)
     holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
-    with pytest.raises(KeyholderError, match="too long"):
-        holder.start()
+    holder.start()
+    try:
+        path = socket_path(data_dir)
+        assert path.parent == runtime_dir()
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert path.stat().st_mode & 0o777 == 0o600
+        reply = asyncio.run(request(path, {"op": "status"}))
+        assert reply["provider"] == "file"
+    finally:
+        holder.stop()
+    assert not socket_path(data_dir).exists()
 
 
 def test_the_data_directory_lock_is_exclusive(tmp_path: Path) -> None:
@@ -258,3 +268,15 @@ def test_peers_of_another_user_are_refused(
                 answer = b""  # closed before (or while) we spoke
             assert answer == b""  # closed without a word: no state, no key
     assert not keyholder.sealed  # and the seal request was not obeyed
+
+
+def test_a_data_directory_too_deep_for_a_socket_address_still_serves(tmp_path: Path) -> None:
+    """A long data-directory path moves the socket to the user's private runtime
+    directory instead of refusing to start."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    assert len(os.fsencode(deep / "keyholder.sock")) > 107
+    path = socket_path(deep)
+    assert path.parent == runtime_dir()
+    assert len(os.fsencode(path)) <= 107
+    assert socket_path(deep) == path  # the workers find the same socket
+    assert socket_path(tmp_path) == tmp_path / "keyholder.sock"
