@@ -9,7 +9,7 @@ wording is on record) and for having changed nothing in the IAM tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from strongroom.iam.service import IdentityService, PrincipalPolicies
 from strongroom.protocol import query_codec
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.service import Caller
-from strongroom.server.deployment import DEV_ACCOUNT, Deployment, initialize, open_deployment
+from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
 from strongroom.store.engine import MIGRATIONS, Store
 
@@ -79,20 +79,6 @@ IAM_TABLES = (
     schema.iam_generation,
     schema.access_keys,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, clock: ManualClock) -> Iterator[Deployment]:
-    data_dir = tmp_path / "data"
-    initialize(data_dir, dev=True, clock=clock)
-    opened = open_deployment(data_dir, clock=clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from strongroom.audit.lookup import iter_events
 from strongroom.clock import ManualClock
 from strongroom.iam.organizations import OPERATIONS
 from strongroom.protocol.model import service_model
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from tests.aws import aws_error
 from tests.inprocess import client, credentials_client, signing_at
 
 NOT_IN_USE = "Your account is not a member of an organization."
@@ -35,14 +35,7 @@ ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
 def error(call: Any, code: str, message: str | None = None, status: int = 400) -> str:
-    with pytest.raises(ClientError) as raised:
-        call()
-    response = raised.value.response
-    assert response["Error"]["Code"] == code, response["Error"]
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response
-    if message is not None:
-        assert response["Error"]["Message"] == message
-    return str(response["Error"]["Message"])
+    return str(aws_error(call, code=code, message=message, status=status)["Message"])
 
 
 @pytest.fixture(autouse=True)

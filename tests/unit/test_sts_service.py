@@ -29,7 +29,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from sqlalchemy import select
 
 from strongroom.audit.lookup import iter_events
@@ -42,6 +41,7 @@ from strongroom.protocol.model import service_model
 from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
+from tests.aws import aws_error
 from tests.inprocess import client, credentials_client, signing_at
 
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -70,14 +70,7 @@ def allow(action: str, resource: str = "*") -> str:
 
 
 def error(call: Any, code: str, message: str | None = None, status: int = 400) -> str:
-    with pytest.raises(ClientError) as raised:
-        call()
-    response = raised.value.response
-    assert response["Error"]["Code"] == code, response["Error"]
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response
-    if message is not None:
-        assert response["Error"]["Message"] == message
-    return str(response["Error"]["Message"])
+    return str(aws_error(call, code=code, message=message, status=status)["Message"])
 
 
 @pytest.fixture(autouse=True)
