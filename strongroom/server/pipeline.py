@@ -112,7 +112,10 @@ class Pipeline:
         with self._store.unit_of_work() as unit:
             error: ServiceError | None = None
             try:
-                response_headers, body = self._serve(exchange, request, headers)
+                # One read snapshot serves all of the request's reads (credentials, IAM,
+                # the secret, its key) instead of a transaction each.
+                with self._store.read():
+                    response_headers, body = self._serve(exchange, request, headers)
             except ServiceError as raised:
                 error = raised
             except Exception:
