@@ -43,7 +43,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from strongroom.policy.document import split_operator
-from strongroom.policy.matching import compile_regex
+from strongroom.policy.matching import PatternMatcher
 from strongroom.policy.variables import (
     ContextKeys,
     Template,
@@ -94,27 +94,6 @@ class _Text:
         for template in self._dynamic:
             rendered = template.render(keys, str)
             if rendered is not None and self._norm(rendered) == value:
-                return True
-        return False
-
-
-class _Pattern:
-    """StringLike and the ARN operators: full-match regular expressions."""
-
-    __slots__ = ("_dynamic", "_static", "required")
-
-    def __init__(self, templates: list[Template]) -> None:
-        static = [t.static for t in templates if t.static is not None]
-        self._static = compile_regex("|".join(f"(?:{s})" for s in static)) if static else None
-        self._dynamic = [t for t in templates if t.static is None]
-        self.required: frozenset[str] = frozenset().union(*(t.required for t in templates))
-
-    def __call__(self, value: str, keys: ContextKeys, /) -> bool:
-        if self._static is not None and self._static.fullmatch(value) is not None:
-            return True
-        for template in self._dynamic:
-            regex = template.render(keys, re.escape)
-            if regex is not None and compile_regex(regex).fullmatch(value) is not None:
                 return True
         return False
 
@@ -230,10 +209,10 @@ def _matcher(base: str, values: tuple[str, ...], variables: bool) -> _Matcher:
             fold=base != "StringEquals",
         )
     if base == "StringLike":
-        return _Pattern([like_template(v, variables=variables) for v in values])
+        return PatternMatcher([like_template(v, variables=variables) for v in values])
     if base in ("ArnEquals", "ArnLike"):
         # AWS documents both as the same segment-wise, case-sensitive wildcard match.
-        return _Pattern(
+        return PatternMatcher(
             [arn_template(v, variables=variables, resource_part_only=False) for v in values]
         )
     if base.startswith("Numeric"):

@@ -72,35 +72,21 @@ def action_matches(pattern: str, action: str) -> bool:
     return ActionMatcher((pattern,))(action)
 
 
-class ArnMatcher:
-    """Whether a value matches any of a list of ARN patterns (Resource, NotResource,
-    ArnLike/ArnEquals values), with policy variables filled in per request."""
+class PatternMatcher:
+    """Whether a value fully matches any of a list of regex templates: the ones without
+    policy variables compiled once into one alternation, the others rendered per request
+    (StringLike values, ARN patterns)."""
 
-    __slots__ = ("_dynamic", "_everything", "_static", "required")
+    __slots__ = ("_dynamic", "_static", "required")
 
-    def __init__(
-        self, patterns: Iterable[str], *, variables: bool, resource_part_only: bool
-    ) -> None:
-        static: list[str] = []
-        self._dynamic: list[Template] = []
-        self._everything = False
-        for pattern in patterns:
-            if pattern == "*":
-                self._everything = True
-                continue
-            template = arn_template(
-                pattern, variables=variables, resource_part_only=resource_part_only
-            )
-            if template.static is not None:
-                static.append(template.static)
-            else:
-                self._dynamic.append(template)
+    def __init__(self, templates: Iterable[Template]) -> None:
+        templates = list(templates)
+        static = [t.static for t in templates if t.static is not None]
         self._static = compile_regex(_alternation(static)) if static else None
-        self.required = frozenset().union(*(t.required for t in self._dynamic))
+        self._dynamic = [t for t in templates if t.static is None]
+        self.required: frozenset[str] = frozenset().union(*(t.required for t in templates))
 
-    def __call__(self, value: str, keys: ContextKeys) -> bool:
-        if self._everything:
-            return True
+    def __call__(self, value: str, keys: ContextKeys, /) -> bool:
         if self._static is not None and self._static.fullmatch(value) is not None:
             return True
         for template in self._dynamic:
@@ -108,6 +94,27 @@ class ArnMatcher:
             if regex is not None and compile_regex(regex).fullmatch(value) is not None:
                 return True
         return False
+
+
+class ArnMatcher(PatternMatcher):
+    """Whether a value matches any of a list of ARN patterns (Resource, NotResource,
+    ArnLike/ArnEquals values), with policy variables filled in per request."""
+
+    __slots__ = ("_everything",)
+
+    def __init__(
+        self, patterns: Iterable[str], *, variables: bool, resource_part_only: bool
+    ) -> None:
+        patterns = list(patterns)
+        self._everything = "*" in patterns
+        super().__init__(
+            arn_template(pattern, variables=variables, resource_part_only=resource_part_only)
+            for pattern in patterns
+            if pattern != "*"
+        )
+
+    def __call__(self, value: str, keys: ContextKeys, /) -> bool:
+        return self._everything or super().__call__(value, keys)
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
