@@ -353,13 +353,17 @@ class KeyService:
         context: Mapping[str, str] | None,
         expected_key: str | None,
         action: str | None = None,
+        known: KeyRecord | None = None,
     ) -> tuple[KeyRecord, bytes, str]:
+        """``known``: the blob's key when the caller already resolved it (to authorize its
+        use), so it is not looked up twice."""
         if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
             raise invalid_ciphertext()
         version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
         if version != _BLOB_VERSION:
             raise invalid_ciphertext()
-        key = self._blob_key(conn, blob)
+        key = known if known is not None and known.key_id.encode() == raw_key_id else None
+        key = key or self._blob_key(conn, blob)
         if key is None:
             try:
                 key_id = raw_key_id.decode("ascii")
@@ -1036,14 +1040,19 @@ class KeyService:
                 return None
 
     def open_sealed(
-        self, conn: Connection, caller: KmsCaller, sealed: bytes, context: Mapping[str, str]
+        self,
+        conn: Connection,
+        caller: KmsCaller,
+        sealed: bytes,
+        context: Mapping[str, str],
+        key: KeyRecord | None = None,
     ) -> bytes:
         try:
             (length,) = struct.unpack_from(">H", sealed)
         except struct.error:
             raise invalid_ciphertext() from None
         wrapped = sealed[2 : 2 + length]
-        _, data_key, _ = self._decrypt(conn, caller, wrapped, context, None)
+        _, data_key, _ = self._decrypt(conn, caller, wrapped, context, None, known=key)
         nonce = sealed[2 + length : 2 + length + _NONCE]
         try:
             return AESGCM(data_key).decrypt(

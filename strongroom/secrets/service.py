@@ -319,6 +319,7 @@ class SecretsManager:
         caller: Caller | None = None,
     ) -> _Value:
         assert version.ciphertext is not None and version.value_kind is not None
+        key = None
         if caller is not None:
             key = self._keys.sealed_key(conn, version.ciphertext)
             if key is None:
@@ -330,6 +331,7 @@ class SecretsManager:
                 KmsCaller(record.account_id, record.region),
                 version.ciphertext,
                 self._context(record.arn, version.version_id),
+                key,
             )
         except ServiceError:
             raise _decryption_failure() from None
