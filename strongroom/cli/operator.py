@@ -167,9 +167,9 @@ def print_shares(shares: tuple[str, ...], threshold: int) -> None:
 # --- the server side --------------------------------------------------------------------
 
 
-def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
-    """Lock the data directory, unseal it if the provider can (file, pkcs11, passphrase)
-    and start serving the root key to the workers."""
+def lock_data_dir(data_dir: Path) -> DataDirLock:
+    """Take the data directory for this process (one server or one rekey at a time) and
+    complete or discard a rekey a crash interrupted; the lock is released on failure."""
     from strongroom.keys.rekey import finish_interrupted_rekey
 
     lock = DataDirLock(data_dir)
@@ -179,8 +179,19 @@ def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
         raise click.ClickException(str(problem)) from None
     try:
         finished = finish_interrupted_rekey(data_dir)
-        if finished:
-            err.print(f"[yellow]An interrupted rekey was {finished}.[/]")
+    except BaseException:
+        lock.release()
+        raise
+    if finished:
+        err.print(f"[yellow]An interrupted rekey was {finished}.[/]")
+    return lock
+
+
+def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
+    """Lock the data directory, unseal it if the provider can (file, pkcs11, passphrase)
+    and start serving the root key to the workers."""
+    lock = lock_data_dir(data_dir)
+    try:
         config = providers.read_seal(data_dir)
         # The workers never need these; keep them out of their environment.
         pin = os.environ.pop(providers.PIN_ENV, None)
@@ -414,21 +425,14 @@ def rekey(
     and re-wraps everything the root key protects in one transaction. Secret values are
     not touched. The old key, shares or passphrase are useless afterwards.
     """
-    from strongroom.keys.rekey import RekeyError, finish_interrupted_rekey
+    from strongroom.keys.rekey import RekeyError
     from strongroom.keys.rekey import rekey as run_rekey
     from strongroom.server.deployment import is_initialized
 
     if not is_initialized(data_dir):
         raise click.ClickException(f"{data_dir} is not a Strongroom data directory")
-    lock = DataDirLock(data_dir)
+    lock = lock_data_dir(data_dir)
     try:
-        lock.acquire()
-    except KeyholderError as problem:
-        raise click.ClickException(str(problem)) from None
-    try:
-        finished = finish_interrupted_rekey(data_dir)
-        if finished:
-            err.print(f"[yellow]An interrupted rekey was {finished}.[/]")
         try:
             config = providers.read_seal(data_dir)
             old_key = _recover_offline(data_dir, config)
