@@ -24,7 +24,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from strongroom.clock import Clock
 from strongroom.keys.envelope import Barrier
 from strongroom.store import schema
-from strongroom.store.engine import Store
+from strongroom.store.cache import Namespace
+from strongroom.store.engine import Store, cached
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 USE_RECORD_INTERVAL_MS = 60_000  # last use is kept to the minute, no finer
@@ -37,6 +38,10 @@ _SESSION_TOKEN_BYTES = 96  # 128 base64 characters
 PrincipalKind = Literal["user", "assumed-role", "root"]
 
 log = logging.getLogger("strongroom.credentials")
+
+
+# Every request looks its access key up: cached per process (store/cache.py).
+_KEYS = Namespace("access-key", ("access_keys", "sts_sessions", "iam_users"))
 
 
 @dataclass(frozen=True)
@@ -247,19 +252,20 @@ class CredentialStore:
         """The long-term key or the STS session ``access_key_id`` names, expired or not
         (the caller checks :meth:`AccessKey.expired`), or None."""
         with self._store.read() as conn:
-            row = conn.execute(
-                select(schema.access_keys).where(
-                    schema.access_keys.c.access_key_id == access_key_id
-                )
-            ).first()
-            session = None if row is not None else self._session_row(conn, access_key_id)
-            user_id = (
-                conn.execute(
-                    select(schema.iam_users.c.id).where(schema.iam_users.c.arn == row.principal_arn)
-                ).scalar_one_or_none()
-                if row is not None
-                else None
-            )
+            return cached(conn, _KEYS, access_key_id, lambda: self._load(conn, access_key_id))
+
+    def _load(self, conn: Connection, access_key_id: str) -> AccessKey | None:
+        row = conn.execute(
+            select(schema.access_keys).where(schema.access_keys.c.access_key_id == access_key_id)
+        ).first()
+        session = None if row is not None else self._session_row(conn, access_key_id)
+        user_id = (
+            conn.execute(
+                select(schema.iam_users.c.id).where(schema.iam_users.c.arn == row.principal_arn)
+            ).scalar_one_or_none()
+            if row is not None
+            else None
+        )
         if row is not None:
             secret = self._barrier.open(row.secret_ciphertext, _aad(access_key_id)).decode()
             kind: PrincipalKind = "root" if row.principal_arn.endswith(":root") else "user"

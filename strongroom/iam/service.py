@@ -49,11 +49,16 @@ from strongroom.iam.repository import (
 from strongroom.keys.envelope import Barrier
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError
-from strongroom.store.engine import Store
+from strongroom.store.cache import Namespace
+from strongroom.store.engine import Store, cached
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
 T = TypeVar("T")
+
+# Read by every authorization: cached per process (store/cache.py).
+_GENERATION = Namespace("iam-generation", ("iam_generation",))
+
 
 MALFORMED = "MalformedPolicyDocument"
 
@@ -1547,7 +1552,7 @@ class IdentityService:
         """A number that changes whenever IAM changes: anything computed from IAM state
         (policies of a principal) stays valid while the generation stays the same."""
         with self._store.read() as conn:
-            return repo.generation(conn)
+            return cached(conn, _GENERATION, None, lambda: repo.generation(conn))
 
     def principal_policies(self, principal_arn: str) -> PrincipalPolicies | None:
         """The identity-based policies, permissions boundary and tags of a user, a role or

@@ -28,10 +28,16 @@ from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.store import schema
-from strongroom.store.engine import Store
+from strongroom.store.cache import Namespace
+from strongroom.store.engine import Store, cached
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
+
+# Read to open every secret value: cached per process (store/cache.py).
+_KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
+_MATERIAL = Namespace("kms-material", ("kms_key_material",))
+
 
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -301,6 +307,16 @@ class KeyService:
 
     def _material(
         self, conn: Connection, key_id: str, generation: int | None = None
+    ) -> tuple[int, str, bytes]:
+        return cached(
+            conn,
+            _MATERIAL,
+            (key_id, generation),
+            lambda: self._load_material(conn, key_id, generation),
+        )
+
+    def _load_material(
+        self, conn: Connection, key_id: str, generation: int | None
     ) -> tuple[int, str, bytes]:
         table = schema.kms_key_material
         query = select(table).where(table.c.key_id == key_id)
@@ -1013,6 +1029,10 @@ class KeyService:
             key_id = raw_key_id.decode("ascii")
         except UnicodeDecodeError:
             return None
+        return cached(conn, _KEY_BY_ID, key_id, lambda: self._key_by_id(conn, key_id))
+
+    @staticmethod
+    def _key_by_id(conn: Connection, key_id: str) -> KeyRecord | None:
         row = conn.execute(
             select(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id)
         ).first()
@@ -1086,8 +1106,6 @@ def _check_alias_name(name: str) -> None:
             "NotAuthorizedException",
             "AliasName cannot begin with alias/aws/: that prefix is reserved for AWS managed keys.",
         )
-
-
 
 
 def _check_policy(text: str) -> None:

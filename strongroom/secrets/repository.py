@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from strongroom.store.cache import Namespace
+from strongroom.store.engine import cached
 from strongroom.store.schema import secret_versions, secrets, version_stages
 
 
@@ -50,7 +52,7 @@ class SecretRecord:
 _SECRET_FIELDS = [f.name for f in fields(SecretRecord)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class VersionRecord:
     version_id: str
     created_ms: int
@@ -64,17 +66,32 @@ def _secret(row: Row[Any]) -> SecretRecord:
     return SecretRecord(**{name: getattr(row, name) for name in _SECRET_FIELDS})
 
 
+# What GetSecretValue reads, cached per process (store/cache.py) for snapshot readers.
+_BY_REFERENCE = Namespace("secret", ("secrets",), copy=True)
+_STAGES = Namespace("secret-stages", ("version_stages",))
+_VERSION = Namespace("secret-version", ("secret_versions",))
+
+
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
-    return _first(conn, secrets.c.arn == arn, for_update)
+    if for_update:
+        return _first(conn, secrets.c.arn == arn, for_update)
+    return cached(
+        conn, _BY_REFERENCE, ("arn", arn), lambda: _first(conn, secrets.c.arn == arn, False)
+    )
 
 
 def find_by_name(
     conn: Connection, account_id: str, region: str, name: str, *, for_update: bool = False
 ) -> SecretRecord | None:
-    where = and_(
-        secrets.c.account_id == account_id, secrets.c.region == region, secrets.c.name == name
-    )
-    return _first(conn, where, for_update)
+    def load() -> SecretRecord | None:
+        where = and_(
+            secrets.c.account_id == account_id, secrets.c.region == region, secrets.c.name == name
+        )
+        return _first(conn, where, for_update)
+
+    if for_update:
+        return load()
+    return cached(conn, _BY_REFERENCE, ("name", account_id, region, name), load)
 
 
 def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:
@@ -158,6 +175,12 @@ def versions(conn: Connection, secret_id: int) -> list[VersionRecord]:
 
 
 def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
+    return cached(
+        conn, _VERSION, (secret_id, version_id), lambda: _load_version(conn, secret_id, version_id)
+    )
+
+
+def _load_version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
     row = conn.execute(
         select(secret_versions).where(
             secret_versions.c.secret_id == secret_id,
@@ -235,6 +258,11 @@ def touch_version(conn: Connection, secret_id: int, version_id: str, day_ms: int
 
 
 def stages(conn: Connection, secret_id: int) -> dict[str, str]:
+    """Stage -> version id; a copy, the caller may change it."""
+    return dict(cached(conn, _STAGES, secret_id, lambda: _load_stages(conn, secret_id)))
+
+
+def _load_stages(conn: Connection, secret_id: int) -> dict[str, str]:
     rows = conn.execute(
         select(version_stages.c.stage, version_stages.c.version_id).where(
             version_stages.c.secret_id == secret_id

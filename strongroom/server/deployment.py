@@ -129,6 +129,7 @@ def open_deployment(
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir))
     store.migrate()
+    store.enable_cache()
     barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))
     with store.read() as conn:
         sealed = conn.execute(

@@ -8,19 +8,22 @@ lock upgrade, and returns only after the commit is durable.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from strongroom.store.cache import Namespace, RowCache, track_changes
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 POOL_SIZE = 48
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -65,10 +68,56 @@ class UnitOfWork:
         self._context = None
 
 
+class SnapshotReader:
+    """A read transaction opened on first use: a request whose reads are all answered by
+    the row cache never checks out a connection. Quacks like the
+    :class:`~sqlalchemy.Connection` it opens."""
+
+    def __init__(self, engine: Engine, cache: RowCache | None, epoch: int) -> None:
+        self._engine = engine
+        self.cache = cache
+        self.epoch = epoch  # the cache epoch this snapshot began after
+        self._conn: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            conn = self._engine.connect()
+            try:
+                conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection(), name)
+
+    def close(self, *, commit: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+
+
+def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], T]) -> T:
+    """``load()``, remembered under ``key`` when ``conn`` is a snapshot reader of a store
+    with a row cache; a writer's reads always go to the database."""
+    if isinstance(conn, SnapshotReader) and conn.cache is not None:
+        return conn.cache.get(namespace, key, load, conn.epoch)
+    return load()
+
+
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
 # The read transaction already open in this context: nested reads join it, so one request
 # never holds two pooled read connections (which could drain the pool and deadlock).
-_reader: ContextVar[Connection | None] = ContextVar("strongroom_reader", default=None)
+_reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -82,6 +131,17 @@ class Store:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.engine = self._create_engine(url)
+        self.cache: RowCache | None = None
+        self._tracking = False
+
+    def enable_cache(self) -> None:
+        """Cache hot-path rows in this process (SQLite only: it is what tells us, cheaply,
+        that another process committed)."""
+        if self.dialect == "sqlite" and self.cache is None:
+            assert self._tracking, "migrate() first: the cache relies on the change counters"
+            database = make_url(self.url).database
+            assert database
+            self.cache = RowCache(database)
 
     def _create_engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
@@ -120,14 +180,20 @@ class Store:
             return
         outer = _reader.get()
         if outer is not None:
-            yield outer
+            yield cast(Connection, outer)
             return
-        with self.engine.connect() as conn, conn.begin():
-            token = _reader.set(conn)
-            try:
-                yield conn
-            finally:
-                _reader.reset(token)
+        epoch = self.cache.refresh() if self.cache is not None else 0
+        reader = SnapshotReader(self.engine, self.cache, epoch)
+        token = _reader.set(reader)
+        try:
+            yield cast(Connection, reader)
+        except BaseException:
+            reader.close(commit=False)
+            raise
+        else:
+            reader.close(commit=True)
+        finally:
+            _reader.reset(token)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -154,8 +220,15 @@ class Store:
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        if self.dialect == "sqlite" and not self._tracking:
+            # From now on the schema has its change counters, and every write bumps them.
+            track_changes(self.engine)
+            self._tracking = True
 
     def dispose(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
         self.engine.dispose()
 
 

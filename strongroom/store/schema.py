@@ -298,6 +298,15 @@ iam_login_profiles = Table(
 
 # One row counting IAM writes, so an authorizer can cache what it read and revalidate with
 # a single cheap query (IdentityService.generation()).
+# Bumped in every write transaction, per table written (store/cache.py): how a process
+# knows which of its cached rows another process changed.
+change_counters = Table(
+    "change_counters",
+    metadata,
+    Column("table_name", String(64), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
+)
+
 iam_generation = Table(
     "iam_generation",
     metadata,

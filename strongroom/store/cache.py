@@ -1,0 +1,167 @@
+"""A per-process cache of rows read on the hot path, kept true across processes.
+
+Every worker process keeps its own cache; any process may write. Two things make that
+safe without a message bus:
+
+- Every committed write transaction bumps a counter per table it wrote
+  (``change_counters``), in the same transaction: :func:`track_changes` hooks the engine,
+  so no write path can forget to.
+- Before a request reads, :meth:`RowCache.refresh` asks SQLite whether any connection
+  committed since it last asked (``PRAGMA data_version``, a read of shared memory). Only
+  then does it read the counters and drop the namespaces that depend on a changed table.
+
+A reader stores what it loaded only if no namespace it depends on was dropped since its
+snapshot began (the *epoch* check), so a slow reader never puts back a row that a newer
+commit replaced. A write that commits after a reader's snapshot began is seen by the
+next refresh, which every request does before it reads: read-your-writes holds across
+workers.
+
+Only reads through a snapshot reader are cached; a writer always reads the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+
+T = TypeVar("T")
+
+_TOUCHED = "strongroom_touched_tables"
+EVERYTHING = "*"  # a write whose tables are not known (raw SQL, DDL): drop every namespace
+_BUMP = (
+    "INSERT INTO change_counters (table_name, counter) VALUES (?, 1) "
+    "ON CONFLICT (table_name) DO UPDATE SET counter = counter + 1"
+)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A kind of cached lookup and the tables its answers are read from."""
+
+    name: str
+    tables: tuple[str, ...]
+    max_entries: int = 250_000
+    # The answers are mutable records their callers may change: each reader gets its own
+    # shallow copy, so the cached one stays as the database has it.
+    copy: bool = False
+
+
+def track_changes(engine: Engine) -> None:
+    """Make every write transaction on ``engine`` bump the counters of the tables it wrote."""
+
+    @event.listens_for(engine, "before_execute")
+    def _note(conn: Connection, statement: Any, *_args: Any) -> None:
+        if isinstance(statement, Select):
+            return
+        table = getattr(statement, "table", None) if isinstance(statement, UpdateBase) else None
+        name = getattr(table, "name", None)
+        conn.info.setdefault(_TOUCHED, set()).add(name if isinstance(name, str) else EVERYTHING)
+
+    @event.listens_for(engine, "commit")
+    def _bump(conn: Connection) -> None:
+        touched: set[str] = conn.info.pop(_TOUCHED, set())
+        touched.discard("change_counters")
+        if touched:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(_BUMP, [(name,) for name in sorted(touched)])
+            finally:
+                cursor.close()
+
+    @event.listens_for(engine, "rollback")
+    def _forget(conn: Connection) -> None:
+        conn.info.pop(_TOUCHED, None)
+
+
+class RowCache:
+    """The cached answers of one process, by namespace."""
+
+    def __init__(self, database: str) -> None:
+        self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[Any, Any]] = {}
+        self._dropped_at: dict[str, int] = {}  # namespace -> epoch of its last drop
+        self._dependents: dict[str, set[str]] = {}  # table -> namespaces
+        self._data_version: int | None = None
+        self._counters: dict[str, int] = {}
+        self.epoch = 0
+        self.hits = 0
+        self.misses = 0
+
+    def refresh(self) -> int:
+        """Drop what changed since the last refresh; the epoch a snapshot begun now is at."""
+        with self._lock:
+            (version,) = self._watch.execute("PRAGMA data_version").fetchone()
+            if version != self._data_version:
+                counters = dict(
+                    self._watch.execute("SELECT table_name, counter FROM change_counters")
+                )
+                if self._data_version is None:
+                    self._drop_all()
+                else:
+                    changed = [t for t, c in counters.items() if self._counters.get(t) != c]
+                    self._drop(changed)
+                self._data_version, self._counters = version, counters
+            return self.epoch
+
+    def get(self, namespace: Namespace, key: Any, load: Callable[[], T], epoch: int) -> T:
+        with self._lock:
+            entries = self._entries.get(namespace.name)
+            if entries is None:
+                entries = self._register(namespace)
+            if key in entries:
+                self.hits += 1
+                found = entries[key]
+                return copy.copy(found) if namespace.copy else found  # type: ignore[no-any-return]
+            self.misses += 1
+        value = load()
+        with self._lock:
+            # Dropped since this reader's snapshot began: what it loaded may be stale.
+            if self._dropped_at.get(namespace.name, 0) <= epoch:
+                entries = self._entries[namespace.name]
+                if len(entries) >= namespace.max_entries:
+                    entries.clear()
+                entries[key] = copy.copy(value) if namespace.copy else value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._drop_all()
+
+    def close(self) -> None:
+        with self._lock:
+            self._watch.close()
+
+    def _register(self, namespace: Namespace) -> dict[Any, Any]:
+        entries: dict[Any, Any] = {}
+        self._entries[namespace.name] = entries
+        for table in namespace.tables:
+            self._dependents.setdefault(table, set()).add(namespace.name)
+        return entries
+
+    def _drop(self, tables: Iterable[str]) -> None:
+        tables = list(tables)
+        if not tables:
+            return
+        if EVERYTHING in tables:
+            self._drop_all()
+            return
+        self.epoch += 1
+        for table in tables:
+            for name in self._dependents.get(table, ()):
+                self._entries[name].clear()
+                self._dropped_at[name] = self.epoch
+
+    def _drop_all(self) -> None:
+        self.epoch += 1
+        for name, entries in self._entries.items():
+            entries.clear()
+            self._dropped_at[name] = self.epoch
