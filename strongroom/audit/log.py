@@ -20,6 +20,7 @@ never share a file.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import fcntl
@@ -99,12 +100,27 @@ class Disk:
 class _Batch:
     """Records that become durable (or fail) together."""
 
-    __slots__ = ("done", "error", "records")
+    __slots__ = ("done", "error", "records", "waiters")
 
     def __init__(self) -> None:
         self.records: list[bytes] = []
         self.done = threading.Event()
         self.error: BaseException | None = None
+        # Requests served on an event loop wait on a future, not on a blocked thread.
+        self.waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+
+    def settle(self) -> None:
+        self.done.set()
+        for loop, futures in self.waiters.items():
+            # One wake-up per loop and batch, however many requests it carries.
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(_settle, futures)
+
+
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 class _Call(Generic[T]):
@@ -123,6 +139,11 @@ class _Call(Generic[T]):
             self.error = problem
         finally:
             self.done.set()
+
+
+def _raise_failure(batch: _Batch) -> None:
+    if batch.error is not None:
+        raise AuditWriteError(f"the audit record was not written: {batch.error}") from (batch.error)
 
 
 @dataclass
@@ -208,6 +229,19 @@ class AuditLog:
     def write(self, event: Mapping[str, Any]) -> None:
         """Append ``event``; returns once its record is durable, else raises
         :class:`AuditWriteError`."""
+        batch = self._enqueue(event, None)
+        batch.done.wait()
+        _raise_failure(batch)
+
+    async def write_async(self, event: Mapping[str, Any]) -> None:
+        """:meth:`write` for a caller on an event loop: the loop serves other requests
+        while the record becomes durable."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch = self._enqueue(event, future)
+        await future
+        _raise_failure(batch)
+
+    def _enqueue(self, event: Mapping[str, Any], future: asyncio.Future[None] | None) -> _Batch:
         if INTEGRITY in event:
             raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
         try:
@@ -219,12 +253,10 @@ class AuditLog:
                 raise AuditWriteError("the audit log is closed")
             batch = self._batch
             batch.records.append(record)
+            if future is not None:
+                batch.waiters.setdefault(future.get_loop(), []).append(future)
             self._cond.notify()
-        batch.done.wait()
-        if batch.error is not None:
-            raise AuditWriteError(f"the audit record was not written: {batch.error}") from (
-                batch.error
-            )
+        return batch
 
     def close(self) -> None:
         """Write what is queued, a final digest, and stop. Later writes fail."""
@@ -363,7 +395,7 @@ class AuditLog:
             self.records_written += len(lines)
             self.batches_written += 1
         finally:
-            batch.done.set()
+            batch.settle()
 
     def _file_for(self, size: int) -> _LogFile:
         """The file the next ``size`` bytes go to, rotating by size or age."""

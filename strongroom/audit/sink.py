@@ -13,3 +13,6 @@ from typing import Any, Protocol
 class AuditSink(Protocol):
     def write(self, event: Mapping[str, Any]) -> None:
         """Record ``event``; return only once the record is durable, else raise."""
+
+    async def write_async(self, event: Mapping[str, Any]) -> None:
+        """:meth:`write`, awaited on an event loop instead of blocking a thread."""

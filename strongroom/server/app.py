@@ -39,9 +39,7 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> Starlet
             return gate.sealed_response(request)
         body = await request.body()
         source_ip = request.client.host if request.client else "unknown"
-        result = await to_thread.run_sync(
-            current.pipeline.handle, http_request(request, body), source_ip
-        )
+        result = await current.pipeline.handle_async(http_request(request, body), source_ip)
         return Response(result.body, status_code=result.status, headers=result.headers)
 
     @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import to_thread
 from botocore.model import OperationModel
 
 from strongroom.audit.events import (
@@ -46,7 +47,7 @@ from strongroom.protocol.wire import (
     wire_for,
 )
 from strongroom.secrets.service import Caller
-from strongroom.store.engine import Store
+from strongroom.store.engine import Store, WriteAttempted
 
 log = logging.getLogger("strongroom.request")
 
@@ -97,6 +98,54 @@ class Pipeline:
 
     def handle(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request; blocking (runs on a worker thread)."""
+        # The operation's writes stay uncommitted until its audit record is durable, so a
+        # request that cannot be audited changes nothing (fail closed).
+        with self._store.unit_of_work() as unit:
+            exchange, outcome = self._execute(request, source_ip)
+            if isinstance(outcome, ServiceError):
+                unit.rollback()
+            try:
+                self._audit.write(self._event(exchange, _error_of(outcome)))
+            except Exception:
+                log.exception("audit write failed for request %s", exchange.facts.request_id)
+                unit.rollback()
+                return self._error_response(exchange, internal_error())
+            if isinstance(outcome, ServiceError):
+                return self._error_response(exchange, outcome)
+            try:
+                unit.commit()
+            except Exception:
+                log.exception("commit failed for request %s", exchange.facts.request_id)
+                failure = internal_error()
+                self._audit_commit_failure(exchange, failure)
+                return self._error_response(exchange, failure)
+        return self._success(exchange, outcome)
+
+    async def handle_async(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
+        """Serve one request from the event loop. A read is served right here, without a
+        thread hop (its rows mostly come from the row cache); anything that writes, or
+        turns out to, is served by :meth:`handle` on a worker thread."""
+        if not _reads_by_name(request):
+            return await to_thread.run_sync(self.handle, request, source_ip)
+        try:
+            with self._store.reads_only():
+                exchange, outcome = self._execute(request, source_ip)
+        except WriteAttempted:
+            # Nothing was written or audited yet: serve it again where writing is allowed.
+            return await to_thread.run_sync(self.handle, request, source_ip)
+        try:
+            await self._audit.write_async(self._event(exchange, _error_of(outcome)))
+        except Exception:
+            log.exception("audit write failed for request %s", exchange.facts.request_id)
+            return self._error_response(exchange, internal_error())
+        if isinstance(outcome, ServiceError):
+            return self._error_response(exchange, outcome)
+        return self._success(exchange, outcome)
+
+    def _execute(
+        self, request: sigv4.HttpRequest, source_ip: str
+    ) -> tuple[_Exchange, tuple[dict[str, str], bytes] | ServiceError]:
+        """Run the request up to its audit record: the answer, or the error to give."""
         headers = {name.lower(): value for name, value in request.headers}
         exchange = _Exchange(
             RequestFacts(
@@ -107,37 +156,19 @@ class Pipeline:
                 region="",
             )
         )
-        # The operation's writes stay uncommitted until its audit record is durable, so a
-        # request that cannot be audited changes nothing (fail closed).
-        with self._store.unit_of_work() as unit:
-            error: ServiceError | None = None
-            try:
-                # One read snapshot serves all of the request's reads (credentials, IAM,
-                # the secret, its key) instead of a transaction each.
-                with self._store.read():
-                    response_headers, body = self._serve(exchange, request, headers)
-            except ServiceError as raised:
-                error = raised
-            except Exception:
-                log.exception("request %s failed", exchange.facts.request_id)
-                error = internal_error()
-            if error is not None:
-                unit.rollback()
-            try:
-                self._audit.write(self._event(exchange, error))
-            except Exception:
-                log.exception("audit write failed for request %s", exchange.facts.request_id)
-                unit.rollback()
-                return self._error_response(exchange, internal_error())
-            if error is not None:
-                return self._error_response(exchange, error)
-            try:
-                unit.commit()
-            except Exception:
-                log.exception("commit failed for request %s", exchange.facts.request_id)
-                failure = internal_error()
-                self._audit_commit_failure(exchange, failure)
-                return self._error_response(exchange, failure)
+        try:
+            # One read snapshot serves all of the request's reads (credentials, IAM,
+            # the secret, its key) instead of a transaction each.
+            with self._store.read():
+                return exchange, self._serve(exchange, request, headers)
+        except ServiceError as raised:
+            return exchange, raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return exchange, internal_error()
+
+    def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
+        response_headers, body = answer
         return Response(200, {**self._headers(exchange), **response_headers}, body)
 
     def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
@@ -307,6 +338,23 @@ class Pipeline:
         except Exception:  # an audit record without resources beats no audit record
             log.exception("could not name the resources of request %s", exchange.facts.request_id)
             return []
+
+
+def _error_of(outcome: object) -> ServiceError | None:
+    return outcome if isinstance(outcome, ServiceError) else None
+
+
+def _reads_by_name(request: sigv4.HttpRequest) -> bool:
+    """Whether a JSON-protocol request names a read-only operation; a read may still write
+    (GetSecretValue records LastAccessedDate once a day): then it is served again on a
+    thread. Query-protocol requests (IAM, STS) always go to a thread."""
+    for name, value in request.headers:
+        if name.lower() == "x-amz-target":
+            return value.rpartition(".")[2].startswith(_READ_PREFIXES)
+    return False
+
+
+_READ_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Lookup")
 
 
 def _with_region(facts: RequestFacts, region: str) -> RequestFacts:

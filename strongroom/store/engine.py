@@ -26,6 +26,11 @@ POOL_SIZE = 48
 T = TypeVar("T")
 
 
+class WriteAttempted(BaseException):
+    """A write inside :meth:`Store.reads_only`. A BaseException: it must pass every
+    ``except Exception`` on its way back to whoever chose to read only."""
+
+
 class UnitOfWork:
     """One request's writes, held open until the caller decides to commit.
 
@@ -40,6 +45,8 @@ class UnitOfWork:
         self._context: Any = None
 
     def writer(self) -> Connection:
+        if _reads_only.get():
+            raise WriteAttempted
         if self.connection is None:
             self._context = self._store.engine.connect()
             conn = self._context.execution_options(strongroom_write=True)
@@ -117,6 +124,7 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
 # The read transaction already open in this context: nested reads join it, so one request
 # never holds two pooled read connections (which could drain the pool and deadlock).
+_reads_only: ContextVar[bool] = ContextVar("strongroom_reads_only", default=False)
 _reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
 
 
@@ -196,7 +204,19 @@ class Store:
             _reader.reset(token)
 
     @contextmanager
+    def reads_only(self) -> Iterator[None]:
+        """Inside this block a write raises :class:`WriteAttempted` before it starts: how a
+        request served on the event loop finds out that it must go to a thread after all."""
+        token = _reads_only.set(True)
+        try:
+            yield
+        finally:
+            _reads_only.reset(token)
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
+        if _reads_only.get():
+            raise WriteAttempted
         unit = _unit.get()
         if unit is not None:
             conn = unit.writer()
