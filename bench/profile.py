@@ -26,7 +26,7 @@ def start(pid: int, seconds: float, raw: Path) -> subprocess.Popen[bytes] | None
     return subprocess.Popen(  # noqa: S603 - a fixed command
         [
             binary, "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
-            "--rate", str(RATE), "--duration", str(max(1, round(seconds))),
+            "--rate", str(RATE), "--gil", "--duration", str(max(1, round(seconds))),
             "--format", "raw", "--output", str(raw),
         ],
         stdout=subprocess.DEVNULL,

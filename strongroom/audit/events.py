@@ -11,7 +11,6 @@ AWS service events (``eventType`` ``AwsServiceEvent``, as KMS writes for ``Rotat
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 from botocore.model import OperationModel, Shape
 
 from strongroom.iam.credentials import Principal
+from strongroom.ids import unique_id
 
 EVENT_VERSION = "1.11"  # CloudTrail's current record format
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Validate", "Lookup")
@@ -193,7 +193,7 @@ def build_event(
         else redact(operation.output_shape, output),
         "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": unique_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,
@@ -232,7 +232,7 @@ def build_service_event(
         "userAgent": invoked_by,
         "requestParameters": None,
         "responseElements": None,
-        "eventID": str(uuid.uuid4()),
+        "eventID": unique_id(),
         "readOnly": False,
         "resources": _resources(resources, ""),
         "eventType": "AwsServiceEvent",

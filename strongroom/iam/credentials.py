@@ -41,7 +41,7 @@ log = logging.getLogger("strongroom.credentials")
 
 
 # Every request looks its access key up: cached per process (store/cache.py).
-_KEYS = Namespace("access-key", ("access_keys", "sts_sessions", "iam_users"))
+_KEYS = Namespace("access-key", ("access_keys", "sts_sessions", "iam_users"), remember_absent=False)
 
 
 @dataclass(frozen=True)

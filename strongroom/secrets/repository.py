@@ -67,7 +67,7 @@ def _secret(row: Row[Any]) -> SecretRecord:
 
 
 # What GetSecretValue reads, cached per process (store/cache.py) for snapshot readers.
-_BY_REFERENCE = Namespace("secret", ("secrets",), copy=True)
+_BY_REFERENCE = Namespace("secret", ("secrets",), copy=True, remember_absent=False)
 _STAGES = Namespace("secret-stages", ("version_stages",))
 _VERSION = Namespace("secret-version", ("secret_versions",))
 

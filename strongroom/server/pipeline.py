@@ -9,7 +9,6 @@ Handlers only see a caller and parsed members; nothing here knows a single opera
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from strongroom.audit.events import (
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock
 from strongroom.iam.credentials import CredentialStore, Principal
+from strongroom.ids import unique_id
 from strongroom.policy.authorizer import Authorizer, CallFacts
 from strongroom.policy.checks import Check
 from strongroom.protocol import sigv4
@@ -149,7 +149,7 @@ class Pipeline:
         headers = {name.lower(): value for name, value in request.headers}
         exchange = _Exchange(
             RequestFacts(
-                request_id=str(uuid.uuid4()),
+                request_id=unique_id(),
                 time=self._clock.now(),
                 source_ip=source_ip,
                 user_agent=headers.get("user-agent", ""),

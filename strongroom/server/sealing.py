@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 import signal
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,11 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from strongroom.audit.events import RequestFacts, build_event, user_identity
 from strongroom.iam.credentials import Principal
+from strongroom.ids import unique_id
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
 from strongroom.policy.checks import Check
 from strongroom.protocol.errors import ServiceError
@@ -53,11 +54,10 @@ def sealed_error() -> ServiceError:
     )
 
 
-def http_request(request: Request, body: bytes) -> HttpRequest:
+def http_request(scope: Scope, body: bytes) -> HttpRequest:
     """The framework-independent request SigV4 verification reads (raw path and query)."""
-    scope = request.scope
     return HttpRequest(
-        method=request.method,
+        method=scope["method"],
         path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0],
         query=scope.get("query_string", b"").decode("latin-1"),
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
@@ -156,8 +156,8 @@ class SealGate:
 
     def sealed_response(self, request: Request) -> Response:
         """503 ServiceUnavailableException in the error shape of the request's protocol."""
-        request_id = str(uuid.uuid4())
-        seen = http_request(request, b"")
+        request_id = unique_id()
+        seen = http_request(request.scope, b"")
         headers = {name.lower(): value for name, value in seen.headers}
         wire: JsonWire | QueryWire = (
             QueryWire(None)
@@ -200,10 +200,10 @@ class SealGate:
         if deployment is None:
             return await self._ask({"op": "status"})  # sealed already: nothing to protect
         body = await request.body()
-        signed = http_request(request, body)
+        signed = http_request(request.scope, body)
         source_ip = request.client.host if request.client else "unknown"
         facts = RequestFacts(
-            str(uuid.uuid4()),
+            unique_id(),
             deployment.clock.now(),
             source_ip,
             request.headers.get("user-agent", ""),

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.selectable import Select
 
 T = TypeVar("T")
 
 _TOUCHED = "strongroom_touched_tables"
+# Statements that change no row: reads, transaction control, savepoints, PRAGMAs.
+_NOT_ROW_WRITES = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+_ROW_WRITES = ("INSERT", "UPDATE", "DELETE")
 EVERYTHING = "*"  # a write whose tables are not known (raw SQL, DDL): drop every namespace
 _BUMP = (
     "INSERT INTO change_counters (table_name, counter) VALUES (?, 1) "
@@ -49,6 +50,9 @@ class Namespace:
     name: str
     tables: tuple[str, ...]
     max_entries: int = 250_000
+    # Whether "there is no such row" is remembered too. Not for lookups anyone can make up
+    # keys for (access key ids, secret names): a flood of made-up keys would evict the rest.
+    remember_absent: bool = True
     # The answers are mutable records their callers may change: each reader gets its own
     # shallow copy, so the cached one stays as the database has it.
     copy: bool = False
@@ -57,12 +61,17 @@ class Namespace:
 def track_changes(engine: Engine) -> None:
     """Make every write transaction on ``engine`` bump the counters of the tables it wrote."""
 
-    @event.listens_for(engine, "before_execute")
-    def _note(conn: Connection, statement: Any, *_args: Any) -> None:
-        if isinstance(statement, Select):
+    # At the cursor, so that no way of executing SQL (exec_driver_sql included) goes unseen.
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(
+        conn: Connection, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        verb = statement.lstrip()[:9].upper()
+        if verb.startswith(_NOT_ROW_WRITES):
             return
-        table = getattr(statement, "table", None) if isinstance(statement, UpdateBase) else None
-        name = getattr(table, "name", None)
+        compiled = getattr(context, "compiled", None)
+        table = getattr(getattr(compiled, "statement", None), "table", None)
+        name = getattr(table, "name", None) if verb.startswith(_ROW_WRITES) else None
         conn.info.setdefault(_TOUCHED, set()).add(name if isinstance(name, str) else EVERYTHING)
 
     @event.listens_for(engine, "commit")
@@ -125,7 +134,9 @@ class RowCache:
         value = load()
         with self._lock:
             # Dropped since this reader's snapshot began: what it loaded may be stale.
-            if self._dropped_at.get(namespace.name, 0) <= epoch:
+            if (value is not None or namespace.remember_absent) and self._dropped_at[
+                namespace.name
+            ] <= epoch:
                 entries = self._entries[namespace.name]
                 if len(entries) >= namespace.max_entries:
                     entries.clear()
@@ -143,6 +154,8 @@ class RowCache:
     def _register(self, namespace: Namespace) -> dict[Any, Any]:
         entries: dict[Any, Any] = {}
         self._entries[namespace.name] = entries
+        # A drop before the first use left no mark: a reader older than now must not store.
+        self._dropped_at[namespace.name] = self.epoch
         for table in namespace.tables:
             self._dependents.setdefault(table, set()).add(namespace.name)
         return entries
