@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -141,6 +141,15 @@ class _Call(Generic[T]):
             self.done.set()
 
 
+def _record(event: Mapping[str, Any]) -> bytes:
+    if INTEGRITY in event:
+        raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
+    try:
+        return integrity.normalize(dict(event))
+    except (TypeError, ValueError) as problem:  # orjson.JSONEncodeError is a TypeError
+        raise AuditWriteError(f"the event cannot be serialized: {problem}") from problem
+
+
 def _raise_failure(batch: _Batch) -> None:
     if batch.error is not None:
         raise AuditWriteError(f"the audit record was not written: {batch.error}") from (batch.error)
@@ -229,7 +238,12 @@ class AuditLog:
     def write(self, event: Mapping[str, Any]) -> None:
         """Append ``event``; returns once its record is durable, else raises
         :class:`AuditWriteError`."""
-        batch = self._enqueue(event, None)
+        self.write_many((event,))
+
+    def write_many(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``events`` in order, all in one group commit; returns once every record
+        is durable, else raises (then none of them is)."""
+        batch = self._enqueue(events, None)
         batch.done.wait()
         _raise_failure(batch)
 
@@ -237,22 +251,19 @@ class AuditLog:
         """:meth:`write` for a caller on an event loop: the loop serves other requests
         while the record becomes durable."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch = self._enqueue(event, future)
+        batch = self._enqueue((event,), future)
         await future
         _raise_failure(batch)
 
-    def _enqueue(self, event: Mapping[str, Any], future: asyncio.Future[None] | None) -> _Batch:
-        if INTEGRITY in event:
-            raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
-        try:
-            record = integrity.normalize(dict(event))
-        except (TypeError, ValueError) as problem:  # orjson.JSONEncodeError is a TypeError
-            raise AuditWriteError(f"the event cannot be serialized: {problem}") from problem
+    def _enqueue(
+        self, events: Sequence[Mapping[str, Any]], future: asyncio.Future[None] | None
+    ) -> _Batch:
+        records = [_record(event) for event in events]
         with self._cond:
             if self._closing:
                 raise AuditWriteError("the audit log is closed")
             batch = self._batch
-            batch.records.append(record)
+            batch.records.extend(records)
             if future is not None:
                 batch.waiters.setdefault(future.get_loop(), []).append(future)
             self._cond.notify()

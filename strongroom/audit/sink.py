@@ -6,13 +6,16 @@ signed JSON lines (docs/audit-format.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 
 class AuditSink(Protocol):
     def write(self, event: Mapping[str, Any]) -> None:
         """Record ``event``; return only once the record is durable, else raise."""
+
+    def write_many(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Record ``events`` together: all durable when this returns, else none is."""
 
     async def write_async(self, event: Mapping[str, Any]) -> None:
         """:meth:`write`, awaited on an event loop instead of blocking a thread."""

@@ -37,6 +37,22 @@ Output = dict[str, Any]
 # Read to open every secret value: cached per process (store/cache.py).
 _KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
 _MATERIAL = Namespace("kms-material", ("kms_key_material",))
+# Every secret write without its own key resolves aws/secretsmanager.
+_BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), copy=True, remember_absent=False)
+
+
+def _aliased(conn: Connection, account: str, region: str, alias: str) -> KeyRecord | None:
+    aliases, keys = schema.kms_aliases, schema.kms_keys
+    row = conn.execute(
+        select(keys)
+        .join(aliases, aliases.c.target_key_id == keys.c.key_id)
+        .where(
+            aliases.c.account_id == account,
+            aliases.c.region == region,
+            aliases.c.alias_name == alias,
+        )
+    ).first()
+    return _key(row) if row is not None else None
 
 
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
@@ -246,20 +262,16 @@ class KeyService:
     def _by_alias(
         self, conn: Connection, account: str, region: str, alias: str, arn: str | None
     ) -> KeyRecord:
-        aliases, keys = schema.kms_aliases, schema.kms_keys
-        row = conn.execute(
-            select(keys)
-            .join(aliases, aliases.c.target_key_id == keys.c.key_id)
-            .where(
-                aliases.c.account_id == account,
-                aliases.c.region == region,
-                aliases.c.alias_name == alias,
-            )
-        ).first()
-        if row is None:
+        key = cached(
+            conn,
+            _BY_ALIAS,
+            (account, region, alias),
+            lambda: _aliased(conn, account, region, alias),
+        )
+        if key is None:
             alias_arn = arn or f"arn:aws:kms:{region}:{account}:{alias}"
             raise not_found(f"Alias {alias_arn} is not found.")
-        return _key(row)
+        return key
 
     @staticmethod
     def _arn(caller: KmsCaller, key_id: str) -> str:

@@ -73,10 +73,8 @@ _VERSION = Namespace("secret-version", ("secret_versions",))
 
 
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
-    if for_update:
-        return _first(conn, secrets.c.arn == arn, for_update)
     return cached(
-        conn, _BY_REFERENCE, ("arn", arn), lambda: _first(conn, secrets.c.arn == arn, False)
+        conn, _BY_REFERENCE, ("arn", arn), lambda: _first(conn, secrets.c.arn == arn, for_update)
     )
 
 
@@ -89,8 +87,6 @@ def find_by_name(
         )
         return _first(conn, where, for_update)
 
-    if for_update:
-        return load()
     return cached(conn, _BY_REFERENCE, ("name", account_id, region, name), load)
 
 

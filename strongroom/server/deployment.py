@@ -112,6 +112,7 @@ class Deployment:
     audit: AuditLog
 
     def close(self) -> None:
+        self.pipeline.close()  # the writes still waiting are served (and audited) first
         self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
 

@@ -9,11 +9,10 @@ Handlers only see a caller and parsed members; nothing here knows a single opera
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from anyio import to_thread
 from botocore.model import OperationModel
 
 from strongroom.audit.events import (
@@ -36,7 +35,7 @@ from strongroom.protocol.errors import (
     invalid_signature,
     unrecognized_client,
 )
-from strongroom.protocol.service import ServiceSpec
+from strongroom.protocol.service import Handler, ServiceSpec
 from strongroom.protocol.wire import (
     JsonWire,
     QueryWire,
@@ -47,6 +46,7 @@ from strongroom.protocol.wire import (
     wire_for,
 )
 from strongroom.secrets.service import Caller
+from strongroom.server.batching import WriteBatcher
 from strongroom.store.engine import Store, WriteAttempted
 
 log = logging.getLogger("strongroom.request")
@@ -74,6 +74,18 @@ class _Exchange:
     output: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _Call:
+    """An authenticated, parsed and authorized request, ready for its operation."""
+
+    handler: Handler
+    caller: Caller
+
+
+_Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
+_Work = Callable[[], tuple[_Exchange, _Outcome]]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -95,13 +107,17 @@ class Pipeline:
         self._audit = audit
         self._clock = clock
         self._signing_keys = sigv4.SigningKeyCache()
+        self._batcher: WriteBatcher[_Work, Response] | None = None
 
     def handle(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request; blocking (runs on a worker thread)."""
+        return self._serve_alone(lambda: self._execute(request, source_ip))
+
+    def _serve_alone(self, work: _Work) -> Response:
         # The operation's writes stay uncommitted until its audit record is durable, so a
         # request that cannot be audited changes nothing (fail closed).
         with self._store.unit_of_work() as unit:
-            exchange, outcome = self._execute(request, source_ip)
+            exchange, outcome = work()
             if isinstance(outcome, ServiceError):
                 unit.rollback()
             try:
@@ -116,23 +132,37 @@ class Pipeline:
                 unit.commit()
             except Exception:
                 log.exception("commit failed for request %s", exchange.facts.request_id)
-                failure = internal_error()
-                self._audit_commit_failure(exchange, failure)
-                return self._error_response(exchange, failure)
+                return self._commit_failed(exchange, outcome)
         return self._success(exchange, outcome)
 
     async def handle_async(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
-        """Serve one request from the event loop. A read is served right here, without a
-        thread hop (its rows mostly come from the row cache); anything that writes, or
-        turns out to, is served by :meth:`handle` on a worker thread."""
+        """Serve one request from the event loop.
+
+        A read is served right here, without a thread hop (its rows mostly come from the
+        row cache). A write is authenticated, parsed and authorized here too, from a read
+        snapshot, and only its operation waits for the write batcher (server/batching.py),
+        so that the write lock is held for as little work as possible. A read that turns
+        out to write is served again by the batcher, whole."""
         if not _reads_by_name(request):
-            return await to_thread.run_sync(self.handle, request, source_ip)
+            exchange, headers = self._exchange(request, source_ip)
+            try:
+                with self._store.reads_only():
+                    prepared = self._prepare(exchange, request, headers)
+            except WriteAttempted:  # no check writes today; if one ever does, it still works
+                return await self._batched(lambda: self._execute(request, source_ip))
+            if isinstance(prepared, ServiceError):
+                return await self._answer(exchange, prepared)  # refused: nothing to write
+            return await self._batched(lambda: (exchange, self._perform(exchange, prepared)))
         try:
             with self._store.reads_only():
                 exchange, outcome = self._execute(request, source_ip)
         except WriteAttempted:
             # Nothing was written or audited yet: serve it again where writing is allowed.
-            return await to_thread.run_sync(self.handle, request, source_ip)
+            return await self._batched(lambda: self._execute(request, source_ip))
+        return await self._answer(exchange, outcome)
+
+    async def _answer(self, exchange: _Exchange, outcome: _Outcome) -> Response:
+        """Audit a request that wrote nothing, then answer it."""
         try:
             await self._audit.write_async(self._event(exchange, _error_of(outcome)))
         except Exception:
@@ -142,10 +172,78 @@ class Pipeline:
             return self._error_response(exchange, outcome)
         return self._success(exchange, outcome)
 
-    def _execute(
+    async def _batched(self, work: _Work) -> Response:
+        if self._batcher is None:
+            self._batcher = WriteBatcher(self.serve_batch)
+        return await self._batcher.submit(work)
+
+    def serve_batch(self, works: Sequence[_Work]) -> list[Response]:
+        """Serve write requests together (server/batching.py): each in a savepoint of one
+        transaction, their audit records durable in one group commit, then one commit."""
+        try:
+            batch = self._store.begin_write_batch()
+        except Exception:
+            log.exception("could not start a write batch; serving its requests one by one")
+            return [self._serve_alone(work) for work in works]
+        try:
+            served: list[tuple[_Exchange, _Outcome]] = []
+            for work in works:
+                with batch.unit() as unit:
+                    exchange, outcome = work()
+                    if isinstance(outcome, ServiceError):
+                        unit.rollback()
+                    else:
+                        unit.commit()  # kept for the batch's commit
+                served.append((exchange, outcome))
+            try:
+                self._audit.write_many([self._event(e, _error_of(o)) for e, o in served])
+            except Exception:
+                log.exception("audit write failed for a batch of %d requests", len(served))
+                batch.rollback()
+                return [self._error_response(exchange, internal_error()) for exchange, _ in served]
+            try:
+                batch.commit()
+            except Exception:
+                log.exception("commit failed for a batch of %d requests", len(served))
+                return [self._commit_failed(exchange, outcome) for exchange, outcome in served]
+        finally:
+            batch.close()
+        return [
+            self._error_response(exchange, outcome)
+            if isinstance(outcome, ServiceError)
+            else self._success(exchange, outcome)
+            for exchange, outcome in served
+        ]
+
+    def _commit_failed(self, exchange: _Exchange, outcome: _Outcome) -> Response:
+        if isinstance(outcome, ServiceError):
+            return self._error_response(exchange, outcome)  # audited as it was answered
+        failure = internal_error()
+        self._audit_commit_failure(exchange, failure)
+        return self._error_response(exchange, failure)
+
+    def close(self) -> None:
+        """Serve the writes still waiting; later ones are refused."""
+        if self._batcher is not None:
+            self._batcher.close()
+
+    def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
+        """Run the request up to its audit record: the answer, or the error to give. One
+        read snapshot serves all of its reads (credentials, IAM, the secret, its key)."""
+        exchange, headers = self._exchange(request, source_ip)
+        try:
+            with self._store.read():
+                prepared = self._prepare(exchange, request, headers)
+                if isinstance(prepared, ServiceError):
+                    return exchange, prepared
+                return exchange, self._perform(exchange, prepared)
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return exchange, internal_error()
+
+    def _exchange(
         self, request: sigv4.HttpRequest, source_ip: str
-    ) -> tuple[_Exchange, tuple[dict[str, str], bytes] | ServiceError]:
-        """Run the request up to its audit record: the answer, or the error to give."""
+    ) -> tuple[_Exchange, dict[str, str]]:
         headers = {name.lower(): value for name, value in request.headers}
         exchange = _Exchange(
             RequestFacts(
@@ -156,16 +254,35 @@ class Pipeline:
                 region="",
             )
         )
+        return exchange, headers
+
+    def _prepare(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> _Call | ServiceError:
+        """Authenticate, parse and authorize: the call to make, or the error to give."""
         try:
-            # One read snapshot serves all of the request's reads (credentials, IAM,
-            # the secret, its key) instead of a transaction each.
             with self._store.read():
-                return exchange, self._serve(exchange, request, headers)
+                return self._authorized_call(exchange, request, headers)
         except ServiceError as raised:
-            return exchange, raised
+            return raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
+            return internal_error()
+
+    def _perform(self, exchange: _Exchange, call: _Call) -> _Outcome:
+        """Run the operation of a prepared call: its serialized answer, or its error."""
+        assert exchange.wire is not None and exchange.operation is not None
+        try:
+            with self._store.read():
+                exchange.output = call.handler(call.caller, exchange.params or {})
+            return exchange.wire.serialize(
+                exchange.operation, exchange.output, exchange.facts.request_id
+            )
+        except ServiceError as raised:
+            return raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return internal_error()
 
     def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
         response_headers, body = answer
@@ -184,9 +301,9 @@ class Pipeline:
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
-    def _serve(
+    def _authorized_call(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> tuple[dict[str, str], bytes]:
+    ) -> _Call:
         service, operation_name = self._route(exchange, request, headers)
         exchange.service = service
         exchange.wire = self._wires[service.name]
@@ -214,10 +331,7 @@ class Pipeline:
         caller = Caller(principal.account_id, region, principal.arn, authorize, principal)
         for check in service.checks_for(caller, operation_name, exchange.params):
             authorize(check)
-        exchange.output = handler(caller, exchange.params)
-        return exchange.wire.serialize(
-            exchange.operation, exchange.output, exchange.facts.request_id
-        )
+        return _Call(handler, caller)
 
     def _route(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]

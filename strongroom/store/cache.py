@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, event
 
 T = TypeVar("T")
 
-_TOUCHED = "strongroom_touched_tables"
+TOUCHED = "strongroom_touched_tables"
 # Statements that change no row: reads, transaction control, savepoints, PRAGMAs.
 _NOT_ROW_WRITES = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 _ROW_WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -72,11 +72,11 @@ def track_changes(engine: Engine) -> None:
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         name = getattr(table, "name", None) if verb.startswith(_ROW_WRITES) else None
-        conn.info.setdefault(_TOUCHED, set()).add(name if isinstance(name, str) else EVERYTHING)
+        conn.info.setdefault(TOUCHED, set()).add(name if isinstance(name, str) else EVERYTHING)
 
     @event.listens_for(engine, "commit")
     def _bump(conn: Connection) -> None:
-        touched: set[str] = conn.info.pop(_TOUCHED, set())
+        touched: set[str] = conn.info.pop(TOUCHED, set())
         touched.discard("change_counters")
         if touched:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -87,7 +87,7 @@ def track_changes(engine: Engine) -> None:
 
     @event.listens_for(engine, "rollback")
     def _forget(conn: Connection) -> None:
-        conn.info.pop(_TOUCHED, None)
+        conn.info.pop(TOUCHED, None)
 
 
 class RowCache:
@@ -139,7 +139,9 @@ class RowCache:
             ] <= epoch:
                 entries = self._entries[namespace.name]
                 if len(entries) >= namespace.max_entries:
-                    entries.clear()
+                    # The oldest entry makes room (dicts keep insertion order): a working set
+                    # bigger than the bound keeps the share of it that fits.
+                    del entries[next(iter(entries))]
                 entries[key] = copy.copy(value) if namespace.copy else value
         return value
 

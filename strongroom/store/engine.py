@@ -7,7 +7,10 @@ lock upgrade, and returns only after the commit is durable.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,7 +22,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from strongroom.store.cache import Namespace, RowCache, track_changes
+from strongroom.store.cache import EVERYTHING, TOUCHED, Namespace, RowCache, track_changes
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 POOL_SIZE = 48
@@ -75,6 +78,135 @@ class UnitOfWork:
         self._context = None
 
 
+class _BatchUnit(UnitOfWork):
+    """One request inside a :class:`WriteBatch`: its writes, and its reads (which must see
+    what earlier requests of the batch wrote), go through the batch's transaction under a
+    savepoint of its own. ``commit`` keeps them for the batch's commit; ``rollback`` undoes
+    only them."""
+
+    def __init__(self, store: Store, connection: Connection) -> None:
+        super().__init__(store)
+        self.connection = connection
+        self._savepoint: Any = connection.begin_nested()
+
+    def writer(self) -> Connection:
+        if _reads_only.get():
+            raise WriteAttempted
+        assert self.connection is not None, "the unit has ended"
+        return self.connection
+
+    def commit(self) -> None:
+        if self._savepoint is not None:
+            self._savepoint.commit()
+            self._end()
+
+    def rollback(self) -> None:
+        if self._savepoint is not None:
+            self._savepoint.rollback()
+            self._end()
+
+    def _end(self) -> None:
+        self._savepoint = None
+        self.connection = None
+
+
+class BatchTurn:
+    def __init__(self, release: Callable[[], None]) -> None:
+        self.release = release
+
+
+class BatchTurns:
+    """Write batches of all processes take turns through an flock on a file beside the
+    database (none for an in-memory one); threads of one process through a mutex."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        if path is not None:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def take(self) -> BatchTurn:
+        self._mutex.acquire()
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+        return BatchTurn(self._release)
+
+    def _release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class WriteBatch:
+    """Several requests' writes in one transaction, a savepoint each: the batch pays one
+    commit (one fsync) and holds SQLite's write lock once, however many requests it has."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # Taken before SQLite's lock: SQLite makes a waiting writer poll with growing sleeps,
+        # so one worker's batches could starve another's for seconds; flock wakes the next
+        # waiter as soon as the lock is free.
+        self._turn = store.batch_turn()
+        try:
+            self._context = store.engine.connect()
+        except BaseException:
+            self._turn.release()
+            raise
+        self.connection = self._context.execution_options(strongroom_write=True)
+        self.cache = store.cache
+        try:
+            self.connection.begin()
+            # The write lock is ours now: anything another process committed is visible,
+            # so the row cache is brought up to date before this batch reads through it.
+            self.epoch = self.cache.refresh() if self.cache is not None else 0
+        except BaseException:
+            self._context.close()
+            self._turn.release()
+            raise
+
+    @contextmanager
+    def unit(self) -> Iterator[UnitOfWork]:
+        unit = _BatchUnit(self._store, self.connection)
+        token, batch_token = _unit.set(unit), _batch.set(self)
+        try:
+            yield unit
+        finally:
+            _batch.reset(batch_token)
+            _unit.reset(token)
+            unit.rollback()  # neither kept nor undone by the caller: undone
+
+    def untouched(self, namespace: Namespace) -> bool:
+        """Whether nothing the namespace is read from was written in this transaction."""
+        touched = self.connection.info.get(TOUCHED, ())
+        return EVERYTHING not in touched and not any(t in touched for t in namespace.tables)
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def close(self) -> None:
+        """Roll back unless committed, and give the connection back."""
+        try:
+            with contextlib.suppress(Exception):
+                self.connection.rollback()
+            self._context.close()
+        finally:
+            self._turn.release()
+
+
 class SnapshotReader:
     """A read transaction opened on first use: a request whose reads are all answered by
     the row cache never checks out a connection. Quacks like the
@@ -114,16 +246,33 @@ class SnapshotReader:
 
 
 def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], T]) -> T:
-    """``load()``, remembered under ``key`` when ``conn`` is a snapshot reader of a store
-    with a row cache; a writer's reads always go to the database."""
-    if isinstance(conn, SnapshotReader) and conn.cache is not None:
-        return conn.cache.get(namespace, key, load, conn.epoch)
+    """``load()``, remembered under ``key`` when the store has a row cache and ``conn`` is
+
+    - a snapshot reader, or
+    - a write batch's connection, for tables the batch has not written: it holds the write
+      lock, and the cache was brought up to date when it took the lock, so what it loads
+      is what is committed (for_update reads are safe: SQLite has no row locks).
+
+    Any other writer's reads always go to the database."""
+    if isinstance(conn, SnapshotReader):
+        if conn.cache is not None:
+            return conn.cache.get(namespace, key, load, conn.epoch)
+        return load()
+    batch = _batch.get()
+    if (
+        batch is not None
+        and conn is batch.connection
+        and batch.cache is not None
+        and batch.untouched(namespace)
+    ):
+        return batch.cache.get(namespace, key, load, batch.epoch)
     return load()
 
 
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
 # The read transaction already open in this context: nested reads join it, so one request
 # never holds two pooled read connections (which could drain the pool and deadlock).
+_batch: ContextVar[WriteBatch | None] = ContextVar("strongroom_write_batch", default=None)
 _reads_only: ContextVar[bool] = ContextVar("strongroom_reads_only", default=False)
 _reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
 
@@ -140,6 +289,7 @@ class Store:
         self.dialect = make_url(url).get_backend_name()
         self.engine = self._create_engine(url)
         self.cache: RowCache | None = None
+        self._turns: BatchTurns | None = None
         self._tracking = False
 
     def enable_cache(self) -> None:
@@ -178,6 +328,17 @@ class Store:
         finally:
             _unit.reset(token)
             unit.rollback()
+
+    def batch_turn(self) -> BatchTurn:
+        """This process's turn to hold the write lock for a batch (blocks until it is)."""
+        if self._turns is None:
+            database = make_url(self.url).database
+            self._turns = BatchTurns(Path(f"{database}.batch-lock") if database else None)
+        return self._turns.take()
+
+    def begin_write_batch(self) -> WriteBatch:
+        """A :class:`WriteBatch` holding the write lock; close it when done."""
+        return WriteBatch(self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -246,6 +407,9 @@ class Store:
             self._tracking = True
 
     def dispose(self) -> None:
+        if self._turns is not None:
+            self._turns.close()
+            self._turns = None
         if self.cache is not None:
             self.cache.close()
             self.cache = None
@@ -271,6 +435,21 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("strongroom_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    # SQLAlchemy compiles every SAVEPOINT statement afresh (they are not cacheable), which
+    # cost more than the rest of a write: a batched write takes two to four of them. The
+    # names are SQLAlchemy's own (sa_savepoint_N), so they go to the driver as they are.
+    dialect: Any = engine.dialect
+    dialect.do_savepoint = lambda conn, name: _driver(conn, f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: _driver(conn, f"RELEASE SAVEPOINT {name}")
+    dialect.do_rollback_to_savepoint = lambda conn, name: _driver(
+        conn, f"ROLLBACK TO SAVEPOINT {name}"
+    )
+
+
+def _driver(conn: Connection, statement: str) -> None:
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    dbapi_connection.execute(statement)
 
 
 def secure_directory(path: Path) -> None:

@@ -696,7 +696,7 @@ def test_a_secret_record_changed_by_its_reader_is_not_changed_in_the_cache(
 # 7. Bounded size ---------------------------------------------------------------------------
 
 
-def test_a_full_namespace_is_cleared_instead_of_growing(store: Store) -> None:
+def test_a_full_namespace_evicts_its_oldest_entry_instead_of_growing(store: Store) -> None:
     small = Namespace("test-small", ("settings",), max_entries=3)
     loads: list[str] = []
 
@@ -712,14 +712,14 @@ def test_a_full_namespace_is_cleared_instead_of_growing(store: Store) -> None:
     for key in ("a", "b", "c", "a", "b", "c"):
         assert get(key) == key.upper()
     assert loads == ["a", "b", "c"]
-    assert get("d") == "D"  # the fourth: the namespace is cleared, then "d" kept
-    assert len(cache_of(store)._entries["test-small"]) == 1
+    assert get("d") == "D"  # the fourth: "a", the oldest, makes room
+    assert list(cache_of(store)._entries["test-small"]) == ["b", "c", "d"]
     assert get("d") == "D"
+    assert get("b") == "B"
     assert loads == ["a", "b", "c", "d"]
-    for key in ("a", "b"):
-        assert get(key) == key.upper()
-    assert loads == ["a", "b", "c", "d", "a", "b"]
-    assert len(cache_of(store)._entries["test-small"]) == 3
+    assert get("a") == "A"  # loaded again; "b" is now the oldest and goes
+    assert loads == ["a", "b", "c", "d", "a"]
+    assert list(cache_of(store)._entries["test-small"]) == ["c", "d", "a"]
 
 
 def test_a_full_namespace_leaves_other_namespaces_alone(store: Store) -> None:
