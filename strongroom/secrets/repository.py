@@ -6,8 +6,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import cached
@@ -72,9 +83,41 @@ _STAGES = Namespace("secret-stages", ("version_stages",))
 _VERSION = Namespace("secret-version", ("secret_versions",))
 
 
+# The statements of every secret write, built once: building a statement costs about as
+# much as running it (the values go in as bind parameters).
+_SELECT_BY_ARN = select(secrets).where(secrets.c.arn == bindparam("p_arn"))
+_SELECT_BY_NAME = select(secrets).where(
+    secrets.c.account_id == bindparam("p_account"),
+    secrets.c.region == bindparam("p_region"),
+    secrets.c.name == bindparam("p_name"),
+)
+_SELECT_VERSION = select(secret_versions).where(
+    secret_versions.c.secret_id == bindparam("p_secret"),
+    secret_versions.c.version_id == bindparam("p_version"),
+)
+_COUNT_VERSIONS = select(func.count()).where(secret_versions.c.secret_id == bindparam("p_secret"))
+_INSERT_VERSION = insert(secret_versions)
+_SELECT_STAGES = select(version_stages.c.stage, version_stages.c.version_id).where(
+    version_stages.c.secret_id == bindparam("p_secret")
+)
+_INSERT_STAGE = insert(version_stages)
+_MOVE_STAGE = (
+    update(version_stages)
+    .where(
+        version_stages.c.secret_id == bindparam("p_secret"),
+        version_stages.c.stage == bindparam("p_stage"),
+    )
+    .values(version_id=bindparam("p_version"))
+)
+_UPDATE_SECRET = update(secrets).where(secrets.c.id == bindparam("p_id"))
+
+
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
     return cached(
-        conn, _BY_REFERENCE, ("arn", arn), lambda: _first(conn, secrets.c.arn == arn, for_update)
+        conn,
+        _BY_REFERENCE,
+        ("arn", arn),
+        lambda: _first(conn, _SELECT_BY_ARN, {"p_arn": arn}, for_update),
     )
 
 
@@ -82,23 +125,22 @@ def find_by_name(
     conn: Connection, account_id: str, region: str, name: str, *, for_update: bool = False
 ) -> SecretRecord | None:
     def load() -> SecretRecord | None:
-        where = and_(
-            secrets.c.account_id == account_id, secrets.c.region == region, secrets.c.name == name
-        )
-        return _first(conn, where, for_update)
+        params = {"p_account": account_id, "p_region": region, "p_name": name}
+        return _first(conn, _SELECT_BY_NAME, params, for_update)
 
     return cached(conn, _BY_REFERENCE, ("name", account_id, region, name), load)
 
 
 def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:
-    return _first(conn, secrets.c.id == secret_id, False)
+    return _first(conn, select(secrets).where(secrets.c.id == secret_id), {}, False)
 
 
-def _first(conn: Connection, where: ColumnElement[bool], for_update: bool) -> SecretRecord | None:
-    query = select(secrets).where(where)
+def _first(
+    conn: Connection, query: Select[Any], params: Mapping[str, Any], for_update: bool
+) -> SecretRecord | None:
     if for_update and conn.dialect.name != "sqlite":
         query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(query, params).first()
     return _secret(row) if row is not None else None
 
 
@@ -111,7 +153,7 @@ def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
 
 
 def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None:
-    conn.execute(update(secrets).where(secrets.c.id == record.id).values(**values))
+    conn.execute(_UPDATE_SECRET, {"p_id": record.id, **values})
     for name, value in values.items():
         setattr(record, name, value)
 
@@ -177,12 +219,7 @@ def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord 
 
 
 def _load_version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
-    row = conn.execute(
-        select(secret_versions).where(
-            secret_versions.c.secret_id == secret_id,
-            secret_versions.c.version_id == version_id,
-        )
-    ).first()
+    row = conn.execute(_SELECT_VERSION, {"p_secret": secret_id, "p_version": version_id}).first()
     return _version(row) if row is not None else None
 
 
@@ -198,24 +235,21 @@ def _version(row: Row[Any]) -> VersionRecord:
 
 
 def count_versions(conn: Connection, secret_id: int) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(secret_versions.c.secret_id == secret_id)
-        ).scalar_one()
-    )
+    return int(conn.execute(_COUNT_VERSIONS, {"p_secret": secret_id}).scalar_one())
 
 
 def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> None:
     conn.execute(
-        insert(secret_versions).values(
-            secret_id=secret_id,
-            version_id=record.version_id,
-            created_ms=record.created_ms,
-            last_accessed_ms=record.last_accessed_ms,
-            kms_key_id=record.kms_key_id,
-            value_kind=record.value_kind,
-            ciphertext=record.ciphertext,
-        )
+        _INSERT_VERSION,
+        {
+            "secret_id": secret_id,
+            "version_id": record.version_id,
+            "created_ms": record.created_ms,
+            "last_accessed_ms": record.last_accessed_ms,
+            "kms_key_id": record.kms_key_id,
+            "value_kind": record.value_kind,
+            "ciphertext": record.ciphertext,
+        },
     )
 
 
@@ -259,11 +293,7 @@ def stages(conn: Connection, secret_id: int) -> dict[str, str]:
 
 
 def _load_stages(conn: Connection, secret_id: int) -> dict[str, str]:
-    rows = conn.execute(
-        select(version_stages.c.stage, version_stages.c.version_id).where(
-            version_stages.c.secret_id == secret_id
-        )
-    )
+    rows = conn.execute(_SELECT_STAGES, {"p_secret": secret_id})
     return {row.stage: row.version_id for row in rows}
 
 
@@ -291,13 +321,9 @@ def replace_stages(
     for stage, version_id in new.items():
         if stage not in old:
             conn.execute(
-                insert(version_stages).values(
-                    secret_id=secret_id, stage=stage, version_id=version_id
-                )
+                _INSERT_STAGE, {"secret_id": secret_id, "stage": stage, "version_id": version_id}
             )
         elif old[stage] != version_id:
             conn.execute(
-                update(version_stages)
-                .where(version_stages.c.secret_id == secret_id, version_stages.c.stage == stage)
-                .values(version_id=version_id)
+                _MOVE_STAGE, {"p_secret": secret_id, "p_stage": stage, "p_version": version_id}
             )
