@@ -127,6 +127,12 @@ def init(
     "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes [default: 1]."
 )
 @click.option(
+    "--cache-entries",
+    type=click.IntRange(1),
+    default=None,
+    help="Rows of each kind a worker caches, about 1.5 KiB per secret read [default: 250000].",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default=None,

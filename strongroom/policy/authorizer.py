@@ -42,6 +42,9 @@ class CallFacts:
     region: str
     secure_transport: bool = False
     memo: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    keys: dict[str, dict[str, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 class Authorizer(Protocol):
@@ -75,7 +78,7 @@ class PolicyAuthorizer:
             action=check.action,
             resource=check.resource,
             resource_account=check.resource_account,
-            context={**self._global_keys(principal, identity, facts), **check.context},
+            context={**self._request_keys(principal, identity, facts), **check.context},
         )
         policies = PolicySet(
             identity=identity.documents if identity else (),
@@ -117,6 +120,15 @@ class PolicyAuthorizer:
             if generation == self._generation:
                 self._cache[principal.identity_arn] = identity
         return identity
+
+    def _request_keys(
+        self, principal: Principal, identity: _Identity | None, facts: CallFacts
+    ) -> dict[str, tuple[str, ...]]:
+        """The global condition keys, once per request (its checks share them)."""
+        known = facts.keys.get(principal.arn)
+        if known is None:
+            known = facts.keys[principal.arn] = self._global_keys(principal, identity, facts)
+        return known
 
     def _global_keys(
         self, principal: Principal, identity: _Identity | None, facts: CallFacts

@@ -137,6 +137,11 @@ def app_from_environment() -> ASGIApp:
     # The root key comes from the keyholder (the `strongroom server` parent process).
     gate = SealGate.following_keyholder(
         data_dir,
-        lambda key: open_deployment(data_dir, root_key=key, audit=settings.audit_options()),
+        lambda key: open_deployment(
+            data_dir,
+            root_key=key,
+            audit=settings.audit_options(),
+            cache_entries=settings.cache_entries,
+        ),
     )
     return create_app(gate, settings)

@@ -26,6 +26,9 @@ class Settings:
     dev: bool = False
     log_level: str = "info"
     purge_interval: float = 60.0  # seconds between sweeps for expired deletion windows
+    # Rows each worker keeps in memory per kind (secrets, their versions, keys, ...): about
+    # 1.5 KiB per secret read. Reads of secrets beyond it go to the database.
+    cache_entries: int = 250_000
     # The audit log (docs/audit-format.md): a new file past this size or age, a signed
     # digest this often (when anything was logged), whole files deleted after this many
     # days (unset: kept forever).

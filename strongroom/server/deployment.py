@@ -29,6 +29,7 @@ from strongroom.secrets.api import secretsmanager_spec
 from strongroom.secrets.service import SecretsManager
 from strongroom.server.pipeline import Pipeline
 from strongroom.store import schema
+from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 from strongroom.store.engine import Store, secure_directory, sqlite_url
 
 DEV_ACCOUNT = "000000000000"
@@ -123,6 +124,7 @@ def open_deployment(
     clock: Clock | None = None,
     root_key: bytes | None = None,
     audit: AuditLogOptions | None = None,
+    cache_entries: int = DEFAULT_CACHE_ENTRIES,
 ) -> Deployment:
     """Open ``data_dir`` under ``root_key`` (from the keyholder); without one, recover it
     unattended (key file, or PIN/passphrase from the environment)."""
@@ -130,7 +132,7 @@ def open_deployment(
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir))
     store.migrate()
-    store.enable_cache()
+    store.enable_cache(cache_entries)
     barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))
     with store.read() as conn:
         sealed = conn.execute(

@@ -12,7 +12,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -22,7 +22,14 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from strongroom.store.cache import EVERYTHING, TOUCHED, Namespace, RowCache, track_changes
+from strongroom.store.cache import (
+    DEFAULT_CACHE_ENTRIES,
+    EVERYTHING,
+    TOUCHED,
+    Namespace,
+    RowCache,
+    track_changes,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 POOL_SIZE = 48
@@ -292,14 +299,14 @@ class Store:
         self._turns: BatchTurns | None = None
         self._tracking = False
 
-    def enable_cache(self) -> None:
+    def enable_cache(self, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
         """Cache hot-path rows in this process (SQLite only: it is what tells us, cheaply,
         that another process committed)."""
         if self.dialect == "sqlite" and self.cache is None:
             assert self._tracking, "migrate() first: the cache relies on the change counters"
             database = make_url(self.url).database
             assert database
-            self.cache = RowCache(database)
+            self.cache = RowCache(database, max_entries)
 
     def _create_engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
@@ -340,17 +347,20 @@ class Store:
         """A :class:`WriteBatch` holding the write lock; close it when done."""
         return WriteBatch(self)
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self) -> AbstractContextManager[Connection]:
+        """A consistent snapshot: the unit of work's own connection (read your uncommitted
+        writes), else the snapshot already open in this context, else a new one."""
         unit = _unit.get()
         if unit is not None and unit.connection is not None:
-            # Read your own uncommitted writes.
-            yield unit.connection
-            return
+            return nullcontext(unit.connection)
         outer = _reader.get()
         if outer is not None:
-            yield cast(Connection, outer)
-            return
+            # A request reads through a dozen nested read() blocks: no generator for them.
+            return nullcontext(cast(Connection, outer))
+        return self._snapshot()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
         epoch = self.cache.refresh() if self.cache is not None else 0
         reader = SnapshotReader(self.engine, self.cache, epoch)
         token = _reader.set(reader)
