@@ -1548,6 +1548,10 @@ class IdentityService:
 
     # What the authorizer and STS read ----------------------------------------------------
 
+    def reads_uncommitted(self) -> bool:
+        """Whether IAM reads here may see writes that could still roll back."""
+        return self._store.writing()
+
     def generation(self) -> int:
         """A number that changes whenever IAM changes: anything computed from IAM state
         (policies of a principal) stays valid while the generation stays the same."""

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
-    Select,
     and_,
     bindparam,
     delete,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import cached
+from strongroom.store.prepared import PreparedSelect
 from strongroom.store.schema import secret_versions, secrets, version_stages
 
 
@@ -73,6 +73,9 @@ class VersionRecord:
     ciphertext: bytes | None
 
 
+_VERSION_FIELDS = [f.name for f in fields(VersionRecord)]
+
+
 def _secret(row: Row[Any]) -> SecretRecord:
     return SecretRecord(**{name: getattr(row, name) for name in _SECRET_FIELDS})
 
@@ -85,20 +88,26 @@ _VERSION = Namespace("secret-version", ("secret_versions",))
 
 # The statements of every secret write, built once: building a statement costs about as
 # much as running it (the values go in as bind parameters).
-_SELECT_BY_ARN = select(secrets).where(secrets.c.arn == bindparam("p_arn"))
-_SELECT_BY_NAME = select(secrets).where(
-    secrets.c.account_id == bindparam("p_account"),
-    secrets.c.region == bindparam("p_region"),
-    secrets.c.name == bindparam("p_name"),
+_SELECT_BY_ARN = PreparedSelect(select(secrets).where(secrets.c.arn == bindparam("p_arn")))
+_SELECT_BY_NAME = PreparedSelect(
+    select(secrets).where(
+        secrets.c.account_id == bindparam("p_account"),
+        secrets.c.region == bindparam("p_region"),
+        secrets.c.name == bindparam("p_name"),
+    )
 )
-_SELECT_VERSION = select(secret_versions).where(
-    secret_versions.c.secret_id == bindparam("p_secret"),
-    secret_versions.c.version_id == bindparam("p_version"),
+_SELECT_VERSION = PreparedSelect(
+    select(secret_versions).where(
+        secret_versions.c.secret_id == bindparam("p_secret"),
+        secret_versions.c.version_id == bindparam("p_version"),
+    )
 )
 _COUNT_VERSIONS = select(func.count()).where(secret_versions.c.secret_id == bindparam("p_secret"))
 _INSERT_VERSION = insert(secret_versions)
-_SELECT_STAGES = select(version_stages.c.stage, version_stages.c.version_id).where(
-    version_stages.c.secret_id == bindparam("p_secret")
+_SELECT_STAGES = PreparedSelect(
+    select(version_stages.c.stage, version_stages.c.version_id).where(
+        version_stages.c.secret_id == bindparam("p_secret")
+    )
 )
 _INSERT_STAGE = insert(version_stages)
 _MOVE_STAGE = (
@@ -132,16 +141,18 @@ def find_by_name(
 
 
 def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:
-    return _first(conn, select(secrets).where(secrets.c.id == secret_id), {}, False)
+    row = conn.execute(select(secrets).where(secrets.c.id == secret_id)).first()
+    return _secret(row) if row is not None else None
 
 
 def _first(
-    conn: Connection, query: Select[Any], params: Mapping[str, Any], for_update: bool
+    conn: Connection, query: PreparedSelect, params: Mapping[str, Any], for_update: bool
 ) -> SecretRecord | None:
     if for_update and conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    row = conn.execute(query, params).first()
-    return _secret(row) if row is not None else None
+        row = conn.execute(query.statement.with_for_update(), dict(params)).first()
+        return _secret(row) if row is not None else None
+    found = query.first(conn, params)
+    return SecretRecord(**{name: found[name] for name in _SECRET_FIELDS}) if found else None
 
 
 def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
@@ -219,8 +230,8 @@ def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord 
 
 
 def _load_version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
-    row = conn.execute(_SELECT_VERSION, {"p_secret": secret_id, "p_version": version_id}).first()
-    return _version(row) if row is not None else None
+    found = _SELECT_VERSION.first(conn, {"p_secret": secret_id, "p_version": version_id})
+    return VersionRecord(**{name: found[name] for name in _VERSION_FIELDS}) if found else None
 
 
 def _version(row: Row[Any]) -> VersionRecord:
@@ -293,8 +304,7 @@ def stages(conn: Connection, secret_id: int) -> dict[str, str]:
 
 
 def _load_stages(conn: Connection, secret_id: int) -> dict[str, str]:
-    rows = conn.execute(_SELECT_STAGES, {"p_secret": secret_id})
-    return {row.stage: row.version_id for row in rows}
+    return dict(_SELECT_STAGES.rows(conn, {"p_secret": secret_id}))
 
 
 def stages_of_many(conn: Connection, secret_ids: Sequence[int]) -> dict[int, dict[str, str]]:

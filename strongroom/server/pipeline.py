@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import to_thread
 from botocore.model import OperationModel
 
 from strongroom.audit.events import (
@@ -46,7 +47,7 @@ from strongroom.protocol.wire import (
     wire_for,
 )
 from strongroom.secrets.service import Caller
-from strongroom.server.batching import WriteBatcher
+from strongroom.server.batching import BatcherClosed, WriteBatcher
 from strongroom.store.engine import Store, WriteAttempted
 
 log = logging.getLogger("strongroom.request")
@@ -108,6 +109,7 @@ class Pipeline:
         self._clock = clock
         self._signing_keys = sigv4.SigningKeyCache()
         self._batcher: WriteBatcher[_Work, Response] | None = None
+        self._closed = False
 
     def handle(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request; blocking (runs on a worker thread)."""
@@ -173,9 +175,22 @@ class Pipeline:
         return self._success(exchange, outcome)
 
     async def _batched(self, work: _Work) -> Response:
+        if self._closed:
+            # Shutting down: served alone, as before batching (audited, or refused with a
+            # 500 once the audit log has closed).
+            return await to_thread.run_sync(self._serve_alone, work)
         if self._batcher is None:
             self._batcher = WriteBatcher(self.serve_batch)
-        return await self._batcher.submit(work)
+        try:
+            return await self._batcher.submit(work)
+        except BatcherClosed:
+            return await to_thread.run_sync(self._serve_alone, work)
+        except Exception:
+            # serve_batch itself broke (its connection, say): the batch was rolled back and
+            # nothing of it committed; the request fails as any unauditable one does.
+            log.exception("a write batch failed as a whole")
+            exchange = _Exchange(RequestFacts(unique_id(), self._clock.now(), "", "", ""))
+            return self._error_response(exchange, internal_error())
 
     def serve_batch(self, works: Sequence[_Work]) -> list[Response]:
         """Serve write requests together (server/batching.py): each in a savepoint of one
@@ -223,7 +238,8 @@ class Pipeline:
         return self._error_response(exchange, failure)
 
     def close(self) -> None:
-        """Serve the writes still waiting; later ones are refused."""
+        """Serve the writes still waiting; later ones are served one by one."""
+        self._closed = True
         if self._batcher is not None:
             self._batcher.close()
 

@@ -91,7 +91,7 @@ def track_changes(engine: Engine) -> None:
         conn.info.pop(TOUCHED, None)
 
 
-def _copy(value: T) -> T:
+def shallow_copy(value: T) -> T:
     """A shallow copy; for the plain record classes, without copy.copy's pickling protocol
     (a fifth of a cached read)."""
     if value is None or not hasattr(value, "__dict__"):
@@ -141,7 +141,7 @@ class RowCache:
             if key in entries:
                 self.hits += 1
                 found = entries[key]
-                return _copy(found) if namespace.copy else found  # type: ignore[no-any-return]
+                return shallow_copy(found) if namespace.copy else found  # type: ignore[no-any-return]
             self.misses += 1
         value = load()
         with self._lock:
@@ -154,7 +154,7 @@ class RowCache:
                     # The oldest entry makes room (dicts keep insertion order): a working set
                     # bigger than the bound keeps the share of it that fits.
                     del entries[next(iter(entries))]
-                entries[key] = _copy(value) if namespace.copy else value
+                entries[key] = shallow_copy(value) if namespace.copy else value
         return value
 
     def clear(self) -> None:

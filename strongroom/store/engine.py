@@ -28,6 +28,7 @@ from strongroom.store.cache import (
     TOUCHED,
     Namespace,
     RowCache,
+    shallow_copy,
     track_changes,
 )
 
@@ -224,8 +225,11 @@ class SnapshotReader:
         self.cache = cache
         self.epoch = epoch  # the cache epoch this snapshot began after
         self._conn: Connection | None = None
+        # What this snapshot already looked up: a request asks for the same rows more than
+        # once (to authorize, then to serve), and one snapshot always gives the same answer.
+        self.seen: dict[tuple[str, Any], Any] = {}
 
-    def connection(self) -> Connection:
+    def opened(self) -> Connection:
         if self._conn is None:
             conn = self._engine.connect()
             try:
@@ -237,7 +241,7 @@ class SnapshotReader:
         return self._conn
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.connection(), name)
+        return getattr(self.opened(), name)
 
     def close(self, *, commit: bool) -> None:
         conn, self._conn = self._conn, None
@@ -262,9 +266,14 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 
     Any other writer's reads always go to the database."""
     if isinstance(conn, SnapshotReader):
-        if conn.cache is not None:
-            return conn.cache.get(namespace, key, load, conn.epoch)
-        return load()
+        seen = conn.seen
+        marker = (namespace.name, key)
+        if marker in seen:
+            found: T = seen[marker]
+            return shallow_copy(found) if namespace.copy else found
+        value = conn.cache.get(namespace, key, load, conn.epoch) if conn.cache else load()
+        seen[marker] = shallow_copy(value) if namespace.copy else value
+        return value
     batch = _batch.get()
     if (
         batch is not None
@@ -374,6 +383,12 @@ class Store:
         finally:
             _reader.reset(token)
 
+    def writing(self) -> bool:
+        """Whether reads here see this context's own uncommitted writes (a unit of work or
+        a write batch has written): what they return must not outlive the transaction."""
+        unit = _unit.get()
+        return unit is not None and unit.connection is not None
+
     @contextmanager
     def reads_only(self) -> Iterator[None]:
         """Inside this block a write raises :class:`WriteAttempted` before it starts: how a
@@ -444,7 +459,7 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("strongroom_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        _driver(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     # SQLAlchemy compiles every SAVEPOINT statement afresh (they are not cacheable), which
     # cost more than the rest of a write: a batched write takes two to four of them. The
