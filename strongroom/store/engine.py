@@ -28,7 +28,6 @@ from strongroom.store.cache import (
     TOUCHED,
     Namespace,
     RowCache,
-    shallow_copy,
     track_changes,
 )
 
@@ -266,13 +265,15 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 
     Any other writer's reads always go to the database."""
     if isinstance(conn, SnapshotReader):
+        # Within one snapshot the same object is handed out again: it is already this
+        # request's own copy (the cache copies for namespaces that need it).
         seen = conn.seen
         marker = (namespace.name, key)
         if marker in seen:
             found: T = seen[marker]
-            return shallow_copy(found) if namespace.copy else found
+            return found
         value = conn.cache.get(namespace, key, load, conn.epoch) if conn.cache else load()
-        seen[marker] = shallow_copy(value) if namespace.copy else value
+        seen[marker] = value
         return value
     batch = _batch.get()
     if (
