@@ -49,7 +49,7 @@ from strongroom.iam.repository import (
 from strongroom.keys.envelope import Barrier
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError
-from strongroom.store.cache import Namespace
+from strongroom.store.cache import EVERYTHING, Namespace
 from strongroom.store.engine import Store, cached
 
 Params = Mapping[str, Any]
@@ -1549,8 +1549,11 @@ class IdentityService:
     # What the authorizer and STS read ----------------------------------------------------
 
     def reads_uncommitted(self) -> bool:
-        """Whether IAM reads here may see writes that could still roll back."""
-        return self._store.writing()
+        """Whether IAM reads here may see IAM writes that could still roll back."""
+        return any(
+            table == EVERYTHING or table.startswith("iam_")
+            for table in self._store.uncommitted_writes()
+        )
 
     def generation(self) -> int:
         """A number that changes whenever IAM changes: anything computed from IAM state

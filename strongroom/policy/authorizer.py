@@ -106,8 +106,8 @@ class PolicyAuthorizer:
                 None,
             )
         if self._identities.reads_uncommitted():
-            # Inside a transaction that may have changed IAM and may still roll back: what
-            # is read here must not be remembered past it.
+            # Inside a transaction that changed IAM and may still roll back: what is read
+            # here must not be remembered past it.
             found = self._identities.principal_policies(principal.identity_arn)
             return _compile(found) if found is not None else None
         generation = facts.memo.get("iam-generation")

@@ -130,7 +130,7 @@ def open_deployment(
     unattended (key file, or PIN/passphrase from the environment)."""
     os.umask(0o077)
     clock = clock or SystemClock()
-    store = Store(sqlite_url(data_dir))
+    store = Store(sqlite_url(data_dir), background_checkpoints=True)
     store.migrate()
     store.enable_cache(cache_entries)
     barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -32,6 +34,8 @@ from strongroom.store.cache import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("strongroom.store")
+
 POOL_SIZE = 48
 T = TypeVar("T")
 
@@ -115,6 +119,38 @@ class _BatchUnit(UnitOfWork):
     def _end(self) -> None:
         self._savepoint = None
         self.connection = None
+
+
+class Checkpointer:
+    """Copies committed write-ahead log pages into the database every ``interval`` seconds
+    (PASSIVE: never waits for readers or writers; what a reader still needs is copied next
+    time). One per process; two processes' checkpoints simply take turns."""
+
+    def __init__(self, database: str, interval: float = 0.2) -> None:
+        self._database = database
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=1000")
+            while not self._stop.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed; retrying", exc_info=True)
+        finally:
+            conn.close()
 
 
 class BatchTurn:
@@ -301,9 +337,17 @@ def sqlite_url(data_dir: Path) -> str:
 class Store:
     """The database behind one Strongroom deployment."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, background_checkpoints: bool = False) -> None:
+        """``background_checkpoints``: SQLite copies its write-ahead log into the database
+        on a thread of the store's instead of inside whichever commit crosses the size
+        threshold, where it would hold up the writes waiting for the lock (a server)."""
         self.url = url
         self.dialect = make_url(url).get_backend_name()
+        self._checkpointer: Checkpointer | None = None
+        if background_checkpoints and self.dialect == "sqlite":
+            database = make_url(url).database
+            if database:
+                self._checkpointer = Checkpointer(database)
         self.engine = self._create_engine(url)
         self.cache: RowCache | None = None
         self._turns: BatchTurns | None = None
@@ -321,17 +365,20 @@ class Store:
     def _create_engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
             return create_engine(url, pool_pre_ping=True)
-        # Requests run on anyio's worker threads (40 by default), each holding up to two
-        # connections (a reader and its unit of work's writer). A pool smaller than that
-        # opens and closes overflow connections on every burst, and opening one costs
-        # more than most requests (the PRAGMAs below).
+        # Reads run on the event loop and writes on the write batcher, but requests that
+        # are served alone still run on anyio's worker threads (40 by default), each
+        # holding up to two connections (a reader and its unit of work's writer). A pool
+        # smaller than that would open and close overflow connections in a burst, and
+        # opening one costs more than most requests (the PRAGMAs below).
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=POOL_SIZE,
             max_overflow=POOL_SIZE,
         )
-        _take_over_sqlite_transactions(engine)
+        _take_over_sqlite_transactions(engine, autocheckpoint=self._checkpointer is None)
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         return engine
 
     @contextmanager
@@ -384,11 +431,14 @@ class Store:
         finally:
             _reader.reset(token)
 
-    def writing(self) -> bool:
-        """Whether reads here see this context's own uncommitted writes (a unit of work or
-        a write batch has written): what they return must not outlive the transaction."""
+    def uncommitted_writes(self) -> frozenset[str]:
+        """The tables this context's open transaction (a unit of work, a write batch) has
+        written: reads of them here see writes that may still roll back. ``"*"`` stands
+        for tables not known."""
         unit = _unit.get()
-        return unit is not None and unit.connection is not None
+        if unit is None or unit.connection is None:
+            return frozenset()
+        return frozenset(unit.connection.info.get(TOUCHED, ()))
 
     @contextmanager
     def reads_only(self) -> Iterator[None]:
@@ -433,6 +483,9 @@ class Store:
             self._tracking = True
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._turns is not None:
             self._turns.close()
             self._turns = None
@@ -442,7 +495,7 @@ class Store:
         self.engine.dispose()
 
 
-def _take_over_sqlite_transactions(engine: Engine) -> None:
+def _take_over_sqlite_transactions(engine: Engine, *, autocheckpoint: bool) -> None:
     """pysqlite's own transaction handling defers BEGIN and cannot take the write lock
     early; SQLAlchemy's documented recipe hands BEGIN to us."""
 
@@ -455,6 +508,8 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
