@@ -81,7 +81,11 @@ def sizes_table(doc: Doc) -> Table | None:
         table.add_column(name, justify="left" if name == "config" else "right")
     table.add_column(f"RSS MiB / 1k secrets over {base:,}", justify="right")
     table.add_column("bulk seed", justify="right")
-    by_key = {(s["target"], s["secrets"], s["connections"]): s for s in doc["summaries"]}
+    by_key = {
+        (s["target"], s["secrets"], s["connections"]): s
+        for s in doc["summaries"]
+        if s["workload"] == "get"  # the same workload at the base size, not the last one run
+    }
     for s in cells:
         small = by_key.get((s["target"], base, s["connections"]))
         seeded = sizes[s["secrets"]]
