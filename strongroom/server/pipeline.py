@@ -19,6 +19,7 @@ from botocore.model import OperationModel
 from strongroom.audit.events import (
     RequestFacts,
     build_event,
+    is_read_only,
     unverified_identity,
     user_identity,
 )
@@ -475,16 +476,14 @@ def _error_of(outcome: object) -> ServiceError | None:
 
 
 def _reads_by_name(request: sigv4.HttpRequest) -> bool:
-    """Whether a JSON-protocol request names a read-only operation; a read may still write
-    (GetSecretValue records LastAccessedDate once a day): then it is served again on a
-    thread. Query-protocol requests (IAM, STS) always go to a thread."""
+    """Whether a JSON-protocol request names an operation CloudTrail records as read-only.
+    A read may still write (GetSecretValue records LastAccessedDate once a day): then it
+    is served again by the write batcher. Query-protocol requests (IAM, STS) always take
+    the write path."""
     for name, value in request.headers:
         if name.lower() == "x-amz-target":
-            return value.rpartition(".")[2].startswith(_READ_PREFIXES)
+            return is_read_only(value.rpartition(".")[2])
     return False
-
-
-_READ_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Lookup")
 
 
 def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
