@@ -157,10 +157,6 @@ class RowCache:
                 entries[key] = shallow_copy(value) if namespace.copy else value
         return value
 
-    def clear(self) -> None:
-        with self._lock:
-            self._drop_all()
-
     def close(self) -> None:
         with self._lock:
             self._watch.close()

@@ -61,6 +61,9 @@ class UnitOfWork:
     def writer(self) -> Connection:
         if _reads_only.get():
             raise WriteAttempted
+        return self._connection()
+
+    def _connection(self) -> Connection:
         if self.connection is None:
             self._context = self._store.engine.connect()
             conn = self._context.execution_options(strongroom_write=True)
@@ -100,9 +103,7 @@ class _BatchUnit(UnitOfWork):
         self.connection = connection
         self._savepoint: Any = connection.begin_nested()
 
-    def writer(self) -> Connection:
-        if _reads_only.get():
-            raise WriteAttempted
+    def _connection(self) -> Connection:
         assert self.connection is not None, "the unit has ended"
         return self.connection
 
@@ -231,8 +232,8 @@ class WriteBatch:
 
     def untouched(self, namespace: Namespace) -> bool:
         """Whether nothing the namespace is read from was written in this transaction."""
-        touched = self.connection.info.get(TOUCHED, ())
-        return EVERYTHING not in touched and not any(t in touched for t in namespace.tables)
+        touched = _touched(self.connection)
+        return EVERYTHING not in touched and touched.isdisjoint(namespace.tables)
 
     def commit(self) -> None:
         self.connection.commit()
@@ -342,12 +343,13 @@ class Store:
         on a thread of the store's instead of inside whichever commit crosses the size
         threshold, where it would hold up the writes waiting for the lock (a server)."""
         self.url = url
-        self.dialect = make_url(url).get_backend_name()
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        # The SQLite file; None for another database or an in-memory one.
+        self._database = parsed.database if self.dialect == "sqlite" else None
         self._checkpointer: Checkpointer | None = None
-        if background_checkpoints and self.dialect == "sqlite":
-            database = make_url(url).database
-            if database:
-                self._checkpointer = Checkpointer(database)
+        if background_checkpoints and self._database:
+            self._checkpointer = Checkpointer(self._database)
         self.engine = self._create_engine(url)
         self.cache: RowCache | None = None
         self._turns: BatchTurns | None = None
@@ -358,9 +360,8 @@ class Store:
         that another process committed)."""
         if self.dialect == "sqlite" and self.cache is None:
             assert self._tracking, "migrate() first: the cache relies on the change counters"
-            database = make_url(self.url).database
-            assert database
-            self.cache = RowCache(database, max_entries)
+            assert self._database
+            self.cache = RowCache(self._database, max_entries)
 
     def _create_engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
@@ -396,8 +397,8 @@ class Store:
     def batch_turn(self) -> BatchTurn:
         """This process's turn to hold the write lock for a batch (blocks until it is)."""
         if self._turns is None:
-            database = make_url(self.url).database
-            self._turns = BatchTurns(Path(f"{database}.batch-lock") if database else None)
+            lock = Path(f"{self._database}.batch-lock") if self._database else None
+            self._turns = BatchTurns(lock)
         return self._turns.take()
 
     def begin_write_batch(self) -> WriteBatch:
@@ -438,7 +439,7 @@ class Store:
         unit = _unit.get()
         if unit is None or unit.connection is None:
             return frozenset()
-        return frozenset(unit.connection.info.get(TOUCHED, ()))
+        return _touched(unit.connection)
 
     @contextmanager
     def reads_only(self) -> Iterator[None]:
@@ -526,6 +527,11 @@ def _take_over_sqlite_transactions(engine: Engine, *, autocheckpoint: bool) -> N
     dialect.do_rollback_to_savepoint = lambda conn, name: _driver(
         conn, f"ROLLBACK TO SAVEPOINT {name}"
     )
+
+
+def _touched(conn: Connection) -> frozenset[str]:
+    """The tables ``conn``'s open transaction has written (store/cache.py notes them)."""
+    return frozenset(conn.info.get(TOUCHED, ()))
 
 
 def _driver(conn: Connection, statement: str) -> None:
