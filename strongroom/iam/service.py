@@ -293,6 +293,13 @@ def _tags_in(raw: Sequence[Mapping[str, str]] | None) -> Tags:
     return tags
 
 
+def _check_tag_quota(tags: Tags, holder: str) -> Tags:
+    """``tags``, unless there are more than IAM allows a ``holder`` (User, Role, Policy)."""
+    if len(tags) > MAX_TAGS:
+        raise _limit_exceeded(f"Cannot exceed quota for TagsPer{holder}: {MAX_TAGS}")
+    return tags
+
+
 def _merge_tags(existing: Tags | None, new: Tags, kind: Kind) -> Tags:
     merged = [list(tag) for tag in existing or []]
     for key, value in new:
@@ -302,8 +309,7 @@ def _merge_tags(existing: Tags | None, new: Tags, kind: Kind) -> Tags:
                 break
         else:
             merged.append([key, value])
-    if len(merged) > MAX_TAGS:
-        raise _limit_exceeded(f"Cannot exceed quota for TagsPer{_TITLE[kind]}: {MAX_TAGS}")
+    _check_tag_quota(merged, _TITLE[kind])
     return merged
 
 
@@ -705,9 +711,7 @@ class IdentityService:
     def create_user(self, caller: IamCaller, params: Params) -> Output:
         name: str = params["UserName"]
         path: str = params.get("Path") or "/"
-        tags = _tags_in(params.get("Tags"))
-        if len(tags) > MAX_TAGS:
-            raise _limit_exceeded(f"Cannot exceed quota for TagsPerUser: {MAX_TAGS}")
+        tags = _check_tag_quota(_tags_in(params.get("Tags")), "User")
         boundary: str | None = params.get("PermissionsBoundary") or None
         with self._write() as conn:
             if repo.find_user(conn, caller.account_id, name) is not None:
@@ -989,9 +993,7 @@ class IdentityService:
         duration = int(params.get("MaxSessionDuration") or DEFAULT_SESSION_DURATION)
         _check_session_duration(duration)
         _parse_trust_policy(trust_policy)
-        tags = _tags_in(params.get("Tags"))
-        if len(tags) > MAX_TAGS:
-            raise _limit_exceeded(f"Cannot exceed quota for TagsPerRole: {MAX_TAGS}")
+        tags = _check_tag_quota(_tags_in(params.get("Tags")), "Role")
         boundary: str | None = params.get("PermissionsBoundary") or None
         with self._write() as conn:
             if repo.find_role(conn, caller.account_id, name) is not None:
@@ -1159,9 +1161,7 @@ class IdentityService:
         _parse_identity_policy(document)
         if _policy_size(document) > MANAGED_POLICY_SIZE:
             raise _limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}")
-        tags = _tags_in(params.get("Tags"))
-        if len(tags) > MAX_TAGS:
-            raise _limit_exceeded(f"Cannot exceed quota for TagsPerPolicy: {MAX_TAGS}")
+        tags = _check_tag_quota(_tags_in(params.get("Tags")), "Policy")
         with self._write() as conn:
             if repo.find_policy_named(conn, caller.account_id, name) is not None:
                 raise _already_exists(
