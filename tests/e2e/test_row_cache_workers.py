@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -111,3 +113,39 @@ def test_a_disabled_kms_key_is_refused_by_every_worker_at_once(
                     lambda: server.client().get_secret_value(SecretId=secret),
                     "DecryptionFailure",
                 )
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_cache_smaller_than_the_working_set_still_serves_every_current_value(
+    new_server: Callable[..., ServerProcess], tmp_path: Path, how: str
+) -> None:
+    """--cache-entries / STRONGROOM_CACHE_ENTRIES bound each worker's cache; reads beyond
+    it go to the database and still answer the current value."""
+    args = ["--dev", "--data-dir", str(tmp_path / "data"), "--workers", "2"]
+    if how == "flag":
+        server = new_server(*args, "--cache-entries", "2")
+    else:
+        server = new_server(*args, env={"STRONGROOM_CACHE_ENTRIES": "2"})
+    sm = server.client()
+    names = [f"small/{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    for name in names:
+        sm.create_secret(Name=name, SecretString=f"v1-{name}")
+    for _ in range(3):
+        for name in names:
+            assert sm.get_secret_value(SecretId=name)["SecretString"] == f"v1-{name}"
+    sm.put_secret_value(SecretId=names[0], SecretString="v2")
+    for _ in range(3):
+        assert sm.get_secret_value(SecretId=names[0])["SecretString"] == "v2"
+        for name in names[1:]:
+            assert sm.get_secret_value(SecretId=name)["SecretString"] == f"v1-{name}"
+
+
+def test_a_cache_bound_below_one_is_refused_with_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "strongroom.cli.main", "server", "--dev", "--cache-entries", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--cache-entries" in done.stderr and "0" in done.stderr
