@@ -23,6 +23,7 @@ an Authorization value that is not an AWS4 parameter.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
 
 from strongroom.protocol.errors import (
@@ -59,8 +61,7 @@ _EXPIRES = re.compile(r"-?[0-9]{1,12}")
 _REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 # An Authorization scheme word we may echo back ("Bearer", "AWS4-ECDSA-P256-SHA256").
 _SCHEME = re.compile(r"[A-Za-z0-9-]{1,40}")
-# AWS accepts commas and/or whitespace between the AWS4 parameters.
-_PARAM_SEPARATOR = re.compile(r"[\s,]+")
+_SHA256_BLOCK = 64  # bytes: HMAC pads keys to this
 
 _HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 _CONTENT_SHA256_MISMATCH = (
@@ -70,7 +71,11 @@ _CONTENT_SHA256_MISMATCH = (
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """What the server saw, framework-independent (see the module docstring)."""
+    """What the server saw, framework-independent (see the module docstring).
+
+    Like the request itself, ``headers`` must not change once the request is made: what
+    :func:`parse_credential` reads of it is remembered for :func:`verify`.
+    """
 
     method: str
     path: str
@@ -78,6 +83,10 @@ class HttpRequest:
     # Headers carry session tokens and the body carries secret values: keep both out of reprs.
     headers: Sequence[tuple[str, str]] = field(repr=False)
     body: bytes = field(repr=False)
+    # What parse_credential read, for verify (and a repeated parse_credential) to reuse: set
+    # here only, never by a caller; not in __init__, equality or the repr, and
+    # dataclasses.replace starts its copy without it.
+    _read: _Read | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -98,17 +107,23 @@ class SigV4Credential:
 
 def parse_credential(request: HttpRequest) -> SigV4Credential:
     """Read the SigV4 authentication parameters of ``request``, or raise the AWS error."""
-    headers = _header_map(request.headers)
-    query = _query_pairs(request.query)
+    read = _read_of(request)
+    if read.credential is not None:
+        return read.credential  # parsed before: the same request parses the same way
+    headers = read.headers
+    query = _query_pairs(request.query) if request.query else []
     authorization = _first(headers.get("authorization"))
-    algorithm = _query_param(query, "X-Amz-Algorithm")
+    algorithm = _query_param(query, "X-Amz-Algorithm") if query else None
     if authorization is not None and algorithm is not None:
         raise invalid_signature()  # AWS: header or query string, never both
     if authorization is not None:
-        return _from_authorization_header(authorization, headers)
-    if algorithm is not None:
-        return _from_query(algorithm, query)
-    raise missing_authentication()
+        credential = _from_authorization_header(authorization, headers)
+    elif algorithm is not None:
+        credential = _from_query(algorithm, query)
+    else:
+        raise missing_authentication()
+    read.credential = credential
+    return credential
 
 
 def verify(
@@ -145,17 +160,21 @@ def verify(
     if service is not None and credential.service != service:
         raise invalid_signature(f"Credential should be scoped to correct service: '{service}'.")
 
-    headers = _header_map(request.headers)
+    headers = _read_of(request).headers
     body_hash = hashlib.sha256(request.body).hexdigest()
     payload_hash = _payload_hash(headers, body_hash, allow_unsigned_payload)
     canonical_request = _canonical_request(request, credential, headers, payload_hash)
-    scope = f"{credential.date}/{credential.region}/{credential.service}/{_TERMINATOR}"
-    string_to_sign = "\n".join(
-        (_ALGORITHM, credential.amz_date, scope, hashlib.sha256(canonical_request).hexdigest())
+    date, region, service_name = credential.date, credential.region, credential.service
+    string_to_sign = _utf8(
+        f"{_ALGORITHM}\n{credential.amz_date}\n{date}/{region}/{service_name}/{_TERMINATOR}\n"
+        f"{hashlib.sha256(canonical_request).hexdigest()}"
     )
-    derive = cache.signing_key if cache is not None else _derive_signing_key
-    key = derive(secret_access_key, credential.date, credential.region, credential.service)
-    expected = hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
+    if cache is not None:
+        signer = cache._signer(secret_access_key, date, region, service_name)
+        expected = signer.hexdigest(string_to_sign)
+    else:
+        key = _derive_signing_key(secret_access_key, date, region, service_name)
+        expected = hmac.new(key, string_to_sign, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode("ascii"), _utf8(credential.signature)):
         raise invalid_signature()
     # The signature covers the header's value, not the body: check the body matches it.
@@ -166,8 +185,9 @@ def verify(
 class SigningKeyCache:
     """Derived signing keys per (secret, date, region, service), LRU-bounded, thread-safe.
 
-    Entries are keyed by an HMAC of the secret under a per-cache random salt, so neither
-    the secret nor an offline-guessable hash of it is held, and the repr shows sizes only.
+    Entries are keyed by a keyed hash (BLAKE2s, a MAC) of the secret under a per-cache
+    random salt, so neither the secret nor an offline-guessable hash of it is held, and the
+    repr shows sizes only.
     """
 
     def __init__(self, maxsize: int = 1024) -> None:
@@ -175,29 +195,32 @@ class SigningKeyCache:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
         self._salt = secrets.token_bytes(32)
-        self._keys: OrderedDict[tuple[bytes, str, str, str], bytes] = OrderedDict()
+        self._keys: OrderedDict[tuple[bytes, str, str, str], _Signer] = OrderedDict()
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
 
     def signing_key(self, secret_access_key: str, date: str, region: str, service: str) -> bytes:
-        fingerprint = hmac.new(self._salt, _utf8(secret_access_key), hashlib.sha256).digest()
+        return self._signer(secret_access_key, date, region, service).key
+
+    def _signer(self, secret_access_key: str, date: str, region: str, service: str) -> _Signer:
+        fingerprint = hashlib.blake2s(_utf8(secret_access_key), key=self._salt).digest()
         entry = (fingerprint, date, region, service)
         with self._lock:
-            key = self._keys.get(entry)
-            if key is not None:
+            signer = self._keys.get(entry)
+            if signer is not None:
                 self._keys.move_to_end(entry)
                 self._hits += 1
-                return key
+                return signer
             self._misses += 1
         # Derive outside the lock; a concurrent miss derives the same bytes, harmlessly.
-        key = _derive_signing_key(secret_access_key, date, region, service)
+        signer = _Signer(_derive_signing_key(secret_access_key, date, region, service))
         with self._lock:
-            self._keys[entry] = key
+            self._keys[entry] = signer
             self._keys.move_to_end(entry)
             while len(self._keys) > self._maxsize:
                 self._keys.popitem(last=False)
-        return key
+        return signer
 
     @property
     def hits(self) -> int:
@@ -212,6 +235,68 @@ class SigningKeyCache:
 
     def __repr__(self) -> str:
         return f"SigningKeyCache(size={len(self)}, maxsize={self._maxsize})"
+
+
+class _HashState(Protocol):
+    def copy(self) -> _HashState: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+
+
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))  # bytes.translate tables: HMAC's pads
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+class _Signer:
+    """HMAC-SHA256 under one signing key, with the key's two padded blocks hashed once.
+
+    ``hexdigest(m)`` is ``hmac.new(key, m, hashlib.sha256).hexdigest()``, for the price of
+    two hash-state copies instead of building an HMAC object per message. The states are as
+    sensitive as the key itself (and, like it, never shown: the repr is the class name).
+    """
+
+    __slots__ = ("_inner", "_outer", "key")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA256_BLOCK:
+            raise ValueError("an HMAC-SHA256 key this long is hashed first")  # never: 32 bytes
+        padded = key.ljust(_SHA256_BLOCK, b"\0")
+        self.key = key
+        self._inner: _HashState = hashlib.sha256(padded.translate(_IPAD))
+        self._outer: _HashState = hashlib.sha256(padded.translate(_OPAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def __repr__(self) -> str:
+        return "_Signer()"
+
+
+class _Read:
+    """What parsing read of one request (see ``HttpRequest._read``)."""
+
+    __slots__ = ("credential", "headers", "source")
+
+    def __init__(self, source: Sequence[tuple[str, str]], headers: dict[str, list[str]]) -> None:
+        self.source = source
+        self.headers = headers
+        self.credential: SigV4Credential | None = None
+
+
+def _read_of(request: HttpRequest) -> _Read:
+    read = request._read
+    # The identity check keeps a request whose headers were swapped (object.__setattr__)
+    # from reusing what was read of the old ones.
+    if read is not None and read.source is request.headers:
+        return read
+    read = _Read(request.headers, _header_map(request.headers))
+    object.__setattr__(request, "_read", read)
+    return read
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -229,9 +314,9 @@ def _from_authorization_header(
         raise incomplete_signature(f"Unsupported AWS 'algorithm': '{shown}'.")
 
     params: dict[str, str] = {}
-    for item in _PARAM_SEPARATOR.split(rest):
-        if not item:
-            continue
+    # AWS accepts commas and/or whitespace between the AWS4 parameters. With each comma made
+    # a space, str.split() (whitespace as the regex [\s,]+ has it) yields the items between.
+    for item in rest.replace(",", " ").split():
         name, equals, value = item.partition("=")
         if not equals:
             raise incomplete_signature(
@@ -242,16 +327,18 @@ def _from_authorization_header(
 
     amz_date = _first(headers.get("x-amz-date"))
     http_date = _first(headers.get("date"))
-    missing = [
-        f"Authorization header requires '{name}' parameter."
-        for name in ("Credential", "Signature", "SignedHeaders")
-        if name not in params
-    ]
-    if amz_date is None and http_date is None:
-        missing.append(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-        )
-    if missing:
+    complete = "Credential" in params and "Signature" in params and "SignedHeaders" in params
+    if not complete or (amz_date is None and http_date is None):
+        missing = [
+            f"Authorization header requires '{name}' parameter."
+            for name in ("Credential", "Signature", "SignedHeaders")
+            if name not in params
+        ]
+        if amz_date is None and http_date is None:
+            missing.append(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+                "header."
+            )
         raise incomplete_signature(" ".join(missing) + f" Authorization={_ALGORITHM}")
 
     signed_headers = _signed_headers(params["SignedHeaders"])
@@ -304,7 +391,7 @@ def _from_query(algorithm: str, query: list[tuple[bytes, bytes]]) -> SigV4Creden
 
 def _signed_headers(value: str) -> tuple[str, ...]:
     names = tuple(value.split(";"))
-    if "host" not in (name.lower() for name in names):
+    if "host" not in names and "host" not in (name.lower() for name in names):
         raise invalid_signature(_HOST_NOT_SIGNED)
     return names
 
@@ -335,7 +422,11 @@ def _credential(
         raise invalid_signature(
             f"Credential should be scoped to a valid region, not '{_clip(region)}'."
         )
-    return SigV4Credential(
+    # What SigV4Credential(...) makes, without the frozen __init__'s object.__setattr__ per
+    # field (that __init__ cost as much as the rest of this function); the unit tests hold
+    # the two alike, field for field.
+    credential = object.__new__(SigV4Credential)
+    credential.__dict__.update(
         access_key_id=access_key_id,
         date=date,
         region=region,
@@ -347,6 +438,7 @@ def _credential(
         presigned=presigned,
         expires=expires,
     )
+    return credential
 
 
 def _expires(value: str | None) -> int | None:
@@ -377,6 +469,7 @@ def _checked_amz_date(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=64)  # only valid dates are kept: a refusal raises
 def _parse_amz_date(value: str) -> datetime:
     # The regex pins the width: strptime alone would accept "2015830T..." and the like.
     if not _AMZ_DATE.fullmatch(value):
@@ -450,9 +543,67 @@ def _canonical_request(
     headers: dict[str, list[str]],
     payload_hash: str,
 ) -> bytes:
+    fast = _canonical_request_fast(request, credential, headers, payload_hash)
+    if fast is not None:
+        return fast
+    return _canonical_request_general(request, credential, headers, payload_hash)
+
+
+def _canonical_request_fast(
+    request: HttpRequest,
+    credential: SigV4Credential,
+    headers: dict[str, list[str]],
+    payload_hash: str,
+) -> bytes | None:
+    """:func:`_canonical_request_general` without per-character work, for the usual shape.
+
+    Taken when every signed header value is printable ASCII with no leading, trailing or
+    doubled spaces (trimming leaves it as it is) and no value has ", " or " ," (so one check
+    of all the values comma-joined covers each of them), and the whole request is latin-1
+    (each part's wire bytes are its latin-1 bytes). Anything else: ``None``.
+    """
+    names = credential.signed_headers
+    values = [",".join(headers.get(name.lower(), ())) for name in names]
+    probe = ",".join(values)
+    if (
+        not (probe.isascii() and probe.isprintable())
+        or "  " in probe
+        or ", " in probe
+        or " ," in probe
+        or probe[:1] == " "
+        or probe[-1:] == " "
+    ):
+        return None
+    path = request.path
+    canonical = "\n".join(
+        (
+            request.method.upper(),
+            "/" if path == "/" else _canonical_uri(path),
+            _canonical_query_of(request, credential) if request.query else "",
+            "".join(map("{}:{}\n".format, names, values)),
+            ";".join(names),
+            payload_hash,
+        )
+    )
+    try:
+        return canonical.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def _canonical_query_of(request: HttpRequest, credential: SigV4Credential) -> str:
     query = _query_pairs(request.query)
     if credential.presigned:
         query = [(name, value) for name, value in query if name != b"X-Amz-Signature"]
+    return _canonical_query(query)
+
+
+def _canonical_request_general(
+    request: HttpRequest,
+    credential: SigV4Credential,
+    headers: dict[str, list[str]],
+    payload_hash: str,
+) -> bytes:
     header_lines = b"".join(
         _wire_bytes(name)
         + b":"
@@ -464,7 +615,7 @@ def _canonical_request(
         (
             _wire_bytes(request.method.upper()),
             _canonical_uri(request.path).encode("ascii"),
-            _canonical_query(query).encode("ascii"),
+            _canonical_query_of(request, credential).encode("ascii"),
             header_lines,
             _wire_bytes(";".join(credential.signed_headers)),
             payload_hash.encode("ascii"),
@@ -515,7 +666,7 @@ def _trim_all(value: str) -> bytes:
 def _derive_signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
     key = _utf8("AWS4" + secret_access_key)
     for part in (date, region, service, _TERMINATOR):
-        key = hmac.new(key, _utf8(part), hashlib.sha256).digest()
+        key = hmac.digest(key, _utf8(part), "sha256")
     return key
 
 
