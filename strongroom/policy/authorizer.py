@@ -5,14 +5,20 @@ the caller's temporary credentials; resource policies (secret policies, KMS key 
 from the check. What is read from IAM is cached per principal and revalidated against
 IAM's generation counter, so a policy change applies to the very next request on every
 worker while an unchanged IAM costs one small read.
+
+Decisions are memoized too: a request that repeats one already decided (same IAM
+generation, principal, check and request facts, see :meth:`PolicyAuthorizer.authorize`)
+is answered without building its request context or evaluating any policy.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC
+from operator import attrgetter
 from typing import Protocol
 
 from strongroom.clock import Clock
@@ -21,22 +27,28 @@ from strongroom.iam.service import IdentityService, PrincipalPolicies
 from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument
 from strongroom.policy.evaluate import (
+    CLOCK_KEYS,
     PolicySet,
     RequestContext,
     access_denied_message,
     evaluate,
     load_policy,
+    reads_clock,
 )
 from strongroom.protocol.errors import ServiceError
 
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+DECISION_LIMIT = 4096
+"""How many decisions a :class:`PolicyAuthorizer` remembers (the oldest go first)."""
 
 
 @dataclass(frozen=True)
 class CallFacts:
     """What the authorizer knows of the request itself, for global condition keys. One per
     request: it also remembers IAM's generation, so the several checks of one request
-    (the secret, then its KMS key) cost one read of it."""
+    (the secret, then its KMS key) cost one read of it, and the request's global keys and
+    time (read once, and only if a policy asks for it)."""
 
     source_ip: str
     region: str
@@ -45,6 +57,7 @@ class CallFacts:
     keys: dict[str, dict[str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    clock: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Authorizer(Protocol):
@@ -60,63 +73,163 @@ class _Identity:
     tags: Mapping[str, str]
     user_id: str
     user_name: str | None
+    reads_clock: bool = False  # whether a document or the boundary reads aws:CurrentTime...
+
+
+# The parts of a decision's key (see PolicyAuthorizer.authorize). Every field of Check but
+# its context (a dict: made a tuple of its items), and every field of CallFacts that its
+# equality compares (not its per-request memos).
+_check_fields = attrgetter(*(f.name for f in fields(Check) if f.name != "context"))
+_facts_fields = attrgetter(*(f.name for f in fields(CallFacts) if f.compare))
+
+_Stamp = tuple[tuple[str, ...], ...]
+"""The values of the clock keys a decision was made with."""
+_Memo = tuple[_Stamp | None, str | None]
+"""A remembered decision: the clock stamp it holds for (None: whatever the time, as no
+policy involved reads the clock), and the AccessDenied message (None: allowed)."""
 
 
 class PolicyAuthorizer:
-    def __init__(self, identities: IdentityService, clock: Clock) -> None:
+    def __init__(
+        self, identities: IdentityService, clock: Clock, *, decision_limit: int = DECISION_LIMIT
+    ) -> None:
         self._identities = identities
         self._clock = clock
         self._cache: dict[str, _Identity | None] = {}
+        self._decisions: OrderedDict[object, _Memo] = OrderedDict()
+        self._decision_limit = decision_limit
         self._generation: int | None = None
         self._lock = threading.Lock()
 
     def authorize(self, principal: Principal, check: Check, facts: CallFacts) -> None:
-        identity = self._identity(principal, facts)
+        """Decide ``check``, from the memo when the same question was decided before.
+
+        A decision is a function of: IAM's state for the principal (its identity-based
+        policies, boundary, tags and ids, which IAM's generation stands for; the root user
+        reads nothing from IAM), the whole :class:`Principal` (ARN, account, kind, identity
+        ARN, session policies and tags, source identity...), the whole :class:`Check`
+        (action, resource, its account, the resource or key policy text, key-policy mode,
+        condition keys), the request facts the global condition keys come from (source
+        IP, region, secure transport) and the time. The key holds all of them but the
+        time, which is compared only for decisions in which some policy reads a clock key
+        (``aws:CurrentTime``, ``aws:EpochTime``): other decisions hold at any time.
+        Inside a transaction that wrote IAM (``reads_uncommitted``) nothing is memoized
+        or looked up, and the memo is dropped whenever IAM's generation moves.
+        """
+        generation: int | None = None  # the root user's decisions do not depend on IAM
+        if principal.kind != "root":
+            if self._identities.reads_uncommitted():
+                # Inside a transaction that changed IAM and may still roll back: what is
+                # read or decided here must not be remembered past it.
+                found = self._identities.principal_policies(principal.identity_arn)
+                identity = _compile(found) if found is not None else None
+                self._deny(self._decide(principal, check, facts, identity)[1])
+                return
+            generation = self._generation_of(facts)
+        key: tuple[object, ...] | None = (
+            generation,
+            principal,
+            _check_fields(check),
+            tuple(check.context.items()),
+            _facts_fields(facts),
+        )
+        memo: _Memo | None = None
+        try:
+            with self._lock:
+                if generation is not None and generation != self._generation:
+                    self._renew(generation)
+                memo = self._decisions.get(key)
+        except TypeError:  # a condition key's value is not hashable: decided afresh
+            key = None
+        if memo is not None and (memo[0] is None or memo[0] == self._stamp(facts)):
+            self._deny(memo[1])
+            return
+        identity = self._identity(principal, generation)
+        decided = self._decide(principal, check, facts, identity)
+        if key is not None and self._decision_limit > 0:
+            with self._lock:
+                # Not for a generation that has been superseded meanwhile.
+                if generation is None or generation == self._generation:
+                    decisions = self._decisions
+                    if key not in decisions and len(decisions) >= self._decision_limit:
+                        decisions.popitem(last=False)
+                    decisions[key] = decided
+        self._deny(decided[1])
+
+    @staticmethod
+    def _deny(message: str | None) -> None:
+        if message is not None:
+            raise ServiceError("AccessDeniedException", message)
+
+    def _decide(
+        self, principal: Principal, check: Check, facts: CallFacts, identity: _Identity | None
+    ) -> _Memo:
+        """Evaluate: the clock stamp the decision depends on (None if it does not) and
+        the AccessDenied message if denied."""
+        resource = (
+            load_policy(check.resource_policy, "key" if check.key_policy else "resource")
+            if check.resource_policy
+            else None
+        )
+        session_policies = tuple(
+            load_policy(text, "identity") for text in principal.session_policies
+        )
+        policies = PolicySet(
+            identity=identity.documents if identity else (),
+            identity_names=identity.names if identity else (),
+            resource=resource,
+            permissions_boundary=identity.boundary if identity else None,
+            session_policies=session_policies,
+        )
+        keys = self._request_keys(principal, identity, facts)
+        stamp: _Stamp | None = None
+        if (
+            (identity is not None and identity.reads_clock)
+            or (resource is not None and reads_clock(resource))
+            or any(reads_clock(document) for document in session_policies)
+        ):
+            # Only then: a clock key that no policy names cannot change the decision.
+            now = self._clock_keys(facts)
+            stamp = tuple(now.values())
+            context = {**keys, **now, **check.context}
+        else:
+            context = {**keys, **check.context}
         request = RequestContext(
             principal_arn=principal.arn,
             principal_account=principal.account_id,
             action=check.action,
             resource=check.resource,
             resource_account=check.resource_account,
-            context={**self._request_keys(principal, identity, facts), **check.context},
-        )
-        policies = PolicySet(
-            identity=identity.documents if identity else (),
-            identity_names=identity.names if identity else (),
-            resource=load_policy(check.resource_policy, "key" if check.key_policy else "resource")
-            if check.resource_policy
-            else None,
-            permissions_boundary=identity.boundary if identity else None,
-            session_policies=tuple(
-                load_policy(text, "identity") for text in principal.session_policies
-            ),
+            context=context,
         )
         decision = evaluate(request, policies, key_policy=check.key_policy)
-        if not decision.allowed:
-            raise ServiceError("AccessDeniedException", access_denied_message(request, decision))
+        if decision.allowed:
+            return stamp, None
+        return stamp, access_denied_message(request, decision)
 
-    def _identity(self, principal: Principal, facts: CallFacts) -> _Identity | None:
-        if principal.kind == "root":
-            return _Identity(
-                (load_policy(_ALLOW_ALL, "identity"),),
-                ("root",),
-                None,
-                {},
-                principal.account_id,
-                None,
-            )
-        if self._identities.reads_uncommitted():
-            # Inside a transaction that changed IAM and may still roll back: what is read
-            # here must not be remembered past it.
-            found = self._identities.principal_policies(principal.identity_arn)
-            return _compile(found) if found is not None else None
+    def _generation_of(self, facts: CallFacts) -> int:
+        """IAM's generation, read once per request."""
         generation = facts.memo.get("iam-generation")
         if generation is None:
             generation = facts.memo["iam-generation"] = self._identities.generation()
+        return generation
+
+    def _renew(self, generation: int) -> None:
+        """IAM has changed (under ``self._lock``): forget what was read or decided."""
+        self._cache.clear()
+        self._decisions.clear()
+        self._generation = generation
+
+    def _identity(self, principal: Principal, generation: int | None) -> _Identity | None:
+        if principal.kind == "root":
+            root = load_policy(_ALLOW_ALL, "identity")
+            return _Identity(
+                (root,), ("root",), None, {}, principal.account_id, None, reads_clock(root)
+            )
+        assert generation is not None
         with self._lock:
             if generation != self._generation:
-                self._cache.clear()
-                self._generation = generation
+                self._renew(generation)
             if principal.identity_arn in self._cache:
                 return self._cache[principal.identity_arn]
         found = self._identities.principal_policies(principal.identity_arn)
@@ -129,16 +242,30 @@ class PolicyAuthorizer:
     def _request_keys(
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
     ) -> dict[str, tuple[str, ...]]:
-        """The global condition keys, once per request (its checks share them)."""
+        """The global condition keys but the clock's, once per request (its checks share
+        them)."""
         known = facts.keys.get(principal.arn)
         if known is None:
             known = facts.keys[principal.arn] = self._global_keys(principal, identity, facts)
         return known
 
+    def _clock_keys(self, facts: CallFacts) -> dict[str, tuple[str, ...]]:
+        """``aws:CurrentTime`` and ``aws:EpochTime`` (:data:`CLOCK_KEYS`): the clock is read
+        once per request, and only when a policy reads one of them."""
+        known = facts.clock
+        if not known:
+            now = self._clock.now().astimezone(UTC)
+            current = (now.strftime("%Y-%m-%dT%H:%M:%SZ"),)
+            epoch = (str(int(now.timestamp())),)
+            known.update(zip(CLOCK_KEYS, (current, epoch), strict=True))
+        return known
+
+    def _stamp(self, facts: CallFacts) -> _Stamp:
+        return tuple(self._clock_keys(facts).values())
+
     def _global_keys(
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
     ) -> dict[str, tuple[str, ...]]:
-        now = self._clock.now().astimezone(UTC)
         keys: dict[str, tuple[str, ...]] = {
             "aws:PrincipalArn": (principal.identity_arn,),
             "aws:PrincipalAccount": (principal.account_id,),
@@ -146,8 +273,6 @@ class PolicyAuthorizer:
                 {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}[principal.kind],
             ),
             "aws:SourceIp": (facts.source_ip,),
-            "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
-            "aws:EpochTime": (str(int(now.timestamp())),),
             "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
             "aws:RequestedRegion": (facts.region,),
             "aws:ViaAWSService": ("false",),
@@ -172,13 +297,17 @@ class PolicyAuthorizer:
 
 
 def _compile(found: PrincipalPolicies) -> _Identity:
+    documents = tuple(load_policy(text, "identity") for _, text in found.identity)
+    boundary = (
+        load_policy(found.permissions_boundary, "identity") if found.permissions_boundary else None
+    )
     return _Identity(
-        documents=tuple(load_policy(text, "identity") for _, text in found.identity),
+        documents=documents,
         names=tuple(label for label, _ in found.identity),
-        boundary=load_policy(found.permissions_boundary, "identity")
-        if found.permissions_boundary
-        else None,
+        boundary=boundary,
         tags=found.tags,
         user_id=found.user_id,
         user_name=found.user_name,
+        reads_clock=any(reads_clock(document) for document in documents)
+        or (boundary is not None and reads_clock(boundary)),
     )

@@ -342,7 +342,7 @@ class _Statement:
 
 
 class _Compiled:
-    __slots__ = ("_by_action", "statements")
+    __slots__ = ("_by_action", "reads_clock", "statements")
 
     def __init__(self, document: PolicyDocument) -> None:
         variables = document.version == CURRENT_VERSION
@@ -351,6 +351,7 @@ class _Compiled:
             for index, statement in enumerate(document.statements)
         )
         self._by_action: dict[str, tuple[_Statement, ...]] = {}
+        self.reads_clock = _mentions(document, _CLOCK_KEYS_LOWER)
 
     def for_action(self, action: str) -> tuple[_Statement, ...]:
         """The statements whose Action or NotAction covers ``action`` (memoized: a
@@ -365,6 +366,56 @@ class _Compiled:
 
 
 _ACTION_MEMO_LIMIT = 512
+
+
+CLOCK_KEYS: tuple[str, ...] = ("aws:CurrentTime", "aws:EpochTime")
+"""The condition keys whose values come from the clock. A policy that names none of them
+decides a request the same way at any time (see :func:`reads_clock`)."""
+
+_CLOCK_KEYS_LOWER = tuple(key.lower() for key in CLOCK_KEYS)
+
+
+def _mentions(document: PolicyDocument, keys: tuple[str, ...]) -> bool:
+    """Whether any text of ``document`` contains one of ``keys`` (lower-case), ignoring
+    case.
+
+    Deliberately coarse, so that it cannot miss a way a policy reads a key: a policy
+    reads a key only by naming it, as a Condition key (under any operator or set prefix:
+    ``Null``, ``...IfExists``, ``ForAnyValue:``) or as a policy variable ``${key}`` (in
+    Resource, NotResource or a condition value), and condition keys and variable names
+    are matched by their lower-cased text. Every string of the document is searched
+    (Action, Principal and Sid too), so a mention anywhere counts: at worst a policy is
+    said to read a key it does not.
+    """
+    texts: list[str] = [document.version or "", document.id or ""]
+    for statement in document.statements:
+        texts.append(statement.sid or "")
+        for element in (
+            statement.action,
+            statement.not_action,
+            statement.resource,
+            statement.not_resource,
+        ):
+            texts.extend(element or ())
+        for principal in (statement.principal, statement.not_principal):
+            if principal is not None:
+                for kind, values in principal.entries.items():
+                    texts.append(kind)
+                    texts.extend(values)
+        for operator_name, block in statement.condition.items():
+            texts.append(operator_name)
+            for key, values in block.items():
+                texts.append(key)
+                texts.extend(values)
+    everything = "\n".join(texts).lower()
+    return any(key in everything for key in keys)
+
+
+def reads_clock(document: PolicyDocument) -> bool:
+    """Whether ``document`` may read a key of :data:`CLOCK_KEYS` (``aws:CurrentTime``,
+    ``aws:EpochTime``) anywhere: if not, its decisions do not depend on the time.
+    Computed once per compiled policy."""
+    return _compiled(document).reads_clock
 
 
 _CACHE_LIMIT = 4096
