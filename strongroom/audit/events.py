@@ -11,7 +11,7 @@ AWS service events (``eventType`` ``AwsServiceEvent``, as KMS writes for ``Rotat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,28 +139,121 @@ def redact(shape: Shape | None, value: Any) -> Any:
     spelled as CloudTrail spells them."""
     if shape is None or value is None:
         return None
-    if shape.metadata.get("sensitive"):
-        return None
-    if shape.type_name == "structure" and isinstance(value, Mapping):
-        members = shape.members
+    return _redactor(shape)(value)
+
+
+# What redact does with one shape, worked out once per shape object (botocore's models are
+# loaded once and their shapes cached, so a request only runs the plan): which members a
+# structure keeps and under what name, and which values need a walk at all.
+Redactor = Callable[[Any], Any]
+_REDACTOR = "_strongroom_redactor"  # the slot in a shape's __dict__ holding its plan
+
+
+def _redactor(shape: Shape) -> Redactor:
+    cached: Redactor | None = shape.__dict__.get(_REDACTOR)
+    if cached is None:
+        cached = shape.__dict__[_REDACTOR] = _plan(shape, frozenset())
+    return cached
+
+
+def _nothing(value: Any) -> None:
+    return None
+
+
+def _leaf(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _plan(shape: Shape, active: frozenset[str]) -> Redactor:
+    """The redactor of ``shape`` (never given None). ``active`` names the shapes being
+    planned around it: a recursive shape is planned lazily, on first use."""
+    if shape.metadata.get("sensitive") or shape.type_name == "blob":
+        return _nothing
+    if shape.name in active:
+        return _deferred(shape)
+    active = active | {shape.name}
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_plan(shape, active)
+    if kind == "list":
+        return _list_plan(_plan(shape.member, active))
+    if kind == "map":
+        return _map_plan(_plan(shape.value, active))
+    return _leaf
+
+
+def _deferred(shape: Shape) -> Redactor:
+    plan: Redactor | None = None
+
+    def redact_recursive(value: Any) -> Any:
+        nonlocal plan
+        if plan is None:
+            plan = _plan(shape, frozenset())
+        return plan(value)
+
+    return redact_recursive
+
+
+def _structure_plan(shape: Shape, active: frozenset[str]) -> Redactor:
+    # Sensitive members (and blobs, never recorded) are simply not in the plan. A plain
+    # member's plan is None: its value is kept as it is (a datetime in ISO form).
+    members: dict[str, tuple[str, Redactor | None]] = {}
+    for name, member in shape.members.items():
+        plan = _plan(member, active)
+        if plan is not _nothing:
+            members[name] = (camel(name), None if plan is _leaf else plan)
+
+    def redact_structure(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return _leaf(value)
         kept = {}
         for name, item in value.items():
-            member = members.get(name)
-            if member is None or member.metadata.get("sensitive"):
+            if item is None:
                 continue
-            cleaned = redact(member, item)
-            if cleaned is not None:
-                kept[camel(name)] = cleaned
+            entry = members.get(name)
+            if entry is None:
+                continue
+            key, plan = entry
+            if plan is None:
+                kept[key] = item.isoformat() if isinstance(item, datetime) else item
+            else:
+                cleaned = plan(item)
+                if cleaned is not None:
+                    kept[key] = cleaned
         return kept
-    if shape.type_name == "list" and isinstance(value, list):
-        return [redact(shape.member, item) for item in value]
-    if shape.type_name == "map" and isinstance(value, Mapping):
-        return {k: redact(shape.value, v) for k, v in value.items()}
-    if shape.type_name == "blob":
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+
+    return redact_structure
+
+
+def _list_plan(item_plan: Redactor) -> Redactor:
+    def redact_list(value: Any) -> Any:
+        if not isinstance(value, list):
+            return _leaf(value)
+        return [None if item is None else item_plan(item) for item in value]
+
+    return redact_list
+
+
+def _map_plan(value_plan: Redactor) -> Redactor:
+    def redact_map(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return _leaf(value)
+        return {k: None if v is None else value_plan(v) for k, v in value.items()}
+
+    return redact_map
+
+
+def _event_time(moment: datetime) -> str:
+    """``moment.strftime("%Y-%m-%dT%H:%M:%SZ")`` (its fields as they are, no conversion),
+    in a third of the time."""
+    return "%d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 (the fastest spelling)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 def build_event(
@@ -181,7 +274,7 @@ def build_event(
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": dict(identity) if identity else {"type": "Unknown"},
-        "eventTime": facts.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": _event_time(facts.time),
         "eventSource": event_source,
         "eventName": operation_name,
         "awsRegion": facts.region,
@@ -224,7 +317,7 @@ def build_service_event(
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": {"accountId": account_id, "invokedBy": invoked_by},
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": _event_time(time),
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,
@@ -246,12 +339,20 @@ def build_service_event(
 
 
 def _resources(arns: list[str] | None, default_type: str) -> list[dict[str, str]] | None:
-    return [
-        {
-            "accountId": arn.split(":")[4],
-            "type": cloudtrail_resource_type(arn, default_type),
-            "ARN": arn,
-        }
-        for arn in arns or []
-        if arn.count(":") >= 5
-    ] or None
+    """CloudTrail's resources for ``arns`` (each split once; see cloudtrail_resource_type)."""
+    if not arns:
+        return None
+    resources = []
+    for arn in arns:
+        parts = arn.split(":", 5)
+        if len(parts) < 6:
+            continue
+        kind = parts[5].split("/", 1)[0].split(":", 1)[0]
+        resources.append(
+            {
+                "accountId": parts[4],
+                "type": _RESOURCE_TYPES.get((parts[2], kind), default_type),
+                "ARN": arn,
+            }
+        )
+    return resources or None

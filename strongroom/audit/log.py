@@ -145,7 +145,8 @@ def _record(event: Mapping[str, Any]) -> bytes:
     if INTEGRITY in event:
         raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
     try:
-        return integrity.normalize(dict(event))
+        # A dict is serialized as it is (normalize never changes it); a Mapping is copied.
+        return integrity.normalize(event if type(event) is dict else dict(event))
     except (TypeError, ValueError) as problem:  # orjson.JSONEncodeError is a TypeError
         raise AuditWriteError(f"the event cannot be serialized: {problem}") from problem
 

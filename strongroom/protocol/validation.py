@@ -49,13 +49,14 @@ def validate(shape: Shape, value: Any, error: Callable[[str], ServiceError]) -> 
     ``error`` builds the protocol's error: ``ValidationException`` for the JSON
     protocols, ``ValidationError`` for the Query protocol.
     """
-    checker = _Checker()
-    checker.check(shape, value, "", sensitive=False)
-    if checker.count:
-        plural = "s" if checker.count > 1 else ""
-        raise error(
-            f"{checker.count} validation error{plural} detected: " + "; ".join(checker.listed)
-        )
+    check = checker_for(shape)
+    if check is None:
+        return
+    found = _Violations()
+    check(value, "", found)
+    if found.count:
+        plural = "s" if found.count > 1 else ""
+        raise error(f"{found.count} validation error{plural} detected: " + "; ".join(found.listed))
 
 
 # ----------------------------------------------------------------------------- paths
@@ -99,112 +100,216 @@ def _path_segment(key: str, sensitive: bool) -> str:
 # ------------------------------------------------------------------------------ walk
 
 
-class _Checker:
-    """One walk over decoded input, collecting constraint violations."""
+class _Violations:
+    """The constraint violations one walk over decoded input found."""
+
+    __slots__ = ("count", "listed")
 
     def __init__(self) -> None:
         self.count = 0
         self.listed: list[str] = []
 
-    def check(self, shape: Shape, value: Any, path: str, sensitive: bool) -> None:
-        # Sensitivity is inherited: nothing under a sensitive shape is ever echoed.
-        sensitive = sensitive or is_sensitive(shape)
-        kind = shape.type_name
-        if kind == "structure":
-            self._structure(shape, value, path, sensitive)
-        elif kind == "list":
-            self._check_length(shape, len(value), value, path, sensitive)
-            for index, item in enumerate(value, 1):
-                self.check(shape.member, item, item_path(path, index), sensitive)
-        elif kind == "map":
-            self._check_length(shape, len(value), value, path, sensitive)
-            hide_keys = sensitive or is_sensitive(shape.key)
-            for key, item in value.items():
-                self.check(shape.key, key, key_path(path), sensitive)
-                self.check(shape.value, item, entry_path(path, str(key), hide_keys), sensitive)
-        elif kind == "string":
-            self._string(shape, value, path, sensitive)
-        elif kind in INT_RANGES or kind in ("float", "double"):
-            self._check_range(shape, value, path, sensitive)
-        elif kind == "blob":
-            # Raw bytes are never echoed, so the value is withheld even when not sensitive.
-            self._check_length(shape, len(value), value, path, sensitive=True)
-
-    def _structure(self, shape: Shape, value: Any, path: str, sensitive: bool) -> None:
-        if shape.is_document_type:
-            return
-        required = set(shape.required_members)
-        for name, member in shape.members.items():
-            item = value.get(name)
-            member_at = member_path(path, name)
-            if item is None:
-                if name in required:
-                    self._violation(member_at, "null", "Member must not be null")
-                continue
-            self.check(member, item, member_at, sensitive)
-
-    def _string(self, shape: Shape, value: str, path: str, sensitive: bool) -> None:
-        too_long = self._check_length(shape, len(value), value, path, sensitive)
-        pattern = shape.metadata.get("pattern")
-        # An over-long value is already rejected; skipping the regex bounds its cost.
-        if pattern is not None and not too_long:
-            compiled = _compile(pattern)
-            if compiled is not None and compiled.fullmatch(value) is None:
-                self._violation(
-                    path,
-                    _echo(value, shape, sensitive),
-                    f"Member must satisfy regular expression pattern: {pattern}",
-                )
-        enum = shape.enum
-        if enum and value not in enum:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must satisfy enum value set: [{', '.join(enum)}]",
-            )
-
-    def _check_length(
-        self, shape: Shape, length: int, value: Any, path: str, sensitive: bool
-    ) -> bool:
-        """Record min/max length violations; true if the value is too long."""
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
-        if low is not None and length < low:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have length greater than or equal to {_number(low)}",
-            )
-        if high is not None and length > high:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have length less than or equal to {_number(high)}",
-            )
-            return True
-        return False
-
-    def _check_range(self, shape: Shape, value: float, path: str, sensitive: bool) -> None:
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
-        if low is not None and value < low:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have value greater than or equal to {_number(low)}",
-            )
-        if high is not None and value > high:
-            self._violation(
-                path,
-                _echo(value, shape, sensitive),
-                f"Member must have value less than or equal to {_number(high)}",
-            )
-
-    def _violation(self, path: str, echoed: str | None, constraint: str) -> None:
+    def add(self, path: str, echoed: str | None, constraint: str) -> None:
         self.count += 1
         if len(self.listed) < MAX_LISTED:
             subject = "Value" if echoed is None else f"Value {echoed}"
             self.listed.append(f"{subject} at '{path}' failed to satisfy constraint: {constraint}")
+
+
+# The check of one shape: (decoded value, its path, where violations go). None: the shape
+# (and everything under it) has no constraint to check.
+Check = Callable[[Any, str, _Violations], None]
+_CHECK = "_strongroom_check"  # the slot in a shape's __dict__ holding its root check
+
+
+def checker_for(shape: Shape) -> Check | None:
+    """The check of ``shape`` as a root (nothing around it sensitive), worked out once per
+    shape object: botocore's models are loaded once and their shapes cached, so a request
+    only runs the plan (which members to look at, their paths, their constraints)."""
+    slot = shape.__dict__
+    if _CHECK not in slot:
+        slot[_CHECK] = _plan(shape, False, frozenset())
+    check: Check | None = slot[_CHECK]
+    return check
+
+
+def _plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
+    """The check of ``shape`` under an ancestor that is (or is not) ``sensitive``.
+    ``active`` names the shapes being planned around it: a recursive shape is planned
+    lazily, on first use."""
+    # Sensitivity is inherited: nothing under a sensitive shape is ever echoed.
+    sensitive = sensitive or is_sensitive(shape)
+    kind = shape.type_name
+    if kind in ("structure", "list", "map"):
+        if shape.name in active:
+            return _deferred(shape, sensitive)
+        active = active | {shape.name}
+    if kind == "structure":
+        return _structure(shape, sensitive, active)
+    if kind == "list":
+        return _list(shape, sensitive, active)
+    if kind == "map":
+        return _map(shape, sensitive, active)
+    if kind == "string":
+        return _string(shape, sensitive)
+    if kind in INT_RANGES or kind in ("float", "double"):
+        return _range(shape, sensitive)
+    if kind == "blob":
+        # Raw bytes are never echoed, so the value is withheld even when not sensitive.
+        return _length_only(_length(shape, sensitive=True))
+    return None
+
+
+def _deferred(shape: Shape, sensitive: bool) -> Check:
+    plan: Check | None = None
+    planned = False
+
+    def check_recursive(value: Any, path: str, found: _Violations) -> None:
+        nonlocal plan, planned
+        if not planned:
+            plan, planned = _plan(shape, sensitive, frozenset()), True
+        if plan is not None:
+            plan(value, path, found)
+
+    return check_recursive
+
+
+def _structure(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
+    if shape.is_document_type:
+        return None
+    required = set(shape.required_members)
+    # (name, path segment, required, check): members with nothing to check are left out.
+    members = []
+    for name, member in shape.members.items():
+        check = _plan(member, sensitive, active)
+        if check is not None or name in required:
+            members.append((name, camel(name), name in required, check))
+    if not members:
+        return None
+    plan = tuple(members)
+
+    def check_structure(value: Any, path: str, found: _Violations) -> None:
+        for name, segment, needed, check in plan:
+            item = value.get(name)
+            if item is None:
+                if needed:
+                    found.add(f"{path}.{segment}" if path else segment, "null", _NOT_NULL)
+                continue
+            if check is not None:
+                check(item, f"{path}.{segment}" if path else segment, found)
+
+    return check_structure
+
+
+def _list(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
+    length = _length(shape, sensitive)
+    check_item = _plan(shape.member, sensitive, active)
+    if check_item is None:
+        return None if length is None else _length_only(length)
+
+    def check_list(value: Any, path: str, found: _Violations) -> None:
+        if length is not None:
+            length(value, len(value), path, found)
+        for index, item in enumerate(value, 1):
+            check_item(item, f"{path}.{index}.member", found)
+
+    return check_list
+
+
+def _map(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
+    length = _length(shape, sensitive)
+    check_key = _plan(shape.key, sensitive, active)
+    check_value = _plan(shape.value, sensitive, active)
+    if check_key is None and check_value is None:
+        return None if length is None else _length_only(length)
+    hide_keys = sensitive or is_sensitive(shape.key)
+
+    def check_map(value: Any, path: str, found: _Violations) -> None:
+        if length is not None:
+            length(value, len(value), path, found)
+        for key, item in value.items():
+            if check_key is not None:
+                check_key(key, f"{path}.key", found)
+            if check_value is not None:
+                check_value(item, entry_path(path, str(key), hide_keys), found)
+
+    return check_map
+
+
+def _string(shape: Shape, sensitive: bool) -> Check | None:
+    length = _length(shape, sensitive)
+    pattern = shape.metadata.get("pattern")
+    compiled = _compile(pattern) if pattern is not None else None
+    enum = shape.enum
+    if length is None and compiled is None and not enum:
+        return None
+    pattern_rule = f"Member must satisfy regular expression pattern: {pattern}"
+    enum_rule = f"Member must satisfy enum value set: [{', '.join(enum)}]"
+
+    def check_string(value: str, path: str, found: _Violations) -> None:
+        # An over-long value is already rejected; skipping the regex bounds its cost.
+        too_long = length(value, len(value), path, found) if length is not None else False
+        if compiled is not None and not too_long and compiled.fullmatch(value) is None:
+            found.add(path, _echo(value, shape, sensitive), pattern_rule)
+        if enum and value not in enum:
+            found.add(path, _echo(value, shape, sensitive), enum_rule)
+
+    return check_string
+
+
+# Checks the length of a value: (value, its length, path, found) -> true if too long.
+Length = Callable[[Any, int, str, _Violations], bool]
+
+
+def _length(shape: Shape, sensitive: bool) -> Length | None:
+    """Record min/max length violations; true if the value is too long."""
+    low = shape.metadata.get("min")
+    high = shape.metadata.get("max")
+    if low is None and high is None:
+        return None
+    low_rule = f"Member must have length greater than or equal to {_number(low or 0)}"
+    high_rule = f"Member must have length less than or equal to {_number(high or 0)}"
+
+    def check_length(value: Any, length: int, path: str, found: _Violations) -> bool:
+        if low is not None and length < low:
+            found.add(path, _echo(value, shape, sensitive), low_rule)
+        if high is not None and length > high:
+            found.add(path, _echo(value, shape, sensitive), high_rule)
+            return True
+        return False
+
+    return check_length
+
+
+def _length_only(length: Length | None) -> Check | None:
+    if length is None:
+        return None
+    check_length = length
+
+    def check_size(value: Any, path: str, found: _Violations) -> None:
+        check_length(value, len(value), path, found)
+
+    return check_size
+
+
+def _range(shape: Shape, sensitive: bool) -> Check | None:
+    low = shape.metadata.get("min")
+    high = shape.metadata.get("max")
+    if low is None and high is None:
+        return None
+    low_rule = f"Member must have value greater than or equal to {_number(low or 0)}"
+    high_rule = f"Member must have value less than or equal to {_number(high or 0)}"
+
+    def check_range(value: float, path: str, found: _Violations) -> None:
+        if low is not None and value < low:
+            found.add(path, _echo(value, shape, sensitive), low_rule)
+        if high is not None and value > high:
+            found.add(path, _echo(value, shape, sensitive), high_rule)
+
+    return check_range
+
+
+_NOT_NULL = "Member must not be null"
 
 
 @lru_cache(maxsize=1024)

@@ -983,3 +983,141 @@ def test_validation_errors_from_parse_input_survive_the_error_round_trip() -> No
     http = {"body": error_body(error), "headers": error_headers(error), "status_code": 400}
     parsed = create_parser("json").parse(http, None)
     assert parsed["Error"] == {"Code": "ValidationException", "Message": error.message}
+
+
+# ------------------------------------------- plans: worked out once, recursion, paths
+
+# A recursive input shape (none of the served JSON inputs has one; Organizations' outputs do).
+TREE = ServiceModel(
+    {
+        "metadata": {
+            "apiVersion": "2024-01-01",
+            "protocol": "json",
+            "jsonVersion": "1.1",
+            "targetPrefix": "Tree",
+            "serviceId": "Tree",
+            "signatureVersion": "v4",
+            "endpointPrefix": "tree",
+        },
+        "operations": {
+            "Plant": {
+                "name": "Plant",
+                "http": {"method": "POST", "requestUri": "/"},
+                "input": {"shape": "Node"},
+                "output": {"shape": "Node"},
+            }
+        },
+        "shapes": {
+            "Node": {
+                "type": "structure",
+                "required": ["Name"],
+                "members": {
+                    "Name": {"shape": "Name"},
+                    "Children": {"shape": "Nodes"},
+                    "Labels": {"shape": "Labels"},
+                },
+            },
+            "Nodes": {"type": "list", "member": {"shape": "Node"}, "max": 3},
+            "Labels": {"type": "map", "key": {"shape": "Name"}, "value": {"shape": "Count"}},
+            "Name": {"type": "string", "min": 2, "pattern": "[a-z]+"},
+            "Count": {"type": "integer", "max": 9},
+        },
+    },
+    service_name="tree",
+)
+PLANT = TREE.operation_model("Plant")
+
+
+def tree(depth: int, leaf: dict[str, Any]) -> dict[str, Any]:
+    node = leaf
+    for _ in range(depth):
+        node = {"Name": "inner", "Children": [{"Name": "sibling"}, node]}
+    return node
+
+
+def test_a_recursive_input_is_decoded_and_checked_at_any_depth() -> None:
+    body = tree(6, {"Name": "leaf", "Labels": {"ab": 3}})
+    assert parse(PLANT, body) == body
+    message = invalid(PLANT, tree(3, {"Name": "X", "Labels": {"ok": 10}}))
+    deep = "children.2.member.children.2.member.children.2.member"
+    assert message == (
+        "3 validation errors detected: "
+        f"Value 'X' at '{deep}.name' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 2; "
+        f"Value 'X' at '{deep}.name' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [a-z]+; "
+        f"Value '10' at '{deep}.labels.ok.member' failed to satisfy constraint: "
+        "Member must have value less than or equal to 9"
+    )
+    assert malformed(PLANT, tree(4, {"Name": "leaf", "Children": [None]})) == (
+        "Expected an object at "
+        "'children.2.member.children.2.member.children.2.member.children.2.member"
+        ".children.1.member' but found null."
+    )
+    missing = invalid(PLANT, tree(2, {"Children": []}))
+    assert missing == one_error(
+        "children.2.member.children.2.member.name", "Member must not be null", "null"
+    )
+
+
+def test_a_recursive_output_is_written_at_any_depth() -> None:
+    body = tree(8, {"Name": "leaf", "Labels": {"ab": 3}})
+    assert orjson.loads(serialize_output(PLANT, body)) == body
+    op = operation_model("organizations", "DescribeHandshake")
+    resource: dict[str, Any] = {"Value": "leaf", "Type": "ACCOUNT"}
+    for depth in range(10):
+        resource = {"Value": f"v{depth}", "Type": "ORGANIZATION", "Resources": [resource]}
+    output = {"Handshake": {"Id": "h-1", "Resources": [resource]}}
+    assert client_parse(op, serialize_output(op, output)) == output
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (["not", "a", "mapping"], "Node: expected a mapping, got list"),
+        ({"Name": 5}, "Node.Name: expected a str, got int"),
+        ({"Children": "x"}, "Node.Children: expected a sequence, got str"),
+        (
+            {"Children": [{"Name": "a"}, {"Children": [{"Name": b"x"}]}]},
+            "Node.Children[1].Children[0].Name: expected a str, got bytes",
+        ),
+        ({"Labels": {"a": 1, "b": True}}, "Node.Labels['b']: expected an int, got bool"),
+        ({"Labels": {7: 1}}, "Node.Labels.<key>: expected a str, got int"),
+        (
+            tree(3, {"Labels": {"k": "1"}}),
+            "Node.Children[1].Children[1].Children[1].Labels['k']: expected an int, got str",
+        ),
+    ],
+)
+def test_output_type_errors_name_the_exact_place(output: Any, message: str) -> None:
+    with pytest.raises(TypeError) as caught:
+        serialize_output(PLANT, output)
+    assert str(caught.value) == message
+
+
+def test_exact_paths_of_output_type_errors_in_a_real_model() -> None:
+    with pytest.raises(TypeError) as caught:
+        serialize_output(sm("GetSecretValue"), {"VersionStages": ["AWSCURRENT", None]})
+    assert (
+        str(caught.value) == "GetSecretValueResponse.VersionStages[1]: expected a str, got NoneType"
+    )
+    with pytest.raises(TypeError) as caught:
+        serialize_output(
+            sm("DescribeSecret"), {"VersionIdsToStages": {"v1": ["AWSCURRENT"], "v2": "AWSPENDING"}}
+        )
+    assert str(caught.value) == (
+        "DescribeSecretResponse.VersionIdsToStages['v2']: expected a sequence, got str"
+    )
+
+
+def test_each_shape_is_planned_once_and_the_plans_are_reused() -> None:
+    op = sm("GetSecretValue")
+    parse(op, {"SecretId": "a"})
+    serialize_output(op, {"Name": "a"})
+    held = dict(op.input_shape.__dict__), dict(op.output_shape.__dict__)
+    parse(op, {"SecretId": "b", "VersionStage": "AWSCURRENT"})
+    serialize_output(op, {"Name": "b", "VersionStages": ["AWSCURRENT"]})
+    for before, shape in zip(held, (op.input_shape, op.output_shape), strict=True):
+        for key, plan in before.items():
+            if key.startswith("_strongroom_"):
+                assert shape.__dict__[key] is plan
