@@ -6,9 +6,11 @@ safe without a message bus:
 - Every committed write transaction bumps a counter per table it wrote
   (``change_counters``), in the same transaction: :func:`track_changes` hooks the engine,
   so no write path can forget to.
-- Before a request reads, :meth:`RowCache.refresh` asks SQLite whether any connection
-  committed since it last asked (``PRAGMA data_version``, a read of shared memory). Only
-  then does it read the counters and drop the namespaces that depend on a changed table.
+- Before a request reads, :meth:`RowCache.refresh` looks whether any connection
+  committed since it last looked: at the header of SQLite's shared-memory WAL index,
+  which every commit rewrites (:class:`WalIndexWatch`), and when that moved, at
+  ``PRAGMA data_version``. Only then does it read the counters and drop the namespaces
+  that depend on a changed table.
 
 A reader stores what it loaded only if no namespace it depends on was dropped since its
 snapshot began (the *epoch* check), so a slow reader never puts back a row that a newer
@@ -22,6 +24,8 @@ Only reads through a snapshot reader are cached; a writer always reads the datab
 from __future__ import annotations
 
 import copy
+import mmap
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -101,12 +105,55 @@ def shallow_copy(value: T) -> T:
     return twin
 
 
+class WalIndexWatch:
+    """Whether any connection may have committed since a look, without asking SQLite.
+
+    In WAL mode every commit rewrites the WAL-index header at the start of the database's
+    ``-shm`` file (https://www.sqlite.org/walformat.html, "The WAL-Index Header": the
+    change counter ``iChange``, the last valid frame ``mxFrame``, the checksums), copy 1
+    first and copy 0 last. Copy 0 unchanged means no commit has been published since, the
+    same conclusion a new read transaction would reach. Asking SQLite instead
+    (``PRAGMA data_version``) costs a system call or two and a hand-off of the GIL on every
+    request. The header is only a hint that nothing changed: any difference, a torn read
+    included, sends the caller to the database.
+
+    The mapping is read-only and stays valid: while the cache's own connection is open
+    (it holds SQLite's shared "DMS" lock) no connection may truncate the file. Without a
+    ``-shm`` file (not WAL mode) :meth:`header` is None and callers always ask SQLite.
+    """
+
+    SIZE = 48  # one copy of the header
+
+    def __init__(self, database: str) -> None:
+        self.seen: bytes | None = None  # the header at the last full check
+        self._map: mmap.mmap | None = None
+        try:
+            fd = os.open(f"{database}-shm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if os.fstat(fd).st_size >= self.SIZE:
+                self._map = mmap.mmap(fd, self.SIZE, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+
+    def header(self) -> bytes | None:
+        return self._map[: self.SIZE] if self._map is not None else None
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
 class RowCache:
     """The cached answers of one process, by namespace."""
 
     def __init__(self, database: str, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
         self.max_entries = max_entries
         self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._watch.execute("PRAGMA data_version").fetchone()  # maps the WAL index, if any
+        self._index = WalIndexWatch(database)
         self._lock = threading.Lock()
         self._entries: dict[str, dict[Any, Any]] = {}
         self._dropped_at: dict[str, int] = {}  # namespace -> epoch of its last drop
@@ -120,6 +167,11 @@ class RowCache:
     def refresh(self) -> int:
         """Drop what changed since the last refresh; the epoch a snapshot begun now is at."""
         with self._lock:
+            # Read before the database is asked: a commit after this look moves the header
+            # again, so the next refresh asks.
+            header = self._index.header()
+            if header is not None and header == self._index.seen:
+                return self.epoch  # nobody committed: no system call, no GIL hand-off
             (version,) = self._watch.execute("PRAGMA data_version").fetchone()
             if version != self._data_version:
                 counters = dict(
@@ -131,6 +183,7 @@ class RowCache:
                     changed = [t for t, c in counters.items() if self._counters.get(t) != c]
                     self._drop(changed)
                 self._data_version, self._counters = version, counters
+            self._index.seen = header
             return self.epoch
 
     def get(self, namespace: Namespace, key: Any, load: Callable[[], T], epoch: int) -> T:
@@ -159,6 +212,7 @@ class RowCache:
 
     def close(self) -> None:
         with self._lock:
+            self._index.close()
             self._watch.close()
 
     def _register(self, namespace: Namespace) -> dict[Any, Any]:

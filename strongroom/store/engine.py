@@ -331,6 +331,39 @@ _reads_only: ContextVar[bool] = ContextVar("strongroom_reads_only", default=Fals
 _reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
 
 
+class _Snapshot:
+    """``Store.read()``'s new snapshot: a class, not a generator, for it is entered on
+    every request."""
+
+    __slots__ = ("_reader", "_store", "_token")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> Connection:
+        cache = self._store.cache
+        epoch = cache.refresh() if cache is not None else 0
+        self._reader = SnapshotReader(self._store.engine, cache, epoch)
+        self._token = _reader.set(self._reader)
+        return cast(Connection, self._reader)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._reader.close(commit=kind is None)
+        finally:
+            _reader.reset(self._token)
+
+
+class _ReadsOnly:
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _reads_only.set(True)
+
+    def __exit__(self, *_: object) -> None:
+        _reads_only.reset(self._token)
+
+
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'strongroom.db'}"
 
@@ -415,22 +448,7 @@ class Store:
         if outer is not None:
             # A request reads through a dozen nested read() blocks: no generator for them.
             return nullcontext(cast(Connection, outer))
-        return self._snapshot()
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        epoch = self.cache.refresh() if self.cache is not None else 0
-        reader = SnapshotReader(self.engine, self.cache, epoch)
-        token = _reader.set(reader)
-        try:
-            yield cast(Connection, reader)
-        except BaseException:
-            reader.close(commit=False)
-            raise
-        else:
-            reader.close(commit=True)
-        finally:
-            _reader.reset(token)
+        return _Snapshot(self)
 
     def uncommitted_writes(self) -> frozenset[str]:
         """The tables this context's open transaction (a unit of work, a write batch) has
@@ -441,15 +459,10 @@ class Store:
             return frozenset()
         return _touched(unit.connection)
 
-    @contextmanager
-    def reads_only(self) -> Iterator[None]:
+    def reads_only(self) -> AbstractContextManager[None]:
         """Inside this block a write raises :class:`WriteAttempted` before it starts: how a
         request served on the event loop finds out that it must go to a thread after all."""
-        token = _reads_only.set(True)
-        try:
-            yield
-        finally:
-            _reads_only.reset(token)
+        return _ReadsOnly()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -29,7 +29,7 @@ from strongroom.secrets import repository as repo
 from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
-from strongroom.store.cache import EVERYTHING, Namespace
+from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch
 from strongroom.store.engine import SnapshotReader, Store, WriteAttempted, cached
 from tests.inprocess import client, signing_at
 
@@ -488,6 +488,82 @@ def test_refresh_moves_the_epoch_only_after_a_commit(store: Store, other: Store)
     later = cache.refresh()
     assert later > epoch
     assert cache.refresh() == later
+
+
+class CountingWatch:
+    """Stands in for the cache's own sqlite3 connection and counts what it is asked."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+        self.asked: list[str] = []
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        self.asked.append(sql)
+        return self.real.execute(sql)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_refresh_asks_sqlite_only_after_a_commit_moved_the_wal_index(
+    store: Store, other: Store
+) -> None:
+    cache = cache_of(other)
+    watch = CountingWatch(cache._watch)
+    cache._watch = watch
+    epoch = cache.refresh()
+    watch.asked.clear()
+    for _ in range(5):
+        assert cache.refresh() == epoch
+    assert watch.asked == []  # read-only traffic: shared memory only
+    put_setting(store, "a", b"1")
+    assert cache.refresh() > epoch
+    assert watch.asked[0] == "PRAGMA data_version"
+    watch.asked.clear()
+    cache.refresh()
+    assert watch.asked == []
+
+
+def test_a_commit_by_any_connection_moves_the_wal_index_header(store: Store, db: Path) -> None:
+    watch = WalIndexWatch(str(db))
+    try:
+        before = watch.header()
+        assert before is not None and len(before) == WalIndexWatch.SIZE
+        with sqlite3.connect(db) as raw:  # not through any Store: a process of its own
+            raw.execute("INSERT INTO settings (name, value) VALUES ('raw', x'00')")
+        assert watch.header() != before
+        settled = watch.header()
+        with sqlite3.connect(db) as raw:  # a read changes nothing
+            raw.execute("SELECT count(*) FROM settings").fetchone()
+        assert watch.header() == settled
+    finally:
+        watch.close()
+
+
+def test_a_raw_commit_that_bumps_the_counters_is_seen_by_the_next_refresh(
+    store: Store, db: Path
+) -> None:
+    cache = cache_of(store)
+    with store.read() as conn:
+        assert cached(conn, SETTINGS, "k", lambda: "old") == "old"
+    epoch = cache.refresh()
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "INSERT INTO change_counters (table_name, counter) VALUES ('settings', 1) "
+            "ON CONFLICT (table_name) DO UPDATE SET counter = counter + 1"
+        )
+    assert cache.refresh() > epoch
+    with store.read() as conn:
+        assert cached(conn, SETTINGS, "k", lambda: "new") == "new"
+
+
+def test_without_a_wal_index_every_refresh_asks_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "rollback-journal.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE t (x)")
+    watch = WalIndexWatch(str(path))
+    assert watch.header() is None
+    watch.close()
 
 
 # 4. The epoch rule -------------------------------------------------------------------------
