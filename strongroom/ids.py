@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 
 _random = random.Random()  # seeded from os.urandom
 os.register_at_fork(after_in_child=_random.seed)  # a forked worker must not repeat its parent
 
 
+# uuid.UUID(int=n, version=4) sets these bits: version 4, RFC 4122 variant.
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
+_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def unique_id() -> str:
-    """A version 4 UUID, as AWS request ids and CloudTrail event ids look."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A version 4 UUID, as AWS request ids and CloudTrail event ids look: the text
+    ``str(uuid.UUID(int=n, version=4))`` gives, formatted directly (a third of the cost)."""
+    digits = "%032x" % (_random.getrandbits(128) & _CLEAR | _SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

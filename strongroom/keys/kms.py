@@ -319,7 +319,9 @@ class KeyService:
 
     def _material(
         self, conn: Connection, key_id: str, generation: int | None = None
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, AESGCM]:
+        """The key's material (its current one, or ``generation``): its generation, id and
+        the cipher over it, cached ready to use (its key schedule is built once)."""
         return cached(
             conn,
             _MATERIAL,
@@ -329,7 +331,7 @@ class KeyService:
 
     def _load_material(
         self, conn: Connection, key_id: str, generation: int | None
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, AESGCM]:
         table = schema.kms_key_material
         query = select(table).where(table.c.key_id == key_id)
         if generation is None:
@@ -352,7 +354,7 @@ class KeyService:
                 status=500,
                 sender_fault=False,
             ) from None
-        return row.generation, row.material_id, material
+        return row.generation, row.material_id, AESGCM(material)
 
     def _current_material_id(self, conn: Connection, key_id: str) -> str:
         table = schema.kms_key_material
@@ -367,10 +369,10 @@ class KeyService:
     def _encrypt(
         self, conn: Connection, key: KeyRecord, plaintext: bytes, context: Mapping[str, str] | None
     ) -> tuple[bytes, str]:
-        generation, material_id, material = self._material(conn, key.key_id)
+        generation, material_id, cipher = self._material(conn, key.key_id)
         header = _BLOB_HEADER.pack(_BLOB_VERSION, key.key_id.encode(), generation)
         nonce = os.urandom(_NONCE)
-        body = AESGCM(material).encrypt(nonce, plaintext, header + canonical_context(context))
+        body = cipher.encrypt(nonce, plaintext, header + canonical_context(context))
         return header + nonce + body, material_id
 
     def _decrypt(
@@ -382,9 +384,11 @@ class KeyService:
         expected_key: str | None,
         action: str | None = None,
         known: KeyRecord | None = None,
+        context_bytes: bytes | None = None,
     ) -> tuple[KeyRecord, bytes, str]:
         """``known``: the blob's key when the caller already resolved it (to authorize its
-        use), so it is not looked up twice."""
+        use), so it is not looked up twice; ``context_bytes``: ``canonical_context(context)``
+        when the caller has it already."""
         if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
             raise invalid_ciphertext()
         version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
@@ -411,10 +415,12 @@ class KeyService:
         self._usable(key)
         header = blob[: _BLOB_HEADER.size]
         nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
-        _, material_id, material = self._material(conn, key.key_id, generation)
+        _, material_id, cipher = self._material(conn, key.key_id, generation)
+        if context_bytes is None:
+            context_bytes = canonical_context(context)
         try:
-            plaintext = AESGCM(material).decrypt(
-                nonce, blob[_BLOB_HEADER.size + _NONCE :], header + canonical_context(context)
+            plaintext = cipher.decrypt(
+                nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context_bytes
             )
         except InvalidTag:
             raise invalid_ciphertext() from None
@@ -1084,12 +1090,13 @@ class KeyService:
         except struct.error:
             raise invalid_ciphertext() from None
         wrapped = sealed[2 : 2 + length]
-        _, data_key, _ = self._decrypt(conn, caller, wrapped, context, None, known=key)
+        context_bytes = canonical_context(context)
+        _, data_key, _ = self._decrypt(
+            conn, caller, wrapped, context, None, known=key, context_bytes=context_bytes
+        )
         nonce = sealed[2 + length : 2 + length + _NONCE]
         try:
-            return AESGCM(data_key).decrypt(
-                nonce, sealed[2 + length + _NONCE :], canonical_context(context)
-            )
+            return AESGCM(data_key).decrypt(nonce, sealed[2 + length + _NONCE :], context_bytes)
         except (InvalidTag, ValueError):  # altered bytes: a bad tag, or a truncated nonce
             raise invalid_ciphertext() from None
 

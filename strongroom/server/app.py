@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -35,6 +36,10 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> ASGIApp
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gate.start()
+        # What is loaded by now (service models, the deployment) lives as long as the
+        # worker: frozen, the collector stops walking it on every full collection.
+        gc.collect()
+        gc.freeze()
         sweeper = asyncio.create_task(_purge_loop(gate, settings.purge_interval))
         # Audit forwarding reads only the log files, so it runs while sealed too.
         data_dir = settings.data_dir or (gate.deployment.data_dir if gate.deployment else None)
