@@ -211,6 +211,9 @@ def server(config_file: Path | None, **flags: Any) -> None:
             log_level=settings.log_level,
             loop="uvloop",
             http="httptools",
+            # X-Forwarded-For is not believed, not even from loopback: it would let any
+            # local client pick the aws:SourceIp its policies see and its audit records show.
+            proxy_headers=False,
             access_log=settings.log_level == "debug",
         )
     finally:

@@ -809,3 +809,26 @@ def test_a_second_account_reads_a_shared_secret_through_resource_and_key_policie
     )
     # Nothing of the first account is visible to the second by name.
     dep.refused(bob.client().list_secrets)
+
+
+def test_x_forwarded_for_does_not_choose_the_source_ip(dep: Deployment) -> None:
+    """A client on the server's own host claims another address: policies and the audit
+    trail see the address the connection came from."""
+    name, arn = secret(dep, "xff")
+    office = policy(allow(GET, arn, Condition={"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}))
+    user = make_user(dep, office)
+    client = user.client()
+
+    def claim(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = "203.0.113.9"
+
+    client.meta.events.register("before-sign.secretsmanager.GetSecretValue", claim)
+    dep.refused(
+        client.get_secret_value,
+        SecretId=name,
+        message=not_identity(user.arn, GET, arn),
+    )
+    with pytest.raises(ClientError) as raised:
+        client.get_secret_value(SecretId=name)
+    (record,) = dep.records(raised.value.response["ResponseMetadata"]["RequestId"])
+    assert record["sourceIPAddress"] == "127.0.0.1"
