@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from strongroom.clock import Clock, midnight
+from strongroom.clock import Clock
 from strongroom.iam.credentials import Principal
 from strongroom.keys.authorization import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
@@ -36,7 +36,7 @@ from strongroom.secrets.checks import request_keys, secret_check
 from strongroom.secrets.filters import SecretFacts, compile_filters
 from strongroom.secrets.passwords import generate_password
 from strongroom.secrets.repository import SecretRecord, VersionRecord
-from strongroom.store.engine import Store
+from strongroom.store.engine import Store, per_snapshot
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -130,6 +130,15 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _day_ms(moment: datetime) -> int:
+    """``_ms(midnight(moment))``: Unix time has no leap seconds, so a UTC day is a whole
+    number of milliseconds."""
+    return _ms(moment) // _DAY_MS * _DAY_MS
+
+
+_DAY_MS = 86_400_000
+
+
 def _time(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
@@ -194,6 +203,17 @@ class SecretsManager:
 
     def _lookup(
         self, conn: Connection, caller: Caller, secret_id: str, *, for_update: bool = False
+    ) -> SecretRecord | None:
+        if for_update:
+            return self._find(conn, caller, secret_id, for_update=True)
+        return per_snapshot(
+            conn,
+            ("secret-lookup", (caller.account_id, caller.region, secret_id)),
+            lambda: self._find(conn, caller, secret_id, for_update=False),
+        )
+
+    def _find(
+        self, conn: Connection, caller: Caller, secret_id: str, *, for_update: bool
     ) -> SecretRecord | None:
         ref = arns.parse_secret_id(secret_id)
         if not ref.is_arn:
@@ -568,7 +588,7 @@ class SecretsManager:
     def _record_access(self, record: SecretRecord, version: VersionRecord) -> None:
         """LastAccessedDate has date resolution, so at most one write a day per secret
         and version (ListSecretVersionIds reports each version's own LastAccessedDate)."""
-        day = _ms(midnight(self._clock.now()))
+        day = _day_ms(self._clock.now())
         if record.last_accessed_ms == day and version.last_accessed_ms == day:
             return
         with self._write() as conn:

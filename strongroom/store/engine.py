@@ -323,6 +323,21 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
     return load()
 
 
+def per_snapshot(conn: Connection, key: tuple[str, Any], load: Callable[[], T]) -> T:
+    """``load()``, once per snapshot reader: a request asks the same question more than once
+    (to authorize, then to serve) and one snapshot always gives the same answer. ``key``
+    starts with a name no :class:`Namespace` has. Through any other connection, ``load()``
+    every time."""
+    if not isinstance(conn, SnapshotReader):
+        return load()
+    seen = conn.seen
+    if key in seen:
+        found: T = seen[key]
+        return found
+    value = seen[key] = load()
+    return value
+
+
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
 # The read transaction already open in this context: nested reads join it, so one request
 # never holds two pooled read connections (which could drain the pool and deadlock).

@@ -30,7 +30,7 @@ from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
 from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch
-from strongroom.store.engine import SnapshotReader, Store, WriteAttempted, cached
+from strongroom.store.engine import SnapshotReader, Store, WriteAttempted, cached, per_snapshot
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
@@ -1039,3 +1039,21 @@ def test_through_the_pipelines_of_two_workers(
         with pytest.raises(erin_b.exceptions.ClientError) as info:
             erin_b.get_secret_value(SecretId="piped")
         assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_per_snapshot_loads_once_per_snapshot_and_every_time_elsewhere(store: Store) -> None:
+    loads: list[int] = []
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    with store.read() as conn:
+        assert per_snapshot(conn, ("t", 1), load) == 1
+        assert per_snapshot(conn, ("t", 1), load) == 1
+        assert per_snapshot(conn, ("t", 2), load) == 2
+    with store.read() as conn:  # a new snapshot asks again
+        assert per_snapshot(conn, ("t", 1), load) == 3
+    with store.write() as conn:  # a writer always does
+        assert per_snapshot(conn, ("t", 1), load) == 4
+        assert per_snapshot(conn, ("t", 1), load) == 5
