@@ -1,0 +1,105 @@
+"""strongroom/server/http.py: the writes of one turn of the event loop leave in one call
+of the real transport, in order; closing sends what is pending first; aborting drops it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from strongroom.server.http import _Coalescing
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+        self.buffered = 7
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000)}.get(name, default)
+
+
+def run(steps: Any) -> None:
+    asyncio.run(steps())
+
+
+def test_the_writes_of_one_turn_leave_together_and_in_order() -> None:
+    real = FakeTransport()
+
+    async def steps() -> None:
+        transport = _Coalescing(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        transport.write(bytearray(b"{}"))
+        assert real.writes == []  # not yet: the turn is not over
+        assert transport.get_write_buffer_size() == 7 + 40
+        await asyncio.sleep(0)
+        assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+        transport.write(b"next")
+        await asyncio.sleep(0)
+        assert real.writes[1:] == [b"next"]
+
+    run(steps)
+
+
+def test_close_sends_what_is_pending_first() -> None:
+    real = FakeTransport()
+
+    async def steps() -> None:
+        transport = _Coalescing(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        transport.close()
+        assert real.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"] and real.closed
+        await asyncio.sleep(0)  # the scheduled flush finds nothing left
+        assert len(real.writes) == 1
+
+    run(steps)
+
+
+def test_abort_drops_what_is_pending_and_a_closed_transport_gets_nothing() -> None:
+    real = FakeTransport()
+
+    async def steps() -> None:
+        transport = _Coalescing(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"lost")
+        transport.abort()
+        await asyncio.sleep(0)
+        assert real.writes == [] and real.aborted
+        other = FakeTransport()
+        late = _Coalescing(other, asyncio.get_running_loop())  # type: ignore[arg-type]
+        late.write(b"after the peer left")
+        other.closed = True  # the connection was lost before the turn ended
+        await asyncio.sleep(0)
+        assert other.writes == []
+
+    run(steps)
+
+
+def test_everything_else_is_the_real_transports() -> None:
+    real = FakeTransport()
+
+    async def steps() -> None:
+        transport = _Coalescing(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 5000)
+        assert transport.is_closing() is False
+        transport.writelines([b"a", b"b"])
+        await asyncio.sleep(0)
+        assert real.writes == [b"ab"]
+
+    run(steps)
