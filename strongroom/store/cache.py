@@ -105,6 +105,9 @@ def shallow_copy(value: T) -> T:
     return twin
 
 
+_ABSENT = object()  # not in the cache (None is a cached answer: no such row)
+
+
 class WalIndexWatch:
     """Whether any connection may have committed since a look, without asking SQLite.
 
@@ -187,14 +190,17 @@ class RowCache:
             return self.epoch
 
     def get(self, namespace: Namespace, key: Any, load: Callable[[], T], epoch: int) -> T:
-        with self._lock:
-            entries = self._entries.get(namespace.name)
-            if entries is None:
-                entries = self._register(namespace)
-            if key in entries:
-                self.hits += 1
-                found = entries[key]
+        # A hit takes no lock: one dict lookup is atomic, and an entry dropped by a refresh
+        # that began after this reader's is still what this reader's snapshot holds.
+        entries = self._entries.get(namespace.name)
+        if entries is not None:
+            found = entries.get(key, _ABSENT)
+            if found is not _ABSENT:
+                self.hits += 1  # a statistic: a lost increment under a race is harmless
                 return shallow_copy(found) if namespace.copy else found  # type: ignore[no-any-return]
+        with self._lock:
+            if namespace.name not in self._entries:
+                self._register(namespace)
             self.misses += 1
         value = load()
         with self._lock:
