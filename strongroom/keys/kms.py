@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ Output = dict[str, Any]
 # Read to open every secret value: cached per process (store/cache.py).
 _KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
 _MATERIAL = Namespace("kms-material", ("kms_key_material",))
+DATA_KEY_LIMIT = 10_000  # unwrapped data keys remembered per process (DataKeys)
 # Every secret write without its own key resolves aws/secretsmanager.
 _BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), copy=True, remember_absent=False)
 
@@ -222,6 +224,7 @@ class KeyService:
         self._barrier = barrier
         self._clock = clock
         self._tokens = tokens
+        self._data_keys = DataKeys()
 
     def _now_ms(self) -> int:
         return _ms(self._clock.now())
@@ -384,11 +387,27 @@ class KeyService:
         expected_key: str | None,
         action: str | None = None,
         known: KeyRecord | None = None,
-        context_bytes: bytes | None = None,
     ) -> tuple[KeyRecord, bytes, str]:
         """``known``: the blob's key when the caller already resolved it (to authorize its
-        use), so it is not looked up twice; ``context_bytes``: ``canonical_context(context)``
-        when the caller has it already."""
+        use), so it is not looked up twice."""
+        key, generation = self._blob_checks(conn, caller, blob, expected_key, action, known)
+        plaintext, material_id = self._unwrap(
+            conn, key, generation, blob, canonical_context(context)
+        )
+        return key, plaintext, material_id
+
+    def _blob_checks(
+        self,
+        conn: Connection,
+        caller: KmsCaller,
+        blob: bytes,
+        expected_key: str | None,
+        action: str | None,
+        known: KeyRecord | None,
+    ) -> tuple[KeyRecord, int]:
+        """Whether ``blob`` may be decrypted now: its key and material generation, or the
+        error (malformed, no such key, another key than expected, not permitted, disabled or
+        pending deletion)."""
         if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
             raise invalid_ciphertext()
         version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
@@ -413,18 +432,21 @@ class KeyService:
         if action is not None:  # a direct KMS call, not Secrets Manager's own use
             self._permitted(caller, key, action)
         self._usable(key)
+        return key, generation
+
+    def _unwrap(
+        self, conn: Connection, key: KeyRecord, generation: int, blob: bytes, context: bytes
+    ) -> tuple[bytes, str]:
+        """The plaintext of a checked ``blob`` (encryption context serialized as
+        ``context``) and the id of the material that opened it."""
         header = blob[: _BLOB_HEADER.size]
         nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
         _, material_id, cipher = self._material(conn, key.key_id, generation)
-        if context_bytes is None:
-            context_bytes = canonical_context(context)
         try:
-            plaintext = cipher.decrypt(
-                nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context_bytes
-            )
+            plaintext = cipher.decrypt(nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context)
         except InvalidTag:
             raise invalid_ciphertext() from None
-        return key, plaintext, material_id
+        return plaintext, material_id
 
     # Keys ---------------------------------------------------------------------------
 
@@ -1085,20 +1107,56 @@ class KeyService:
         context: Mapping[str, str],
         key: KeyRecord | None = None,
     ) -> bytes:
+        """Open a value sealed by :meth:`seal_with`. The key's state is checked every time;
+        the unwrapped data key is remembered (see :class:`DataKeys`)."""
         try:
             (length,) = struct.unpack_from(">H", sealed)
         except struct.error:
             raise invalid_ciphertext() from None
         wrapped = sealed[2 : 2 + length]
         context_bytes = canonical_context(context)
-        _, data_key, _ = self._decrypt(
-            conn, caller, wrapped, context, None, known=key, context_bytes=context_bytes
-        )
+        found, generation = self._blob_checks(conn, caller, wrapped, None, None, key)
         nonce = sealed[2 + length : 2 + length + _NONCE]
         try:
-            return AESGCM(data_key).decrypt(nonce, sealed[2 + length + _NONCE :], context_bytes)
+            cipher = self._data_keys.get(wrapped, context_bytes)
+            if cipher is None:
+                data_key, _ = self._unwrap(conn, found, generation, wrapped, context_bytes)
+                cipher = AESGCM(data_key)
+                self._data_keys.put(wrapped, context_bytes, cipher)
+            return cipher.decrypt(nonce, sealed[2 + length + _NONCE :], context_bytes)
         except (InvalidTag, ValueError):  # altered bytes: a bad tag, or a truncated nonce
             raise invalid_ciphertext() from None
+
+
+class DataKeys:
+    """Unwrapped data keys of sealed values, by (wrapped key, encryption context), bounded
+    (the oldest go first).
+
+    Unwrapping is a pure function of the key material (immutable per generation), the
+    wrapped blob and its context, so a remembered answer never goes stale; whether the
+    key may be used (it exists, is enabled, the caller may use it) is still decided on
+    every open. The memory holds nothing the process did not already hold: the key
+    material that unwraps every one of them is cached too."""
+
+    def __init__(self, limit: int = DATA_KEY_LIMIT) -> None:
+        self._limit = limit
+        self._keys: dict[tuple[bytes, bytes], AESGCM] = {}
+        self._lock = threading.Lock()
+
+    def get(self, wrapped: bytes, context: bytes) -> AESGCM | None:
+        return self._keys.get((wrapped, context))
+
+    def put(self, wrapped: bytes, context: bytes, cipher: AESGCM) -> None:
+        with self._lock:
+            if len(self._keys) >= self._limit:
+                del self._keys[next(iter(self._keys))]
+            self._keys[wrapped, context] = cipher
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"DataKeys(size={len(self)}, limit={self._limit})"
 
 
 def _days_ms(days: int) -> int:

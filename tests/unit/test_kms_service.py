@@ -23,7 +23,7 @@ from sqlalchemy import select
 from strongroom.clock import ManualClock
 from strongroom.iam.credentials import admin_arn
 from strongroom.keys.envelope import DecryptionError
-from strongroom.keys.kms import KeyService, KmsCaller, canonical_context
+from strongroom.keys.kms import DataKeys, KeyService, KmsCaller, canonical_context
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.service import Caller, SecretsManager
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
@@ -332,3 +332,69 @@ def test_a_material_row_moved_to_another_key_does_not_open(
     raises("InvalidCiphertextException", lambda: decrypt(keys, blob))
     assert keys.describe_key(KMS, {"KeyId": victim})["KeyMetadata"]["KeyState"] == "Enabled"
     assert decrypt(keys, encrypt(keys, donor, b"donor"))["Plaintext"] == b"donor"
+
+
+# Unwrapped data keys -------------------------------------------------------------------------
+
+
+def sealed_value(deployment: Deployment, name: str) -> tuple[bytes, dict[str, str]]:
+    """The stored ciphertext of a secret's current version and its encryption context."""
+    with deployment.store.read() as conn:
+        row = conn.execute(
+            select(schema.secrets.c.arn, schema.secret_versions)
+            .join(schema.secret_versions, schema.secret_versions.c.secret_id == schema.secrets.c.id)
+            .where(schema.secrets.c.name == name)
+        ).one()
+    context = {"SecretARN": row.arn, "SecretVersionId": row.version_id}
+    return row.ciphertext, context
+
+
+def test_a_data_key_is_unwrapped_once_but_the_key_is_checked_on_every_read(
+    keys: KeyService, sm: SecretsManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id = new_key(keys)
+    create_secret(sm, "dk/remembered", "v1", key_id)
+    unwraps: list[str] = []
+    real = keys._unwrap
+
+    def counted(*args: Any) -> Any:
+        unwraps.append("unwrap")
+        return real(*args)
+
+    monkeypatch.setattr(keys, "_unwrap", counted)
+    assert read_secret(sm, "dk/remembered") == "v1"
+    assert read_secret(sm, "dk/remembered") == "v1"
+    assert unwraps == ["unwrap"]  # the second read used the remembered data key
+    keys.disable_key(KMS, {"KeyId": key_id})
+    raises("DecryptionFailure", lambda: read_secret(sm, "dk/remembered"))
+    keys.enable_key(KMS, {"KeyId": key_id})
+    assert read_secret(sm, "dk/remembered") == "v1"
+    keys.schedule_key_deletion(KMS, {"KeyId": key_id, "PendingWindowInDays": 7})
+    raises("DecryptionFailure", lambda: read_secret(sm, "dk/remembered"))
+    assert unwraps == ["unwrap"]
+
+
+def test_a_remembered_data_key_opens_nothing_under_another_context(
+    deployment: Deployment, keys: KeyService, sm: SecretsManager
+) -> None:
+    create_secret(sm, "dk/context", "bound")
+    assert read_secret(sm, "dk/context") == "bound"
+    sealed, context = sealed_value(deployment, "dk/context")
+    moved = {**context, "SecretVersionId": str(uuid.uuid4())}
+    with deployment.store.read() as conn:
+        assert keys.open_sealed(conn, KMS, sealed, context) == b"bound"
+        raises("InvalidCiphertextException", lambda: keys.open_sealed(conn, KMS, sealed, moved))
+        tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        raises("InvalidCiphertextException", lambda: keys.open_sealed(conn, KMS, tampered, context))
+
+
+def test_data_keys_are_bounded_oldest_first() -> None:
+    remembered = DataKeys(limit=2)
+    ciphers = [AESGCM(AESGCM.generate_key(bit_length=256)) for _ in range(3)]
+    for number, cipher in enumerate(ciphers):
+        remembered.put(b"wrapped-%d" % number, b"{}", cipher)
+    assert len(remembered) == 2
+    assert remembered.get(b"wrapped-0", b"{}") is None
+    assert remembered.get(b"wrapped-2", b"{}") is ciphers[2]
+    assert remembered.get(b"wrapped-2", b'{"a":"b"}') is None
+    assert "wrapped" not in repr(remembered)
