@@ -20,6 +20,7 @@ from botocore.model import OperationModel, Shape
 
 from strongroom.iam.credentials import Principal
 from strongroom.ids import unique_id
+from strongroom.protocol.model import planned_on_first_use, shape_plan
 
 EVENT_VERSION = "1.11"  # CloudTrail's current record format
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Validate", "Lookup")
@@ -150,10 +151,7 @@ _REDACTOR = "_strongroom_redactor"  # the slot in a shape's __dict__ holding its
 
 
 def _redactor(shape: Shape) -> Redactor:
-    cached: Redactor | None = shape.__dict__.get(_REDACTOR)
-    if cached is None:
-        cached = shape.__dict__[_REDACTOR] = _plan(shape, frozenset())
-    return cached
+    return shape_plan(shape, _REDACTOR, lambda root: _plan(root, frozenset()))
 
 
 def _nothing(value: Any) -> None:
@@ -170,7 +168,7 @@ def _plan(shape: Shape, active: frozenset[str]) -> Redactor:
     if shape.metadata.get("sensitive") or shape.type_name == "blob":
         return _nothing
     if shape.name in active:
-        return _deferred(shape)
+        return planned_on_first_use(lambda: _plan(shape, frozenset()))
     active = active | {shape.name}
     kind = shape.type_name
     if kind == "structure":
@@ -180,18 +178,6 @@ def _plan(shape: Shape, active: frozenset[str]) -> Redactor:
     if kind == "map":
         return _map_plan(_plan(shape.value, active))
     return _leaf
-
-
-def _deferred(shape: Shape) -> Redactor:
-    plan: Redactor | None = None
-
-    def redact_recursive(value: Any) -> Any:
-        nonlocal plan
-        if plan is None:
-            plan = _plan(shape, frozenset())
-        return plan(value)
-
-    return redact_recursive
 
 
 def _structure_plan(shape: Shape, active: frozenset[str]) -> Redactor:

@@ -26,6 +26,7 @@ import orjson
 from botocore.model import OperationModel, Shape
 
 from strongroom.protocol.errors import ServiceError, serialization_error, validation_error
+from strongroom.protocol.model import planned_on_first_use, shape_plan
 from strongroom.protocol.validation import (
     INT_RANGES,
     camel,
@@ -78,10 +79,7 @@ _READER = "_strongroom_json_reader"  # the slot in a shape's __dict__ holding it
 
 def _reader(shape: Shape) -> Reader:
     """The reader of ``shape`` as the root of an input (nothing around it sensitive)."""
-    reader: Reader | None = shape.__dict__.get(_READER)
-    if reader is None:
-        reader = shape.__dict__[_READER] = _read_plan(shape, False, frozenset())
-    return reader
+    return shape_plan(shape, _READER, lambda root: _read_plan(root, False, frozenset()))
 
 
 def _read_plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Reader:
@@ -93,7 +91,7 @@ def _read_plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Reader:
     kind = shape.type_name
     if kind in ("structure", "list", "map"):
         if shape.name in active:
-            return _read_deferred(shape, sensitive)
+            return planned_on_first_use(lambda: _read_plan(shape, sensitive, frozenset()))
         active = active | {shape.name}
     if kind == "structure":
         return _read_structure(shape, sensitive, active)
@@ -115,18 +113,6 @@ def _read_plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Reader:
     if kind == "timestamp":
         return _timestamp
     return _as_is
-
-
-def _read_deferred(shape: Shape, sensitive: bool) -> Reader:
-    plan: Reader | None = None
-
-    def read_recursive(value: Any, path: str) -> Any:
-        nonlocal plan
-        if plan is None:
-            plan = _read_plan(shape, sensitive, frozenset())
-        return plan(value, path)
-
-    return read_recursive
 
 
 def _read_structure(shape: Shape, sensitive: bool, active: frozenset[str]) -> Reader:
@@ -327,17 +313,14 @@ _WRITER = "_strongroom_json_writer"  # the slot in a shape's __dict__ holding it
 
 
 def _writer(shape: Shape) -> Writer:
-    writer: Writer | None = shape.__dict__.get(_WRITER)
-    if writer is None:
-        writer = shape.__dict__[_WRITER] = _write_plan(shape, frozenset())
-    return writer
+    return shape_plan(shape, _WRITER, lambda root: _write_plan(root, frozenset()))
 
 
 def _write_plan(shape: Shape, active: frozenset[str]) -> Writer:
     kind = shape.type_name
     if kind in ("structure", "list", "map"):
         if shape.name in active:
-            return _write_deferred(shape)
+            return planned_on_first_use(lambda: _write_plan(shape, frozenset()))
         active = active | {shape.name}
     if kind == "structure":
         return _write_structure(shape, active)
@@ -358,18 +341,6 @@ def _write_plan(shape: Shape, active: frozenset[str]) -> Writer:
     if kind == "blob":
         return _write_blob
     return _write_as_is
-
-
-def _write_deferred(shape: Shape) -> Writer:
-    plan: Writer | None = None
-
-    def write_recursive(value: Any) -> Any:
-        nonlocal plan
-        if plan is None:
-            plan = _write_plan(shape, frozenset())
-        return plan(value)
-
-    return write_recursive
 
 
 def _write_structure(shape: Shape, active: frozenset[str]) -> Writer:

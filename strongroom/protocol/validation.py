@@ -26,6 +26,7 @@ from typing import Any
 from botocore.model import Shape
 
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.model import planned_on_first_use, shape_plan
 
 # Beyond this an echoed value is cut: messages stay readable and a huge input cannot
 # inflate the error response.
@@ -126,11 +127,7 @@ def checker_for(shape: Shape) -> Check | None:
     """The check of ``shape`` as a root (nothing around it sensitive), worked out once per
     shape object: botocore's models are loaded once and their shapes cached, so a request
     only runs the plan (which members to look at, their paths, their constraints)."""
-    slot = shape.__dict__
-    if _CHECK not in slot:
-        slot[_CHECK] = _plan(shape, False, frozenset())
-    check: Check | None = slot[_CHECK]
-    return check
+    return shape_plan(shape, _CHECK, lambda root: _plan(root, False, frozenset()))
 
 
 def _plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
@@ -142,7 +139,7 @@ def _plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None
     kind = shape.type_name
     if kind in ("structure", "list", "map"):
         if shape.name in active:
-            return _deferred(shape, sensitive)
+            return planned_on_first_use(lambda: _plan(shape, sensitive, frozenset()))
         active = active | {shape.name}
     if kind == "structure":
         return _structure(shape, sensitive, active)
@@ -158,20 +155,6 @@ def _plan(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None
         # Raw bytes are never echoed, so the value is withheld even when not sensitive.
         return _length_only(_length(shape, sensitive=True))
     return None
-
-
-def _deferred(shape: Shape, sensitive: bool) -> Check:
-    plan: Check | None = None
-    planned = False
-
-    def check_recursive(value: Any, path: str, found: _Violations) -> None:
-        nonlocal plan, planned
-        if not planned:
-            plan, planned = _plan(shape, sensitive, frozenset()), True
-        if plan is not None:
-            plan(value, path, found)
-
-    return check_recursive
 
 
 def _structure(shape: Shape, sensitive: bool, active: frozenset[str]) -> Check | None:
