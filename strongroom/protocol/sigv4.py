@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
 
 from strongroom.protocol.errors import (
@@ -61,7 +60,6 @@ _EXPIRES = re.compile(r"-?[0-9]{1,12}")
 _REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 # An Authorization scheme word we may echo back ("Bearer", "AWS4-ECDSA-P256-SHA256").
 _SCHEME = re.compile(r"[A-Za-z0-9-]{1,40}")
-_SHA256_BLOCK = 64  # bytes: HMAC pads keys to this
 
 _HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 _CONTENT_SHA256_MISMATCH = (
@@ -237,41 +235,21 @@ class SigningKeyCache:
         return f"SigningKeyCache(size={len(self)}, maxsize={self._maxsize})"
 
 
-class _HashState(Protocol):
-    def copy(self) -> _HashState: ...
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-    def hexdigest(self) -> str: ...
-
-
-_IPAD = bytes(byte ^ 0x36 for byte in range(256))  # bytes.translate tables: HMAC's pads
-_OPAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
 class _Signer:
-    """HMAC-SHA256 under one signing key, with the key's two padded blocks hashed once.
+    """HMAC-SHA256 under one signing key, its keyed state built once (``hmac``'s own
+    ``copy``): per message, a copy instead of a new HMAC object. The state is as sensitive as
+    the key itself and, like it, never shown: the repr is the class name."""
 
-    ``hexdigest(m)`` is ``hmac.new(key, m, hashlib.sha256).hexdigest()``, for the price of
-    two hash-state copies instead of building an HMAC object per message. The states are as
-    sensitive as the key itself (and, like it, never shown: the repr is the class name).
-    """
-
-    __slots__ = ("_inner", "_outer", "key")
+    __slots__ = ("_keyed", "key")
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > _SHA256_BLOCK:
-            raise ValueError("an HMAC-SHA256 key this long is hashed first")  # never: 32 bytes
-        padded = key.ljust(_SHA256_BLOCK, b"\0")
         self.key = key
-        self._inner: _HashState = hashlib.sha256(padded.translate(_IPAD))
-        self._outer: _HashState = hashlib.sha256(padded.translate(_OPAD))
+        self._keyed = hmac.new(key, digestmod="sha256")
 
     def hexdigest(self, message: bytes) -> str:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.hexdigest()
 
     def __repr__(self) -> str:
         return "_Signer()"
