@@ -102,7 +102,9 @@ _SELECT_VERSION = PreparedSelect(
         secret_versions.c.version_id == bindparam("p_version"),
     )
 )
-_COUNT_VERSIONS = select(func.count()).where(secret_versions.c.secret_id == bindparam("p_secret"))
+_COUNT_VERSIONS = PreparedSelect(
+    select(func.count()).where(secret_versions.c.secret_id == bindparam("p_secret"))
+)
 _INSERT_VERSION = insert(secret_versions)
 _SELECT_STAGES = PreparedSelect(
     select(version_stages.c.stage, version_stages.c.version_id).where(
@@ -246,7 +248,9 @@ def _version(row: Row[Any]) -> VersionRecord:
 
 
 def count_versions(conn: Connection, secret_id: int) -> int:
-    return int(conn.execute(_COUNT_VERSIONS, {"p_secret": secret_id}).scalar_one())
+    # Every PutSecretValue counts, under the write lock: straight on the driver.
+    ((count,),) = _COUNT_VERSIONS.rows(conn, {"p_secret": secret_id})
+    return int(count)
 
 
 def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> None:
