@@ -304,14 +304,12 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
     if isinstance(conn, SnapshotReader):
         # Within one snapshot the same object is handed out again: it is already this
         # request's own copy (the cache copies for namespaces that need it).
-        seen = conn.seen
-        marker = (namespace.name, key)
-        if marker in seen:
-            found: T = seen[marker]
-            return found
-        value = conn.cache.get(namespace, key, load, conn.epoch) if conn.cache else load()
-        seen[marker] = value
-        return value
+        cache = conn.cache
+        if cache is None:
+            return per_snapshot(conn, (namespace.name, key), load)
+        return per_snapshot(
+            conn, (namespace.name, key), lambda: cache.get(namespace, key, load, conn.epoch)
+        )
     batch = _batch.get()
     if (
         batch is not None
@@ -326,8 +324,8 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 def per_snapshot(conn: Connection, key: tuple[str, Any], load: Callable[[], T]) -> T:
     """``load()``, once per snapshot reader: a request asks the same question more than once
     (to authorize, then to serve) and one snapshot always gives the same answer. ``key``
-    starts with a name no :class:`Namespace` has. Through any other connection, ``load()``
-    every time."""
+    starts with a :class:`Namespace`'s name (:func:`cached`) or a name no namespace has.
+    Through any other connection, ``load()`` every time."""
     if not isinstance(conn, SnapshotReader):
         return load()
     seen = conn.seen
