@@ -146,8 +146,8 @@ class Pipeline:
         snapshot, and only its operation waits for the write batcher (server/batching.py),
         so that the write lock is held for as little work as possible. A read that turns
         out to write is served again by the batcher, whole."""
-        if not _reads_by_name(request):
-            exchange, headers = self._exchange(request, source_ip)
+        exchange, headers = self._exchange(request, source_ip)
+        if not _reads_by_name(headers):
             try:
                 with self._store.reads_only():
                     prepared = self._prepare(exchange, request, headers)
@@ -158,7 +158,7 @@ class Pipeline:
             return await self._batched(lambda: (exchange, self._perform(exchange, prepared)))
         try:
             with self._store.reads_only():
-                exchange, outcome = self._execute(request, source_ip)
+                outcome = self._run(exchange, request, headers)
         except WriteAttempted:
             # Nothing was written or audited yet: serve it again where writing is allowed.
             return await self._batched(lambda: self._execute(request, source_ip))
@@ -245,18 +245,24 @@ class Pipeline:
             self._batcher.close()
 
     def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
-        """Run the request up to its audit record: the answer, or the error to give. One
-        read snapshot serves all of its reads (credentials, IAM, the secret, its key)."""
+        """Run the request from the start up to its audit record."""
         exchange, headers = self._exchange(request, source_ip)
+        return exchange, self._run(exchange, request, headers)
+
+    def _run(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> _Outcome:
+        """The answer, or the error to give. One read snapshot serves all of the request's
+        reads (credentials, IAM, the secret, its key)."""
         try:
             with self._store.read():
                 prepared = self._prepare(exchange, request, headers)
                 if isinstance(prepared, ServiceError):
-                    return exchange, prepared
-                return exchange, self._perform(exchange, prepared)
+                    return prepared
+                return self._perform(exchange, prepared)
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
+            return internal_error()
 
     def _exchange(
         self, request: sigv4.HttpRequest, source_ip: str
@@ -475,15 +481,13 @@ def _error_of(outcome: object) -> ServiceError | None:
     return outcome if isinstance(outcome, ServiceError) else None
 
 
-def _reads_by_name(request: sigv4.HttpRequest) -> bool:
-    """Whether a JSON-protocol request names an operation CloudTrail records as read-only.
-    A read may still write (GetSecretValue records LastAccessedDate once a day): then it
-    is served again by the write batcher. Query-protocol requests (IAM, STS) always take
-    the write path."""
-    for name, value in request.headers:
-        if name.lower() == "x-amz-target":
-            return is_read_only(value.rpartition(".")[2])
-    return False
+def _reads_by_name(headers: Mapping[str, str]) -> bool:
+    """Whether a JSON-protocol request names (by the X-Amz-Target it is routed by) an
+    operation CloudTrail records as read-only. A read may still write (GetSecretValue
+    records LastAccessedDate once a day): then it is served again by the write batcher.
+    Query-protocol requests (IAM, STS) always take the write path."""
+    target = headers.get("x-amz-target")
+    return target is not None and is_read_only(target.rpartition(".")[2])
 
 
 def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
