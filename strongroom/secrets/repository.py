@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Row,
     and_,
     bindparam,
     delete,
@@ -76,8 +75,10 @@ class VersionRecord:
 _VERSION_FIELDS = [f.name for f in fields(VersionRecord)]
 
 
-def _secret(row: Row[Any]) -> SecretRecord:
-    return SecretRecord(**{name: getattr(row, name) for name in _SECRET_FIELDS})
+def _secret(found: Mapping[Any, Any]) -> SecretRecord:
+    """The record of a ``secrets`` row, by column name (a row's ``_mapping``, a
+    :class:`PreparedSelect` result)."""
+    return SecretRecord(**{name: found[name] for name in _SECRET_FIELDS})
 
 
 # What GetSecretValue reads, cached per process (store/cache.py) for snapshot readers.
@@ -144,7 +145,7 @@ def find_by_name(
 
 def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:
     row = conn.execute(select(secrets).where(secrets.c.id == secret_id)).first()
-    return _secret(row) if row is not None else None
+    return _secret(row._mapping) if row is not None else None
 
 
 def _first(
@@ -152,9 +153,9 @@ def _first(
 ) -> SecretRecord | None:
     if for_update and conn.dialect.name != "sqlite":
         row = conn.execute(query.statement.with_for_update(), dict(params)).first()
-        return _secret(row) if row is not None else None
+        return _secret(row._mapping) if row is not None else None
     found = query.first(conn, params)
-    return SecretRecord(**{name: found[name] for name in _SECRET_FIELDS}) if found else None
+    return _secret(found) if found else None
 
 
 def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
@@ -182,7 +183,7 @@ def expired(conn: Connection, now_ms: int) -> list[SecretRecord]:
     rows = conn.execute(
         select(secrets).where(secrets.c.deletion_ms.is_not(None), secrets.c.deletion_ms <= now_ms)
     )
-    return [_secret(row) for row in rows]
+    return [_secret(row._mapping) for row in rows]
 
 
 def scan(
@@ -210,7 +211,7 @@ def scan(
             where.append(or_(key > value, and_(key == value, secrets.c.id > last_id)))
     order = (key.desc(), secrets.c.id.desc()) if descending else (key.asc(), secrets.c.id.asc())
     rows = conn.execute(select(secrets).where(*where).order_by(*order).limit(limit))
-    return [_secret(row) for row in rows]
+    return [_secret(row._mapping) for row in rows]
 
 
 # Versions and stages ------------------------------------------------------------------
@@ -222,7 +223,7 @@ def versions(conn: Connection, secret_id: int) -> list[VersionRecord]:
         .where(secret_versions.c.secret_id == secret_id)
         .order_by(secret_versions.c.created_ms.desc(), secret_versions.c.version_id)
     )
-    return [_version(row) for row in rows]
+    return [_version(row._mapping) for row in rows]
 
 
 def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
@@ -233,18 +234,12 @@ def version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord 
 
 def _load_version(conn: Connection, secret_id: int, version_id: str) -> VersionRecord | None:
     found = _SELECT_VERSION.first(conn, {"p_secret": secret_id, "p_version": version_id})
-    return VersionRecord(**{name: found[name] for name in _VERSION_FIELDS}) if found else None
+    return _version(found) if found else None
 
 
-def _version(row: Row[Any]) -> VersionRecord:
-    return VersionRecord(
-        row.version_id,
-        row.created_ms,
-        row.last_accessed_ms,
-        row.kms_key_id,
-        row.value_kind,
-        row.ciphertext,
-    )
+def _version(found: Mapping[Any, Any]) -> VersionRecord:
+    """The record of a ``secret_versions`` row, by column name (as :func:`_secret`)."""
+    return VersionRecord(**{name: found[name] for name in _VERSION_FIELDS})
 
 
 def count_versions(conn: Connection, secret_id: int) -> int:
