@@ -33,6 +33,10 @@ class ManualClock:
             self._now += delta
 
 
-def midnight(moment: datetime) -> datetime:
-    """AWS reports LastAccessedDate at date resolution: midnight UTC of the access day."""
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+DAY_MS = 86_400_000
+
+
+def midnight_ms(moment: datetime) -> int:
+    """AWS reports LastAccessedDate at date resolution: midnight UTC of the access day, in
+    Unix milliseconds (Unix time has no leap seconds: a UTC day is a whole number of them)."""
+    return int(moment.timestamp() * 1000) // DAY_MS * DAY_MS

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, midnight_ms
 from strongroom.iam.credentials import Principal
 from strongroom.keys.authorization import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
@@ -128,15 +128,6 @@ _BOTH_VALUES = (
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _day_ms(moment: datetime) -> int:
-    """``_ms(midnight(moment))``: Unix time has no leap seconds, so a UTC day is a whole
-    number of milliseconds."""
-    return _ms(moment) // _DAY_MS * _DAY_MS
-
-
-_DAY_MS = 86_400_000
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -588,7 +579,7 @@ class SecretsManager:
     def _record_access(self, record: SecretRecord, version: VersionRecord) -> None:
         """LastAccessedDate has date resolution, so at most one write a day per secret
         and version (ListSecretVersionIds reports each version's own LastAccessedDate)."""
-        day = _day_ms(self._clock.now())
+        day = midnight_ms(self._clock.now())
         if record.last_accessed_ms == day and version.last_accessed_ms == day:
             return
         with self._write() as conn:
