@@ -12,6 +12,7 @@ from typing import Any
 
 from strongroom.audit.forward import Destination, HttpDestination, SyslogDestination
 from strongroom.audit.log import AuditLogOptions
+from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8420
@@ -28,7 +29,7 @@ class Settings:
     purge_interval: float = 60.0  # seconds between sweeps for expired deletion windows
     # Rows each worker keeps in memory per kind (secrets, their versions, keys, ...): about
     # 1.5 KiB per secret read. Reads of secrets beyond it go to the database.
-    cache_entries: int = 250_000
+    cache_entries: int = DEFAULT_CACHE_ENTRIES
     # The audit log (docs/audit-format.md): a new file past this size or age, a signed
     # digest this often (when anything was logged), whole files deleted after this many
     # days (unset: kept forever).
