@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
@@ -168,6 +169,55 @@ def test_group_commit_makes_every_write_durable_before_it_returns(
     assert_intact(audit_dir)
 
 
+def test_async_writes_of_one_loop_turn_share_one_sync(opened: Any, audit_dir: Path) -> None:
+    """Records written from an event loop reach the writer once per turn of the loop, so a
+    burst of requests costs one sync, and each returns only once its record is synced."""
+    disk = WatchedDisk()
+    log = opened(disk=disk)
+    problems: list[str] = []
+
+    async def request(marker: str) -> None:
+        # Let go of the GIL, as a request waiting on SQLite does: the writer thread could
+        # run now, and must still not sync this turn's records one at a time.
+        time.sleep(0.001)
+        await log.write_async(event(marker))
+        path = integrity.log_files(audit_dir, log.writer)[0]
+        with disk.lock:
+            synced = disk.synced
+        if marker.encode() not in path.read_bytes()[:synced]:
+            problems.append(f"{marker} returned before it was synced")
+
+    async def burst(turn: int) -> None:
+        await asyncio.gather(*(request(f"{turn}-{n}") for n in range(50)))
+
+    for turn in range(3):
+        asyncio.run(burst(turn))
+    assert not problems
+    assert log.records_written == 150
+    assert disk.syncs == log.batches_written == 3  # one per burst, not one per record
+    lines = records(audit_dir, log.writer)
+    assert [r["requestID"] for r in lines] == [f"{t}-{n}" for t in range(3) for n in range(50)]
+    log.close()
+    assert_intact(audit_dir)
+
+
+def test_an_async_write_is_refused_once_the_log_closes(opened: Any) -> None:
+    log = opened()
+
+    async def staged_then_closed() -> None:
+        # Staged in this turn, handed over after close(): refused, not lost in silence.
+        pending = asyncio.ensure_future(log.write_async(event("staged")))
+        await asyncio.sleep(0)  # the write has staged its record
+        log.close()
+        with pytest.raises(AuditWriteError, match="closed"):
+            await pending
+        with pytest.raises(AuditWriteError, match="closed"):
+            await log.write_async(event("after"))
+
+    asyncio.run(staged_then_closed())
+    assert log.records_written == 0
+
+
 class FailingDisk(Disk):
     """A disk whose next write, sync or truncate fails on demand."""
 
@@ -221,6 +271,29 @@ def test_a_failed_append_raises_leaves_no_trace_and_the_chain_verifies(
         "000000000001.jsonl",
         "000000000004.jsonl",
     ]
+    log.close()
+    assert_intact(audit_dir)
+
+
+def test_a_failed_sync_fails_every_async_write_of_its_batch(opened: Any, audit_dir: Path) -> None:
+    disk = FailingDisk()
+    log = opened(disk=disk)
+    log.write(event("before"))
+    before = log_bytes(audit_dir, log.writer)
+    disk.fail_sync = True
+
+    async def burst() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(log.write_async(event(f"lost-{n}")) for n in range(5)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(burst())
+    assert all(isinstance(o, AuditWriteError) and "simulated" in str(o) for o in outcomes)
+    assert log_bytes(audit_dir, log.writer) == before
+    assert log.sequence == 1
+    disk.fail_sync = False
+    asyncio.run(log.write_async(event("after")))
+    assert [r["requestID"] for r in records(audit_dir, log.writer)] == ["before", "after"]
     log.close()
     assert_intact(audit_dir)
 
