@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -13,13 +13,15 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
 )
 
+from strongroom.secrets.labels import CURRENT
 from strongroom.store.cache import Namespace
-from strongroom.store.engine import cached
+from strongroom.store.engine import SnapshotReader, cached, remember
 from strongroom.store.prepared import PreparedSelect
 from strongroom.store.schema import secret_versions, secrets, version_stages
 
@@ -103,6 +105,39 @@ _SELECT_VERSION = PreparedSelect(
         secret_versions.c.version_id == bindparam("p_version"),
     )
 )
+
+
+def _with_labels_and_current(*where: Any) -> PreparedSelect:
+    """A secret's row joined with its labels (a row each) and, on the AWSCURRENT row, that
+    version: all a GetSecretValue reads, in one statement instead of three."""
+    version_columns = [c for c in secret_versions.c if c.name != "secret_id"]
+    current = and_(
+        secret_versions.c.secret_id == version_stages.c.secret_id,
+        secret_versions.c.version_id == version_stages.c.version_id,
+        version_stages.c.stage == literal_column(f"'{CURRENT}'"),  # a constant, not a parameter
+    )
+    return PreparedSelect(
+        select(
+            secrets,
+            version_stages.c.stage.label("label_stage"),
+            version_stages.c.version_id.label("label_version"),
+            *(c.label(f"current_{c.name}") for c in version_columns),
+        )
+        .select_from(
+            secrets.outerjoin(version_stages, version_stages.c.secret_id == secrets.c.id).outerjoin(
+                secret_versions, current
+            )
+        )
+        .where(*where)
+    )
+
+
+_BUNDLE_BY_ARN = _with_labels_and_current(secrets.c.arn == bindparam("p_arn"))
+_BUNDLE_BY_NAME = _with_labels_and_current(
+    secrets.c.account_id == bindparam("p_account"),
+    secrets.c.region == bindparam("p_region"),
+    secrets.c.name == bindparam("p_name"),
+)
 _COUNT_VERSIONS = PreparedSelect(
     select(func.count()).where(secret_versions.c.secret_id == bindparam("p_secret"))
 )
@@ -125,12 +160,13 @@ _UPDATE_SECRET = update(secrets).where(secrets.c.id == bindparam("p_id"))
 
 
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
-    return cached(
-        conn,
-        _BY_REFERENCE,
-        ("arn", arn),
-        lambda: _first(conn, _SELECT_BY_ARN, {"p_arn": arn}, for_update),
-    )
+    def load() -> SecretRecord | None:
+        params = {"p_arn": arn}
+        if isinstance(conn, SnapshotReader):
+            return _load_bundle(conn, _BUNDLE_BY_ARN, params)
+        return _first(conn, _SELECT_BY_ARN, params, for_update)
+
+    return cached(conn, _BY_REFERENCE, ("arn", arn), load)
 
 
 def find_by_name(
@@ -138,9 +174,31 @@ def find_by_name(
 ) -> SecretRecord | None:
     def load() -> SecretRecord | None:
         params = {"p_account": account_id, "p_region": region, "p_name": name}
+        if isinstance(conn, SnapshotReader):
+            return _load_bundle(conn, _BUNDLE_BY_NAME, params)
         return _first(conn, _SELECT_BY_NAME, params, for_update)
 
     return cached(conn, _BY_REFERENCE, ("name", account_id, region, name), load)
+
+
+def _load_bundle(
+    conn: SnapshotReader, query: PreparedSelect, params: Mapping[str, Any]
+) -> SecretRecord | None:
+    """The secret, with its labels and current version handed to :func:`stages` and
+    :func:`version` of this snapshot (and the row cache): a read that finds the secret
+    almost always reads those next."""
+    rows = query.rows(cast(Connection, conn), params)
+    if not rows:
+        return None
+    found = [dict(zip(query.columns, row, strict=True)) for row in rows]
+    record = _secret(found[0])
+    labels = {row["label_stage"]: row["label_version"] for row in found if row["label_stage"]}
+    remember(cast(Connection, conn), _STAGES, record.id, labels)
+    for row in found:
+        if row["label_stage"] == CURRENT and row["current_version_id"] is not None:
+            current = VersionRecord(**{name: row[f"current_{name}"] for name in _VERSION_FIELDS})
+            remember(cast(Connection, conn), _VERSION, (record.id, current.version_id), current)
+    return record
 
 
 def find_by_id(conn: Connection, secret_id: int) -> SecretRecord | None:

@@ -203,18 +203,27 @@ class RowCache:
                 self._register(namespace)
             self.misses += 1
         value = load()
+        self.put(namespace, key, value, epoch)
+        return value
+
+    def put(self, namespace: Namespace, key: Any, value: Any, epoch: int) -> None:
+        """Remember ``value``, read by a snapshot that began at ``epoch``: a lookup that
+        answers another namespace's question too hands the answer over here."""
         with self._lock:
+            if namespace.name not in self._entries:
+                self._register(namespace)
             # Dropped since this reader's snapshot began: what it loaded may be stale.
             if (value is not None or namespace.remember_absent) and self._dropped_at[
                 namespace.name
             ] <= epoch:
                 entries = self._entries[namespace.name]
-                if len(entries) >= (namespace.max_entries or self.max_entries):
+                if key not in entries and len(entries) >= (
+                    namespace.max_entries or self.max_entries
+                ):
                     # The oldest entry makes room (dicts keep insertion order): a working set
                     # bigger than the bound keeps the share of it that fits.
                     del entries[next(iter(entries))]
                 entries[key] = shallow_copy(value) if namespace.copy else value
-        return value
 
     def close(self) -> None:
         with self._lock:

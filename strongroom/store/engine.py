@@ -321,6 +321,17 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
     return load()
 
 
+def remember(conn: Connection, namespace: Namespace, key: Any, value: Any) -> None:
+    """Hand over what a lookup learned beyond its own question, as if ``cached(conn,
+    namespace, key, ...)`` had loaded ``value``: for this snapshot, and for the row cache
+    on the same terms. Only from a snapshot reader, whose reads are all of one snapshot."""
+    if not isinstance(conn, SnapshotReader):
+        return
+    conn.seen.setdefault((namespace.name, key), value)
+    if conn.cache is not None:
+        conn.cache.put(namespace, key, value, conn.epoch)
+
+
 def per_snapshot(conn: Connection, key: tuple[str, Any], load: Callable[[], T]) -> T:
     """``load()``, once per snapshot reader: a request asks the same question more than once
     (to authorize, then to serve) and one snapshot always gives the same answer. ``key``
@@ -416,12 +427,16 @@ class Store:
         # are served alone still run on anyio's worker threads (40 by default), each
         # holding up to two connections (a reader and its unit of work's writer). A pool
         # smaller than that would open and close overflow connections in a burst, and
-        # opening one costs more than most requests (the PRAGMAs below).
+        # opening one costs more than most requests (the PRAGMAs below). Last in, first
+        # out: each connection has its own SQLite page cache, and the event loop reads
+        # through one connection at a time, which then keeps the B-tree pages it needs
+        # rather than taking turns with dozens of idle connections' cold caches.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=POOL_SIZE,
             max_overflow=POOL_SIZE,
+            pool_use_lifo=True,
         )
         _take_over_sqlite_transactions(engine, autocheckpoint=self._checkpointer is None)
         if self._checkpointer is not None:

@@ -30,7 +30,14 @@ from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
 from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch
-from strongroom.store.engine import SnapshotReader, Store, WriteAttempted, cached, per_snapshot
+from strongroom.store.engine import (
+    SnapshotReader,
+    Store,
+    WriteAttempted,
+    cached,
+    per_snapshot,
+    remember,
+)
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
@@ -589,6 +596,35 @@ def test_a_reader_older_than_a_drop_does_not_cache_what_it_loaded(
     assert loads.keys == ["a", "a"]
 
 
+def test_what_a_reader_older_than_a_drop_hands_over_is_not_kept(store: Store, other: Store) -> None:
+    put_setting(store, "a", b"old")
+    put_setting(store, "b", b"b")
+    assert read_setting(other, "b") == b"b"
+    with other.read() as slow:
+        assert setting(slow, "b") == b"b"  # its snapshot begins here
+        put_setting(store, "a", b"new")
+        assert elsewhere(read_setting, other, "b") == b"b"  # drops "test-settings" in B
+        remember(slow, SETTINGS, "a", setting(slow, "a"))  # "old", from its snapshot
+        # Within the slow request's own snapshot, what it handed over is its answer.
+        assert cached(slow, SETTINGS, "a", Loads().setting(slow, "a")) == b"old"
+    loads = Loads()
+    assert read_setting(other, "a", loads) == b"new"
+    assert loads.keys == ["a"]
+
+
+def test_what_a_current_reader_hands_over_is_a_hit_for_the_next(store: Store) -> None:
+    put_setting(store, "a", b"v")
+    with store.read() as conn:
+        remember(conn, SETTINGS, "a", setting(conn, "a"))
+    loads = Loads()
+    assert read_setting(store, "a", loads) == b"v"
+    assert loads.keys == []
+    with store.write() as conn:  # a writer's reads are its own: nothing is handed over
+        remember(conn, SETTINGS, "zzz", b"made up")
+    assert read_setting(store, "zzz", loads) is None
+    assert loads.keys == ["zzz"]
+
+
 def test_a_drop_while_a_load_is_running_keeps_the_load_out_of_the_cache(
     store: Store, other: Store
 ) -> None:
@@ -889,6 +925,63 @@ def test_get_secret_value_in_one_worker_sees_put_secret_value_in_another(
     with pytest.raises(ServiceError) as info:
         get_value(b, created["ARN"])
     assert info.value.code == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize("by", ["name", "arn"])
+def test_a_first_read_by_name_or_arn_brings_the_labels_and_current_version_along(
+    deployment: Deployment, second: Deployment, by: str
+) -> None:
+    a, b = deployment, second
+    created = a.secrets.create_secret(
+        SM, {"Name": "app/bundle", "SecretString": "v1", "ClientRequestToken": str(uuid.uuid4())}
+    )
+    put = a.secrets.put_secret_value(
+        SM,
+        {"SecretId": "app/bundle", "SecretString": "v2", "ClientRequestToken": str(uuid.uuid4())},
+    )
+    with a.store.read() as truth:
+        record = repo.find_by_name(truth, DEV_ACCOUNT, REGION, "app/bundle")
+        assert record is not None
+        stages = repo.stages(truth, record.id)
+        current = repo.version(truth, record.id, put["VersionId"])
+    assert stages == {"AWSCURRENT": put["VersionId"], "AWSPREVIOUS": created["VersionId"]}
+    cache = cache_of(b.store)
+    with b.store.read() as conn:
+        if by == "name":
+            found = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "app/bundle")
+        else:
+            found = repo.find_by_arn(conn, created["ARN"])
+        assert found is not None and found.arn == created["ARN"]
+        misses = cache.misses
+        assert repo.stages(conn, found.id) == stages
+        assert repo.version(conn, found.id, put["VersionId"]) == current
+        assert cache.misses == misses  # handed over by the lookup, in this snapshot
+    with b.store.read() as conn:  # and in the row cache, for the next request
+        assert repo.stages(conn, record.id) == stages
+        assert repo.version(conn, record.id, put["VersionId"]) == current
+        assert cache.misses == misses
+        # Only the current version comes along.
+        assert repo.version(conn, record.id, created["VersionId"]) is not None
+        assert cache.misses == misses + 1
+
+
+def test_a_secret_without_a_value_is_read_with_no_labels_and_no_version(
+    deployment: Deployment, second: Deployment
+) -> None:
+    a, b = deployment, second
+    a.secrets.create_secret(SM, {"Name": "app/empty"})
+    with b.store.read() as conn:
+        found = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "app/empty")
+        assert found is not None
+        assert repo.stages(conn, found.id) == {}
+    with pytest.raises(ServiceError) as info:
+        get_value(b, "app/empty")
+    assert info.value.code == "ResourceNotFoundException"
+    a.secrets.put_secret_value(
+        SM,
+        {"SecretId": "app/empty", "SecretString": "now", "ClientRequestToken": str(uuid.uuid4())},
+    )
+    assert get_value(b, "app/empty")["SecretString"] == "now"
 
 
 def test_a_secret_scheduled_for_deletion_in_one_worker_is_refused_in_another(
