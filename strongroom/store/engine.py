@@ -7,6 +7,7 @@ lock upgrade, and returns only after the commit is durable.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -251,29 +252,67 @@ class WriteBatch:
             self._turn.release()
 
 
+class LoopReaders:
+    """Read connections for snapshot readers, one kept aside per event loop.
+
+    A read snapshot on an event loop never spans an ``await`` (the pipeline opens and
+    closes it in one synchronous stretch), so each loop needs one read connection at a
+    time. Keeping it checked out, between snapshots, spares the pool's checkout and return
+    (a third of a read that misses the row cache) and keeps that connection's SQLite page
+    cache warm. A snapshot that finds its loop's connection taken (a reader nested in
+    another context), and every snapshot on a plain thread, uses the pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._idle: dict[asyncio.AbstractEventLoop, Connection] = {}
+        self._closed = False
+
+    def take(self) -> tuple[Connection, asyncio.AbstractEventLoop | None]:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._engine.connect(), None
+        conn = self._idle.pop(loop, None)  # atomic: a loop's own thread is its only taker
+        return (conn if conn is not None else self._engine.connect()), loop
+
+    def give_back(self, conn: Connection, loop: asyncio.AbstractEventLoop | None) -> None:
+        """``conn``, its transaction ended, is free again."""
+        if loop is None or self._closed or conn.invalidated or loop in self._idle:
+            conn.close()
+            return
+        self._idle[loop] = conn
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            _, conn = self._idle.popitem()
+            conn.close()
+
+
 class SnapshotReader:
     """A read transaction opened on first use: a request whose reads are all answered by
-    the row cache never checks out a connection. Quacks like the
+    the row cache never takes a connection. Quacks like the
     :class:`~sqlalchemy.Connection` it opens."""
 
-    def __init__(self, engine: Engine, cache: RowCache | None, epoch: int) -> None:
-        self._engine = engine
+    def __init__(self, readers: LoopReaders, cache: RowCache | None, epoch: int) -> None:
+        self._readers = readers
         self.cache = cache
         self.epoch = epoch  # the cache epoch this snapshot began after
         self._conn: Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # What this snapshot already looked up: a request asks for the same rows more than
         # once (to authorize, then to serve), and one snapshot always gives the same answer.
         self.seen: dict[tuple[str, Any], Any] = {}
 
     def opened(self) -> Connection:
         if self._conn is None:
-            conn = self._engine.connect()
+            conn, loop = self._readers.take()
             try:
                 conn.begin()
             except BaseException:
                 conn.close()
                 raise
-            self._conn = conn
+            self._conn, self._loop = conn, loop
         return self._conn
 
     def __getattr__(self, name: str) -> Any:
@@ -288,8 +327,10 @@ class SnapshotReader:
                 conn.commit()
             else:
                 conn.rollback()
-        finally:
-            conn.close()
+        except BaseException:
+            conn.close()  # in an unknown state: not to be used again
+            raise
+        self._readers.give_back(conn, self._loop)
 
 
 def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], T]) -> T:
@@ -367,7 +408,7 @@ class _Snapshot:
     def __enter__(self) -> Connection:
         cache = self._store.cache
         epoch = cache.refresh() if cache is not None else 0
-        self._reader = SnapshotReader(self._store.engine, cache, epoch)
+        self._reader = SnapshotReader(self._store.readers, cache, epoch)
         self._token = _reader.set(self._reader)
         return cast(Connection, self._reader)
 
@@ -408,6 +449,7 @@ class Store:
         if background_checkpoints and self._database:
             self._checkpointer = Checkpointer(self._database)
         self.engine = self._create_engine(url)
+        self.readers = LoopReaders(self.engine)
         self.cache: RowCache | None = None
         self._turns: BatchTurns | None = None
         self._tracking = False
@@ -534,6 +576,7 @@ class Store:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        self.readers.close()
         self.engine.dispose()
 
 

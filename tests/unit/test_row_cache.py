@@ -9,6 +9,7 @@ that belongs to neither store, so what they show is what every process can see.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import sqlite3
 import uuid
@@ -364,6 +365,76 @@ def test_a_snapshot_reader_opens_its_transaction_only_when_used(store: Store) ->
     with store.read() as conn:
         conn.execute(select(settings)).all()
     assert checkouts.count == 1
+
+
+def test_snapshots_on_an_event_loop_reuse_one_connection_and_see_every_commit(
+    store: Store, other: Store
+) -> None:
+    checkouts = count_checkouts(store)
+    drivers: list[Any] = []
+
+    def read_through_a_connection() -> bytes | None:
+        with store.read() as conn:
+            value = setting(conn, "a")
+            drivers.append(conn.connection.dbapi_connection)
+            return value
+
+    async def requests() -> list[bytes | None]:
+        seen = []
+        for value in (b"1", b"2", b"3"):
+            put_setting(other, "a", value)  # another worker commits between snapshots
+            seen.append(read_through_a_connection())
+        return seen
+
+    assert asyncio.run(requests()) == [b"1", b"2", b"3"]
+    assert checkouts.count == 1  # kept aside for the loop, not checked out each time
+    assert len({id(driver) for driver in drivers}) == 1
+    assert read_through_a_connection() == b"3"  # off the loop: from the pool
+    assert checkouts.count == 2
+
+
+def test_a_second_snapshot_on_a_loop_while_its_connection_is_taken_uses_the_pool(
+    store: Store,
+) -> None:
+    put_setting(store, "a", b"1")
+    pool: Any = store.engine.pool
+    held = pool.checkedout()
+
+    async def nested() -> None:
+        with store.read() as first:
+            assert setting(first, "a") == b"1"
+            # Another request's context, on the same loop, while the first snapshot is open.
+            with elsewhere(store.read) as second:
+                assert second is not first
+                put_setting(store, "a", b"2")
+                assert setting(second, "a") == b"2"
+            assert setting(first, "a") == b"1"  # its own snapshot still
+
+    asyncio.run(nested())
+    assert pool.checkedout() == held + 1  # one kept aside for the loop; nothing leaked
+    store.readers.close()
+    assert pool.checkedout() == held
+
+
+def test_a_connection_whose_transaction_did_not_end_is_not_kept(store: Store) -> None:
+    pool: Any = store.engine.pool
+    held = pool.checkedout()
+
+    async def failing_commit() -> None:
+        reader = store.read()
+        conn = reader.__enter__()
+        setting(conn, "a")
+        real = conn.opened()
+
+        def broken() -> None:
+            raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+        real.commit = broken  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            reader.__exit__(None, None, None)
+
+    asyncio.run(failing_commit())
+    assert pool.checkedout() == held  # closed, not kept aside
 
 
 def test_nested_reads_join_the_outer_snapshot_and_its_cache(store: Store) -> None:
