@@ -8,7 +8,8 @@ worker while an unchanged IAM costs one small read.
 
 Decisions are memoized too: a request that repeats one already decided (same IAM
 generation, principal, check and request facts, see :meth:`PolicyAuthorizer.authorize`)
-is answered without building its request context or evaluating any policy.
+is answered without building its request context or evaluating any policy; so is one
+that differs only in condition keys that none of its policies mentions.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from strongroom.policy.evaluate import (
     access_denied_message,
     evaluate,
     load_policy,
+    mentions,
     reads_clock,
 )
 from strongroom.protocol.errors import ServiceError
@@ -113,6 +115,9 @@ class PolicyAuthorizer:
         IP, region, secure transport) and the time. The key holds all of them but the
         time, which is compared only for decisions in which some policy reads a clock key
         (``aws:CurrentTime``, ``aws:EpochTime``): other decisions hold at any time.
+        A decision is also remembered under a narrower key, without the check's condition
+        keys that no policy involved mentions (:func:`~strongroom.policy.evaluate.mentions`),
+        and a request that misses the full key is answered from the narrow one.
         Inside a transaction that wrote IAM (``reads_uncommitted``) nothing is memoized
         or looked up, and the memo is dropped whenever IAM's generation moves.
         """
@@ -145,16 +150,58 @@ class PolicyAuthorizer:
             self._deny(memo[1])
             return
         identity = self._identity(principal, generation)
+        # The same question without the condition keys that no policy involved mentions:
+        # they cannot change the answer. A KMS check carries the secret's ARN and version
+        # id as encryption context, which key policies rarely read: this way one decision
+        # serves every secret under the key.
+        narrow: tuple[object, ...] | None = None
+        if key is not None:
+            relevant = self._relevant_context(principal, check, identity)
+            if len(relevant) < len(check.context):
+                narrow = (*key[:3], relevant, key[4])
+                with self._lock:
+                    memo = self._decisions.get(narrow)
+                if memo is not None and (memo[0] is None or memo[0] == self._stamp(facts)):
+                    self._remember(generation, key, memo)
+                    self._deny(memo[1])
+                    return
         decided = self._decide(principal, check, facts, identity)
-        if key is not None and self._decision_limit > 0:
-            with self._lock:
-                # Not for a generation that has been superseded meanwhile.
-                if generation is None or generation == self._generation:
-                    decisions = self._decisions
-                    if key not in decisions and len(decisions) >= self._decision_limit:
-                        decisions.popitem(last=False)
-                    decisions[key] = decided
+        if key is not None:
+            self._remember(generation, key, decided)
+            if narrow is not None:
+                self._remember(generation, narrow, decided)
         self._deny(decided[1])
+
+    def _remember(self, generation: int | None, key: tuple[object, ...], decided: _Memo) -> None:
+        if self._decision_limit <= 0:
+            return
+        with self._lock:
+            # Not for a generation that has been superseded meanwhile.
+            if generation is None or generation == self._generation:
+                decisions = self._decisions
+                if key not in decisions and len(decisions) >= self._decision_limit:
+                    decisions.popitem(last=False)
+                decisions[key] = decided
+
+    def _relevant_context(
+        self, principal: Principal, check: Check, identity: _Identity | None
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The items of ``check.context`` that some policy of the decision mentions."""
+        documents: list[PolicyDocument] = []
+        if identity is not None:
+            documents.extend(identity.documents)
+            if identity.boundary is not None:
+                documents.append(identity.boundary)
+        documents.extend(load_policy(text, "identity") for text in principal.session_policies)
+        if check.resource_policy:
+            documents.append(
+                load_policy(check.resource_policy, "key" if check.key_policy else "resource")
+            )
+        return tuple(
+            (name, values)
+            for name, values in check.context.items()
+            if any(mentions(document, name) for document in documents)
+        )
 
     @staticmethod
     def _deny(message: str | None) -> None:

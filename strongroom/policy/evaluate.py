@@ -342,7 +342,7 @@ class _Statement:
 
 
 class _Compiled:
-    __slots__ = ("_by_action", "reads_clock", "statements")
+    __slots__ = ("_by_action", "_mentioned", "_text", "reads_clock", "statements")
 
     def __init__(self, document: PolicyDocument) -> None:
         variables = document.version == CURRENT_VERSION
@@ -351,7 +351,20 @@ class _Compiled:
             for index, statement in enumerate(document.statements)
         )
         self._by_action: dict[str, tuple[_Statement, ...]] = {}
-        self.reads_clock = _mentions(document, _CLOCK_KEYS_LOWER)
+        self._text = _text_of(document)
+        self._mentioned: dict[str, bool] = {}
+        self.reads_clock = any(self.mentions(key) for key in _CLOCK_KEYS_LOWER)
+
+    def mentions(self, key: str) -> bool:
+        """Whether the policy may read condition key ``key`` (lower-case): see
+        :func:`_text_of`. Memoized per key: a policy is asked about few distinct keys."""
+        found = self._mentioned.get(key)
+        if found is None:
+            found = key in self._text
+            if len(self._mentioned) >= _ACTION_MEMO_LIMIT:
+                self._mentioned.clear()
+            self._mentioned[key] = found
+        return found
 
     def for_action(self, action: str) -> tuple[_Statement, ...]:
         """The statements whose Action or NotAction covers ``action`` (memoized: a
@@ -375,9 +388,9 @@ decides a request the same way at any time (see :func:`reads_clock`)."""
 _CLOCK_KEYS_LOWER = tuple(key.lower() for key in CLOCK_KEYS)
 
 
-def _mentions(document: PolicyDocument, keys: tuple[str, ...]) -> bool:
-    """Whether any text of ``document`` contains one of ``keys`` (lower-case), ignoring
-    case.
+def _text_of(document: PolicyDocument) -> str:
+    """Every string of ``document``, lower-cased: a policy may read a condition key only if
+    the key is a substring of this.
 
     Deliberately coarse, so that it cannot miss a way a policy reads a key: a policy
     reads a key only by naming it, as a Condition key (under any operator or set prefix:
@@ -407,8 +420,15 @@ def _mentions(document: PolicyDocument, keys: tuple[str, ...]) -> bool:
             for key, values in block.items():
                 texts.append(key)
                 texts.extend(values)
-    everything = "\n".join(texts).lower()
-    return any(key in everything for key in keys)
+    return "\n".join(texts).lower()
+
+
+def mentions(document: PolicyDocument, key: str) -> bool:
+    """Whether ``document`` may read condition key ``key`` (any case), as a Condition key
+    or a policy variable, under any operator. A key it does not mention cannot change how
+    it decides a request. Coarse by design (:func:`_text_of`): at worst a key is said to
+    be read when it is not."""
+    return _compiled(document).mentions(key.lower())
 
 
 def reads_clock(document: PolicyDocument) -> bool:

@@ -459,6 +459,80 @@ def test_a_condition_key_that_overrides_a_global_key_differently(
     )
 
 
+ROOT_DELEGATION = document(
+    {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+)
+
+
+def decrypt(policy: str, secret: str | None) -> Check:
+    context = {"kms:EncryptionContext:SecretARN": (secret,)} if secret else {}
+    return Check("kms:Decrypt", KEY, DEV_ACCOUNT, policy, key_policy=True, context=context)
+
+
+def test_condition_keys_that_no_policy_mentions_share_one_decision(
+    iam: IdentityService, authorizer: PolicyAuthorizer, counter: Counter
+) -> None:
+    alice = new_user(iam, "alice", document(allow(action="kms:Decrypt")))
+    for secret in (SECRET, OTHER_SECRET, SECRET, None):
+        assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, secret), facts())) is None
+    # Neither alice's policy nor the key policy reads the encryption context, so the
+    # other secret's decrypt is answered by the first one's decision.
+    assert counter.evaluations == 1
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "key policy",  # a condition on the key in the key policy
+        "identity policy",  # ... in alice's own policy
+        "session policy",  # ... in a policy variable of the session's policy
+        "Null",  # only whether the key is present
+    ],
+)
+def test_a_condition_key_some_policy_mentions_keeps_decisions_apart(
+    iam: IdentityService, authorizer: PolicyAuthorizer, counter: Counter, mention: str
+) -> None:
+    reads_context = {"StringEquals": {"kms:EncryptionContext:SecretARN": SECRET}}
+    key_policy, own = ROOT_DELEGATION, allow(action="kms:Decrypt")
+    principal: Principal
+    if mention == "key policy":
+        key_policy = document(
+            {**json.loads(ROOT_DELEGATION)["Statement"][0], "Condition": reads_context}
+        )
+    elif mention == "identity policy":
+        own = allow(action="kms:Decrypt", **reads_context)
+    if mention == "session policy":
+        new_role(iam, "reader", document(own))
+        # Allows the key whose id is the context's value: the variable reads the key.
+        variable = allow(
+            action="kms:Decrypt",
+            resource=f"arn:aws:kms:us-east-1:{DEV_ACCOUNT}:key/${{kms:EncryptionContext:SecretARN}}",
+        )
+        principal = as_session("reader", "s", session_policies=(document(variable),))
+        key_id = KEY.rsplit("/", 1)[1]
+        allowed_check, denied_check = decrypt(key_policy, key_id), decrypt(key_policy, SECRET)
+    elif mention == "Null":
+        deny_absent = {
+            "Effect": "Deny",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"Null": {"kms:EncryptionContext:SecretARN": "true"}},
+        }
+        principal = new_user(iam, "alice", document(own, deny_absent))
+        allowed_check, denied_check = decrypt(key_policy, SECRET), decrypt(key_policy, None)
+    else:
+        principal = new_user(iam, "alice", document(own))
+        allowed_check, denied_check = decrypt(key_policy, SECRET), decrypt(key_policy, OTHER_SECRET)
+    assert_kept_apart(
+        authorizer, counter, (principal, allowed_check, facts()), (principal, denied_check, facts())
+    )
+
+
 def test_an_unhashable_condition_value_is_decided_without_the_memo(
     iam: IdentityService, authorizer: PolicyAuthorizer, counter: Counter
 ) -> None:
@@ -795,6 +869,15 @@ def test_the_memo_decides_like_evaluating_every_time(
             "Condition": {"NumericLessThan": {"aws:EpochTime": str(int(START.timestamp()) + 900)}},
         }
     )
+    reads_context = document(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:SecretARN": "*app/db*"}},
+        }
+    )
     checks = [
         secret_check(),
         secret_check(resource=OTHER_SECRET),
@@ -803,6 +886,12 @@ def test_the_memo_decides_like_evaluating_every_time(
         secret_check(action="secretsmanager:DescribeSecret"),
         Check("kms:Decrypt", KEY, DEV_ACCOUNT, key_policy, key_policy=True),
         Check("kms:Decrypt", KEY, DEV_ACCOUNT, key_policy),
+        # Encryption context that one key policy reads and the other does not.
+        decrypt(key_policy, SECRET),
+        decrypt(key_policy, OTHER_SECRET),
+        decrypt(reads_context, SECRET),
+        decrypt(reads_context, OTHER_SECRET),
+        decrypt(reads_context, None),
     ]
     all_facts = [facts(), facts(source_ip="198.51.100.1"), facts(region="eu-west-1")]
     memoized = PolicyAuthorizer(iam, clock, decision_limit=64)
