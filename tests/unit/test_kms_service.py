@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import tracemalloc
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -388,13 +389,29 @@ def test_a_remembered_data_key_opens_nothing_under_another_context(
         raises("InvalidCiphertextException", lambda: keys.open_sealed(conn, KMS, tampered, context))
 
 
+def test_a_remembered_encryption_context_takes_its_own_size_in_memory() -> None:
+    arn = f"arn:aws:secretsmanager:us-east-1:{DEV_ACCOUNT}:secret:app/db-AbCdEf"
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [
+            canonical_context({"SecretARN": arn, "SecretVersionId": str(n)}) for n in range(1000)
+        ]
+        per_context = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert kept[0] == b'{"SecretARN":"%s","SecretVersionId":"0"}' % arn.encode()
+    # A DataKeys key lives as long as the process: not orjson's 4 KiB buffer each.
+    assert per_context < 300
+
+
 def test_data_keys_are_bounded_oldest_first() -> None:
     remembered = DataKeys(limit=2)
-    ciphers = [AESGCM(AESGCM.generate_key(bit_length=256)) for _ in range(3)]
-    for number, cipher in enumerate(ciphers):
-        remembered.put(b"wrapped-%d" % number, b"{}", cipher)
+    data_keys = [AESGCM.generate_key(bit_length=256) for _ in range(3)]
+    for number, data_key in enumerate(data_keys):
+        remembered.put(b"wrapped-%d" % number, b"{}", data_key)
     assert len(remembered) == 2
     assert remembered.get(b"wrapped-0", b"{}") is None
-    assert remembered.get(b"wrapped-2", b"{}") is ciphers[2]
+    assert remembered.get(b"wrapped-2", b"{}") == data_keys[2]
     assert remembered.get(b"wrapped-2", b'{"a":"b"}') is None
     assert "wrapped" not in repr(remembered)
