@@ -72,7 +72,9 @@ def sizes_table(doc: Doc) -> Table | None:
     cells = [
         s
         for s in doc["summaries"]
-        if s["peer"] == "strongroom" and s["workload"] == "get" and (s["secrets"] in sizes)
+        if s["peer"] == "strongroom"
+        and s["workload"] in ("get", "get-same")
+        and (s["secrets"] in sizes)
     ]
     if not cells:
         return None
@@ -105,7 +107,7 @@ def sizes_table(doc: Doc) -> Table | None:
             else "-"
         )
         table.add_row(
-            s["target"],
+            s["target"] if s["workload"] == "get" else f"{s['target']}, {base:,} read",
             f"{s['secrets']:,}",
             str(s["connections"]),
             f"{s['rps']:,.0f}",

@@ -203,6 +203,14 @@ def checks(
                 big.rps >= 0.9 * mine.rps and big.errors == 0 and big.rps > 0,
                 f"{_times(big.rps, mine.rps)} ({big.rps:,.0f} vs {mine.rps:,.0f} req/s)",
             )
+            same = find(summaries, target, "get-same", connections, largest)
+            if same:
+                check(
+                    f"(not a goal) {largest:,} secrets stored, reading the same "
+                    f"{secrets:,} as the base runs",
+                    None,
+                    f"{_times(same.rps, mine.rps)} ({same.rps:,.0f} vs {mine.rps:,.0f} req/s)",
+                )
             if len(big.rps_runs) > 1:
                 first = big.rps_runs[0]
                 check(

@@ -179,6 +179,18 @@ class Runner:
                                 repetition,
                                 secrets=size,
                             )
+                    # The base size's secrets, read in the big store: what the store's
+                    # size alone costs, with the working set of the base runs.
+                    for repetition in range(repetitions):
+                        self._measure(
+                            target,
+                            f"{pool_key}-same",
+                            WORKLOADS["get-same"],
+                            names[: options.secrets],
+                            max(options.connections),
+                            repetition,
+                            secrets=size,
+                        )
                 finally:
                     target.stop()
 

@@ -30,6 +30,9 @@ WORKLOADS = {
         Workload("describe", "DescribeSecret", ("describe",)),
         Workload("put", "PutSecretValue", ("put",)),
         Workload("mixed", "Mixed 95% get / 5% put", ("get",) * 19 + ("put",)),
+        # Store-size runs only: reads of the same secrets as at the base size (the first
+        # --secrets names), so that only the number of secrets stored differs.
+        Workload("get-same", "GetSecretValue, same secrets as the base size", ("get",)),
     )
 }
 
