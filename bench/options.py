@@ -20,9 +20,9 @@ class Options:
     timeout_s: float = 5.0  # a request unanswered this long is an error
     secrets: int = 1000  # seeded in every target through its API
     # Larger Strongroom stores for GetSecretValue, bulk-seeded: (secrets, repetitions). As
-    # many repetitions as at 1,000 secrets, so that the medians compare; the first run of
-    # each, in which the caches meet most secrets of the pool for the first time, is
-    # reported beside them.
+    # many repetitions as at 1,000 secrets, so that the medians compare; each cell's first
+    # run is reported beside its median (at the fewest connections, the run in which the
+    # caches meet most of the pool's secrets for the first time).
     sizes: tuple[tuple[int, int], ...] = ((100_000, 3), (1_000_000, 3))
     size_workers: tuple[int, ...] = (1, 2)
     pool_size: int = 20_000  # pre-signed requests per read pool
