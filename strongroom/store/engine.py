@@ -280,6 +280,12 @@ class LoopReaders:
         if loop is None or self._closed or conn.invalidated or loop in self._idle:
             conn.close()
             return
+        # A loop that has closed (each asyncio.run makes a new one) gives its connection
+        # back to the pool here, rather than holding it for the life of the store.
+        for other in [other for other in self._idle if other.is_closed()]:
+            stale = self._idle.pop(other, None)
+            if stale is not None:
+                stale.close()
         self._idle[loop] = conn
 
     def close(self) -> None:

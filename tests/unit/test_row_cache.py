@@ -393,6 +393,20 @@ def test_snapshots_on_an_event_loop_reuse_one_connection_and_see_every_commit(
     assert checkouts.count == 2
 
 
+def test_a_closed_loops_connection_goes_back_to_the_pool(store: Store) -> None:
+    put_setting(store, "a", b"1")
+    pool: Any = store.engine.pool
+    held = pool.checkedout()
+
+    async def request() -> None:
+        with store.read() as conn:
+            assert setting(conn, "a") == b"1"
+
+    for _ in range(5):
+        asyncio.run(request())  # a new event loop each time, closed after
+    assert pool.checkedout() == held + 1  # only the last loop's is kept aside
+
+
 def test_a_second_snapshot_on_a_loop_while_its_connection_is_taken_uses_the_pool(
     store: Store,
 ) -> None:
