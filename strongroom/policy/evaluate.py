@@ -606,6 +606,13 @@ _IMPLICIT: Mapping[PolicyType, str] = {
 }
 
 
+def _policy_arn(label: str) -> str | None:
+    """The managed policy's ARN in a policy label: the label itself, or as IAM labels its
+    policies, ``managed policy ARN`` with `` (via group NAME)`` after it. Inline policy
+    labels hold none: policy and entity names cannot contain a colon."""
+    return next((word for word in label.split() if word.startswith("arn:")), None)
+
+
 def access_denied_message(request: RequestContext, decision: Decision) -> str:
     """AWS's AccessDenied text ("Troubleshooting access denied error messages", IAM User
     Guide): ``User: ARN is not authorized to perform: ACTION on resource: ARN`` followed
@@ -623,10 +630,10 @@ def access_denied_message(request: RequestContext, decision: Decision) -> str:
         text += f" on resource: {request.resource}"
     if decision.reason == "explicit_deny":
         text += f" with an explicit deny in {_EXPLICIT[decision.denied_by]}"
-        label = decision.matched[0][0] if decision.matched else ""
+        arn = _policy_arn(decision.matched[0][0]) if decision.matched else None
         same_account = request.resource_account in (None, request.principal_account)
-        if label.startswith("arn:") and same_account:
-            text += f": {label}"
+        if arn is not None and same_account:
+            text += f": {arn}"
         return text
     return text + (
         f" because no {_IMPLICIT[decision.denied_by]} allows the {request.action} action"

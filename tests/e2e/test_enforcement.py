@@ -398,6 +398,31 @@ def test_an_explicit_deny_beats_any_allow(dep: Deployment) -> None:
     assert sm.describe_secret(SecretId=guarded)["ARN"] == guarded  # only the action denied
 
 
+def test_an_explicit_deny_by_a_managed_policy_names_it(dep: Deployment) -> None:
+    # As AWS does for a policy of the caller's own account: "...: <policy ARN>".
+    _, guarded = secret(dep, "deny/managed")
+    denying = dep.iam.create_policy(
+        PolicyName=unique("no-guarded"), PolicyDocument=policy(deny(GET, guarded))
+    )["Policy"]["Arn"]
+    user = make_user(dep, managed=(SECRETS_MANAGER_READ_WRITE, denying))
+    refusal = (
+        f"User: {user.arn} is not authorized to perform: {GET} on resource: {guarded} "
+        f"with an explicit deny in an identity-based policy: {denying}"
+    )
+    dep.refused(user.client().get_secret_value, SecretId=guarded, message=refusal)
+    # Through a group, the same policy, the same words.
+    group = unique("deniers")
+    dep.iam.create_group(GroupName=group)
+    dep.iam.attach_group_policy(GroupName=group, PolicyArn=denying)
+    member = make_user(dep, managed=(SECRETS_MANAGER_READ_WRITE,))
+    dep.iam.add_user_to_group(GroupName=group, UserName=member.name)
+    dep.refused(
+        member.client().get_secret_value,
+        SecretId=guarded,
+        message=refusal.replace(user.arn, member.arn),
+    )
+
+
 def test_not_action(dep: Deployment) -> None:
     name, arn = secret(dep, "notaction")
     # Everything but deleting; and a Deny of all but reading.

@@ -777,7 +777,7 @@ def test_denials_keep_their_exact_messages(
         (
             explicit,
             f"User: {alice.arn} is not authorized to perform: {GET} on resource: "
-            f"{OTHER_SECRET} with an explicit deny in an identity-based policy",
+            f"{OTHER_SECRET} with an explicit deny in an identity-based policy: {deny}",
         ),
     ]
     unmemoized = PolicyAuthorizer(iam, authorizer._clock, decision_limit=0)
