@@ -246,8 +246,12 @@ def test_adding_a_deny_never_widens_access(
     index: int,
     data: st.DataObject,
 ) -> None:
+    # A new boundary or session policy made of the Deny alone would also allow nothing
+    # else: start from one that allows everything, so that the Deny is a pure addition.
     if where == "session" and not raw["session"]:
         raw["session"] = [[{"Effect": "Allow", "Action": "*", "Resource": "*"}]]
+    if where == "boundary" and raw["boundary"] is None:
+        raw["boundary"] = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
     extra = data.draw(statements(resource_policy=where == "resource", effect="Deny"))
     before = evaluate(request, build(raw), key_policy=key_policy)
     after = evaluate(
