@@ -1142,8 +1142,8 @@ class DataKeys:
     every open. The memory holds nothing the process did not already hold: the key
     material that unwraps every one of them is cached too.
 
-    The key bytes are kept, not a cipher object: an AESGCM that has decrypted holds
-    OpenSSL state of its own, and making one costs about a microsecond."""
+    The 32 key bytes are kept, not a cipher object: the smallest thing to keep, and
+    making the cipher again costs about a microsecond."""
 
     def __init__(self, limit: int = DATA_KEY_LIMIT) -> None:
         self._limit = limit
