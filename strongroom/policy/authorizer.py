@@ -128,7 +128,8 @@ class PolicyAuthorizer:
                 # read or decided here must not be remembered past it.
                 found = self._identities.principal_policies(principal.identity_arn)
                 identity = _compile(found) if found is not None else None
-                self._deny(self._decide(principal, check, facts, identity)[1])
+                policies = _policy_set(principal, check, identity)
+                self._deny(self._decide(principal, check, facts, identity, policies)[1])
                 return
             generation = self._generation_of(facts)
         key: tuple[object, ...] | None = (
@@ -146,26 +147,27 @@ class PolicyAuthorizer:
                 memo = self._decisions.get(key)
         except TypeError:  # a condition key's value is not hashable: decided afresh
             key = None
-        if memo is not None and (memo[0] is None or memo[0] == self._stamp(facts)):
+        if memo is not None and self._holds(memo, facts):
             self._deny(memo[1])
             return
         identity = self._identity(principal, generation)
+        policies = _policy_set(principal, check, identity)
         # The same question without the condition keys that no policy involved mentions:
         # they cannot change the answer. A KMS check carries the secret's ARN and version
         # id as encryption context, which key policies rarely read: this way one decision
         # serves every secret under the key.
         narrow: tuple[object, ...] | None = None
         if key is not None:
-            relevant = self._relevant_context(principal, check, identity)
+            relevant = _relevant_context(check, policies)
             if len(relevant) < len(check.context):
                 narrow = (*key[:3], relevant, key[4])
                 with self._lock:
                     memo = self._decisions.get(narrow)
-                if memo is not None and (memo[0] is None or memo[0] == self._stamp(facts)):
+                if memo is not None and self._holds(memo, facts):
                     self._remember(generation, key, memo)
                     self._deny(memo[1])
                     return
-        decided = self._decide(principal, check, facts, identity)
+        decided = self._decide(principal, check, facts, identity, policies)
         if key is not None:
             self._remember(generation, key, decided)
             if narrow is not None:
@@ -183,25 +185,10 @@ class PolicyAuthorizer:
                     decisions.popitem(last=False)
                 decisions[key] = decided
 
-    def _relevant_context(
-        self, principal: Principal, check: Check, identity: _Identity | None
-    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """The items of ``check.context`` that some policy of the decision mentions."""
-        documents: list[PolicyDocument] = []
-        if identity is not None:
-            documents.extend(identity.documents)
-            if identity.boundary is not None:
-                documents.append(identity.boundary)
-        documents.extend(load_policy(text, "identity") for text in principal.session_policies)
-        if check.resource_policy:
-            documents.append(
-                load_policy(check.resource_policy, "key" if check.key_policy else "resource")
-            )
-        return tuple(
-            (name, values)
-            for name, values in check.context.items()
-            if any(mentions(document, name) for document in documents)
-        )
+    def _holds(self, memo: _Memo, facts: CallFacts) -> bool:
+        """Whether a remembered decision answers now: it reads no clock, or the clock
+        keys have the values it was made with."""
+        return memo[0] is None or memo[0] == self._stamp(facts)
 
     @staticmethod
     def _deny(message: str | None) -> None:
@@ -209,25 +196,16 @@ class PolicyAuthorizer:
             raise ServiceError("AccessDeniedException", message)
 
     def _decide(
-        self, principal: Principal, check: Check, facts: CallFacts, identity: _Identity | None
+        self,
+        principal: Principal,
+        check: Check,
+        facts: CallFacts,
+        identity: _Identity | None,
+        policies: PolicySet,
     ) -> _Memo:
-        """Evaluate: the clock stamp the decision depends on (None if it does not) and
-        the AccessDenied message if denied."""
-        resource = (
-            load_policy(check.resource_policy, "key" if check.key_policy else "resource")
-            if check.resource_policy
-            else None
-        )
-        session_policies = tuple(
-            load_policy(text, "identity") for text in principal.session_policies
-        )
-        policies = PolicySet(
-            identity=identity.documents if identity else (),
-            identity_names=identity.names if identity else (),
-            resource=resource,
-            permissions_boundary=identity.boundary if identity else None,
-            session_policies=session_policies,
-        )
+        """Evaluate ``policies`` (:func:`_policy_set`): the clock stamp the decision
+        depends on (None if it does not) and the AccessDenied message if denied."""
+        resource, session_policies = policies.resource, policies.session_policies
         keys = self._request_keys(principal, identity, facts)
         stamp: _Stamp | None = None
         if (
@@ -341,6 +319,33 @@ class PolicyAuthorizer:
         if principal.source_identity:
             keys["aws:SourceIdentity"] = (principal.source_identity,)
         return keys
+
+
+def _policy_set(principal: Principal, check: Check, identity: _Identity | None) -> PolicySet:
+    """The policies that decide ``check`` for ``principal``: its identity policies and
+    boundary (``identity``), its session policies, the check's resource or key policy."""
+    return PolicySet(
+        identity=identity.documents if identity else (),
+        identity_names=identity.names if identity else (),
+        resource=load_policy(check.resource_policy, "key" if check.key_policy else "resource")
+        if check.resource_policy
+        else None,
+        permissions_boundary=identity.boundary if identity else None,
+        session_policies=tuple(
+            load_policy(text, "identity") for text in principal.session_policies
+        ),
+    )
+
+
+def _relevant_context(check: Check, policies: PolicySet) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The items of ``check.context`` that some policy of ``policies`` mentions."""
+    documents = [*policies.identity, *policies.session_policies]
+    documents += [d for d in (policies.permissions_boundary, policies.resource) if d is not None]
+    return tuple(
+        (name, values)
+        for name, values in check.context.items()
+        if any(mentions(document, name) for document in documents)
+    )
 
 
 def _compile(found: PrincipalPolicies) -> _Identity:
