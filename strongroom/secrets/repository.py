@@ -160,25 +160,39 @@ _UPDATE_SECRET = update(secrets).where(secrets.c.id == bindparam("p_id"))
 
 
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
-    def load() -> SecretRecord | None:
-        params = {"p_arn": arn}
-        if isinstance(conn, SnapshotReader):
-            return _load_bundle(conn, _BUNDLE_BY_ARN, params)
-        return _first(conn, _SELECT_BY_ARN, params, for_update)
-
-    return cached(conn, _BY_REFERENCE, ("arn", arn), load)
+    params = {"p_arn": arn}
+    return cached(
+        conn,
+        _BY_REFERENCE,
+        ("arn", arn),
+        lambda: _load(conn, _BUNDLE_BY_ARN, _SELECT_BY_ARN, params, for_update),
+    )
 
 
 def find_by_name(
     conn: Connection, account_id: str, region: str, name: str, *, for_update: bool = False
 ) -> SecretRecord | None:
-    def load() -> SecretRecord | None:
-        params = {"p_account": account_id, "p_region": region, "p_name": name}
-        if isinstance(conn, SnapshotReader):
-            return _load_bundle(conn, _BUNDLE_BY_NAME, params)
-        return _first(conn, _SELECT_BY_NAME, params, for_update)
+    params = {"p_account": account_id, "p_region": region, "p_name": name}
+    return cached(
+        conn,
+        _BY_REFERENCE,
+        ("name", account_id, region, name),
+        lambda: _load(conn, _BUNDLE_BY_NAME, _SELECT_BY_NAME, params, for_update),
+    )
 
-    return cached(conn, _BY_REFERENCE, ("name", account_id, region, name), load)
+
+def _load(
+    conn: Connection,
+    bundle: PreparedSelect,
+    plain: PreparedSelect,
+    params: Mapping[str, Any],
+    for_update: bool,
+) -> SecretRecord | None:
+    """A snapshot reader reads the secret with its labels and current version
+    (``bundle``); a writer reads the row alone (``plain``)."""
+    if isinstance(conn, SnapshotReader):
+        return _load_bundle(conn, bundle, params)
+    return _first(conn, plain, params, for_update)
 
 
 def _load_bundle(
