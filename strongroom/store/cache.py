@@ -199,8 +199,6 @@ class RowCache:
                 self.hits += 1  # a statistic: a lost increment under a race is harmless
                 return shallow_copy(found) if namespace.copy else found  # type: ignore[no-any-return]
         with self._lock:
-            if namespace.name not in self._entries:
-                self._register(namespace)
             self.misses += 1
         value = load()
         self.put(namespace, key, value, epoch)
