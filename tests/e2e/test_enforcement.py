@@ -647,6 +647,43 @@ def test_a_customer_key_must_let_the_caller_decrypt(dep: Deployment) -> None:
     )
 
 
+def test_a_key_policy_reading_the_encryption_context_tells_secrets_apart(
+    dep: Deployment,
+) -> None:
+    # Every decrypt of a secret under the key carries its ARN as encryption context; a key
+    # policy that reads it must be asked again for each secret, whatever was decided before.
+    user = make_user(dep, policy(allow("secretsmanager:*")))
+    sm = user.client()
+    key = dep.kms.create_key(Policy=key_policy(principal_allows(ADMIN_ARN, "kms:*", "admin")))[
+        "KeyMetadata"
+    ]
+    _, mine = secret(dep, "kms/context-mine", KmsKeyId=key["Arn"])
+    _, other = secret(dep, "kms/context-other", KmsKeyId=key["Arn"])
+    only_mine = {"StringEquals": {"kms:EncryptionContext:SecretARN": mine}}
+    dep.kms.put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=key_policy(
+            principal_allows(ADMIN_ARN, "kms:*", "admin"),
+            principal_allows(user.arn, "kms:Decrypt", "mine-only", Condition=only_mine),
+        ),
+    )
+    for _ in range(2):
+        assert sm.get_secret_value(SecretId=mine)["SecretString"].startswith("value of")
+        dep.refused(sm.get_secret_value, SecretId=other, message=KMS_NOT_ALLOWED)
+    # A key policy that does not read the context lets both through.
+    dep.kms.put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=key_policy(
+            principal_allows(ADMIN_ARN, "kms:*", "admin"),
+            principal_allows(user.arn, "kms:Decrypt", "any-secret"),
+        ),
+    )
+    for arn in (mine, other, mine, other):
+        assert sm.get_secret_value(SecretId=arn)["ARN"] == arn
+
+
 def test_the_default_key_policy_delegates_to_identity_policies(dep: Deployment) -> None:
     key = dep.kms.create_key()["KeyMetadata"]  # the default policy: the account root
     _, arn = secret(dep, "kms/default", KmsKeyId=key["KeyId"])
