@@ -158,6 +158,14 @@ def _worker_pids(log: str) -> list[int]:
     return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log)]
 
 
+def _live_worker_pids(log: str) -> list[int]:
+    """The workers started and not replaced: uvicorn's supervisor kills a worker that does
+    not answer its health check within 5 s, which a worker still starting up on a loaded
+    machine may miss, and starts another ("Child process [N] died")."""
+    died = {int(pid) for pid in re.findall(r"Child process \[(\d+)\] died", log)}
+    return [pid for pid in _worker_pids(log) if pid not in died]
+
+
 def _socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
     """The worker whose accepted socket is the server end of our connection."""
     inode = None
@@ -185,9 +193,15 @@ def test_two_workers_read_your_writes(
 ) -> None:
     server = new_server("--dev", "--data-dir", str(tmp_path / "data"), "--workers", "2")
     deadline = time.monotonic() + 20
-    while len(_worker_pids(server.log())) < 2 and time.monotonic() < deadline:
+
+    def ready() -> bool:
+        # Both workers through their startup, where a slow one can miss a health check.
+        log = server.log()
+        return log.count("Application startup complete.") >= 2 and len(_live_worker_pids(log)) == 2
+
+    while not ready() and time.monotonic() < deadline:
         time.sleep(0.05)
-    pids = _worker_pids(server.log())
+    pids = _live_worker_pids(server.log())
     assert len(pids) == 2 and len(set(pids)) == 2, server.log()
 
     writer = server.client()  # one kept-alive connection for every write
