@@ -41,8 +41,12 @@ from strongroom.protocol.errors import ServiceError
 
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
-DECISION_LIMIT = 4096
-"""How many decisions a :class:`PolicyAuthorizer` remembers (the oldest go first)."""
+DECISION_LIMIT = 65_536
+"""How many decisions a :class:`PolicyAuthorizer` remembers (the oldest go first): about one
+per secret a principal reads, so a worker serving tens of thousands of different secrets
+still answers from memory."""
+MENTIONED_LIMIT = 4096
+"""How many policy sets a :class:`PolicyAuthorizer` remembers the mentioned keys of."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class PolicyAuthorizer:
         self._clock = clock
         self._cache: dict[str, _Identity | None] = {}
         self._decisions: OrderedDict[object, _Memo] = OrderedDict()
+        # (IAM generation, principal, resource policy, key-policy mode, condition keys) ->
+        # the condition keys that a policy of that set mentions.
+        self._mentioned: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._decision_limit = decision_limit
         self._generation: int | None = None
         self._lock = threading.Lock()
@@ -112,12 +119,14 @@ class PolicyAuthorizer:
         ARN, session policies and tags, source identity...), the whole :class:`Check`
         (action, resource, its account, the resource or key policy text, key-policy mode,
         condition keys), the request facts the global condition keys come from (source
-        IP, region, secure transport) and the time. The key holds all of them but the
-        time, which is compared only for decisions in which some policy reads a clock key
-        (``aws:CurrentTime``, ``aws:EpochTime``): other decisions hold at any time.
-        A decision is also remembered under a narrower key, without the check's condition
-        keys that no policy involved mentions (:func:`~strongroom.policy.evaluate.mentions`),
-        and a request that misses the full key is answered from the narrow one.
+        IP, region, secure transport) and the time. The memo's key holds all of them but
+        two: the time, compared only for decisions in which some policy reads a clock key
+        (``aws:CurrentTime``, ``aws:EpochTime``), as the others hold at any time; and the
+        check's condition keys that no policy involved mentions
+        (:func:`~strongroom.policy.evaluate.mentions`), which cannot change the answer.
+        A KMS check carries the secret's ARN and version id as encryption context, which
+        key policies rarely read: then one decision serves every secret under the key, and
+        the memo holds about one decision per secret read, not two.
         Inside a transaction that wrote IAM (``reads_uncommitted``) nothing is memoized
         or looked up, and the memo is dropped whenever IAM's generation moves.
         """
@@ -136,7 +145,7 @@ class PolicyAuthorizer:
             generation,
             principal,
             _check_fields(check),
-            tuple(check.context.items()),
+            self._relevant_context(principal, check, generation),
             _facts_fields(facts),
         )
         memo: _Memo | None = None
@@ -152,27 +161,34 @@ class PolicyAuthorizer:
             return
         identity = self._identity(principal, generation)
         policies = _policy_set(principal, check, identity)
-        # The same question without the condition keys that no policy involved mentions:
-        # they cannot change the answer. A KMS check carries the secret's ARN and version
-        # id as encryption context, which key policies rarely read: this way one decision
-        # serves every secret under the key.
-        narrow: tuple[object, ...] | None = None
-        if key is not None:
-            relevant = _relevant_context(check, policies)
-            if len(relevant) < len(check.context):
-                narrow = (*key[:3], relevant, key[4])
-                with self._lock:
-                    memo = self._decisions.get(narrow)
-                if memo is not None and self._holds(memo, facts):
-                    self._remember(generation, key, memo)
-                    self._deny(memo[1])
-                    return
         decided = self._decide(principal, check, facts, identity, policies)
         if key is not None:
             self._remember(generation, key, decided)
-            if narrow is not None:
-                self._remember(generation, narrow, decided)
         self._deny(decided[1])
+
+    def _relevant_context(
+        self, principal: Principal, check: Check, generation: int | None
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The items of ``check.context`` that some policy deciding the check mentions.
+        Which of a set of keys the policies mention is remembered per policy set (the
+        principal's policies, the check's resource or key policy), so this reads no policy
+        once a set's keys are known."""
+        context = check.context
+        if not context:
+            return ()
+        scope = (generation, principal, check.resource_policy, check.key_policy, tuple(context))
+        mentioned = self._mentioned.get(scope)
+        if mentioned is None:
+            documents = _documents(
+                _policy_set(principal, check, self._identity(principal, generation))
+            )
+            mentioned = tuple(name for name in context if any(mentions(d, name) for d in documents))
+            with self._lock:
+                if generation is None or generation == self._generation:
+                    if len(self._mentioned) >= MENTIONED_LIMIT:
+                        self._mentioned.clear()  # many policy sets: each is quick to redo
+                    self._mentioned[scope] = mentioned
+        return tuple([(name, context[name]) for name in mentioned]) if mentioned else ()
 
     def _remember(self, generation: int | None, key: tuple[object, ...], decided: _Memo) -> None:
         if self._decision_limit <= 0:
@@ -243,6 +259,7 @@ class PolicyAuthorizer:
         """IAM has changed (under ``self._lock``): forget what was read or decided."""
         self._cache.clear()
         self._decisions.clear()
+        self._mentioned.clear()
         self._generation = generation
 
     def _identity(self, principal: Principal, generation: int | None) -> _Identity | None:
@@ -337,15 +354,10 @@ def _policy_set(principal: Principal, check: Check, identity: _Identity | None) 
     )
 
 
-def _relevant_context(check: Check, policies: PolicySet) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The items of ``check.context`` that some policy of ``policies`` mentions."""
+def _documents(policies: PolicySet) -> list[PolicyDocument]:
+    """Every document of ``policies``."""
     documents = [*policies.identity, *policies.session_policies]
-    documents += [d for d in (policies.permissions_boundary, policies.resource) if d is not None]
-    return tuple(
-        (name, values)
-        for name, values in check.context.items()
-        if any(mentions(document, name) for document in documents)
-    )
+    return documents + [d for d in (policies.permissions_boundary, policies.resource) if d]
 
 
 def _compile(found: PrincipalPolicies) -> _Identity:

@@ -483,6 +483,27 @@ def test_condition_keys_that_no_policy_mentions_share_one_decision(
     # Neither alice's policy nor the key policy reads the encryption context, so the
     # other secret's decrypt is answered by the first one's decision.
     assert counter.evaluations == 1
+    # ... and remembered once: the memo grows with the secrets read, not with their
+    # encryption contexts.
+    assert len(authorizer._decisions) == 1
+
+
+def test_a_policy_that_starts_reading_a_condition_key_keeps_decisions_apart_again(
+    iam: IdentityService, authorizer: PolicyAuthorizer, counter: Counter
+) -> None:
+    alice = new_user(iam, "alice", document(allow(action="kms:Decrypt")))
+    for secret in (SECRET, OTHER_SECRET):
+        assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, secret), facts())) is None
+    assert counter.evaluations == 1
+    # Which keys alice's policies mention was remembered; the new policy mentions one more.
+    reads_context = allow(
+        action="kms:Decrypt", StringEquals={"kms:EncryptionContext:SecretARN": SECRET}
+    )
+    iam.put_user_policy(
+        ADMIN, {"UserName": "alice", "PolicyName": "p0", "PolicyDocument": document(reads_context)}
+    )
+    assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, SECRET), facts())) is None
+    assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, OTHER_SECRET), facts())) is not None
 
 
 @pytest.mark.parametrize(
