@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.clock import Clock
+from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
 from strongroom.iam.service import create_account_access_role
 from strongroom.protocol.errors import ServiceError
@@ -254,6 +255,9 @@ class Organizations:
                         joined_ms=org.created_ms,
                     )
                 )
+                # Membership is an input to every authorization (aws:PrincipalOrgID): what
+                # was decided from IAM's state before it no longer holds.
+                iam_repo.bump_generation(conn)
         except IntegrityError:
             raise _already_in_organization() from None  # a concurrent CreateOrganization
         return {"Organization": _organization_out(org)}
@@ -296,6 +300,7 @@ class Organizations:
                         tags=tags,
                     )
                 )
+                iam_repo.bump_generation(conn)  # as in create_organization
             conn.execute(
                 insert(schema.create_account_requests).values(
                     id=request_id,

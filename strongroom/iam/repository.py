@@ -25,6 +25,7 @@ from strongroom.store.schema import (
     iam_policy_versions,
     iam_roles,
     iam_users,
+    organization_accounts,
 )
 
 Kind = Literal["user", "group", "role"]
@@ -573,6 +574,16 @@ def move_access_keys(conn: Connection, old_arn: str, new_arn: str) -> None:
 def generation(conn: Connection) -> int:
     value = conn.execute(select(iam_generation.c.value).where(iam_generation.c.id == 1)).scalar()
     return int(value or 0)
+
+
+def organization_id(conn: Connection, account_id: str) -> str | None:
+    """The organization ``account_id`` belongs to, None if it belongs to none."""
+    value = conn.execute(
+        select(organization_accounts.c.organization_id).where(
+            organization_accounts.c.account_id == account_id
+        )
+    ).scalar()
+    return str(value) if value is not None else None
 
 
 def bump_generation(conn: Connection) -> None:

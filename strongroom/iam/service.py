@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 # Read by every authorization: cached per process (store/cache.py).
 _GENERATION = Namespace("iam-generation", ("iam_generation",))
+_ORGANIZATION = Namespace("account-organization", ("organization_accounts",))
 
 
 MALFORMED = "MalformedPolicyDocument"
@@ -1560,6 +1561,15 @@ class IdentityService:
         (policies of a principal) stays valid while the generation stays the same."""
         with self._store.read() as conn:
             return cached(conn, _GENERATION, None, lambda: repo.generation(conn))
+
+    def organization_id(self, account_id: str) -> str | None:
+        """The organization ``account_id`` belongs to (``aws:PrincipalOrgID``). Joining an
+        organization moves IAM's generation (iam/organizations.py), so what is computed from
+        it stays valid while the generation stays the same."""
+        with self._store.read() as conn:
+            return cached(
+                conn, _ORGANIZATION, account_id, lambda: repo.organization_id(conn, account_id)
+            )
 
     def principal_policies(self, principal_arn: str) -> PrincipalPolicies | None:
         """The identity-based policies, permissions boundary and tags of a user, a role or

@@ -44,6 +44,7 @@ from strongroom.iam.service import IdentityService, PrincipalPolicies, RoleInfo
 from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument, parse_policy
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
+from strongroom.policy.global_keys import global_keys
 from strongroom.protocol.errors import ServiceError, internal_error, unrecognized_client
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store.engine import Store
@@ -78,6 +79,9 @@ class StsCaller(Protocol):
 
     @property
     def region(self) -> str: ...
+
+    @property
+    def source_ip(self) -> str: ...  # "" for a call made inside the server
 
 
 # Errors, with STS's codes ---------------------------------------------------------------
@@ -144,10 +148,6 @@ def trust_document(text: str) -> PolicyDocument:
         if isinstance(statement, dict) and "NotResource" not in statement:
             statement.setdefault("Resource", "*")
     return load_policy(json.dumps(parsed), "resource", MALFORMED)
-
-
-def _principal_type(principal: Principal) -> str:
-    return {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}[principal.kind]
 
 
 # The service ----------------------------------------------------------------------------
@@ -373,25 +373,18 @@ class SecurityTokenService:
     ) -> dict[str, tuple[str, ...]]:
         """The condition keys of the request: the caller's global keys, and STS's own."""
         now = self._clock.now().astimezone(UTC)
-        keys: dict[str, tuple[str, ...]] = {
-            "aws:PrincipalArn": (principal.identity_arn,),
-            "aws:PrincipalAccount": (principal.account_id,),
-            "aws:PrincipalType": (_principal_type(principal),),
-            "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
-            "aws:EpochTime": (str(int(now.timestamp())),),
-            "aws:RequestedRegion": (caller.region,),
-            "aws:ViaAWSService": ("false",),
-            "aws:userid": (self._user_id(principal, identity),),
-            "sts:RoleSessionName": (session_name,),
-        }
-        if identity is not None and identity.user_name is not None and principal.kind == "user":
-            keys["aws:username"] = (identity.user_name,)
-        tags = dict(identity.tags) if identity is not None else {}
-        tags.update(dict(principal.session_tags))  # session tags win over the entity's
-        for key, value in tags.items():
-            keys[f"aws:PrincipalTag/{key}"] = (value,)
-        if principal.source_identity:
-            keys["aws:SourceIdentity"] = (principal.source_identity,)
+        keys = global_keys(
+            principal,
+            user_id=self._user_id(principal, identity),
+            user_name=identity.user_name if identity is not None else None,
+            tags=identity.tags if identity is not None else {},
+            organization_id=self._identities.organization_id(principal.account_id),
+            source_ip=caller.source_ip,
+            region=caller.region,
+        )
+        keys["aws:CurrentTime"] = (now.strftime("%Y-%m-%dT%H:%M:%SZ"),)
+        keys["aws:EpochTime"] = (str(int(now.timestamp())),)
+        keys["sts:RoleSessionName"] = (session_name,)
         if params.get("ExternalId") is not None:
             keys["sts:ExternalId"] = (params["ExternalId"],)
         return keys

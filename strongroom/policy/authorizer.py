@@ -37,6 +37,7 @@ from strongroom.policy.evaluate import (
     mentions,
     reads_clock,
 )
+from strongroom.policy.global_keys import global_keys
 from strongroom.protocol.errors import ServiceError
 
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
@@ -45,6 +46,9 @@ DECISION_LIMIT = 65_536
 """How many decisions a :class:`PolicyAuthorizer` remembers (the oldest go first): about one
 per secret a principal reads, so a worker serving tens of thousands of different secrets
 still answers from memory."""
+IDENTITY_LIMIT = 4096
+"""How many principals' compiled policies a :class:`PolicyAuthorizer` keeps between two
+changes to IAM (the oldest go first)."""
 MENTIONED_LIMIT = 4096
 """How many policy sets a :class:`PolicyAuthorizer` remembers the mentioned keys of."""
 
@@ -80,6 +84,7 @@ class _Identity:
     user_id: str
     user_name: str | None
     reads_clock: bool = False  # whether a document or the boundary reads aws:CurrentTime...
+    organization_id: str | None = None  # of the principal's account (aws:PrincipalOrgID)
 
 
 # The parts of a decision's key (see PolicyAuthorizer.authorize). Every field of Check but
@@ -114,8 +119,8 @@ class PolicyAuthorizer:
         """Decide ``check``, from the memo when the same question was decided before.
 
         A decision is a function of: IAM's state for the principal (its identity-based
-        policies, boundary, tags and ids, which IAM's generation stands for; the root user
-        reads nothing from IAM), the whole :class:`Principal` (ARN, account, kind, identity
+        policies, boundary, tags and ids, and its account's organization, which IAM's
+        generation stands for), the whole :class:`Principal` (ARN, account, kind, identity
         ARN, session policies and tags, source identity...), the whole :class:`Check`
         (action, resource, its account, the resource or key policy text, key-policy mode,
         condition keys), the request facts the global condition keys come from (source
@@ -130,17 +135,14 @@ class PolicyAuthorizer:
         Inside a transaction that wrote IAM (``reads_uncommitted``) nothing is memoized
         or looked up, and the memo is dropped whenever IAM's generation moves.
         """
-        generation: int | None = None  # the root user's decisions do not depend on IAM
-        if principal.kind != "root":
-            if self._identities.reads_uncommitted():
-                # Inside a transaction that changed IAM and may still roll back: what is
-                # read or decided here must not be remembered past it.
-                found = self._identities.principal_policies(principal.identity_arn)
-                identity = _compile(found) if found is not None else None
-                policies = _policy_set(principal, check, identity)
-                self._deny(self._decide(principal, check, facts, identity, policies)[1])
-                return
-            generation = self._generation_of(facts)
+        if self._identities.reads_uncommitted():
+            # Inside a transaction that changed IAM and may still roll back: what is read
+            # or decided here must not be remembered past it.
+            identity = self._read_identity(principal)
+            policies = _policy_set(principal, check, identity)
+            self._deny(self._decide(principal, check, facts, identity, policies)[1])
+            return
+        generation = self._generation_of(facts)
         key: tuple[object, ...] | None = (
             generation,
             principal,
@@ -151,7 +153,7 @@ class PolicyAuthorizer:
         memo: _Memo | None = None
         try:
             with self._lock:
-                if generation is not None and generation != self._generation:
+                if generation != self._generation:
                     self._renew(generation)
                 memo = self._decisions.get(key)
         except TypeError:  # a condition key's value is not hashable: decided afresh
@@ -167,7 +169,7 @@ class PolicyAuthorizer:
         self._deny(decided[1])
 
     def _relevant_context(
-        self, principal: Principal, check: Check, generation: int | None
+        self, principal: Principal, check: Check, generation: int
     ) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The items of ``check.context`` that some policy deciding the check mentions.
         Which of a set of keys the policies mention is remembered per policy set (the
@@ -184,18 +186,18 @@ class PolicyAuthorizer:
             )
             mentioned = tuple(name for name in context if any(mentions(d, name) for d in documents))
             with self._lock:
-                if generation is None or generation == self._generation:
+                if generation == self._generation:
                     if len(self._mentioned) >= MENTIONED_LIMIT:
                         self._mentioned.clear()  # many policy sets: each is quick to redo
                     self._mentioned[scope] = mentioned
         return tuple([(name, context[name]) for name in mentioned]) if mentioned else ()
 
-    def _remember(self, generation: int | None, key: tuple[object, ...], decided: _Memo) -> None:
+    def _remember(self, generation: int, key: tuple[object, ...], decided: _Memo) -> None:
         if self._decision_limit <= 0:
             return
         with self._lock:
             # Not for a generation that has been superseded meanwhile.
-            if generation is None or generation == self._generation:
+            if generation == self._generation:
                 decisions = self._decisions
                 if key not in decisions and len(decisions) >= self._decision_limit:
                     decisions.popitem(last=False)
@@ -262,24 +264,38 @@ class PolicyAuthorizer:
         self._mentioned.clear()
         self._generation = generation
 
-    def _identity(self, principal: Principal, generation: int | None) -> _Identity | None:
-        if principal.kind == "root":
-            root = load_policy(_ALLOW_ALL, "identity")
-            return _Identity(
-                (root,), ("root",), None, {}, principal.account_id, None, reads_clock(root)
-            )
-        assert generation is not None
+    def _identity(self, principal: Principal, generation: int) -> _Identity | None:
         with self._lock:
             if generation != self._generation:
                 self._renew(generation)
             if principal.identity_arn in self._cache:
                 return self._cache[principal.identity_arn]
-        found = self._identities.principal_policies(principal.identity_arn)
-        identity = _compile(found) if found is not None else None
+        identity = self._read_identity(principal)
         with self._lock:
             if generation == self._generation:
+                if len(self._cache) >= IDENTITY_LIMIT:
+                    # Many principals calling between two IAM changes: the oldest goes.
+                    del self._cache[next(iter(self._cache))]
                 self._cache[principal.identity_arn] = identity
         return identity
+
+    def _read_identity(self, principal: Principal) -> _Identity | None:
+        """The principal's policies, compiled, and its account's organization."""
+        organization = self._identities.organization_id(principal.account_id)
+        if principal.kind == "root":
+            root = load_policy(_ALLOW_ALL, "identity")
+            return _Identity(
+                (root,),
+                ("root",),
+                None,
+                {},
+                principal.account_id,
+                None,
+                reads_clock(root),
+                organization,
+            )
+        found = self._identities.principal_policies(principal.identity_arn)
+        return _compile(found, organization) if found is not None else None
 
     def _request_keys(
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
@@ -308,34 +324,23 @@ class PolicyAuthorizer:
     def _global_keys(
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
     ) -> dict[str, tuple[str, ...]]:
-        keys: dict[str, tuple[str, ...]] = {
-            "aws:PrincipalArn": (principal.identity_arn,),
-            "aws:PrincipalAccount": (principal.account_id,),
-            "aws:PrincipalType": (
-                {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}[principal.kind],
-            ),
-            "aws:SourceIp": (facts.source_ip,),
-            "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
-            "aws:RequestedRegion": (facts.region,),
-            "aws:ViaAWSService": ("false",),
-        }
+        user_id = None
         if identity is not None:
-            keys["aws:userid"] = (
+            user_id = (
                 f"{identity.user_id}:{principal.arn.rsplit('/', 1)[-1]}"
                 if principal.kind == "assumed-role"
-                else identity.user_id,
+                else identity.user_id
             )
-            if identity.user_name is not None and principal.kind == "user":
-                keys["aws:username"] = (identity.user_name,)
-            tags = dict(identity.tags)
-        else:
-            tags = {}
-        tags.update(dict(principal.session_tags))  # session tags win over the role's
-        for key, value in tags.items():
-            keys[f"aws:PrincipalTag/{key}"] = (value,)
-        if principal.source_identity:
-            keys["aws:SourceIdentity"] = (principal.source_identity,)
-        return keys
+        return global_keys(
+            principal,
+            user_id=user_id,
+            user_name=identity.user_name if identity is not None else None,
+            tags=identity.tags if identity is not None else {},
+            organization_id=identity.organization_id if identity is not None else None,
+            source_ip=facts.source_ip,
+            region=facts.region,
+            secure_transport=facts.secure_transport,
+        )
 
 
 def _policy_set(principal: Principal, check: Check, identity: _Identity | None) -> PolicySet:
@@ -360,7 +365,7 @@ def _documents(policies: PolicySet) -> list[PolicyDocument]:
     return documents + [d for d in (policies.permissions_boundary, policies.resource) if d]
 
 
-def _compile(found: PrincipalPolicies) -> _Identity:
+def _compile(found: PrincipalPolicies, organization_id: str | None = None) -> _Identity:
     documents = tuple(load_policy(text, "identity") for _, text in found.identity)
     boundary = (
         load_policy(found.permissions_boundary, "identity") if found.permissions_boundary else None
@@ -374,4 +379,5 @@ def _compile(found: PrincipalPolicies) -> _Identity:
         user_name=found.user_name,
         reads_clock=any(reads_clock(document) for document in documents)
         or (boundary is not None and reads_clock(boundary)),
+        organization_id=organization_id,
     )

@@ -60,6 +60,8 @@ class Caller:
     authorize: Authorize = allow_everything
     # The authenticated caller in full (STS answers who it is and what it may become).
     principal: Principal | None = None
+    # Where the request came from (aws:SourceIp); "" for a call made inside the server.
+    source_ip: str = ""
 
 
 # Errors with AWS's own texts ----------------------------------------------------------

@@ -351,7 +351,9 @@ class Pipeline:
         def authorize(check: Check) -> None:
             self._authorizer.authorize(principal, check, facts)
 
-        caller = Caller(principal.account_id, region, principal.arn, authorize, principal)
+        caller = Caller(
+            principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
+        )
         for check in service.checks_for(caller, operation_name, exchange.params):
             authorize(check)
         return _Call(handler, caller)

@@ -873,6 +873,81 @@ def test_a_second_account_reads_a_shared_secret_through_resource_and_key_policie
     dep.refused(bob.client().list_secrets)
 
 
+def test_a_secret_is_shared_with_every_account_of_the_organization(dep: Deployment) -> None:
+    """The usual way to share across accounts: the resource and key policies allow any
+    principal whose account is in the organization (aws:PrincipalOrgID)."""
+    orgs = dep.client("organizations")
+    try:
+        orgs.create_organization(FeatureSet="ALL")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
+    org_id = orgs.describe_organization()["Organization"]["Id"]
+    status = orgs.create_account(Email=f"{unique('d')}@example.com", AccountName="team-d")
+    other_account = status["CreateAccountStatus"]["AccountId"]
+    session = dep.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{other_account}:role/OrganizationAccountAccessRole",
+        RoleSessionName="setup",
+    )["Credentials"]
+    their_iam = dep.client(
+        "iam",
+        aws_access_key_id=session["AccessKeyId"],
+        aws_secret_access_key=session["SecretAccessKey"],
+        aws_session_token=session["SessionToken"],
+    )
+    dave = unique("dave")
+    dave_arn = their_iam.create_user(UserName=dave)["User"]["Arn"]
+    dave_key = their_iam.create_access_key(UserName=dave)["AccessKey"]
+    reader = User(dep, dave, dave_arn, dave_key["AccessKeyId"], dave_key["SecretAccessKey"])
+
+    def shared_with(organization: str) -> dict[str, Any]:
+        return {"StringEquals": {"aws:PrincipalOrgID": organization}}
+
+    key = dep.kms.create_key(
+        Policy=key_policy(
+            principal_allows(ROOT_ARN, "kms:*", "Enable IAM User Permissions"),
+            principal_allows(
+                "*",
+                "kms:Decrypt",
+                "OrganizationViaSecretsManager",
+                Condition={
+                    "StringEquals": {
+                        "kms:ViaService": VIA_SECRETS_MANAGER,
+                        "aws:PrincipalOrgID": org_id,
+                    }
+                },
+            ),
+        )
+    )["KeyMetadata"]
+    name, shared = secret(dep, "org-shared", KmsKeyId=key["Arn"])
+    their_iam.put_user_policy(
+        UserName=dave,
+        PolicyName="read",
+        PolicyDocument=policy(allow(GET, shared), allow("kms:Decrypt", key["Arn"])),
+    )
+    dep.sm.put_resource_policy(
+        SecretId=shared,
+        ResourcePolicy=policy(
+            principal_allows("*", GET, "TheOrganization", Condition=shared_with(org_id))
+        ),
+    )
+    assert reader.client().get_secret_value(SecretId=shared)["SecretString"] == f"value of {name}"
+
+    # Another organization's id: nobody of this one is let in.
+    dep.sm.put_resource_policy(
+        SecretId=shared,
+        ResourcePolicy=policy(
+            principal_allows("*", GET, "AnotherOrganization", Condition=shared_with("o-0000000000"))
+        ),
+    )
+    dep.refused(
+        reader.client().get_secret_value,
+        SecretId=shared,
+        message=f"User: {dave_arn} is not authorized to perform: {GET} on resource: {shared} "
+        f"because no resource-based policy allows the {GET} action",
+    )
+    assert dep.sm.describe_secret(SecretId=shared)["ARN"] == shared  # still there, unchanged
+
+
 def test_x_forwarded_for_does_not_choose_the_source_ip(dep: Deployment) -> None:
     """A client on the server's own host claims another address: policies and the audit
     trail see the address the connection came from."""

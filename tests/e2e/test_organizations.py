@@ -100,6 +100,37 @@ def test_a_second_account_with_boto3(new_server: StartServer) -> None:
     assert len(orgs.list_accounts()["Accounts"]) == 2
 
 
+def test_aws_principal_org_id_holds_from_the_moment_the_organization_exists(
+    new_server: StartServer,
+) -> None:
+    server = new_server("--dev")
+    arn = server.client().create_secret(Name="org-only", SecretString="in the org")["ARN"]
+    iam = server.client("iam")
+    iam.create_user(UserName="erin")
+    in_any_org = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+            }
+        ],
+    }
+    iam.put_user_policy(UserName="erin", PolicyName="org", PolicyDocument=json.dumps(in_any_org))
+    key = iam.create_access_key(UserName="erin")["AccessKey"]
+    erin = server.client(
+        "secretsmanager",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    for _ in range(2):  # the second answer may come from the decision memo
+        aws_error(erin.get_secret_value, SecretId=arn, code="AccessDeniedException")
+    server.client("organizations").create_organization(FeatureSet="ALL")
+    assert erin.get_secret_value(SecretId=arn)["SecretString"] == "in the org"
+
+
 # docs/iam.md, run as written ---------------------------------------------------------------
 
 

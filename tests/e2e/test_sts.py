@@ -186,6 +186,40 @@ def test_external_id_both_ways(sts: Any, role: Callable[..., str]) -> None:
     sts.assume_role(RoleArn=role_arn, RoleSessionName="good-id", ExternalId="e2e-external")
 
 
+def test_a_trust_policy_reads_the_source_ip(sts: Any, role: Callable[..., str]) -> None:
+    # The client connects from loopback: aws:SourceIp is 127.0.0.1.
+    from_here = role(trust(ACCOUNT_ROOT, {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}))
+    sts.assume_role(RoleArn=from_here, RoleSessionName="loopback")
+    elsewhere = role(trust(ACCOUNT_ROOT, {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}))
+    aws_error(
+        sts.assume_role,
+        RoleArn=elsewhere,
+        RoleSessionName="loopback",
+        code="AccessDenied",
+        message=f"User: {ADMIN_ARN} is not authorized to perform: sts:AssumeRole on resource: "
+        f"{elsewhere}",
+        status=403,
+    )
+    # A guard that denies every network but one refuses this caller, which is outside it
+    # (were aws:SourceIp missing from the request, the guard would not apply).
+    guard = {
+        "Effect": "Deny",
+        "Principal": {"AWS": ACCOUNT_ROOT},
+        "Action": "sts:AssumeRole",
+        "Condition": {"NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}},
+    }
+    guarded_policy = json.loads(trust(ACCOUNT_ROOT))
+    guarded_policy["Statement"].append(guard)
+    guarded = role(json.dumps(guarded_policy))
+    aws_error(
+        sts.assume_role,
+        RoleArn=guarded,
+        RoleSessionName="loopback",
+        code="AccessDenied",
+        status=403,
+    )
+
+
 def test_duration_seconds_bounds(server: ServerProcess, sts: Any, role: Callable[..., str]) -> None:
     role_arn = role(trust(ACCOUNT_ROOT))
     before = datetime.now(UTC)

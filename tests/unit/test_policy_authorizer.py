@@ -29,6 +29,7 @@ from strongroom.policy.evaluate import CLOCK_KEYS, reads_clock
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from tests.inprocess import client, signing_at
 
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 OTHER_ACCOUNT = "999988887777"
@@ -191,6 +192,42 @@ def test_the_admin_and_the_root_user_are_memoized_too(
             (principal, secret_check(), facts()),
             (principal, secret_check(resource_policy=deny_all), facts()),
         )
+
+
+def test_the_principal_org_id_is_that_of_the_principal_s_account(
+    deployment: Deployment,
+    iam: IdentityService,
+    authorizer: PolicyAuthorizer,
+    clock: ManualClock,
+) -> None:
+    alice = new_user(iam, "alice", document(allow(StringLike={"aws:PrincipalOrgID": "o-*"})))
+    root = Principal(DEV_ACCOUNT, f"arn:aws:iam::{DEV_ACCOUNT}:root", "AKIAROOT", "root")
+    org_key_policy = document(
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+        }
+    )
+    requests: list[Request] = [
+        (alice, secret_check(), facts()),
+        (root, Check("kms:Decrypt", KEY, DEV_ACCOUNT, org_key_policy, key_policy=True), facts()),
+    ]
+    for _ in range(2):  # the second time from the memo
+        for request in requests:
+            assert outcome(authorizer, request) is not None  # no organization: no key
+    with signing_at(clock):
+        organization = client(deployment, "organizations").create_organization()
+    org_id = organization["Organization"]["Id"]
+    for request in requests:  # what was decided before the organization no longer holds
+        assert outcome(authorizer, request) is None
+    bob = new_user(iam, "bob", document(allow(StringEquals={"aws:PrincipalOrgID": org_id})))
+    assert outcome(authorizer, (bob, secret_check(), facts())) is None
+    elsewhere = allow(StringEquals={"aws:PrincipalOrgID": "o-0000000000"})
+    carol = new_user(iam, "carol", document(elsewhere))
+    assert outcome(authorizer, (carol, secret_check(), facts())) is not None
 
 
 # Who asks ----------------------------------------------------------------------------------
@@ -832,6 +869,30 @@ def test_the_memo_is_bounded_and_forgets_the_oldest_first(
     assert outcome(authorizer, request(0)) is None  # the oldest: forgotten
     assert counter.evaluations == 21
     assert len(authorizer._decisions) == 8
+
+
+def test_the_principals_whose_policies_are_kept_are_bounded(
+    iam: IdentityService, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(authorizer_module, "IDENTITY_LIMIT", 2)
+    users = [new_user(iam, f"user{number}", document(allow())) for number in range(3)]
+    reads: list[str] = []
+    real = iam.principal_policies
+
+    def counted(arn: str) -> Any:
+        reads.append(arn)
+        return real(arn)
+
+    monkeypatch.setattr(iam, "principal_policies", counted)
+    authorizer = PolicyAuthorizer(iam, clock, decision_limit=0)
+    for user in users:
+        assert outcome(authorizer, (user, secret_check(), facts())) is None
+    assert list(authorizer._cache) == [users[1].identity_arn, users[2].identity_arn]
+    assert outcome(authorizer, (users[2], secret_check(), facts())) is None
+    assert len(reads) == 3  # still kept
+    assert outcome(authorizer, (users[0], secret_check(), facts())) is None
+    assert len(reads) == 4  # the oldest was let go, and is read again
+    assert len(authorizer._cache) == 2
 
 
 def test_threads_share_the_memo_safely(iam: IdentityService, clock: ManualClock) -> None:

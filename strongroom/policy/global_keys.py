@@ -1,0 +1,58 @@
+"""The global condition keys of a request (``aws:...``): who calls, from where, in which
+organization (IAM User Guide, "AWS global condition context keys").
+
+The authorizer and STS, which evaluates role trust policies itself, both build them
+here, so that a policy reads the same request alike wherever it is evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from strongroom.iam.credentials import Principal
+
+Keys = dict[str, tuple[str, ...]]
+
+_PRINCIPAL_TYPES = {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}
+
+
+def global_keys(
+    principal: Principal,
+    *,
+    user_id: str | None,
+    user_name: str | None,
+    tags: Mapping[str, str],
+    organization_id: str | None,
+    source_ip: str,
+    region: str,
+    secure_transport: bool = False,
+) -> Keys:
+    """The global keys of a request by ``principal``.
+
+    ``tags`` are the IAM user's or role's own (the session's tags win over them);
+    ``organization_id`` is that of the principal's account, None outside an organization
+    (then ``aws:PrincipalOrgID`` is absent, as on AWS); an empty ``source_ip`` (a call
+    made inside the server) leaves ``aws:SourceIp`` out.
+    """
+    keys: Keys = {
+        "aws:PrincipalArn": (principal.identity_arn,),
+        "aws:PrincipalAccount": (principal.account_id,),
+        "aws:PrincipalType": (_PRINCIPAL_TYPES[principal.kind],),
+        "aws:SecureTransport": ("true" if secure_transport else "false",),
+        "aws:RequestedRegion": (region,),
+        "aws:ViaAWSService": ("false",),
+    }
+    if source_ip:
+        keys["aws:SourceIp"] = (source_ip,)
+    if organization_id is not None:
+        keys["aws:PrincipalOrgID"] = (organization_id,)
+    if user_id is not None:
+        keys["aws:userid"] = (user_id,)
+    if user_name is not None and principal.kind == "user":
+        keys["aws:username"] = (user_name,)
+    merged = {**tags, **dict(principal.session_tags)}
+    for key, value in merged.items():
+        keys[f"aws:PrincipalTag/{key}"] = (value,)
+    if principal.source_identity:
+        keys["aws:SourceIdentity"] = (principal.source_identity,)
+    return keys
