@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from strongroom.secrets.labels import CURRENT
-from strongroom.store.cache import Namespace
+from strongroom.store.cache import Namespace, rows_changed
 from strongroom.store.engine import SnapshotReader, cached, remember
 from strongroom.store.prepared import PreparedSelect
 from strongroom.store.schema import secret_versions, secrets, version_stages
@@ -84,9 +84,13 @@ def _secret(found: Mapping[Any, Any]) -> SecretRecord:
 
 
 # What GetSecretValue reads, cached per process (store/cache.py) for snapshot readers.
-_BY_REFERENCE = Namespace("secret", ("secrets",), copy=True, remember_absent=False)
-_STAGES = Namespace("secret-stages", ("version_stages",))
-_VERSION = Namespace("secret-version", ("secret_versions",))
+# Each entry is filed under its secret's id, the key every write below declares
+# (rows_changed): a write to one secret drops only that secret's entries in other workers.
+_BY_REFERENCE = Namespace(
+    "secret", ("secrets",), copy=True, remember_absent=False, row=lambda _key, record: record.id
+)
+_STAGES = Namespace("secret-stages", ("version_stages",), row=lambda secret_id, _value: secret_id)
+_VERSION = Namespace("secret-version", ("secret_versions",), row=lambda key, _value: key[0])
 
 
 # The statements of every secret write, built once: building a statement costs about as
@@ -239,6 +243,7 @@ def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
 
 
 def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None:
+    rows_changed(conn, "secrets", record.id)
     conn.execute(_UPDATE_SECRET, {"p_id": record.id, **values})
     for name, value in values.items():
         setattr(record, name, value)
@@ -246,8 +251,11 @@ def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None
 
 def delete_secret(conn: Connection, secret_id: int) -> None:
     # Children first: the schema cascades, but not every SQLite connection enforces it.
+    rows_changed(conn, "version_stages", secret_id)
     conn.execute(delete(version_stages).where(version_stages.c.secret_id == secret_id))
+    rows_changed(conn, "secret_versions", secret_id)
     conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == secret_id))
+    rows_changed(conn, "secrets", secret_id)
     conn.execute(delete(secrets).where(secrets.c.id == secret_id))
 
 
@@ -321,6 +329,7 @@ def count_versions(conn: Connection, secret_id: int) -> int:
 
 
 def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> None:
+    rows_changed(conn, "secret_versions", secret_id)
     conn.execute(
         _INSERT_VERSION,
         {
@@ -344,6 +353,7 @@ def fill_version(
     kms_key_id: str | None,
 ) -> None:
     """Give a version a (new) sealed value: a placeholder's first, or a re-encryption."""
+    rows_changed(conn, "secret_versions", secret_id)
     conn.execute(
         update(secret_versions)
         .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
@@ -354,6 +364,7 @@ def fill_version(
 def delete_versions(conn: Connection, secret_id: int, version_ids: Iterable[str]) -> None:
     ids = list(version_ids)
     if ids:
+        rows_changed(conn, "secret_versions", secret_id)
         conn.execute(
             delete(secret_versions).where(
                 secret_versions.c.secret_id == secret_id, secret_versions.c.version_id.in_(ids)
@@ -362,6 +373,7 @@ def delete_versions(conn: Connection, secret_id: int, version_ids: Iterable[str]
 
 
 def touch_version(conn: Connection, secret_id: int, version_id: str, day_ms: int) -> None:
+    rows_changed(conn, "secret_versions", secret_id)
     conn.execute(
         update(secret_versions)
         .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
@@ -394,6 +406,7 @@ def replace_stages(
     """Write only the labels that changed."""
     gone = [stage for stage in old if stage not in new]
     if gone:
+        rows_changed(conn, "version_stages", secret_id)
         conn.execute(
             delete(version_stages).where(
                 version_stages.c.secret_id == secret_id, version_stages.c.stage.in_(gone)
@@ -401,10 +414,12 @@ def replace_stages(
         )
     for stage, version_id in new.items():
         if stage not in old:
+            rows_changed(conn, "version_stages", secret_id)
             conn.execute(
                 _INSERT_STAGE, {"secret_id": secret_id, "stage": stage, "version_id": version_id}
             )
         elif old[stage] != version_id:
+            rows_changed(conn, "version_stages", secret_id)
             conn.execute(
                 _MOVE_STAGE, {"p_secret": secret_id, "p_stage": stage, "p_version": version_id}
             )

@@ -18,6 +18,14 @@ commit replaced. A write that commits after a reader's snapshot began is seen by
 next refresh, which every request does before it reads: read-your-writes holds across
 workers.
 
+A write declared row by row (:func:`rows_changed`) drops less: instead of moving its
+table's counter, the transaction logs the keys of the rows it changed (``row_changes``,
+a sequence in ``change_counters``), and a namespace that files its entries under a row
+key (``Namespace.row``) loses only those rows' entries. A PutSecretValue, or the once-a-day
+LastAccessedDate of a read, then costs other secrets nothing. Any write to a table that is
+not declared drops the table's namespaces whole, as before; so does a process that fell
+so far behind that the log no longer holds what it missed.
+
 Only reads through a snapshot reader are cached; a writer always reads the database.
 """
 
@@ -37,6 +45,12 @@ from sqlalchemy import Connection, Engine, event
 T = TypeVar("T")
 
 TOUCHED = "strongroom_touched_tables"
+_PENDING = "strongroom_pending_rows"  # (table, row keys) the next write statement changes
+_ROWS = "strongroom_changed_rows"  # table -> row keys, for writes declared row by row
+_UNDECLARED = "strongroom_undeclared_tables"  # tables written by a statement not declared
+ROW_LOG = "row_changes"  # the log's table, and its sequence's name in change_counters
+ROW_LOG_KEEP = 10_000  # log entries kept: a process further behind drops everything
+ROW_DROPS_REMEMBERED = 65_536  # per namespace (see RowCache.put)
 # Statements that change no row: reads, transaction control, savepoints, PRAGMAs.
 _NOT_ROW_WRITES = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 _ROW_WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -46,6 +60,14 @@ _BUMP = (
     "INSERT INTO change_counters (table_name, counter) VALUES (?, 1) "
     "ON CONFLICT (table_name) DO UPDATE SET counter = counter + 1"
 )
+_LOG_ROW = "INSERT INTO row_changes (table_name, row_key) VALUES (?, ?)"
+_LAST_ROW = "SELECT max(seq) FROM row_changes"
+_SET_SEQUENCE = (
+    "INSERT INTO change_counters (table_name, counter) VALUES (?, ?) "
+    "ON CONFLICT (table_name) DO UPDATE SET counter = excluded.counter"
+)
+_PRUNE_LOG = "DELETE FROM row_changes WHERE seq <= ?"
+_READ_LOG = "SELECT table_name, row_key FROM row_changes WHERE seq > ? AND seq <= ? ORDER BY seq"
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,10 @@ class Namespace:
     # The answers are mutable records their callers may change: each reader gets its own
     # shallow copy, so the cached one stays as the database has it.
     copy: bool = False
+    # The key of the row an entry is read from (from the entry's key and value): with it, a
+    # write declared row by row (rows_changed) drops only that row's entries. Every table
+    # of the namespace must key its rows alike (the secrets tables: the secret's id).
+    row: Callable[[Any, Any], int] | None = None
 
 
 def track_changes(engine: Engine) -> None:
@@ -77,22 +103,48 @@ def track_changes(engine: Engine) -> None:
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         name = getattr(table, "name", None) if verb.startswith(_ROW_WRITES) else None
-        conn.info.setdefault(TOUCHED, set()).add(name if isinstance(name, str) else EVERYTHING)
+        written = name if isinstance(name, str) else EVERYTHING
+        conn.info.setdefault(TOUCHED, set()).add(written)
+        pending = conn.info.pop(_PENDING, None)
+        if pending is not None and pending[0] == written:
+            conn.info.setdefault(_ROWS, {}).setdefault(written, set()).update(pending[1])
+        else:
+            conn.info.setdefault(_UNDECLARED, set()).add(written)
 
     @event.listens_for(engine, "commit")
     def _bump(conn: Connection) -> None:
         touched: set[str] = conn.info.pop(TOUCHED, set())
+        rows: dict[str, set[int]] = conn.info.pop(_ROWS, {})
+        undeclared: set[str] = conn.info.pop(_UNDECLARED, set())
+        conn.info.pop(_PENDING, None)
         touched.discard("change_counters")
-        if touched:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(_BUMP, [(name,) for name in sorted(touched)])
-            finally:
-                cursor.close()
+        whole = sorted(t for t in touched if t in undeclared or t not in rows)
+        logged = [(t, key) for t in sorted(touched.difference(whole)) for key in sorted(rows[t])]
+        if not whole and not logged:
+            return
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if whole:
+                cursor.executemany(_BUMP, [(name,) for name in whole])
+            if logged:
+                cursor.executemany(_LOG_ROW, logged)
+                (last,) = cursor.execute(_LAST_ROW).fetchone()
+                cursor.execute(_SET_SEQUENCE, (ROW_LOG, last))
+                cursor.execute(_PRUNE_LOG, (last - ROW_LOG_KEEP,))
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "rollback")
     def _forget(conn: Connection) -> None:
-        conn.info.pop(TOUCHED, None)
+        for name in (TOUCHED, _ROWS, _UNDECLARED, _PENDING):
+            conn.info.pop(name, None)
+
+
+def rows_changed(conn: Connection, table: str, *keys: int) -> None:
+    """Declare that the next write statement through ``conn`` writes ``table`` and changes
+    no row but those of ``keys`` (the keys of ``Namespace.row``): other processes then drop
+    only those rows' entries. Undeclared, a write drops the table's namespaces whole."""
+    conn.info[_PENDING] = (table, keys)
 
 
 def shallow_copy(value: T) -> T:
@@ -161,8 +213,14 @@ class RowCache:
         self._entries: dict[str, dict[Any, Any]] = {}
         self._dropped_at: dict[str, int] = {}  # namespace -> epoch of its last drop
         self._dependents: dict[str, set[str]] = {}  # table -> namespaces
+        self._namespaces: dict[str, Namespace] = {}
+        # For namespaces with a row key: row -> the keys of its entries, and row -> epoch of
+        # its last drop (the row-level counterpart of _dropped_at).
+        self._by_row: dict[str, dict[int, set[Any]]] = {}
+        self._row_dropped_at: dict[str, dict[int, int]] = {}
         self._data_version: int | None = None
         self._counters: dict[str, int] = {}
+        self._logged = 0  # the last entry of the row log applied here
         self.epoch = 0
         self.hits = 0
         self.misses = 0
@@ -180,12 +238,15 @@ class RowCache:
                 counters = dict(
                     self._watch.execute("SELECT table_name, counter FROM change_counters")
                 )
+                logged = counters.pop(ROW_LOG, 0)
                 if self._data_version is None:
                     self._drop_all()
                 else:
                     changed = [t for t, c in counters.items() if self._counters.get(t) != c]
                     self._drop(changed)
-                self._data_version, self._counters = version, counters
+                    if logged != self._logged:
+                        self._drop_logged_rows(self._logged, logged)
+                self._data_version, self._counters, self._logged = version, counters, logged
             self._index.seen = header
             return self.epoch
 
@@ -210,18 +271,35 @@ class RowCache:
         with self._lock:
             if namespace.name not in self._entries:
                 self._register(namespace)
+            name = namespace.name
+            if value is None and not namespace.remember_absent:
+                return
             # Dropped since this reader's snapshot began: what it loaded may be stale.
-            if (value is not None or namespace.remember_absent) and self._dropped_at[
-                namespace.name
-            ] <= epoch:
-                entries = self._entries[namespace.name]
-                if key not in entries and len(entries) >= (
-                    namespace.max_entries or self.max_entries
-                ):
-                    # The oldest entry makes room (dicts keep insertion order): a working set
-                    # bigger than the bound keeps the share of it that fits.
-                    del entries[next(iter(entries))]
-                entries[key] = shallow_copy(value) if namespace.copy else value
+            if self._dropped_at[name] > epoch:
+                return
+            row = namespace.row(key, value) if namespace.row is not None else None
+            if row is not None and self._row_dropped_at[name].get(row, 0) > epoch:
+                return
+            entries = self._entries[name]
+            if key not in entries and len(entries) >= (namespace.max_entries or self.max_entries):
+                # The oldest entry makes room (dicts keep insertion order): a working set
+                # bigger than the bound keeps the share of it that fits.
+                oldest = next(iter(entries))
+                self._forget(namespace, oldest, entries.pop(oldest))
+            entries[key] = shallow_copy(value) if namespace.copy else value
+            if row is not None:
+                self._by_row[name].setdefault(row, set()).add(key)
+
+    def _forget(self, namespace: Namespace, key: Any, value: Any) -> None:
+        """Take an entry that is gone out of the row index."""
+        if namespace.row is None:
+            return
+        row = namespace.row(key, value)
+        keys = self._by_row[namespace.name].get(row)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_row[namespace.name][row]
 
     def close(self) -> None:
         with self._lock:
@@ -231,6 +309,9 @@ class RowCache:
     def _register(self, namespace: Namespace) -> dict[Any, Any]:
         entries: dict[Any, Any] = {}
         self._entries[namespace.name] = entries
+        self._namespaces[namespace.name] = namespace
+        self._by_row[namespace.name] = {}
+        self._row_dropped_at[namespace.name] = {}
         # A drop before the first use left no mark: a reader older than now must not store.
         self._dropped_at[namespace.name] = self.epoch
         for table in namespace.tables:
@@ -247,11 +328,40 @@ class RowCache:
         self.epoch += 1
         for table in tables:
             for name in self._dependents.get(table, ()):
-                self._entries[name].clear()
-                self._dropped_at[name] = self.epoch
+                self._drop_namespace(name)
 
     def _drop_all(self) -> None:
         self.epoch += 1
-        for name, entries in self._entries.items():
-            entries.clear()
-            self._dropped_at[name] = self.epoch
+        for name in self._entries:
+            self._drop_namespace(name)
+
+    def _drop_namespace(self, name: str) -> None:
+        self._entries[name].clear()
+        self._by_row[name].clear()
+        self._row_dropped_at[name].clear()  # the namespace's own mark covers them
+        self._dropped_at[name] = self.epoch
+
+    def _drop_logged_rows(self, after: int, last: int) -> None:
+        """Apply the row log's entries ``after`` < seq <= ``last``."""
+        found = self._watch.execute(_READ_LOG, (after, last)).fetchall()
+        if len(found) != last - after:
+            # Pruned before this process read it: which rows changed is not known, so
+            # everything goes.
+            self._drop_all()
+            return
+        self.epoch += 1
+        for table, row in found:
+            for name in self._dependents.get(table, ()):
+                if self._namespaces[name].row is None:
+                    self._drop_namespace(name)
+                    continue
+                entries = self._entries[name]
+                for key in self._by_row[name].pop(row, ()):
+                    entries.pop(key, None)
+                dropped = self._row_dropped_at[name]
+                if len(dropped) >= ROW_DROPS_REMEMBERED:
+                    # Too many to remember row by row: every reader older than now refuses
+                    # to store in the namespace, as after a whole drop (its entries stay).
+                    dropped.clear()
+                    self._dropped_at[name] = self.epoch
+                dropped[row] = self.epoch

@@ -307,6 +307,17 @@ change_counters = Table(
     Column("counter", BigInteger, nullable=False),
 )
 
+# The rows that write transactions declared changed (store/cache.py, rows_changed): a
+# process drops only those rows' cached entries. Its sequence is also in change_counters.
+row_changes = Table(
+    "row_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("table_name", String(64), nullable=False),
+    Column("row_key", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
 iam_generation = Table(
     "iam_generation",
     metadata,

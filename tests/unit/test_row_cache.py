@@ -15,13 +15,15 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, event, insert, select, text, update
 
-from strongroom.clock import ManualClock
+import strongroom.store.cache as cache_module
+from strongroom.clock import ManualClock, midnight_ms
 from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.keys.kms import KmsCaller
@@ -30,7 +32,7 @@ from strongroom.secrets import repository as repo
 from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
-from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch
+from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch, rows_changed
 from strongroom.store.engine import (
     SnapshotReader,
     Store,
@@ -1235,3 +1237,190 @@ def test_per_snapshot_loads_once_per_snapshot_and_every_time_elsewhere(store: St
     with store.write() as conn:  # a writer always does
         assert per_snapshot(conn, ("t", 1), load) == 4
         assert per_snapshot(conn, ("t", 1), load) == 5
+
+
+# 10. Row by row: writes that declare the rows they change ----------------------------------
+
+# Filed under the account id as a number: the row key of these tests' declared writes.
+ACCOUNT_ROWS = Namespace("test-account-rows", ("accounts",), row=lambda key, _value: int(key))
+
+
+def read_account_row(store: Store, account_id: str, loads: Loads) -> str | None:
+    with store.read() as conn:
+        return cached(conn, ACCOUNT_ROWS, account_id, loads.account(conn, account_id))
+
+
+def rename(store: Store, account_id: str, name: str, *, declare: bool = True) -> None:
+    with store.write() as conn:
+        if declare:
+            rows_changed(conn, "accounts", int(account_id))
+        conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(name=name))
+
+
+def logged(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as db:
+        return list(db.execute("SELECT table_name, row_key FROM row_changes ORDER BY seq"))
+
+
+@pytest.fixture
+def two_accounts(store: Store) -> tuple[str, str]:
+    add_account(store, "111111111111", "one")
+    add_account(store, "222222222222", "two")
+    return "111111111111", "222222222222"
+
+
+def test_a_declared_write_drops_only_its_rows_entries_in_another_worker(
+    store: Store, other: Store, two_accounts: tuple[str, str]
+) -> None:
+    one, two = two_accounts
+    loads = Loads()
+    assert read_account_row(other, one, loads) == "one"
+    assert read_account_row(other, two, loads) == "two"
+    rename(store, one, "uno")
+    assert read_account_row(other, two, loads) == "two"  # still cached
+    assert loads.keys == [one, two]
+    assert read_account_row(other, one, loads) == "uno"  # dropped, read again
+    assert loads.keys == [one, two, one]
+    assert read_account_row(other, one, loads) == "uno"
+    assert loads.keys == [one, two, one]
+
+
+def test_a_declared_write_logs_its_rows_instead_of_moving_the_table_counter(
+    store: Store, db: Path, two_accounts: tuple[str, str]
+) -> None:
+    one, _ = two_accounts
+    before = counters(db)
+    rename(store, one, "uno")
+    after = counters(db)
+    assert after["accounts"] == before["accounts"]
+    assert logged(db) == [("accounts", int(one))]
+    assert after["row_changes"] == before.get("row_changes", 0) + 1
+
+
+def test_a_namespace_without_a_row_key_is_dropped_whole_by_a_declared_write(
+    store: Store, other: Store, two_accounts: tuple[str, str]
+) -> None:
+    one, two = two_accounts
+    loads = Loads()
+    assert read_account(other, two, loads) == "two"
+    rename(store, one, "uno")
+    assert read_account(other, two, loads) == "two"
+    assert loads.keys == [two, two]
+
+
+@pytest.mark.parametrize("undeclared", ["no declaration", "one of two statements"])
+def test_an_undeclared_write_drops_the_table_whole(
+    store: Store, other: Store, db: Path, two_accounts: tuple[str, str], undeclared: str
+) -> None:
+    one, two = two_accounts
+    loads = Loads()
+    assert read_account_row(other, two, loads) == "two"
+    before = counters(db)
+    with store.write() as conn:
+        rows_changed(conn, "accounts", int(one))
+        conn.execute(update(accounts).where(accounts.c.account_id == one).values(name="uno"))
+        if undeclared == "one of two statements":
+            # Declared for the first statement only: the second changes another row.
+            conn.execute(update(accounts).where(accounts.c.account_id == two).values(name="dos"))
+    if undeclared == "no declaration":
+        rename(store, two, "dos", declare=False)
+    assert counters(db)["accounts"] == before["accounts"] + 1
+    assert read_account_row(other, two, loads) == "dos"
+    assert loads.keys == [two, two]
+
+
+def test_a_declaration_covers_only_a_write_to_its_own_table(
+    store: Store, other: Store, db: Path
+) -> None:
+    put_setting(store, "a", b"old")
+    loads = Loads()
+    assert read_setting(other, "a", loads) == b"old"
+    before = counters(db)
+    with store.write() as conn:
+        rows_changed(conn, "accounts", 1)
+        conn.execute(update(settings).where(settings.c.name == "a").values(value=b"new"))
+    assert counters(db)["settings"] == before["settings"] + 1
+    assert read_setting(other, "a", loads) == b"new"
+
+
+def test_a_rolled_back_declared_write_logs_nothing(
+    store: Store, db: Path, two_accounts: tuple[str, str]
+) -> None:
+    one, _ = two_accounts
+    with pytest.raises(RuntimeError), store.write() as conn:
+        rows_changed(conn, "accounts", int(one))
+        conn.execute(update(accounts).where(accounts.c.account_id == one).values(name="uno"))
+        raise RuntimeError("changed its mind")
+    assert logged(db) == []
+    rename(store, one, "uno", declare=False)  # nothing of the rollback is left pending
+    assert logged(db) == []
+
+
+def test_a_worker_that_fell_behind_the_pruned_log_drops_everything(
+    store: Store, other: Store, db: Path, two_accounts: tuple[str, str], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(cache_module, "ROW_LOG_KEEP", 2)
+    one, two = two_accounts
+    loads = Loads()
+    assert read_account_row(other, two, loads) == "two"
+    for number in range(5):  # while worker B reads nothing
+        rename(store, one, f"name {number}")
+    assert len(logged(db)) == 2  # the oldest entries are gone
+    assert read_account_row(other, two, loads) == "two"
+    assert loads.keys == [two, two]  # B could not tell which rows changed
+    rename(store, one, "again")
+    assert read_account_row(other, two, loads) == "two"
+    assert loads.keys == [two, two]  # caught up: row by row again
+
+
+def test_a_reader_older_than_a_row_drop_does_not_cache_that_row(
+    store: Store, other: Store, two_accounts: tuple[str, str]
+) -> None:
+    one, two = two_accounts
+    loads = Loads()
+    assert read_account_row(other, two, loads) == "two"
+    with other.read() as slow:
+        assert account_name(slow, two) == "two"  # its snapshot begins here
+        rename(store, one, "uno")  # worker A commits
+        elsewhere(read_account_row, other, two, Loads())  # another request refreshes B
+        # The slow request's load completes: from its snapshot, the old name.
+        assert cached(slow, ACCOUNT_ROWS, one, loads.account(slow, one)) == "one"
+        # A row nobody changed is stored as usual.
+    assert read_account_row(other, one, loads) == "uno"  # a miss: "one" was not kept
+    assert loads.keys == [two, one, one]
+
+
+def test_put_secret_value_in_one_worker_keeps_other_secrets_cached_in_another(
+    deployment: Deployment, second: Deployment, clock: ManualClock
+) -> None:
+    a, b = deployment, second
+    for name in ("app/one", "app/two"):
+        a.secrets.create_secret(
+            SM, {"Name": name, "SecretString": "v1", "ClientRequestToken": str(uuid.uuid4())}
+        )
+        assert get_value(b, name)["SecretString"] == "v1"  # LastAccessedDate written
+        assert get_value(b, name)["SecretString"] == "v1"  # cached in B
+    cache = cache_of(b.store)
+    a.secrets.put_secret_value(
+        SM, {"SecretId": "app/one", "SecretString": "v2", "ClientRequestToken": str(uuid.uuid4())}
+    )
+    misses = cache.misses
+    assert get_value(b, "app/two")["SecretString"] == "v1"
+    assert cache.misses == misses  # all from the cache
+    assert get_value(b, "app/one")["SecretString"] == "v2"
+    assert cache.misses > misses
+    # The next day's first read of app/one records its LastAccessedDate: a write, which
+    # costs app/two nothing either.
+    clock.advance(timedelta(days=1))
+    assert get_value(a, "app/one")["SecretString"] == "v2"
+    misses = cache.misses
+    assert get_value(b, "app/one")["SecretString"] == "v2"
+    described = b.secrets.describe_secret(SM, {"SecretId": "app/one"})
+    assert described["LastAccessedDate"] == datetime.fromtimestamp(
+        midnight_ms(clock.now()) / 1000, UTC
+    )
+    assert cache.misses > misses  # app/one was read again...
+    misses = cache.misses
+    with b.store.read() as conn:
+        record = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "app/two")
+    assert record is not None and cache.misses == misses  # ...app/two was not

@@ -27,6 +27,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from sqlalchemy import event as sqlalchemy_event
 
 from strongroom.audit.log import AuditWriteError
 from strongroom.audit.lookup import iter_events
@@ -206,13 +207,26 @@ def database(deployment: Deployment) -> list[str]:
         return list(db.iterdump())
 
 
-def counter(deployment: Deployment, table: str) -> int:
-    """How many committed transactions wrote ``table`` (the row cache's change counter)."""
-    with contextlib.closing(sqlite3.connect(deployment.data_dir / "strongroom.db")) as db:
-        row = db.execute(
-            "SELECT counter FROM change_counters WHERE table_name = ?", (table,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+def commits_writing(deployment: Deployment, table: str) -> list[int]:
+    """From now on, one entry per committed transaction that wrote ``table``."""
+    commits: list[int] = []
+    mark = f"test-wrote-{table}"
+    engine = deployment.store.engine
+
+    def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and (
+            table in statement
+        ):
+            conn.info[mark] = True
+
+    def commit(conn: Any) -> None:
+        if conn.info.pop(mark, False):
+            commits.append(1)
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", note)
+    sqlalchemy_event.listen(engine, "commit", commit)
+    sqlalchemy_event.listen(engine, "rollback", lambda conn: conn.info.pop(mark, None))
+    return commits
 
 
 def verify_audit(data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -280,7 +294,7 @@ def test_a_batch_of_puts_answers_each_in_order_keeps_every_version_and_audits_ea
     requests = [
         put(clock, sid, value, token) for (sid, value), token in zip(plan, tokens, strict=True)
     ]
-    commits_before = counter(deployment, "secret_versions")
+    commits = commits_writing(deployment, "secret_versions")
 
     answers = serve(deployment, [work(deployment, request) for request in requests])
 
@@ -291,7 +305,7 @@ def test_a_batch_of_puts_answers_each_in_order_keeps_every_version_and_audits_ea
     assert all(a.body["VersionStages"] == ["AWSCURRENT"] for a in answers)
     assert len({a.request_id for a in answers}) == len(plan)
     # One transaction: the versions table was committed once, not once a request.
-    assert counter(deployment, "secret_versions") == commits_before + 1
+    assert len(commits) == 1
 
     assert versions(deployment, "batch/a") == {
         first["batch/a"]: [],  # deprecated, still listed
@@ -617,7 +631,7 @@ def test_when_no_batch_can_begin_the_requests_are_served_one_by_one(
         ),
         put(clock, "alone/new", "n1", t3),  # sees the create committed just before
     ]
-    commits_before = counter(deployment, "secret_versions")
+    commits = commits_writing(deployment, "secret_versions")
     attempts: list[int] = []
 
     def cannot_begin() -> WriteBatch:
@@ -637,7 +651,7 @@ def test_when_no_batch_can_begin_the_requests_are_served_one_by_one(
     ]
     assert [answers[i].body["VersionId"] for i in (0, 2, 3)] == [t1, t2, t3]
     # Three transactions that wrote versions: one per successful request.
-    assert counter(deployment, "secret_versions") == commits_before + 3
+    assert len(commits) == 3
     assert versions(deployment, "alone/a") == {a0: ["AWSPREVIOUS"], t1: ["AWSCURRENT"]}
     assert versions(deployment, "alone/new") == {t2: ["AWSPREVIOUS"], t3: ["AWSCURRENT"]}
     assert not exists(deployment, "alone/missing")
