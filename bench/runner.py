@@ -248,7 +248,7 @@ class Runner:
     ) -> RunRecord:
         options = self.options
         size = options.write_pool_size if workload.writes else options.pool_size
-        expected = int(self._last_requests.get((pool_key, workload.key), 0) * 1.3) + connections
+        expected = int(self._expected_requests(pool_key, workload) * 1.3) + connections
         path, unused = self.pools.file(pool_key, target.requests(), workload, names, size, expected)
         cpu_before, everyone_before = procs.cpu_seconds(target.pid), procs.user_cpu_ticks()
         measured = wrk.run(
@@ -303,6 +303,20 @@ class Runner:
             f"other load {record.other_cpu_pct:.0f}%"
         )
         return record
+
+    def _expected_requests(self, pool_key: str, workload: Workload) -> int:
+        """How many requests the next run may send: as many as the last run of the same
+        workload sent; for a first run of a write workload, as many as the busiest run
+        this target has had (a write pool must not run out and replay its tokens)."""
+        last = self._last_requests.get((pool_key, workload.key))
+        if last is not None:
+            return last
+        if not workload.writes:
+            return 0
+        return max(
+            (sent for (key, _), sent in self._last_requests.items() if key == pool_key),
+            default=0,
+        )
 
     def _say(self, message: str) -> None:
         stamp = datetime.datetime.now().strftime("%H:%M:%S")
