@@ -362,7 +362,8 @@ def _policy_set(principal: Principal, check: Check, identity: _Identity | None) 
 def _documents(policies: PolicySet) -> list[PolicyDocument]:
     """Every document of ``policies``."""
     documents = [*policies.identity, *policies.session_policies]
-    return documents + [d for d in (policies.permissions_boundary, policies.resource) if d]
+    extra = (policies.permissions_boundary, policies.resource)
+    return documents + [document for document in extra if document is not None]
 
 
 def _compile(found: PrincipalPolicies, organization_id: str | None = None) -> _Identity:
