@@ -787,30 +787,34 @@ def test_a_user_without_iam_permissions_cannot_create_users(dep: Deployment) -> 
 # Cross account -----------------------------------------------------------------------------
 
 
-def test_a_second_account_reads_a_shared_secret_through_resource_and_key_policies(
-    dep: Deployment,
-) -> None:
+def member_account_iam(dep: Deployment, name: str) -> tuple[str, Any]:
+    """A new account of the organization (created if need be) and an IAM client inside
+    it, as the account's OrganizationAccountAccessRole."""
     orgs = dep.client("organizations")
     try:
         orgs.create_organization(FeatureSet="ALL")
     except ClientError as error:
         assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
-    status = orgs.create_account(Email=f"{unique('b')}@example.com", AccountName="team-b")
+    status = orgs.create_account(Email=f"{unique(name)}@example.com", AccountName=name)
     status = status["CreateAccountStatus"]
     assert status["State"] == "SUCCEEDED", status
-    other_account = status["AccountId"]
-
-    # Inside the new account, as its administrator role, create two users.
     session = dep.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{other_account}:role/OrganizationAccountAccessRole",
+        RoleArn=f"arn:aws:iam::{status['AccountId']}:role/OrganizationAccountAccessRole",
         RoleSessionName="setup",
     )["Credentials"]
-    their_iam = dep.client(
+    return status["AccountId"], dep.client(
         "iam",
         aws_access_key_id=session["AccessKeyId"],
         aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"],
     )
+
+
+def test_a_second_account_reads_a_shared_secret_through_resource_and_key_policies(
+    dep: Deployment,
+) -> None:
+    # Inside a new account, as its administrator role, create two users.
+    other_account, their_iam = member_account_iam(dep, "team-b")
 
     def their_user(name: str) -> User:
         arn = their_iam.create_user(UserName=name)["User"]["Arn"]
@@ -876,24 +880,8 @@ def test_a_second_account_reads_a_shared_secret_through_resource_and_key_policie
 def test_a_secret_is_shared_with_every_account_of_the_organization(dep: Deployment) -> None:
     """The usual way to share across accounts: the resource and key policies allow any
     principal whose account is in the organization (aws:PrincipalOrgID)."""
-    orgs = dep.client("organizations")
-    try:
-        orgs.create_organization(FeatureSet="ALL")
-    except ClientError as error:
-        assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
-    org_id = orgs.describe_organization()["Organization"]["Id"]
-    status = orgs.create_account(Email=f"{unique('d')}@example.com", AccountName="team-d")
-    other_account = status["CreateAccountStatus"]["AccountId"]
-    session = dep.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{other_account}:role/OrganizationAccountAccessRole",
-        RoleSessionName="setup",
-    )["Credentials"]
-    their_iam = dep.client(
-        "iam",
-        aws_access_key_id=session["AccessKeyId"],
-        aws_secret_access_key=session["SecretAccessKey"],
-        aws_session_token=session["SessionToken"],
-    )
+    _, their_iam = member_account_iam(dep, "team-d")
+    org_id = dep.client("organizations").describe_organization()["Organization"]["Id"]
     dave = unique("dave")
     dave_arn = their_iam.create_user(UserName=dave)["User"]["Arn"]
     dave_key = their_iam.create_access_key(UserName=dave)["AccessKey"]

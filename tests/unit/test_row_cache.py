@@ -1377,17 +1377,21 @@ def test_a_reader_older_than_a_row_drop_does_not_cache_that_row(
     store: Store, other: Store, two_accounts: tuple[str, str]
 ) -> None:
     one, two = two_accounts
+    three = "333333333333"
+    add_account(store, three, "three")
     loads = Loads()
     assert read_account_row(other, two, loads) == "two"
     with other.read() as slow:
         assert account_name(slow, two) == "two"  # its snapshot begins here
         rename(store, one, "uno")  # worker A commits
         elsewhere(read_account_row, other, two, Loads())  # another request refreshes B
-        # The slow request's load completes: from its snapshot, the old name.
+        # The slow request's loads complete: from its snapshot, the old name...
         assert cached(slow, ACCOUNT_ROWS, one, loads.account(slow, one)) == "one"
-        # A row nobody changed is stored as usual.
+        # ...and a row nobody changed, which is kept as usual.
+        assert cached(slow, ACCOUNT_ROWS, three, loads.account(slow, three)) == "three"
     assert read_account_row(other, one, loads) == "uno"  # a miss: "one" was not kept
-    assert loads.keys == [two, one, one]
+    assert read_account_row(other, three, loads) == "three"  # a hit
+    assert loads.keys == [two, one, three, one]
 
 
 def test_put_secret_value_in_one_worker_keeps_other_secrets_cached_in_another(
