@@ -201,6 +201,51 @@ class WalIndexWatch:
             self._map = None
 
 
+class _Space:
+    """One namespace's entries in a process, and the marks of what was dropped from it."""
+
+    __slots__ = ("by_row", "dropped_at", "entries", "namespace", "row_dropped_at")
+
+    def __init__(self, namespace: Namespace, epoch: int) -> None:
+        self.namespace = namespace
+        self.entries: dict[Any, Any] = {}
+        # A drop before the first use left no mark: a reader older than now must not store.
+        self.dropped_at = epoch  # epoch of the namespace's last drop
+        # With a row key (Namespace.row): row -> the keys of its entries, and row -> epoch
+        # of its last drop (the row-level counterpart of dropped_at).
+        self.by_row: dict[int, set[Any]] = {}
+        self.row_dropped_at: dict[int, int] = {}
+
+    def drop(self, epoch: int) -> None:
+        self.entries.clear()
+        self.by_row.clear()
+        self.row_dropped_at.clear()  # the namespace's own mark covers them
+        self.dropped_at = epoch
+
+    def drop_rows(self, rows: Iterable[int], epoch: int) -> None:
+        entries, dropped = self.entries, self.row_dropped_at
+        for row in rows:
+            for key in self.by_row.pop(row, ()):
+                entries.pop(key, None)
+            if len(dropped) >= ROW_DROPS_REMEMBERED:
+                # Too many to remember row by row: every reader older than now refuses to
+                # store in the namespace, as after a whole drop (its entries stay).
+                dropped.clear()
+                self.dropped_at = epoch
+            dropped[row] = epoch
+
+    def forget(self, key: Any, value: Any) -> None:
+        """Take an entry that is gone out of the row index."""
+        if self.namespace.row is None:
+            return
+        row = self.namespace.row(key, value)
+        keys = self.by_row.get(row)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self.by_row[row]
+
+
 class RowCache:
     """The cached answers of one process, by namespace."""
 
@@ -210,14 +255,8 @@ class RowCache:
         self._watch.execute("PRAGMA data_version").fetchone()  # maps the WAL index, if any
         self._index = WalIndexWatch(database)
         self._lock = threading.Lock()
-        self._entries: dict[str, dict[Any, Any]] = {}
-        self._dropped_at: dict[str, int] = {}  # namespace -> epoch of its last drop
+        self._spaces: dict[str, _Space] = {}  # by namespace name
         self._dependents: dict[str, set[str]] = {}  # table -> namespaces
-        self._namespaces: dict[str, Namespace] = {}
-        # For namespaces with a row key: row -> the keys of its entries, and row -> epoch of
-        # its last drop (the row-level counterpart of _dropped_at).
-        self._by_row: dict[str, dict[int, set[Any]]] = {}
-        self._row_dropped_at: dict[str, dict[int, int]] = {}
         self._data_version: int | None = None
         self._counters: dict[str, int] = {}
         self._logged = 0  # the last entry of the row log applied here
@@ -253,9 +292,9 @@ class RowCache:
     def get(self, namespace: Namespace, key: Any, load: Callable[[], T], epoch: int) -> T:
         # A hit takes no lock: one dict lookup is atomic, and an entry dropped by a refresh
         # that began after this reader's is still what this reader's snapshot holds.
-        entries = self._entries.get(namespace.name)
-        if entries is not None:
-            found = entries.get(key, _ABSENT)
+        space = self._spaces.get(namespace.name)
+        if space is not None:
+            found = space.entries.get(key, _ABSENT)
             if found is not _ABSENT:
                 self.hits += 1  # a statistic: a lost increment under a race is harmless
                 return shallow_copy(found) if namespace.copy else found  # type: ignore[no-any-return]
@@ -269,54 +308,35 @@ class RowCache:
         """Remember ``value``, read by a snapshot that began at ``epoch``: a lookup that
         answers another namespace's question too hands the answer over here."""
         with self._lock:
-            if namespace.name not in self._entries:
-                self._register(namespace)
-            name = namespace.name
+            space = self._spaces.get(namespace.name) or self._register(namespace)
             if value is None and not namespace.remember_absent:
                 return
             # Dropped since this reader's snapshot began: what it loaded may be stale.
-            if self._dropped_at[name] > epoch:
+            if space.dropped_at > epoch:
                 return
             row = namespace.row(key, value) if namespace.row is not None else None
-            if row is not None and self._row_dropped_at[name].get(row, 0) > epoch:
+            if row is not None and space.row_dropped_at.get(row, 0) > epoch:
                 return
-            entries = self._entries[name]
+            entries = space.entries
             if key not in entries and len(entries) >= (namespace.max_entries or self.max_entries):
                 # The oldest entry makes room (dicts keep insertion order): a working set
                 # bigger than the bound keeps the share of it that fits.
                 oldest = next(iter(entries))
-                self._forget(namespace, oldest, entries.pop(oldest))
+                space.forget(oldest, entries.pop(oldest))
             entries[key] = shallow_copy(value) if namespace.copy else value
             if row is not None:
-                self._by_row[name].setdefault(row, set()).add(key)
-
-    def _forget(self, namespace: Namespace, key: Any, value: Any) -> None:
-        """Take an entry that is gone out of the row index."""
-        if namespace.row is None:
-            return
-        row = namespace.row(key, value)
-        keys = self._by_row[namespace.name].get(row)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_row[namespace.name][row]
+                space.by_row.setdefault(row, set()).add(key)
 
     def close(self) -> None:
         with self._lock:
             self._index.close()
             self._watch.close()
 
-    def _register(self, namespace: Namespace) -> dict[Any, Any]:
-        entries: dict[Any, Any] = {}
-        self._entries[namespace.name] = entries
-        self._namespaces[namespace.name] = namespace
-        self._by_row[namespace.name] = {}
-        self._row_dropped_at[namespace.name] = {}
-        # A drop before the first use left no mark: a reader older than now must not store.
-        self._dropped_at[namespace.name] = self.epoch
+    def _register(self, namespace: Namespace) -> _Space:
+        space = self._spaces[namespace.name] = _Space(namespace, self.epoch)
         for table in namespace.tables:
             self._dependents.setdefault(table, set()).add(namespace.name)
-        return entries
+        return space
 
     def _drop(self, tables: Iterable[str]) -> None:
         tables = list(tables)
@@ -328,18 +348,12 @@ class RowCache:
         self.epoch += 1
         for table in tables:
             for name in self._dependents.get(table, ()):
-                self._drop_namespace(name)
+                self._spaces[name].drop(self.epoch)
 
     def _drop_all(self) -> None:
         self.epoch += 1
-        for name in self._entries:
-            self._drop_namespace(name)
-
-    def _drop_namespace(self, name: str) -> None:
-        self._entries[name].clear()
-        self._by_row[name].clear()
-        self._row_dropped_at[name].clear()  # the namespace's own mark covers them
-        self._dropped_at[name] = self.epoch
+        for space in self._spaces.values():
+            space.drop(self.epoch)
 
     def _drop_logged_rows(self, after: int, last: int) -> None:
         """Apply the row log's entries ``after`` < seq <= ``last``."""
@@ -350,18 +364,13 @@ class RowCache:
             self._drop_all()
             return
         self.epoch += 1
+        rows_of: dict[str, set[int]] = {}
         for table, row in found:
+            rows_of.setdefault(table, set()).add(row)
+        for table, rows in rows_of.items():
             for name in self._dependents.get(table, ()):
-                if self._namespaces[name].row is None:
-                    self._drop_namespace(name)
-                    continue
-                entries = self._entries[name]
-                for key in self._by_row[name].pop(row, ()):
-                    entries.pop(key, None)
-                dropped = self._row_dropped_at[name]
-                if len(dropped) >= ROW_DROPS_REMEMBERED:
-                    # Too many to remember row by row: every reader older than now refuses
-                    # to store in the namespace, as after a whole drop (its entries stay).
-                    dropped.clear()
-                    self._dropped_at[name] = self.epoch
-                dropped[row] = self.epoch
+                space = self._spaces[name]
+                if space.namespace.row is None:
+                    space.drop(self.epoch)
+                else:
+                    space.drop_rows(rows, self.epoch)

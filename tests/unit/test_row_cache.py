@@ -912,13 +912,13 @@ def test_a_full_namespace_evicts_its_oldest_entry_instead_of_growing(store: Stor
         assert get(key) == key.upper()
     assert loads == ["a", "b", "c"]
     assert get("d") == "D"  # the fourth: "a", the oldest, makes room
-    assert list(cache_of(store)._entries["test-small"]) == ["b", "c", "d"]
+    assert list(cache_of(store)._spaces["test-small"].entries) == ["b", "c", "d"]
     assert get("d") == "D"
     assert get("b") == "B"
     assert loads == ["a", "b", "c", "d"]
     assert get("a") == "A"  # loaded again; "b" is now the oldest and goes
     assert loads == ["a", "b", "c", "d", "a"]
-    assert list(cache_of(store)._entries["test-small"]) == ["c", "d", "a"]
+    assert list(cache_of(store)._spaces["test-small"].entries) == ["c", "d", "a"]
 
 
 def test_a_full_namespace_leaves_other_namespaces_alone(store: Store) -> None:
