@@ -207,13 +207,16 @@ def test_two_workers_read_your_writes(
     writer = server.client()  # one kept-alive connection for every write
     # Four secrets in turn: AWS allows 100 versions per secret per 24 hours.
     names = [f"rw/{i}-{uuid.uuid4().hex[:8]}" for i in range(4)]
+    latest: dict[str, str] = {}
     for name in names:
         writer.create_secret(Name=name, SecretString="v0")
+        latest[name] = "v0"
     served_by: dict[int, int] = {pid: 0 for pid in pids}
     for i in range(1, 201):
         name = names[i % len(names)]
         value = f"value-{i}-{uuid.uuid4().hex}"
         version = writer.put_secret_value(SecretId=name, SecretString=value)["VersionId"]
+        latest[name] = value
         owners: list[int | None] = []
         response = send(
             server.url,
@@ -227,6 +230,11 @@ def test_two_workers_read_your_writes(
         body = response.json()
         assert body["SecretString"] == value, f"iteration {i}: stale read"
         assert body["VersionId"] == version
+        # A secret written before stays cached in each worker (a write drops only its own
+        # secret's rows there), and what is cached is its latest value.
+        other = names[(i - 1) % len(names)]
+        response = send(server.url, "secretsmanager.GetSecretValue", {"SecretId": other})
+        assert response.json()["SecretString"] == latest[other], f"iteration {i}: stale"
         assert owners[0] in served_by, f"iteration {i}: connection not found in a worker"
         served_by[owners[0]] += 1
     assert all(count > 0 for count in served_by.values()), served_by
