@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from strongroom.cli.audit import audit
+from strongroom.cli.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
 from strongroom.server.config import DEFAULT_PORT, load_settings
 
@@ -232,6 +233,8 @@ def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 for _command in COMMANDS:
+    main.add_command(_command)
+for _command in LIFECYCLE_COMMANDS:
     main.add_command(_command)
 main.add_command(audit)
 

@@ -405,6 +405,12 @@ def status(url: str, as_json: bool) -> None:
     help="The data directory to rekey (its server must be stopped).",
 )
 @root_key_options("rekey")
+@click.option(
+    "--reencrypt",
+    "then_reencrypt",
+    is_flag=True,
+    help="Then re-wrap every stored data key under the new key material (see `reencrypt`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 def rekey(
     data_dir: Path,
@@ -414,6 +420,7 @@ def rekey(
     pkcs11_module: str | None,
     pkcs11_token_label: str | None,
     pkcs11_key_label: str,
+    then_reencrypt: bool,
     as_json: bool,
 ) -> None:
     """Replace the root key (offline: stop the server first).
@@ -422,10 +429,14 @@ def rekey(
     STRONGROOM_PASSPHRASE or a prompt; Shamir shares prompted for, or one per line on
     standard input; the HSM with STRONGROOM_PKCS11_PIN), makes a new random root key kept
     by --root-key (a new passphrase comes from STRONGROOM_NEW_PASSPHRASE or a prompt),
-    and re-wraps everything the root key protects in one transaction. Secret values are
-    not touched. The old key, shares or passphrase are useless afterwards.
+    and re-wraps everything the root key protects in one transaction, in which every KMS
+    key also gets new material that only the new root key opens: the old key, shares or
+    passphrase open nothing in this data directory afterwards, and, even with a copy of
+    the database from before, no data key made after the rekey. With --reencrypt, the
+    data keys of existing secret versions are then re-wrapped under the new material.
+    Copies made before the rekey still open with the old key.
     """
-    from strongroom.keys.rekey import RekeyError
+    from strongroom.keys.rekey import NEW_GENERATIONS, RekeyError
     from strongroom.keys.rekey import rekey as run_rekey
     from strongroom.server.deployment import is_initialized
 
@@ -435,7 +446,7 @@ def rekey(
     try:
         try:
             config = providers.read_seal(data_dir)
-            old_key = _recover_offline(data_dir, config)
+            old_key = recover_offline(data_dir, config)
         except providers.SealError as problem:
             raise click.ClickException(f"cannot recover the current root key: {problem}") from None
         choice = provider_choice(
@@ -458,7 +469,8 @@ def rekey(
                 document: dict[str, Any] = {
                     "root_key_provider": new.seal.provider,
                     "key_id": new.seal.key_id,
-                    "rewrapped": dict(counts),
+                    "rewrapped": {k: v for k, v in counts.items() if k != NEW_GENERATIONS},
+                    "new_key_generations": counts.get(NEW_GENERATIONS, 0),
                 }
                 if new.shares:
                     document["unseal_shares"] = list(new.shares)
@@ -471,19 +483,30 @@ def rekey(
             counts = run_rekey(data_dir, old_key, protection, before_commit=announce)
         except RekeyError as problem:
             raise click.ClickException(str(problem)) from None
+        if not as_json:
+            generations = counts.pop(NEW_GENERATIONS, 0)
+            err.print(
+                f"[bold green]Rekeyed[/] {data_dir}: new root key ({protection.seal.provider}), "
+                f"{sum(counts.values())} value(s) re-wrapped, new material for {generations} "
+                "KMS key(s). The old root key opens nothing in this data directory; with a "
+                "copy made before the rekey it still opens what that copy holds."
+            )
+            for note in protection.notes:
+                err.print(f"  {note}")
+        if then_reencrypt:
+            from strongroom.cli.lifecycle import run_reencrypt
+
+            run_reencrypt(data_dir, protection.root_key, as_json=as_json)
+        elif not as_json:
+            err.print(
+                "  Existing secret values keep data keys under the old material until "
+                "`strongroom reencrypt` runs."
+            )
     finally:
         lock.release()
-    if not as_json:
-        total = sum(counts.values())
-        err.print(
-            f"[bold green]Rekeyed[/] {data_dir}: new root key ({protection.seal.provider}), "
-            f"{total} value(s) re-wrapped; the old root key no longer opens anything."
-        )
-        for note in protection.notes:
-            err.print(f"  {note}")
 
 
-def _recover_offline(data_dir: Path, config: providers.SealConfig) -> bytes:
+def recover_offline(data_dir: Path, config: providers.SealConfig) -> bytes:
     if config.provider == "file":
         return providers.unseal_file(data_dir, config)
     if config.provider == "pkcs11":

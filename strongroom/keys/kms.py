@@ -222,6 +222,79 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
     return bytes(memoryview(orjson.dumps(dict(sorted((context or {}).items())))))
 
 
+# Key material and the ciphertext blob format, also used offline by a rekey and by the
+# re-encryption of stored data keys (keys/generations.py).
+
+
+def material_aad(key_id: str, generation: int) -> bytes:
+    """What a generation of a key's material is sealed with: moved to another key or
+    generation, it does not open."""
+    return f"kms-material|{key_id}|{generation}".encode()
+
+
+def add_material(
+    conn: Connection,
+    barrier: Barrier,
+    key_id: str,
+    generation: int,
+    rotation_type: str | None,
+    now_ms: int,
+) -> None:
+    """Fresh material for ``key_id``'s ``generation``, sealed by ``barrier``."""
+    material = AESGCM.generate_key(bit_length=256)
+    conn.execute(
+        insert(schema.kms_key_material).values(
+            key_id=key_id,
+            generation=generation,
+            material_id=os.urandom(32).hex(),
+            sealed=barrier.seal(material, material_aad(key_id, generation)),
+            created_ms=now_ms,
+            rotation_type=rotation_type,
+        )
+    )
+
+
+def wrap(key_id: str, generation: int, cipher: AESGCM, plaintext: bytes, context: bytes) -> bytes:
+    """A ciphertext blob: its header names the key and generation, and is authenticated
+    together with the encryption context (``canonical_context``)."""
+    header = _BLOB_HEADER.pack(_BLOB_VERSION, key_id.encode(), generation)
+    nonce = os.urandom(_NONCE)
+    return header + nonce + cipher.encrypt(nonce, plaintext, header + context)
+
+
+def unwrap(blob: bytes, cipher: AESGCM, context: bytes) -> bytes:
+    """The plaintext of ``blob`` under ``cipher`` (its generation's material); raises
+    ``InvalidTag`` when it does not open."""
+    header = blob[: _BLOB_HEADER.size]
+    nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
+    return cipher.decrypt(nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context)
+
+
+def blob_origin(blob: bytes) -> tuple[str, int] | None:
+    """The key id and material generation a well-formed ``blob`` names, else None."""
+    if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
+        return None
+    version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
+    if version != _BLOB_VERSION:
+        return None
+    try:
+        return raw_key_id.decode("ascii"), generation
+    except UnicodeDecodeError:
+        return None
+
+
+def split_sealed(sealed: bytes) -> tuple[bytes, bytes] | None:
+    """A secret value sealed by ``KeyService.seal_with``: (wrapped data key, the rest)."""
+    if len(sealed) < 2:
+        return None
+    (length,) = struct.unpack_from(">H", sealed)
+    return sealed[2 : 2 + length], sealed[2 + length :]
+
+
+def join_sealed(wrapped: bytes, rest: bytes) -> bytes:
+    return struct.pack(">H", len(wrapped)) + wrapped + rest
+
+
 class KeyService:
     def __init__(self, store: Store, barrier: Barrier, clock: Clock, tokens: TokenCodec) -> None:
         self._store = store
@@ -306,23 +379,10 @@ class KeyService:
 
     # Material -----------------------------------------------------------------------
 
-    def _material_aad(self, key_id: str, generation: int) -> bytes:
-        return f"kms-material|{key_id}|{generation}".encode()
-
     def _add_material(
         self, conn: Connection, key_id: str, generation: int, rotation_type: str | None
     ) -> None:
-        material = AESGCM.generate_key(bit_length=256)
-        conn.execute(
-            insert(schema.kms_key_material).values(
-                key_id=key_id,
-                generation=generation,
-                material_id=os.urandom(32).hex(),
-                sealed=self._barrier.seal(material, self._material_aad(key_id, generation)),
-                created_ms=self._now_ms(),
-                rotation_type=rotation_type,
-            )
-        )
+        add_material(conn, self._barrier, key_id, generation, rotation_type, self._now_ms())
 
     def _material(
         self, conn: Connection, key_id: str, generation: int | None = None
@@ -349,7 +409,7 @@ class KeyService:
         if row is None:
             raise invalid_ciphertext()
         try:
-            material = self._barrier.open(row.sealed, self._material_aad(key_id, row.generation))
+            material = self._barrier.open(row.sealed, material_aad(key_id, row.generation))
         except DecryptionError:
             # The stored material was altered: nothing encrypted under it can be trusted.
             if generation is not None:
@@ -377,10 +437,9 @@ class KeyService:
         self, conn: Connection, key: KeyRecord, plaintext: bytes, context: Mapping[str, str] | None
     ) -> tuple[bytes, str]:
         generation, material_id, cipher = self._material(conn, key.key_id)
-        header = _BLOB_HEADER.pack(_BLOB_VERSION, key.key_id.encode(), generation)
-        nonce = os.urandom(_NONCE)
-        body = cipher.encrypt(nonce, plaintext, header + canonical_context(context))
-        return header + nonce + body, material_id
+        return wrap(key.key_id, generation, cipher, plaintext, canonical_context(context)), (
+            material_id
+        )
 
     def _decrypt(
         self,
@@ -443,11 +502,9 @@ class KeyService:
     ) -> tuple[bytes, str]:
         """The plaintext of a checked ``blob`` (encryption context serialized as
         ``context``) and the id of the material that opened it."""
-        header = blob[: _BLOB_HEADER.size]
-        nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
         _, material_id, cipher = self._material(conn, key.key_id, generation)
         try:
-            plaintext = cipher.decrypt(nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context)
+            plaintext = unwrap(blob, cipher, context)
         except InvalidTag:
             raise invalid_ciphertext() from None
         return plaintext, material_id
@@ -1059,7 +1116,7 @@ class KeyService:
         wrapped, _ = self._encrypt(conn, key, data_key, context)
         nonce = os.urandom(_NONCE)
         body = AESGCM(data_key).encrypt(nonce, plaintext, canonical_context(context))
-        return struct.pack(">H", len(wrapped)) + wrapped + nonce + body
+        return join_sealed(wrapped, nonce + body)
 
     # Which key a ciphertext needs, for authorization before it is opened ---------------
 
@@ -1090,10 +1147,8 @@ class KeyService:
 
     def sealed_key(self, conn: Connection, sealed: bytes) -> KeyRecord | None:
         """The key under which a secret value (``seal_with``'s output) was sealed."""
-        if len(sealed) < 2:
-            return None
-        (length,) = struct.unpack_from(">H", sealed)
-        return self._blob_key(conn, sealed[2 : 2 + length])
+        parts = split_sealed(sealed)
+        return self._blob_key(conn, parts[0]) if parts is not None else None
 
     def target(self, caller: KmsCaller, ref: str) -> KeyRecord | None:
         """The key a request names (id, ARN, alias), for authorization; None if none."""

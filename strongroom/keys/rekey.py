@@ -1,8 +1,12 @@
 """Rekey: a new root key, and everything the root barrier sealed re-wrapped under it.
 
-The barrier seals only the keyring (Vault's model): access-key secrets, the pagination
-token key and KMS key material. Secret values are sealed under KMS data keys, so a
-rekey never touches a secret ciphertext.
+The barrier seals only the keyring (Vault's model): access-key and STS session secrets,
+the pagination token and audit signing keys, and KMS key material. Secret values are
+sealed under KMS data keys, so a rekey never touches a secret ciphertext; instead every
+KMS key gets a new material generation sealed only under the new root key, so the old
+root key (with any copy of the database) opens no data key made after the rekey.
+Re-wrapping the data keys of older values onto the new generations is a separate step
+(``strongroom rekey --reencrypt`` / ``strongroom reencrypt``, secrets/reencrypt.py).
 
 :data:`ROOT_SEALED` is the one list of what the root barrier seals. Anything new that
 calls ``Barrier.seal`` with the root barrier must be added here, or a rekey leaves it
@@ -30,14 +34,18 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, insert, select, update
 
+from strongroom.clock import Clock, SystemClock
 from strongroom.keys import providers
 from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.keys.generations import REKEY, add_generation_to_keys
+from strongroom.keys.kms import material_aad
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 
 log = logging.getLogger("strongroom.rekey")
 
 KEY_ID_SETTING = "root-key-id"
+NEW_GENERATIONS = "kms_keys.new_generation"  # the count of keys given a new generation
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,27 @@ ROOT_SEALED: tuple[SealedColumn, ...] = (
     SealedColumn(
         schema.kms_key_material,
         "sealed",
-        lambda row: f"kms-material|{row.key_id}|{row.generation}".encode(),
+        lambda row: material_aad(row.key_id, row.generation),
+    ),
+    # strongroom.iam.credentials: the secret keys of live STS sessions.
+    SealedColumn(
+        schema.sts_sessions,
+        "secret_ciphertext",
+        lambda row: b"sts-session|" + row.access_key_id.encode(),
     ),
 )
 
 
 class RekeyError(Exception):
     """The rekey was refused or failed; nothing was changed. Safe to show."""
+
+
+def sealed_rows(conn: Any, entry: SealedColumn) -> list[Row[Any]]:
+    """The rows whose ``entry.column`` the root barrier sealed."""
+    query = select(entry.table)
+    if entry.where is not None:
+        query = query.where(entry.where())
+    return list(conn.execute(query).all())
 
 
 def rewrap(conn: Any, old: Barrier, new: Barrier) -> dict[str, int]:
@@ -90,10 +112,7 @@ def rewrap(conn: Any, old: Barrier, new: Barrier) -> dict[str, int]:
     for entry in ROOT_SEALED:
         table = entry.table
         keys = list(table.primary_key.columns)
-        query = select(table)
-        if entry.where is not None:
-            query = query.where(entry.where())
-        rows = conn.execute(query).all()
+        rows = sealed_rows(conn, entry)
         for row in rows:
             aad = entry.aad(row)
             try:
@@ -162,12 +181,16 @@ def rekey(
     protection: providers.Protection,
     *,
     before_commit: Callable[[providers.Protection, dict[str, int]], None] | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, int]:
-    """Re-wrap everything under ``protection.root_key`` and install ``protection``.
+    """Re-wrap everything under ``protection.root_key``, give every KMS key a new
+    material generation sealed only under it (counted as ``kms_keys.new_generation``),
+    and install ``protection``.
 
     ``before_commit`` runs after every value was re-wrapped and before the commit: the
     place to show new Shamir shares, so they are never lost with the key in force.
     """
+    now_ms = int((clock or SystemClock()).now().timestamp() * 1000)
     old, new = Barrier(old_key), Barrier(protection.root_key)
     providers.install(data_dir, protection, staged=True)
     store = Store(sqlite_url(data_dir))
@@ -178,6 +201,7 @@ def rekey(
             # Overwrite freed pages, so the old wrapping does not linger in the file.
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
             counts = rewrap(conn, old, new)
+            counts[NEW_GENERATIONS] = add_generation_to_keys(conn, new, now_ms, REKEY)
             _set_key_id(conn, protection.seal.key_id)
             if before_commit is not None:
                 before_commit(protection, counts)

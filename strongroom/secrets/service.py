@@ -243,7 +243,7 @@ class SecretsManager:
     # ciphertext moved to another secret or version does not open.
 
     @staticmethod
-    def _context(arn: str, version_id: str) -> dict[str, str]:
+    def context(arn: str, version_id: str) -> dict[str, str]:
         return {"SecretARN": arn, "SecretVersionId": version_id}
 
     def _encryption_key(self, conn: Connection, record: SecretRecord) -> KeyRecord:
@@ -290,7 +290,7 @@ class SecretsManager:
         context = {
             "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
             "kms:CallerAccount": (caller.account_id,),
-            **encryption_context_keys(self._context(record.arn, version_id)),
+            **encryption_context_keys(self.context(record.arn, version_id)),
         }
         try:
             caller.authorize(key_check(action, key, context))
@@ -316,7 +316,7 @@ class SecretsManager:
         self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
         try:
             sealed = self._keys.seal_with(
-                conn, key, value.data, self._context(record.arn, version_id)
+                conn, key, value.data, self.context(record.arn, version_id)
             )
         except ServiceError as error:
             raise _encryption_failure(error) from None
@@ -343,7 +343,7 @@ class SecretsManager:
                 conn,
                 KmsCaller(record.account_id, record.region),
                 version.ciphertext,
-                self._context(record.arn, version.version_id),
+                self.context(record.arn, version.version_id),
                 key,
             )
         except ServiceError:

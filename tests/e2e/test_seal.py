@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from sqlalchemy import select
 
 from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.rekey import ROOT_SEALED
+from strongroom.keys.rekey import ROOT_SEALED, sealed_rows
 from strongroom.store.engine import Store, sqlite_url
 from tests.server import STRONGROOM, ServerProcess, free_port
 from tests.softhsm import SoftHsmToken, make_token
@@ -119,10 +118,7 @@ def root_sealed_values(data_dir: Path) -> list[tuple[bytes, bytes]]:
     try:
         with store.read() as conn:
             for entry in ROOT_SEALED:
-                query = select(entry.table)
-                if entry.where is not None:
-                    query = query.where(entry.where())
-                for row in conn.execute(query):
+                for row in sealed_rows(conn, entry):
                     values.append((bytes(getattr(row, entry.column)), entry.aad(row)))
     finally:
         store.dispose()
