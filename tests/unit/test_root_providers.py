@@ -452,13 +452,19 @@ def test_rekey_rewraps_the_keyring_and_leaves_secret_ciphertexts_alone(
     assert not (deployment_dir / ROOT_KEY_FILE).exists()  # the old key file is gone
     assert not providers.has_staged(deployment_dir)
     assert providers.read_seal(deployment_dir).provider == "passphrase"
-    new_rows = sealed_rows(deployment_dir)
-    assert len(new_rows) == len(old_rows)
+    everything = sealed_rows(deployment_dir)
+    old_aads = {aad for _, _, aad in old_rows}
+    new_rows = [row for row in everything if row[2] in old_aads]
+    added = [aad for _, _, aad in everything if aad not in old_aads]
+    # and one new material generation per KMS key, which the old key cannot open either
+    assert len(added) == counts[rekey.NEW_GENERATIONS] >= 1
+    assert all(aad.startswith(b"kms-material|") for aad in added)
     old = Barrier(old_key)
-    for (_entry, sealed, aad), (_, previous, _) in zip(new_rows, old_rows, strict=True):
-        assert sealed != previous
+    for sealed, aad in [(sealed, aad) for _, sealed, aad in everything]:
         with pytest.raises(DecryptionError):
             old.open(sealed, aad)
+    for (_entry, sealed, _aad), (_, previous, _) in zip(new_rows, old_rows, strict=True):
+        assert sealed != previous
     new_key = providers.unseal_passphrase(providers.read_seal(deployment_dir), PASSPHRASE)
     deployment = open_deployment(deployment_dir, root_key=new_key)
     try:
