@@ -1,0 +1,201 @@
+"""The key lifecycle through the `strongroom` command and real servers: what an old root
+key plus a copy of the database from before a rekey can still open, the operator's
+on-demand rotation of the AWS managed key, and an STS session that outlives a rekey.
+
+The attacker here is offline: the old ``root.key`` and the pre-rekey ``strongroom.db``
+give them every generation of KMS material that existed then; they try it on every
+secret version stored in the data directory afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+
+from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.keys.kms import blob_origin, canonical_context, material_aad, split_sealed, unwrap
+from strongroom.store import schema
+from strongroom.store.engine import Store, sqlite_url
+from tests.aws import aws_error
+from tests.e2e.test_seal import credentials, init, run, servers  # noqa: F401 - a fixture
+
+Materials = dict[tuple[str, int], AESGCM]
+
+
+def stolen_materials(data_dir: Path, root_key: bytes) -> Materials:
+    """Every generation of KMS material a copy of the database holds, opened with the root
+    key it was sealed under."""
+    barrier, found = Barrier(root_key), {}
+    store = Store(sqlite_url(data_dir))
+    try:
+        with store.read() as conn:
+            for row in conn.execute(select(schema.kms_key_material)):
+                aad = material_aad(row.key_id, row.generation)
+                try:
+                    found[row.key_id, row.generation] = AESGCM(barrier.open(row.sealed, aad))
+                except DecryptionError:
+                    continue
+    finally:
+        store.dispose()
+    return found
+
+
+def stored_versions(data_dir: Path) -> list[tuple[str, str, bytes]]:
+    """(secret ARN, version id, sealed value) of every version that holds a value."""
+    versions, secrets = schema.secret_versions, schema.secrets
+    store = Store(sqlite_url(data_dir))
+    try:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(secrets.c.arn, versions.c.version_id, versions.c.ciphertext)
+                .join(secrets, secrets.c.id == versions.c.secret_id)
+                .where(versions.c.ciphertext.is_not(None))
+            ).all()
+    finally:
+        store.dispose()
+    return [(row.arn, row.version_id, bytes(row.ciphertext)) for row in rows]
+
+
+def opened_by(materials: Materials, data_dir: Path) -> dict[str, bytes]:
+    """The values of ``data_dir``'s secret versions that ``materials`` decrypt, by
+    version id (the data key unwrapped, then the value)."""
+    opened = {}
+    for arn, version_id, sealed in stored_versions(data_dir):
+        parts = split_sealed(sealed)
+        assert parts is not None
+        wrapped, rest = parts
+        origin = blob_origin(wrapped)
+        assert origin is not None
+        cipher = materials.get(origin)
+        if cipher is None:
+            continue
+        context = canonical_context({"SecretARN": arn, "SecretVersionId": version_id})
+        try:
+            data_key = unwrap(wrapped, cipher, context)
+            opened[version_id] = AESGCM(data_key).decrypt(rest[:12], rest[12:], context)
+        except InvalidTag:
+            continue
+    return opened
+
+
+def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencrypt(
+    tmp_path: Path,
+    servers: Any,  # noqa: F811 - the fixture
+) -> None:
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    server = servers(data_dir)
+    sm = server.client(**credentials(created))
+    kms = server.client("kms", **credentials(created))
+    custom = kms.create_key()["KeyMetadata"]["KeyId"]
+    sm.create_secret(Name="default", SecretString="default before")
+    sm.create_secret(Name="custom", SecretString="custom before", KmsKeyId=custom)
+    server.stop()
+    old_key = (data_dir / "root.key").read_bytes()
+    copy = tmp_path / "backup"
+    shutil.copytree(data_dir, copy)
+
+    # The attack works on what the copy holds: it is the copy's own data.
+    stolen = stolen_materials(copy, old_key)
+    assert len(stolen) == 2
+    assert sorted(opened_by(stolen, copy).values()) == [b"custom before", b"default before"]
+
+    result = run(
+        "rekey", "--data-dir", str(data_dir), "--root-key", "file", "--reencrypt", "--json"
+    )
+    rekeyed, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
+    assert rekeyed["new_key_generations"] == 2
+    assert reencrypted == {"reencrypted": 2, "already_current": 0}
+
+    server = servers(data_dir)
+    sm = server.client(**credentials(created))
+    assert sm.get_secret_value(SecretId="default")["SecretString"] == "default before"
+    sm.put_secret_value(SecretId="default", SecretString="default after")
+    sm.put_secret_value(SecretId="custom", SecretString="custom after")
+    sm.create_secret(Name="new", SecretString="written after")
+    assert sm.get_secret_value(SecretId="custom")["SecretString"] == "custom after"
+    server.stop()
+
+    assert len(stored_versions(data_dir)) == 5
+    assert opened_by(stolen, data_dir) == {}
+    assert stolen_materials(data_dir, old_key) == {}
+
+
+def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers: Any) -> None:  # noqa: F811
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    server = servers(data_dir)
+    sm = server.client(**credentials(created))
+    kms = server.client("kms", **credentials(created))
+    sm.create_secret(Name="default", SecretString="before rotation")
+    managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    # Tenants cannot rotate an AWS managed key, as on AWS.
+    refused = aws_error(kms.rotate_key_on_demand, KeyId=managed["KeyId"])
+    assert refused["Code"] == "AccessDeniedException"
+    assert (
+        kms.describe_key(KeyId=managed["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"]
+        == managed["CurrentKeyMaterialId"]
+    )
+    server.stop()
+
+    result = run("rotate-managed-keys", "--data-dir", str(data_dir), "--reencrypt", "--json")
+    rotated, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
+    assert rotated == {"rotated": 1}
+    assert reencrypted == {"reencrypted": 1, "already_current": 0}
+
+    server = servers(data_dir)
+    sm = server.client(**credentials(created))
+    kms = server.client("kms", **credentials(created))
+    after = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    assert after["KeyId"] == managed["KeyId"]
+    assert after["CurrentKeyMaterialId"] != managed["CurrentKeyMaterialId"]
+    assert sm.get_secret_value(SecretId="default")["SecretString"] == "before rotation"
+    server.stop()
+    generations = {
+        blob_origin(parts[0])
+        for _, _, sealed in stored_versions(data_dir)
+        if (parts := split_sealed(sealed)) is not None
+    }
+    assert generations == {(managed["KeyId"], 2)}
+
+
+def test_a_live_session_survives_a_rekey(tmp_path: Path, servers: Any) -> None:  # noqa: F811
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    server = servers(data_dir)
+    issued = server.client("sts", **credentials(created)).get_session_token()["Credentials"]
+    session = {
+        "aws_access_key_id": issued["AccessKeyId"],
+        "aws_secret_access_key": issued["SecretAccessKey"],
+        "aws_session_token": issued["SessionToken"],
+    }
+    server.client(**session).create_secret(Name="by-session", SecretString="v")
+    server.stop()
+    old_key = (data_dir / "root.key").read_bytes()
+
+    run("rekey", "--data-dir", str(data_dir), "--root-key", "file")
+
+    server = servers(data_dir)
+    identity = server.client("sts", **session).get_caller_identity()
+    assert identity["Account"] == created["account_id"]
+    assert server.client(**session).get_secret_value(SecretId="by-session")["SecretString"] == "v"
+    server.stop()
+    store = Store(sqlite_url(data_dir))
+    try:
+        with store.read() as conn:
+            sealed = conn.execute(
+                select(schema.sts_sessions.c.secret_ciphertext).where(
+                    schema.sts_sessions.c.access_key_id == issued["AccessKeyId"]
+                )
+            ).scalar_one()
+    finally:
+        store.dispose()
+    aad = b"sts-session|" + issued["AccessKeyId"].encode()
+    with pytest.raises(DecryptionError):
+        Barrier(old_key).open(bytes(sealed), aad)  # and the old key does not open it
