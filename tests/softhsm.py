@@ -34,8 +34,13 @@ class SoftHsmToken:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a process needs to use the token (the PIN as Strongroom reads it)."""
-        return {"SOFTHSM2_CONF": str(self.conf), "STRONGROOM_PKCS11_PIN": self.pin}
+        """What a process needs to use the token (the PIN and the library as Strongroom
+        reads them)."""
+        return {
+            "SOFTHSM2_CONF": str(self.conf),
+            "STRONGROOM_PKCS11_PIN": self.pin,
+            "STRONGROOM_PKCS11_MODULE": self.module,
+        }
 
 
 def _unavailable(reason: str) -> None:

@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ STAGED_SUFFIX = ".new"  # a rekey writes seal.json.new / root.key.new before it 
 PROVIDERS = ("file", "passphrase", "shamir", "pkcs11")
 PASSPHRASE_ENV = "STRONGROOM_PASSPHRASE"  # noqa: S105 - the name of a variable
 PIN_ENV = "STRONGROOM_PKCS11_PIN"
+# The PKCS#11 library the keyholder loads comes from the operator, never from the data
+# directory: whoever can write seal.json must not choose code for the keyholder to run.
+MODULE_ENV = "STRONGROOM_PKCS11_MODULE"
 MIN_PASSPHRASE = 8
 
 # scrypt work factor: 2^17 x 8 x 128 B = 128 MiB and about a second per try (OWASP's
@@ -321,6 +325,7 @@ def protect(choice: ProviderChoice, root_key: bytes | None = None) -> Protection
         seal = SealConfig("shamir", key_id, check, shamir_params)
         return Protection(key, seal, shares=shares)
     nonce = os.urandom(_NONCE)
+    trusted_module(choice.module)
     with _Pkcs11(choice.module, choice.token_label, choice.pin, rw=True) as token:
         created = token.ensure_key(choice.key_label)
         wrapped = token.encrypt(choice.key_label, nonce, key, _wrap_aad("pkcs11", key_id))
@@ -417,11 +422,12 @@ def unseal_passphrase(config: SealConfig, passphrase: str) -> bytes:
     return key
 
 
-def unseal_pkcs11(config: SealConfig, pin: str) -> bytes:
+def unseal_pkcs11(config: SealConfig, pin: str, environ: Mapping[str, str] | None = None) -> bytes:
     params = config.params
     if params["mechanism"] != "AES_GCM":
         raise SealError(f"{SEAL_FILE}: unsupported PKCS#11 mechanism")
-    with _Pkcs11(str(params["module"]), str(params["token_label"]), pin) as token:
+    module = configured_module(config, os.environ if environ is None else environ)
+    with _Pkcs11(module, str(params["token_label"]), pin) as token:
         key = token.decrypt(
             str(params["key_label"]),
             _b64decode(params["nonce"], "nonce"),
@@ -430,6 +436,45 @@ def unseal_pkcs11(config: SealConfig, pin: str) -> bytes:
         )
     verify_root_key(config, key)
     return key
+
+
+def configured_module(config: SealConfig, environ: Mapping[str, str]) -> str:
+    """The PKCS#11 library to load: the operator's (``STRONGROOM_PKCS11_MODULE``), which
+    must be the one ``seal.json`` was made with and a library only root can change."""
+    operator = environ.get(MODULE_ENV)
+    if not operator:
+        raise SealError(
+            f"set {MODULE_ENV} to the PKCS#11 library (it is not taken from {SEAL_FILE})"
+        )
+    recorded = str(config.params["module"])
+    if os.path.realpath(operator) != os.path.realpath(recorded):
+        raise SealError(
+            f"{SEAL_FILE} names the PKCS#11 library {recorded}, not {operator} as configured "
+            f"in {MODULE_ENV}; refusing to load it"
+        )
+    return trusted_module(operator)
+
+
+def trusted_module(path: str) -> str:
+    """``path`` if it is a library only root can change: the file it resolves to and that
+    file's directory owned by root, writable by no group or other user, and (unless we are
+    root) not by us."""
+    real = os.path.realpath(path)
+    for target, what in ((real, "library"), (os.path.dirname(real), "library's directory")):
+        try:
+            info = os.stat(target)
+        except OSError:
+            raise SealError(f"cannot load the PKCS#11 module {path}: no such file") from None
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            raise SealError(
+                f"refusing the PKCS#11 module {path}: the {what} ({target}) must be owned by "
+                "root and writable by nobody else"
+            )
+        if os.getuid() != 0 and os.access(target, os.W_OK):
+            raise SealError(f"refusing the PKCS#11 module {path}: the service user can change it")
+    if not stat.S_ISREG(os.stat(real).st_mode):
+        raise SealError(f"refusing the PKCS#11 module {path}: not a regular file")
+    return path  # as named: a process loads one PKCS#11 library, by the name it first used
 
 
 def unseal_shares(config: SealConfig, texts: Sequence[str]) -> bytes:
@@ -453,7 +498,7 @@ def unseal_unattended(data_dir: Path, environ: Mapping[str, str] | None = None) 
     if config.provider == "file":
         return unseal_file(data_dir, config)
     if config.provider == "pkcs11":
-        return unseal_pkcs11(config, _required(environ, PIN_ENV, "the token's user PIN"))
+        return unseal_pkcs11(config, _required(environ, PIN_ENV, "the token's user PIN"), environ)
     if config.provider == "passphrase":
         return unseal_passphrase(config, _required(environ, PASSPHRASE_ENV, "the passphrase"))
     raise SealError("a shamir-sealed deployment needs its unseal shares (strongroom unseal)")

@@ -23,7 +23,16 @@ from strongroom.keys.kms import blob_origin, canonical_context, material_aad, sp
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error
-from tests.e2e.test_seal import credentials, init, run, servers  # noqa: F401 - a fixture
+from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
+    assert_nothing_listens,
+    credentials,
+    hsm,
+    init,
+    run,
+    serve_and_fail,
+    servers,
+)
+from tests.softhsm import SoftHsmToken
 
 Materials = dict[tuple[str, int], AESGCM]
 
@@ -199,3 +208,37 @@ def test_a_live_session_survives_a_rekey(tmp_path: Path, servers: Any) -> None: 
     aad = b"sts-session|" + issued["AccessKeyId"].encode()
     with pytest.raises(DecryptionError):
         Barrier(old_key).open(bytes(sealed), aad)  # and the old key does not open it
+
+
+def test_a_tampered_pkcs11_module_path_refuses_to_start(
+    tmp_path: Path,
+    servers: Any,  # noqa: F811
+    hsm: SoftHsmToken,  # noqa: F811
+) -> None:
+    data_dir = tmp_path / "data"
+    pkcs11 = ("--root-key", "pkcs11", "--pkcs11-module", hsm.module)
+    created = init(data_dir, *pkcs11, "--pkcs11-token-label", hsm.label, env=hsm.env)
+    server = servers(data_dir, env=hsm.env)
+    server.client(**credentials(created)).create_secret(Name="hsm", SecretString="v")
+    server.stop()
+    seal_file = data_dir / "seal.json"
+    genuine = seal_file.read_text()
+    shim = tmp_path / "shim.so"  # what a writer of the data directory would plant
+    shim.write_bytes(Path(hsm.module).read_bytes())
+    seal_file.write_text(json.dumps({**json.loads(genuine), "module": str(shim)}))
+
+    result, port = serve_and_fail(data_dir, hsm.env)
+    assert result.returncode != 0
+    assert "refusing to load it" in result.stderr and hsm.pin not in result.stderr
+    assert_nothing_listens(port)
+    # Without the operator's setting, no library is loaded at all.
+    seal_file.write_text(genuine)
+    unset = {name: value for name, value in hsm.env.items() if name != "STRONGROOM_PKCS11_MODULE"}
+    result, port = serve_and_fail(data_dir, unset)
+    assert result.returncode != 0 and "STRONGROOM_PKCS11_MODULE" in result.stderr
+    assert_nothing_listens(port)
+    server = servers(data_dir, env=hsm.env)
+    assert (
+        server.client(**credentials(created)).get_secret_value(SecretId="hsm")["SecretString"]
+        == "v"
+    )

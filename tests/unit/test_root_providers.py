@@ -327,7 +327,7 @@ def test_pkcs11_round_trip_with_a_key_that_never_leaves_the_token(
     providers.install(data_dir, protection)
     config = providers.read_seal(data_dir)
     assert config.params["token_label"] == hsm.label
-    assert providers.unseal_pkcs11(config, hsm.pin) == protection.root_key
+    assert providers.unseal_pkcs11(config, hsm.pin, hsm.env) == protection.root_key
     assert_no_key_in(data_dir, protection.root_key)
     assert_private(data_dir)
 
@@ -345,14 +345,14 @@ def test_pkcs11_reuses_an_existing_wrapping_key(hsm: SoftHsmToken) -> None:
     first = providers.protect(pkcs11_choice(hsm, "reused"))
     second = providers.protect(pkcs11_choice(hsm, "reused"))
     assert first.notes and not second.notes
-    assert providers.unseal_pkcs11(first.seal, hsm.pin) == first.root_key
-    assert providers.unseal_pkcs11(second.seal, hsm.pin) == second.root_key
+    assert providers.unseal_pkcs11(first.seal, hsm.pin, hsm.env) == first.root_key
+    assert providers.unseal_pkcs11(second.seal, hsm.pin, hsm.env) == second.root_key
 
 
 def test_pkcs11_refusals_are_clear(hsm: SoftHsmToken) -> None:
     protection = providers.protect(pkcs11_choice(hsm, "refusals"))
     with pytest.raises(WrongCredential, match="refused the PIN") as raised:
-        providers.unseal_pkcs11(protection.seal, "00000000")
+        providers.unseal_pkcs11(protection.seal, "00000000", hsm.env)
     assert hsm.pin not in str(raised.value)
     with pytest.raises(SealError, match="no PKCS#11 token labelled"):
         providers.protect(Pkcs11Choice(hsm.module, "no-such-token", "k", hsm.pin))
@@ -365,7 +365,7 @@ def test_pkcs11_refusals_are_clear(hsm: SoftHsmToken) -> None:
         "pkcs11", protection.seal.key_id, protection.seal.key_check, params
     )
     with pytest.raises(WrongCredential, match="did not unwrap"):
-        providers.unseal_pkcs11(moved, hsm.pin)
+        providers.unseal_pkcs11(moved, hsm.pin, hsm.env)
     missing = providers.SealConfig(
         "pkcs11",
         protection.seal.key_id,
@@ -373,7 +373,44 @@ def test_pkcs11_refusals_are_clear(hsm: SoftHsmToken) -> None:
         {**protection.seal.params, "key_label": "missing"},
     )
     with pytest.raises(SealError, match="no AES key labelled"):
-        providers.unseal_pkcs11(missing, hsm.pin)
+        providers.unseal_pkcs11(missing, hsm.pin, hsm.env)
+
+
+def test_the_pkcs11_library_comes_from_the_operator_not_the_data_directory(
+    hsm: SoftHsmToken, tmp_path: Path
+) -> None:
+    protection = providers.protect(pkcs11_choice(hsm, "pinned"))
+    # Whoever can write seal.json points it at a library of their own (here a copy).
+    shim = tmp_path / "shim" / "libshim.so"
+    shim.parent.mkdir()
+    shim.write_bytes(Path(hsm.module).read_bytes())
+    tampered = providers.SealConfig(
+        "pkcs11",
+        protection.seal.key_id,
+        protection.seal.key_check,
+        {**protection.seal.params, "module": str(shim)},
+    )
+    with pytest.raises(SealError, match=r"names the PKCS#11 library .*refusing to load it"):
+        providers.unseal_pkcs11(tampered, hsm.pin, hsm.env)
+    with pytest.raises(SealError, match="set STRONGROOM_PKCS11_MODULE"):
+        providers.unseal_pkcs11(protection.seal, hsm.pin, {"STRONGROOM_PKCS11_PIN": hsm.pin})
+    # Even when the operator names it, a library someone other than root can change is
+    # refused: one not owned by root, one others may write, one in a directory others may.
+    shimmed = {**hsm.env, "STRONGROOM_PKCS11_MODULE": str(shim)}
+    os.chown(shim, 4242, 4242)
+    with pytest.raises(SealError, match="must be owned by root"):
+        providers.unseal_pkcs11(tampered, hsm.pin, shimmed)
+    os.chown(shim, 0, 0)
+    shim.chmod(0o666)
+    with pytest.raises(SealError, match="must be owned by root"):
+        providers.unseal_pkcs11(tampered, hsm.pin, shimmed)
+    shim.chmod(0o644)
+    shim.parent.chmod(0o777)
+    with pytest.raises(SealError, match="library's directory"):
+        providers.unseal_pkcs11(tampered, hsm.pin, shimmed)
+    with pytest.raises(SealError, match="must be owned by root"):
+        providers.protect(Pkcs11Choice(str(shim), hsm.label, "k", hsm.pin))
+    assert providers.unseal_pkcs11(protection.seal, hsm.pin, hsm.env) == protection.root_key
 
 
 # --- rekey --------------------------------------------------------------------------------------
