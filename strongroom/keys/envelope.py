@@ -37,6 +37,9 @@ class Barrier:
     def __repr__(self) -> str:
         return "Barrier(<sealed>)"
 
+    def close(self) -> None:
+        """Release what the barrier holds open (a keyholder connection; here nothing)."""
+
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         data_key = AESGCM.generate_key(bit_length=256)
         key_nonce, value_nonce = os.urandom(_NONCE), os.urandom(_NONCE)

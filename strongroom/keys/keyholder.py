@@ -1,20 +1,37 @@
-"""The keyholder: the one process that holds the unsealed root key.
+"""The keyholder: the one process that holds the unsealed root key, and never hands it out.
 
 ``strongroom server`` is the keyholder. It unseals (or stays sealed, for Shamir), then
 serves a Unix socket ``keyholder.sock`` in the data directory (0600, in a 0700
-directory; every peer is checked with ``SO_PEERCRED`` to run as the same user). Each
-worker process keeps one *watch* connection open, on which the keyholder pushes the
-state: ``{"type": "state", "sealed": false, "key": ...}`` or ``{"sealed": true}``. A
-worker acknowledges each push once it has applied it (built or dropped its barrier),
+directory; every peer is checked with ``SO_PEERCRED`` to run as the same user). The
+root key stays in this process: workers seal and open values through it.
+
+Each worker keeps one *watch* connection open, on which the keyholder pushes the seal
+state, ``{"type": "state", "sealed": false}`` or ``{"sealed": true}`` (never a key). A
+worker acknowledges each push once it has applied it (built or dropped its deployment),
 and an unseal or seal is answered only after every worker acknowledged, so once
-``unseal`` returns every worker serves, and once ``seal`` returns none does.
+``unseal`` returns every worker serves, and once ``seal`` returns none does. While
+unsealed, a worker's :class:`KeyholderBarrier` keeps a *barrier* connection on which it
+asks, one JSON line each way::
+
+    {"op": "seal", "data": b64, "aad": b64} -> {"ok": true, "data": b64}
+    {"op": "open", "data": b64, "aad": b64} -> {"ok": true, "data": b64} | {"ok": false, ...}
+
+Watch, barrier and ``seal`` connections are served only to the keyholder's own family:
+this process (one worker: uvicorn serves in it) and the worker processes it started
+(the peer's parent is this process). Any other process of the same user may ask for the
+status and submit unseal input (the shares or passphrase are the credential) and gets
+nothing else. A seal reaches the keyholder only from a worker, which authenticated,
+authorized and audited it (``POST /_strongroom/seal``).
 
 Operator requests arrive on short connections, one JSON line each way::
 
     {"op": "status"}
     {"op": "unseal", "share": "..."} | {"op": "unseal", "passphrase": "..."}
     {"op": "unseal"}  (file/pkcs11: fetch the key again)  | {"op": "unseal", "reset": true}
-    {"op": "seal"}    (the HTTP layer has authenticated the caller)
+    {"op": "seal"}    (workers only: the HTTP layer has authenticated and audited it)
+
+The keyholder makes itself non-dumpable (``PR_SET_DUMPABLE`` 0: no core file, no
+``ptrace`` or ``/proc/<pid>/mem`` by other processes of the user).
 
 Nothing here logs a key, a share or a passphrase.
 """
@@ -24,12 +41,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import hashlib
 import itertools
 import json
 import logging
 import os
+import resource
 import socket
 import stat
 import struct
@@ -40,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.providers import SealConfig, SealError, Unsealer
 
 log = logging.getLogger("strongroom.keyholder")
@@ -53,6 +74,19 @@ _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes with the terminating
 
 class KeyholderError(Exception):
     """The keyholder socket could not be served or reached. Safe to show."""
+
+
+# Operations that hand out the use of the root key, or stop the service: workers only.
+_FAMILY_ONLY = frozenset({"watch", "barrier", "seal"})
+
+
+def _not_a_worker(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "code": "AccessDeniedException",
+        "message": "seal through the server's authenticated endpoint (strongroom seal)",
+        **status,
+    }
 
 
 def socket_path(data_dir: Path) -> Path:
@@ -132,6 +166,37 @@ def _peer_uid(sock: Any) -> tuple[int, int] | None:
     return pid, uid
 
 
+def _family(pid: int) -> bool:
+    """Whether ``pid`` is this process or one it started (a worker)."""
+    if pid == os.getpid():
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The command name (field 2) may hold spaces and parentheses: count after the last ")".
+    after_name = fields.rsplit(")", 1)[-1].split()
+    return len(after_name) > 1 and after_name[1] == str(os.getpid())
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def make_undumpable() -> bool:
+    """No core dumps of this process, and no ``ptrace``/``/proc/<pid>/mem`` access by other
+    processes of the same user (Linux). Returns whether the kernel agreed."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        return bool(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 @dataclass(eq=False)
 class _Watcher:
     writer: asyncio.StreamWriter
@@ -156,8 +221,9 @@ class Keyholder:
         self._path = socket_path(data_dir)
         self._config = config
         self._unsealer = unsealer
-        self._key = root_key
+        self._barrier = Barrier(root_key) if root_key is not None else None
         self._watchers: set[_Watcher] = set()
+        self._barrier_links: set[asyncio.StreamWriter] = set()
         self._seq = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,7 +236,7 @@ class Keyholder:
 
     @property
     def sealed(self) -> bool:
-        return self._key is None
+        return self._barrier is None
 
     @property
     def path(self) -> Path:
@@ -179,6 +245,8 @@ class Keyholder:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        if not make_undumpable():
+            log.warning("could not make the keyholder non-dumpable (PR_SET_DUMPABLE)")
         path = self._path
         if path.parent == runtime_dir():
             _private_runtime_dir(path.parent)
@@ -216,7 +284,7 @@ class Keyholder:
                 loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._key = None
+        self._barrier = None
         with contextlib.suppress(OSError):
             if self._inode is not None and self._path.stat().st_ino == self._inode:
                 self._path.unlink()
@@ -239,6 +307,7 @@ class Keyholder:
             for watcher in list(self._watchers):
                 watcher.writer.close()
             self._watchers.clear()
+            self._drop_barrier_links()
 
     # --- connections -------------------------------------------------------------------------
 
@@ -255,8 +324,18 @@ class Keyholder:
             request = json.loads(line) if line else None
             if not isinstance(request, dict):
                 return
-            if request.get("op") == "watch":
+            op = request.get("op")
+            if op in _FAMILY_ONLY and (peer is None or not _family(peer[0])):
+                log.warning("refused %r from pid %s: not a worker of this server", op, peer)
+                if op == "seal":
+                    writer.write(json.dumps(_not_a_worker(self._status())).encode() + b"\n")
+                    await writer.drain()
+                return
+            if op == "watch":
                 await self._watch(reader, writer, peer[0] if peer else 0)
+                return
+            if op == "barrier":
+                await self._serve_barrier(reader, writer)
                 return
             reply = await self._command(request)
             writer.write(json.dumps(reply).encode() + b"\n")
@@ -321,18 +400,57 @@ class Keyholder:
                 self._unsealer.threshold,
             )
             return {"ok": True, **self._status()}
-        self._key = key
+        self._barrier = Barrier(key)
         log.info("unsealed")
         await self._broadcast()
         return {"ok": True, **self._status()}
 
     async def _seal(self) -> dict[str, Any]:
         if not self.sealed:
-            self._key = None
+            self._barrier = None
             self._unsealer.reset()
             log.info("sealed")
+            self._drop_barrier_links()
             await self._broadcast()
         return {"ok": True, **self._status()}
+
+    # --- the barrier, served to workers ----------------------------------------------------
+
+    def _drop_barrier_links(self) -> None:
+        for link in list(self._barrier_links):
+            link.close()
+        self._barrier_links.clear()
+
+    async def _serve_barrier(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Seal and open values for a worker until it goes away or the keyholder seals."""
+        if self.sealed:
+            return
+        self._barrier_links.add(writer)
+        try:
+            while line := await reader.readline():
+                writer.write(json.dumps(self._barrier_op(json.loads(line))).encode() + b"\n")
+                await writer.drain()
+        finally:
+            self._barrier_links.discard(writer)
+
+    def _barrier_op(self, request: Any) -> dict[str, Any]:
+        barrier = self._barrier
+        if barrier is None:
+            return {"ok": False, "code": "Sealed"}
+        if not isinstance(request, dict) or request.get("op") not in ("seal", "open"):
+            return {"ok": False, "code": "InvalidRequest"}
+        try:
+            data = base64.b64decode(request["data"], validate=True)
+            aad = base64.b64decode(request["aad"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            return {"ok": False, "code": "InvalidRequest"}
+        try:
+            result = barrier.seal(data, aad) if request["op"] == "seal" else barrier.open(data, aad)
+        except DecryptionError:
+            return {"ok": False, "code": "DecryptionError"}
+        return {"ok": True, "data": base64.b64encode(result).decode("ascii")}
 
     # --- watchers -------------------------------------------------------------------------
 
@@ -359,8 +477,6 @@ class Keyholder:
 
     def _state_message(self, seq: int) -> bytes:
         message: dict[str, Any] = {"type": "state", "seq": seq, "sealed": self.sealed}
-        if self._key is not None:
-            message["key"] = base64.b64encode(self._key).decode("ascii")
         return json.dumps(message).encode() + b"\n"
 
     async def _push(self, watcher: _Watcher, seq: int, *, expect_ack: bool) -> None:
@@ -394,12 +510,13 @@ class Keyholder:
 
 
 class KeyholderLink:
-    """A worker's connection to the keyholder: applies pushed states, forwards requests."""
+    """A worker's connection to the keyholder: applies pushed states (sealed or not; the
+    key itself never comes), forwards operator requests."""
 
     def __init__(
         self,
         path: Path,
-        on_unsealed: Callable[[bytes], Awaitable[None]],
+        on_unsealed: Callable[[], Awaitable[None]],
         on_sealed: Callable[[], Awaitable[None]],
         on_lost: Callable[[], Awaitable[None]],
     ) -> None:
@@ -456,7 +573,7 @@ class KeyholderLink:
             if message.get("sealed", True):
                 await self._on_sealed()
             else:
-                await self._on_unsealed(base64.b64decode(message["key"]))
+                await self._on_unsealed()
         except Exception:
             log.exception("could not apply the keyholder's seal state")
             ok = False
@@ -490,3 +607,83 @@ async def request(path: Path, message: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(reply, dict):
         raise KeyholderError("the keyholder answered nonsense")
     return reply
+
+
+class KeyholderBarrier(Barrier):
+    """A worker's barrier: every seal and open is done by the keyholder, over one
+    connection (reopened once if the keyholder dropped it). The root key never enters
+    this process. Thread-safe: one request at a time."""
+
+    def __init__(self, path: Path) -> None:  # no key: deliberately not Barrier.__init__
+        self._path = path
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._file: Any = None
+
+    def __repr__(self) -> str:
+        return f"KeyholderBarrier({str(self._path)!r})"
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        return self._call("seal", plaintext, associated_data)
+
+    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+        return self._call("open", sealed, associated_data)
+
+    def close(self) -> None:
+        with self._lock:
+            self._disconnect()
+
+    def _call(self, op: str, data: bytes, aad: bytes) -> bytes:
+        line = json.dumps(
+            {
+                "op": op,
+                "data": base64.b64encode(data).decode("ascii"),
+                "aad": base64.b64encode(aad).decode("ascii"),
+            }
+        ).encode()
+        with self._lock:
+            reply = self._exchange(line + b"\n")
+        if reply.get("ok"):
+            return base64.b64decode(reply["data"])
+        if reply.get("code") == "DecryptionError":
+            raise DecryptionError
+        raise KeyholderError(f"the keyholder refused to {op}: {reply.get('code')}")
+
+    def _exchange(self, line: bytes) -> dict[str, Any]:
+        for attempt in (1, 2):
+            try:
+                if self._file is None:
+                    self._connect()
+                assert self._sock is not None and self._file is not None
+                self._sock.sendall(line)
+                answer = self._file.readline(_LINE_LIMIT)
+                if answer:
+                    reply = json.loads(answer)
+                    if isinstance(reply, dict):
+                        return reply
+            except OSError:
+                pass
+            self._disconnect()  # dropped (a seal, a restart): try a fresh connection once
+            if attempt == 2:
+                break
+        raise KeyholderError("the keyholder did not answer (sealed?)")
+
+    def _connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(REQUEST_TIMEOUT)
+        try:
+            sock.connect(str(self._path))
+            sock.sendall(json.dumps({"op": "barrier"}).encode() + b"\n")
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self._file = sock, sock.makefile("rb")
+
+    def _disconnect(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock = self._file = None

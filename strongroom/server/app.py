@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
+from strongroom.keys.keyholder import KeyholderBarrier, socket_path
 from strongroom.server import jobs as background
 from strongroom.server.config import Settings
 from strongroom.server.deployment import Deployment, open_deployment
@@ -145,12 +146,13 @@ def app_from_environment() -> ASGIApp:
     settings = Settings(**{**raw, "data_dir": Path(raw["data_dir"])})
     data_dir = settings.data_dir
     assert data_dir is not None
-    # The root key comes from the keyholder (the `strongroom server` parent process).
+    # The root key stays in the keyholder (the `strongroom server` process): this worker
+    # seals and opens through it.
     gate = SealGate.following_keyholder(
         data_dir,
-        lambda key: open_deployment(
+        lambda: open_deployment(
             data_dir,
-            root_key=key,
+            barrier=KeyholderBarrier(socket_path(data_dir)),
             audit=settings.audit_options(),
             cache_entries=settings.cache_entries,
         ),

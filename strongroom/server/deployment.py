@@ -116,6 +116,7 @@ class Deployment:
         self.pipeline.close()  # the writes still waiting are served (and audited) first
         self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
+        self.barrier.close()
 
 
 def open_deployment(
@@ -125,15 +126,20 @@ def open_deployment(
     root_key: bytes | None = None,
     audit: AuditLogOptions | None = None,
     cache_entries: int = DEFAULT_CACHE_ENTRIES,
+    barrier: Barrier | None = None,
 ) -> Deployment:
-    """Open ``data_dir`` under ``root_key`` (from the keyholder); without one, recover it
-    unattended (key file, or PIN/passphrase from the environment)."""
+    """Open ``data_dir`` behind ``barrier`` (a server worker's: the keyholder's), or under
+    ``root_key``; without either, recover the key unattended (key file, or PIN/passphrase
+    from the environment)."""
     os.umask(0o077)
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir), background_checkpoints=True)
     store.migrate()
     store.enable_cache(cache_entries)
-    barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))
+    if barrier is None:
+        barrier = Barrier(
+            root_key if root_key is not None else providers.unseal_unattended(data_dir)
+        )
     with store.read() as conn:
         sealed = conn.execute(
             select(schema.settings.c.value).where(schema.settings.c.name == TOKEN_KEY)

@@ -3,7 +3,8 @@
 The :class:`SealGate` holds the current :class:`Deployment` (or ``None``: sealed). In a
 server process it follows the keyholder (:mod:`strongroom.keys.keyholder`): the
 deployment (barrier, services, pipeline) is built when the key arrives and dropped when
-it is sealed. It also serves the operator endpoints::
+it is sealed; its barrier asks the keyholder, which keeps the root key to itself. It
+also serves the operator endpoints::
 
     GET  /_strongroom/health   200 {"status": "ok", "sealed": false} | 503 {"sealed": true}
     GET  /_strongroom/status   {"sealed", "provider", "progress", "threshold", ...}
@@ -72,7 +73,7 @@ class SealGate:
         self,
         *,
         data_dir: Path | None = None,
-        opener: Callable[[bytes], Deployment] | None = None,
+        opener: Callable[[], Deployment] | None = None,
         deployment: Deployment | None = None,
     ) -> None:
         self._data_dir = data_dir
@@ -86,7 +87,7 @@ class SealGate:
         return cls(deployment=deployment)
 
     @classmethod
-    def following_keyholder(cls, data_dir: Path, opener: Callable[[bytes], Deployment]) -> SealGate:
+    def following_keyholder(cls, data_dir: Path, opener: Callable[[], Deployment]) -> SealGate:
         return cls(data_dir=data_dir, opener=opener)
 
     def __repr__(self) -> str:
@@ -115,13 +116,13 @@ class SealGate:
             await self._link.close()
         await self._sealed()
 
-    async def _unsealed(self, key: bytes) -> None:
+    async def _unsealed(self) -> None:
         if self._deployment is not None or self._opener is None:
             return
         opener = self._opener
         for attempt in range(1, _OPEN_ATTEMPTS + 1):
             try:
-                self._deployment = await to_thread.run_sync(lambda: opener(key))
+                self._deployment = await to_thread.run_sync(opener)
                 break
             except Exception:
                 if attempt == _OPEN_ATTEMPTS:

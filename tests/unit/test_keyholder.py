@@ -14,9 +14,11 @@ import pytest
 
 from strongroom.keys import keyholder as keyholder_module
 from strongroom.keys import providers
+from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.keyholder import (
     DataDirLock,
     Keyholder,
+    KeyholderBarrier,
     KeyholderError,
     KeyholderLink,
     request,
@@ -28,25 +30,40 @@ from strongroom.store.engine import secure_directory
 
 
 class Worker:
-    """What a worker does with pushed states, recorded."""
+    """What a worker does with pushed states, recorded: unsealed, it seals and opens
+    through the keyholder."""
 
     def __init__(self, path: Path, *, fail: bool = False) -> None:
-        self.key: bytes | None = None
+        self.path = path
+        self.barrier: KeyholderBarrier | None = None
         self.applied: list[str] = []
         self.lost = False
         self.fail = fail
         self.link = KeyholderLink(path, self.unsealed, self.sealed, self.on_lost)
 
-    async def unsealed(self, key: bytes) -> None:
+    async def unsealed(self) -> None:
         await asyncio.sleep(0.05)  # building a deployment takes a moment
         if self.fail:
             raise RuntimeError("cannot open the database")
-        self.key = key
+        self.barrier = KeyholderBarrier(self.path)
         self.applied.append("unsealed")
 
     async def sealed(self) -> None:
-        self.key = None
+        if self.barrier is not None:
+            self.barrier.close()
+        self.barrier = None
         self.applied.append("sealed")
+
+    def opens(self, protection: providers.Protection) -> bool:
+        """Whether this worker opens what the root key sealed, and seals what it opens."""
+        if self.barrier is None:
+            return False
+        sealed = Barrier(protection.root_key).seal(b"probe", b"aad")
+        mine = self.barrier.seal(b"back", b"aad")
+        return (
+            self.barrier.open(sealed, b"aad") == b"probe"
+            and Barrier(protection.root_key).open(mine, b"aad") == b"back"
+        )
 
     async def on_lost(self) -> None:
         self.lost = True
@@ -91,7 +108,7 @@ def test_unseal_reaches_every_worker_before_it_is_answered(
         workers = [Worker(path), Worker(path), Worker(path)]
         for worker in workers:
             await worker.link.start()
-        assert all(w.applied == ["sealed"] and w.key is None for w in workers)
+        assert all(w.applied == ["sealed"] and w.barrier is None for w in workers)
         status = await request(path, {"op": "status"})
         assert status == {
             "ok": True,
@@ -111,17 +128,21 @@ def test_unseal_reaches_every_worker_before_it_is_answered(
         reply = await request(path, {"op": "unseal", "share": protection.shares[0]})
         assert (reply["ok"], reply["sealed"], reply["progress"]) == (True, False, 0)
         # Answered only once every worker had applied it.
-        assert all(w.key == protection.root_key for w in workers)
+        assert all(w.opens(protection) for w in workers)
         again = await request(path, {"op": "unseal", "share": protection.shares[1]})
         assert again["ok"] and not again["sealed"]
 
-        late = Worker(path)  # a worker (re)started while unsealed gets the key at once
+        late = Worker(path)  # a worker (re)started while unsealed serves at once
         await late.link.start()
-        assert late.key == protection.root_key
+        assert late.opens(protection)
+        kept = workers[0].barrier
+        assert kept is not None
 
         reply = await request(path, {"op": "seal"})
         assert reply["sealed"]
-        assert all(w.key is None for w in [*workers, late])
+        assert all(w.barrier is None for w in [*workers, late])
+        with pytest.raises(KeyholderError):  # a barrier kept past the seal opens nothing
+            kept.open(Barrier(protection.root_key).seal(b"probe", b"aad"), b"aad")
         for worker in [*workers, late]:
             await worker.link.close()
 
@@ -142,7 +163,7 @@ def test_a_worker_that_fails_to_apply_does_not_block_the_others(
         await request(path, {"op": "unseal", "share": protection.shares[0]})
         reply = await request(path, {"op": "unseal", "share": protection.shares[1]})
         assert not reply["sealed"]
-        assert good.key == protection.root_key and bad.key is None
+        assert good.opens(protection) and bad.barrier is None
         await good.link.close()
         await bad.link.close()
 
@@ -268,6 +289,76 @@ def test_peers_of_another_user_are_refused(
                 answer = b""  # closed before (or while) we spoke
             assert answer == b""  # closed without a word: no state, no key
     assert not keyholder.sealed  # and the seal request was not obeyed
+
+
+def test_a_process_the_keyholder_did_not_start_gets_nothing_it_can_use(
+    shamir_dir: tuple[Path, providers.Protection],
+    keyholder: Keyholder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
+    assert not keyholder.sealed
+    # The same user, but not this process nor a worker it started.
+    monkeypatch.setattr(keyholder_module, "_family", lambda _pid: False)
+    for message in ({"op": "watch"}, {"op": "barrier"}):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            client.connect(str(path))
+            try:
+                client.sendall(json.dumps(message).encode() + b"\n")
+                answer = client.recv(4096)
+            except (BrokenPipeError, ConnectionResetError):
+                answer = b""
+            assert answer == b""  # no state, no barrier
+    with pytest.raises(KeyholderError):
+        KeyholderBarrier(path).open(Barrier(protection.root_key).seal(b"v", b"a"), b"a")
+    refused = asyncio.run(request(path, {"op": "seal"}))
+    assert (refused["ok"], refused["code"]) == (False, "AccessDeniedException")
+    assert not keyholder.sealed  # sealing goes through the audited HTTP endpoint
+    status = asyncio.run(request(path, {"op": "status"}))
+    assert status["ok"] and set(status) == {
+        "ok",
+        "sealed",
+        "provider",
+        "progress",
+        "threshold",
+        "shares",
+        "workers",
+    }
+
+
+def test_the_barrier_refuses_what_the_root_key_did_not_seal(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    data_dir, protection = shamir_dir
+    path = socket_path(data_dir)
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
+    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
+    barrier = KeyholderBarrier(path)
+    try:
+        sealed = barrier.seal(b"value", b"row-1")
+        assert barrier.open(sealed, b"row-1") == b"value"
+        with pytest.raises(DecryptionError):
+            barrier.open(sealed, b"row-2")  # moved to another row
+        with pytest.raises(DecryptionError):
+            barrier.open(
+                Barrier(providers.protect(ShamirChoice(3, 2)).root_key).seal(b"v", b"a"), b"a"
+            )
+    finally:
+        barrier.close()
+
+
+def test_the_keyholder_is_not_dumpable(keyholder: Keyholder) -> None:
+    import ctypes
+    import ctypes.util
+    import resource
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    assert libc.prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
+    assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
 
 
 def test_a_data_directory_too_deep_for_a_socket_address_still_serves(tmp_path: Path) -> None:
