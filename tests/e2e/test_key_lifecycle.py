@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,84 @@ def test_a_tampered_pkcs11_module_path_refuses_to_start(
         server.client(**credentials(created)).get_secret_value(SecretId="hsm")["SecretString"]
         == "v"
     )
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return int(fields[1])
+
+
+def memory_holds(pid: int, needle: bytes) -> bool:
+    """Whether ``needle`` is anywhere in the readable memory of process ``pid``."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as memory:
+        for line in maps:
+            span, permissions = line.split()[:2]
+            if not permissions.startswith("r"):
+                continue
+            start, end = (int(part, 16) for part in span.split("-"))
+            try:
+                memory.seek(start)
+                if needle in memory.read(end - start):
+                    return True
+            except (OSError, OverflowError, ValueError):
+                continue
+    return False
+
+
+def keyholder_says(socket_file: Path, message: dict[str, str]) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(socket_file))
+        client.sendall(json.dumps(message).encode() + b"\n")
+        try:
+            return client.recv(65536)
+        except ConnectionResetError:
+            return b""
+
+
+def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no_root_key(
+    tmp_path: Path,
+    servers: Any,  # noqa: F811
+) -> None:
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    root_key = (data_dir / "root.key").read_bytes()
+    server = servers(data_dir, "--workers", "2")
+    sm = server.client(**credentials(created))
+    for number in range(6):  # requests reach both workers
+        sm.create_secret(Name=f"w{number}", SecretString="value")
+        assert sm.get_secret_value(SecretId=f"w{number}")["SecretString"] == "value"
+
+    # This test process runs as the same user but was not started by the keyholder.
+    socket_file = data_dir / "keyholder.sock"
+    assert keyholder_says(socket_file, {"op": "watch"}) == b""
+    assert keyholder_says(socket_file, {"op": "barrier"}) == b""
+    refused = json.loads(keyholder_says(socket_file, {"op": "seal"}))
+    assert (refused["ok"], refused["code"], refused["sealed"]) == (
+        False,
+        "AccessDeniedException",
+        False,
+    )
+    assert sm.get_secret_value(SecretId="w0")["SecretString"] == "value"  # still unsealed
+
+    assert server.process is not None
+    keyholder_pid = server.process.pid
+    workers = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and parent_of(int(entry.name)) == keyholder_pid
+    ]
+    # uvicorn's worker processes (spawned: a fresh interpreter, nothing copied by fork),
+    # not multiprocessing's resource tracker
+    workers = [
+        pid
+        for pid in workers
+        if "spawn_main" in (text := Path(f"/proc/{pid}/cmdline").read_text())
+        and "resource_tracker" not in text
+    ]
+    assert len(workers) == 2
+    assert memory_holds(keyholder_pid, root_key)  # the scan finds the key where it is
+    assert not any(memory_holds(pid, root_key) for pid in workers)
