@@ -1545,6 +1545,9 @@ class IdentityService:
             return False
         with self._store.write() as conn:
             repo.update_entity(conn, "user", user, password_last_used_ms=self._now_ms())
+            if passwords.needs_rehash(profile.password_hash):  # made at an older, lower cost
+                rehashed = passwords.hash_password(password)
+                repo.update_login_profile(conn, user.id, password_hash=rehashed)
         return True
 
     # What the authorizer and STS read ----------------------------------------------------

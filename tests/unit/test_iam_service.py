@@ -1496,7 +1496,7 @@ def test_login_profiles_store_only_a_scrypt_hash(
     assert iam.get_login_profile(ADMIN, {"UserName": "bob"}) == created
     with deployment.store.read() as conn:
         stored = conn.execute(select(schema.iam_login_profiles.c.password_hash)).scalar_one()
-    assert stored.startswith("scrypt$15$8$1$") and PASSWORD not in stored
+    assert stored.startswith("scrypt$17$8$1$") and PASSWORD not in stored
     assert PASSWORD not in repr(snapshot(deployment))
     for path in deployment.data_dir.rglob("*"):
         if path.is_file():
