@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import os
 import stat
@@ -313,14 +314,13 @@ def protect(choice: ProviderChoice, root_key: bytes | None = None) -> Protection
         return Protection(key, SealConfig("passphrase", key_id, check, params))
     if isinstance(choice, ShamirChoice):
         set_id = shamir.new_set_id()
-        shares = tuple(
-            shamir.encode_share(share, set_id)
-            for share in shamir.split(key, choice.shares, choice.threshold)
-        )
+        split = shamir.split(key, choice.shares, choice.threshold)
+        shares = tuple(shamir.encode_share(share, set_id) for share in split)
         shamir_params: dict[str, Any] = {
             "shares": choice.shares,
             "threshold": choice.threshold,
             "share_set": set_id,
+            "commitments": {str(share.index): shamir.commitment(share, set_id) for share in split},
         }
         seal = SealConfig("shamir", key_id, check, shamir_params)
         return Protection(key, seal, shares=shares)
@@ -585,6 +585,7 @@ class ShamirUnsealer:
             )
         if share.index in self._shares:
             raise BadUnsealInput(f"share {share.index} was already submitted; it was not counted")
+        self._check_commitment(share)
         self._shares[share.index] = share
         if len(self._shares) < self.threshold:
             return None
@@ -598,6 +599,20 @@ class ShamirUnsealer:
             ) from None
         self.reset()
         return key
+
+    def _check_commitment(self, share: shamir.Share) -> None:
+        """Refuse, by index and at once, a share that is not the one handed out (seal files
+        written before commitments existed have none: those shares are checked at K)."""
+        commitments = self._config.params.get("commitments")
+        if not isinstance(commitments, dict):
+            return
+        expected = commitments.get(str(share.index))
+        actual = shamir.commitment(share, self._set_id)
+        if not isinstance(expected, str) or not hmac.compare_digest(expected, actual):
+            raise BadUnsealInput(
+                f"share {share.index} is not the share {share.index} of this share set "
+                "(forged or altered); it was not counted"
+            )
 
     def reset(self) -> None:
         self._shares.clear()

@@ -159,6 +159,14 @@ def _checksum(set_id: str, index: int, value: bytes) -> str:
     return hashlib.sha256(material).hexdigest()[:8]
 
 
+def commitment(share: Share, set_id: str) -> str:
+    """What ``seal.json`` keeps of each share, so a forged share (even one with a
+    recomputed checksum) is refused when it is submitted, not after K of them. A share's
+    value is as random as the key, so its SHA-256 reveals nothing usable about it."""
+    material = f"strongroom-share-commitment|{set_id}|{share.index}|".encode() + share.value
+    return hashlib.sha256(material).hexdigest()
+
+
 def encode_share(share: Share, set_id: str) -> str:
     if not _SET_ID.fullmatch(set_id):
         raise ValueError("a share set id is 8 lowercase hex digits")

@@ -240,12 +240,35 @@ def test_shamir_unsealer_counts_only_good_distinct_shares() -> None:
     assert shares[0] not in repr(unsealer)
 
 
+def test_shamir_a_forged_share_is_refused_on_submission_and_named() -> None:
+    protection = providers.protect(ShamirChoice(3, 2))
+    set_id = protection.seal.params["share_set"]
+    # Shares that decode fine (recomputed checksums) and carry the right set id, but split
+    # another key.
+    forged = [shamir.encode_share(s, set_id) for s in shamir.split(os.urandom(32), 3, 2)]
+    unsealer = providers.ShamirUnsealer(protection.seal)
+    assert unsealer.submit({"share": protection.shares[0]}) is None
+    with pytest.raises(BadUnsealInput, match="share 2 is not the share 2 of this share set"):
+        unsealer.submit({"share": forged[1]})
+    assert unsealer.progress == 1  # the genuine share still counts
+    assert unsealer.submit({"share": protection.shares[2]}) == protection.root_key
+    stored = json.loads(protection.seal.to_json())
+    assert set(stored["commitments"]) == {"1", "2", "3"}
+    for share in protection.shares:
+        assert share.split("-")[3] not in json.dumps(stored)  # no share value in seal.json
+
+
 def test_shamir_a_wrong_reconstruction_is_detected_and_resets_progress() -> None:
     protection = providers.protect(ShamirChoice(3, 2))
     set_id = protection.seal.params["share_set"]
-    # Shares that decode fine and carry the right set id, but split another key.
+    # Shares that decode fine and carry the right set id, but split another key, under a
+    # seal file from before share commitments existed: caught only at K.
     forged = [shamir.encode_share(s, set_id) for s in shamir.split(os.urandom(32), 3, 2)]
-    unsealer = providers.ShamirUnsealer(protection.seal)
+    params = {k: v for k, v in protection.seal.params.items() if k != "commitments"}
+    older = providers.SealConfig(
+        "shamir", protection.seal.key_id, protection.seal.key_check, params
+    )
+    unsealer = providers.ShamirUnsealer(older)
     assert unsealer.submit({"share": forged[0]}) is None
     with pytest.raises(BadUnsealInput, match="did not rebuild"):
         unsealer.submit({"share": protection.shares[1]})
