@@ -1,8 +1,14 @@
 """Envelope encryption: the barrier between plaintext and storage.
 
-Every sealed value gets a fresh AES-256-GCM data key; the data key is wrapped under the
-root key. The caller's associated data (e.g. secret ARN and version id) is bound to both
-layers, so a ciphertext copied onto another row does not open.
+Every sealed value is encrypted (AES-256-GCM) under its own key, derived from the root
+key with HKDF-SHA256 over a fresh random 256-bit salt, as AWS KMS derives a key per
+request. The root key itself never encrypts, so no AES-GCM key sees more than one
+random nonce and the NIST SP 800-38D bound on random nonces per key (2^32) cannot be
+approached however many values are sealed. The caller's associated data (e.g. the row
+the value belongs to) is bound in, so a ciphertext copied onto another row does not open.
+
+Values sealed before this format (format 1: a random data key wrapped under the root key
+itself) still open; a rekey re-seals them in the current format.
 """
 
 from __future__ import annotations
@@ -11,12 +17,18 @@ import os
 import struct
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-_FORMAT = 1
+_LEGACY_FORMAT = 1  # a data key wrapped under the root key
+_FORMAT = 2  # a key per value, derived over a random salt
 _NONCE = 12
-_WRAPPED_KEY = 32 + 16  # AES-256 key + GCM tag
+_SALT = 32
+_TAG = 16
+_WRAPPED_KEY = 32 + _TAG  # AES-256 key + GCM tag
 _HEADER = struct.Struct(">B")
+_INFO = b"strongroom-barrier|v2"
 
 
 class DecryptionError(Exception):
@@ -32,7 +44,8 @@ class Barrier:
     def __init__(self, root_key: bytes) -> None:
         if len(root_key) != 32:
             raise ValueError("the root key must be 32 bytes")
-        self._root = AESGCM(root_key)
+        self._root_key = root_key
+        self._root = AESGCM(root_key)  # opens format-1 values only
 
     def __repr__(self) -> str:
         return "Barrier(<sealed>)"
@@ -40,16 +53,32 @@ class Barrier:
     def close(self) -> None:
         """Release what the barrier holds open (a keyholder connection; here nothing)."""
 
+    def _derived(self, salt: bytes) -> AESGCM:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_INFO)
+        return AESGCM(hkdf.derive(self._root_key))
+
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        data_key = AESGCM.generate_key(bit_length=256)
-        key_nonce, value_nonce = os.urandom(_NONCE), os.urandom(_NONCE)
-        wrapped = self._root.encrypt(key_nonce, data_key, b"data-key|" + associated_data)
-        body = AESGCM(data_key).encrypt(value_nonce, plaintext, associated_data)
-        return _HEADER.pack(_FORMAT) + key_nonce + wrapped + value_nonce + body
+        salt, nonce = os.urandom(_SALT), os.urandom(_NONCE)
+        body = self._derived(salt).encrypt(nonce, plaintext, associated_data)
+        return _HEADER.pack(_FORMAT) + salt + nonce + body
 
     def open(self, sealed: bytes, associated_data: bytes) -> bytes:
-        minimum = _HEADER.size + 2 * _NONCE + _WRAPPED_KEY + 16
-        if len(sealed) < minimum or sealed[0] != _FORMAT:
+        if sealed[:1] == _HEADER.pack(_LEGACY_FORMAT):
+            return self._open_legacy(sealed, associated_data)
+        if len(sealed) < _HEADER.size + _SALT + _NONCE + _TAG or sealed[0] != _FORMAT:
+            raise DecryptionError
+        offset = _HEADER.size
+        salt = sealed[offset : offset + _SALT]
+        nonce = sealed[offset + _SALT : offset + _SALT + _NONCE]
+        try:
+            return self._derived(salt).decrypt(
+                nonce, sealed[offset + _SALT + _NONCE :], associated_data
+            )
+        except InvalidTag:
+            raise DecryptionError from None
+
+    def _open_legacy(self, sealed: bytes, associated_data: bytes) -> bytes:
+        if len(sealed) < _HEADER.size + 2 * _NONCE + _WRAPPED_KEY + _TAG:
             raise DecryptionError
         offset = _HEADER.size
         key_nonce = sealed[offset : offset + _NONCE]
