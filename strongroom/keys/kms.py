@@ -39,6 +39,7 @@ Output = dict[str, Any]
 _KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
 _MATERIAL = Namespace("kms-material", ("kms_key_material",))
 DATA_KEY_LIMIT = 32_768  # unwrapped data keys remembered per process (DataKeys), ~500 B each
+DATA_KEY_TTL_MS = 5 * 60_000  # ... each for at most five minutes after it was unwrapped
 # Every secret write without its own key resolves aws/secretsmanager.
 _BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), copy=True, remember_absent=False)
 
@@ -301,7 +302,7 @@ class KeyService:
         self._barrier = barrier
         self._clock = clock
         self._tokens = tokens
-        self._data_keys = DataKeys()
+        self._data_keys = DataKeys(clock=clock)
 
     def _now_ms(self) -> int:
         return _ms(self._clock.now())
@@ -1189,7 +1190,8 @@ class KeyService:
 
 class DataKeys:
     """Unwrapped data keys of sealed values, by (wrapped key, encryption context), bounded
-    (the oldest go first).
+    in number (the oldest go first) and in time (each is forgotten ``ttl_ms`` after it
+    was unwrapped, so a key that is no longer read does not stay in memory).
 
     Unwrapping is a pure function of the key material (immutable per generation), the
     wrapped blob and its context, so a remembered answer never goes stale; whether the
@@ -1200,19 +1202,38 @@ class DataKeys:
     The 32 key bytes are kept, not a cipher object: the smallest thing to keep, and
     making the cipher again costs about a microsecond."""
 
-    def __init__(self, limit: int = DATA_KEY_LIMIT) -> None:
+    def __init__(
+        self,
+        limit: int = DATA_KEY_LIMIT,
+        *,
+        clock: Clock | None = None,
+        ttl_ms: int = DATA_KEY_TTL_MS,
+    ) -> None:
         self._limit = limit
-        self._keys: dict[tuple[bytes, bytes], bytes] = {}
+        self._clock = clock
+        self._ttl_ms = ttl_ms
+        self._keys: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
         self._lock = threading.Lock()
 
+    def _now_ms(self) -> int:
+        return _ms(self._clock.now()) if self._clock is not None else 0
+
     def get(self, wrapped: bytes, context: bytes) -> bytes | None:
-        return self._keys.get((wrapped, context))
+        found = self._keys.get((wrapped, context))
+        if found is None:
+            return None
+        data_key, expires_ms = found
+        if self._clock is not None and self._now_ms() >= expires_ms:
+            with self._lock:
+                self._keys.pop((wrapped, context), None)
+            return None
+        return data_key
 
     def put(self, wrapped: bytes, context: bytes, data_key: bytes) -> None:
         with self._lock:
             if len(self._keys) >= self._limit:
                 del self._keys[next(iter(self._keys))]
-            self._keys[wrapped, context] = data_key
+            self._keys[wrapped, context] = (data_key, self._now_ms() + self._ttl_ms)
 
     def __len__(self) -> int:
         return len(self._keys)

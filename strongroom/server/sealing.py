@@ -34,7 +34,7 @@ from starlette.types import Scope
 from strongroom.audit.events import RequestFacts, build_event, user_identity
 from strongroom.iam.credentials import Principal
 from strongroom.ids import unique_id
-from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
+from strongroom.keys.keyholder import KeyholderError, KeyholderLink, make_undumpable, socket_path
 from strongroom.policy.checks import Check
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
@@ -106,6 +106,10 @@ class SealGate:
     async def start(self) -> None:
         if self._data_dir is None:
             return
+        # A worker holds KMS material and secret values while it serves: no core files of
+        # it, and no ptrace or /proc/<pid>/mem by other processes of the user.
+        if not make_undumpable():
+            log.warning("could not make this worker non-dumpable (PR_SET_DUMPABLE)")
         self._link = KeyholderLink(
             socket_path(self._data_dir), self._unsealed, self._sealed, self._lost
         )

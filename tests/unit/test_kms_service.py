@@ -415,3 +415,13 @@ def test_data_keys_are_bounded_oldest_first() -> None:
     assert remembered.get(b"wrapped-2", b"{}") == data_keys[2]
     assert remembered.get(b"wrapped-2", b'{"a":"b"}') is None
     assert "wrapped" not in repr(remembered)
+
+
+def test_data_keys_are_forgotten_after_their_time(clock: ManualClock) -> None:
+    remembered = DataKeys(limit=8, clock=clock, ttl_ms=60_000)
+    data_key = AESGCM.generate_key(bit_length=256)
+    remembered.put(b"wrapped", b"{}", data_key)
+    clock.advance(timedelta(seconds=59))
+    assert remembered.get(b"wrapped", b"{}") == data_key
+    clock.advance(timedelta(seconds=1))
+    assert remembered.get(b"wrapped", b"{}") is None and len(remembered) == 0
