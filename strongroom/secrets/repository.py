@@ -274,22 +274,25 @@ def scan(
     include_deleted: bool,
     sort_column: str,
     descending: bool,
-    after: tuple[Any, int] | None,
+    after: tuple[Any, str] | None,
     limit: int,
 ) -> list[SecretRecord]:
-    """Secrets in keyset order ``(sort key, id)``, starting after ``after``."""
+    """Secrets in keyset order ``(sort key, name)``, starting after ``after``. The name
+    (unique in an account and region) breaks ties, not the row id: a position handed
+    to a caller in a NextToken then says nothing about other accounts' secrets."""
     column = secrets.c[sort_column]
     key: Any = func.coalesce(column, 0) if sort_column == "last_accessed_ms" else column
+    name = secrets.c.name
     where = [secrets.c.account_id == account_id, secrets.c.region == region]
     if not include_deleted:
         where.append(secrets.c.deleted_ms.is_(None))
     if after is not None:
-        value, last_id = after
+        value, last_name = after
         if descending:
-            where.append(or_(key < value, and_(key == value, secrets.c.id < last_id)))
+            where.append(or_(key < value, and_(key == value, name < last_name)))
         else:
-            where.append(or_(key > value, and_(key == value, secrets.c.id > last_id)))
-    order = (key.desc(), secrets.c.id.desc()) if descending else (key.asc(), secrets.c.id.asc())
+            where.append(or_(key > value, and_(key == value, name > last_name)))
+    order = (key.desc(), name.desc()) if descending else (key.asc(), name.asc())
     rows = conn.execute(select(secrets).where(*where).order_by(*order).limit(limit))
     return [_secret(row._mapping) for row in rows]
 

@@ -29,7 +29,7 @@ from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
 from strongroom.policy.checks import Authorize, allow_everything
 from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
-from strongroom.protocol.pagination import TokenCodec
+from strongroom.protocol.pagination import TokenCodec, invalid_next_token
 from strongroom.secrets import arns, labels
 from strongroom.secrets import repository as repo
 from strongroom.secrets.checks import request_keys, secret_check
@@ -886,10 +886,12 @@ class SecretsManager:
                 )
             ).hexdigest()
         )
-        after: tuple[Any, int] | None = None
+        after: tuple[Any, str] | None = None
         if params.get("NextToken"):
             state = self._tokens.decode(scope, params["NextToken"])
-            after = (state["key"], state["id"])
+            if not isinstance(state.get("name"), str) or "key" not in state:
+                raise invalid_next_token()  # a token from before positions were by name
+            after = (state["key"], state["name"])
         page: list[SecretRecord] = []
         scanned = 0
         exhausted = False
@@ -926,7 +928,7 @@ class SecretsManager:
             after=after,
             limit=1,
         )
-        token = self._tokens.encode(scope, {"key": after[0], "id": after[1]}) if more else None
+        token = self._tokens.encode(scope, {"key": after[0], "name": after[1]}) if more else None
         return page, token
 
     def delete_secret(self, caller: Caller, params: Params) -> Output:
@@ -1244,8 +1246,8 @@ _SORT_COLUMNS = {
 }
 
 
-def _key(record: SecretRecord, sort_column: str) -> tuple[Any, int]:
-    return (getattr(record, sort_column) or 0, record.id)
+def _key(record: SecretRecord, sort_column: str) -> tuple[Any, str]:
+    return (getattr(record, sort_column) or 0, record.name)
 
 
 def _facts(record: SecretRecord) -> SecretFacts:
