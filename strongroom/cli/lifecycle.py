@@ -1,5 +1,5 @@
 """Key lifecycle commands, offline (the server stopped): ``reencrypt`` moves every stored
-data key onto the newest generation of its KMS key, ``rotate-managed-keys`` gives the AWS
+data key onto the newest generation of its KMS key, ``rotate-managed`` gives the AWS
 managed keys a new generation on the operator's demand (tenants cannot rotate them)."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _current_root_key(data_dir: Path) -> bytes:
 def reencrypt(data_dir: Path, as_json: bool) -> None:
     """Re-wrap the data key of every secret version under the newest material generation
     of its KMS key (offline: stop the server first). Run it after `rekey` or
-    `rotate-managed-keys`; safe to run again after an interruption.
+    `rotate-managed`; safe to run again after an interruption.
 
     Secret values are not decrypted and keep their data keys; afterwards no stored secret
     value needs older key material. Ciphertexts returned by the KMS Encrypt API are held
@@ -87,7 +87,7 @@ def reencrypt(data_dir: Path, as_json: bool) -> None:
 
 
 @click.command(
-    "rotate-managed-keys",
+    "rotate-managed",
     short_help="Give every AWS managed KMS key new material (offline).",
 )
 @DATA_DIR

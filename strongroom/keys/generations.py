@@ -5,7 +5,7 @@ does not change the material: an old root key plus an old copy of the database w
 still open every data key made later. So a rekey also gives every KMS key (AWS managed
 ones included) a new generation sealed only under the new root key; new data keys use
 it. The operator can do the same to the AWS managed keys alone at any time
-(``strongroom rotate-managed-keys``), which tenants cannot do through the KMS API.
+(``strongroom rotate-managed``), which tenants cannot do through the KMS API.
 
 Older generations stay: the data keys of existing secret versions, and ciphertexts
 that callers of ``Encrypt`` hold outside Strongroom, still name them. :class:`DataKeyRewrapper`
@@ -36,7 +36,7 @@ from strongroom.keys.kms import (
 from strongroom.store import schema
 
 REKEY = "REKEY"  # rotation_type of the generation a rekey adds
-OPERATOR = "OPERATOR"  # ... and of one the operator asked for (rotate-managed-keys)
+OPERATOR = "OPERATOR"  # ... and of one the operator asked for (rotate-managed)
 
 
 def add_generation_to_keys(

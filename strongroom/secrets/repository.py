@@ -274,25 +274,39 @@ def scan(
     include_deleted: bool,
     sort_column: str,
     descending: bool,
-    after: tuple[Any, str] | None,
+    after: tuple[Any, int, str] | None,
     limit: int,
 ) -> list[SecretRecord]:
-    """Secrets in keyset order ``(sort key, name)``, starting after ``after``. The name
-    (unique in an account and region) breaks ties, not the row id: a position handed
-    to a caller in a NextToken then says nothing about other accounts' secrets."""
+    """Secrets in keyset order ``(sort key, creation time, name)``, starting after
+    ``after``: ties keep creation order, and the name (unique in an account and region)
+    settles the rest. Not the row id: a position handed to a caller in a NextToken then
+    says nothing about other accounts' secrets."""
     column = secrets.c[sort_column]
     key: Any = func.coalesce(column, 0) if sort_column == "last_accessed_ms" else column
-    name = secrets.c.name
+    created, name = secrets.c.created_ms, secrets.c.name
     where = [secrets.c.account_id == account_id, secrets.c.region == region]
     if not include_deleted:
         where.append(secrets.c.deleted_ms.is_(None))
     if after is not None:
-        value, last_name = after
+        value, last_created, last_name = after
         if descending:
-            where.append(or_(key < value, and_(key == value, name < last_name)))
+            where.append(
+                or_(
+                    key < value,
+                    and_(key == value, created < last_created),
+                    and_(key == value, created == last_created, name < last_name),
+                )
+            )
         else:
-            where.append(or_(key > value, and_(key == value, name > last_name)))
-    order = (key.desc(), name.desc()) if descending else (key.asc(), name.asc())
+            where.append(
+                or_(
+                    key > value,
+                    and_(key == value, created > last_created),
+                    and_(key == value, created == last_created, name > last_name),
+                )
+            )
+    ordering = (key, created, name)
+    order = tuple(c.desc() if descending else c.asc() for c in ordering)
     rows = conn.execute(select(secrets).where(*where).order_by(*order).limit(limit))
     return [_secret(row._mapping) for row in rows]
 

@@ -886,12 +886,12 @@ class SecretsManager:
                 )
             ).hexdigest()
         )
-        after: tuple[Any, str] | None = None
+        after: tuple[Any, int, str] | None = None
         if params.get("NextToken"):
             state = self._tokens.decode(scope, params["NextToken"])
-            if not isinstance(state.get("name"), str) or "key" not in state:
+            if not isinstance(state.get("name"), str) or not isinstance(state.get("created"), int):
                 raise invalid_next_token()  # a token from before positions were by name
-            after = (state["key"], state["name"])
+            after = (state.get("key"), state["created"], state["name"])
         page: list[SecretRecord] = []
         scanned = 0
         exhausted = False
@@ -928,7 +928,11 @@ class SecretsManager:
             after=after,
             limit=1,
         )
-        token = self._tokens.encode(scope, {"key": after[0], "name": after[1]}) if more else None
+        token = (
+            self._tokens.encode(scope, {"key": after[0], "created": after[1], "name": after[2]})
+            if more
+            else None
+        )
         return page, token
 
     def delete_secret(self, caller: Caller, params: Params) -> Output:
@@ -1246,8 +1250,8 @@ _SORT_COLUMNS = {
 }
 
 
-def _key(record: SecretRecord, sort_column: str) -> tuple[Any, str]:
-    return (getattr(record, sort_column) or 0, record.name)
+def _key(record: SecretRecord, sort_column: str) -> tuple[Any, int, str]:
+    return (getattr(record, sort_column) or 0, record.created_ms, record.name)
 
 
 def _facts(record: SecretRecord) -> SecretFacts:

@@ -154,7 +154,7 @@ def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers:
     )
     server.stop()
 
-    result = run("rotate-managed-keys", "--data-dir", str(data_dir), "--reencrypt", "--json")
+    result = run("rotate-managed", "--data-dir", str(data_dir), "--reencrypt", "--json")
     rotated, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
     assert rotated == {"rotated": 1}
     assert reencrypted == {"reencrypted": 1, "already_current": 0}

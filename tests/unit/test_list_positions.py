@@ -1,6 +1,6 @@
-"""ListSecrets pages are positioned by (sort key, name) within the caller's account and
-region: a NextToken (signed, readable) carries no row id, which would tell how many
-secrets every tenant created before it."""
+"""ListSecrets pages are positioned by (sort key, creation time, name) within the caller's
+account and region: a NextToken (signed, readable) carries no row id, which would tell
+how many secrets every tenant created before it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ def test_pages_are_positioned_by_name_among_equal_sort_keys(deployment: Deployme
         if token is None:
             break
         state = token_state(token)
-        assert set(state) == {"key", "name"} and state["name"] in names
+        assert set(state) == {"key", "created", "name"} and state["name"] in names
         params = {**params, "NextToken": token}
     assert seen == sorted(names)
