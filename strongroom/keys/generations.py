@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, func, select
 
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.kms import (
+    Material,
     add_material,
     blob_origin,
     canonical_context,
@@ -79,7 +79,7 @@ class DataKeyRewrapper:
     def __init__(self, conn: Connection, barrier: Barrier) -> None:
         self._conn = conn
         self._barrier = barrier
-        self._ciphers: dict[tuple[str, int], AESGCM] = {}
+        self._ciphers: dict[tuple[str, int], Material] = {}
         self._newest: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -108,7 +108,7 @@ class DataKeyRewrapper:
             raise RewrapError("the data key does not open under its key material") from None
         return join_sealed(wrap(key_id, newest, new, data_key, context_bytes), rest)
 
-    def _cipher(self, key_id: str, generation: int) -> AESGCM | None:
+    def _cipher(self, key_id: str, generation: int) -> Material | None:
         found = self._ciphers.get((key_id, generation))
         if found is not None:
             return found
@@ -122,8 +122,8 @@ class DataKeyRewrapper:
             material = self._barrier.open(sealed, material_aad(key_id, generation))
         except DecryptionError:
             return None
-        cipher = self._ciphers[key_id, generation] = AESGCM(material)
-        return cipher
+        opened = self._ciphers[key_id, generation] = Material(material)
+        return opened
 
     def _newest_generation(self, key_id: str) -> int:
         if key_id not in self._newest:

@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from strongroom.clock import Clock
@@ -60,7 +62,10 @@ def _aliased(conn: Connection, account: str, region: str, alias: str) -> KeyReco
 
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
 SYMMETRIC = "SYMMETRIC_DEFAULT"
-_BLOB_VERSION = 1
+_LEGACY_BLOB = 1  # encrypted under the material itself
+_BLOB_VERSION = 2  # encrypted under a key derived from the material over a random salt
+_SALT = 32
+_DERIVE_INFO = b"strongroom-kms-blob|v2"
 _KEY_ID_LEN = 36
 _NONCE = 12
 _BLOB_HEADER = struct.Struct(">B36sI")
@@ -255,29 +260,69 @@ def add_material(
     )
 
 
-def wrap(key_id: str, generation: int, cipher: AESGCM, plaintext: bytes, context: bytes) -> bytes:
-    """A ciphertext blob: its header names the key and generation, and is authenticated
-    together with the encryption context (``canonical_context``)."""
+class Material:
+    """One generation of a key's material, ready to use. Each blob is encrypted under its
+    own key, derived with HKDF-SHA256 from the material over a random 256-bit salt (as
+    AWS KMS derives a key per request), so however many Encrypt and GenerateDataKey
+    calls a generation serves, no AES-GCM key meets more than one random nonce. Blobs
+    of the earlier format, encrypted under the material itself, still open."""
+
+    __slots__ = ("_legacy", "_material")
+
+    def __init__(self, material: bytes) -> None:
+        self._material = material
+        self._legacy = AESGCM(material)
+
+    def __repr__(self) -> str:
+        return "Material(<sealed>)"
+
+    def derived(self, salt: bytes) -> AESGCM:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_DERIVE_INFO)
+        return AESGCM(hkdf.derive(self._material))
+
+    @property
+    def legacy(self) -> AESGCM:
+        return self._legacy
+
+
+def wrap(
+    key_id: str, generation: int, material: Material, plaintext: bytes, context: bytes
+) -> bytes:
+    """A ciphertext blob: header (naming the key and generation), salt, nonce, body. The
+    header is authenticated together with the encryption context (``canonical_context``)."""
     header = _BLOB_HEADER.pack(_BLOB_VERSION, key_id.encode(), generation)
-    nonce = os.urandom(_NONCE)
-    return header + nonce + cipher.encrypt(nonce, plaintext, header + context)
+    salt, nonce = os.urandom(_SALT), os.urandom(_NONCE)
+    return (
+        header + salt + nonce + material.derived(salt).encrypt(nonce, plaintext, header + context)
+    )
 
 
-def unwrap(blob: bytes, cipher: AESGCM, context: bytes) -> bytes:
-    """The plaintext of ``blob`` under ``cipher`` (its generation's material); raises
-    ``InvalidTag`` when it does not open."""
-    header = blob[: _BLOB_HEADER.size]
-    nonce = blob[_BLOB_HEADER.size : _BLOB_HEADER.size + _NONCE]
-    return cipher.decrypt(nonce, blob[_BLOB_HEADER.size + _NONCE :], header + context)
+def unwrap(blob: bytes, material: Material, context: bytes) -> bytes:
+    """The plaintext of a well-formed ``blob`` (see :func:`blob_origin`) under its
+    generation's ``material``; raises ``InvalidTag`` when it does not open."""
+    header, offset = blob[: _BLOB_HEADER.size], _BLOB_HEADER.size
+    if blob[0] == _LEGACY_BLOB:
+        cipher = material.legacy
+    else:
+        cipher = material.derived(blob[offset : offset + _SALT])
+        offset += _SALT
+    nonce = blob[offset : offset + _NONCE]
+    return cipher.decrypt(nonce, blob[offset + _NONCE :], header + context)
+
+
+def _well_formed(blob: bytes) -> bool:
+    if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
+        return False
+    if blob[0] == _LEGACY_BLOB:
+        return True
+    return blob[0] == _BLOB_VERSION and len(blob) >= _BLOB_HEADER.size + _SALT + _NONCE + 16
 
 
 def blob_origin(blob: bytes) -> tuple[str, int] | None:
     """The key id and material generation a well-formed ``blob`` names, else None."""
-    if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
+    if not _well_formed(blob):
         return None
-    version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
-    if version != _BLOB_VERSION:
-        return None
+    _, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
     try:
         return raw_key_id.decode("ascii"), generation
     except UnicodeDecodeError:
@@ -387,9 +432,9 @@ class KeyService:
 
     def _material(
         self, conn: Connection, key_id: str, generation: int | None = None
-    ) -> tuple[int, str, AESGCM]:
+    ) -> tuple[int, str, Material]:
         """The key's material (its current one, or ``generation``): its generation, id and
-        the cipher over it, cached ready to use (its key schedule is built once)."""
+        the material ready to use, cached."""
         return cached(
             conn,
             _MATERIAL,
@@ -399,7 +444,7 @@ class KeyService:
 
     def _load_material(
         self, conn: Connection, key_id: str, generation: int | None
-    ) -> tuple[int, str, AESGCM]:
+    ) -> tuple[int, str, Material]:
         table = schema.kms_key_material
         query = select(table).where(table.c.key_id == key_id)
         if generation is None:
@@ -422,7 +467,7 @@ class KeyService:
                 status=500,
                 sender_fault=False,
             ) from None
-        return row.generation, row.material_id, AESGCM(material)
+        return row.generation, row.material_id, Material(material)
 
     def _current_material_id(self, conn: Connection, key_id: str) -> str:
         table = schema.kms_key_material
@@ -437,8 +482,8 @@ class KeyService:
     def _encrypt(
         self, conn: Connection, key: KeyRecord, plaintext: bytes, context: Mapping[str, str] | None
     ) -> tuple[bytes, str]:
-        generation, material_id, cipher = self._material(conn, key.key_id)
-        return wrap(key.key_id, generation, cipher, plaintext, canonical_context(context)), (
+        generation, material_id, material = self._material(conn, key.key_id)
+        return wrap(key.key_id, generation, material, plaintext, canonical_context(context)), (
             material_id
         )
 
@@ -472,11 +517,9 @@ class KeyService:
         """Whether ``blob`` may be decrypted now: its key and material generation, or the
         error (malformed, no such key, another key than expected, not permitted, disabled or
         pending deletion)."""
-        if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
+        if not _well_formed(blob):
             raise invalid_ciphertext()
-        version, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
-        if version != _BLOB_VERSION:
-            raise invalid_ciphertext()
+        _, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
         key = known if known is not None and known.key_id.encode() == raw_key_id else None
         key = key or self._blob_key(conn, blob)
         if key is None:
@@ -503,9 +546,9 @@ class KeyService:
     ) -> tuple[bytes, str]:
         """The plaintext of a checked ``blob`` (encryption context serialized as
         ``context``) and the id of the material that opened it."""
-        _, material_id, cipher = self._material(conn, key.key_id, generation)
+        _, material_id, material = self._material(conn, key.key_id, generation)
         try:
-            plaintext = unwrap(blob, cipher, context)
+            plaintext = unwrap(blob, material, context)
         except InvalidTag:
             raise invalid_ciphertext() from None
         return plaintext, material_id

@@ -20,7 +20,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.kms import blob_origin, canonical_context, material_aad, split_sealed, unwrap
+from strongroom.keys.kms import (
+    Material,
+    blob_origin,
+    canonical_context,
+    material_aad,
+    split_sealed,
+    unwrap,
+)
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error
@@ -35,7 +42,7 @@ from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
 )
 from tests.softhsm import SoftHsmToken
 
-Materials = dict[tuple[str, int], AESGCM]
+Materials = dict[tuple[str, int], Material]
 
 
 def stolen_materials(data_dir: Path, root_key: bytes) -> Materials:
@@ -48,7 +55,7 @@ def stolen_materials(data_dir: Path, root_key: bytes) -> Materials:
             for row in conn.execute(select(schema.kms_key_material)):
                 aad = material_aad(row.key_id, row.generation)
                 try:
-                    found[row.key_id, row.generation] = AESGCM(barrier.open(row.sealed, aad))
+                    found[row.key_id, row.generation] = Material(barrier.open(row.sealed, aad))
                 except DecryptionError:
                     continue
     finally:

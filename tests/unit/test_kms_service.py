@@ -11,6 +11,7 @@ which "data encrypted under the key is unrecoverable" (ScheduleKeyDeletion refer
 from __future__ import annotations
 
 import base64
+import os
 import struct
 import tracemalloc
 import uuid
@@ -18,7 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
 from strongroom.clock import ManualClock
@@ -274,6 +278,13 @@ def encodings(value: bytes) -> list[bytes]:
     return [value, value.hex().encode(), base64.b64encode(value), base64.urlsafe_b64encode(value)]
 
 
+def decrypt_with(keys: KeyService, blob: bytes, context: dict[str, str]) -> bytes:
+    found: bytes = keys.decrypt(KMS, {"CiphertextBlob": blob, "EncryptionContext": context})[
+        "Plaintext"
+    ]
+    return found
+
+
 def test_key_material_is_stored_sealed(deployment: Deployment, keys: KeyService) -> None:
     key_id = new_key(keys)
     keys.rotate_key_on_demand(KMS, {"KeyId": key_id})
@@ -287,15 +298,31 @@ def test_key_material_is_stored_sealed(deployment: Deployment, keys: KeyService)
     assert all(len(material) == 32 for material in materials)
     assert materials[0] != materials[1]
 
-    # what the barrier opens is really the material: it decrypts the KMS ciphertext
+    # what the barrier opens is really the material: a key derived from it over the
+    # blob's salt (HKDF-SHA256) decrypts the KMS ciphertext; the material itself does not
     header = struct.calcsize(">B36sI")
-    (generation,) = struct.unpack_from(">I", blob, 1 + 36)
-    assert generation == 2
-    nonce, sealed_body = blob[header : header + 12], blob[header + 12 :]
-    opened = AESGCM(materials[1]).decrypt(
-        nonce, sealed_body, blob[:header] + canonical_context(context)
-    )
+    version, (generation,) = blob[0], struct.unpack_from(">I", blob, 1 + 36)
+    assert (version, generation) == (2, 2)
+    salt = blob[header : header + 32]
+    nonce, sealed_body = blob[header + 32 : header + 44], blob[header + 44 :]
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"strongroom-kms-blob|v2")
+    associated = blob[:header] + canonical_context(context)
+    opened = AESGCM(hkdf.derive(materials[1])).decrypt(nonce, sealed_body, associated)
     assert opened == b"which material?"
+    with pytest.raises(InvalidTag):
+        AESGCM(materials[1]).decrypt(nonce, sealed_body, associated)
+
+    # a blob of the earlier format (encrypted under the material itself) still decrypts
+    legacy_header = b"\x01" + blob[1:header]
+    legacy_nonce = os.urandom(12)
+    legacy = (
+        legacy_header
+        + legacy_nonce
+        + AESGCM(materials[1]).encrypt(
+            legacy_nonce, b"older blob", legacy_header + canonical_context(context)
+        )
+    )
+    assert decrypt_with(keys, legacy, context) == b"older blob"
 
     # ... and it is nowhere in the clear: not in its row, not anywhere in the database
     for row, material in zip(rows, materials, strict=True):
