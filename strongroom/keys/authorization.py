@@ -4,12 +4,18 @@ evaluated with KMS's rule that nothing is allowed unless the key policy allows i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
 from strongroom.policy.checks import Check
-from strongroom.protocol.service import CheckBuilder
+from strongroom.policy.operation_checks import (
+    Authorization,
+    CheckBuilder,
+    Resolver,
+    Resource,
+    reference_checks,
+)
 
 ContextValues = dict[str, tuple[str, ...]]
 
@@ -35,35 +41,33 @@ def key_check(action: str, key: KeyRecord, context: Mapping[str, tuple[str, ...]
     )
 
 
-def kms_checks(service: KeyService) -> CheckBuilder:
-    def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
-        action = f"kms:{operation}"
-        context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
-        context.update(encryption_context_keys(params.get("EncryptionContext")))
-        if str(params.get("KeyId", "")).startswith("alias/") or ":alias/" in str(
-            params.get("KeyId", "")
-        ):
-            context["kms:RequestAlias"] = (str(params["KeyId"]).rsplit(":", 1)[-1],)
+def _kms_caller(caller: Any) -> KmsCaller:
+    return KmsCaller(caller.account_id, caller.region, caller.principal_arn)
 
-        if operation == "ReEncrypt":
-            found: list[Check] = []
-            source = service.blob_key(params.get("CiphertextBlob"))
-            source_context = {
-                **context,
-                **encryption_context_keys(params.get("SourceEncryptionContext")),
-            }
-            if source is not None:
-                found.append(key_check("kms:ReEncryptFrom", source, source_context))
-            destination = service.target(kms_caller, params["DestinationKeyId"])
-            if destination is not None:
-                destination_context = {
-                    **context,
-                    **encryption_context_keys(params.get("DestinationEncryptionContext")),
-                }
-                found.append(key_check("kms:ReEncryptTo", destination, destination_context))
-            return found or [Check(action, context=context)]
 
+def key_resource(key: KeyRecord) -> Resource:
+    """A key as the resource of a check: its key policy (KMS semantics) and tags."""
+    tags: ContextValues = {f"aws:ResourceTag/{k}": (v,) for k, v in key.tags or []}
+    return Resource(key.arn, key.account_id, key.policy, key_policy=True, keys=tags)
+
+
+def kms_request_keys(caller: Any, _operation: str, params: Mapping[str, Any]) -> ContextValues:
+    """The condition keys KMS's request members define."""
+    context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
+    context.update(encryption_context_keys(params.get("EncryptionContext")))
+    key_id = str(params.get("KeyId", ""))
+    if key_id.startswith("alias/") or ":alias/" in key_id:
+        context["kms:RequestAlias"] = (key_id.rsplit(":", 1)[-1],)
+    return context
+
+
+def key_resolver(service: KeyService) -> Resolver:
+    """The resolver of the ``key`` resource type: the stored key a request names (by id,
+    ARN or alias, by its ciphertext for Decrypt, by the alias's target for aliases).
+    None found: IAM policies alone decide on "*", and the operation then says NotFound."""
+
+    def resolve(caller: Any, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
+        kms_caller = _kms_caller(caller)
         key: KeyRecord | None
         if operation == "Decrypt":
             key = service.blob_key(params.get("CiphertextBlob"))
@@ -76,10 +80,55 @@ def kms_checks(service: KeyService) -> CheckBuilder:
         elif params.get("KeyId"):
             key = service.target(kms_caller, params["KeyId"])
         else:
-            return [Check(action, context=context)]  # CreateKey, ListKeys, GenerateRandom...
-        if key is None:
-            # No such key: IAM policies alone decide, and the operation then says NotFound.
-            return [Check(action, context=context)]
-        return [key_check(action, key, context)]
+            key = None
+        return [key_resource(key)] if key is not None else []
+
+    return resolve
+
+
+def alias_resolver(caller: Any, _operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
+    """The resolver of the ``alias`` resource type: the alias the request names."""
+    name = str(params["AliasName"])
+    arn = f"arn:aws:kms:{caller.region}:{caller.account_id}:{name}"
+    return [Resource(arn, caller.account_id)]
+
+
+def _re_encrypt(service: KeyService) -> CheckBuilder:
+    """ReEncrypt is authorized as two actions the reference lists separately,
+    kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination (KMS
+    Developer Guide, "ReEncrypt": "To perform this operation, you need two
+    permissions")."""
+
+    def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
+        context = dict(kms_request_keys(caller, operation, params))
+        found: list[Check] = []
+        source = service.blob_key(params.get("CiphertextBlob"))
+        source_context = {
+            **context,
+            **encryption_context_keys(params.get("SourceEncryptionContext")),
+        }
+        if source is not None:
+            found.append(key_check("kms:ReEncryptFrom", source, source_context))
+        destination = service.target(_kms_caller(caller), params["DestinationKeyId"])
+        if destination is not None:
+            destination_context = {
+                **context,
+                **encryption_context_keys(params.get("DestinationEncryptionContext")),
+            }
+            found.append(key_check("kms:ReEncryptTo", destination, destination_context))
+        return found or [Check(f"kms:{operation}", context=context)]
 
     return checks
+
+
+def kms_authorization(service: KeyService) -> Authorization:
+    return Authorization(
+        "kms",
+        {"key": key_resolver(service), "alias": alias_resolver},
+        kms_request_keys,
+        replace={"ReEncrypt": _re_encrypt(service)},
+    )
+
+
+def kms_checks(service: KeyService, operations: Sequence[str]) -> CheckBuilder:
+    return reference_checks(kms_authorization(service), operations)
