@@ -85,12 +85,15 @@ def _caller_user(conn: Connection, caller: Any) -> list[Resource]:
     return [_stored(conn, "user", caller.account_id, principal.arn.rsplit("/", 1)[-1])]
 
 
-def _source_arn(params: Params, kind: Kind) -> list[Resource]:
-    """SimulatePrincipalPolicy's PolicySourceArn when it is a ``kind``."""
+def _source_arn(conn: Connection, params: Params, kind: Kind) -> list[Resource]:
+    """SimulatePrincipalPolicy's PolicySourceArn when it is a ``kind``: the stored entity
+    if the ARN is its own, else the ARN as given."""
     arn = str(params.get("PolicySourceArn") or "")
-    if f":{kind}/" not in arn:
+    if f":{kind}/" not in arn or arn.count(":") < 5:
         return []
-    return [Resource(arn, arn.split(":")[4] if arn.count(":") >= 5 else None)]
+    account = arn.split(":")[4]
+    found = _stored(conn, kind, account, arn.rsplit("/", 1)[-1])
+    return [found if found.arn == arn else Resource(arn, account)]
 
 
 class IamResolvers:
@@ -102,12 +105,12 @@ class IamResolvers:
 
     def _entity(self, kind: Kind, caller: Any, operation: str, params: Params) -> list[Resource]:
         account = caller.account_id
-        if operation == "SimulatePrincipalPolicy":
-            return _source_arn(params, kind)
         name = params.get(_NAME_MEMBER[kind])
         if _CREATES.get(operation) == kind:
             return [Resource(_arn(account, kind, params.get("Path") or "/", str(name)), account)]
         with self._store.read() as conn:
+            if operation == "SimulatePrincipalPolicy":
+                return _source_arn(conn, params, kind)
             if not name:
                 return _caller_user(conn, caller) if operation in _DEFAULTS_TO_CALLER else []
             found = _stored(conn, kind, account, str(name))

@@ -55,10 +55,16 @@ def kms_request_keys(caller: Any, _operation: str, params: Mapping[str, Any]) ->
     """The condition keys KMS's request members define."""
     context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
     context.update(encryption_context_keys(params.get("EncryptionContext")))
-    key_id = str(params.get("KeyId", ""))
-    if key_id.startswith("alias/") or ":alias/" in key_id:
-        context["kms:RequestAlias"] = (key_id.rsplit(":", 1)[-1],)
+    context.update(_request_alias(params.get("KeyId")))
     return context
+
+
+def _request_alias(key_id: Any) -> ContextValues:
+    """``kms:RequestAlias``: the alias a request names its key by, if it does."""
+    named = str(key_id or "")
+    if named.startswith("alias/") or ":alias/" in named:
+        return {"kms:RequestAlias": (named.rsplit(":", 1)[-1],)}
+    return {}
 
 
 def key_resolver(service: KeyService) -> Resolver:
@@ -106,6 +112,7 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
         source_context = {
             **context,
             **encryption_context_keys(params.get("SourceEncryptionContext")),
+            **_request_alias(params.get("SourceKeyId")),
         }
         if source is not None:
             found.append(key_check("kms:ReEncryptFrom", source, source_context))
@@ -114,6 +121,7 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
             destination_context = {
                 **context,
                 **encryption_context_keys(params.get("DestinationEncryptionContext")),
+                **_request_alias(params.get("DestinationKeyId")),
             }
             found.append(key_check("kms:ReEncryptTo", destination, destination_context))
         return found or [Check(f"kms:{operation}", context=context)]
