@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from strongroom.policy import reference
 from strongroom.policy.checks import Check
@@ -30,11 +31,11 @@ from strongroom.policy.checks import Check
 ContextValues = Mapping[str, tuple[str, ...]]
 Params = Mapping[str, Any]
 
-_LISTED_LIMIT = 4096  # key names remembered per operation (tag keys are open-ended)
+_NO_KEYS: ContextValues = MappingProxyType({})
+_LISTED_LIMIT = 4096  # sets of key names remembered per operation (tags are open-ended)
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     """A resource an operation is authorized on, as stored (or, for Create*, as it will
     be): its ARN, owner account, resource policy and the condition keys it defines."""
 
@@ -42,7 +43,7 @@ class Resource:
     account: str | None = None
     policy: str | None = None  # a secret's resource policy, a key policy, a trust policy
     key_policy: bool = False  # the policy must allow by itself (KMS keys, role trust)
-    keys: ContextValues = field(default_factory=dict)
+    keys: ContextValues = _NO_KEYS
 
 
 # (caller, operation, params) -> the resources of one resource type the request names;
@@ -78,25 +79,29 @@ class OperationPlan:
 
     action: reference.Action
     resolvers: tuple[tuple[str, Resolver], ...]
-    # Whether the reference lists a key for the action, by key name: learnt on first use
-    # (tag keys are open-ended), then a dictionary lookup.
-    listed: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    # Which of a resource's key names the reference lists for the action, by the names
+    # the resource defines (None: all of them): learnt on first use, as tag keys are
+    # open-ended, then one dictionary lookup per request.
+    listed: dict[tuple[str, ...], tuple[str, ...] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def resource_keys(self, keys: ContextValues) -> ContextValues:
         """The keys of a resource that the reference lists for this action: a resource
         defines some keys only for some actions (a user's permissions boundary is
         ``iam:PermissionsBoundary`` for PutUserPolicy, not for GetUser)."""
-        listed = self.listed
-        kept = {}
-        for name, value in keys.items():
-            known = listed.get(name)
-            if known is None:
-                if len(listed) >= _LISTED_LIMIT:
-                    listed.clear()
-                known = listed[name] = self.action.lists_key(name)
-            if known:
-                kept[name] = value
-        return kept
+        names = tuple(keys)
+        try:
+            kept = self.listed[names]
+        except KeyError:
+            wanted = tuple(name for name in names if self.action.lists_key(name))
+            kept = None if wanted == names else wanted
+            if len(self.listed) >= _LISTED_LIMIT:
+                self.listed.clear()
+            self.listed[names] = kept
+        if kept is None:
+            return keys
+        return {name: keys[name] for name in kept}
 
 
 def plan_operations(
