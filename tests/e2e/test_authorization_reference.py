@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from tests.aws import ACCOUNT
 from tests.e2e.test_enforcement import (
+    REGION,
     Deployment,
     User,
     allow,
@@ -353,7 +354,7 @@ def test_untag_user_and_role_carry_the_tag_keys(dep: Deployment) -> None:
     role_arn = dep.iam.create_role(
         RoleName=role,
         AssumeRolePolicyDocument=TRUST_ACCOUNT,
-        Tags=[{"Key": "owner", "Value": "ops"}],
+        Tags=[{"Key": "owner", "Value": "ops"}, {"Key": "temp", "Value": "1"}],
     )["Role"]["Arn"]
     keeper = narrow(
         dep,
@@ -380,6 +381,7 @@ def test_untag_user_and_role_carry_the_tag_keys(dep: Deployment) -> None:
         **IAM_DENIED,
     )
     iam.untag_user(UserName=name, TagKeys=["temp"])
+    iam.untag_role(RoleName=role, TagKeys=["temp"])
     assert dep.iam.list_user_tags(UserName=name)["Tags"] == [{"Key": "owner", "Value": "ops"}]
     assert dep.iam.list_role_tags(RoleName=role)["Tags"] == [{"Key": "owner", "Value": "ops"}]
 
@@ -587,6 +589,13 @@ def test_describe_account_is_on_the_account_arn_and_create_account_has_request_t
         AccountName="red",
         Tags=[{"Key": "team", "Value": "red"}],
     )
+    # aws:TagKeys: a tag key beyond "team" is refused.
+    dep.refused(
+        client.create_account,
+        Email=f"{unique('x')}@example.com",
+        AccountName="extra",
+        Tags=[{"Key": "team", "Value": "blue"}, {"Key": "cost", "Value": "1"}],
+    )
     assert len(orgs.list_accounts()["Accounts"]) == before
 
     account_arn = f"arn:aws:organizations::{ACCOUNT}:account/{org_id}/{created['AccountId']}"
@@ -602,3 +611,58 @@ def test_describe_account_is_on_the_account_arn_and_create_account_has_request_t
             f"arn:aws:organizations::{ACCOUNT}:account/{org_id}/{ACCOUNT}",
         ),
     )
+    # aws:ResourceTag of the account: the blue account is readable, the untagged
+    # management account is not.
+    abac = narrow(
+        dep,
+        allow(
+            "organizations:DescribeAccount",
+            "*",
+            Condition={"StringEquals": {"aws:ResourceTag/team": "blue"}},
+        ),
+    )
+    abac.client("organizations").describe_account(AccountId=created["AccountId"])
+    dep.refused(abac.client("organizations").describe_account, AccountId=ACCOUNT)
+
+
+# KMS: alias operations are on the alias ARN too; kms:RequestAlias on ReEncrypt ------------
+
+
+def test_create_alias_needs_the_alias_arn_as_well_as_the_key(dep: Deployment) -> None:
+    key = dep.kms.create_key()["KeyMetadata"]
+    aliases = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/sandbox-*"
+    on_key_only = narrow(dep, allow("kms:CreateAlias", key["Arn"]))
+    name = f"alias/{unique('prod')}"
+    dep.refused(
+        on_key_only.client("kms").create_alias,
+        AliasName=name,
+        TargetKeyId=key["KeyId"],
+        message=denial(on_key_only, "kms:CreateAlias", f"arn:aws:kms:{REGION}:{ACCOUNT}:{name}"),
+    )
+    both = narrow(dep, allow("kms:CreateAlias", [key["Arn"], aliases]))
+    sandbox = f"alias/sandbox-{unique('a')}"
+    both.client("kms").create_alias(AliasName=sandbox, TargetKeyId=key["KeyId"])
+    dep.refused(both.client("kms").create_alias, AliasName=name, TargetKeyId=key["KeyId"])
+    listed = {a["AliasName"] for a in dep.kms.list_aliases(KeyId=key["KeyId"])["Aliases"]}
+    assert listed == {sandbox}
+
+
+def test_re_encrypt_carries_the_alias_each_side_is_named_by(dep: Deployment) -> None:
+    key = dep.kms.create_key()["KeyMetadata"]
+    alias = f"alias/{unique('re')}"
+    dep.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    blob = dep.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    by_alias = narrow(
+        dep,
+        allow(
+            ["kms:ReEncryptFrom", "kms:ReEncryptTo"],
+            key["Arn"],
+            Condition={"StringEquals": {"kms:RequestAlias": alias}},
+        ),
+    )
+    kms = by_alias.client("kms")
+    again = kms.re_encrypt(CiphertextBlob=blob, SourceKeyId=alias, DestinationKeyId=alias)[
+        "CiphertextBlob"
+    ]
+    assert dep.kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"secret"
+    dep.refused(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"])
