@@ -37,7 +37,7 @@ def re_encrypt_checks(
         context = {
             **base,
             **encryption_context_keys(params.get("SourceEncryptionContext")),
-            **request_alias_keys(params.get("SourceKeyId")),
+            **request_alias_keys("kms:ReEncryptFrom", params.get("SourceKeyId")),
             **operation_request_keys("kms:ReEncryptFrom", params),
             **same,
         }
@@ -46,7 +46,7 @@ def re_encrypt_checks(
         context = {
             **base,
             **encryption_context_keys(params.get("DestinationEncryptionContext")),
-            **request_alias_keys(params.get("DestinationKeyId")),
+            **request_alias_keys("kms:ReEncryptTo", params.get("DestinationKeyId")),
             **operation_request_keys("kms:ReEncryptTo", params),
             **same,
         }
@@ -92,7 +92,7 @@ def kms_checks(service: KeyService) -> CheckBuilder:
             return alias_checks(service, kms_caller, operation, params, context)
 
         context.update(encryption_context_keys(params.get("EncryptionContext")))
-        context.update(request_alias_keys(params.get("KeyId")))
+        context.update(request_alias_keys(action, params.get("KeyId")))
         context.update(operation_request_keys(action, params))
         key: KeyRecord | None
         if operation == "Decrypt":

@@ -46,6 +46,21 @@ _ALGORITHM_MEMBER = {
 }
 
 
+# The actions of the operations we serve that the reference gives kms:RequestAlias.
+_REQUEST_ALIAS_ACTIONS = frozenset(
+    f"kms:{name}"
+    for name in (
+        "Decrypt",
+        "DescribeKey",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+    )
+)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -73,9 +88,12 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> ContextValues:
     return keys
 
 
-def request_alias_keys(ref: Any) -> ContextValues:
-    """kms:RequestAlias: the alias a request names its key by (alias name or alias ARN)."""
+def request_alias_keys(action: str, ref: Any) -> ContextValues:
+    """kms:RequestAlias: the alias a request names its key by (alias name or alias ARN),
+    for the actions the reference gives the key to (cryptographic ones, DescribeKey)."""
     text = str(ref or "")
+    if action not in _REQUEST_ALIAS_ACTIONS:
+        return {}
     if text.startswith("alias/") or ":alias/" in text:
         return {"kms:RequestAlias": (text.rsplit(":", 1)[-1],)}
     return {}
