@@ -206,6 +206,27 @@ def test_a_deny_on_resource_aliases_stops_decrypt(dep: Deployment) -> None:
     dep.refused(kms.decrypt, CiphertextBlob=fine)
 
 
+def test_a_deny_on_resource_aliases_reaches_secrets_under_the_key(dep: Deployment) -> None:
+    # Secrets Manager uses the key on the caller's behalf: the same key check applies.
+    payments, other = new_key(dep), new_key(dep)
+    dep.kms.create_alias(AliasName=unique("alias/payments"), TargetKeyId=payments["KeyId"])
+    paid = dep.sm.create_secret(Name=unique("paid"), SecretString="card", KmsKeyId=payments["Arn"])
+    fine = dep.sm.create_secret(Name=unique("fine"), SecretString="other", KmsKeyId=other["Arn"])
+    user = make_user(
+        dep,
+        policy(
+            allow(["secretsmanager:GetSecretValue", "kms:Decrypt"]),
+            deny(
+                "kms:Decrypt",
+                Condition={"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/payments-*"}},
+            ),
+        ),
+    )
+    sm = user.client()
+    dep.refused(sm.get_secret_value, SecretId=paid["ARN"], message="Access to KMS is not allowed")
+    assert sm.get_secret_value(SecretId=fine["ARN"])["SecretString"] == "other"
+
+
 def test_an_allow_on_resource_aliases_grants_only_the_project_keys(dep: Deployment) -> None:
     alpha, beta = new_key(dep), new_key(dep)
     dep.kms.create_alias(AliasName=unique("alias/alpha"), TargetKeyId=alpha["KeyId"])
