@@ -43,7 +43,9 @@ def _bind(service: KeyService, operation: str) -> Handler:
     method = getattr(service, snake_case(operation))
 
     def handler(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
+        kms_caller = KmsCaller(
+            caller.account_id, caller.region, caller.principal_arn, caller.authorize
+        )
         return method(kms_caller, params)  # type: ignore[no-any-return]
 
     return handler

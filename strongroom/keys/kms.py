@@ -9,6 +9,7 @@ and bind the encryption context as associated data.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import threading
@@ -24,7 +25,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from strongroom.clock import Clock
+from strongroom.keys.conditions import key_check, key_resource_keys, tag_request_keys
 from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.policy.checks import Authorize, Check, allow_everything
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.protocol.pagination import TokenCodec
@@ -36,7 +39,8 @@ Params = Mapping[str, Any]
 Output = dict[str, Any]
 
 # Read to open every secret value: cached per process (store/cache.py).
-_KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
+# A key record carries its aliases (kms:ResourceAliases), so alias changes drop it too.
+_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases"), copy=True)
 _MATERIAL = Namespace("kms-material", ("kms_key_material",))
 DATA_KEY_LIMIT = 32_768  # unwrapped data keys remembered per process (DataKeys), ~500 B each
 # Every secret write without its own key resolves aws/secretsmanager.
@@ -54,7 +58,7 @@ def _aliased(conn: Connection, account: str, region: str, alias: str) -> KeyReco
             aliases.c.alias_name == alias,
         )
     ).first()
-    return _key(row) if row is not None else None
+    return _loaded(conn, row) if row is not None else None
 
 
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
@@ -71,6 +75,9 @@ class KmsCaller:
     account_id: str
     region: str
     principal_arn: str = ""
+    # Asks the pipeline's authorizer about what an operation finds while it runs (the
+    # policy lockout safety check, tags given to CreateKey).
+    authorize: Authorize = allow_everything
 
     @property
     def principal(self) -> str:
@@ -94,10 +101,25 @@ class KeyRecord:
     rotation_period_days: int | None
     next_rotation_ms: int | None
     on_demand_rotation_ms: int | None
+    # The alias names pointing at the key (not a column): its kms:ResourceAliases.
+    aliases: tuple[str, ...] = ()
 
 
-def _key(row: Row[Any]) -> KeyRecord:
-    return KeyRecord(**{c.name: getattr(row, c.name) for c in schema.kms_keys.columns})
+def _key(row: Row[Any], aliases: tuple[str, ...] = ()) -> KeyRecord:
+    return KeyRecord(
+        **{c.name: getattr(row, c.name) for c in schema.kms_keys.columns}, aliases=aliases
+    )
+
+
+def _loaded(conn: Connection, row: Row[Any]) -> KeyRecord:
+    """The key of ``row`` with its aliases, for authorization on its resource keys."""
+    aliases = schema.kms_aliases
+    names = conn.execute(
+        select(aliases.c.alias_name)
+        .where(aliases.c.target_key_id == row.key_id)
+        .order_by(aliases.c.alias_name)
+    ).scalars()
+    return _key(row, tuple(names))
 
 
 def _ms(moment: datetime) -> int:
@@ -248,7 +270,7 @@ class KeyService:
             row = conn.execute(select(keys).where(keys.c.arn == ref)).first()
             if row is None:
                 raise not_found(f"Key '{ref}' does not exist")
-            return _key(row)
+            return _loaded(conn, row)
         if ref.startswith("alias/"):
             return self._by_alias(conn, caller.account_id, caller.region, ref, None)
         try:
@@ -264,7 +286,7 @@ class KeyService:
         ).first()
         if row is None:
             raise not_found(f"Key '{self._arn(caller, ref)}' does not exist")
-        return _key(row)
+        return _loaded(conn, row)
 
     def _by_alias(
         self, conn: Connection, account: str, region: str, alias: str, arn: str | None
@@ -532,6 +554,11 @@ class KeyService:
                 tags=_tags(None, params["Tags"]) if params.get("Tags") else None,
                 key_manager="CUSTOMER",
             )
+            # Checked on the new key, inside the transaction: a refusal creates nothing.
+            if params.get("Tags"):
+                _authorize_tags(caller, key, params)
+            if policy is not None and not params.get("BypassPolicyLockoutSafetyCheck"):
+                _check_lockout(caller, key, policy)
             return {"KeyMetadata": self._metadata(conn, key)}
 
     def describe_key(self, caller: KmsCaller, params: Params) -> Output:
@@ -979,6 +1006,8 @@ class KeyService:
                 caller, self._resolve(conn, caller, params["KeyId"]), "PutKeyPolicy"
             )
             _check_policy(params["Policy"])
+            if not params.get("BypassPolicyLockoutSafetyCheck"):
+                _check_lockout(caller, key, params["Policy"])
             self._update(conn, key, policy=params["Policy"])
         return {}
 
@@ -1080,7 +1109,7 @@ class KeyService:
         row = conn.execute(
             select(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id)
         ).first()
-        return _key(row) if row is not None else None
+        return _loaded(conn, row) if row is not None else None
 
     def blob_key(self, blob: bytes | None) -> KeyRecord | None:
         if not blob:
@@ -1197,6 +1226,34 @@ def _check_policy(text: str) -> None:
         parse_policy(text, kind="key")
     except ServiceError as error:
         raise ServiceError("MalformedPolicyDocumentException", error.message) from None
+
+
+def _check_lockout(caller: KmsCaller, key: KeyRecord, policy: str) -> None:
+    """KMS's policy lockout safety check: the new key policy must let the caller change
+    the key policy again (with the caller's IAM policies, when it delegates to them)."""
+    would_be = dataclasses.replace(key, policy=policy)
+    try:
+        caller.authorize(
+            key_check("kms:PutKeyPolicy", would_be, {"kms:CallerAccount": (caller.account_id,)})
+        )
+    except ServiceError as denied:
+        if denied.code != "AccessDeniedException":
+            raise
+        raise ServiceError(
+            "MalformedPolicyDocumentException",
+            "The new key policy will not allow you to update the key policy in the future.",
+        ) from None
+
+
+def _authorize_tags(caller: KmsCaller, key: KeyRecord, params: Params) -> None:
+    """CreateKey with Tags also needs kms:TagResource, which AWS grants in IAM policies:
+    asked on the new key's ARN with the request's tags, without the key policy."""
+    context = {
+        **key_resource_keys(key),
+        "kms:CallerAccount": (caller.account_id,),
+        **tag_request_keys("TagResource", params),
+    }
+    caller.authorize(Check("kms:TagResource", key.arn, key.account_id, context=context))
 
 
 def _data_key_size(params: Params) -> int:

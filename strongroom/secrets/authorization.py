@@ -16,7 +16,7 @@ from strongroom.policy.operation_checks import (
     Resource,
     reference_checks,
 )
-from strongroom.secrets.checks import request_keys, secret_keys
+from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_keys
 from strongroom.secrets.service import Caller, SecretsManager
 
 
@@ -57,8 +57,18 @@ def secret_resolver(service: SecretsManager) -> Any:
     return resolve
 
 
-def _request_keys(_caller: Caller, operation: str, params: Mapping[str, Any]) -> ContextValues:
-    return request_keys(operation, params)
+def request_keys_of(service: SecretsManager) -> Any:
+    """The condition keys Secrets Manager's request members define; KmsKeyId also as the
+    ARN of the key it names (``secretsmanager:KmsKeyArn``)."""
+
+    def keys(caller: Caller, operation: str, params: Mapping[str, Any]) -> ContextValues:
+        found = request_keys(operation, params)
+        if operation in ("CreateSecret", "UpdateSecret") and params.get("KmsKeyId"):
+            key = service.kms_key(caller, str(params["KmsKeyId"]))
+            found.update(kms_key_arn_keys(key.arn if key is not None else None))
+        return found
+
+    return keys
 
 
 def _also_put_resource_policy(
@@ -69,12 +79,23 @@ def _also_put_resource_policy(
     return [replace(check, action="secretsmanager:PutResourcePolicy") for check in found]
 
 
+def _filters_list_secrets(
+    _caller: Caller, params: Mapping[str, Any], _found: Sequence[Check]
+) -> list[Check]:
+    # BatchGetSecretValue API reference, "Required permissions": with Filters, choosing
+    # the secrets lists them, so secretsmanager:ListSecrets too.
+    return [Check("secretsmanager:ListSecrets")] if params.get("Filters") else []
+
+
 def secretsmanager_authorization(service: SecretsManager) -> Authorization:
     return Authorization(
         "secretsmanager",
         {"Secret": secret_resolver(service)},
-        _request_keys,
-        dependent={"ValidateResourcePolicy": _also_put_resource_policy},
+        request_keys_of(service),
+        dependent={
+            "ValidateResourcePolicy": _also_put_resource_policy,
+            "BatchGetSecretValue": _filters_list_secrets,
+        },
     )
 
 

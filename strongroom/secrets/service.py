@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from strongroom.clock import Clock, midnight_ms
 from strongroom.iam.credentials import Principal
-from strongroom.keys.authorization import encryption_context_keys, key_check
+from strongroom.keys.conditions import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
 from strongroom.policy.checks import Authorize, allow_everything
 from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
@@ -229,6 +229,10 @@ class SecretsManager:
         """The secret a request names, for authorization; None if there is none."""
         with self._store.read() as conn:
             return self._lookup_or_none(conn, caller, secret_id)
+
+    def kms_key(self, caller: Caller, ref: str) -> KeyRecord | None:
+        """The KMS key a request's KmsKeyId names, for authorization; None if none."""
+        return self._keys.target(KmsCaller(caller.account_id, caller.region), ref)
 
     def _mutable(self, conn: Connection, caller: Caller, secret_id: str) -> SecretRecord:
         record = self._resolve(conn, caller, secret_id, for_update=True)

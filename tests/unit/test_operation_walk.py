@@ -96,24 +96,6 @@ NOT_YET = {
     ("kms", "CreateKey"): ("aws:ResourceTag/${TagKey}",),
     ("organizations", "CreateAccount"): ("aws:ResourceTag/${TagKey}",),
 }
-# Issue 18 items 8-10 (KMS key attributes and request keys, secretsmanager:KmsKeyArn)
-# belong to the `kmssm` branch. Strict: once a key here is present, this test fails
-# until it is taken out of this list.
-PENDING_KMSSM = {
-    ("kms", "kms:KeySpec"),
-    ("kms", "kms:KeyUsage"),
-    ("kms", "kms:KeyOrigin"),
-    ("kms", "kms:MultiRegion"),
-    ("kms", "kms:ResourceAliases"),
-    ("kms", "kms:BypassPolicyLockoutSafetyCheck"),
-    ("kms", "kms:EncryptionAlgorithm"),
-    ("kms", "kms:RotationPeriodInDays"),
-    ("kms", "kms:ScheduleKeyDeletionPendingWindowInDays"),
-    ("kms", "kms:ReEncryptOnSameKey"),
-    ("kms", "aws:RequestTag/${TagKey}"),
-    ("kms", "aws:TagKeys"),
-    ("secretsmanager", "secretsmanager:KmsKeyArn"),
-}
 # Request keys that a resource type lists for every action on it (Secrets Manager's
 # secret does): a request defines them only when it carries tags, which the action then
 # lists itself.
@@ -488,7 +470,6 @@ def _exempt(service: str, operation: str, template: str) -> bool:
 
 def test_every_listed_key_with_a_value_is_in_the_request_context(world: World) -> None:
     missing: list[tuple[str, str, str]] = []
-    pending_present: list[tuple[str, str, str]] = []
     for service, operation, checks in walk(world):
         try:
             actions = [reference.action(service, operation)]
@@ -506,14 +487,9 @@ def test_every_listed_key_with_a_value_is_in_the_request_context(world: World) -
                     continue
                 if _exempt(service, operation, template):
                     continue
-                present = any(reference.key_matches(template, key) for key in carried)
-                if (service, template) in PENDING_KMSSM:
-                    if present:
-                        pending_present.append((service, operation, template))
-                elif not present:
+                if not any(reference.key_matches(template, key) for key in carried):
                     missing.append((action.iam_action, operation, template))
     assert missing == [], "\n".join(map(str, missing))
-    assert pending_present == [], "delivered: take these out of PENDING_KMSSM"
 
 
 def test_the_walk_sees_stored_attributes(world: World) -> None:
