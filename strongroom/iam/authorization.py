@@ -150,8 +150,10 @@ class IamResolvers:
         with self._store.read() as conn:
             record = repo.find_policy(conn, arn)
         if record is None:
+            # An AWS managed policy (account "aws") belongs to no account: it is read
+            # with the caller's own permissions, as any policy of the caller's account.
             owner = arn.split(":")[4] if arn.count(":") >= 5 else None
-            return [Resource(arn, owner)]
+            return [Resource(arn, None if owner == "aws" else owner)]
         keys = {f"aws:ResourceTag/{key}": (value,) for key, value in record.tags or ()}
         return [Resource(record.arn, record.account_id, keys=keys)]
 

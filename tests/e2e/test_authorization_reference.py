@@ -81,6 +81,19 @@ def attached_to_role(dep: Deployment, role: str) -> list[str]:
     return sorted(item["PolicyArn"] for item in found)
 
 
+def test_aws_managed_policies_are_read_with_the_callers_own_permissions(dep: Deployment) -> None:
+    reader = narrow(
+        dep, allow(["iam:GetPolicy", "iam:GetPolicyVersion"], "arn:aws:iam::aws:policy/*")
+    )
+    iam = reader.client("iam")
+    assert iam.get_policy(PolicyArn=READ_ONLY)["Policy"]["Arn"] == READ_ONLY
+    dep.refused(
+        iam.get_policy,
+        PolicyArn=f"{ARN}:policy/none-{unique('p')}",
+        **IAM_DENIED,
+    )
+
+
 # Issue 13 §1: the two wrong resources --------------------------------------------------------
 
 
