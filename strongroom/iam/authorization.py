@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from strongroom.iam import repository as repo
 from strongroom.iam.repository import Kind
+from strongroom.iam.service import entity_arn
 from strongroom.policy.operation_checks import (
     Authorization,
     CheckBuilder,
@@ -51,10 +52,6 @@ _CREATES = {"CreateUser": "user", "CreateGroup": "group", "CreateRole": "role"}
 _NAME_MEMBER: dict[Kind, str] = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
 
 
-def _arn(account: str, kind: str, path: str, name: str) -> str:
-    return f"arn:aws:iam::{account}:{kind}{path}{name}"
-
-
 def entity_keys(kind: Kind, entity: Any) -> Keys:
     """The condition keys a stored user, group or role defines: its tags (users and roles
     under both ``aws:ResourceTag`` and ``iam:ResourceTag``) and its permissions boundary
@@ -73,7 +70,7 @@ def entity_keys(kind: Kind, entity: Any) -> Keys:
 def _stored(conn: Connection, kind: Kind, account: str, name: str) -> Resource:
     entity = repo.find(conn, kind, account, name)
     if entity is None:
-        return Resource(_arn(account, kind, "/", name), account)
+        return Resource(entity_arn(account, kind, "/", name), account)
     return Resource(entity.arn, account, keys=entity_keys(kind, entity))
 
 
@@ -107,7 +104,9 @@ class IamResolvers:
         account = caller.account_id
         name = params.get(_NAME_MEMBER[kind])
         if _CREATES.get(operation) == kind:
-            return [Resource(_arn(account, kind, params.get("Path") or "/", str(name)), account)]
+            return [
+                Resource(entity_arn(account, kind, params.get("Path") or "/", str(name)), account)
+            ]
         with self._store.read() as conn:
             if operation == "SimulatePrincipalPolicy":
                 return _source_arn(conn, params, kind)
@@ -127,7 +126,7 @@ class IamResolvers:
         user = repo.find_user(conn, account, str(params["UserName"]))
         path = params.get("NewPath") or (user.path if user is not None else "/")
         name = params.get("NewUserName") or (user.name if user is not None else params["UserName"])
-        target = _arn(account, "user", path, name)
+        target = entity_arn(account, "user", path, name)
         return [] if target == found.arn else [Resource(target, account)]
 
     def user(self, caller: Any, operation: str, params: Params) -> Sequence[Resource]:
