@@ -21,7 +21,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,7 @@ from strongroom.protocol.pagination import TokenCodec, request_scope
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store import schema
 from strongroom.store.engine import Store
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -50,11 +51,6 @@ OPERATIONS = (
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 MAX_RESULTS = 20  # the model's bound, and the default page
 _ORG_ID_ALPHABET = string.ascii_lowercase + string.digits
-
-
-class OrgCaller(Protocol):
-    @property
-    def account_id(self) -> str: ...
 
 
 # Errors, with AWS's texts ----------------------------------------------------------------
@@ -219,7 +215,7 @@ class Organizations:
             return None
         return Organization(row.id, row.management_account_id, row.feature_set, row.created_ms)
 
-    def _management(self, conn: Connection, caller: OrgCaller) -> Organization:
+    def _management(self, conn: Connection, caller: Caller) -> Organization:
         """The caller's organization, if the caller is its management account."""
         org = self._organization_of(conn, caller.account_id)
         if org is None:
@@ -230,7 +226,7 @@ class Organizations:
 
     # Operations ----------------------------------------------------------------------------
 
-    def create_organization(self, caller: OrgCaller, params: Params) -> Output:
+    def create_organization(self, caller: Caller, params: Params) -> Output:
         feature_set: str = params.get("FeatureSet") or "ALL"
         org = Organization(_new_organization_id(), caller.account_id, feature_set, self._now_ms())
         try:
@@ -262,13 +258,13 @@ class Organizations:
             raise _already_in_organization() from None  # a concurrent CreateOrganization
         return {"Organization": _organization_out(org)}
 
-    def describe_organization(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_organization(self, caller: Caller, params: Params) -> Output:
         org = self.organization_of(caller.account_id)
         if org is None:
             raise _not_in_use()
         return {"Organization": _organization_out(org)}
 
-    def create_account(self, caller: OrgCaller, params: Params) -> Output:
+    def create_account(self, caller: Caller, params: Params) -> Output:
         email: str = params["Email"]
         name: str = params["AccountName"]
         role_name: str = params.get("RoleName") or DEFAULT_ROLE_NAME
@@ -340,13 +336,13 @@ class Organizations:
             raise _status_not_found()
         return row
 
-    def describe_create_account_status(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_create_account_status(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             org = self._management(conn, caller)
             row = self._request(conn, org, params["CreateAccountRequestId"])
         return {"CreateAccountStatus": _status_out(row)}
 
-    def list_accounts(self, caller: OrgCaller, params: Params) -> Output:
+    def list_accounts(self, caller: Caller, params: Params) -> Output:
         limit = int(params.get("MaxResults") or MAX_RESULTS)
         with self._store.read() as conn:
             org = self._management(conn, caller)
@@ -374,7 +370,7 @@ class Organizations:
             )
         return output
 
-    def describe_account(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_account(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             org = self._management(conn, caller)
             row = conn.execute(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import Connection
@@ -51,6 +51,7 @@ from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.store.cache import EVERYTHING, Namespace
 from strongroom.store.engine import Store, cached
+from strongroom.types import Caller, PrincipalPolicies
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -87,32 +88,6 @@ _POLICY_ARN = re.compile(r"arn:aws:iam::(aws|[0-9]{12}):policy(/(?:[^/]+/)*)([^/
 _IAM_PRINCIPAL = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)(/(?:[^/]+/)*)([^/]+)")
 _ASSUMED_ROLE = re.compile(r"arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/(.+)")
 _WHITESPACE = re.compile(r"\s")
-
-
-class IamCaller(Protocol):
-    """Who calls: any object with these attributes (the pipeline passes its Caller)."""
-
-    @property
-    def account_id(self) -> str: ...
-
-    @property
-    def principal_arn(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class PrincipalPolicies:
-    """What the authorizer needs to evaluate a request by a user or a role (session).
-
-    ``identity`` holds (label, policy document) for every identity-based policy in effect:
-    inline policies, the default version of each attached managed policy and, for a user,
-    those of its groups. ``user_id`` is the UserId or RoleId (``aws:userid`` of a role
-    session is ``RoleId:session-name``); ``user_name`` is None for a role."""
-
-    identity: list[tuple[str, str]]
-    permissions_boundary: str | None
-    tags: dict[str, str]
-    user_id: str
-    user_name: str | None
 
 
 @dataclass(frozen=True)
@@ -172,7 +147,7 @@ def _access_key_not_found(access_key_id: str) -> ServiceError:
     return _no_such_entity(f"The Access Key with id {access_key_id} cannot be found.")
 
 
-def _aws_managed_is_read_only(caller: IamCaller, action: str, arn: str) -> ServiceError:
+def _aws_managed_is_read_only(caller: Caller, action: str, arn: str) -> ServiceError:
     # AWS managed policies live in AWS's account: changing one is a cross-account write
     # nobody is allowed, so AWS answers it as an authorization failure.
     return ServiceError(
@@ -621,20 +596,20 @@ class IdentityService:
             raise _entity_not_found(kind, name)
         return entity
 
-    def _user(self, conn: Connection, caller: IamCaller, name: str) -> UserRecord:
+    def _user(self, conn: Connection, caller: Caller, name: str) -> UserRecord:
         user: UserRecord = self._require(conn, "user", caller.account_id, name)
         return user
 
-    def _group(self, conn: Connection, caller: IamCaller, name: str) -> GroupRecord:
+    def _group(self, conn: Connection, caller: Caller, name: str) -> GroupRecord:
         group: GroupRecord = self._require(conn, "group", caller.account_id, name)
         return group
 
-    def _role(self, conn: Connection, caller: IamCaller, name: str) -> RoleRecord:
+    def _role(self, conn: Connection, caller: Caller, name: str) -> RoleRecord:
         role: RoleRecord = self._require(conn, "role", caller.account_id, name)
         return role
 
     @staticmethod
-    def _user_name(caller: IamCaller, params: Params) -> str:
+    def _user_name(caller: Caller, params: Params) -> str:
         """UserName, or the calling user's own name when it is left out."""
         name = params.get("UserName")
         if name:
@@ -649,7 +624,7 @@ class IdentityService:
             raise _validation_error("Must specify userName when calling with non-User credentials")
         return principal[2]
 
-    def _managed(self, conn: Connection, caller: IamCaller, arn: str) -> _Managed | None:
+    def _managed(self, conn: Connection, caller: Caller, arn: str) -> _Managed | None:
         """The managed policy ``arn`` as the caller's account sees it, or None."""
         account, _path, _name = _parse_policy_arn(arn)
         if account == "aws":
@@ -660,26 +635,26 @@ class IdentityService:
         record = repo.find_policy(conn, arn)
         return _Managed.local(record) if record is not None else None
 
-    def _require_policy(self, conn: Connection, caller: IamCaller, arn: str) -> _Managed:
+    def _require_policy(self, conn: Connection, caller: Caller, arn: str) -> _Managed:
         policy = self._managed(conn, caller, arn)
         if policy is None:
             raise _policy_not_found(arn)
         return policy
 
     def _local_policy(
-        self, conn: Connection, caller: IamCaller, arn: str, action: str
+        self, conn: Connection, caller: Caller, arn: str, action: str
     ) -> PolicyRecord:
         policy = self._require_policy(conn, caller, arn)
         if policy.record is None:
             raise _aws_managed_is_read_only(caller, action, arn)
         return policy.record
 
-    def _check_boundary(self, conn: Connection, caller: IamCaller, arn: str) -> None:
+    def _check_boundary(self, conn: Connection, caller: Caller, arn: str) -> None:
         if self._managed(conn, caller, arn) is None:
             raise _no_such_entity(f"Scope ARN: {arn} does not exist or is not attachable.")
 
     def _counts(
-        self, conn: Connection, caller: IamCaller, arns: Sequence[str]
+        self, conn: Connection, caller: Caller, arns: Sequence[str]
     ) -> tuple[dict[str, int], dict[str, int]]:
         """(attachment count, permissions boundary use count) of each policy ARN."""
         return (
@@ -687,7 +662,7 @@ class IdentityService:
             repo.boundary_counts(conn, caller.account_id, arns),
         )
 
-    def _list(self, kind: Kind, caller: IamCaller, params: Params) -> tuple[list[Any], Output]:
+    def _list(self, kind: Kind, caller: Caller, params: Params) -> tuple[list[Any], Output]:
         """A page of ListUsers, ListGroups or ListRoles, read in name order from the store."""
         scope = f"List{_TITLE[kind]}s"
         after = _decode_marker(scope, params)
@@ -709,7 +684,7 @@ class IdentityService:
 
     # Users ------------------------------------------------------------------------------
 
-    def create_user(self, caller: IamCaller, params: Params) -> Output:
+    def create_user(self, caller: Caller, params: Params) -> Output:
         name: str = params["UserName"]
         path: str = params.get("Path") or "/"
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "User")
@@ -735,17 +710,17 @@ class IdentityService:
                 repo.insert_entity(conn, "user", user)
         return {"User": _user_out(user, full=True)}
 
-    def get_user(self, caller: IamCaller, params: Params) -> Output:
+    def get_user(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user = self._user(conn, caller, name)
         return {"User": _user_out(user, full=True)}
 
-    def list_users(self, caller: IamCaller, params: Params) -> Output:
+    def list_users(self, caller: Caller, params: Params) -> Output:
         users, extra = self._list("user", caller, params)
         return {"Users": [_user_out(user, full=False) for user in users], **extra}
 
-    def update_user(self, caller: IamCaller, params: Params) -> Output:
+    def update_user(self, caller: Caller, params: Params) -> Output:
         new_name: str | None = params.get("NewUserName") or None
         new_path: str | None = params.get("NewPath") or None
         with self._write() as conn:
@@ -768,7 +743,7 @@ class IdentityService:
                     repo.move_access_keys(conn, old_arn, arn)
         return {}
 
-    def delete_user(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             user = self._user(conn, caller, params["UserName"])
             # What must go first, in the order of the DeleteUser documentation.
@@ -785,25 +760,25 @@ class IdentityService:
             repo.delete_entity(conn, "user", user.id)
         return {}
 
-    def tag_user(self, caller: IamCaller, params: Params) -> Output:
+    def tag_user(self, caller: Caller, params: Params) -> Output:
         return self._tag("user", caller, params)
 
-    def untag_user(self, caller: IamCaller, params: Params) -> Output:
+    def untag_user(self, caller: Caller, params: Params) -> Output:
         return self._untag("user", caller, params)
 
-    def list_user_tags(self, caller: IamCaller, params: Params) -> Output:
+    def list_user_tags(self, caller: Caller, params: Params) -> Output:
         return self._list_tags("user", caller, params)
 
     # Tags of users and roles ------------------------------------------------------------
 
-    def _tag(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _tag(self, kind: Kind, caller: Caller, params: Params) -> Output:
         new = _tags_in(params["Tags"])
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             repo.update_entity(conn, kind, entity, tags=_merge_tags(entity.tags, new, kind))
         return {}
 
-    def _untag(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _untag(self, kind: Kind, caller: Caller, params: Params) -> Output:
         gone = {key.lower() for key in params["TagKeys"]}
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -811,7 +786,7 @@ class IdentityService:
             repo.update_entity(conn, kind, entity, tags=kept or None)
         return {}
 
-    def _list_tags(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_tags(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
         indexed = list(enumerate(_tags_out(entity.tags)))
@@ -820,7 +795,7 @@ class IdentityService:
 
     # Access keys ------------------------------------------------------------------------
 
-    def create_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def create_access_key(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._write() as conn:
             user = self._user(conn, caller, name)
@@ -841,7 +816,7 @@ class IdentityService:
             }
         }
 
-    def list_access_keys(self, caller: IamCaller, params: Params) -> Output:
+    def list_access_keys(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user = self._user(conn, caller, name)
@@ -862,9 +837,7 @@ class IdentityService:
             **extra,
         }
 
-    def _user_key(
-        self, conn: Connection, caller: IamCaller, params: Params
-    ) -> repo.AccessKeyRecord:
+    def _user_key(self, conn: Connection, caller: Caller, params: Params) -> repo.AccessKeyRecord:
         user = self._user(conn, caller, self._user_name(caller, params))
         key_id: str = params["AccessKeyId"]
         key = repo.access_key(conn, key_id)
@@ -872,7 +845,7 @@ class IdentityService:
             raise _access_key_not_found(key_id)
         return key
 
-    def update_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def update_access_key(self, caller: Caller, params: Params) -> Output:
         status: str = params["Status"]
         if status not in ("Active", "Inactive"):
             raise _invalid_input(
@@ -884,13 +857,13 @@ class IdentityService:
             repo.set_access_key_status(conn, key.access_key_id, status)
         return {}
 
-    def delete_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def delete_access_key(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             key = self._user_key(conn, caller, params)
             repo.delete_access_key(conn, key.access_key_id)
         return {}
 
-    def get_access_key_last_used(self, caller: IamCaller, params: Params) -> Output:
+    def get_access_key_last_used(self, caller: Caller, params: Params) -> Output:
         key_id: str = params["AccessKeyId"]
         with self._store.read() as conn:
             key = repo.access_key(conn, key_id)
@@ -910,7 +883,7 @@ class IdentityService:
 
     # Groups -----------------------------------------------------------------------------
 
-    def create_group(self, caller: IamCaller, params: Params) -> Output:
+    def create_group(self, caller: Caller, params: Params) -> Output:
         name: str = params["GroupName"]
         path: str = params.get("Path") or "/"
         with self._write() as conn:
@@ -929,7 +902,7 @@ class IdentityService:
                 repo.insert_entity(conn, "group", group)
         return {"Group": _group_out(group)}
 
-    def get_group(self, caller: IamCaller, params: Params) -> Output:
+    def get_group(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             group = self._group(conn, caller, params["GroupName"])
             users = repo.members(conn, group.id)
@@ -940,11 +913,11 @@ class IdentityService:
             **extra,
         }
 
-    def list_groups(self, caller: IamCaller, params: Params) -> Output:
+    def list_groups(self, caller: Caller, params: Params) -> Output:
         groups, extra = self._list("group", caller, params)
         return {"Groups": [_group_out(group) for group in groups], **extra}
 
-    def delete_group(self, caller: IamCaller, params: Params) -> Output:
+    def delete_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             if repo.members(conn, group.id):
@@ -956,7 +929,7 @@ class IdentityService:
             repo.delete_entity(conn, "group", group.id)
         return {}
 
-    def add_user_to_group(self, caller: IamCaller, params: Params) -> Output:
+    def add_user_to_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             user = self._user(conn, caller, params["UserName"])
@@ -969,7 +942,7 @@ class IdentityService:
             repo.add_member(conn, group.id, user.id, self._now_ms())
         return {}
 
-    def remove_user_from_group(self, caller: IamCaller, params: Params) -> Output:
+    def remove_user_from_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             user = self._user(conn, caller, params["UserName"])
@@ -978,7 +951,7 @@ class IdentityService:
             repo.remove_member(conn, group.id, user.id)
         return {}
 
-    def list_groups_for_user(self, caller: IamCaller, params: Params) -> Output:
+    def list_groups_for_user(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             user = self._user(conn, caller, params["UserName"])
             groups = repo.groups_of(conn, user.id)
@@ -987,7 +960,7 @@ class IdentityService:
 
     # Roles ------------------------------------------------------------------------------
 
-    def create_role(self, caller: IamCaller, params: Params) -> Output:
+    def create_role(self, caller: Caller, params: Params) -> Output:
         name: str = params["RoleName"]
         path: str = params.get("Path") or "/"
         trust_policy: str = params["AssumeRolePolicyDocument"]
@@ -1021,16 +994,16 @@ class IdentityService:
                 repo.insert_entity(conn, "role", role)
         return {"Role": _role_out(role, full=True)}
 
-    def get_role(self, caller: IamCaller, params: Params) -> Output:
+    def get_role(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             role = self._role(conn, caller, params["RoleName"])
         return {"Role": _role_out(role, full=True, last_used=True)}
 
-    def list_roles(self, caller: IamCaller, params: Params) -> Output:
+    def list_roles(self, caller: Caller, params: Params) -> Output:
         roles, extra = self._list("role", caller, params)
         return {"Roles": [_role_out(role, full=False) for role in roles], **extra}
 
-    def delete_role(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             role = self._role(conn, caller, params["RoleName"])
             if repo.inline_policies(conn, role.id):
@@ -1040,7 +1013,7 @@ class IdentityService:
             repo.delete_entity(conn, "role", role.id)
         return {}
 
-    def update_assume_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def update_assume_role_policy(self, caller: Caller, params: Params) -> Output:
         document: str = params["PolicyDocument"]
         _parse_trust_policy(document)
         with self._write() as conn:
@@ -1048,7 +1021,7 @@ class IdentityService:
             repo.update_entity(conn, "role", role, trust_policy=document)
         return {}
 
-    def update_role(self, caller: IamCaller, params: Params) -> Output:
+    def update_role(self, caller: Caller, params: Params) -> Output:
         values: dict[str, Any] = {}
         if params.get("Description") is not None:
             values["description"] = params["Description"]
@@ -1061,18 +1034,18 @@ class IdentityService:
                 repo.update_entity(conn, "role", role, **values)
         return {}
 
-    def tag_role(self, caller: IamCaller, params: Params) -> Output:
+    def tag_role(self, caller: Caller, params: Params) -> Output:
         return self._tag("role", caller, params)
 
-    def untag_role(self, caller: IamCaller, params: Params) -> Output:
+    def untag_role(self, caller: Caller, params: Params) -> Output:
         return self._untag("role", caller, params)
 
-    def list_role_tags(self, caller: IamCaller, params: Params) -> Output:
+    def list_role_tags(self, caller: Caller, params: Params) -> Output:
         return self._list_tags("role", caller, params)
 
     # Inline policies --------------------------------------------------------------------
 
-    def _put_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _put_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         document: str = params["PolicyDocument"]
         _parse_identity_policy(document)
@@ -1088,7 +1061,7 @@ class IdentityService:
             repo.put_inline(conn, kind, entity.id, policy_name, document)
         return {}
 
-    def _get_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _get_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1101,14 +1074,14 @@ class IdentityService:
             "PolicyDocument": _url_encoded(document),
         }
 
-    def _list_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             names = list(repo.inline_policies(conn, entity.id))
         page, extra = _page(f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,))
         return {"PolicyNames": page, **extra}
 
-    def _delete_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _delete_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1117,45 +1090,45 @@ class IdentityService:
             repo.delete_inline(conn, entity.id, policy_name)
         return {}
 
-    def put_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("user", caller, params)
 
-    def get_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("user", caller, params)
 
-    def list_user_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_user_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("user", caller, params)
 
-    def delete_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("user", caller, params)
 
-    def put_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("group", caller, params)
 
-    def get_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("group", caller, params)
 
-    def list_group_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_group_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("group", caller, params)
 
-    def delete_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("group", caller, params)
 
-    def put_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("role", caller, params)
 
-    def get_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("role", caller, params)
 
-    def list_role_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_role_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("role", caller, params)
 
-    def delete_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("role", caller, params)
 
     # Managed policies -------------------------------------------------------------------
 
-    def create_policy(self, caller: IamCaller, params: Params) -> Output:
+    def create_policy(self, caller: Caller, params: Params) -> Output:
         name: str = params["PolicyName"]
         path: str = params.get("Path") or "/"
         document: str = params["PolicyDocument"]
@@ -1192,14 +1165,14 @@ class IdentityService:
             repo.insert_version(conn, record.id, VersionRecord("v1", document, now))
         return {"Policy": _Managed.local(record).out(0, 0, full=True)}
 
-    def get_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._store.read() as conn:
             policy = self._require_policy(conn, caller, arn)
             attachments, boundaries = self._counts(conn, caller, [arn])
         return {"Policy": policy.out(attachments[arn], boundaries[arn], full=True)}
 
-    def list_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_policies(self, caller: Caller, params: Params) -> Output:
         scope: str = params.get("Scope") or "All"
         prefix: str = params.get("PathPrefix") or "/"
         only_attached = bool(params.get("OnlyAttached"))
@@ -1225,7 +1198,7 @@ class IdentityService:
             **extra,
         }
 
-    def delete_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._write() as conn:
             record = self._local_policy(conn, caller, arn, "DeletePolicy")
@@ -1241,7 +1214,7 @@ class IdentityService:
             repo.delete_policy(conn, record.id)
         return {}
 
-    def create_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def create_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         document: str = params["PolicyDocument"]
         set_as_default = bool(params.get("SetAsDefault"))
@@ -1271,7 +1244,7 @@ class IdentityService:
         assert policy.record is not None
         return repo.versions(conn, policy.record.id)
 
-    def get_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def get_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._store.read() as conn:
@@ -1281,7 +1254,7 @@ class IdentityService:
             raise _no_such_version(arn, version_id)
         return {"PolicyVersion": _version_out(found[0], policy.default_version, document=True)}
 
-    def list_policy_versions(self, caller: IamCaller, params: Params) -> Output:
+    def list_policy_versions(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._store.read() as conn:
             policy = self._require_policy(conn, caller, arn)
@@ -1297,7 +1270,7 @@ class IdentityService:
             **extra,
         }
 
-    def delete_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def delete_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._write() as conn:
@@ -1309,7 +1282,7 @@ class IdentityService:
             repo.delete_version(conn, record.id, version_id)
         return {}
 
-    def set_default_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def set_default_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._write() as conn:
@@ -1321,7 +1294,7 @@ class IdentityService:
 
     # Attachments ------------------------------------------------------------------------
 
-    def _attach(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _attach(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1338,7 +1311,7 @@ class IdentityService:
             repo.attach(conn, kind, entity.id, caller.account_id, arn, self._now_ms())
         return {}
 
-    def _detach(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _detach(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1348,7 +1321,7 @@ class IdentityService:
             repo.detach(conn, entity.id, arn)
         return {}
 
-    def _list_attached(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_attached(self, kind: Kind, caller: Caller, params: Params) -> Output:
         prefix: str = params.get("PathPrefix") or "/"
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1362,34 +1335,34 @@ class IdentityService:
         page, extra = _page(scope, params, listed, lambda item: _position(item[0]))
         return {"AttachedPolicies": [item for _index, item in page], **extra}
 
-    def attach_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("user", caller, params)
 
-    def detach_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("user", caller, params)
 
-    def list_attached_user_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_user_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("user", caller, params)
 
-    def attach_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("group", caller, params)
 
-    def detach_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("group", caller, params)
 
-    def list_attached_group_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_group_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("group", caller, params)
 
-    def attach_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("role", caller, params)
 
-    def detach_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("role", caller, params)
 
-    def list_attached_role_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_role_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("role", caller, params)
 
-    def list_entities_for_policy(self, caller: IamCaller, params: Params) -> Output:
+    def list_entities_for_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         entity_filter: str | None = params.get("EntityFilter")
         prefix: str = params.get("PathPrefix") or "/"
@@ -1438,7 +1411,7 @@ class IdentityService:
 
     # Permissions boundaries -------------------------------------------------------------
 
-    def _put_boundary(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _put_boundary(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PermissionsBoundary"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1447,22 +1420,22 @@ class IdentityService:
             repo.update_entity(conn, kind, entity, permissions_boundary=arn)
         return {}
 
-    def _delete_boundary(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _delete_boundary(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             repo.update_entity(conn, kind, entity, permissions_boundary=None)
         return {}
 
-    def put_user_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def put_user_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._put_boundary("user", caller, params)
 
-    def delete_user_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._delete_boundary("user", caller, params)
 
-    def put_role_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def put_role_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._put_boundary("role", caller, params)
 
-    def delete_role_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._delete_boundary("role", caller, params)
 
     # Login profiles ---------------------------------------------------------------------
@@ -1475,7 +1448,7 @@ class IdentityService:
         passwords.check_policy(password)
         return passwords.hash_password(password)
 
-    def create_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def create_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         if params.get("Password") is None:
             raise _validation_error("Password is required to create a login profile.")
@@ -1493,7 +1466,7 @@ class IdentityService:
         return {"LoginProfile": _login_profile_out(user, profile)}
 
     def _profile(
-        self, conn: Connection, caller: IamCaller, name: str
+        self, conn: Connection, caller: Caller, name: str
     ) -> tuple[UserRecord, LoginProfileRecord]:
         user = self._user(conn, caller, name)
         profile = repo.login_profile(conn, user.id)
@@ -1501,13 +1474,13 @@ class IdentityService:
             raise _no_such_entity(f"Login Profile for User {user.name} cannot be found.")
         return user, profile
 
-    def get_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def get_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user, profile = self._profile(conn, caller, name)
         return {"LoginProfile": _login_profile_out(user, profile)}
 
-    def update_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def update_login_profile(self, caller: Caller, params: Params) -> Output:
         password_hash = self._new_password_hash(params)
         values: dict[str, Any] = {}
         if password_hash is not None:
@@ -1524,7 +1497,7 @@ class IdentityService:
                 repo.update_login_profile(conn, user.id, **values)
         return {}
 
-    def delete_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def delete_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._write() as conn:
             user, _profile = self._profile(conn, caller, name)

@@ -17,20 +17,19 @@ from strongroom.keys.conditions import (
     re_encrypt_keys,
     request_alias_keys,
 )
-from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
-from strongroom.policy.checks import Check
-from strongroom.protocol.service import CheckBuilder
+from strongroom.keys.kms import KeyRecord, KeyService
+from strongroom.types import Caller, Check, CheckBuilder
 
 _ALIAS_OPERATIONS = ("CreateAlias", "UpdateAlias", "DeleteAlias")
 
 
 def re_encrypt_checks(
-    service: KeyService, kms_caller: KmsCaller, params: Mapping[str, Any], base: ContextValues
+    service: KeyService, caller: Caller, params: Mapping[str, Any], base: ContextValues
 ) -> list[Check]:
     """ReEncrypt: kms:ReEncryptFrom on the ciphertext's key, kms:ReEncryptTo on the
     destination, each with its own encryption context, algorithm and alias."""
     source = service.blob_key(params.get("CiphertextBlob"))
-    destination = service.target(kms_caller, params["DestinationKeyId"])
+    destination = service.target(caller, params["DestinationKeyId"])
     same = re_encrypt_keys(source, destination)
     found: list[Check] = []
     if source is not None:
@@ -56,7 +55,7 @@ def re_encrypt_checks(
 
 def alias_checks(
     service: KeyService,
-    kms_caller: KmsCaller,
+    caller: Caller,
     operation: str,
     params: Mapping[str, Any],
     base: ContextValues,
@@ -66,15 +65,15 @@ def alias_checks(
     the key the alias points to now."""
     action = f"kms:{operation}"
     name = str(params["AliasName"])
-    found = [alias_check(action, kms_caller.region, kms_caller.account_id, name, base)]
+    found = [alias_check(action, caller.region, caller.account_id, name, base)]
     affected: list[KeyRecord] = []
     if operation in ("CreateAlias", "UpdateAlias"):
-        target = service.target(kms_caller, params["TargetKeyId"])
+        target = service.target(caller, params["TargetKeyId"])
         if target is not None:
             affected.append(target)
     # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
     if operation in ("UpdateAlias", "DeleteAlias") and not name.startswith("alias/aws/"):
-        current = service.target(kms_caller, name)
+        current = service.target(caller, name)
         if current is not None and all(current.key_id != k.key_id for k in affected):
             affected.append(current)
     found.extend(key_check(action, key, base) for key in affected)
@@ -82,14 +81,13 @@ def alias_checks(
 
 
 def kms_checks(service: KeyService) -> CheckBuilder:
-    def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
+    def checks(caller: Caller, operation: str, params: Mapping[str, Any]) -> list[Check]:
         action = f"kms:{operation}"
         context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
         if operation == "ReEncrypt":
-            return re_encrypt_checks(service, kms_caller, params, context)
+            return re_encrypt_checks(service, caller, params, context)
         if operation in _ALIAS_OPERATIONS:
-            return alias_checks(service, kms_caller, operation, params, context)
+            return alias_checks(service, caller, operation, params, context)
 
         context.update(encryption_context_keys(params.get("EncryptionContext")))
         context.update(request_alias_keys(action, params.get("KeyId")))
@@ -98,7 +96,7 @@ def kms_checks(service: KeyService) -> CheckBuilder:
         if operation == "Decrypt":
             key = service.blob_key(params.get("CiphertextBlob"))
         elif params.get("KeyId"):
-            key = service.target(kms_caller, params["KeyId"])
+            key = service.target(caller, params["KeyId"])
         else:
             return [Check(action, context=context)]  # CreateKey, ListKeys, GenerateRandom...
         if key is None:

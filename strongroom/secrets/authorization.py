@@ -9,7 +9,8 @@ from typing import Any
 from strongroom.policy.checks import Check
 from strongroom.protocol.service import CheckBuilder
 from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_check
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.service import SecretsManager
+from strongroom.types import Caller
 
 # Actions on "*": no secret is named.
 _UNSCOPED = {"ListSecrets", "GetRandomPassword", "BatchGetSecretValue"}

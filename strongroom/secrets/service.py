@@ -23,10 +23,8 @@ import orjson
 from sqlalchemy import Connection
 
 from strongroom.clock import Clock, midnight_ms
-from strongroom.iam.credentials import Principal
 from strongroom.keys.conditions import encryption_context_keys, key_check
-from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
-from strongroom.policy.checks import Authorize, allow_everything
+from strongroom.keys.kms import KeyRecord, KeyService
 from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
@@ -37,6 +35,7 @@ from strongroom.secrets.filters import SecretFacts, compile_filters
 from strongroom.secrets.passwords import generate_password
 from strongroom.secrets.repository import SecretRecord, VersionRecord
 from strongroom.store.engine import Store, per_snapshot
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -49,19 +48,6 @@ BATCH_PAGE = 20
 _CHUNK = 200
 SCAN_BUDGET = 5000  # rows one ListSecrets call may scan before it answers with a NextToken
 MANAGED_KEY = "alias/aws/secretsmanager"
-
-
-@dataclass(frozen=True)
-class Caller:
-    account_id: str
-    region: str
-    principal_arn: str
-    # Asks the pipeline's authorizer about actions found while the operation runs.
-    authorize: Authorize = allow_everything
-    # The authenticated caller in full (STS answers who it is and what it may become).
-    principal: Principal | None = None
-    # Where the request came from (aws:SourceIp); "" for a call made inside the server.
-    source_ip: str = ""
 
 
 # Errors with AWS's own texts ----------------------------------------------------------
@@ -232,7 +218,7 @@ class SecretsManager:
 
     def kms_key(self, caller: Caller, ref: str) -> KeyRecord | None:
         """The KMS key a request's KmsKeyId names, for authorization; None if none."""
-        return self._keys.target(KmsCaller(caller.account_id, caller.region), ref)
+        return self._keys.target(Caller(caller.account_id, caller.region), ref)
 
     def _mutable(self, conn: Connection, caller: Caller, secret_id: str) -> SecretRecord:
         record = self._resolve(conn, caller, secret_id, for_update=True)
@@ -256,7 +242,7 @@ class SecretsManager:
     def _key_named(self, conn: Connection, record: SecretRecord, ref: str | None) -> KeyRecord:
         """The KMS key ``ref`` (None: aws/secretsmanager) in the secret's region."""
         try:
-            return self._keys.key_for_secret(conn, KmsCaller(record.account_id, record.region), ref)
+            return self._keys.key_for_secret(conn, Caller(record.account_id, record.region), ref)
         except ServiceError as error:
             raise _encryption_failure(error) from None
 
@@ -266,7 +252,7 @@ class SecretsManager:
         if not ref:
             return
         try:
-            self._keys.key_for_secret(conn, KmsCaller(account_id, region), ref)
+            self._keys.key_for_secret(conn, Caller(account_id, region), ref)
         except ServiceError as error:
             if error.code == "NotFoundException":
                 raise _invalid_parameter(
@@ -345,7 +331,7 @@ class SecretsManager:
         try:
             data = self._keys.open_sealed(
                 conn,
-                KmsCaller(record.account_id, record.region),
+                Caller(record.account_id, record.region),
                 version.ciphertext,
                 self._context(record.arn, version.version_id),
                 key,

@@ -26,13 +26,13 @@ from strongroom.clock import ManualClock
 from strongroom.iam import managed_policies
 from strongroom.iam.api import OPERATIONS, iam_operations
 from strongroom.iam.credentials import admin_arn
-from strongroom.iam.service import IdentityService, PrincipalPolicies
+from strongroom.iam.service import IdentityService
 from strongroom.protocol import query_codec
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
 from strongroom.store.engine import MIGRATIONS, Store
+from strongroom.types import Caller, PrincipalPolicies
 
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 ROLE_SESSION = Caller(
