@@ -25,7 +25,8 @@ from sqlalchemy import Connection
 from strongroom.clock import Clock, midnight_ms
 from strongroom.keys.conditions import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService
-from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
+from strongroom.policy.document import parse_policy
+from strongroom.policy.secret_policy import is_public, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets import arns, labels
