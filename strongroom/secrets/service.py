@@ -1179,43 +1179,46 @@ class SecretsManager:
 
     def _sync_replicas(self, conn: Connection, primary: SecretRecord) -> None:
         """Replicas mirror their primary's metadata, versions and labels in the same
-        transaction, so no reader ever sees them out of step."""
+        transaction, so no reader ever sees them out of step.
+
+        Only what differs is written: a version's value never changes once stored, so a
+        version the replica already holds is kept as it is, and only versions it lacks are
+        decrypted (once, for every replica) and sealed under the replica's key. A change of
+        tags or description costs no cryptography at all."""
         in_sync = [s for s in primary.replicas or [] if s.get("Status") == "InSync"]
         if not in_sync:
             return
         stages = repo.stages(conn, primary.id)
         versions = repo.versions(conn, primary.id)
-        plain = {v.version_id: self._open(conn, primary, v) for v in versions if v.ciphertext}
+        plain: dict[str, _Value] = {}
         for status in in_sync:
             replica = self._replica_of(conn, primary, status["Region"])
             if replica is None:
                 continue
-            repo.update_secret(
-                conn,
-                replica,
-                description=primary.description,
-                secret_type=primary.secret_type,
-                tags=primary.tags,
-                resource_policy=primary.resource_policy,
-                last_changed_ms=primary.last_changed_ms,
-                rotation_enabled=primary.rotation_enabled,
-                rotation_lambda_arn=primary.rotation_lambda_arn,
-                rotation_rules=primary.rotation_rules,
-                last_rotated_ms=primary.last_rotated_ms,
-                next_rotation_ms=primary.next_rotation_ms,
-                owning_service=primary.owning_service,
-            )
-            old_stages = repo.stages(conn, replica.id)
-            repo.replace_stages(conn, replica.id, old_stages, {})
-            repo.delete_versions(
-                conn, replica.id, [v.version_id for v in repo.versions(conn, replica.id)]
-            )
+            metadata = {name: getattr(primary, name) for name in _MIRRORED}
+            if any(getattr(replica, name) != value for name, value in metadata.items()):
+                repo.update_secret(conn, replica, **metadata)
+            held = {(v.version_id, v.created_ms) for v in repo.versions(conn, replica.id)}
+            wanted = {(v.version_id, v.created_ms) for v in versions}
+            labels = repo.stages(conn, replica.id)
+            stale = {version_id for version_id, _ in held - wanted}
+            if stale:
+                # Labels first: a label may still point at a version about to go.
+                kept = {stage: v for stage, v in labels.items() if v not in stale}
+                repo.replace_stages(conn, replica.id, labels, kept)
+                repo.delete_versions(conn, replica.id, stale)
+                labels = kept
+            missing = [v for v in versions if (v.version_id, v.created_ms) not in held]
             # A replica is encrypted under its own region's key.
-            key = self._encryption_key(conn, replica)
-            for v in versions:
+            key = self._encryption_key(conn, replica) if missing else None
+            for v in missing:
+                if v.ciphertext and v.version_id not in plain:
+                    plain[v.version_id] = self._open(conn, primary, v)
                 value = plain.get(v.version_id)
                 sealed, key_id = (
-                    self._seal(conn, replica, v.version_id, value, key) if value else (None, None)
+                    self._seal(conn, replica, v.version_id, value, key)
+                    if value and key is not None
+                    else (None, None)
                 )
                 repo.insert_version(
                     conn,
@@ -1224,7 +1227,23 @@ class SecretsManager:
                         v.version_id, v.created_ms, v.last_accessed_ms, key_id, v.value_kind, sealed
                     ),
                 )
-            repo.replace_stages(conn, replica.id, {}, stages)
+            repo.replace_stages(conn, replica.id, labels, stages)
+
+
+# What a replica mirrors of its primary's metadata (its versions and labels aside).
+_MIRRORED = (
+    "description",
+    "secret_type",
+    "tags",
+    "resource_policy",
+    "last_changed_ms",
+    "rotation_enabled",
+    "rotation_lambda_arn",
+    "rotation_rules",
+    "last_rotated_ms",
+    "next_rotation_ms",
+    "owning_service",
+)
 
 
 _SORT_COLUMNS = {
