@@ -9,8 +9,9 @@ where AWS's wording is on record, its messages.
 
 Besides the operations, the authorizer and STS read identities through
 :meth:`IdentityService.principal_policies`, :meth:`IdentityService.role` and
-:meth:`IdentityService.generation`, and the console checks passwords through
-:meth:`IdentityService.verify_password`.
+:meth:`IdentityService.generation` (the authorizer through the
+:class:`strongroom.types.Identities` protocol). :meth:`IdentityService.verify_password`
+checks a login profile's password; no sign-in is served yet.
 """
 
 from __future__ import annotations

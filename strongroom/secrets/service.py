@@ -370,14 +370,6 @@ class SecretsManager:
         existing = repo.version(conn, record.id, token)
         current = repo.stages(conn, record.id)
         if existing is not None:
-            if existing.ciphertext is None:
-                # A rotation placeholder: the rotation function fills it in.
-                sealed, key_id = self._seal(conn, record, token, value, caller=caller)
-                repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
-                new = labels.attach(current, token, stages_to_attach or [])
-                _check_label_quota(new)
-                repo.replace_stages(conn, record.id, current, new)
-                return token, labels.labels_of(new, token), True
             if self._same_value(conn, record, existing, value, caller):
                 return token, labels.labels_of(current, token), False
             raise ServiceError(
@@ -1281,5 +1273,3 @@ def _owning_service(tags: list[Mapping[str, str]] | None) -> str | None:
             return tag.get("Value")
     return None
 
-
-Operation = Callable[[SecretsManager, Caller, Params], Output]

@@ -99,7 +99,7 @@ secret_versions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("last_accessed_ms", BigInteger),
     Column("kms_key_id", String(2048)),
-    # "string" or "binary"; NULL for a version created without a value (rotation placeholder).
+    # "string" or "binary". Nullable as created by 0001; every version written has a value.
     Column("value_kind", String(8)),
     Column("ciphertext", LargeBinary),
 )
