@@ -1,3 +1,5 @@
+# long module: the writer thread's group commit, chaining, rotation, digests and recovery share
+# one lock and one state; splitting them would spread that state.
 """The audit log: hash-chained JSON lines under ``<data-dir>/audit/``, made durable by
 group commit, rotated by size and age, signed by periodic digests, pruned by retention.
 

@@ -1,3 +1,5 @@
+# long module: to be split by noun (users, groups, roles, policies, login profiles) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """IAM's domain logic: users, access keys, groups, roles, inline and managed policies,
 permissions boundaries and login profiles, over the store.
 

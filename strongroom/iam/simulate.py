@@ -1,3 +1,5 @@
+# long module: IAM's policy simulator: two operations over one input model (policies, context
+# entries, resource owners) and one result shape.
 """IAM's policy simulator: SimulatePrincipalPolicy and SimulateCustomPolicy.
 
 Each action of ``ActionNames`` is evaluated on each resource of ``ResourceArns`` (``*``

@@ -1,3 +1,5 @@
+# long module: to be split (repository, blob format, material cache, key policies) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """A KMS-compatible key service: symmetric keys, aliases, key policies, rotation,
 deletion windows, and the cryptographic operations.
 

@@ -1,3 +1,5 @@
+# long module: the AWS Query protocol in both directions (form parsing, XML writing) walks one
+# model the same way; the halves share their naming rules.
 """The AWS Query protocol (IAM, STS): form-encoded requests, XML responses.
 
 The server-side mirror of botocore's ``QuerySerializer`` and ``QueryParser``: one generic

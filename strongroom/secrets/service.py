@@ -1,3 +1,5 @@
+# long module: to be split by noun (values, versions and labels, listing, replication) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """Secrets Manager's domain logic: secrets, versions, staging labels, deletion windows,
 tags, resource policies and replication, over the store.
 
@@ -1272,4 +1274,3 @@ def _owning_service(tags: list[Mapping[str, str]] | None) -> str | None:
         if tag.get("Key") == "aws:secretsmanager:owningService":
             return tag.get("Value")
     return None
-
