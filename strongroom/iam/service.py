@@ -51,7 +51,8 @@ from strongroom.iam.repository import (
 )
 from strongroom.keys.envelope import Barrier
 from strongroom.policy.document import parse_policy
-from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.errors import ServiceError, validation_error
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.store.cache import EVERYTHING, Namespace
 from strongroom.store.engine import Store, cached
 from strongroom.types import Caller, PrincipalPolicies
@@ -107,31 +108,31 @@ class RoleInfo:
     tags: dict[str, str]
 
 
-# Errors, with IAM's codes and status codes -----------------------------------------------
+# Errors, with IAM's codes; their status codes come from IAM's model ---------------------
 
 
 def _no_such_entity(message: str) -> ServiceError:
-    return ServiceError("NoSuchEntity", message, status=404)
+    return modeled_error("iam", "NoSuchEntity", message)
 
 
 def _already_exists(message: str) -> ServiceError:
-    return ServiceError("EntityAlreadyExists", message, status=409)
+    return modeled_error("iam", "EntityAlreadyExists", message)
 
 
 def _delete_conflict(message: str) -> ServiceError:
-    return ServiceError("DeleteConflict", message, status=409)
+    return modeled_error("iam", "DeleteConflict", message)
 
 
 def _limit_exceeded(message: str) -> ServiceError:
-    return ServiceError("LimitExceeded", message, status=409)
+    return modeled_error("iam", "LimitExceeded", message)
 
 
 def _invalid_input(message: str) -> ServiceError:
-    return ServiceError("InvalidInput", message)
+    return modeled_error("iam", "InvalidInput", message)
 
 
 def _validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+    return validation_error(message, "query")
 
 
 def _entity_not_found(kind: Kind, name: str) -> ServiceError:
@@ -153,11 +154,11 @@ def _access_key_not_found(access_key_id: str) -> ServiceError:
 def _aws_managed_is_read_only(caller: Caller, action: str, arn: str) -> ServiceError:
     # AWS managed policies live in AWS's account: changing one is a cross-account write
     # nobody is allowed, so AWS answers it as an authorization failure.
-    return ServiceError(
+    return modeled_error(
+        "iam",
         "AccessDenied",
         f"User: {caller.principal_arn} is not authorized to perform: iam:{action} "
         f"on resource: policy {arn}",
-        status=403,
     )
 
 

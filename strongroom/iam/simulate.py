@@ -65,6 +65,7 @@ from strongroom.policy.evaluate import (
 from strongroom.policy.matching import action_matches, arn_matches
 from strongroom.policy.variables import Variable, tokenize
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.store.engine import Store
 
 Params = Mapping[str, Any]
@@ -109,11 +110,11 @@ _VALUE_READERS: Mapping[str, Callable[[str], bool]] = {
 
 
 def _invalid_input(message: str) -> ServiceError:
-    return ServiceError("InvalidInput", message)
+    return modeled_error("iam", "InvalidInput", message)
 
 
 def _no_such_entity(message: str) -> ServiceError:
-    return ServiceError("NoSuchEntity", message, status=404)
+    return modeled_error("iam", "NoSuchEntity", message)
 
 
 # --------------------------------------------------------------------------- policy sources

@@ -45,7 +45,13 @@ from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument, parse_policy
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
 from strongroom.policy.global_keys import global_keys
-from strongroom.protocol.errors import ServiceError, internal_error, unrecognized_client
+from strongroom.protocol.errors import (
+    ServiceError,
+    internal_error,
+    unrecognized_client,
+    validation_error,
+)
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store.engine import Store
 from strongroom.types import Caller, PrincipalPolicies
@@ -76,7 +82,7 @@ _WHITESPACE = re.compile(r"\s")
 
 
 def _access_denied(message: str) -> ServiceError:
-    return ServiceError("AccessDenied", message, status=403)
+    return modeled_error("sts", "AccessDenied", message)
 
 
 def _not_authorized(principal: Principal, action: str, role_arn: str) -> ServiceError:
@@ -88,7 +94,7 @@ def _not_authorized(principal: Principal, action: str, role_arn: str) -> Service
 
 
 def _validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+    return validation_error(message, "query")
 
 
 def _invalid_parameter(message: str) -> ServiceError:
