@@ -18,9 +18,8 @@ checks a login profile's password; no sign-in is served yet.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ from strongroom.iam.repository import (
 from strongroom.keys.envelope import Barrier
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError, validation_error
+from strongroom.protocol.pagination import MIN_KEY_LENGTH, TokenCodec
 from strongroom.protocol.query_codec import modeled_error
 from strongroom.store.cache import EVERYTHING, Namespace
 from strongroom.store.engine import Store, cached
@@ -301,47 +301,46 @@ def _tag_dict(tags: Tags | None) -> dict[str, str]:
     return {key: value for key, value in tags or []}
 
 
-# Pagination: Marker is an opaque, URL-safe encoding of the last item's sort key.
+# Pagination: Marker is a NextToken of the shared codec (protocol/pagination.py): signed,
+# bound to its operation, holding the last item's sort key.
 
 
 def _max_items(params: Params) -> int:
     return max(1, min(int(params.get("MaxItems") or DEFAULT_MAX_ITEMS), MAX_MAX_ITEMS))
 
 
-def _encode_marker(scope: str, key: Sequence[str]) -> str:
-    raw = json.dumps([scope, *key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_marker(tokens: TokenCodec, scope: str, key: Sequence[str]) -> str:
+    return tokens.encode(scope, {"after": list(key)})
 
 
-def _decode_marker(scope: str, params: Params) -> tuple[str, ...] | None:
+def _decode_marker(tokens: TokenCodec, scope: str, params: Params) -> tuple[str, ...] | None:
     marker = params.get("Marker")
     if not marker:
         return None
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)))
-    except (ValueError, binascii.Error):
-        decoded = None
-    if (
-        not isinstance(decoded, list)
-        or len(decoded) < 2
-        or decoded[0] != scope
-        or not all(isinstance(part, str) for part in decoded)
-    ):
+        after = tokens.decode(scope, marker).get("after")
+    except ServiceError:
+        after = None  # IAM answers a bad Marker with its own error
+    if not isinstance(after, list) or not after or not all(isinstance(p, str) for p in after):
         raise _invalid_input("Invalid Marker.")
-    return tuple(decoded[1:])
+    return tuple(after)
 
 
 def _page(
-    scope: str, params: Params, items: Sequence[T], key: Callable[[T], tuple[str, ...]]
+    tokens: TokenCodec,
+    scope: str,
+    params: Params,
+    items: Sequence[T],
+    key: Callable[[T], tuple[str, ...]],
 ) -> tuple[list[T], Output]:
     """One page of ``items`` (sorted by ``key``) and its IsTruncated/Marker members."""
-    after = _decode_marker(scope, params)
+    after = _decode_marker(tokens, scope, params)
     rest = [item for item in items if after is None or key(item) > after]
     limit = _max_items(params)
     page = rest[:limit]
     extra: Output = {"IsTruncated": len(rest) > limit}
     if len(rest) > limit:
-        extra["Marker"] = _encode_marker(scope, key(page[-1]))
+        extra["Marker"] = _encode_marker(tokens, scope, key(page[-1]))
     return page, extra
 
 
@@ -572,15 +571,24 @@ class IdentityService:
         barrier: Barrier,
         clock: Clock,
         credentials: CredentialStore | None = None,
+        tokens: TokenCodec | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._credentials = credentials or CredentialStore(store, barrier, clock)
+        # Markers sign with the deployment's shared key, so every worker reads another's;
+        # without one (a standalone service), with a key of this instance's own.
+        self._tokens = tokens or TokenCodec(os.urandom(MIN_KEY_LENGTH))
 
     @property
     def store(self) -> Store:
         """IAM's store, for the policy simulator's reads (:mod:`strongroom.iam.simulate`)."""
         return self._store
+
+    @property
+    def tokens(self) -> TokenCodec:
+        """The codec of IAM's Marker values, shared with the policy simulator."""
+        return self._tokens
 
     # Plumbing ---------------------------------------------------------------------------
 
@@ -669,7 +677,7 @@ class IdentityService:
     def _list(self, kind: Kind, caller: Caller, params: Params) -> tuple[list[Any], Output]:
         """A page of ListUsers, ListGroups or ListRoles, read in name order from the store."""
         scope = f"List{_TITLE[kind]}s"
-        after = _decode_marker(scope, params)
+        after = _decode_marker(self._tokens, scope, params)
         limit = _max_items(params)
         with self._store.read() as conn:
             found = repo.scan(
@@ -683,7 +691,7 @@ class IdentityService:
         page = found[:limit]
         extra: Output = {"IsTruncated": len(found) > limit}
         if len(found) > limit:
-            extra["Marker"] = _encode_marker(scope, (page[-1].name_key,))
+            extra["Marker"] = _encode_marker(self._tokens, scope, (page[-1].name_key,))
         return page, extra
 
     # Users ------------------------------------------------------------------------------
@@ -794,7 +802,9 @@ class IdentityService:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
         indexed = list(enumerate(_tags_out(entity.tags)))
-        page, extra = _page(f"List{_TITLE[kind]}Tags", params, indexed, lambda i: _position(i[0]))
+        page, extra = _page(
+            self._tokens, f"List{_TITLE[kind]}Tags", params, indexed, lambda i: _position(i[0])
+        )
         return {"Tags": [tag for _index, tag in page], **extra}
 
     # Access keys ------------------------------------------------------------------------
@@ -826,7 +836,11 @@ class IdentityService:
             user = self._user(conn, caller, name)
             keys = repo.access_keys_of(conn, user.arn)
         page, extra = _page(
-            "ListAccessKeys", params, keys, lambda k: (f"{k.created_ms:015d}", k.access_key_id)
+            self._tokens,
+            "ListAccessKeys",
+            params,
+            keys,
+            lambda k: (f"{k.created_ms:015d}", k.access_key_id),
         )
         return {
             "AccessKeyMetadata": [
@@ -910,7 +924,7 @@ class IdentityService:
         with self._store.read() as conn:
             group = self._group(conn, caller, params["GroupName"])
             users = repo.members(conn, group.id)
-        page, extra = _page("GetGroup", params, users, lambda u: (u.name_key,))
+        page, extra = _page(self._tokens, "GetGroup", params, users, lambda u: (u.name_key,))
         return {
             "Group": _group_out(group),
             "Users": [_user_out(user, full=False) for user in page],
@@ -959,7 +973,9 @@ class IdentityService:
         with self._store.read() as conn:
             user = self._user(conn, caller, params["UserName"])
             groups = repo.groups_of(conn, user.id)
-        page, extra = _page("ListGroupsForUser", params, groups, lambda g: (g.name_key,))
+        page, extra = _page(
+            self._tokens, "ListGroupsForUser", params, groups, lambda g: (g.name_key,)
+        )
         return {"Groups": [_group_out(group) for group in page], **extra}
 
     # Roles ------------------------------------------------------------------------------
@@ -1082,7 +1098,9 @@ class IdentityService:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             names = list(repo.inline_policies(conn, entity.id))
-        page, extra = _page(f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,))
+        page, extra = _page(
+            self._tokens, f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,)
+        )
         return {"PolicyNames": page, **extra}
 
     def _delete_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
@@ -1196,7 +1214,9 @@ class IdentityService:
             return not only_attached or attachments[policy.arn] > 0
 
         chosen = sorted((p for p in candidates if wanted(p)), key=lambda p: (p.name.lower(), p.arn))
-        page, extra = _page("ListPolicies", params, chosen, lambda p: (p.name.lower(), p.arn))
+        page, extra = _page(
+            self._tokens, "ListPolicies", params, chosen, lambda p: (p.name.lower(), p.arn)
+        )
         return {
             "Policies": [p.out(attachments[p.arn], boundaries[p.arn], full=False) for p in page],
             **extra,
@@ -1264,6 +1284,7 @@ class IdentityService:
             policy = self._require_policy(conn, caller, arn)
             versions = self._versions(conn, policy)
         page, extra = _page(
+            self._tokens,
             "ListPolicyVersions",
             params,
             versions,
@@ -1336,7 +1357,7 @@ class IdentityService:
             if path.startswith(prefix):
                 listed.append((index, {"PolicyName": name, "PolicyArn": arn}))
         scope = f"ListAttached{_TITLE[kind]}Policies"
-        page, extra = _page(scope, params, listed, lambda item: _position(item[0]))
+        page, extra = _page(self._tokens, scope, params, listed, lambda item: _position(item[0]))
         return {"AttachedPolicies": [item for _index, item in page], **extra}
 
     def attach_user_policy(self, caller: Caller, params: Params) -> Output:
@@ -1395,6 +1416,7 @@ class IdentityService:
             key=lambda item: (item[0], item[2].name_key),
         )
         page, extra = _page(
+            self._tokens,
             "ListEntitiesForPolicy",
             params,
             chosen,

@@ -55,8 +55,8 @@ def iam(deployment: Deployment) -> IdentityService:
 
 
 @pytest.fixture
-def sim(deployment: Deployment) -> PolicySimulator:
-    return PolicySimulator(deployment.store)
+def sim(deployment: Deployment, iam: IdentityService) -> PolicySimulator:
+    return PolicySimulator(deployment.store, iam.tokens)
 
 
 @pytest.fixture
