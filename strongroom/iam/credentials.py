@@ -16,12 +16,12 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.rekey import SealedColumn
 from strongroom.store import schema
@@ -130,7 +130,7 @@ class SessionRecord:
 
     @property
     def expiration(self) -> datetime:
-        return datetime.fromtimestamp(self.expires_ms / 1000, UTC)
+        return from_ms(self.expires_ms)
 
     def principal(self) -> Principal:
         return Principal(
@@ -279,7 +279,7 @@ class CredentialStore:
                 expires_ms=expires_ms,
             )
         )
-        return IssuedSession(key_id, secret, token, datetime.fromtimestamp(expires_ms / 1000, UTC))
+        return IssuedSession(key_id, secret, token, from_ms(expires_ms))
 
     def session(self, access_key_id: str) -> SessionRecord | None:
         """The STS session of ``access_key_id`` (expired or not), or None."""
@@ -341,7 +341,7 @@ class CredentialStore:
             log.exception("could not record the use of an access key")
 
     def _now_ms(self) -> int:
-        return int(self._clock.now().timestamp() * 1000)
+        return now_ms(self._clock)
 
 
 def _aad(access_key_id: str) -> bytes:

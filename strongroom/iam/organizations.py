@@ -20,13 +20,12 @@ import secrets
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
 from strongroom.iam.service import create_account_access_role
@@ -109,10 +108,6 @@ class Organization:
         return f"arn:aws:organizations::{self.management_account_id}:account/{self.id}/{account_id}"
 
 
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _new_organization_id() -> str:
     return "o-" + "".join(secrets.choice(_ORG_ID_ALPHABET) for _ in range(10))
 
@@ -137,7 +132,7 @@ def _account_out(org: Organization, row: Any) -> Output:
         "Status": row.status,
         "State": row.status,
         "JoinedMethod": row.joined_method,
-        "JoinedTimestamp": _time(row.joined_ms),
+        "JoinedTimestamp": from_ms(row.joined_ms),
     }
     if row.email is not None:
         out["Email"] = row.email
@@ -149,10 +144,10 @@ def _status_out(row: Any) -> Output:
         "Id": row.id,
         "AccountName": row.account_name,
         "State": row.state,
-        "RequestedTimestamp": _time(row.requested_ms),
+        "RequestedTimestamp": from_ms(row.requested_ms),
     }
     if row.completed_ms is not None:
-        out["CompletedTimestamp"] = _time(row.completed_ms)
+        out["CompletedTimestamp"] = from_ms(row.completed_ms)
     if row.account_id is not None:
         out["AccountId"] = row.account_id
     if row.failure_reason is not None:
@@ -192,7 +187,7 @@ class Organizations:
         self._tokens = tokens
 
     def _now_ms(self) -> int:
-        return int(self._clock.now().timestamp() * 1000)
+        return now_ms(self._clock)
 
     # What other domains read ---------------------------------------------------------------
 

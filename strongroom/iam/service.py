@@ -25,14 +25,13 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, to_ms
 from strongroom.iam import managed_policies, passwords
 from strongroom.iam import repository as repo
 from strongroom.iam.credentials import CredentialStore
@@ -173,14 +172,6 @@ def _unique(error: ServiceError) -> Iterator[None]:
 
 
 # Small helpers -------------------------------------------------------------------------
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def new_id(prefix: str) -> str:
@@ -362,10 +353,10 @@ def _user_out(user: UserRecord, *, full: bool) -> Output:
         "UserName": user.name,
         "UserId": user.id,
         "Arn": user.arn,
-        "CreateDate": _time(user.created_ms),
+        "CreateDate": from_ms(user.created_ms),
     }
     if user.password_last_used_ms is not None:
-        out["PasswordLastUsed"] = _time(user.password_last_used_ms)
+        out["PasswordLastUsed"] = from_ms(user.password_last_used_ms)
     if full and user.permissions_boundary:
         out["PermissionsBoundary"] = _boundary_out(user.permissions_boundary)
     if full and user.tags:
@@ -379,7 +370,7 @@ def _group_out(group: GroupRecord) -> Output:
         "GroupName": group.name,
         "GroupId": group.id,
         "Arn": group.arn,
-        "CreateDate": _time(group.created_ms),
+        "CreateDate": from_ms(group.created_ms),
     }
 
 
@@ -390,7 +381,7 @@ def _role_out(role: RoleRecord, *, full: bool, last_used: bool = False) -> Outpu
         "RoleName": role.name,
         "RoleId": role.id,
         "Arn": role.arn,
-        "CreateDate": _time(role.created_ms),
+        "CreateDate": from_ms(role.created_ms),
         "AssumeRolePolicyDocument": _url_encoded(role.trust_policy),
         "MaxSessionDuration": role.max_session_duration,
     }
@@ -403,7 +394,7 @@ def _role_out(role: RoleRecord, *, full: bool, last_used: bool = False) -> Outpu
     if last_used:
         used: Output = {}
         if role.last_used_ms is not None:
-            used["LastUsedDate"] = _time(role.last_used_ms)
+            used["LastUsedDate"] = from_ms(role.last_used_ms)
             used["Region"] = role.last_used_region
         out["RoleLastUsed"] = used
     return out
@@ -449,8 +440,8 @@ class _Managed:
             policy.path,
             policy.description,
             policy.version_id,
-            _ms(policy.created),
-            _ms(policy.updated),
+            to_ms(policy.created),
+            to_ms(policy.updated),
             None,
             aws=policy,
         )
@@ -466,8 +457,8 @@ class _Managed:
             "AttachmentCount": attachments,
             "PermissionsBoundaryUsageCount": boundaries,
             "IsAttachable": True,
-            "CreateDate": _time(self.created_ms),
-            "UpdateDate": _time(self.updated_ms),
+            "CreateDate": from_ms(self.created_ms),
+            "UpdateDate": from_ms(self.updated_ms),
         }
         if full:
             if self.description:
@@ -481,7 +472,7 @@ def _version_out(version: VersionRecord, default: str, *, document: bool) -> Out
     out: Output = {
         "VersionId": version.version_id,
         "IsDefaultVersion": version.version_id == default,
-        "CreateDate": _time(version.created_ms),
+        "CreateDate": from_ms(version.created_ms),
     }
     if document:
         out["Document"] = _url_encoded(version.document)
@@ -593,7 +584,7 @@ class IdentityService:
     # Plumbing ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -826,7 +817,7 @@ class IdentityService:
                 "AccessKeyId": key_id,
                 "Status": key.status,
                 "SecretAccessKey": secret,
-                "CreateDate": _time(key.created_ms),
+                "CreateDate": from_ms(key.created_ms),
             }
         }
 
@@ -848,7 +839,7 @@ class IdentityService:
                     "UserName": user.name,
                     "AccessKeyId": key.access_key_id,
                     "Status": key.status,
-                    "CreateDate": _time(key.created_ms),
+                    "CreateDate": from_ms(key.created_ms),
                 }
                 for key in page
             ],
@@ -892,7 +883,7 @@ class IdentityService:
             "Region": key.last_used_region or "N/A",
         }
         if key.last_used_ms is not None:
-            used["LastUsedDate"] = _time(key.last_used_ms)
+            used["LastUsedDate"] = from_ms(key.last_used_ms)
         out: Output = {"AccessKeyLastUsed": used}
         owner = _principal_name(key.principal_arn)
         if owner is not None and owner[1] == "user":
@@ -1264,7 +1255,7 @@ class IdentityService:
     def _versions(self, conn: Connection, policy: _Managed) -> list[VersionRecord]:
         if policy.aws is not None:
             aws = policy.aws
-            return [VersionRecord(aws.version_id, aws.document, _ms(aws.updated))]
+            return [VersionRecord(aws.version_id, aws.document, to_ms(aws.updated))]
         assert policy.record is not None
         return repo.versions(conn, policy.record.id)
 
@@ -1676,7 +1667,7 @@ def _no_such_version(arn: str, version_id: str) -> ServiceError:
 def _login_profile_out(user: UserRecord, profile: LoginProfileRecord) -> Output:
     out: Output = {
         "UserName": user.name,
-        "CreateDate": _time(profile.created_ms),
+        "CreateDate": from_ms(profile.created_ms),
         "PasswordResetRequired": profile.password_reset_required,
     }
     if profile.max_signin_session_duration is not None:

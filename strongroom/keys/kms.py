@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, to_ms
 from strongroom.keys.conditions import key_check, key_resource_keys, tag_request_keys
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.policy.checks import Check
@@ -109,14 +109,6 @@ def _loaded(conn: Connection, row: Row[Any]) -> KeyRecord:
         .order_by(aliases.c.alias_name)
     ).scalars()
     return _key(row, tuple(names))
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 # Errors, in KMS's words ----------------------------------------------------------------
@@ -242,7 +234,7 @@ class KeyService:
         self._data_keys = DataKeys()
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     # Resolving key references --------------------------------------------------------
 
@@ -503,12 +495,12 @@ class KeyService:
             "AWSAccountId": key.account_id,
             "KeyId": key.key_id,
             "Arn": key.arn,
-            "CreationDate": _time(key.created_ms),
+            "CreationDate": from_ms(key.created_ms),
             "Enabled": key.state == "Enabled",
             "Description": key.description,
             "KeyUsage": "ENCRYPT_DECRYPT",
             "KeyState": key.state,
-            "DeletionDate": _time(key.deletion_ms) if pending else None,
+            "DeletionDate": from_ms(key.deletion_ms) if pending else None,
             "Origin": "AWS_KMS",
             "KeyManager": key.key_manager,
             "CustomerMasterKeySpec": SYMMETRIC,
@@ -633,7 +625,7 @@ class KeyService:
                 conn,
                 key,
                 state="PendingDeletion",
-                deletion_ms=_ms(deletion),
+                deletion_ms=to_ms(deletion),
                 pending_window_days=window,
             )
         return {
@@ -720,7 +712,7 @@ class KeyService:
             "KeyRotationEnabled": enabled,
             "KeyId": key.arn,
             "RotationPeriodInDays": key.rotation_period_days,
-            "NextRotationDate": _time(key.next_rotation_ms) if enabled else None,
+            "NextRotationDate": from_ms(key.next_rotation_ms) if enabled else None,
         }
 
     def rotate_key_on_demand(self, caller: Caller, params: Params) -> Output:
@@ -869,8 +861,8 @@ class KeyService:
                     "AliasName": row.alias_name,
                     "AliasArn": f"arn:aws:kms:{caller.region}:{caller.account_id}:{row.alias_name}",
                     "TargetKeyId": row.target_key_id,
-                    "CreationDate": _time(row.created_ms),
-                    "LastUpdatedDate": _time(row.updated_ms),
+                    "CreationDate": from_ms(row.created_ms),
+                    "LastUpdatedDate": from_ms(row.updated_ms),
                 }
                 for row in page
             ],

@@ -18,13 +18,13 @@ import secrets as stdlib_secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
-from strongroom.clock import Clock, midnight_ms
+from strongroom.clock import Clock, from_ms, midnight_ms, to_ms
 from strongroom.keys.conditions import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord, KeyService
 from strongroom.policy.document import parse_policy
@@ -117,14 +117,6 @@ _BOTH_VALUES = (
 )
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
-
-
 @dataclass(frozen=True)
 class _Value:
     kind: str  # "string" | "binary"
@@ -168,7 +160,7 @@ class SecretsManager:
     # Plumbing ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -559,7 +551,7 @@ class SecretsManager:
             "VersionId": version.version_id,
             **value.output(),
             "VersionStages": labels.labels_of(current, version.version_id),
-            "CreatedDate": _time(version.created_ms),
+            "CreatedDate": from_ms(version.created_ms),
         }
         return output, version
 
@@ -756,7 +748,7 @@ class SecretsManager:
             replica = repo.find_by_name(conn, primary.account_id, status["Region"], primary.name)
             accessed = None
             if replica is not None and replica.primary_region == primary.region:
-                accessed = _time(replica.last_accessed_ms)
+                accessed = from_ms(replica.last_accessed_ms)
             statuses.append({**status, "LastAccessedDate": accessed})
         return statuses
 
@@ -770,17 +762,17 @@ class SecretsManager:
             "RotationEnabled": record.rotation_enabled,
             "RotationLambdaARN": record.rotation_lambda_arn,
             "RotationRules": record.rotation_rules,
-            "LastRotatedDate": _time(record.last_rotated_ms),
-            "LastChangedDate": _time(record.last_changed_ms),
-            "LastAccessedDate": _time(record.last_accessed_ms),
-            "DeletedDate": _time(record.deleted_ms),
-            "NextRotationDate": _time(record.next_rotation_ms),
+            "LastRotatedDate": from_ms(record.last_rotated_ms),
+            "LastChangedDate": from_ms(record.last_changed_ms),
+            "LastAccessedDate": from_ms(record.last_accessed_ms),
+            "DeletedDate": from_ms(record.deleted_ms),
+            "NextRotationDate": from_ms(record.next_rotation_ms),
             "Tags": [{"Key": k, "Value": v} for k, v in record.tags]
             if record.tags is not None
             else None,
             stages_key: labels.by_version(stages) or None,
             "OwningService": record.owning_service,
-            "CreatedDate": _time(record.created_ms),
+            "CreatedDate": from_ms(record.created_ms),
         }
         if record.is_replica:
             output["PrimaryRegion"] = record.primary_region
@@ -810,8 +802,8 @@ class SecretsManager:
                 {
                     "VersionId": v.version_id,
                     "VersionStages": grouped.get(v.version_id),
-                    "LastAccessedDate": _time(v.last_accessed_ms),
-                    "CreatedDate": _time(v.created_ms),
+                    "LastAccessedDate": from_ms(v.last_accessed_ms),
+                    "CreatedDate": from_ms(v.created_ms),
                     "KmsKeyIds": [v.kms_key_id or "DefaultEncryptionKey"],
                 }
                 for v in page
@@ -952,7 +944,7 @@ class SecretsManager:
                     "deleted."
                 )
             deletion = now + timedelta(days=window or DEFAULT_RECOVERY_DAYS)
-            repo.update_secret(conn, record, deleted_ms=_ms(now), deletion_ms=_ms(deletion))
+            repo.update_secret(conn, record, deleted_ms=to_ms(now), deletion_ms=to_ms(deletion))
         return {"ARN": record.arn, "Name": record.name, "DeletionDate": deletion}
 
     def _absent_secret(self, caller: Caller, secret_id: str) -> Output:

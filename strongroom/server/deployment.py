@@ -13,7 +13,7 @@ from strongroom.audit import signing
 from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
-from strongroom.clock import Clock, SystemClock
+from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.iam.organizations import Organizations, organizations_spec
@@ -86,7 +86,7 @@ def initialize(
             )
             credentials.create_account(conn, account, "dev" if dev else "management")
             # The key's owner is a real IAM user, user/admin, with AdministratorAccess.
-            create_admin_user(conn, account, int(clock.now().timestamp() * 1000))
+            create_admin_user(conn, account, now_ms(clock))
             key_id, secret = credentials.create_access_key(
                 conn,
                 account,
