@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -51,6 +52,13 @@ BATCH_PAGE = 20
 _CHUNK = 200
 SCAN_BUDGET = 5000  # rows one ListSecrets call may scan before it answers with a NextToken
 MANAGED_KEY = "alias/aws/secretsmanager"
+
+
+@lru_cache(maxsize=1024)
+def _acting_for(account_id: str, region: str) -> Caller:
+    """The caller Secrets Manager is when it uses the account's KMS keys for a secret:
+    made once per account and region, as every read of a value needs it."""
+    return Caller(account_id, region)
 
 
 # Errors with AWS's own texts ----------------------------------------------------------
@@ -237,7 +245,9 @@ class SecretsManager:
     def _key_named(self, conn: Connection, record: SecretRecord, ref: str | None) -> KeyRecord:
         """The KMS key ``ref`` (None: aws/secretsmanager) in the secret's region."""
         try:
-            return self._keys.key_for_secret(conn, Caller(record.account_id, record.region), ref)
+            return self._keys.key_for_secret(
+                conn, _acting_for(record.account_id, record.region), ref
+            )
         except ServiceError as error:
             raise _encryption_failure(error) from None
 
@@ -247,7 +257,7 @@ class SecretsManager:
         if not ref:
             return
         try:
-            self._keys.key_for_secret(conn, Caller(account_id, region), ref)
+            self._keys.key_for_secret(conn, _acting_for(account_id, region), ref)
         except ServiceError as error:
             if error.code == "NotFoundException":
                 raise _invalid_parameter(
@@ -326,7 +336,7 @@ class SecretsManager:
         try:
             data = self._keys.open_sealed(
                 conn,
-                Caller(record.account_id, record.region),
+                _acting_for(record.account_id, record.region),
                 version.ciphertext,
                 self._context(record.arn, version.version_id),
                 key,
