@@ -81,7 +81,7 @@ def load_or_create(store: Store, barrier: Sealer) -> AuditSigningKey:
                 if sealed is None:
                     sealed = barrier.seal(fresh.raw_private_bytes(), SETTING.encode())
                     conn.execute(insert(schema.settings).values(name=SETTING, value=sealed))
-        except IntegrityError:  # PostgreSQL: another node inserted first
+        except IntegrityError:  # a database without SQLite's write lock: another inserted first
             sealed = _read(store)
         if sealed is None:
             raise RuntimeError("the audit signing key could not be stored")

@@ -163,7 +163,7 @@ def _aws_managed_is_read_only(caller: Caller, action: str, arn: str) -> ServiceE
 
 @contextmanager
 def _unique(error: ServiceError) -> Iterator[None]:
-    """Inserting a name a concurrent request has just taken (PostgreSQL, where writers
+    """Inserting a name a concurrent request has just taken (on a database where writers
     do not queue as they do on SQLite) answers as if the name had been seen taken."""
     try:
         yield

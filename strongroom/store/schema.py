@@ -1,4 +1,5 @@
-"""The relational schema, in SQLAlchemy Core, shared by SQLite and PostgreSQL.
+"""The relational schema, in portable SQLAlchemy Core. SQLite is the database served today;
+nothing here is SQLite-only, so that PostgreSQL (planned) can share it.
 
 Changing a table here needs a migration under ``migrations/versions``.
 """
