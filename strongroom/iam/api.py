@@ -95,8 +95,7 @@ _SIMULATOR = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
 
 
 def iam_operations(service: IdentityService) -> dict[str, Handler]:
-    """Operation name -> handler(caller, params); the caller needs ``account_id`` and
-    ``principal_arn`` (see :class:`strongroom.iam.service.Caller`)."""
+    """Operation name -> handler(caller, params), the caller a :class:`strongroom.types.Caller`."""
     simulator = PolicySimulator(service.store, service.tokens)
     return {
         name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
