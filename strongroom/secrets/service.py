@@ -221,7 +221,7 @@ class SecretsManager:
 
     def kms_key(self, caller: Caller, ref: str) -> KeyRecord | None:
         """The KMS key a request's KmsKeyId names, for authorization; None if none."""
-        return self._keys.target(Caller(caller.account_id, caller.region), ref)
+        return self._keys.target(_acting_for(caller.account_id, caller.region), ref)
 
     def _mutable(self, conn: Connection, caller: Caller, secret_id: str) -> SecretRecord:
         record = self._resolve(conn, caller, secret_id, for_update=True)
