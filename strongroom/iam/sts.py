@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from strongroom.clock import Clock
 from strongroom.iam.credentials import (
@@ -27,11 +27,18 @@ from strongroom.iam.credentials import (
     SessionGrant,
     SessionRecord,
 )
-from strongroom.iam.service import IdentityService, PrincipalPolicies, RoleInfo
+from strongroom.iam.service import IdentityService, RoleInfo
 from strongroom.policy.document import parse_policy
-from strongroom.protocol.errors import ServiceError, internal_error, unrecognized_client
+from strongroom.protocol.errors import (
+    ServiceError,
+    internal_error,
+    unrecognized_client,
+    validation_error,
+)
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store.engine import Store
+from strongroom.types import Caller, PrincipalPolicies
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -55,24 +62,11 @@ _ROLE_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):role/(?:[^/]+/)*([\w+=,.@-]{1,
 _WHITESPACE = re.compile(r"\s")
 
 
-class StsCaller(Protocol):
-    """The pipeline's caller; STS needs the whole authenticated principal."""
-
-    @property
-    def account_id(self) -> str: ...
-
-    @property
-    def region(self) -> str: ...
-
-    @property
-    def source_ip(self) -> str: ...  # "" for a call made inside the server
-
-
 # Errors, with STS's codes ---------------------------------------------------------------
 
 
 def _access_denied(message: str) -> ServiceError:
-    return ServiceError("AccessDenied", message, status=403)
+    return modeled_error("sts", "AccessDenied", message)
 
 
 def _not_authorized(principal: Principal, action: str, role_arn: str) -> ServiceError:
@@ -84,7 +78,7 @@ def _not_authorized(principal: Principal, action: str, role_arn: str) -> Service
 
 
 def _validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+    return validation_error(message, "query")
 
 
 def _invalid_parameter(message: str) -> ServiceError:
@@ -157,7 +151,7 @@ class SecurityTokenService:
 
     # GetCallerIdentity --------------------------------------------------------------------
 
-    def get_caller_identity(self, caller: StsCaller, params: Params) -> Output:
+    def get_caller_identity(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         return {
             "UserId": self._user_id(principal, self._identity(principal)),
@@ -188,7 +182,7 @@ class SecurityTokenService:
 
     # GetSessionToken ----------------------------------------------------------------------
 
-    def get_session_token(self, caller: StsCaller, params: Params) -> Output:
+    def get_session_token(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         if principal.session_token:
             raise _access_denied("Cannot call GetSessionToken with session credentials")
@@ -217,7 +211,7 @@ class SecurityTokenService:
 
     # GetAccessKeyInfo ---------------------------------------------------------------------
 
-    def get_access_key_info(self, caller: StsCaller, params: Params) -> Output:
+    def get_access_key_info(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         if principal.session_token and principal.kind != "assumed-role":
             # GetSessionToken's credentials may call only AssumeRole and GetCallerIdentity
@@ -233,7 +227,7 @@ class SecurityTokenService:
 
     # AssumeRole ---------------------------------------------------------------------------
 
-    def assume_role(self, caller: StsCaller, params: Params) -> Output:
+    def assume_role(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         role_arn: str = params["RoleArn"]
         session_name: str = params["RoleSessionName"]

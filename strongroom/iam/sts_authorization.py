@@ -28,7 +28,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from strongroom.iam.credentials import CredentialStore, Principal
+from strongroom.iam.credentials import CredentialStore
 from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import (
     inherited_tags,
@@ -48,6 +48,7 @@ from strongroom.policy.operation_checks import (
     reference_checks,
 )
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.query_codec import modeled_error
 
 Params = Mapping[str, Any]
 
@@ -64,14 +65,16 @@ def trust_policy_text(text: str) -> str:
     return json.dumps(parsed)
 
 
-def refused(principal: Principal, check: Check) -> ServiceError:
+def refused(caller: Any, check: Check, denied: Exception) -> Exception:
     """STS's AccessDenied: it names no reason, so it tells neither whether the role
     exists nor which policy said no."""
-    return ServiceError(
+    if not isinstance(denied, ServiceError) or denied.code != "AccessDeniedException":
+        return denied
+    return modeled_error(
+        "sts",
         "AccessDenied",
-        f"User: {principal.arn} is not authorized to perform: {check.action} "
+        f"User: {principal_of(caller).arn} is not authorized to perform: {check.action} "
         f"on resource: {check.resource}",
-        status=403,
     )
 
 

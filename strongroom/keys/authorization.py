@@ -23,8 +23,7 @@ from strongroom.keys.conditions import (
     re_encrypt_keys,
     request_alias_keys,
 )
-from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
-from strongroom.policy.checks import Check
+from strongroom.keys.kms import KeyRecord, KeyService
 from strongroom.policy.operation_checks import (
     Authorization,
     CheckBuilder,
@@ -32,10 +31,7 @@ from strongroom.policy.operation_checks import (
     Resource,
     reference_checks,
 )
-
-
-def _kms_caller(caller: Any) -> KmsCaller:
-    return KmsCaller(caller.account_id, caller.region, caller.principal_arn)
+from strongroom.types import Check
 
 
 def key_resource(key: KeyRecord) -> Resource:
@@ -64,23 +60,22 @@ def key_resolver(service: KeyService) -> Resolver:
     says NotFound."""
 
     def resolve(caller: Any, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
-        kms_caller = _kms_caller(caller)
         found: list[KeyRecord] = []
         if operation == "Decrypt":
             key = service.blob_key(params.get("CiphertextBlob"))
             found = [key] if key is not None else []
         elif operation in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
             if operation != "DeleteAlias":
-                target = service.target(kms_caller, params["TargetKeyId"])
+                target = service.target(caller, params["TargetKeyId"])
                 found = [target] if target is not None else []
             name = str(params["AliasName"])
             # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
             if operation != "CreateAlias" and not name.startswith("alias/aws/"):
-                current = service.target(kms_caller, name)
+                current = service.target(caller, name)
                 if current is not None and all(current.key_id != k.key_id for k in found):
                     found.append(current)
         elif params.get("KeyId"):
-            key = service.target(kms_caller, params["KeyId"])
+            key = service.target(caller, params["KeyId"])
             found = [key] if key is not None else []
         return [key_resource(key) for key in found]
 
@@ -103,7 +98,7 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
     def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         base: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
         source = service.blob_key(params.get("CiphertextBlob"))
-        destination = service.target(_kms_caller(caller), params["DestinationKeyId"])
+        destination = service.target(caller, params["DestinationKeyId"])
         same = re_encrypt_keys(source, destination)
         found: list[Check] = []
         if source is not None:

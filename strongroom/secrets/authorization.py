@@ -17,7 +17,8 @@ from strongroom.policy.operation_checks import (
     reference_checks,
 )
 from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_keys
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.service import SecretsManager
+from strongroom.types import Caller
 
 
 def _unnamed_arn(caller: Caller, secret_id: str) -> tuple[str, str]:

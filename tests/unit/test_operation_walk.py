@@ -27,18 +27,15 @@ from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.iam.api import iam_spec
-from strongroom.iam.credentials import Principal, admin_arn
 from strongroom.iam.organizations import Organizations, organizations_spec
 from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import SecurityTokenService, sts_spec
 from strongroom.keys.api import kms_spec
 from strongroom.policy import reference
-from strongroom.policy.checks import Check
 from strongroom.protocol.pagination import TokenCodec
-from strongroom.protocol.service import ServiceSpec
 from strongroom.secrets.api import secretsmanager_spec
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.types import Caller, Check, Principal, ServiceSpec, admin_arn
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
