@@ -103,7 +103,7 @@ def rotate_managed_keys(data_dir: Path, then_reencrypt: bool, as_json: bool) -> 
     now, as AWS does yearly by itself: each gets a new material generation, which new
     data keys use; older generations stay for decryption. Tenants cannot do this through
     the KMS API (RotateKeyOnDemand on an AWS managed key is refused, as on AWS)."""
-    from strongroom.clock import SystemClock
+    from strongroom.clock import SystemClock, now_ms
     from strongroom.keys.generations import OPERATOR, add_generation_to_keys
     from strongroom.store.engine import Store, sqlite_url
 
@@ -113,10 +113,9 @@ def rotate_managed_keys(data_dir: Path, then_reencrypt: bool, as_json: bool) -> 
         store = Store(sqlite_url(data_dir))
         try:
             store.migrate()
-            now_ms = int(SystemClock().now().timestamp() * 1000)
             with store.write() as conn:
                 rotated = add_generation_to_keys(
-                    conn, Barrier(root_key), now_ms, OPERATOR, aws_managed_only=True
+                    conn, Barrier(root_key), now_ms(SystemClock()), OPERATOR, aws_managed_only=True
                 )
         finally:
             store.dispose()

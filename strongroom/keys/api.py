@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.keys.authorization import kms_checks
-from strongroom.keys.kms import KeyService, KmsCaller
+from strongroom.keys.kms import KeyService
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
 OPERATIONS = (
@@ -42,11 +42,7 @@ OPERATIONS = (
 def _bind(service: KeyService, operation: str) -> Handler:
     method = getattr(service, snake_case(operation))
 
-    def handler(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
-        return method(kms_caller, params)  # type: ignore[no-any-return]
-
-    return handler
+    return method  # type: ignore[no-any-return]
 
 
 def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
@@ -65,5 +61,5 @@ def kms_spec(service: KeyService) -> ServiceSpec:
         {name: _bind(service, name) for name in OPERATIONS},
         "AWS::KMS::Key",
         key_arns,
-        kms_checks(service),
+        kms_checks(service, OPERATIONS),
     )

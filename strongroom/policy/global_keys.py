@@ -1,15 +1,15 @@
 """The global condition keys of a request (``aws:...``): who calls, from where, in which
 organization (IAM User Guide, "AWS global condition context keys").
 
-The authorizer and STS, which evaluates role trust policies itself, both build them
-here, so that a policy reads the same request alike wherever it is evaluated.
+The authorizer builds them here for every check, role trust policies (sts:AssumeRole)
+included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.iam.credentials import Principal
+from strongroom.types import Principal
 
 Keys = dict[str, tuple[str, ...]]
 

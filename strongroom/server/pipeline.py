@@ -47,9 +47,9 @@ from strongroom.protocol.wire import (
     wire_code,
     wire_for,
 )
-from strongroom.secrets.service import Caller
 from strongroom.server.batching import BatcherClosed, WriteBatcher
 from strongroom.store.engine import Store, WriteAttempted
+from strongroom.types import Caller
 
 log = logging.getLogger("strongroom.request")
 
@@ -354,8 +354,7 @@ class Pipeline:
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
-        for check in service.checks_for(caller, operation_name, exchange.params):
-            authorize(check)
+        service.authorize(caller, operation_name, exchange.params, authorize)
         return _Call(handler, caller)
 
     def _route(

@@ -32,7 +32,6 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from strongroom.audit.events import RequestFacts, build_event, user_identity
-from strongroom.iam.credentials import Principal
 from strongroom.ids import unique_id
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, make_undumpable, socket_path
 from strongroom.policy.checks import Check
@@ -40,6 +39,7 @@ from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
 from strongroom.server.deployment import Deployment
+from strongroom.types import Principal
 
 log = logging.getLogger("strongroom.server")
 

@@ -19,7 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.rekey import ROOT_SEALED, sealed_rows
+from strongroom.keys.rekey import sealed_rows
+from strongroom.server.keyring import ROOT_SEALED
 from strongroom.store.engine import Store, sqlite_url
 from tests.server import STRONGROOM, ServerProcess, free_port
 from tests.softhsm import SoftHsmToken, make_token

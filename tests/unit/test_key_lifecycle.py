@@ -17,9 +17,10 @@ from strongroom.keys import providers
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.generations import OPERATOR, REKEY, add_generation_to_keys
 from strongroom.keys.kms import blob_origin, split_sealed
-from strongroom.keys.rekey import NEW_GENERATIONS, ROOT_SEALED, rekey, sealed_rows
+from strongroom.keys.rekey import NEW_GENERATIONS, rekey, sealed_rows
 from strongroom.secrets.reencrypt import reencrypt
 from strongroom.server.deployment import Deployment, initialize, open_deployment
+from strongroom.server.keyring import ROOT_SEALED
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.inprocess import client, credentials_client, signing_at
@@ -136,7 +137,9 @@ def test_a_rekey_gives_every_key_a_new_generation_that_new_data_keys_use(
     store.dispose()
     assert len(before) == 3 and all(len(found) == 1 for found in before.values())
 
-    counts = rekey(data_dir, old_key, providers.protect(providers.FileChoice()), clock=clock)
+    counts = rekey(
+        data_dir, old_key, providers.protect(providers.FileChoice()), ROOT_SEALED, clock=clock
+    )
     assert counts[NEW_GENERATIONS] == 3
 
     deployment = open_deployment(data_dir, clock=clock)
