@@ -1,3 +1,5 @@
+# long module: both ends of one protocol (the keyholder serving the socket and the
+# worker link that watches it), kept together so that they change together.
 """The keyholder: the one process that holds the unsealed root key, and never hands it out.
 
 ``strongroom server`` is the keyholder. It unseals (or stays sealed, for Shamir), then
@@ -10,11 +12,10 @@ state, ``{"type": "state", "sealed": false}`` or ``{"sealed": true}`` (never a k
 worker acknowledges each push once it has applied it (built or dropped its deployment),
 and an unseal or seal is answered only after every worker acknowledged, so once
 ``unseal`` returns every worker serves, and once ``seal`` returns none does. While
-unsealed, a worker's :class:`KeyholderBarrier` keeps a *barrier* connection on which it
+unsealed, a worker's barrier (keys/remote_barrier.py) keeps a *barrier* connection on which it
 asks, one JSON line each way::
 
-    {"op": "seal", "data": b64, "aad": b64} -> {"ok": true, "data": b64}
-    {"op": "open", "data": b64, "aad": b64} -> {"ok": true, "data": b64} | {"ok": false, ...}
+    {"op": "seal" | "open", "data": b64, "aad": b64} -> {"ok": true, "data": b64} | {"ok": false}
 
 Watch, barrier and ``seal`` connections are served only to the keyholder's own family:
 this process (one worker: uvicorn serves in it) and the worker processes it started
@@ -31,9 +32,8 @@ Operator requests arrive on short connections, one JSON line each way::
     {"op": "seal"}    (workers only: the HTTP layer has authenticated and audited it)
 
 The keyholder makes itself non-dumpable (``PR_SET_DUMPABLE`` 0: no core file, no
-``ptrace`` or ``/proc/<pid>/mem`` by other processes of the user).
-
-Nothing here logs a key, a share or a passphrase.
+``ptrace`` or ``/proc/<pid>/mem`` by other processes of the user). Nothing here logs a
+key, a share or a passphrase.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ log = logging.getLogger("strongroom.keyholder")
 SOCKET_NAME = "keyholder.sock"
 ACK_TIMEOUT = 30.0  # seconds a worker has to apply a pushed state
 REQUEST_TIMEOUT = 60.0  # an unseal may run scrypt or talk to an HSM
-_LINE_LIMIT = 64 * 1024
+LINE_LIMIT = 64 * 1024
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes with the terminating NUL
 
 
@@ -300,7 +300,7 @@ class Keyholder:
     async def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
-        server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=_LINE_LIMIT)
+        server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=LINE_LIMIT)
         ready.set()
         async with server:
             await self._stopping.wait()
@@ -534,7 +534,7 @@ class KeyholderLink:
     async def start(self) -> None:
         """Connect, and apply the current state before returning."""
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self._path), limit=_LINE_LIMIT)
+            reader, writer = await asyncio.open_unix_connection(str(self._path), limit=LINE_LIMIT)
         except OSError as problem:
             raise KeyholderError(
                 f"cannot reach the keyholder at {self._path}: {problem.strerror}"
@@ -590,7 +590,7 @@ class KeyholderLink:
 
 async def request(path: Path, message: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        reader, writer = await asyncio.open_unix_connection(str(path), limit=_LINE_LIMIT)
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=LINE_LIMIT)
     except OSError as problem:
         raise KeyholderError(f"cannot reach the keyholder: {problem.strerror}") from None
     try:
@@ -607,83 +607,3 @@ async def request(path: Path, message: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(reply, dict):
         raise KeyholderError("the keyholder answered nonsense")
     return reply
-
-
-class KeyholderBarrier(Barrier):
-    """A worker's barrier: every seal and open is done by the keyholder, over one
-    connection (reopened once if the keyholder dropped it). The root key never enters
-    this process. Thread-safe: one request at a time."""
-
-    def __init__(self, path: Path) -> None:  # no key: deliberately not Barrier.__init__
-        self._path = path
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._file: Any = None
-
-    def __repr__(self) -> str:
-        return f"KeyholderBarrier({str(self._path)!r})"
-
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        return self._call("seal", plaintext, associated_data)
-
-    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
-        return self._call("open", sealed, associated_data)
-
-    def close(self) -> None:
-        with self._lock:
-            self._disconnect()
-
-    def _call(self, op: str, data: bytes, aad: bytes) -> bytes:
-        line = json.dumps(
-            {
-                "op": op,
-                "data": base64.b64encode(data).decode("ascii"),
-                "aad": base64.b64encode(aad).decode("ascii"),
-            }
-        ).encode()
-        with self._lock:
-            reply = self._exchange(line + b"\n")
-        if reply.get("ok"):
-            return base64.b64decode(reply["data"])
-        if reply.get("code") == "DecryptionError":
-            raise DecryptionError
-        raise KeyholderError(f"the keyholder refused to {op}: {reply.get('code')}")
-
-    def _exchange(self, line: bytes) -> dict[str, Any]:
-        for attempt in (1, 2):
-            try:
-                if self._file is None:
-                    self._connect()
-                assert self._sock is not None and self._file is not None
-                self._sock.sendall(line)
-                answer = self._file.readline(_LINE_LIMIT)
-                if answer:
-                    reply = json.loads(answer)
-                    if isinstance(reply, dict):
-                        return reply
-            except OSError:
-                pass
-            self._disconnect()  # dropped (a seal, a restart): try a fresh connection once
-            if attempt == 2:
-                break
-        raise KeyholderError("the keyholder did not answer (sealed?)")
-
-    def _connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(REQUEST_TIMEOUT)
-        try:
-            sock.connect(str(self._path))
-            sock.sendall(json.dumps({"op": "barrier"}).encode() + b"\n")
-        except OSError:
-            sock.close()
-            raise
-        self._sock, self._file = sock, sock.makefile("rb")
-
-    def _disconnect(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
-        self._sock = self._file = None

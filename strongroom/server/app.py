@@ -18,7 +18,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
-from strongroom.keys.keyholder import KeyholderBarrier, socket_path
+from strongroom.keys.keyholder import socket_path
+from strongroom.keys.remote_barrier import KeyholderBarrier
 from strongroom.server import jobs as background
 from strongroom.server.config import Settings
 from strongroom.server.deployment import Deployment, open_deployment

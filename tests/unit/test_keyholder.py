@@ -18,7 +18,6 @@ from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.keyholder import (
     DataDirLock,
     Keyholder,
-    KeyholderBarrier,
     KeyholderError,
     KeyholderLink,
     request,
@@ -26,6 +25,7 @@ from strongroom.keys.keyholder import (
     socket_path,
 )
 from strongroom.keys.providers import ShamirChoice
+from strongroom.keys.remote_barrier import KeyholderBarrier
 from strongroom.store.engine import secure_directory
 
 
