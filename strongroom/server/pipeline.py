@@ -37,6 +37,7 @@ from strongroom.protocol.errors import (
     invalid_signature,
     unrecognized_client,
 )
+from strongroom.protocol.limits import BodyLimits
 from strongroom.protocol.service import Handler, ServiceSpec
 from strongroom.protocol.wire import (
     JsonWire,
@@ -103,6 +104,7 @@ class Pipeline:
             spec.signing_name: spec for spec in services if spec.protocol == "query"
         }
         self._wires = {spec.name: wire_for(spec.model) for spec in services}
+        self.body_limits = BodyLimits(spec.name for spec in services)
         self._store = store
         self._credentials = credentials
         self._authorizer = authorizer
@@ -137,6 +139,17 @@ class Pipeline:
                 log.exception("commit failed for request %s", exchange.facts.request_id)
                 return self._commit_failed(exchange, outcome)
         return self._success(exchange, outcome)
+
+    def refuse_unread(self, request: sigv4.HttpRequest, error: ServiceError) -> Response:
+        """Answer a request refused before its body was read (too large): in its
+        protocol's error shape, closing the connection so the rest is never read. Not
+        audited: like malformed HTTP, it never reached authentication, and recording
+        each would let anyone fill the audit log without a credential."""
+        exchange, headers = self._exchange(request, "")
+        if "x-amz-target" not in headers and looks_like_query(request, headers):
+            exchange.wire = QueryWire(None)
+        response = self._error_response(exchange, error)
+        return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
 
     async def handle_async(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request from the event loop.
