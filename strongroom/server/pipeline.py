@@ -104,6 +104,7 @@ class Pipeline:
             spec.signing_name: spec for spec in services if spec.protocol == "query"
         }
         self._wires = {spec.name: wire_for(spec.model) for spec in services}
+        self.services = tuple(services)
         self.body_limits = BodyLimits(spec.name for spec in services)
         self._store = store
         self._credentials = credentials
