@@ -140,6 +140,9 @@ def parse_policy(
         raise ServiceError(error_code, str(exc)) from None
 
 
+INVALID_JSON = "This policy contains invalid Json"
+
+
 def _parse(text: str, kind: PolicyKind) -> PolicyDocument:
     return _document(_load_json(text), kind)
 
@@ -153,12 +156,9 @@ def _load_json(text: str) -> object:
             parse_float=_Number,
             parse_constant=_reject_constant,
         )
-    except json.JSONDecodeError as exc:
-        raise _JsonError(
-            f"This policy contains invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from None
-    except RecursionError:
-        raise _JsonError("This policy contains invalid JSON: it is nested too deeply.") from None
+    except (json.JSONDecodeError, RecursionError):
+        # AWS's own text; Python's parser message would describe our parser, not the policy.
+        raise _JsonError(INVALID_JSON) from None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -173,7 +173,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _reject_constant(name: str) -> object:
-    raise _JsonError(f"This policy contains invalid JSON: {name} is not a JSON value.")
+    raise _JsonError(INVALID_JSON)  # NaN, Infinity: not JSON, though Python reads them
 
 
 _TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")

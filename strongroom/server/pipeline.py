@@ -381,7 +381,7 @@ class Pipeline:
             prefix, _, operation_name = target.rpartition(".")
             service = self._by_prefix.get(prefix)
             if service is None:
-                raise ServiceError("UnknownOperationException", "")
+                raise ServiceError("UnknownOperationException", self._not_served(request, prefix))
             return service, operation_name
         if looks_like_query(request, headers):
             exchange.wire = QueryWire(None)  # errors before the service is known are XML
@@ -394,9 +394,19 @@ class Pipeline:
             scope_service = sigv4.parse_credential(request).service
             service = self._by_signing_name.get(scope_service)
             if service is None:
-                raise ServiceError("InvalidAction", f"Could not find operation {action}")
+                raise ServiceError("InvalidAction", self._not_served(request, action))
             return service, action
         raise ServiceError("UnknownOperationException", "")
+
+    def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
+        """Why a request for a service this server does not have fails: the service its
+        signature is scoped to (else what routed it), and the ones served."""
+        try:
+            service = sigv4.parse_credential(request).service
+        except ServiceError:
+            service = named
+        served = ", ".join(sorted(spec.name for spec in self.services))
+        return f"Strongroom does not serve the {service} service ({named}); it serves {served}."
 
     def _authenticate(
         self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec

@@ -6,6 +6,7 @@ deployment (barrier, services, pipeline) is built when the key arrives and dropp
 it is sealed. It also serves the operator endpoints::
 
     GET  /_strongroom/health   200 {"status": "ok", "sealed": false} | 503 {"sealed": true}
+                               | 503 {"status": "not ready", "reason": ...} (audit failing)
     GET  /_strongroom/status   {"sealed", "provider", "progress", "threshold", ...}
     POST /_strongroom/unseal   {"share": "..."} -> {"sealed", "progress", "threshold"}
     POST /_strongroom/seal     SigV4-signed (service "strongroom") by an account admin
@@ -170,8 +171,16 @@ class SealGate:
         )
 
     async def health(self, _request: Request) -> Response:
-        if self.sealed:
+        deployment = self._deployment
+        if deployment is None:
             return JSONResponse({"sealed": True}, status_code=503)
+        # Every request is audited or refused: a log that cannot be written means every
+        # request fails, so the server is not ready (a load balancer should look elsewhere).
+        problem = deployment.audit.problem()
+        if problem is not None:
+            return JSONResponse(
+                {"status": "not ready", "sealed": False, "reason": problem}, status_code=503
+            )
         return JSONResponse({"status": "ok", "sealed": False})
 
     async def status(self, _request: Request) -> Response:
