@@ -54,6 +54,22 @@ from strongroom.store.engine import Store, WriteAttempted
 
 log = logging.getLogger("strongroom.request")
 
+OPERATOR_SIGNING_NAME = "strongroom"  # the SigV4 service operator requests are signed for
+OPERATOR_EVENT_SOURCE = "strongroom"
+
+
+def deployment_arn(management_account: str) -> str:
+    """The resource ``strongroom:Seal`` and ``strongroom:Unseal`` are authorized on."""
+    return f"arn:aws:strongroom::{management_account}:deployment"
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """A deployment-wide action of the operator endpoints."""
+
+    name: str  # "Seal": the IAM action strongroom:Seal and the audit event's name
+    unaudited_ok: bool = False
+
 
 @dataclass(frozen=True)
 class Response:
@@ -75,6 +91,7 @@ class _Exchange:
     claimed_key: str | None = None  # the access key a request was signed with, verified or not
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
+    event_source: str | None = None  # an operator request's; else the service's
 
 
 @dataclass(frozen=True)
@@ -418,6 +435,68 @@ class Pipeline:
         exchange.facts = _with_region(exchange.facts, credential.region)
         return self.authenticate(request, service.signing_name, credential)
 
+    def authorize_operator(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> Principal | Response:
+        """An operator request (``/_strongroom/seal``, ``/_strongroom/unseal``) through
+        the same stages as every AWS request: authenticate (SigV4, signed for the
+        ``strongroom`` service), authorize (the deployment's management account only, and
+        its policies must allow the action on the deployment's ARN), audit (allowed or
+        refused, one event). The principal to act for, or the error response to give.
+        When the audit record cannot be written the action is refused, unless
+        ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = OPERATOR_EVENT_SOURCE
+        error: ServiceError | None = None
+        try:
+            with self._store.read():
+                credential = sigv4.parse_credential(request)
+                exchange.claimed_key = credential.access_key_id
+                exchange.facts = _with_region(exchange.facts, credential.region)
+                principal, region = self.authenticate(request, OPERATOR_SIGNING_NAME, credential)
+                exchange.principal = principal
+                management = self._credentials.management_account()
+                if principal.account_id != management:
+                    # Accounts are tenants: no policy of another account reaches the
+                    # deployment, whatever it says.
+                    raise ServiceError(
+                        "AccessDeniedException",
+                        f"User: {principal.arn} is not authorized to perform: "
+                        f"strongroom:{action.name}: only the deployment's management account "
+                        f"({management}) may.",
+                    )
+                check = Check(f"strongroom:{action.name}", deployment_arn(management), management)
+                self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
+        except ServiceError as refused:
+            error = refused
+        except Exception:
+            log.exception("operator request %s failed", exchange.facts.request_id)
+            error = internal_error()
+        try:
+            self._audit.write(self._event(exchange, error))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+            if error is None and not action.unaudited_ok:
+                error = internal_error()
+        if error is not None:
+            return self._error_response(exchange, error)
+        assert exchange.principal is not None
+        return exchange.principal
+
+    def record_operator_event(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> None:
+        """Audit an operator action that was not signed but done with shares (a Shamir or
+        passphrase unseal, once the key it recovered opened the audit log)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = OPERATOR_EVENT_SOURCE
+        try:
+            self._audit.write(self._event(exchange, None))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+
     def authenticate(
         self,
         request: sigv4.HttpRequest,
@@ -425,8 +504,7 @@ class Pipeline:
         credential: sigv4.SigV4Credential | None = None,
     ) -> tuple[Principal, str]:
         """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
-        its credential scope; raises the AWS authentication error otherwise. Also used by
-        the operator endpoints (``/_strongroom/seal``)."""
+        its credential scope; raises the AWS authentication error otherwise."""
         credential = credential or sigv4.parse_credential(request)
         if credential.service != signing_name:
             raise invalid_signature(
@@ -448,14 +526,6 @@ class Pipeline:
             raise expired_token()
         return key.principal, credential.region
 
-    def authorize(self, principal: Principal, check: Check, source_ip: str, region: str) -> None:
-        """Ask the authorizer directly (the operator endpoints: ``/_strongroom/seal``)."""
-        self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
-
-    def record_event(self, event: Mapping[str, Any]) -> None:
-        """Audit a request served outside the AWS services (an operator endpoint)."""
-        self._audit.write(event)
-
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {"x-amzn-RequestId": exchange.facts.request_id}
 
@@ -470,7 +540,8 @@ class Pipeline:
         )
         return build_event(
             facts=exchange.facts,
-            event_source=exchange.service.event_source if exchange.service else "unknown",
+            event_source=exchange.event_source
+            or (exchange.service.event_source if exchange.service else "unknown"),
             operation=exchange.operation,
             operation_name=exchange.operation_name,
             identity=identity,
