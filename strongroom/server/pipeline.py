@@ -16,6 +16,7 @@ from typing import Any
 from anyio import to_thread
 from botocore.model import OperationModel
 
+from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import (
     RequestFacts,
     build_event,
@@ -92,6 +93,7 @@ class _Exchange:
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
     event_source: str | None = None  # an operator request's; else the service's
+    event_id: str | None = None  # the audit event's, once built: a correction reuses it
 
 
 @dataclass(frozen=True)
@@ -348,10 +350,13 @@ class Pipeline:
         return Response(status, {**self._headers(exchange), **headers}, body)
 
     def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
-        """The success already audited did not commit: say so under the same request id."""
+        """The success already audited did not commit: correct its record (same eventID,
+        the final outcome; audit/corrections.py), which every reader applies."""
         try:
             exchange.output = None
-            self._audit.write(self._event(exchange, failure))
+            event = self._event(exchange, failure)
+            event[CORRECTION] = {"reason": COMMIT_FAILED}
+            self._audit.write(event)
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
@@ -538,7 +543,7 @@ class Pipeline:
             if exchange.claimed_key
             else None
         )
-        return build_event(
+        event = build_event(
             facts=exchange.facts,
             event_source=exchange.event_source
             or (exchange.service.event_source if exchange.service else "unknown"),
@@ -553,6 +558,11 @@ class Pipeline:
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",
         )
+        if exchange.event_id is None:
+            exchange.event_id = str(event["eventID"])
+        else:
+            event["eventID"] = exchange.event_id
+        return event
 
     def _key_account(self, access_key_id: str) -> str | None:
         """The account of the key a refused request claimed: that account's event history
