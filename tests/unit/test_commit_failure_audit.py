@@ -37,9 +37,12 @@ def commits_fail(deployment: Deployment) -> Iterator[None]:
 
 
 def failed_create(deployment: Deployment, sm: Any, name: str) -> str:
-    with signing_at(deployment.clock), commits_fail(deployment):
-        with pytest.raises(ClientError) as raised:
-            sm.create_secret(Name=name, SecretString="never stored")
+    with (
+        signing_at(deployment.clock),
+        commits_fail(deployment),
+        pytest.raises(ClientError) as raised,
+    ):
+        sm.create_secret(Name=name, SecretString="never stored")
     response = raised.value.response
     assert response["Error"]["Code"] == "InternalServiceError"
     return str(response["ResponseMetadata"]["RequestId"])
@@ -88,7 +91,7 @@ def test_a_commit_that_fails_after_the_audit_write_reads_as_one_failed_event(
 def test_verify_finds_a_correction_that_pairs_with_nothing(deployment: Deployment) -> None:
     sm = client(deployment, "secretsmanager")
     failed_create(deployment, sm, "app/first")
-    stray = [r for r in audit_records(deployment.data_dir) if CORRECTION in r][0]
+    stray = next(r for r in audit_records(deployment.data_dir) if CORRECTION in r)
     forged = {k: v for k, v in stray.items() if k != "strongroomIntegrity"}
     forged["eventID"] = "00000000-0000-0000-0000-000000000000"
     deployment.audit.write(forged)  # a correction of an event that was never recorded
