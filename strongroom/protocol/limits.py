@@ -20,7 +20,7 @@ from strongroom.protocol.model import service_model
 
 KIB = 1024
 DEFAULT_LIMIT = 64 * KIB
-# JSON nesting deeper than any served model needs (the deepest input is 6 levels).
+# JSON nesting far deeper than any served operation's input needs.
 MAX_JSON_DEPTH = 32
 
 # service -> operation -> limit; an operation not named gets DEFAULT_LIMIT.
