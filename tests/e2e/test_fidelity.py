@@ -4,7 +4,11 @@ what AWS answers, down to a label, a missing member, a status code and a message
 from __future__ import annotations
 
 import http.client
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +107,25 @@ def test_an_unserved_service_is_named(server: ServerProcess, service: str, call:
     error = aws_error(getattr(server.client(service), call), code="UnknownOperationException")
     assert error["Message"].startswith(f"Strongroom does not serve the {service} service")
     assert "secretsmanager" in error["Message"]
+
+
+def test_the_aws_cli_names_an_unserved_service(server: ServerProcess) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("aws")), "cloudwatch", "list-metrics"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "UnknownOperationException" in result.stderr
+    assert "Strongroom does not serve the monitoring service" in result.stderr
