@@ -289,9 +289,21 @@ class SealGate:
                 f"Strongroom is sealed ({reply.get('provider')}): credentials cannot be "
                 "checked until it is unsealed, and there is nothing to seal.",
             )
+        if self._verifying.locked():
+            # Each check opens the deployment: one at a time, and no queue for a flood of
+            # unauthenticated callers to grow.
+            return _error(
+                503, "ThrottlingException", "another operator request is being checked; retry"
+            )
         key = base64.b64decode(reply["key"])
-        async with self._verifying:  # one at a time: each opens the deployment
-            opened = await to_thread.run_sync(lambda: opener(key))
+        async with self._verifying:
+            try:
+                opened = await to_thread.run_sync(lambda: opener(key))
+            except Exception:
+                log.exception("could not open the deployment to check an operator request")
+                return _error(
+                    503, "ServiceUnavailableException", "the deployment could not be opened"
+                )
             try:
                 outcome = await to_thread.run_sync(
                     opened.pipeline.authorize_operator, signed, source_ip, action
