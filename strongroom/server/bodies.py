@@ -8,33 +8,36 @@ limit's worth of a request, whoever sends it."""
 from __future__ import annotations
 
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
 from strongroom.protocol.limits import BodyLimits, too_large
 
 
 async def read_body(scope: Scope, receive: Receive, limits: BodyLimits) -> bytes:
     """The body of the request in ``scope``; :class:`ServiceError` (413) past its limit,
-    :class:`ClientDisconnect` if the client leaves first."""
-    length = target = authorization = None
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            length = value
-        elif name == b"x-amz-target":
-            target = value
-        elif name == b"authorization":
-            authorization = value
-    limit = limits.limit(target, authorization)
+    :class:`ClientDisconnect` if the client leaves first. On every request's path: one
+    dict built in C, two lookups, one comparison."""
+    headers = dict(scope["headers"])
+    limit = limits.limit(headers.get(b"x-amz-target"), headers.get(b"authorization"))
+    length = headers.get(b"content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise too_large(limit)
-    return await read_limited(receive, limit)
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")
+        if len(body) <= limit:
+            return body  # the usual case: the whole body in one message
+    return await _rest(receive, limit, message)
 
 
 async def read_limited(receive: Receive, limit: int) -> bytes:
+    return await _rest(receive, limit, await receive())
+
+
+async def _rest(receive: Receive, limit: int, message: Message) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect
         chunk = message.get("body", b"")
@@ -44,3 +47,4 @@ async def read_limited(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        message = await receive()

@@ -135,12 +135,9 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        # Until the next request begins, uvicorn's keep-alive timeout is the one that runs.
         self._deadline = math.inf
         super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._waiting_for = ""  # idle: uvicorn's keep-alive timeout takes over
 
     def _expect(self, what: str, timeout: float) -> None:
         self._waiting_for = what
