@@ -36,11 +36,13 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check strongroom tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layering of docs/architecture.md (contract in pyproject.toml)
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check strongroom tests
 	$(BIN)/ruff format --check strongroom tests
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -25,11 +25,11 @@ from sqlalchemy import Connection, func, insert, select
 
 from bench.secretdata import secret_name, secret_value
 from strongroom.iam.credentials import admin_arn
-from strongroom.keys.kms import KeyService, KmsCaller
+from strongroom.keys.kms import KeyService
 from strongroom.secrets import arns
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
+from strongroom.types import Caller
 
 BATCH = 20_000  # secrets per transaction
 REGION = "us-east-1"
@@ -114,7 +114,7 @@ def _add_batch(
 ) -> dict[str, str]:
     """Insert the secrets ``indexes``; returns name -> value for the first few."""
     secret, version, stages = template
-    key = deployment.keys.key_for_secret(conn, KmsCaller(DEV_ACCOUNT, REGION), secret["kms_key_id"])
+    key = deployment.keys.key_for_secret(conn, Caller(DEV_ACCOUNT, REGION), secret["kms_key_id"])
     secrets_rows, version_rows, stage_rows = [], [], []
     sample: dict[str, str] = {}
     for offset, index in enumerate(indexes):

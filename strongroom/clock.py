@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
 
 
 class Clock(Protocol):
@@ -39,4 +39,29 @@ DAY_MS = 86_400_000
 def midnight_ms(moment: datetime) -> int:
     """AWS reports LastAccessedDate at date resolution: midnight UTC of the access day, in
     Unix milliseconds (Unix time has no leap seconds: a UTC day is a whole number of them)."""
-    return int(moment.timestamp() * 1000) // DAY_MS * DAY_MS
+    return to_ms(moment) // DAY_MS * DAY_MS
+
+
+# Stored times are Unix milliseconds (integers, exact, comparable in SQL); these are the
+# one conversion each way.
+
+
+def to_ms(moment: datetime) -> int:
+    """``moment`` as Unix milliseconds."""
+    return int(moment.timestamp() * 1000)
+
+
+@overload
+def from_ms(ms: int) -> datetime: ...
+@overload
+def from_ms(ms: None) -> None: ...
+@overload
+def from_ms(ms: int | None) -> datetime | None: ...
+def from_ms(ms: int | None) -> datetime | None:
+    """Unix milliseconds as an aware UTC datetime (None stays None: an unset column)."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def now_ms(clock: Clock) -> int:
+    """The clock's time in Unix milliseconds."""
+    return to_ms(clock.now())

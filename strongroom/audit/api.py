@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from strongroom.audit.lookup import EventLookup, LookupCaller
-from strongroom.protocol.service import ServiceSpec
+from strongroom.audit.lookup import EventLookup
+from strongroom.types import ServiceSpec
 
 
 def cloudtrail_spec(lookup: EventLookup) -> ServiceSpec:
-    def lookup_events(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        return lookup.lookup_events(LookupCaller(caller.account_id, caller.region), params)
-
-    return ServiceSpec("cloudtrail", {"LookupEvents": lookup_events})
+    return ServiceSpec("cloudtrail", {"LookupEvents": lookup.lookup_events})

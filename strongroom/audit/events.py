@@ -18,9 +18,9 @@ from typing import Any
 
 from botocore.model import OperationModel, Shape
 
-from strongroom.iam.credentials import Principal
 from strongroom.ids import unique_id
 from strongroom.protocol.model import planned_on_first_use, shape_plan
+from strongroom.types import Principal
 
 EVENT_VERSION = "1.11"  # CloudTrail's current record format
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Validate", "Lookup")

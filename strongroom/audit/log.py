@@ -1,3 +1,5 @@
+# long module: the writer thread's group commit, chaining, rotation, digests and recovery share
+# one lock and one state; splitting them would spread that state.
 """The audit log: hash-chained JSON lines under ``<data-dir>/audit/``, made durable by
 group commit, rotated by size and age, signed by periodic digests, pruned by retention.
 
@@ -34,7 +36,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -243,9 +244,10 @@ class AuditLog:
         self._coverage: dict[str, _Coverage] = {}
         self._digest_sequence = 0
         self._previous_digest = ZERO_HASH
-        self._digest_start = self._clock.now()
-        now = time.monotonic()
-        self._next_digest = now + self.options.digest_interval
+        # Digests and retention are scheduled on the injected clock, so a test moves a
+        # ManualClock and calls run_due() instead of sleeping through an interval.
+        self._digest_start = now = self._clock.now()
+        self._next_digest = now + timedelta(seconds=self.options.digest_interval)
         self._next_retention = now
         self.records_written = 0
         self.batches_written = 0
@@ -347,6 +349,11 @@ class AuditLog:
         """The sequence of the last durable record."""
         return self._sequence
 
+    def run_due(self) -> None:
+        """Have the writer thread run the digest and retention that are due by the clock
+        now, and return once it has (the writer otherwise wakes for them on its own)."""
+        self._call(lambda: None)
+
     def _call(self, work: Callable[[], T]) -> T:
         call = _Call(work)
         with self._cond:
@@ -365,10 +372,10 @@ class AuditLog:
         while True:
             with self._cond:
                 while not (self._batch.records or self._calls or self._closing):
-                    wait = self._next_wakeup() - time.monotonic()
-                    if wait <= 0:
+                    wait = self._seconds_to_wakeup()
+                    if wait is not None and wait <= 0:
                         break
-                    self._cond.wait(None if wait == float("inf") else wait)
+                    self._cond.wait(wait)
                 batch: _Batch | None = None
                 if self._batch.records:
                     batch, self._batch = self._batch, _Batch()
@@ -383,24 +390,28 @@ class AuditLog:
                 self._finish()
                 return
 
-    def _next_wakeup(self) -> float:
-        wakeup = float("inf")
+    def _seconds_to_wakeup(self) -> float | None:
+        """Seconds until the next digest or retention check is due; None: nothing is."""
+        due = []
         if self._coverage:
-            wakeup = self._next_digest
+            due.append(self._next_digest)
         if self.options.retention_days is not None:
-            wakeup = min(wakeup, self._next_retention)
-        return wakeup
+            due.append(self._next_retention)
+        if not due:
+            return None
+        return (min(due) - self._clock.now()).total_seconds()
 
     def _housekeeping(self) -> None:
-        now = time.monotonic()
+        now = self._clock.now()
         if self._coverage and now >= self._next_digest:
             try:
                 self._digest()
             except Exception:
                 log.exception("audit digest failed; retrying")
-                self._next_digest = now + min(self.options.digest_interval, 60.0)
+                retry = min(self.options.digest_interval, 60.0)
+                self._next_digest = now + timedelta(seconds=retry)
         if self.options.retention_days is not None and now >= self._next_retention:
-            self._next_retention = now + self.options.retention_check_interval
+            self._next_retention = now + timedelta(seconds=self.options.retention_check_interval)
             try:
                 removed = self._retain()
                 if removed:
@@ -573,7 +584,7 @@ class AuditLog:
         self._previous_digest = integrity.digest_hash(digest)
         self._digest_start = end
         self._coverage.clear()
-        self._next_digest = time.monotonic() + self.options.digest_interval
+        self._next_digest = end + timedelta(seconds=self.options.digest_interval)
         return path
 
     # --- retention ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,11 @@ from strongroom.audit.corrections import CORRECTION, is_correction
 from strongroom.clock import Clock
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
+from strongroom.types import Caller
 
 DEFAULT_WINDOW = timedelta(days=90)
 PAGE = 50
 INTEGRITY = "strongroomIntegrity"
-
-
-@dataclass(frozen=True)
-class LookupCaller:
-    account_id: str
-    region: str
 
 
 def _error(code: str, message: str) -> ServiceError:
@@ -128,7 +122,7 @@ class EventLookup:
         self._clock = clock
         self._tokens = tokens
 
-    def lookup_events(self, caller: LookupCaller, params: Mapping[str, Any]) -> dict[str, Any]:
+    def lookup_events(self, caller: Caller, params: Mapping[str, Any]) -> dict[str, Any]:
         attributes = params.get("LookupAttributes") or []
         if len(attributes) > 1:
             raise _error(

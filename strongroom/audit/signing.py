@@ -21,9 +21,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.audit.integrity import PUBLIC_KEY_FILE
-from strongroom.keys.envelope import Barrier
 from strongroom.store import schema
 from strongroom.store.engine import Store
+from strongroom.types import Sealer
 
 log = logging.getLogger("strongroom.audit")
 
@@ -68,7 +68,7 @@ class AuditSigningKey:
         )
 
 
-def load_or_create(store: Store, barrier: Barrier) -> AuditSigningKey:
+def load_or_create(store: Store, barrier: Sealer) -> AuditSigningKey:
     """The deployment's signing key, created (once, whichever worker comes first)."""
     sealed = _read(store)
     if sealed is None:
@@ -81,7 +81,7 @@ def load_or_create(store: Store, barrier: Barrier) -> AuditSigningKey:
                 if sealed is None:
                     sealed = barrier.seal(fresh.raw_private_bytes(), SETTING.encode())
                     conn.execute(insert(schema.settings).values(name=SETTING, value=sealed))
-        except IntegrityError:  # PostgreSQL: another node inserted first
+        except IntegrityError:  # a database without SQLite's write lock: another inserted first
             sealed = _read(store)
         if sealed is None:
             raise RuntimeError("the audit signing key could not be stored")

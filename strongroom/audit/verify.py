@@ -1,3 +1,5 @@
+# long module: one verification walk over chains, digests and signatures, read top to bottom
+# against docs/audit-format.md.
 """``strongroom audit verify``: prove the audit log files are what their writers wrote.
 
 For every writer (format: docs/audit-format.md):

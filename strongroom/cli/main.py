@@ -160,7 +160,7 @@ def server(config_file: Path | None, **flags: Any) -> None:
     from strongroom.cli.operator import start_keyholder
     from strongroom.server.app import SETTINGS_ENV
     from strongroom.server.deployment import initialize, is_initialized
-    from strongroom.server.http import HttpProtocol
+    from strongroom.server.http import http_protocol
 
     try:
         settings = load_settings(flags, config_file=config_file)
@@ -214,7 +214,7 @@ def server(config_file: Path | None, **flags: Any) -> None:
             workers=settings.workers,
             log_level=settings.log_level,
             loop="uvloop",
-            http=HttpProtocol,
+            http=http_protocol(),
             # X-Forwarded-For is not believed, not even from loopback: it would let any
             # local client pick the aws:SourceIp its policies see and its audit records show.
             proxy_headers=False,

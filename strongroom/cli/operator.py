@@ -437,6 +437,7 @@ def rekey(
     from strongroom.keys.rekey import RekeyError
     from strongroom.keys.rekey import rekey as run_rekey
     from strongroom.server.deployment import is_initialized
+    from strongroom.server.keyring import ROOT_SEALED
 
     if not is_initialized(data_dir):
         raise click.ClickException(f"{data_dir} is not a Strongroom data directory")
@@ -477,7 +478,7 @@ def rekey(
             sys.stdout.flush()
 
         try:
-            counts = run_rekey(data_dir, old_key, protection, before_commit=announce)
+            counts = run_rekey(data_dir, old_key, protection, ROOT_SEALED, before_commit=announce)
         except RekeyError as problem:
             raise click.ClickException(str(problem)) from None
     finally:

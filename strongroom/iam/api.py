@@ -95,9 +95,8 @@ _SIMULATOR = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
 
 
 def iam_operations(service: IdentityService) -> dict[str, Handler]:
-    """Operation name -> handler(caller, params); the caller needs ``account_id`` and
-    ``principal_arn`` (see :class:`strongroom.iam.service.IamCaller`)."""
-    simulator = PolicySimulator(service.store)
+    """Operation name -> handler(caller, params), the caller a :class:`strongroom.types.Caller`."""
+    simulator = PolicySimulator(service.store, service.tokens)
     return {
         name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
         for name in OPERATIONS

@@ -16,16 +16,20 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.keys.envelope import Barrier
+from strongroom.keys.rekey import SealedColumn
 from strongroom.store import schema
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import Store, cached
+from strongroom.types import Principal as Principal  # re-exported: the shared caller types
+from strongroom.types import PrincipalKind as PrincipalKind
+from strongroom.types import admin_arn as admin_arn
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 USE_RECORD_INTERVAL_MS = 60_000  # last use is kept to the minute, no finer
@@ -35,45 +39,11 @@ SESSION_KEY_PREFIX = "ASIA"  # AWS's prefix for temporary access key ids
 EXPIRED_SESSION_RETENTION = timedelta(days=1)
 _SESSION_TOKEN_BYTES = 96  # 128 base64 characters
 
-PrincipalKind = Literal["user", "assumed-role", "root"]
-
 log = logging.getLogger("strongroom.credentials")
 
 
 # Every request looks its access key up: cached per process (store/cache.py).
 _KEYS = Namespace("access-key", ("access_keys", "sts_sessions", "iam_users"), remember_absent=False)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller.
-
-    ``arn`` is who the caller is (a user, a role session
-    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, or the account root);
-    ``identity_arn`` is the IAM entity whose policies apply (the user, or the role of a
-    session). A temporary session carries the session policies that further limit it.
-    """
-
-    account_id: str
-    arn: str
-    access_key_id: str
-    kind: PrincipalKind = "user"
-    identity_arn: str = ""
-    session_policies: tuple[str, ...] = ()  # policy documents (text)
-    session_tags: tuple[tuple[str, str], ...] = ()
-    source_identity: str | None = None
-    session_token: bool = False  # signed with temporary credentials
-    # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
-    # AROA...:<session name> for a role session (None when not known).
-    unique_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.identity_arn:
-            object.__setattr__(self, "identity_arn", self.arn)
-
-    @property
-    def is_account_admin(self) -> bool:
-        return self.arn == admin_arn(self.account_id) or self.arn.endswith(":root")
 
 
 @dataclass(frozen=True)
@@ -160,7 +130,7 @@ class SessionRecord:
 
     @property
     def expiration(self) -> datetime:
-        return datetime.fromtimestamp(self.expires_ms / 1000, UTC)
+        return from_ms(self.expires_ms)
 
     def principal(self) -> Principal:
         return Principal(
@@ -179,10 +149,6 @@ class SessionRecord:
                 else None
             ),
         )
-
-
-def admin_arn(account_id: str) -> str:
-    return f"arn:aws:iam::{account_id}:user/admin"
 
 
 def new_access_key_id() -> str:
@@ -325,7 +291,7 @@ class CredentialStore:
                 expires_ms=expires_ms,
             )
         )
-        return IssuedSession(key_id, secret, token, datetime.fromtimestamp(expires_ms / 1000, UTC))
+        return IssuedSession(key_id, secret, token, from_ms(expires_ms))
 
     def session(self, access_key_id: str) -> SessionRecord | None:
         """The STS session of ``access_key_id`` (expired or not), or None."""
@@ -387,7 +353,7 @@ class CredentialStore:
             log.exception("could not record the use of an access key")
 
     def _now_ms(self) -> int:
-        return int(self._clock.now().timestamp() * 1000)
+        return now_ms(self._clock)
 
 
 def _aad(access_key_id: str) -> bytes:
@@ -414,3 +380,13 @@ def _session_record(row: Any) -> SessionRecord:
         created_ms=row.created_ms,
         expires_ms=row.expires_ms,
     )
+
+
+# What IAM seals with the root barrier, for a rekey to re-wrap (strongroom.server.keyring):
+# secret access keys and the secrets of live STS sessions, each bound to its key id.
+ROOT_SEALED = (
+    SealedColumn(schema.access_keys, "secret_ciphertext", lambda row: _aad(row.access_key_id)),
+    SealedColumn(
+        schema.sts_sessions, "secret_ciphertext", lambda row: _session_aad(row.access_key_id)
+    ),
+)

@@ -20,13 +20,12 @@ import secrets
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
 from strongroom.iam.service import create_account_access_role
@@ -35,6 +34,7 @@ from strongroom.protocol.pagination import TokenCodec, request_scope
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store import schema
 from strongroom.store.engine import Store
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -50,11 +50,6 @@ OPERATIONS = (
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 MAX_RESULTS = 20  # the model's bound, and the default page
 _ORG_ID_ALPHABET = string.ascii_lowercase + string.digits
-
-
-class OrgCaller(Protocol):
-    @property
-    def account_id(self) -> str: ...
 
 
 # Errors, with AWS's texts ----------------------------------------------------------------
@@ -113,10 +108,6 @@ class Organization:
         return f"arn:aws:organizations::{self.management_account_id}:account/{self.id}/{account_id}"
 
 
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _new_organization_id() -> str:
     return "o-" + "".join(secrets.choice(_ORG_ID_ALPHABET) for _ in range(10))
 
@@ -141,7 +132,7 @@ def _account_out(org: Organization, row: Any) -> Output:
         "Status": row.status,
         "State": row.status,
         "JoinedMethod": row.joined_method,
-        "JoinedTimestamp": _time(row.joined_ms),
+        "JoinedTimestamp": from_ms(row.joined_ms),
     }
     if row.email is not None:
         out["Email"] = row.email
@@ -153,10 +144,10 @@ def _status_out(row: Any) -> Output:
         "Id": row.id,
         "AccountName": row.account_name,
         "State": row.state,
-        "RequestedTimestamp": _time(row.requested_ms),
+        "RequestedTimestamp": from_ms(row.requested_ms),
     }
     if row.completed_ms is not None:
-        out["CompletedTimestamp"] = _time(row.completed_ms)
+        out["CompletedTimestamp"] = from_ms(row.completed_ms)
     if row.account_id is not None:
         out["AccountId"] = row.account_id
     if row.failure_reason is not None:
@@ -196,7 +187,7 @@ class Organizations:
         self._tokens = tokens
 
     def _now_ms(self) -> int:
-        return int(self._clock.now().timestamp() * 1000)
+        return now_ms(self._clock)
 
     # What other domains read ---------------------------------------------------------------
 
@@ -219,7 +210,7 @@ class Organizations:
             return None
         return Organization(row.id, row.management_account_id, row.feature_set, row.created_ms)
 
-    def _management(self, conn: Connection, caller: OrgCaller) -> Organization:
+    def _management(self, conn: Connection, caller: Caller) -> Organization:
         """The caller's organization, if the caller is its management account."""
         org = self._organization_of(conn, caller.account_id)
         if org is None:
@@ -230,7 +221,7 @@ class Organizations:
 
     # Operations ----------------------------------------------------------------------------
 
-    def create_organization(self, caller: OrgCaller, params: Params) -> Output:
+    def create_organization(self, caller: Caller, params: Params) -> Output:
         feature_set: str = params.get("FeatureSet") or "ALL"
         org = Organization(_new_organization_id(), caller.account_id, feature_set, self._now_ms())
         try:
@@ -262,13 +253,13 @@ class Organizations:
             raise _already_in_organization() from None  # a concurrent CreateOrganization
         return {"Organization": _organization_out(org)}
 
-    def describe_organization(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_organization(self, caller: Caller, params: Params) -> Output:
         org = self.organization_of(caller.account_id)
         if org is None:
             raise _not_in_use()
         return {"Organization": _organization_out(org)}
 
-    def create_account(self, caller: OrgCaller, params: Params) -> Output:
+    def create_account(self, caller: Caller, params: Params) -> Output:
         email: str = params["Email"]
         name: str = params["AccountName"]
         role_name: str = params.get("RoleName") or DEFAULT_ROLE_NAME
@@ -340,13 +331,13 @@ class Organizations:
             raise _status_not_found()
         return row
 
-    def describe_create_account_status(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_create_account_status(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             org = self._management(conn, caller)
             row = self._request(conn, org, params["CreateAccountRequestId"])
         return {"CreateAccountStatus": _status_out(row)}
 
-    def list_accounts(self, caller: OrgCaller, params: Params) -> Output:
+    def list_accounts(self, caller: Caller, params: Params) -> Output:
         limit = int(params.get("MaxResults") or MAX_RESULTS)
         with self._store.read() as conn:
             org = self._management(conn, caller)
@@ -374,7 +365,7 @@ class Organizations:
             )
         return output
 
-    def describe_account(self, caller: OrgCaller, params: Params) -> Output:
+    def describe_account(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             org = self._management(conn, caller)
             row = conn.execute(

@@ -1,3 +1,5 @@
+# long module: to be split by noun (users, groups, roles, policies, login profiles) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """IAM's domain logic: users, access keys, groups, roles, inline and managed policies,
 permissions boundaries and login profiles, over the store.
 
@@ -9,28 +11,27 @@ where AWS's wording is on record, its messages.
 
 Besides the operations, the authorizer and STS read identities through
 :meth:`IdentityService.principal_policies`, :meth:`IdentityService.role` and
-:meth:`IdentityService.generation`, and the console checks passwords through
-:meth:`IdentityService.verify_password`.
+:meth:`IdentityService.generation` (the authorizer through the
+:class:`strongroom.types.Identities` protocol). :meth:`IdentityService.verify_password`
+checks a login profile's password; no sign-in is served yet.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, to_ms
 from strongroom.iam import managed_policies, passwords
 from strongroom.iam import repository as repo
 from strongroom.iam.credentials import CredentialStore
@@ -48,9 +49,12 @@ from strongroom.iam.repository import (
 )
 from strongroom.keys.envelope import Barrier
 from strongroom.policy.document import parse_policy
-from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.errors import ServiceError, validation_error
+from strongroom.protocol.pagination import MIN_KEY_LENGTH, TokenCodec
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.store.cache import EVERYTHING, Namespace
 from strongroom.store.engine import Store, cached
+from strongroom.types import Caller, PrincipalPolicies
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -89,32 +93,6 @@ _ASSUMED_ROLE = re.compile(r"arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/(.+)"
 _WHITESPACE = re.compile(r"\s")
 
 
-class IamCaller(Protocol):
-    """Who calls: any object with these attributes (the pipeline passes its Caller)."""
-
-    @property
-    def account_id(self) -> str: ...
-
-    @property
-    def principal_arn(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class PrincipalPolicies:
-    """What the authorizer needs to evaluate a request by a user or a role (session).
-
-    ``identity`` holds (label, policy document) for every identity-based policy in effect:
-    inline policies, the default version of each attached managed policy and, for a user,
-    those of its groups. ``user_id`` is the UserId or RoleId (``aws:userid`` of a role
-    session is ``RoleId:session-name``); ``user_name`` is None for a role."""
-
-    identity: list[tuple[str, str]]
-    permissions_boundary: str | None
-    tags: dict[str, str]
-    user_id: str
-    user_name: str | None
-
-
 @dataclass(frozen=True)
 class RoleInfo:
     """A role as STS AssumeRole needs it."""
@@ -129,31 +107,31 @@ class RoleInfo:
     tags: dict[str, str]
 
 
-# Errors, with IAM's codes and status codes -----------------------------------------------
+# Errors, with IAM's codes; their status codes come from IAM's model ---------------------
 
 
 def _no_such_entity(message: str) -> ServiceError:
-    return ServiceError("NoSuchEntity", message, status=404)
+    return modeled_error("iam", "NoSuchEntity", message)
 
 
 def _already_exists(message: str) -> ServiceError:
-    return ServiceError("EntityAlreadyExists", message, status=409)
+    return modeled_error("iam", "EntityAlreadyExists", message)
 
 
 def _delete_conflict(message: str) -> ServiceError:
-    return ServiceError("DeleteConflict", message, status=409)
+    return modeled_error("iam", "DeleteConflict", message)
 
 
 def _limit_exceeded(message: str) -> ServiceError:
-    return ServiceError("LimitExceeded", message, status=409)
+    return modeled_error("iam", "LimitExceeded", message)
 
 
 def _invalid_input(message: str) -> ServiceError:
-    return ServiceError("InvalidInput", message)
+    return modeled_error("iam", "InvalidInput", message)
 
 
 def _validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+    return validation_error(message, "query")
 
 
 def _entity_not_found(kind: Kind, name: str) -> ServiceError:
@@ -172,20 +150,20 @@ def _access_key_not_found(access_key_id: str) -> ServiceError:
     return _no_such_entity(f"The Access Key with id {access_key_id} cannot be found.")
 
 
-def _aws_managed_is_read_only(caller: IamCaller, action: str, arn: str) -> ServiceError:
+def _aws_managed_is_read_only(caller: Caller, action: str, arn: str) -> ServiceError:
     # AWS managed policies live in AWS's account: changing one is a cross-account write
     # nobody is allowed, so AWS answers it as an authorization failure.
-    return ServiceError(
+    return modeled_error(
+        "iam",
         "AccessDenied",
         f"User: {caller.principal_arn} is not authorized to perform: iam:{action} "
         f"on resource: policy {arn}",
-        status=403,
     )
 
 
 @contextmanager
 def _unique(error: ServiceError) -> Iterator[None]:
-    """Inserting a name a concurrent request has just taken (PostgreSQL, where writers
+    """Inserting a name a concurrent request has just taken (on a database where writers
     do not queue as they do on SQLite) answers as if the name had been seen taken."""
     try:
         yield
@@ -194,14 +172,6 @@ def _unique(error: ServiceError) -> Iterator[None]:
 
 
 # Small helpers -------------------------------------------------------------------------
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def new_id(prefix: str) -> str:
@@ -322,47 +292,46 @@ def _tag_dict(tags: Tags | None) -> dict[str, str]:
     return {key: value for key, value in tags or []}
 
 
-# Pagination: Marker is an opaque, URL-safe encoding of the last item's sort key.
+# Pagination: Marker is a NextToken of the shared codec (protocol/pagination.py): signed,
+# bound to its operation, holding the last item's sort key.
 
 
 def _max_items(params: Params) -> int:
     return max(1, min(int(params.get("MaxItems") or DEFAULT_MAX_ITEMS), MAX_MAX_ITEMS))
 
 
-def _encode_marker(scope: str, key: Sequence[str]) -> str:
-    raw = json.dumps([scope, *key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_marker(tokens: TokenCodec, scope: str, key: Sequence[str]) -> str:
+    return tokens.encode(scope, {"after": list(key)})
 
 
-def _decode_marker(scope: str, params: Params) -> tuple[str, ...] | None:
+def _decode_marker(tokens: TokenCodec, scope: str, params: Params) -> tuple[str, ...] | None:
     marker = params.get("Marker")
     if not marker:
         return None
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)))
-    except (ValueError, binascii.Error):
-        decoded = None
-    if (
-        not isinstance(decoded, list)
-        or len(decoded) < 2
-        or decoded[0] != scope
-        or not all(isinstance(part, str) for part in decoded)
-    ):
+        after = tokens.decode(scope, marker).get("after")
+    except ServiceError:
+        after = None  # IAM answers a bad Marker with its own error
+    if not isinstance(after, list) or not after or not all(isinstance(p, str) for p in after):
         raise _invalid_input("Invalid Marker.")
-    return tuple(decoded[1:])
+    return tuple(after)
 
 
 def _page(
-    scope: str, params: Params, items: Sequence[T], key: Callable[[T], tuple[str, ...]]
+    tokens: TokenCodec,
+    scope: str,
+    params: Params,
+    items: Sequence[T],
+    key: Callable[[T], tuple[str, ...]],
 ) -> tuple[list[T], Output]:
     """One page of ``items`` (sorted by ``key``) and its IsTruncated/Marker members."""
-    after = _decode_marker(scope, params)
+    after = _decode_marker(tokens, scope, params)
     rest = [item for item in items if after is None or key(item) > after]
     limit = _max_items(params)
     page = rest[:limit]
     extra: Output = {"IsTruncated": len(rest) > limit}
     if len(rest) > limit:
-        extra["Marker"] = _encode_marker(scope, key(page[-1]))
+        extra["Marker"] = _encode_marker(tokens, scope, key(page[-1]))
     return page, extra
 
 
@@ -384,10 +353,10 @@ def _user_out(user: UserRecord, *, full: bool) -> Output:
         "UserName": user.name,
         "UserId": user.id,
         "Arn": user.arn,
-        "CreateDate": _time(user.created_ms),
+        "CreateDate": from_ms(user.created_ms),
     }
     if user.password_last_used_ms is not None:
-        out["PasswordLastUsed"] = _time(user.password_last_used_ms)
+        out["PasswordLastUsed"] = from_ms(user.password_last_used_ms)
     if full and user.permissions_boundary:
         out["PermissionsBoundary"] = _boundary_out(user.permissions_boundary)
     if full and user.tags:
@@ -401,7 +370,7 @@ def _group_out(group: GroupRecord) -> Output:
         "GroupName": group.name,
         "GroupId": group.id,
         "Arn": group.arn,
-        "CreateDate": _time(group.created_ms),
+        "CreateDate": from_ms(group.created_ms),
     }
 
 
@@ -412,7 +381,7 @@ def _role_out(role: RoleRecord, *, full: bool, last_used: bool = False) -> Outpu
         "RoleName": role.name,
         "RoleId": role.id,
         "Arn": role.arn,
-        "CreateDate": _time(role.created_ms),
+        "CreateDate": from_ms(role.created_ms),
         "AssumeRolePolicyDocument": _url_encoded(role.trust_policy),
         "MaxSessionDuration": role.max_session_duration,
     }
@@ -425,7 +394,7 @@ def _role_out(role: RoleRecord, *, full: bool, last_used: bool = False) -> Outpu
     if last_used:
         used: Output = {}
         if role.last_used_ms is not None:
-            used["LastUsedDate"] = _time(role.last_used_ms)
+            used["LastUsedDate"] = from_ms(role.last_used_ms)
             used["Region"] = role.last_used_region
         out["RoleLastUsed"] = used
     return out
@@ -471,8 +440,8 @@ class _Managed:
             policy.path,
             policy.description,
             policy.version_id,
-            _ms(policy.created),
-            _ms(policy.updated),
+            to_ms(policy.created),
+            to_ms(policy.updated),
             None,
             aws=policy,
         )
@@ -488,8 +457,8 @@ class _Managed:
             "AttachmentCount": attachments,
             "PermissionsBoundaryUsageCount": boundaries,
             "IsAttachable": True,
-            "CreateDate": _time(self.created_ms),
-            "UpdateDate": _time(self.updated_ms),
+            "CreateDate": from_ms(self.created_ms),
+            "UpdateDate": from_ms(self.updated_ms),
         }
         if full:
             if self.description:
@@ -503,7 +472,7 @@ def _version_out(version: VersionRecord, default: str, *, document: bool) -> Out
     out: Output = {
         "VersionId": version.version_id,
         "IsDefaultVersion": version.version_id == default,
-        "CreateDate": _time(version.created_ms),
+        "CreateDate": from_ms(version.created_ms),
     }
     if document:
         out["Document"] = _url_encoded(version.document)
@@ -593,20 +562,29 @@ class IdentityService:
         barrier: Barrier,
         clock: Clock,
         credentials: CredentialStore | None = None,
+        tokens: TokenCodec | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._credentials = credentials or CredentialStore(store, barrier, clock)
+        # Markers sign with the deployment's shared key, so every worker reads another's;
+        # without one (a standalone service), with a key of this instance's own.
+        self._tokens = tokens or TokenCodec(os.urandom(MIN_KEY_LENGTH))
 
     @property
     def store(self) -> Store:
         """IAM's store, for the policy simulator's reads (:mod:`strongroom.iam.simulate`)."""
         return self._store
 
+    @property
+    def tokens(self) -> TokenCodec:
+        """The codec of IAM's Marker values, shared with the policy simulator."""
+        return self._tokens
+
     # Plumbing ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -621,20 +599,20 @@ class IdentityService:
             raise _entity_not_found(kind, name)
         return entity
 
-    def _user(self, conn: Connection, caller: IamCaller, name: str) -> UserRecord:
+    def _user(self, conn: Connection, caller: Caller, name: str) -> UserRecord:
         user: UserRecord = self._require(conn, "user", caller.account_id, name)
         return user
 
-    def _group(self, conn: Connection, caller: IamCaller, name: str) -> GroupRecord:
+    def _group(self, conn: Connection, caller: Caller, name: str) -> GroupRecord:
         group: GroupRecord = self._require(conn, "group", caller.account_id, name)
         return group
 
-    def _role(self, conn: Connection, caller: IamCaller, name: str) -> RoleRecord:
+    def _role(self, conn: Connection, caller: Caller, name: str) -> RoleRecord:
         role: RoleRecord = self._require(conn, "role", caller.account_id, name)
         return role
 
     @staticmethod
-    def _user_name(caller: IamCaller, params: Params) -> str:
+    def _user_name(caller: Caller, params: Params) -> str:
         """UserName, or the calling user's own name when it is left out."""
         name = params.get("UserName")
         if name:
@@ -649,7 +627,7 @@ class IdentityService:
             raise _validation_error("Must specify userName when calling with non-User credentials")
         return principal[2]
 
-    def _managed(self, conn: Connection, caller: IamCaller, arn: str) -> _Managed | None:
+    def _managed(self, conn: Connection, caller: Caller, arn: str) -> _Managed | None:
         """The managed policy ``arn`` as the caller's account sees it, or None."""
         account, _path, _name = _parse_policy_arn(arn)
         if account == "aws":
@@ -660,26 +638,26 @@ class IdentityService:
         record = repo.find_policy(conn, arn)
         return _Managed.local(record) if record is not None else None
 
-    def _require_policy(self, conn: Connection, caller: IamCaller, arn: str) -> _Managed:
+    def _require_policy(self, conn: Connection, caller: Caller, arn: str) -> _Managed:
         policy = self._managed(conn, caller, arn)
         if policy is None:
             raise _policy_not_found(arn)
         return policy
 
     def _local_policy(
-        self, conn: Connection, caller: IamCaller, arn: str, action: str
+        self, conn: Connection, caller: Caller, arn: str, action: str
     ) -> PolicyRecord:
         policy = self._require_policy(conn, caller, arn)
         if policy.record is None:
             raise _aws_managed_is_read_only(caller, action, arn)
         return policy.record
 
-    def _check_boundary(self, conn: Connection, caller: IamCaller, arn: str) -> None:
+    def _check_boundary(self, conn: Connection, caller: Caller, arn: str) -> None:
         if self._managed(conn, caller, arn) is None:
             raise _no_such_entity(f"Scope ARN: {arn} does not exist or is not attachable.")
 
     def _counts(
-        self, conn: Connection, caller: IamCaller, arns: Sequence[str]
+        self, conn: Connection, caller: Caller, arns: Sequence[str]
     ) -> tuple[dict[str, int], dict[str, int]]:
         """(attachment count, permissions boundary use count) of each policy ARN."""
         return (
@@ -687,10 +665,10 @@ class IdentityService:
             repo.boundary_counts(conn, caller.account_id, arns),
         )
 
-    def _list(self, kind: Kind, caller: IamCaller, params: Params) -> tuple[list[Any], Output]:
+    def _list(self, kind: Kind, caller: Caller, params: Params) -> tuple[list[Any], Output]:
         """A page of ListUsers, ListGroups or ListRoles, read in name order from the store."""
         scope = f"List{_TITLE[kind]}s"
-        after = _decode_marker(scope, params)
+        after = _decode_marker(self._tokens, scope, params)
         limit = _max_items(params)
         with self._store.read() as conn:
             found = repo.scan(
@@ -704,12 +682,12 @@ class IdentityService:
         page = found[:limit]
         extra: Output = {"IsTruncated": len(found) > limit}
         if len(found) > limit:
-            extra["Marker"] = _encode_marker(scope, (page[-1].name_key,))
+            extra["Marker"] = _encode_marker(self._tokens, scope, (page[-1].name_key,))
         return page, extra
 
     # Users ------------------------------------------------------------------------------
 
-    def create_user(self, caller: IamCaller, params: Params) -> Output:
+    def create_user(self, caller: Caller, params: Params) -> Output:
         name: str = params["UserName"]
         path: str = params.get("Path") or "/"
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "User")
@@ -735,17 +713,17 @@ class IdentityService:
                 repo.insert_entity(conn, "user", user)
         return {"User": _user_out(user, full=True)}
 
-    def get_user(self, caller: IamCaller, params: Params) -> Output:
+    def get_user(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user = self._user(conn, caller, name)
         return {"User": _user_out(user, full=True)}
 
-    def list_users(self, caller: IamCaller, params: Params) -> Output:
+    def list_users(self, caller: Caller, params: Params) -> Output:
         users, extra = self._list("user", caller, params)
         return {"Users": [_user_out(user, full=False) for user in users], **extra}
 
-    def update_user(self, caller: IamCaller, params: Params) -> Output:
+    def update_user(self, caller: Caller, params: Params) -> Output:
         new_name: str | None = params.get("NewUserName") or None
         new_path: str | None = params.get("NewPath") or None
         with self._write() as conn:
@@ -768,7 +746,7 @@ class IdentityService:
                     repo.move_access_keys(conn, old_arn, arn)
         return {}
 
-    def delete_user(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             user = self._user(conn, caller, params["UserName"])
             # What must go first, in the order of the DeleteUser documentation.
@@ -785,25 +763,25 @@ class IdentityService:
             repo.delete_entity(conn, "user", user.id)
         return {}
 
-    def tag_user(self, caller: IamCaller, params: Params) -> Output:
+    def tag_user(self, caller: Caller, params: Params) -> Output:
         return self._tag("user", caller, params)
 
-    def untag_user(self, caller: IamCaller, params: Params) -> Output:
+    def untag_user(self, caller: Caller, params: Params) -> Output:
         return self._untag("user", caller, params)
 
-    def list_user_tags(self, caller: IamCaller, params: Params) -> Output:
+    def list_user_tags(self, caller: Caller, params: Params) -> Output:
         return self._list_tags("user", caller, params)
 
     # Tags of users and roles ------------------------------------------------------------
 
-    def _tag(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _tag(self, kind: Kind, caller: Caller, params: Params) -> Output:
         new = _tags_in(params["Tags"])
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             repo.update_entity(conn, kind, entity, tags=_merge_tags(entity.tags, new, kind))
         return {}
 
-    def _untag(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _untag(self, kind: Kind, caller: Caller, params: Params) -> Output:
         gone = {key.lower() for key in params["TagKeys"]}
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -811,16 +789,18 @@ class IdentityService:
             repo.update_entity(conn, kind, entity, tags=kept or None)
         return {}
 
-    def _list_tags(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_tags(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
         indexed = list(enumerate(_tags_out(entity.tags)))
-        page, extra = _page(f"List{_TITLE[kind]}Tags", params, indexed, lambda i: _position(i[0]))
+        page, extra = _page(
+            self._tokens, f"List{_TITLE[kind]}Tags", params, indexed, lambda i: _position(i[0])
+        )
         return {"Tags": [tag for _index, tag in page], **extra}
 
     # Access keys ------------------------------------------------------------------------
 
-    def create_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def create_access_key(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._write() as conn:
             user = self._user(conn, caller, name)
@@ -837,17 +817,21 @@ class IdentityService:
                 "AccessKeyId": key_id,
                 "Status": key.status,
                 "SecretAccessKey": secret,
-                "CreateDate": _time(key.created_ms),
+                "CreateDate": from_ms(key.created_ms),
             }
         }
 
-    def list_access_keys(self, caller: IamCaller, params: Params) -> Output:
+    def list_access_keys(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user = self._user(conn, caller, name)
             keys = repo.access_keys_of(conn, user.arn)
         page, extra = _page(
-            "ListAccessKeys", params, keys, lambda k: (f"{k.created_ms:015d}", k.access_key_id)
+            self._tokens,
+            "ListAccessKeys",
+            params,
+            keys,
+            lambda k: (f"{k.created_ms:015d}", k.access_key_id),
         )
         return {
             "AccessKeyMetadata": [
@@ -855,16 +839,14 @@ class IdentityService:
                     "UserName": user.name,
                     "AccessKeyId": key.access_key_id,
                     "Status": key.status,
-                    "CreateDate": _time(key.created_ms),
+                    "CreateDate": from_ms(key.created_ms),
                 }
                 for key in page
             ],
             **extra,
         }
 
-    def _user_key(
-        self, conn: Connection, caller: IamCaller, params: Params
-    ) -> repo.AccessKeyRecord:
+    def _user_key(self, conn: Connection, caller: Caller, params: Params) -> repo.AccessKeyRecord:
         user = self._user(conn, caller, self._user_name(caller, params))
         key_id: str = params["AccessKeyId"]
         key = repo.access_key(conn, key_id)
@@ -872,7 +854,7 @@ class IdentityService:
             raise _access_key_not_found(key_id)
         return key
 
-    def update_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def update_access_key(self, caller: Caller, params: Params) -> Output:
         status: str = params["Status"]
         if status not in ("Active", "Inactive"):
             raise _invalid_input(
@@ -884,13 +866,13 @@ class IdentityService:
             repo.set_access_key_status(conn, key.access_key_id, status)
         return {}
 
-    def delete_access_key(self, caller: IamCaller, params: Params) -> Output:
+    def delete_access_key(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             key = self._user_key(conn, caller, params)
             repo.delete_access_key(conn, key.access_key_id)
         return {}
 
-    def get_access_key_last_used(self, caller: IamCaller, params: Params) -> Output:
+    def get_access_key_last_used(self, caller: Caller, params: Params) -> Output:
         key_id: str = params["AccessKeyId"]
         with self._store.read() as conn:
             key = repo.access_key(conn, key_id)
@@ -901,7 +883,7 @@ class IdentityService:
             "Region": key.last_used_region or "N/A",
         }
         if key.last_used_ms is not None:
-            used["LastUsedDate"] = _time(key.last_used_ms)
+            used["LastUsedDate"] = from_ms(key.last_used_ms)
         out: Output = {"AccessKeyLastUsed": used}
         owner = _principal_name(key.principal_arn)
         if owner is not None and owner[1] == "user":
@@ -910,7 +892,7 @@ class IdentityService:
 
     # Groups -----------------------------------------------------------------------------
 
-    def create_group(self, caller: IamCaller, params: Params) -> Output:
+    def create_group(self, caller: Caller, params: Params) -> Output:
         name: str = params["GroupName"]
         path: str = params.get("Path") or "/"
         with self._write() as conn:
@@ -929,22 +911,22 @@ class IdentityService:
                 repo.insert_entity(conn, "group", group)
         return {"Group": _group_out(group)}
 
-    def get_group(self, caller: IamCaller, params: Params) -> Output:
+    def get_group(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             group = self._group(conn, caller, params["GroupName"])
             users = repo.members(conn, group.id)
-        page, extra = _page("GetGroup", params, users, lambda u: (u.name_key,))
+        page, extra = _page(self._tokens, "GetGroup", params, users, lambda u: (u.name_key,))
         return {
             "Group": _group_out(group),
             "Users": [_user_out(user, full=False) for user in page],
             **extra,
         }
 
-    def list_groups(self, caller: IamCaller, params: Params) -> Output:
+    def list_groups(self, caller: Caller, params: Params) -> Output:
         groups, extra = self._list("group", caller, params)
         return {"Groups": [_group_out(group) for group in groups], **extra}
 
-    def delete_group(self, caller: IamCaller, params: Params) -> Output:
+    def delete_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             if repo.members(conn, group.id):
@@ -956,7 +938,7 @@ class IdentityService:
             repo.delete_entity(conn, "group", group.id)
         return {}
 
-    def add_user_to_group(self, caller: IamCaller, params: Params) -> Output:
+    def add_user_to_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             user = self._user(conn, caller, params["UserName"])
@@ -969,7 +951,7 @@ class IdentityService:
             repo.add_member(conn, group.id, user.id, self._now_ms())
         return {}
 
-    def remove_user_from_group(self, caller: IamCaller, params: Params) -> Output:
+    def remove_user_from_group(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             group = self._group(conn, caller, params["GroupName"])
             user = self._user(conn, caller, params["UserName"])
@@ -978,16 +960,18 @@ class IdentityService:
             repo.remove_member(conn, group.id, user.id)
         return {}
 
-    def list_groups_for_user(self, caller: IamCaller, params: Params) -> Output:
+    def list_groups_for_user(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             user = self._user(conn, caller, params["UserName"])
             groups = repo.groups_of(conn, user.id)
-        page, extra = _page("ListGroupsForUser", params, groups, lambda g: (g.name_key,))
+        page, extra = _page(
+            self._tokens, "ListGroupsForUser", params, groups, lambda g: (g.name_key,)
+        )
         return {"Groups": [_group_out(group) for group in page], **extra}
 
     # Roles ------------------------------------------------------------------------------
 
-    def create_role(self, caller: IamCaller, params: Params) -> Output:
+    def create_role(self, caller: Caller, params: Params) -> Output:
         name: str = params["RoleName"]
         path: str = params.get("Path") or "/"
         trust_policy: str = params["AssumeRolePolicyDocument"]
@@ -1021,16 +1005,16 @@ class IdentityService:
                 repo.insert_entity(conn, "role", role)
         return {"Role": _role_out(role, full=True)}
 
-    def get_role(self, caller: IamCaller, params: Params) -> Output:
+    def get_role(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             role = self._role(conn, caller, params["RoleName"])
         return {"Role": _role_out(role, full=True, last_used=True)}
 
-    def list_roles(self, caller: IamCaller, params: Params) -> Output:
+    def list_roles(self, caller: Caller, params: Params) -> Output:
         roles, extra = self._list("role", caller, params)
         return {"Roles": [_role_out(role, full=False) for role in roles], **extra}
 
-    def delete_role(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             role = self._role(conn, caller, params["RoleName"])
             if repo.inline_policies(conn, role.id):
@@ -1040,7 +1024,7 @@ class IdentityService:
             repo.delete_entity(conn, "role", role.id)
         return {}
 
-    def update_assume_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def update_assume_role_policy(self, caller: Caller, params: Params) -> Output:
         document: str = params["PolicyDocument"]
         _parse_trust_policy(document)
         with self._write() as conn:
@@ -1048,7 +1032,7 @@ class IdentityService:
             repo.update_entity(conn, "role", role, trust_policy=document)
         return {}
 
-    def update_role(self, caller: IamCaller, params: Params) -> Output:
+    def update_role(self, caller: Caller, params: Params) -> Output:
         values: dict[str, Any] = {}
         if params.get("Description") is not None:
             values["description"] = params["Description"]
@@ -1061,18 +1045,18 @@ class IdentityService:
                 repo.update_entity(conn, "role", role, **values)
         return {}
 
-    def tag_role(self, caller: IamCaller, params: Params) -> Output:
+    def tag_role(self, caller: Caller, params: Params) -> Output:
         return self._tag("role", caller, params)
 
-    def untag_role(self, caller: IamCaller, params: Params) -> Output:
+    def untag_role(self, caller: Caller, params: Params) -> Output:
         return self._untag("role", caller, params)
 
-    def list_role_tags(self, caller: IamCaller, params: Params) -> Output:
+    def list_role_tags(self, caller: Caller, params: Params) -> Output:
         return self._list_tags("role", caller, params)
 
     # Inline policies --------------------------------------------------------------------
 
-    def _put_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _put_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         document: str = params["PolicyDocument"]
         _parse_identity_policy(document)
@@ -1088,7 +1072,7 @@ class IdentityService:
             repo.put_inline(conn, kind, entity.id, policy_name, document)
         return {}
 
-    def _get_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _get_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1101,14 +1085,16 @@ class IdentityService:
             "PolicyDocument": _url_encoded(document),
         }
 
-    def _list_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             names = list(repo.inline_policies(conn, entity.id))
-        page, extra = _page(f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,))
+        page, extra = _page(
+            self._tokens, f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,)
+        )
         return {"PolicyNames": page, **extra}
 
-    def _delete_inline(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _delete_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1117,45 +1103,45 @@ class IdentityService:
             repo.delete_inline(conn, entity.id, policy_name)
         return {}
 
-    def put_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("user", caller, params)
 
-    def get_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("user", caller, params)
 
-    def list_user_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_user_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("user", caller, params)
 
-    def delete_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("user", caller, params)
 
-    def put_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("group", caller, params)
 
-    def get_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("group", caller, params)
 
-    def list_group_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_group_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("group", caller, params)
 
-    def delete_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("group", caller, params)
 
-    def put_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def put_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._put_inline("role", caller, params)
 
-    def get_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._get_inline("role", caller, params)
 
-    def list_role_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_role_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_inline("role", caller, params)
 
-    def delete_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._delete_inline("role", caller, params)
 
     # Managed policies -------------------------------------------------------------------
 
-    def create_policy(self, caller: IamCaller, params: Params) -> Output:
+    def create_policy(self, caller: Caller, params: Params) -> Output:
         name: str = params["PolicyName"]
         path: str = params.get("Path") or "/"
         document: str = params["PolicyDocument"]
@@ -1192,14 +1178,14 @@ class IdentityService:
             repo.insert_version(conn, record.id, VersionRecord("v1", document, now))
         return {"Policy": _Managed.local(record).out(0, 0, full=True)}
 
-    def get_policy(self, caller: IamCaller, params: Params) -> Output:
+    def get_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._store.read() as conn:
             policy = self._require_policy(conn, caller, arn)
             attachments, boundaries = self._counts(conn, caller, [arn])
         return {"Policy": policy.out(attachments[arn], boundaries[arn], full=True)}
 
-    def list_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_policies(self, caller: Caller, params: Params) -> Output:
         scope: str = params.get("Scope") or "All"
         prefix: str = params.get("PathPrefix") or "/"
         only_attached = bool(params.get("OnlyAttached"))
@@ -1219,13 +1205,15 @@ class IdentityService:
             return not only_attached or attachments[policy.arn] > 0
 
         chosen = sorted((p for p in candidates if wanted(p)), key=lambda p: (p.name.lower(), p.arn))
-        page, extra = _page("ListPolicies", params, chosen, lambda p: (p.name.lower(), p.arn))
+        page, extra = _page(
+            self._tokens, "ListPolicies", params, chosen, lambda p: (p.name.lower(), p.arn)
+        )
         return {
             "Policies": [p.out(attachments[p.arn], boundaries[p.arn], full=False) for p in page],
             **extra,
         }
 
-    def delete_policy(self, caller: IamCaller, params: Params) -> Output:
+    def delete_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._write() as conn:
             record = self._local_policy(conn, caller, arn, "DeletePolicy")
@@ -1241,7 +1229,7 @@ class IdentityService:
             repo.delete_policy(conn, record.id)
         return {}
 
-    def create_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def create_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         document: str = params["PolicyDocument"]
         set_as_default = bool(params.get("SetAsDefault"))
@@ -1267,11 +1255,11 @@ class IdentityService:
     def _versions(self, conn: Connection, policy: _Managed) -> list[VersionRecord]:
         if policy.aws is not None:
             aws = policy.aws
-            return [VersionRecord(aws.version_id, aws.document, _ms(aws.updated))]
+            return [VersionRecord(aws.version_id, aws.document, to_ms(aws.updated))]
         assert policy.record is not None
         return repo.versions(conn, policy.record.id)
 
-    def get_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def get_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._store.read() as conn:
@@ -1281,12 +1269,13 @@ class IdentityService:
             raise _no_such_version(arn, version_id)
         return {"PolicyVersion": _version_out(found[0], policy.default_version, document=True)}
 
-    def list_policy_versions(self, caller: IamCaller, params: Params) -> Output:
+    def list_policy_versions(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         with self._store.read() as conn:
             policy = self._require_policy(conn, caller, arn)
             versions = self._versions(conn, policy)
         page, extra = _page(
+            self._tokens,
             "ListPolicyVersions",
             params,
             versions,
@@ -1297,7 +1286,7 @@ class IdentityService:
             **extra,
         }
 
-    def delete_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def delete_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._write() as conn:
@@ -1309,7 +1298,7 @@ class IdentityService:
             repo.delete_version(conn, record.id, version_id)
         return {}
 
-    def set_default_policy_version(self, caller: IamCaller, params: Params) -> Output:
+    def set_default_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         version_id: str = params["VersionId"]
         with self._write() as conn:
@@ -1321,7 +1310,7 @@ class IdentityService:
 
     # Attachments ------------------------------------------------------------------------
 
-    def _attach(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _attach(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1338,7 +1327,7 @@ class IdentityService:
             repo.attach(conn, kind, entity.id, caller.account_id, arn, self._now_ms())
         return {}
 
-    def _detach(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _detach(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1348,7 +1337,7 @@ class IdentityService:
             repo.detach(conn, entity.id, arn)
         return {}
 
-    def _list_attached(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _list_attached(self, kind: Kind, caller: Caller, params: Params) -> Output:
         prefix: str = params.get("PathPrefix") or "/"
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
@@ -1359,37 +1348,37 @@ class IdentityService:
             if path.startswith(prefix):
                 listed.append((index, {"PolicyName": name, "PolicyArn": arn}))
         scope = f"ListAttached{_TITLE[kind]}Policies"
-        page, extra = _page(scope, params, listed, lambda item: _position(item[0]))
+        page, extra = _page(self._tokens, scope, params, listed, lambda item: _position(item[0]))
         return {"AttachedPolicies": [item for _index, item in page], **extra}
 
-    def attach_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("user", caller, params)
 
-    def detach_user_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_user_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("user", caller, params)
 
-    def list_attached_user_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_user_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("user", caller, params)
 
-    def attach_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("group", caller, params)
 
-    def detach_group_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_group_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("group", caller, params)
 
-    def list_attached_group_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_group_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("group", caller, params)
 
-    def attach_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def attach_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._attach("role", caller, params)
 
-    def detach_role_policy(self, caller: IamCaller, params: Params) -> Output:
+    def detach_role_policy(self, caller: Caller, params: Params) -> Output:
         return self._detach("role", caller, params)
 
-    def list_attached_role_policies(self, caller: IamCaller, params: Params) -> Output:
+    def list_attached_role_policies(self, caller: Caller, params: Params) -> Output:
         return self._list_attached("role", caller, params)
 
-    def list_entities_for_policy(self, caller: IamCaller, params: Params) -> Output:
+    def list_entities_for_policy(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
         entity_filter: str | None = params.get("EntityFilter")
         prefix: str = params.get("PathPrefix") or "/"
@@ -1418,6 +1407,7 @@ class IdentityService:
             key=lambda item: (item[0], item[2].name_key),
         )
         page, extra = _page(
+            self._tokens,
             "ListEntitiesForPolicy",
             params,
             chosen,
@@ -1438,7 +1428,7 @@ class IdentityService:
 
     # Permissions boundaries -------------------------------------------------------------
 
-    def _put_boundary(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _put_boundary(self, kind: Kind, caller: Caller, params: Params) -> Output:
         arn: str = params["PermissionsBoundary"]
         _parse_policy_arn(arn)
         with self._write() as conn:
@@ -1447,22 +1437,22 @@ class IdentityService:
             repo.update_entity(conn, kind, entity, permissions_boundary=arn)
         return {}
 
-    def _delete_boundary(self, kind: Kind, caller: IamCaller, params: Params) -> Output:
+    def _delete_boundary(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             repo.update_entity(conn, kind, entity, permissions_boundary=None)
         return {}
 
-    def put_user_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def put_user_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._put_boundary("user", caller, params)
 
-    def delete_user_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def delete_user_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._delete_boundary("user", caller, params)
 
-    def put_role_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def put_role_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._put_boundary("role", caller, params)
 
-    def delete_role_permissions_boundary(self, caller: IamCaller, params: Params) -> Output:
+    def delete_role_permissions_boundary(self, caller: Caller, params: Params) -> Output:
         return self._delete_boundary("role", caller, params)
 
     # Login profiles ---------------------------------------------------------------------
@@ -1475,7 +1465,7 @@ class IdentityService:
         passwords.check_policy(password)
         return passwords.hash_password(password)
 
-    def create_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def create_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         if params.get("Password") is None:
             raise _validation_error("Password is required to create a login profile.")
@@ -1493,7 +1483,7 @@ class IdentityService:
         return {"LoginProfile": _login_profile_out(user, profile)}
 
     def _profile(
-        self, conn: Connection, caller: IamCaller, name: str
+        self, conn: Connection, caller: Caller, name: str
     ) -> tuple[UserRecord, LoginProfileRecord]:
         user = self._user(conn, caller, name)
         profile = repo.login_profile(conn, user.id)
@@ -1501,13 +1491,13 @@ class IdentityService:
             raise _no_such_entity(f"Login Profile for User {user.name} cannot be found.")
         return user, profile
 
-    def get_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def get_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._store.read() as conn:
             user, profile = self._profile(conn, caller, name)
         return {"LoginProfile": _login_profile_out(user, profile)}
 
-    def update_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def update_login_profile(self, caller: Caller, params: Params) -> Output:
         password_hash = self._new_password_hash(params)
         values: dict[str, Any] = {}
         if password_hash is not None:
@@ -1524,7 +1514,7 @@ class IdentityService:
                 repo.update_login_profile(conn, user.id, **values)
         return {}
 
-    def delete_login_profile(self, caller: IamCaller, params: Params) -> Output:
+    def delete_login_profile(self, caller: Caller, params: Params) -> Output:
         name = self._user_name(caller, params)
         with self._write() as conn:
             user, _profile = self._profile(conn, caller, name)
@@ -1677,7 +1667,7 @@ def _no_such_version(arn: str, version_id: str) -> ServiceError:
 def _login_profile_out(user: UserRecord, profile: LoginProfileRecord) -> Output:
     out: Output = {
         "UserName": user.name,
-        "CreateDate": _time(profile.created_ms),
+        "CreateDate": from_ms(profile.created_ms),
         "PasswordResetRequired": profile.password_reset_required,
     }
     if profile.max_signin_session_duration is not None:

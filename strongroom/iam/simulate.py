@@ -1,3 +1,5 @@
+# long module: IAM's policy simulator: two operations over one input model (policies, context
+# entries, resource owners) and one result shape.
 """IAM's policy simulator: SimulatePrincipalPolicy and SimulateCustomPolicy.
 
 Each action of ``ActionNames`` is evaluated on each resource of ``ResourceArns`` (``*``
@@ -38,8 +40,6 @@ resources named it is present and empty, as AWS documents.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,6 +63,8 @@ from strongroom.policy.evaluate import (
 from strongroom.policy.matching import action_matches, arn_matches
 from strongroom.policy.variables import Variable, tokenize
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.pagination import TokenCodec
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.store.engine import Store
 
 Params = Mapping[str, Any]
@@ -107,11 +109,11 @@ _VALUE_READERS: Mapping[str, Callable[[str], bool]] = {
 
 
 def _invalid_input(message: str) -> ServiceError:
-    return ServiceError("InvalidInput", message)
+    return modeled_error("iam", "InvalidInput", message)
 
 
 def _no_such_entity(message: str) -> ServiceError:
-    return ServiceError("NoSuchEntity", message, status=404)
+    return modeled_error("iam", "NoSuchEntity", message)
 
 
 # --------------------------------------------------------------------------- policy sources
@@ -685,23 +687,23 @@ def _max_items(params: Params) -> int:
     return max(1, min(int(params.get("MaxItems") or DEFAULT_MAX_ITEMS), MAX_MAX_ITEMS))
 
 
-def _start(params: Params) -> int:
+def _start(tokens: TokenCodec, params: Params) -> int:
     marker = params.get("Marker")
     if not marker:
         return 0
     try:
-        scope, start = json.loads(base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)))
-    except (ValueError, TypeError, binascii.Error):
-        raise _invalid_input("Invalid Marker.") from None
-    if scope != _MARKER_SCOPE or not isinstance(start, int) or start < 0:
+        start = tokens.decode(_MARKER_SCOPE, marker).get("start")
+    except ServiceError:
+        start = None  # IAM answers a bad Marker with its own error
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
         raise _invalid_input("Invalid Marker.")
     return start
 
 
-def _page(params: Params, simulation: Simulation) -> Output:
+def _page(tokens: TokenCodec, params: Params, simulation: Simulation) -> Output:
     """Results are per action: a page evaluates only its own actions."""
     actions: list[str] = list(params["ActionNames"])
-    start = _start(params)
+    start = _start(tokens, params)
     limit = _max_items(params)
     page = actions[start : start + limit]
     out: Output = {
@@ -709,16 +711,16 @@ def _page(params: Params, simulation: Simulation) -> Output:
         "IsTruncated": start + limit < len(actions),
     }
     if out["IsTruncated"]:
-        raw = json.dumps([_MARKER_SCOPE, start + limit]).encode()
-        out["Marker"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        out["Marker"] = tokens.encode(_MARKER_SCOPE, {"start": start + limit})
     return out
 
 
 class PolicySimulator:
     """The two simulator operations, over IAM's store (read only)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, tokens: TokenCodec) -> None:
         self._store = store
+        self._tokens = tokens  # IAM's Marker codec
 
     def simulate_principal_policy(self, caller: Any, params: Params) -> Output:
         source_arn = str(params["PolicySourceArn"])
@@ -746,7 +748,7 @@ class PolicySimulator:
             resource_owner=_resource_owner(params),
             context=_context(params.get("ContextEntries")),
         )
-        return _page(params, simulation)
+        return _page(self._tokens, params, simulation)
 
     def simulate_custom_policy(self, caller: Any, params: Params) -> Output:
         resource_policy = _resource_policy(params)
@@ -772,4 +774,4 @@ class PolicySimulator:
             resource_owner=_resource_owner(params),
             context=_context(params.get("ContextEntries")),
         )
-        return _page(params, simulation)
+        return _page(self._tokens, params, simulation)

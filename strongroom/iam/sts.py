@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from strongroom.clock import Clock
 from strongroom.iam.credentials import (
@@ -40,14 +40,21 @@ from strongroom.iam.credentials import (
     SessionGrant,
     SessionRecord,
 )
-from strongroom.iam.service import IdentityService, PrincipalPolicies, RoleInfo
+from strongroom.iam.service import IdentityService, RoleInfo
 from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument, parse_policy
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
 from strongroom.policy.global_keys import global_keys
-from strongroom.protocol.errors import ServiceError, internal_error, unrecognized_client
+from strongroom.protocol.errors import (
+    ServiceError,
+    internal_error,
+    unrecognized_client,
+    validation_error,
+)
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store.engine import Store
+from strongroom.types import Caller, PrincipalPolicies
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -71,24 +78,11 @@ _ROLE_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):role/(?:[^/]+/)*([\w+=,.@-]{1,
 _WHITESPACE = re.compile(r"\s")
 
 
-class StsCaller(Protocol):
-    """The pipeline's caller; STS needs the whole authenticated principal."""
-
-    @property
-    def account_id(self) -> str: ...
-
-    @property
-    def region(self) -> str: ...
-
-    @property
-    def source_ip(self) -> str: ...  # "" for a call made inside the server
-
-
 # Errors, with STS's codes ---------------------------------------------------------------
 
 
 def _access_denied(message: str) -> ServiceError:
-    return ServiceError("AccessDenied", message, status=403)
+    return modeled_error("sts", "AccessDenied", message)
 
 
 def _not_authorized(principal: Principal, action: str, role_arn: str) -> ServiceError:
@@ -100,7 +94,7 @@ def _not_authorized(principal: Principal, action: str, role_arn: str) -> Service
 
 
 def _validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+    return validation_error(message, "query")
 
 
 def _invalid_parameter(message: str) -> ServiceError:
@@ -168,7 +162,7 @@ class SecurityTokenService:
 
     # GetCallerIdentity --------------------------------------------------------------------
 
-    def get_caller_identity(self, caller: StsCaller, params: Params) -> Output:
+    def get_caller_identity(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         return {
             "UserId": self._user_id(principal, self._identity(principal)),
@@ -199,7 +193,7 @@ class SecurityTokenService:
 
     # GetSessionToken ----------------------------------------------------------------------
 
-    def get_session_token(self, caller: StsCaller, params: Params) -> Output:
+    def get_session_token(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         if principal.session_token:
             raise _access_denied("Cannot call GetSessionToken with session credentials")
@@ -228,7 +222,7 @@ class SecurityTokenService:
 
     # GetAccessKeyInfo ---------------------------------------------------------------------
 
-    def get_access_key_info(self, caller: StsCaller, params: Params) -> Output:
+    def get_access_key_info(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         if principal.session_token and principal.kind != "assumed-role":
             # GetSessionToken's credentials may call only AssumeRole and GetCallerIdentity
@@ -244,7 +238,7 @@ class SecurityTokenService:
 
     # AssumeRole ---------------------------------------------------------------------------
 
-    def assume_role(self, caller: StsCaller, params: Params) -> Output:
+    def assume_role(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         role_arn: str = params["RoleArn"]
         session_name: str = params["RoleSessionName"]
@@ -367,7 +361,7 @@ class SecurityTokenService:
         self,
         principal: Principal,
         identity: PrincipalPolicies | None,
-        caller: StsCaller,
+        caller: Caller,
         session_name: str,
         params: Params,
     ) -> dict[str, tuple[str, ...]]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.keys.authorization import kms_checks
-from strongroom.keys.kms import KeyService, KmsCaller
+from strongroom.keys.kms import KeyService
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 
 OPERATIONS = (
@@ -42,11 +42,7 @@ OPERATIONS = (
 def _bind(service: KeyService, operation: str) -> Handler:
     method = getattr(service, snake_case(operation))
 
-    def handler(caller: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
-        return method(kms_caller, params)  # type: ignore[no-any-return]
-
-    return handler
+    return method  # type: ignore[no-any-return]
 
 
 def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:

@@ -1,80 +1,102 @@
 """What each KMS operation asks of the authorizer. A key's policy is the resource policy,
 evaluated with KMS's rule that nothing is allowed unless the key policy allows it
-(directly, or by delegating to the account's IAM policies)."""
+(directly, or by delegating to the account's IAM policies). An alias is a resource of
+its own, governed by IAM policies (see :mod:`strongroom.keys.conditions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
-from strongroom.policy.checks import Check
-from strongroom.protocol.service import CheckBuilder
+from strongroom.keys.conditions import (
+    ContextValues,
+    alias_check,
+    encryption_context_keys,
+    key_check,
+    operation_request_keys,
+    re_encrypt_keys,
+    request_alias_keys,
+)
+from strongroom.keys.kms import KeyRecord, KeyService
+from strongroom.types import Caller, Check, CheckBuilder
 
-ContextValues = dict[str, tuple[str, ...]]
+_ALIAS_OPERATIONS = ("CreateAlias", "UpdateAlias", "DeleteAlias")
 
 
-def encryption_context_keys(context: Mapping[str, str] | None) -> ContextValues:
-    keys: ContextValues = {
-        f"kms:EncryptionContext:{name}": (value,) for name, value in (context or {}).items()
-    }
-    if context:
-        keys["kms:EncryptionContextKeys"] = tuple(context)
-    return keys
+def re_encrypt_checks(
+    service: KeyService, caller: Caller, params: Mapping[str, Any], base: ContextValues
+) -> list[Check]:
+    """ReEncrypt: kms:ReEncryptFrom on the ciphertext's key, kms:ReEncryptTo on the
+    destination, each with its own encryption context, algorithm and alias."""
+    source = service.blob_key(params.get("CiphertextBlob"))
+    destination = service.target(caller, params["DestinationKeyId"])
+    same = re_encrypt_keys(source, destination)
+    found: list[Check] = []
+    if source is not None:
+        context = {
+            **base,
+            **encryption_context_keys(params.get("SourceEncryptionContext")),
+            **request_alias_keys("kms:ReEncryptFrom", params.get("SourceKeyId")),
+            **operation_request_keys("kms:ReEncryptFrom", params),
+            **same,
+        }
+        found.append(key_check("kms:ReEncryptFrom", source, context))
+    if destination is not None:
+        context = {
+            **base,
+            **encryption_context_keys(params.get("DestinationEncryptionContext")),
+            **request_alias_keys("kms:ReEncryptTo", params.get("DestinationKeyId")),
+            **operation_request_keys("kms:ReEncryptTo", params),
+            **same,
+        }
+        found.append(key_check("kms:ReEncryptTo", destination, context))
+    return found or [Check("kms:ReEncrypt", context=base)]
 
 
-def key_check(action: str, key: KeyRecord, context: Mapping[str, tuple[str, ...]]) -> Check:
-    tags: ContextValues = {f"aws:ResourceTag/{k}": (v,) for k, v in key.tags or []}
-    return Check(
-        action,
-        key.arn,
-        key.account_id,
-        key.policy,
-        key_policy=True,
-        context={**tags, **context},
-    )
+def alias_checks(
+    service: KeyService,
+    caller: Caller,
+    operation: str,
+    params: Mapping[str, Any],
+    base: ContextValues,
+) -> list[Check]:
+    """CreateAlias, UpdateAlias, DeleteAlias: the action on the alias (IAM policies) and
+    on every key the change affects: the new target, and for UpdateAlias and DeleteAlias
+    the key the alias points to now."""
+    action = f"kms:{operation}"
+    name = str(params["AliasName"])
+    found = [alias_check(action, caller.region, caller.account_id, name, base)]
+    affected: list[KeyRecord] = []
+    if operation in ("CreateAlias", "UpdateAlias"):
+        target = service.target(caller, params["TargetKeyId"])
+        if target is not None:
+            affected.append(target)
+    # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
+    if operation in ("UpdateAlias", "DeleteAlias") and not name.startswith("alias/aws/"):
+        current = service.target(caller, name)
+        if current is not None and all(current.key_id != k.key_id for k in affected):
+            affected.append(current)
+    found.extend(key_check(action, key, base) for key in affected)
+    return found
 
 
 def kms_checks(service: KeyService) -> CheckBuilder:
-    def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        kms_caller = KmsCaller(caller.account_id, caller.region, caller.principal_arn)
+    def checks(caller: Caller, operation: str, params: Mapping[str, Any]) -> list[Check]:
         action = f"kms:{operation}"
         context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
-        context.update(encryption_context_keys(params.get("EncryptionContext")))
-        if str(params.get("KeyId", "")).startswith("alias/") or ":alias/" in str(
-            params.get("KeyId", "")
-        ):
-            context["kms:RequestAlias"] = (str(params["KeyId"]).rsplit(":", 1)[-1],)
-
         if operation == "ReEncrypt":
-            found: list[Check] = []
-            source = service.blob_key(params.get("CiphertextBlob"))
-            source_context = {
-                **context,
-                **encryption_context_keys(params.get("SourceEncryptionContext")),
-            }
-            if source is not None:
-                found.append(key_check("kms:ReEncryptFrom", source, source_context))
-            destination = service.target(kms_caller, params["DestinationKeyId"])
-            if destination is not None:
-                destination_context = {
-                    **context,
-                    **encryption_context_keys(params.get("DestinationEncryptionContext")),
-                }
-                found.append(key_check("kms:ReEncryptTo", destination, destination_context))
-            return found or [Check(action, context=context)]
+            return re_encrypt_checks(service, caller, params, context)
+        if operation in _ALIAS_OPERATIONS:
+            return alias_checks(service, caller, operation, params, context)
 
+        context.update(encryption_context_keys(params.get("EncryptionContext")))
+        context.update(request_alias_keys(action, params.get("KeyId")))
+        context.update(operation_request_keys(action, params))
         key: KeyRecord | None
         if operation == "Decrypt":
             key = service.blob_key(params.get("CiphertextBlob"))
-        elif operation in ("CreateAlias", "UpdateAlias"):
-            key = service.target(kms_caller, params["TargetKeyId"])
-        elif operation == "DeleteAlias":
-            # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
-            reserved = str(params["AliasName"]).startswith("alias/aws/")
-            key = None if reserved else service.target(kms_caller, params["AliasName"])
         elif params.get("KeyId"):
-            key = service.target(kms_caller, params["KeyId"])
+            key = service.target(caller, params["KeyId"])
         else:
             return [Check(action, context=context)]  # CreateKey, ListKeys, GenerateRandom...
         if key is None:

@@ -1,3 +1,5 @@
+# long module: to be split (repository, blob format, material cache, key policies) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """A KMS-compatible key service: symmetric keys, aliases, key policies, rotation,
 deletion windows, and the cryptographic operations.
 
@@ -9,13 +11,14 @@ and bind the encryption context as associated data.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -23,20 +26,24 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, to_ms
+from strongroom.keys.conditions import key_check, key_resource_keys, tag_request_keys
 from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.policy.checks import Check
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.store import schema
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import Store, cached
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
 
 # Read to open every secret value: cached per process (store/cache.py).
-_KEY_BY_ID = Namespace("kms-key", ("kms_keys",), copy=True)
+# A key record carries its aliases (kms:ResourceAliases), so alias changes drop it too.
+_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases"), copy=True)
 _MATERIAL = Namespace("kms-material", ("kms_key_material",))
 DATA_KEY_LIMIT = 32_768  # unwrapped data keys remembered per process (DataKeys), ~500 B each
 # Every secret write without its own key resolves aws/secretsmanager.
@@ -54,7 +61,7 @@ def _aliased(conn: Connection, account: str, region: str, alias: str) -> KeyReco
             aliases.c.alias_name == alias,
         )
     ).first()
-    return _key(row) if row is not None else None
+    return _loaded(conn, row) if row is not None else None
 
 
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
@@ -64,17 +71,6 @@ _KEY_ID_LEN = 36
 _NONCE = 12
 _BLOB_HEADER = struct.Struct(">B36sI")
 MAX_ON_DEMAND_ROTATIONS = 25
-
-
-@dataclass(frozen=True)
-class KmsCaller:
-    account_id: str
-    region: str
-    principal_arn: str = ""
-
-    @property
-    def principal(self) -> str:
-        return self.principal_arn or f"arn:aws:iam::{self.account_id}:root"
 
 
 @dataclass
@@ -94,18 +90,25 @@ class KeyRecord:
     rotation_period_days: int | None
     next_rotation_ms: int | None
     on_demand_rotation_ms: int | None
+    # The alias names pointing at the key (not a column): its kms:ResourceAliases.
+    aliases: tuple[str, ...] = ()
 
 
-def _key(row: Row[Any]) -> KeyRecord:
-    return KeyRecord(**{c.name: getattr(row, c.name) for c in schema.kms_keys.columns})
+def _key(row: Row[Any], aliases: tuple[str, ...] = ()) -> KeyRecord:
+    return KeyRecord(
+        **{c.name: getattr(row, c.name) for c in schema.kms_keys.columns}, aliases=aliases
+    )
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+def _loaded(conn: Connection, row: Row[Any]) -> KeyRecord:
+    """The key of ``row`` with its aliases, for authorization on its resource keys."""
+    aliases = schema.kms_aliases
+    names = conn.execute(
+        select(aliases.c.alias_name)
+        .where(aliases.c.target_key_id == row.key_id)
+        .order_by(aliases.c.alias_name)
+    ).scalars()
+    return _key(row, tuple(names))
 
 
 # Errors, in KMS's words ----------------------------------------------------------------
@@ -131,12 +134,12 @@ def unsupported(message: str) -> ServiceError:
     return ServiceError("UnsupportedOperationException", message)
 
 
-def access_denied(caller: KmsCaller, action: str, key: KeyRecord) -> ServiceError:
+def access_denied(caller: Caller, action: str, key: KeyRecord) -> ServiceError:
     """What AWS answers when a key policy grants nothing: e.g. changing an AWS managed key,
     whose policy allows only Describe*/Get*/List* (and use through its service)."""
     return ServiceError(
         "AccessDeniedException",
-        f"User: {caller.principal} is not authorized to perform: kms:{action} on resource: "
+        f"User: {caller.arn} is not authorized to perform: kms:{action} on resource: "
         f"{key.arn} because no resource-based policy allows the kms:{action} action",
     )
 
@@ -231,11 +234,11 @@ class KeyService:
         self._data_keys = DataKeys()
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     # Resolving key references --------------------------------------------------------
 
-    def _resolve(self, conn: Connection, caller: KmsCaller, ref: str) -> KeyRecord:
+    def _resolve(self, conn: Connection, caller: Caller, ref: str) -> KeyRecord:
         """A key id, key ARN, alias name or alias ARN -> the key."""
         keys = schema.kms_keys
         if ref.startswith("arn:"):
@@ -248,7 +251,7 @@ class KeyService:
             row = conn.execute(select(keys).where(keys.c.arn == ref)).first()
             if row is None:
                 raise not_found(f"Key '{ref}' does not exist")
-            return _key(row)
+            return _loaded(conn, row)
         if ref.startswith("alias/"):
             return self._by_alias(conn, caller.account_id, caller.region, ref, None)
         try:
@@ -264,7 +267,7 @@ class KeyService:
         ).first()
         if row is None:
             raise not_found(f"Key '{self._arn(caller, ref)}' does not exist")
-        return _key(row)
+        return _loaded(conn, row)
 
     def _by_alias(
         self, conn: Connection, account: str, region: str, alias: str, arn: str | None
@@ -281,7 +284,7 @@ class KeyService:
         return key
 
     @staticmethod
-    def _arn(caller: KmsCaller, key_id: str) -> str:
+    def _arn(caller: Caller, key_id: str) -> str:
         return f"arn:aws:kms:{caller.region}:{caller.account_id}:key/{key_id}"
 
     def _usable(self, key: KeyRecord) -> KeyRecord:
@@ -292,13 +295,13 @@ class KeyService:
         return key
 
     @staticmethod
-    def _permitted(caller: KmsCaller, key: KeyRecord, action: str) -> KeyRecord:
+    def _permitted(caller: Caller, key: KeyRecord, action: str) -> KeyRecord:
         """AWS managed keys are used only through their service and never changed."""
         if key.key_manager == "AWS":
             raise access_denied(caller, action, key)
         return key
 
-    def _changeable(self, caller: KmsCaller, key: KeyRecord, action: str) -> KeyRecord:
+    def _changeable(self, caller: Caller, key: KeyRecord, action: str) -> KeyRecord:
         self._permitted(caller, key, action)
         if key.state == "PendingDeletion":
             raise invalid_state(key, "pending deletion")
@@ -385,7 +388,7 @@ class KeyService:
     def _decrypt(
         self,
         conn: Connection,
-        caller: KmsCaller,
+        caller: Caller,
         blob: bytes,
         context: Mapping[str, str] | None,
         expected_key: str | None,
@@ -403,7 +406,7 @@ class KeyService:
     def _blob_checks(
         self,
         conn: Connection,
-        caller: KmsCaller,
+        caller: Caller,
         blob: bytes,
         expected_key: str | None,
         action: str | None,
@@ -457,7 +460,7 @@ class KeyService:
     def _create(
         self,
         conn: Connection,
-        caller: KmsCaller,
+        caller: Caller,
         *,
         description: str,
         policy: str,
@@ -492,12 +495,12 @@ class KeyService:
             "AWSAccountId": key.account_id,
             "KeyId": key.key_id,
             "Arn": key.arn,
-            "CreationDate": _time(key.created_ms),
+            "CreationDate": from_ms(key.created_ms),
             "Enabled": key.state == "Enabled",
             "Description": key.description,
             "KeyUsage": "ENCRYPT_DECRYPT",
             "KeyState": key.state,
-            "DeletionDate": _time(key.deletion_ms) if pending else None,
+            "DeletionDate": from_ms(key.deletion_ms) if pending else None,
             "Origin": "AWS_KMS",
             "KeyManager": key.key_manager,
             "CustomerMasterKeySpec": SYMMETRIC,
@@ -508,7 +511,7 @@ class KeyService:
             "CurrentKeyMaterialId": material_id,
         }
 
-    def create_key(self, caller: KmsCaller, params: Params) -> Output:
+    def create_key(self, caller: Caller, params: Params) -> Output:
         for member in ("KeySpec", "CustomerMasterKeySpec"):
             if params.get(member, SYMMETRIC) != SYMMETRIC:
                 raise unsupported(f"{member} {params[member]} is not supported by Strongroom.")
@@ -532,9 +535,14 @@ class KeyService:
                 tags=_tags(None, params["Tags"]) if params.get("Tags") else None,
                 key_manager="CUSTOMER",
             )
+            # Checked on the new key, inside the transaction: a refusal creates nothing.
+            if params.get("Tags"):
+                _authorize_tags(caller, key, params)
+            if policy is not None and not params.get("BypassPolicyLockoutSafetyCheck"):
+                _check_lockout(caller, key, policy)
             return {"KeyMetadata": self._metadata(conn, key)}
 
-    def describe_key(self, caller: KmsCaller, params: Params) -> Output:
+    def describe_key(self, caller: Caller, params: Params) -> Output:
         managed_arn = f"arn:aws:kms:{caller.region}:{caller.account_id}:{SECRETS_MANAGER_ALIAS}"
         if params["KeyId"] in (SECRETS_MANAGER_ALIAS, managed_arn):
             # As AWS: describing a predefined AWS alias creates its AWS managed key.
@@ -544,7 +552,7 @@ class KeyService:
             key = self._resolve(conn, caller, params["KeyId"])
             return {"KeyMetadata": self._metadata(conn, key)}
 
-    def list_keys(self, caller: KmsCaller, params: Params) -> Output:
+    def list_keys(self, caller: Caller, params: Params) -> Output:
         keys = schema.kms_keys
         with self._store.read() as conn:
             rows = conn.execute(
@@ -562,7 +570,7 @@ class KeyService:
     def _page(
         self,
         operation: str,
-        caller: KmsCaller,
+        caller: Caller,
         items: Sequence[Any],
         params: Params,
         *,
@@ -585,13 +593,13 @@ class KeyService:
         more = start + limit < len(items)
         return page, self._tokens.encode(scope, {"offset": start + limit}) if more else None
 
-    def enable_key(self, caller: KmsCaller, params: Params) -> Output:
+    def enable_key(self, caller: Caller, params: Params) -> Output:
         return self._set_state(caller, params["KeyId"], "Enabled", "EnableKey")
 
-    def disable_key(self, caller: KmsCaller, params: Params) -> Output:
+    def disable_key(self, caller: Caller, params: Params) -> Output:
         return self._set_state(caller, params["KeyId"], "Disabled", "DisableKey")
 
-    def _set_state(self, caller: KmsCaller, ref: str, state: str, action: str) -> Output:
+    def _set_state(self, caller: Caller, ref: str, state: str, action: str) -> Output:
         with self._store.write() as conn:
             key = self._changeable(caller, self._resolve(conn, caller, ref), action)
             self._update(conn, key, state=state)
@@ -604,7 +612,7 @@ class KeyService:
         for name, value in values.items():
             setattr(key, name, value)
 
-    def schedule_key_deletion(self, caller: KmsCaller, params: Params) -> Output:
+    def schedule_key_deletion(self, caller: Caller, params: Params) -> Output:
         window = params.get("PendingWindowInDays", 30)
         if not 7 <= window <= 30:
             raise validation_error("PendingWindowInDays must be between 7 and 30")
@@ -617,7 +625,7 @@ class KeyService:
                 conn,
                 key,
                 state="PendingDeletion",
-                deletion_ms=_ms(deletion),
+                deletion_ms=to_ms(deletion),
                 pending_window_days=window,
             )
         return {
@@ -627,7 +635,7 @@ class KeyService:
             "PendingWindowInDays": window,
         }
 
-    def cancel_key_deletion(self, caller: KmsCaller, params: Params) -> Output:
+    def cancel_key_deletion(self, caller: Caller, params: Params) -> Output:
         with self._store.write() as conn:
             key = self._permitted(
                 caller, self._resolve(conn, caller, params["KeyId"]), "CancelKeyDeletion"
@@ -668,7 +676,7 @@ class KeyService:
 
     # Rotation -----------------------------------------------------------------------
 
-    def enable_key_rotation(self, caller: KmsCaller, params: Params) -> Output:
+    def enable_key_rotation(self, caller: Caller, params: Params) -> Output:
         period = params.get("RotationPeriodInDays", 365)
         with self._store.write() as conn:
             key = self._usable(
@@ -684,7 +692,7 @@ class KeyService:
             )
         return {}
 
-    def disable_key_rotation(self, caller: KmsCaller, params: Params) -> Output:
+    def disable_key_rotation(self, caller: Caller, params: Params) -> Output:
         with self._store.write() as conn:
             key = self._usable(
                 self._changeable(
@@ -694,7 +702,7 @@ class KeyService:
             self._update(conn, key, rotation_period_days=None, next_rotation_ms=None)
         return {}
 
-    def get_key_rotation_status(self, caller: KmsCaller, params: Params) -> Output:
+    def get_key_rotation_status(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             key = self._resolve(conn, caller, params["KeyId"])
         if key.state == "PendingDeletion":
@@ -704,10 +712,10 @@ class KeyService:
             "KeyRotationEnabled": enabled,
             "KeyId": key.arn,
             "RotationPeriodInDays": key.rotation_period_days,
-            "NextRotationDate": _time(key.next_rotation_ms) if enabled else None,
+            "NextRotationDate": from_ms(key.next_rotation_ms) if enabled else None,
         }
 
-    def rotate_key_on_demand(self, caller: KmsCaller, params: Params) -> Output:
+    def rotate_key_on_demand(self, caller: Caller, params: Params) -> Output:
         table = schema.kms_key_material
         with self._store.write() as conn:
             key = self._usable(
@@ -761,7 +769,7 @@ class KeyService:
 
     # Aliases ------------------------------------------------------------------------
 
-    def create_alias(self, caller: KmsCaller, params: Params) -> Output:
+    def create_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
         aliases = schema.kms_aliases
@@ -793,7 +801,7 @@ class KeyService:
             )
         return {}
 
-    def _target(self, conn: Connection, caller: KmsCaller, ref: str, action: str) -> KeyRecord:
+    def _target(self, conn: Connection, caller: Caller, ref: str, action: str) -> KeyRecord:
         if ref.startswith("alias/") or ":alias/" in ref:
             raise validation_error("Aliases must refer to keys. Not aliases")
         key = self._permitted(caller, self._resolve(conn, caller, ref), action)
@@ -801,7 +809,7 @@ class KeyService:
             raise invalid_state(key, "pending deletion")
         return key
 
-    def update_alias(self, caller: KmsCaller, params: Params) -> Output:
+    def update_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
         aliases = schema.kms_aliases
@@ -819,7 +827,7 @@ class KeyService:
             )
         return {}
 
-    def delete_alias(self, caller: KmsCaller, params: Params) -> Output:
+    def delete_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
         aliases = schema.kms_aliases
@@ -834,7 +842,7 @@ class KeyService:
             )
         return {}
 
-    def list_aliases(self, caller: KmsCaller, params: Params) -> Output:
+    def list_aliases(self, caller: Caller, params: Params) -> Output:
         aliases = schema.kms_aliases
         with self._store.read() as conn:
             query = select(aliases).where(
@@ -853,8 +861,8 @@ class KeyService:
                     "AliasName": row.alias_name,
                     "AliasArn": f"arn:aws:kms:{caller.region}:{caller.account_id}:{row.alias_name}",
                     "TargetKeyId": row.target_key_id,
-                    "CreationDate": _time(row.created_ms),
-                    "LastUpdatedDate": _time(row.updated_ms),
+                    "CreationDate": from_ms(row.created_ms),
+                    "LastUpdatedDate": from_ms(row.updated_ms),
                 }
                 for row in page
             ],
@@ -864,7 +872,7 @@ class KeyService:
 
     # Cryptographic operations -------------------------------------------------------
 
-    def encrypt(self, caller: KmsCaller, params: Params) -> Output:
+    def encrypt(self, caller: Caller, params: Params) -> Output:
         _check_algorithm(params.get("EncryptionAlgorithm"))
         with self._store.read() as conn:
             key = self._usable(
@@ -873,7 +881,7 @@ class KeyService:
             blob, _ = self._encrypt(conn, key, params["Plaintext"], params.get("EncryptionContext"))
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": SYMMETRIC}
 
-    def decrypt(self, caller: KmsCaller, params: Params) -> Output:
+    def decrypt(self, caller: Caller, params: Params) -> Output:
         _check_algorithm(params.get("EncryptionAlgorithm"))
         if "CiphertextBlob" not in params:
             raise validation_error(
@@ -896,7 +904,7 @@ class KeyService:
             "KeyMaterialId": material_id,
         }
 
-    def re_encrypt(self, caller: KmsCaller, params: Params) -> Output:
+    def re_encrypt(self, caller: Caller, params: Params) -> Output:
         _check_algorithm(params.get("SourceEncryptionAlgorithm"))
         _check_algorithm(params.get("DestinationEncryptionAlgorithm"))
         if "CiphertextBlob" not in params:
@@ -932,7 +940,7 @@ class KeyService:
         }
 
     def generate_data_key(
-        self, caller: KmsCaller, params: Params, action: str = "GenerateDataKey"
+        self, caller: Caller, params: Params, action: str = "GenerateDataKey"
     ) -> Output:
         size = _data_key_size(params)
         with self._store.read() as conn:
@@ -948,12 +956,12 @@ class KeyService:
             "KeyMaterialId": material_id,
         }
 
-    def generate_data_key_without_plaintext(self, caller: KmsCaller, params: Params) -> Output:
+    def generate_data_key_without_plaintext(self, caller: Caller, params: Params) -> Output:
         output = self.generate_data_key(caller, params, "GenerateDataKeyWithoutPlaintext")
         output.pop("Plaintext")
         return output
 
-    def generate_random(self, caller: KmsCaller, params: Params) -> Output:
+    def generate_random(self, caller: Caller, params: Params) -> Output:
         if params.get("CustomKeyStoreId"):
             raise unsupported("Custom key stores are not supported by Strongroom.")
         size = params.get("NumberOfBytes")
@@ -963,7 +971,7 @@ class KeyService:
 
     # Policies and tags --------------------------------------------------------------
 
-    def get_key_policy(self, caller: KmsCaller, params: Params) -> Output:
+    def get_key_policy(self, caller: Caller, params: Params) -> Output:
         name = params.get("PolicyName", "default")
         with self._store.read() as conn:
             key = self._resolve(conn, caller, params["KeyId"])
@@ -971,7 +979,7 @@ class KeyService:
             raise not_found("No such policy exists")
         return {"Policy": key.policy, "PolicyName": "default"}
 
-    def put_key_policy(self, caller: KmsCaller, params: Params) -> Output:
+    def put_key_policy(self, caller: Caller, params: Params) -> Output:
         if params.get("PolicyName", "default") != "default":
             raise not_found("No such policy exists")
         with self._store.write() as conn:
@@ -979,10 +987,12 @@ class KeyService:
                 caller, self._resolve(conn, caller, params["KeyId"]), "PutKeyPolicy"
             )
             _check_policy(params["Policy"])
+            if not params.get("BypassPolicyLockoutSafetyCheck"):
+                _check_lockout(caller, key, params["Policy"])
             self._update(conn, key, policy=params["Policy"])
         return {}
 
-    def tag_resource(self, caller: KmsCaller, params: Params) -> Output:
+    def tag_resource(self, caller: Caller, params: Params) -> Output:
         with self._store.write() as conn:
             key = self._changeable(
                 caller, self._resolve(conn, caller, params["KeyId"]), "TagResource"
@@ -990,7 +1000,7 @@ class KeyService:
             self._update(conn, key, tags=_tags(key.tags, params["Tags"]))
         return {}
 
-    def untag_resource(self, caller: KmsCaller, params: Params) -> Output:
+    def untag_resource(self, caller: Caller, params: Params) -> Output:
         drop = set(params["TagKeys"])
         with self._store.write() as conn:
             key = self._changeable(
@@ -999,7 +1009,7 @@ class KeyService:
             self._update(conn, key, tags=[t for t in key.tags or [] if t[0] not in drop])
         return {}
 
-    def list_resource_tags(self, caller: KmsCaller, params: Params) -> Output:
+    def list_resource_tags(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             key = self._resolve(conn, caller, params["KeyId"])
         page, marker = self._page(
@@ -1013,7 +1023,7 @@ class KeyService:
 
     # For Secrets Manager: envelope encryption of secret values ------------------------
 
-    def managed_key(self, conn: Connection, caller: KmsCaller) -> KeyRecord:
+    def managed_key(self, conn: Connection, caller: Caller) -> KeyRecord:
         """aws/secretsmanager, created on first use in each account and region."""
         try:
             return self._by_alias(
@@ -1043,7 +1053,7 @@ class KeyService:
         )
         return key
 
-    def key_for_secret(self, conn: Connection, caller: KmsCaller, ref: str | None) -> KeyRecord:
+    def key_for_secret(self, conn: Connection, caller: Caller, ref: str | None) -> KeyRecord:
         """The key a secret names (or the managed key), usable for encryption."""
         managed = (
             not ref or ref == SECRETS_MANAGER_ALIAS or ref.endswith(f":{SECRETS_MANAGER_ALIAS}")
@@ -1080,7 +1090,7 @@ class KeyService:
         row = conn.execute(
             select(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id)
         ).first()
-        return _key(row) if row is not None else None
+        return _loaded(conn, row) if row is not None else None
 
     def blob_key(self, blob: bytes | None) -> KeyRecord | None:
         if not blob:
@@ -1095,7 +1105,7 @@ class KeyService:
         (length,) = struct.unpack_from(">H", sealed)
         return self._blob_key(conn, sealed[2 : 2 + length])
 
-    def target(self, caller: KmsCaller, ref: str) -> KeyRecord | None:
+    def target(self, caller: Caller, ref: str) -> KeyRecord | None:
         """The key a request names (id, ARN, alias), for authorization; None if none."""
         with self._store.read() as conn:
             try:
@@ -1106,7 +1116,7 @@ class KeyService:
     def open_sealed(
         self,
         conn: Connection,
-        caller: KmsCaller,
+        caller: Caller,
         sealed: bytes,
         context: Mapping[str, str],
         key: KeyRecord | None = None,
@@ -1197,6 +1207,34 @@ def _check_policy(text: str) -> None:
         parse_policy(text, kind="key")
     except ServiceError as error:
         raise ServiceError("MalformedPolicyDocumentException", error.message) from None
+
+
+def _check_lockout(caller: Caller, key: KeyRecord, policy: str) -> None:
+    """KMS's policy lockout safety check: the new key policy must let the caller change
+    the key policy again (with the caller's IAM policies, when it delegates to them)."""
+    would_be = dataclasses.replace(key, policy=policy)
+    try:
+        caller.authorize(
+            key_check("kms:PutKeyPolicy", would_be, {"kms:CallerAccount": (caller.account_id,)})
+        )
+    except ServiceError as denied:
+        if denied.code != "AccessDeniedException":
+            raise
+        raise ServiceError(
+            "MalformedPolicyDocumentException",
+            "The new key policy will not allow you to update the key policy in the future.",
+        ) from None
+
+
+def _authorize_tags(caller: Caller, key: KeyRecord, params: Params) -> None:
+    """CreateKey with Tags also needs kms:TagResource, which AWS grants in IAM policies:
+    asked on the new key's ARN with the request's tags, without the key policy."""
+    context = {
+        **key_resource_keys(key),
+        "kms:CallerAccount": (caller.account_id,),
+        **tag_request_keys("TagResource", params),
+    }
+    caller.authorize(Check("kms:TagResource", key.arn, key.account_id, context=context))
 
 
 def _data_key_size(params: Params) -> int:

@@ -1,3 +1,5 @@
+# long module: the four root-key providers share seal.json's format and checks; the PKCS#11
+# session at the bottom can move out once SealError has its own module.
 """Root-key providers: how the root key is kept at rest and how it comes back.
 
 The root key is always 32 random bytes. The seal protects only it (the barrier's

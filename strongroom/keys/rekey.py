@@ -4,9 +4,11 @@ The barrier seals only the keyring (Vault's model): access-key secrets, the pagi
 token key and KMS key material. Secret values are sealed under KMS data keys, so a
 rekey never touches a secret ciphertext.
 
-:data:`ROOT_SEALED` is the one list of what the root barrier seals. Anything new that
-calls ``Barrier.seal`` with the root barrier must be added here, or a rekey leaves it
-unreadable; the rekey refuses to commit if any listed value does not open.
+:data:`strongroom.server.keyring.ROOT_SEALED` is the one list of what the root barrier
+seals, gathered from the domain that seals each value (a :class:`SealedColumn` declared
+next to the code that writes it: this package does not know other domains' tables).
+Anything new that calls ``Barrier.seal`` with the root barrier must be listed there, or a
+rekey leaves it unreadable; the rekey refuses to commit if any listed value does not open.
 
 A rekey is offline (the server stopped) and crash-safe:
 
@@ -23,7 +25,7 @@ after a crash before 2 it throws the staged files away.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,39 +57,25 @@ class SealedColumn:
         return f"{self.table.name}.{self.column}"
 
 
-ROOT_SEALED: tuple[SealedColumn, ...] = (
-    # strongroom.iam.credentials: secret access keys, bound to their key id.
-    SealedColumn(
-        schema.access_keys,
-        "secret_ciphertext",
-        lambda row: b"access-key|" + row.access_key_id.encode(),
-    ),
-    # strongroom.server.deployment: the key that seals pagination tokens;
-    # strongroom.audit.signing: the key that signs audit digests.
-    SealedColumn(
-        schema.settings,
-        "value",
-        lambda row: row.name.encode(),
-        where=lambda: schema.settings.c.name.in_(("next-token-key", "audit-signing-key")),
-    ),
-    # strongroom.keys.kms: every generation of every KMS key's material.
-    SealedColumn(
-        schema.kms_key_material,
-        "sealed",
-        lambda row: f"kms-material|{row.key_id}|{row.generation}".encode(),
-    ),
+KMS_MATERIAL = SealedColumn(
+    schema.kms_key_material,
+    "sealed",
+    lambda row: f"kms-material|{row.key_id}|{row.generation}".encode(),
 )
+"""What this package seals with the root barrier: every generation of every KMS key's
+material (strongroom.keys.kms). The other domains declare theirs next to the code that
+seals them; :data:`strongroom.server.keyring.ROOT_SEALED` gathers them all."""
 
 
 class RekeyError(Exception):
     """The rekey was refused or failed; nothing was changed. Safe to show."""
 
 
-def rewrap(conn: Any, old: Barrier, new: Barrier) -> dict[str, int]:
-    """Re-seal every :data:`ROOT_SEALED` value from ``old`` to ``new`` in ``conn``'s
-    transaction; the count per column. Raises :class:`RekeyError` if one does not open."""
+def rewrap(conn: Any, old: Barrier, new: Barrier, sealed: Sequence[SealedColumn]) -> dict[str, int]:
+    """Re-seal every ``sealed`` value from ``old`` to ``new`` in ``conn``'s transaction; the
+    count per column. Raises :class:`RekeyError` if one does not open."""
     counts: dict[str, int] = {}
-    for entry in ROOT_SEALED:
+    for entry in sealed:
         table = entry.table
         keys = list(table.primary_key.columns)
         query = select(table)
@@ -160,10 +148,12 @@ def rekey(
     data_dir: Path,
     old_key: bytes,
     protection: providers.Protection,
+    sealed: Sequence[SealedColumn],
     *,
     before_commit: Callable[[providers.Protection, dict[str, int]], None] | None = None,
 ) -> dict[str, int]:
-    """Re-wrap everything under ``protection.root_key`` and install ``protection``.
+    """Re-wrap everything ``sealed`` lists under ``protection.root_key`` and install
+    ``protection``.
 
     ``before_commit`` runs after every value was re-wrapped and before the commit: the
     place to show new Shamir shares, so they are never lost with the key in force.
@@ -177,7 +167,7 @@ def rekey(
         with store.write() as conn:
             # Overwrite freed pages, so the old wrapping does not linger in the file.
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            counts = rewrap(conn, old, new)
+            counts = rewrap(conn, old, new, sealed)
             _set_key_id(conn, protection.seal.key_id)
             if before_commit is not None:
                 before_commit(protection, counts)

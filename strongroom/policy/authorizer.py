@@ -23,9 +23,6 @@ from operator import attrgetter
 from typing import Protocol
 
 from strongroom.clock import Clock
-from strongroom.iam.credentials import Principal
-from strongroom.iam.service import IdentityService, PrincipalPolicies
-from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument
 from strongroom.policy.evaluate import (
     CLOCK_KEYS,
@@ -39,6 +36,7 @@ from strongroom.policy.evaluate import (
 )
 from strongroom.policy.global_keys import global_keys
 from strongroom.protocol.errors import ServiceError
+from strongroom.types import Check, Identities, Principal, PrincipalPolicies
 
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
@@ -102,7 +100,7 @@ policy involved reads the clock), and the AccessDenied message (None: allowed)."
 
 class PolicyAuthorizer:
     def __init__(
-        self, identities: IdentityService, clock: Clock, *, decision_limit: int = DECISION_LIMIT
+        self, identities: Identities, clock: Clock, *, decision_limit: int = DECISION_LIMIT
     ) -> None:
         self._identities = identities
         self._clock = clock

@@ -1,5 +1,5 @@
-"""IAM policy documents: a strict parser into a typed AST, and the two static analyses
-Secrets Manager runs on a secret's resource policy (broad access and caller lockout).
+"""IAM policy documents: a strict parser into a typed AST. The static analyses Secrets
+Manager runs on a secret's resource policy are in :mod:`strongroom.policy.secret_policy`.
 
 The grammar is IAM's ("Grammar of the IAM JSON policy language", IAM User Guide), with
 the per-kind rules of the policy notes: identity policies carry no ``Principal`` and use
@@ -36,12 +36,6 @@ MALFORMED_POLICY = "MalformedPolicyDocumentException"
 
 CURRENT_VERSION = "2012-10-17"
 LEGACY_VERSION = "2008-10-17"
-
-# CheckName values of ValidateResourcePolicy. AWS documents the three checks but not the
-# strings it returns for them, so these are ours; keep them in one place.
-SYNTAX_CHECK = "SYNTAX_CHECK"
-BROAD_ACCESS_CHECK = "BROAD_ACCESS_CHECK"
-LOCKOUT_CHECK = "LOCKOUT_CHECK"
 
 ConditionBlock = Mapping[str, Mapping[str, tuple[str, ...]]]
 """Operator (canonical spelling) -> condition key (as written) -> values (as strings)."""
@@ -98,22 +92,14 @@ class PolicyDocument:
     statements: tuple[Statement, ...]
 
 
-@dataclass(frozen=True)
-class ValidationFinding:
-    """One entry of ValidateResourcePolicy's ``ValidationErrors``."""
-
-    check_name: str
-    error_message: str
-
-
 # --------------------------------------------------------------------------- parsing
 
 
-class _PolicyError(ValueError):
+class PolicyError(ValueError):
     """The document breaks the policy grammar."""
 
 
-class _JsonError(_PolicyError):
+class PolicyJsonError(PolicyError):
     """The text is not JSON at all."""
 
 
@@ -135,15 +121,17 @@ def parse_policy(
     policy; IAM callers pass ``error_code="MalformedPolicyDocument"``.
     """
     try:
-        return _parse(text, kind)
-    except _PolicyError as exc:
+        return parse_document(text, kind)
+    except PolicyError as exc:
         raise ServiceError(error_code, str(exc)) from None
 
 
 INVALID_JSON = "This policy contains invalid Json"
 
 
-def _parse(text: str, kind: PolicyKind) -> PolicyDocument:
+def parse_document(text: str, kind: PolicyKind) -> PolicyDocument:
+    """Like :func:`parse_policy`, raising :class:`PolicyError` (:class:`PolicyJsonError`
+    for text that is not JSON) for the analyses that report rather than refuse."""
     return _document(_load_json(text), kind)
 
 
@@ -158,7 +146,7 @@ def _load_json(text: str) -> object:
         )
     except (json.JSONDecodeError, RecursionError):
         # AWS's own text; Python's parser message would describe our parser, not the policy.
-        raise _JsonError(INVALID_JSON) from None
+        raise PolicyJsonError(INVALID_JSON) from None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -167,13 +155,13 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
-            raise _PolicyError(f'Syntax errors in policy. Duplicate element "{key}".')
+            raise PolicyError(f'Syntax errors in policy. Duplicate element "{key}".')
         result[key] = value
     return result
 
 
 def _reject_constant(name: str) -> object:
-    raise _JsonError(INVALID_JSON)  # NaN, Infinity: not JSON, though Python reads them
+    raise PolicyJsonError(INVALID_JSON)  # NaN, Infinity: not JSON, though Python reads them
 
 
 _TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")
@@ -192,21 +180,21 @@ _STATEMENT_ELEMENTS = (
 
 def _document(obj: object, kind: PolicyKind) -> PolicyDocument:
     if not isinstance(obj, dict):
-        raise _PolicyError("Syntax errors in policy. The policy must be a JSON object.")
+        raise PolicyError("Syntax errors in policy. The policy must be a JSON object.")
     _reject_unknown_elements(obj, _TOP_LEVEL_ELEMENTS, "the policy")
     version = _version(obj, kind)
     policy_id = _optional_text(obj, "Id", "Syntax errors in policy. Id must be a string.")
 
     if "Statement" not in obj:
-        raise _PolicyError("Syntax errors in policy. Missing required element Statement.")
+        raise PolicyError("Syntax errors in policy. Missing required element Statement.")
     raw = obj["Statement"]
     items = [raw] if isinstance(raw, dict) else raw
     if not isinstance(items, list):
-        raise _PolicyError(
+        raise PolicyError(
             "Syntax errors in policy. Statement must be an object or a list of objects."
         )
     if not items:
-        raise _PolicyError("Syntax errors in policy. Statement must not be empty.")
+        raise PolicyError("Syntax errors in policy. Statement must not be empty.")
     statements = tuple(_statement(item, index, kind) for index, item in enumerate(items))
 
     seen: set[str] = set()
@@ -215,7 +203,7 @@ def _document(obj: object, kind: PolicyKind) -> PolicyDocument:
         # repeats one).
         if statement.sid is not None and kind != "key":
             if statement.sid in seen:
-                raise _PolicyError(
+                raise PolicyError(
                     "Statement IDs (SID) in a single policy must be unique. "
                     f'Sid "{statement.sid}" is used more than once.'
                 )
@@ -228,14 +216,14 @@ def _optional_text(obj: dict[str, object], name: str, message: str) -> str | Non
         return None
     value = obj[name]
     if not _is_text(value):
-        raise _PolicyError(message)
+        raise PolicyError(message)
     return value
 
 
 def _reject_unknown_elements(obj: dict[str, object], allowed: Iterable[str], where: str) -> None:
     for key in obj:
         if key not in allowed:
-            raise _PolicyError(f'Syntax errors in policy. Unknown element "{key}" in {where}.')
+            raise PolicyError(f'Syntax errors in policy. Unknown element "{key}" in {where}.')
 
 
 def _version(obj: dict[str, object], kind: PolicyKind) -> str | None:
@@ -243,14 +231,14 @@ def _version(obj: dict[str, object], kind: PolicyKind) -> str | None:
     if kind == "identity":
         # IAM's own answer for a missing or 2008-10-17 version on identity policies.
         if version is None or version == LEGACY_VERSION:
-            raise _PolicyError("Policy document must be version 2012-10-17 or greater.")
+            raise PolicyError("Policy document must be version 2012-10-17 or greater.")
         allowed: tuple[str, ...] = (CURRENT_VERSION,)
     else:
         if "Version" not in obj:
             return None
         allowed = (CURRENT_VERSION, LEGACY_VERSION)
     if not _is_text(version) or version not in allowed:
-        raise _PolicyError(
+        raise PolicyError(
             f"Syntax errors in policy. Unsupported Version {json.dumps(version)}: "
             f'use "{CURRENT_VERSION}".'
         )
@@ -264,30 +252,30 @@ _NO_SPACES = re.compile(r"\S*")
 def _statement(item: object, index: int, kind: PolicyKind) -> Statement:
     where = f"Statement[{index}]"
     if not isinstance(item, dict):
-        raise _PolicyError(f"Syntax errors in policy. {where} must be a JSON object.")
+        raise PolicyError(f"Syntax errors in policy. {where} must be a JSON object.")
     _reject_unknown_elements(item, _STATEMENT_ELEMENTS, where)
 
     sid = _optional_text(item, "Sid", f"Syntax errors in policy. {where}: Sid must be a string.")
     if sid is not None:
         # IAM allows only letters and digits; Secrets Manager only forbids spaces.
         if kind == "identity" and not _IAM_SID.fullmatch(sid):
-            raise _PolicyError(
+            raise PolicyError(
                 f'{where}: Sid "{sid}" is not valid: use only letters and digits (A-Z, a-z, 0-9).'
             )
         if kind == "resource" and not _NO_SPACES.fullmatch(sid):
-            raise _PolicyError(f'{where}: Sid "{sid}" is not valid: it must not contain spaces.')
+            raise PolicyError(f'{where}: Sid "{sid}" is not valid: it must not contain spaces.')
         where = f'{where} (Sid "{sid}")'
 
     if "Effect" not in item:
-        raise _PolicyError(f"{where}: Missing required field Effect.")
+        raise PolicyError(f"{where}: Missing required field Effect.")
     effect = item["Effect"]
     if effect not in ("Allow", "Deny") or not _is_text(effect):
-        raise _PolicyError(f'{where}: Effect must be "Allow" or "Deny", not {json.dumps(effect)}.')
+        raise PolicyError(f'{where}: Effect must be "Allow" or "Deny", not {json.dumps(effect)}.')
 
     principal = not_principal = None
     if kind == "identity":
         if "Principal" in item or "NotPrincipal" in item:
-            raise _PolicyError(f"{where}: Policy document should not specify a principal.")
+            raise PolicyError(f"{where}: Policy document should not specify a principal.")
     else:
         if _exactly_one(item, "Principal", "NotPrincipal", where) == "Principal":
             principal = _principal(item["Principal"], "Principal", where)
@@ -295,7 +283,7 @@ def _statement(item: object, index: int, kind: PolicyKind) -> Statement:
             not_principal = _principal(item["NotPrincipal"], "NotPrincipal", where)
 
     if not (item.get("Action") or item.get("NotAction")):
-        raise _PolicyError(f"{where}: Policy statement must contain actions.")
+        raise PolicyError(f"{where}: Policy statement must contain actions.")
     action = not_action = None
     if _exactly_one(item, "Action", "NotAction", where) == "Action":
         action = _actions(item["Action"], "Action", where)
@@ -303,7 +291,7 @@ def _statement(item: object, index: int, kind: PolicyKind) -> Statement:
         not_action = _actions(item["NotAction"], "NotAction", where)
 
     if not (item.get("Resource") or item.get("NotResource")):
-        raise _PolicyError(f"{where}: Policy statement must contain resources.")
+        raise PolicyError(f"{where}: Policy statement must contain resources.")
     resource = not_resource = None
     if _exactly_one(item, "Resource", "NotResource", where) == "Resource":
         resource = _resources(item["Resource"], "Resource", where)
@@ -326,21 +314,21 @@ def _statement(item: object, index: int, kind: PolicyKind) -> Statement:
 
 def _exactly_one(item: dict[str, object], name: str, negated: str, where: str) -> str:
     if name in item and negated in item:
-        raise _PolicyError(
+        raise PolicyError(
             f"Syntax errors in policy. {where} must not contain both {name} and {negated}."
         )
     if name in item:
         return name
     if negated in item:
         return negated
-    raise _PolicyError(f"{where}: Missing required field {name}.")
+    raise PolicyError(f"{where}: Missing required field {name}.")
 
 
 def _strings(value: object, element: str, where: str) -> tuple[str, ...]:
     """A string or a non-empty list of strings (the grammar's single-value shorthand)."""
     values = value if isinstance(value, list) else [value]
     if not values or not all(_is_text(v) for v in values):
-        raise _PolicyError(
+        raise PolicyError(
             f"Syntax errors in policy. {where}: {element} must be a string or a list of strings."
         )
     return tuple(str(v) for v in values)
@@ -357,19 +345,19 @@ def _actions(value: object, element: str, where: str) -> tuple[str, ...]:
             continue
         # The first three messages are IAM's own wording for these mistakes.
         if ":" not in action:
-            raise _PolicyError(
+            raise PolicyError(
                 f"{where}: Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, "
                 f'ec2, etc. Got "{action}".'
             )
         if action.count(":") > 1:
-            raise _PolicyError(
+            raise PolicyError(
                 f'{where}: Actions/Condition can contain only one colon. Got "{action}".'
             )
         vendor, name = action.split(":")
         if not _VENDOR.fullmatch(vendor):
-            raise _PolicyError(f"{where}: Vendor {vendor} is not valid.")
+            raise PolicyError(f"{where}: Vendor {vendor} is not valid.")
         if not _ACTION_NAME.fullmatch(name):
-            raise _PolicyError(
+            raise PolicyError(
                 f'{where}: Action "{action}" is not valid: after the colon use an action '
                 "name made of letters, digits and the wildcards * and ?."
             )
@@ -381,13 +369,13 @@ def _resources(value: object, element: str, where: str) -> tuple[str, ...]:
     for resource in resources:
         parts = resource.split(":", 5)
         if resource != "*" and (len(parts) < 6 or parts[0] != "arn" or not all(parts[1:3])):
-            raise _PolicyError(f'{where}: Resource {resource} must be in ARN format or "*".')
+            raise PolicyError(f'{where}: Resource {resource} must be in ARN format or "*".')
     return resources
 
 
 _PRINCIPAL_KINDS: tuple[PrincipalKind, ...] = get_args(PrincipalKind)
 # ASCII classes throughout: \d would also accept other scripts' digits.
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _PRINCIPAL_FORMATS: Mapping[PrincipalKind, re.Pattern[str]] = {
     # An account id, an IAM or STS principal ARN, or the unique id (AIDA..., AROA...)
     # AWS shows in place of an ARN whose principal has been deleted.
@@ -407,14 +395,14 @@ def _principal(value: object, element: str, where: str) -> Principal:
     if value == "*" and _is_text(value):
         return Principal(wildcard=True)
     if not isinstance(value, dict) or not value:
-        raise _PolicyError(
+        raise PolicyError(
             f'Syntax errors in policy. {where}: {element} must be "*" or an object such as '
             '{"AWS": "arn:aws:iam::111122223333:root"}.'
         )
     entries: dict[PrincipalKind, tuple[str, ...]] = {}
     for kind_name, raw in value.items():
         if kind_name not in _PRINCIPAL_KINDS:
-            raise _PolicyError(
+            raise PolicyError(
                 f'{where}: Invalid principal in policy: unknown principal type "{kind_name}" '
                 "(use AWS, Service, Federated or CanonicalUser)."
             )
@@ -426,7 +414,7 @@ def _principal(value: object, element: str, where: str) -> Principal:
             if not everyone and (
                 "*" in principal or not _PRINCIPAL_FORMATS[kind].fullmatch(principal)
             ):
-                raise _PolicyError(f'{where}: Invalid principal in policy: "{kind}":"{principal}".')
+                raise PolicyError(f'{where}: Invalid principal in policy: "{kind}":"{principal}".')
         entries[kind] = values
     return Principal(entries=MappingProxyType(entries))
 
@@ -490,7 +478,7 @@ def split_operator(operator: str) -> tuple[str | None, str, bool]:
 
 def _condition(raw: object, where: str) -> ConditionBlock:
     if not isinstance(raw, dict):
-        raise _PolicyError(
+        raise PolicyError(
             f"Syntax errors in policy. {where}: Condition must be an object mapping "
             "condition operators to {key: value} blocks."
         )
@@ -499,20 +487,20 @@ def _condition(raw: object, where: str) -> ConditionBlock:
         # Operator names are matched without regard to case, like condition keys.
         operator = _OPERATORS.get(written.lower())
         if operator is None:
-            raise _PolicyError(f'{where}: Unknown condition operator "{written}".')
+            raise PolicyError(f'{where}: Unknown condition operator "{written}".')
         if operator in result:
-            raise _PolicyError(f'{where}: Condition operator "{operator}" appears more than once.')
+            raise PolicyError(f'{where}: Condition operator "{operator}" appears more than once.')
         if not isinstance(block, dict):
-            raise _PolicyError(
+            raise PolicyError(
                 f"Syntax errors in policy. {where}: Condition operator {written} must map "
                 "to an object of condition keys."
             )
         keys: dict[str, tuple[str, ...]] = {}
         for key, value in block.items():
             if not key:
-                raise _PolicyError(f"{where}: Condition operator {written} has an empty key.")
+                raise PolicyError(f"{where}: Condition operator {written} has an empty key.")
             if any(key.lower() == seen.lower() for seen in keys):
-                raise _PolicyError(
+                raise PolicyError(
                     f'{where}: Condition key "{key}" appears more than once under {operator} '
                     "(condition keys are case-insensitive)."
                 )
@@ -533,7 +521,7 @@ def _condition_values(value: object, operator: str, key: str, where: str) -> tup
         elif isinstance(item, str):
             result.append(str(item))
         else:
-            raise _PolicyError(
+            raise PolicyError(
                 f"Syntax errors in policy. {where}: the value of {key} under {operator} must "
                 "be a string, number or Boolean, or a list of them."
             )
@@ -549,7 +537,7 @@ def _check_value_types(operator: str, key: str, values: tuple[str, ...], where: 
     for value in values:
         # A policy variable is substituted at evaluation time; its type is checked then.
         if "${" not in value and not valid(value):
-            raise _PolicyError(
+            raise PolicyError(
                 f'{where}: "{value}" is not a valid {kind} for {key} under {operator}.'
             )
 
@@ -596,279 +584,3 @@ _VALUE_CHECKS: Mapping[str, tuple[str, Callable[[str], bool]]] = {
     "Null": ("Boolean (true or false)", _is_boolean),
     "BinaryEquals": ("base64 value", _is_base64),
 }
-
-
-# --------------------------------------------------------------------------- broad access
-#
-# Which grants are "public" follows S3's documented rules ("The meaning of public",
-# S3 User Guide), the written form of the Zelkova analysis Secrets Manager also uses:
-# a grant to everyone is public unless a condition pins the caller with fixed values
-# (no wildcard, no policy variable) of a key that identifies the caller or its source.
-# Naming another account is cross-account access, not public access.
-
-_PINNING_KEYS = frozenset(
-    {
-        "aws:principalaccount",
-        "aws:principalarn",
-        "aws:principalorgid",
-        "aws:principalorgpaths",
-        "aws:sourceaccount",
-        "aws:sourcearn",
-        "aws:sourcevpc",
-        "aws:sourcevpce",
-        "aws:sourceowner",
-        "aws:userid",
-        # aws:username is deliberately absent: any account can have a user of that name.
-    }
-)
-_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
-# Operators that admit a request only when the key is present and equal to (or like) a
-# listed value. ...IfExists variants and negations admit requests that lack the key or
-# differ from it, anonymous ones included, so they never pin.
-_MATCHING_OPERATORS = frozenset(
-    {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"}
-)
-
-
-def is_public(doc: PolicyDocument, *, account_id: str) -> bool:
-    """Whether ``doc``, a secret's resource policy, grants access to anyone.
-
-    ``account_id`` is the secret owner's account. The rules below do not use it:
-    granting a named account, the owner's or another, is never public.
-
-    Deny statements are not credited with narrowing an Allow: a "deny unless in my
-    organization" guard next to an Allow for ``"*"`` still reports public. That can
-    only over-report, which for BlockPublicPolicy errs on the safe side.
-    """
-    return bool(_public_statements(doc))
-
-
-def _public_statements(doc: PolicyDocument) -> list[str]:
-    return [
-        _label(index, statement)
-        for index, statement in enumerate(doc.statements)
-        if _grants_public_access(statement)
-    ]
-
-
-def _grants_public_access(statement: Statement) -> bool:
-    if statement.effect != "Allow" or not _reaches_everyone(statement):
-        return False
-    # Condition entries are ANDed, so one pinning entry restricts the whole statement.
-    return not any(
-        _pins_caller(operator, key, values)
-        for operator, keys in statement.condition.items()
-        for key, values in keys.items()
-    )
-
-
-def _reaches_everyone(statement: Statement) -> bool:
-    if statement.not_principal is not None:
-        return True  # Allow with NotPrincipal: everyone except the listed principals
-    principal = statement.principal
-    if principal is None:
-        return False
-    if principal.is_everyone:
-        return True
-    # Web-identity federation (graph.facebook.com, accounts.google.com, Cognito) admits
-    # anyone who can sign in there, which S3 counts as public; a SAML or OIDC provider
-    # ARN names a provider that one account configured.
-    return any(not value.startswith("arn:") for value in principal.entries.get("Federated", ()))
-
-
-def _pins_caller(operator: str, key: str, values: tuple[str, ...]) -> bool:
-    prefix, base, if_exists = split_operator(operator)
-    # ForAllValues holds for a request without the key; ForAnyValue does not.
-    if if_exists or prefix == "ForAllValues" or not values:
-        return False
-    key = key.lower()
-    if key == "aws:sourceip":
-        return base == "IpAddress" and all(_is_narrow_cidr(v) for v in values)
-    if key not in _PINNING_KEYS or base not in _MATCHING_OPERATORS:
-        return False
-    return all(_is_fixed(key, value) for value in values)
-
-
-def _has_wildcard(value: str) -> bool:
-    return "*" in value or "?" in value
-
-
-def _is_fixed(key: str, value: str) -> bool:
-    if "${" in value:
-        return False
-    if not _has_wildcard(value):
-        return True
-    # A wildcard after a fixed account still pins the account (S3 makes the same
-    # exception for access point ARNs): arn:aws:iam::111122223333:role/* is one account.
-    if key in _ARN_KEYS:
-        parts = value.split(":", 5)
-        return (
-            len(parts) == 6
-            and not _has_wildcard(":".join(parts[:5]))
-            and bool(_ACCOUNT_ID.fullmatch(parts[4]))
-        )
-    # Likewise o-a1b2c3d4e5/r-ab12/* stays within one organization.
-    if key == "aws:principalorgpaths":
-        organization, slash, _ = value.partition("/")
-        return bool(organization and slash) and not _has_wildcard(organization)
-    return False
-
-
-def _is_narrow_cidr(value: str) -> bool:
-    # S3 counts ranges broader than /8 (IPv4) or /32 (IPv6) as public.
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return network.prefixlen >= (8 if network.version == 4 else 32)
-
-
-# --------------------------------------------------------------------------- lockout
-
-_LOCKOUT_ACTION = "secretsmanager:PutResourcePolicy"
-
-
-@dataclass(frozen=True)
-class _Caller:
-    """The identity calling ValidateResourcePolicy.
-
-    AWS matches a principal level by level: the account, then the user, or the role and
-    then its session (IAM User Guide, NotPrincipal). :meth:`levels` lists those tests.
-    """
-
-    account: str
-    arn: str | None = None
-    role_name: str | None = None  # for an assumed-role session
-
-    def levels(self) -> list[Callable[[str], bool]]:
-        levels: list[Callable[[str], bool]] = [self._is_account]
-        if self.arn is not None and not self._is_account(self.arn):
-            if self.role_name is not None:
-                levels.append(self._is_role)
-            levels.append(lambda value: value == self.arn)
-        return levels
-
-    def _is_account(self, value: str) -> bool:
-        parts = value.split(":", 5)
-        return value == self.account or parts[2:] == ["iam", "", self.account, "root"]
-
-    def _is_role(self, value: str) -> bool:
-        # Role ARNs may carry a path the session ARN does not show: compare the name.
-        parts = value.split(":", 5)
-        return (
-            len(parts) == 6
-            and parts[2:5] == ["iam", "", self.account]
-            and parts[5].startswith("role/")
-            and parts[5].rsplit("/", 1)[1] == self.role_name
-        )
-
-
-def _caller(caller_arn: str | None, account_id: str) -> _Caller:
-    if caller_arn is None:
-        return _Caller(account=account_id)
-    parts = caller_arn.split(":", 5)
-    if len(parts) < 6:
-        return _Caller(account=account_id, arn=caller_arn)
-    role_name = None
-    if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-        role_name = parts[5].split("/")[1]
-    return _Caller(account=parts[4], arn=caller_arn, role_name=role_name)
-
-
-def _denied_principals_include(statement: Statement, caller: _Caller) -> bool:
-    if statement.principal is not None:
-        # Naming any level denies the caller: its account, its role or itself.
-        values = statement.principal.entries.get("AWS", ())
-        return statement.principal.is_everyone or any(
-            level(value) for level in caller.levels() for value in values
-        )
-    if statement.not_principal is not None:
-        # The caller escapes a NotPrincipal deny only if every level is listed; an
-        # exempted user whose account is missing is still denied through the account.
-        values = statement.not_principal.entries.get("AWS", ())
-        return not statement.not_principal.is_everyone and not all(
-            any(level(value) for value in values) for level in caller.levels()
-        )
-    return False
-
-
-def action_matches(pattern: str, action: str) -> bool:
-    """IAM action matching: case-insensitive, with ``*`` and ``?`` wildcards."""
-    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, action, re.IGNORECASE | re.DOTALL) is not None
-
-
-def _locks_out(statement: Statement, caller: _Caller) -> bool:
-    # Only unconditional denies: a conditional one may not hold when the caller retries.
-    if statement.effect != "Deny" or statement.condition:
-        return False
-    if statement.action is not None:
-        denied = any(action_matches(p, _LOCKOUT_ACTION) for p in statement.action)
-    else:
-        assert statement.not_action is not None
-        denied = not any(action_matches(p, _LOCKOUT_ACTION) for p in statement.not_action)
-    # A secret's policy only ever governs that secret, so Resource is taken to cover it;
-    # NotResource "*" is the one form that certainly excludes it.
-    if not denied or (statement.not_resource is not None and "*" in statement.not_resource):
-        return False
-    return _denied_principals_include(statement, caller)
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def validate_resource_policy(
-    text: str, *, account_id: str, caller_arn: str | None
-) -> list[ValidationFinding]:
-    """Secrets Manager's ValidateResourcePolicy checks; an empty list means passed.
-
-    Text that is not JSON raises ``MalformedPolicyDocumentException``; a JSON document
-    that breaks the grammar is reported as the single syntax finding (the other checks
-    need a parsed policy). ``caller_arn`` is the identity calling the API; ``account_id``
-    the secret owner's account, taken as the caller's account when the ARN is unknown.
-    """
-    try:
-        doc = _parse(text, "resource")
-    except _JsonError as exc:
-        raise ServiceError(MALFORMED_POLICY, str(exc)) from None
-    except _PolicyError as exc:
-        return [ValidationFinding(SYNTAX_CHECK, str(exc))]
-
-    findings = []
-    public = _public_statements(doc)
-    if public:
-        findings.append(
-            ValidationFinding(
-                BROAD_ACCESS_CHECK,
-                f"The policy grants broad access to the secret: {', '.join(public)} "
-                f"{_verb(public, 'allows', 'allow')} any principal, anonymous callers "
-                "included. Name specific principals, or add a condition with a fixed value "
-                "for aws:PrincipalAccount, aws:PrincipalOrgID, aws:PrincipalArn, "
-                "aws:SourceAccount, aws:SourceArn, aws:SourceVpc or aws:SourceVpce.",
-            )
-        )
-    caller = _caller(caller_arn, account_id)
-    locking = [
-        _label(index, statement)
-        for index, statement in enumerate(doc.statements)
-        if _locks_out(statement, caller)
-    ]
-    if locking:
-        who = caller_arn or f"principals of account {caller.account}"
-        findings.append(
-            ValidationFinding(
-                LOCKOUT_CHECK,
-                f"The policy would lock out the caller: {', '.join(locking)} "
-                f"{_verb(locking, 'denies', 'deny')} {who} {_LOCKOUT_ACTION}, so this "
-                "policy could not be changed again.",
-            )
-        )
-    return findings
-
-
-def _label(index: int, statement: Statement) -> str:
-    return f'Statement[{index}] (Sid "{statement.sid}")' if statement.sid else f"Statement[{index}]"
-
-
-def _verb(labels: list[str], singular: str, plural: str) -> str:
-    return singular if len(labels) == 1 else plural

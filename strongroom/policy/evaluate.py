@@ -1,3 +1,5 @@
+# long module: being changed by issue 19 in parallel; to be split after that merges (issue 13
+# section 3).
 """AWS's policy evaluation logic: given a request and the policies that apply, allow or deny.
 
 Pure logic, no I/O. The rules, from the IAM User Guide ("Policy evaluation logic",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.iam.credentials import Principal
+from strongroom.types import Principal
 
 Keys = dict[str, tuple[str, ...]]
 

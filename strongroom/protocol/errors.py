@@ -7,6 +7,12 @@ Messages never contain secret material: callers pass only identifiers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from botocore.model import ServiceModel
+
 
 class ServiceError(Exception):
     """An error answered to the client in the AWS error shape."""
@@ -22,8 +28,28 @@ class ServiceError(Exception):
         return f"ServiceError({self.code!r}, {self.message!r}, status={self.status})"
 
 
-def validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationException", message)
+# What a request that breaks the model's constraints is called, by botocore's protocol name;
+# the JSON protocols' ValidationException otherwise.
+_VALIDATION_CODES = {"query": "ValidationError"}
+
+
+def validation_error(message: str, protocol: str = "json") -> ServiceError:
+    """The one validation error: ``ValidationException``, or ``ValidationError`` for a
+    service speaking the Query protocol (IAM, STS: ``protocol="query"``)."""
+    return ServiceError(_VALIDATION_CODES.get(protocol, "ValidationException"), message)
+
+
+@lru_cache(maxsize=32)
+def modeled_errors(service: ServiceModel) -> Mapping[str, tuple[int, bool]]:
+    """Error code -> (HTTP status, sender fault), from the error shapes of ``service``
+    (``"error": {"code": "NoSuchEntity", "httpStatusCode": 404}``)."""
+    errors: dict[str, tuple[int, bool]] = {}
+    for shape in service.error_shapes:
+        trait: Mapping[str, Any] = shape.metadata.get("error") or {}
+        code = str(trait.get("code", shape.name))
+        status = int(trait.get("httpStatusCode", 400))
+        errors[code] = (status, bool(trait.get("senderFault", status < 500)))
+    return errors
 
 
 def serialization_error(message: str) -> ServiceError:

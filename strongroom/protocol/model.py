@@ -1,36 +1,19 @@
-"""Service models: botocore's shipped JSON models are the single source of truth for
-operation names, members, constraints and error shapes."""
+"""Plans made once per botocore shape: the parsers, checkers, writers and redactors the
+protocol code walks a request with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any, TypeVar
 
-import botocore.session
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import Shape
+
+# Loaded in strongroom.models (below the shared types); named here for the protocol code.
+from strongroom.models import operation_model, service_model
+
+__all__ = ["operation_model", "planned_on_first_use", "service_model", "shape_plan"]
 
 T = TypeVar("T")
-
-# Credentials the shipped models do not mark sensitive: an STS session token is half of
-# a temporary credential. Marked here, they stay out of audit records and validation
-# messages like every member the model marks.
-_ALSO_SENSITIVE = {"sts": ("tokenType",)}
-
-
-@cache
-def service_model(service: str) -> ServiceModel:
-    """The botocore model of ``service`` (e.g. ``"secretsmanager"``), loaded once."""
-    loader = botocore.session.get_session().get_component("data_loader")
-    description = loader.load_service_model(service, "service-2")
-    shapes = description["shapes"]
-    for name in _ALSO_SENSITIVE.get(service, ()):
-        shapes[name] = {**shapes[name], "sensitive": True}
-    return ServiceModel(description, service_name=service)
-
-
-def operation_model(service: str, operation: str) -> OperationModel:
-    return service_model(service).operation_model(operation)
 
 
 def planned_on_first_use(build: Callable[[], Callable[..., Any] | None]) -> Callable[..., Any]:

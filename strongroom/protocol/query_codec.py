@@ -1,3 +1,5 @@
+# long module: the AWS Query protocol in both directions (form parsing, XML writing) walks one
+# model the same way; the halves share their naming rules.
 """The AWS Query protocol (IAM, STS): form-encoded requests, XML responses.
 
 The server-side mirror of botocore's ``QuerySerializer`` and ``QueryParser``: one generic
@@ -36,14 +38,14 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from strongroom.protocol.errors import ServiceError
+from strongroom.models import service_model
+from strongroom.protocol.errors import ServiceError, modeled_errors, validation_error
 from strongroom.protocol.validation import (
     INT_RANGES,
     entry_path,
@@ -101,8 +103,8 @@ _COMMON_STATUS = {
 # The Query protocol's own client errors, as AWS's Query services answer them.
 
 
-def validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationError", message)
+def _validation_error(message: str) -> ServiceError:
+    return validation_error(message, "query")
 
 
 def malformed_input(message: str) -> ServiceError:
@@ -194,7 +196,7 @@ def parse_input(operation: OperationModel, body: bytes, query: str = "") -> dict
     if shape is None:
         return {}
     parsed: dict[str, Any] = _read(shape, root, "", sensitive=False)
-    validate(shape, parsed, validation_error)
+    validate(shape, parsed, _validation_error)
     return parsed
 
 
@@ -586,27 +588,18 @@ def error_status(service: ServiceModel | None, code: str) -> int:
     """The HTTP status AWS answers error ``code`` with: the model's error shape says
     (``"error": {"code": "NoSuchEntity", "httpStatusCode": 404}``), else the common
     Query errors' table (also before the service is known), else 400."""
-    modeled = _modeled_errors(service).get(code) if service is not None else None
+    modeled = modeled_errors(service).get(code) if service is not None else None
     if modeled is not None:
         return modeled[0]
     return _COMMON_STATUS.get(code, 400)
 
 
-def modeled_error(service: ServiceModel, code: str, message: str) -> ServiceError:
-    """A :class:`ServiceError` with the status and fault the model gives ``code``."""
-    status = error_status(service, code)
-    modeled = _modeled_errors(service).get(code)
+def modeled_error(service: str | ServiceModel, code: str, message: str) -> ServiceError:
+    """Error ``code`` of ``service`` (its name, or its model) with the HTTP status and fault
+    its model declares (else the common Query errors' table, else 400): how IAM and STS
+    build their errors, so no status is written as a literal."""
+    model = service_model(service) if isinstance(service, str) else service
+    status = error_status(model, code)
+    modeled = modeled_errors(model).get(code)
     sender_fault = modeled[1] if modeled is not None else status < 500
     return ServiceError(code, message, status=status, sender_fault=sender_fault)
-
-
-@lru_cache(maxsize=32)
-def _modeled_errors(service: ServiceModel) -> dict[str, tuple[int, bool]]:
-    """Error code -> (HTTP status, sender fault) from the model's error shapes."""
-    errors: dict[str, tuple[int, bool]] = {}
-    for shape in service.error_shapes:
-        trait: Mapping[str, Any] = shape.metadata.get("error") or {}
-        code = str(trait.get("code", shape.name))
-        status = int(trait.get("httpStatusCode", 400))
-        errors[code] = (status, bool(trait.get("senderFault", status < 500)))
-    return errors

@@ -1,63 +1,15 @@
-"""What the pipeline needs to know about one AWS service we serve."""
+"""What the pipeline needs to know about one AWS service we serve: the spec itself lives
+with the other shared types (:mod:`strongroom.types`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
-from botocore.model import ServiceModel
+from strongroom.types import CheckBuilder, Handler, ResourceFinder, ServiceSpec
 
-from strongroom.policy.checks import Check
-from strongroom.protocol.model import service_model
+__all__ = ["CheckBuilder", "Handler", "ResourceFinder", "ServiceSpec", "snake_case"]
 
 
 def snake_case(operation: str) -> str:
     """``GetSecretValue`` -> ``get_secret_value``: the domain method serving an operation."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-
-
-Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
-# (caller, operation, params) -> what the authorizer must allow before the operation runs.
-CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
-# (params, output or None) -> the ARNs an event is about, for the audit record.
-ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
-
-
-def _no_resources(_params: Mapping[str, Any], _output: Mapping[str, Any] | None) -> list[str]:
-    return []
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str  # botocore's service name and the IAM action prefix, e.g. "secretsmanager"
-    handlers: Mapping[str, Handler]  # operation name -> handler(caller, params)
-    resource_type: str = ""  # CloudTrail's type for resources, e.g. AWS::SecretsManager::Secret
-    resources_of: ResourceFinder = _no_resources
-    checks: CheckBuilder | None = None  # None: the action on "*"
-
-    def checks_for(self, caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        if self.checks is None:
-            return [Check(f"{self.name}:{operation}")]
-        return self.checks(caller, operation, params)
-
-    @property
-    def model(self) -> ServiceModel:
-        return service_model(self.name)
-
-    @property
-    def target_prefix(self) -> str:
-        return str(self.model.metadata.get("targetPrefix", ""))
-
-    @property
-    def signing_name(self) -> str:
-        return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
-
-    @property
-    def protocol(self) -> str:
-        return str(self.model.metadata["protocol"])
-
-    @property
-    def event_source(self) -> str:
-        return f"{self.model.endpoint_prefix}.amazonaws.com"

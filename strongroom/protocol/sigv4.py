@@ -1,3 +1,5 @@
+# long module: one specification (Signature Version 4: header, query and presigned forms) kept in
+# one place so it can be checked against AWS's text.
 """Server-side AWS Signature Version 4 verification.
 
 Pure logic over a framework-independent :class:`HttpRequest`: :func:`parse_credential`

@@ -8,8 +8,9 @@ from typing import Any
 
 from strongroom.policy.checks import Check
 from strongroom.protocol.service import CheckBuilder
-from strongroom.secrets.checks import request_keys, secret_check
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_check
+from strongroom.secrets.service import SecretsManager
+from strongroom.types import Caller
 
 # Actions on "*": no secret is named.
 _UNSCOPED = {"ListSecrets", "GetRandomPassword", "BatchGetSecretValue"}
@@ -29,6 +30,12 @@ def secretsmanager_checks(service: SecretsManager) -> CheckBuilder:
     def checks(caller: Caller, operation: str, params: Mapping[str, Any]) -> list[Check]:
         action = f"secretsmanager:{operation}"
         extra = request_keys(operation, params)
+        if operation in ("CreateSecret", "UpdateSecret") and params.get("KmsKeyId"):
+            key = service.kms_key(caller, str(params["KmsKeyId"]))
+            extra.update(kms_key_arn_keys(key.arn if key is not None else None))
+        if operation == "BatchGetSecretValue" and params.get("Filters"):
+            # Choosing the secrets by filters lists them: AWS asks for ListSecrets too.
+            return [Check(action, context=extra), Check("secretsmanager:ListSecrets")]
         if operation in _UNSCOPED:
             return [Check(action, context=extra)]
         if operation == "ValidateResourcePolicy" and not params.get("SecretId"):

@@ -70,6 +70,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def kms_key_arn_keys(key_arn: str | None) -> dict[str, tuple[str, ...]]:
+    """secretsmanager:KmsKeyArn: the ARN of the key a request's KmsKeyId resolves to (an
+    alias or key id names it; policies compare the key's ARN)."""
+    return {"secretsmanager:KmsKeyArn": (key_arn,)} if key_arn else {}
+
+
 def request_keys(operation: str, params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     keys: dict[str, tuple[str, ...]] = {
         key: (_text(params[member]),)

@@ -352,7 +352,7 @@ def fill_version(
     ciphertext: bytes,
     kms_key_id: str | None,
 ) -> None:
-    """Give a version a (new) sealed value: a placeholder's first, or a re-encryption."""
+    """Give a version a new sealed value (a re-encryption under another key)."""
     rows_changed(conn, "secret_versions", secret_id)
     conn.execute(
         update(secret_versions)

@@ -1,3 +1,5 @@
+# long module: to be split by noun (values, versions and labels, listing, replication) after the
+# parallel changes of this wave merge (issue 13 section 3).
 """Secrets Manager's domain logic: secrets, versions, staging labels, deletion windows,
 tags, resource policies and replication, over the store.
 
@@ -16,18 +18,18 @@ import secrets as stdlib_secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
-from strongroom.clock import Clock, midnight_ms
-from strongroom.iam.credentials import Principal
-from strongroom.keys.authorization import encryption_context_keys, key_check
-from strongroom.keys.kms import KeyRecord, KeyService, KmsCaller
-from strongroom.policy.checks import Authorize, allow_everything
-from strongroom.policy.document import is_public, parse_policy, validate_resource_policy
+from strongroom.clock import Clock, from_ms, midnight_ms, to_ms
+from strongroom.keys.conditions import encryption_context_keys, key_check
+from strongroom.keys.kms import KeyRecord, KeyService
+from strongroom.policy.document import parse_policy
+from strongroom.policy.secret_policy import is_public, validate_resource_policy
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets import arns, labels
@@ -37,6 +39,7 @@ from strongroom.secrets.filters import SecretFacts, compile_filters
 from strongroom.secrets.passwords import generate_password
 from strongroom.secrets.repository import SecretRecord, VersionRecord
 from strongroom.store.engine import Store, per_snapshot
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -51,17 +54,11 @@ SCAN_BUDGET = 5000  # rows one ListSecrets call may scan before it answers with 
 MANAGED_KEY = "alias/aws/secretsmanager"
 
 
-@dataclass(frozen=True)
-class Caller:
-    account_id: str
-    region: str
-    principal_arn: str
-    # Asks the pipeline's authorizer about actions found while the operation runs.
-    authorize: Authorize = allow_everything
-    # The authenticated caller in full (STS answers who it is and what it may become).
-    principal: Principal | None = None
-    # Where the request came from (aws:SourceIp); "" for a call made inside the server.
-    source_ip: str = ""
+@lru_cache(maxsize=1024)
+def _acting_for(account_id: str, region: str) -> Caller:
+    """The caller Secrets Manager is when it uses the account's KMS keys for a secret:
+    made once per account and region, as every read of a value needs it."""
+    return Caller(account_id, region)
 
 
 # Errors with AWS's own texts ----------------------------------------------------------
@@ -128,14 +125,6 @@ _BOTH_VALUES = (
 )
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _time(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
-
-
 @dataclass(frozen=True)
 class _Value:
     kind: str  # "string" | "binary"
@@ -179,7 +168,7 @@ class SecretsManager:
     # Plumbing ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return to_ms(self._clock.now())
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -230,6 +219,10 @@ class SecretsManager:
         with self._store.read() as conn:
             return self._lookup_or_none(conn, caller, secret_id)
 
+    def kms_key(self, caller: Caller, ref: str) -> KeyRecord | None:
+        """The KMS key a request's KmsKeyId names, for authorization; None if none."""
+        return self._keys.target(_acting_for(caller.account_id, caller.region), ref)
+
     def _mutable(self, conn: Connection, caller: Caller, secret_id: str) -> SecretRecord:
         record = self._resolve(conn, caller, secret_id, for_update=True)
         if record.is_replica:
@@ -252,7 +245,9 @@ class SecretsManager:
     def _key_named(self, conn: Connection, record: SecretRecord, ref: str | None) -> KeyRecord:
         """The KMS key ``ref`` (None: aws/secretsmanager) in the secret's region."""
         try:
-            return self._keys.key_for_secret(conn, KmsCaller(record.account_id, record.region), ref)
+            return self._keys.key_for_secret(
+                conn, _acting_for(record.account_id, record.region), ref
+            )
         except ServiceError as error:
             raise _encryption_failure(error) from None
 
@@ -262,7 +257,7 @@ class SecretsManager:
         if not ref:
             return
         try:
-            self._keys.key_for_secret(conn, KmsCaller(account_id, region), ref)
+            self._keys.key_for_secret(conn, _acting_for(account_id, region), ref)
         except ServiceError as error:
             if error.code == "NotFoundException":
                 raise _invalid_parameter(
@@ -341,7 +336,7 @@ class SecretsManager:
         try:
             data = self._keys.open_sealed(
                 conn,
-                KmsCaller(record.account_id, record.region),
+                _acting_for(record.account_id, record.region),
                 version.ciphertext,
                 self._context(record.arn, version.version_id),
                 key,
@@ -379,14 +374,6 @@ class SecretsManager:
         existing = repo.version(conn, record.id, token)
         current = repo.stages(conn, record.id)
         if existing is not None:
-            if existing.ciphertext is None:
-                # A rotation placeholder: the rotation function fills it in.
-                sealed, key_id = self._seal(conn, record, token, value, caller=caller)
-                repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
-                new = labels.attach(current, token, stages_to_attach or [])
-                _check_label_quota(new)
-                repo.replace_stages(conn, record.id, current, new)
-                return token, labels.labels_of(new, token), True
             if self._same_value(conn, record, existing, value, caller):
                 return token, labels.labels_of(current, token), False
             raise ServiceError(
@@ -575,7 +562,7 @@ class SecretsManager:
             "VersionId": version.version_id,
             **value.output(),
             "VersionStages": labels.labels_of(current, version.version_id),
-            "CreatedDate": _time(version.created_ms),
+            "CreatedDate": from_ms(version.created_ms),
         }
         return output, version
 
@@ -772,7 +759,7 @@ class SecretsManager:
             replica = repo.find_by_name(conn, primary.account_id, status["Region"], primary.name)
             accessed = None
             if replica is not None and replica.primary_region == primary.region:
-                accessed = _time(replica.last_accessed_ms)
+                accessed = from_ms(replica.last_accessed_ms)
             statuses.append({**status, "LastAccessedDate": accessed})
         return statuses
 
@@ -786,17 +773,17 @@ class SecretsManager:
             "RotationEnabled": record.rotation_enabled,
             "RotationLambdaARN": record.rotation_lambda_arn,
             "RotationRules": record.rotation_rules,
-            "LastRotatedDate": _time(record.last_rotated_ms),
-            "LastChangedDate": _time(record.last_changed_ms),
-            "LastAccessedDate": _time(record.last_accessed_ms),
-            "DeletedDate": _time(record.deleted_ms),
-            "NextRotationDate": _time(record.next_rotation_ms),
+            "LastRotatedDate": from_ms(record.last_rotated_ms),
+            "LastChangedDate": from_ms(record.last_changed_ms),
+            "LastAccessedDate": from_ms(record.last_accessed_ms),
+            "DeletedDate": from_ms(record.deleted_ms),
+            "NextRotationDate": from_ms(record.next_rotation_ms),
             "Tags": [{"Key": k, "Value": v} for k, v in record.tags]
             if record.tags is not None
             else None,
             stages_key: labels.by_version(stages) or None,
             "OwningService": record.owning_service,
-            "CreatedDate": _time(record.created_ms),
+            "CreatedDate": from_ms(record.created_ms),
         }
         if record.is_replica:
             output["PrimaryRegion"] = record.primary_region
@@ -826,8 +813,8 @@ class SecretsManager:
                 {
                     "VersionId": v.version_id,
                     "VersionStages": grouped.get(v.version_id),
-                    "LastAccessedDate": _time(v.last_accessed_ms),
-                    "CreatedDate": _time(v.created_ms),
+                    "LastAccessedDate": from_ms(v.last_accessed_ms),
+                    "CreatedDate": from_ms(v.created_ms),
                     "KmsKeyIds": [v.kms_key_id or "DefaultEncryptionKey"],
                 }
                 for v in page
@@ -968,7 +955,7 @@ class SecretsManager:
                     "deleted."
                 )
             deletion = now + timedelta(days=window or DEFAULT_RECOVERY_DAYS)
-            repo.update_secret(conn, record, deleted_ms=_ms(now), deletion_ms=_ms(deletion))
+            repo.update_secret(conn, record, deleted_ms=to_ms(now), deletion_ms=to_ms(deletion))
         return {"ARN": record.arn, "Name": record.name, "DeletionDate": deletion}
 
     def _absent_secret(self, caller: Caller, secret_id: str) -> Output:
@@ -1189,43 +1176,46 @@ class SecretsManager:
 
     def _sync_replicas(self, conn: Connection, primary: SecretRecord) -> None:
         """Replicas mirror their primary's metadata, versions and labels in the same
-        transaction, so no reader ever sees them out of step."""
+        transaction, so no reader ever sees them out of step.
+
+        Only what differs is written: a version's value never changes once stored, so a
+        version the replica already holds is kept as it is, and only versions it lacks are
+        decrypted (once, for every replica) and sealed under the replica's key. A change of
+        tags or description costs no cryptography at all."""
         in_sync = [s for s in primary.replicas or [] if s.get("Status") == "InSync"]
         if not in_sync:
             return
         stages = repo.stages(conn, primary.id)
         versions = repo.versions(conn, primary.id)
-        plain = {v.version_id: self._open(conn, primary, v) for v in versions if v.ciphertext}
+        plain: dict[str, _Value] = {}
         for status in in_sync:
             replica = self._replica_of(conn, primary, status["Region"])
             if replica is None:
                 continue
-            repo.update_secret(
-                conn,
-                replica,
-                description=primary.description,
-                secret_type=primary.secret_type,
-                tags=primary.tags,
-                resource_policy=primary.resource_policy,
-                last_changed_ms=primary.last_changed_ms,
-                rotation_enabled=primary.rotation_enabled,
-                rotation_lambda_arn=primary.rotation_lambda_arn,
-                rotation_rules=primary.rotation_rules,
-                last_rotated_ms=primary.last_rotated_ms,
-                next_rotation_ms=primary.next_rotation_ms,
-                owning_service=primary.owning_service,
-            )
-            old_stages = repo.stages(conn, replica.id)
-            repo.replace_stages(conn, replica.id, old_stages, {})
-            repo.delete_versions(
-                conn, replica.id, [v.version_id for v in repo.versions(conn, replica.id)]
-            )
+            metadata = {name: getattr(primary, name) for name in _MIRRORED}
+            if any(getattr(replica, name) != value for name, value in metadata.items()):
+                repo.update_secret(conn, replica, **metadata)
+            held = {(v.version_id, v.created_ms) for v in repo.versions(conn, replica.id)}
+            wanted = {(v.version_id, v.created_ms) for v in versions}
+            labels = repo.stages(conn, replica.id)
+            stale = {version_id for version_id, _ in held - wanted}
+            if stale:
+                # Labels first: a label may still point at a version about to go.
+                kept = {stage: v for stage, v in labels.items() if v not in stale}
+                repo.replace_stages(conn, replica.id, labels, kept)
+                repo.delete_versions(conn, replica.id, stale)
+                labels = kept
+            missing = [v for v in versions if (v.version_id, v.created_ms) not in held]
             # A replica is encrypted under its own region's key.
-            key = self._encryption_key(conn, replica)
-            for v in versions:
+            key = self._encryption_key(conn, replica) if missing else None
+            for v in missing:
+                if v.ciphertext and v.version_id not in plain:
+                    plain[v.version_id] = self._open(conn, primary, v)
                 value = plain.get(v.version_id)
                 sealed, key_id = (
-                    self._seal(conn, replica, v.version_id, value, key) if value else (None, None)
+                    self._seal(conn, replica, v.version_id, value, key)
+                    if value and key is not None
+                    else (None, None)
                 )
                 repo.insert_version(
                     conn,
@@ -1234,7 +1224,23 @@ class SecretsManager:
                         v.version_id, v.created_ms, v.last_accessed_ms, key_id, v.value_kind, sealed
                     ),
                 )
-            repo.replace_stages(conn, replica.id, {}, stages)
+            repo.replace_stages(conn, replica.id, labels, stages)
+
+
+# What a replica mirrors of its primary's metadata (its versions and labels aside).
+_MIRRORED = (
+    "description",
+    "secret_type",
+    "tags",
+    "resource_policy",
+    "last_changed_ms",
+    "rotation_enabled",
+    "rotation_lambda_arn",
+    "rotation_rules",
+    "last_rotated_ms",
+    "next_rotation_ms",
+    "owning_service",
+)
 
 
 _SORT_COLUMNS = {
@@ -1271,6 +1277,3 @@ def _owning_service(tags: list[Mapping[str, str]] | None) -> str | None:
         if tag.get("Key") == "aws:secretsmanager:owningService":
             return tag.get("Value")
     return None
-
-
-Operation = Callable[[SecretsManager, Caller, Params], Output]

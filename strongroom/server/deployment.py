@@ -13,7 +13,7 @@ from strongroom.audit import signing
 from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
-from strongroom.clock import Clock, SystemClock
+from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.iam.organizations import Organizations, organizations_spec
@@ -86,7 +86,7 @@ def initialize(
             )
             credentials.create_account(conn, account, "dev" if dev else "management")
             # The key's owner is a real IAM user, user/admin, with AdministratorAccess.
-            create_admin_user(conn, account, int(clock.now().timestamp() * 1000))
+            create_admin_user(conn, account, now_ms(clock))
             key_id, secret = credentials.create_access_key(
                 conn,
                 account,
@@ -118,6 +118,16 @@ class Deployment:
         self.store.dispose()
 
 
+def token_codec(store: Store, barrier: Barrier) -> TokenCodec:
+    """The codec of every NextToken and Marker, under the deployment's one sealed key: the
+    same in every worker, so a page begun on one continues on another."""
+    with store.read() as conn:
+        sealed = conn.execute(
+            select(schema.settings.c.value).where(schema.settings.c.name == TOKEN_KEY)
+        ).scalar_one()
+    return TokenCodec(barrier.open(sealed, TOKEN_KEY.encode()))
+
+
 def open_deployment(
     data_dir: Path,
     *,
@@ -134,18 +144,14 @@ def open_deployment(
     store.migrate()
     store.enable_cache(cache_entries)
     barrier = Barrier(root_key if root_key is not None else providers.unseal_unattended(data_dir))
-    with store.read() as conn:
-        sealed = conn.execute(
-            select(schema.settings.c.value).where(schema.settings.c.name == TOKEN_KEY)
-        ).scalar_one()
-    tokens = TokenCodec(barrier.open(sealed, TOKEN_KEY.encode()))
+    tokens = token_codec(store, barrier)
     credentials = CredentialStore(store, barrier, clock)
     keys = KeyService(store, barrier, clock, tokens)
     secrets = SecretsManager(store, keys, clock, tokens)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
-    identities = IdentityService(store, barrier, clock, credentials)
+    identities = IdentityService(store, barrier, clock, credentials, tokens)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),

@@ -49,9 +49,9 @@ from strongroom.protocol.wire import (
     wire_code,
     wire_for,
 )
-from strongroom.secrets.service import Caller
 from strongroom.server.batching import BatcherClosed, WriteBatcher
 from strongroom.store.engine import Store, WriteAttempted
+from strongroom.types import Caller
 
 log = logging.getLogger("strongroom.request")
 

@@ -37,7 +37,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from strongroom.iam.credentials import Principal
 from strongroom.ids import unique_id
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
 from strongroom.protocol.errors import ServiceError
@@ -47,6 +46,7 @@ from strongroom.server.bodies import read_limited
 from strongroom.server.deployment import Deployment
 from strongroom.server.pipeline import OPERATOR_SIGNING_NAME, OperatorAction
 from strongroom.server.pipeline import Response as PipelineResponse
+from strongroom.types import Principal
 
 log = logging.getLogger("strongroom.server")
 

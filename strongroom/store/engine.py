@@ -1,3 +1,5 @@
+# long module: the Store's transactions, the change log behind rows_changed and the SQLite
+# connection tuning make one contract; they are read and changed together.
 """Database engines and transactions.
 
 Two kinds of transaction: ``read()`` sees a consistent snapshot; ``write()`` takes the

@@ -1,4 +1,5 @@
-"""The relational schema, in SQLAlchemy Core, shared by SQLite and PostgreSQL.
+"""The relational schema, in portable SQLAlchemy Core. SQLite is the database served today;
+nothing here is SQLite-only, so that PostgreSQL (planned) can share it.
 
 Changing a table here needs a migration under ``migrations/versions``.
 """
@@ -99,7 +100,7 @@ secret_versions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("last_accessed_ms", BigInteger),
     Column("kms_key_id", String(2048)),
-    # "string" or "binary"; NULL for a version created without a value (rotation placeholder).
+    # "string" or "binary". Nullable as created by 0001; every version written has a value.
     Column("value_kind", String(8)),
     Column("ciphertext", LargeBinary),
 )

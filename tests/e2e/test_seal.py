@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from sqlalchemy import select
 
 from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.rekey import ROOT_SEALED
+from strongroom.server.keyring import ROOT_SEALED
 from strongroom.store.engine import Store, sqlite_url
 from tests.server import STRONGROOM, ServerProcess, free_port
 from tests.softhsm import SoftHsmToken, make_token

@@ -16,8 +16,8 @@ import pytest
 
 from strongroom.clock import ManualClock
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import Deployment
+from strongroom.types import Caller
 from tests.aws import aws_error, body, snapshot
 from tests.rawhttp import token
 

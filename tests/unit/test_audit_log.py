@@ -412,24 +412,27 @@ def test_digests_sign_what_was_appended_since_the_previous_one(
 def test_digests_are_written_every_interval_when_something_was_logged(
     opened: Any, audit_dir: Path
 ) -> None:
-    log = opened(options=AuditLogOptions(digest_interval=0.2))
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    log = opened(options=AuditLogOptions(digest_interval=300), clock=clock)
     log.write(event(1))
     directory = audit_dir / "digests" / log.writer
 
     def count() -> int:
         return len(list(directory.glob("*.json"))) if directory.is_dir() else 0
 
-    deadline = time.monotonic() + 5
-    while count() == 0:
-        assert time.monotonic() < deadline, "no digest after the interval"
-        time.sleep(0.05)
-    time.sleep(0.6)
+    clock.advance(timedelta(seconds=299))
+    log.run_due()
+    assert count() == 0  # not due yet
+    clock.advance(timedelta(seconds=1))
+    log.run_due()
+    assert count() == 1
+    clock.advance(timedelta(seconds=600))
+    log.run_due()
     assert count() == 1  # idle: nothing new to sign
     log.write(event(2))
-    deadline = time.monotonic() + 5
-    while count() == 1:
-        assert time.monotonic() < deadline, "no second digest"
-        time.sleep(0.05)
+    clock.advance(timedelta(seconds=300))
+    log.run_due()
+    assert count() == 2
     assert_intact(audit_dir)
 
 

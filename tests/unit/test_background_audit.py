@@ -21,20 +21,19 @@ from typing import Any
 import pytest
 
 from strongroom.audit.log import AuditWriteError
-from strongroom.audit.lookup import EventLookup, LookupCaller, iter_events
+from strongroom.audit.lookup import EventLookup, iter_events
 from strongroom.clock import ManualClock
 from strongroom.iam.credentials import admin_arn
-from strongroom.keys.kms import KmsCaller
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
-from strongroom.secrets.service import Caller
 from strongroom.server import jobs
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.types import Caller
 from tests.server import STRONGROOM
 
 REGION = "us-east-1"
 SM = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
-KMS = KmsCaller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+KMS = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 DAY = timedelta(days=1)
 VALUE = f"never-in-the-audit-{uuid.uuid4().hex}"
 
@@ -151,9 +150,9 @@ def test_kms_deletion_and_automatic_rotation_leave_service_events(
     # LookupEvents finds them, with no user name (nobody called: the service acted).
     lookup = EventLookup(deployment.data_dir / "audit", clock, TokenCodec(os.urandom(32)))
     attribute = {"AttributeKey": "ResourceName", "AttributeValue": rotated["Arn"]}
-    found = lookup.lookup_events(
-        LookupCaller(DEV_ACCOUNT, REGION), {"LookupAttributes": [attribute]}
-    )["Events"]
+    found = lookup.lookup_events(Caller(DEV_ACCOUNT, REGION), {"LookupAttributes": [attribute]})[
+        "Events"
+    ]
     assert [(e["EventName"], e["Username"], e["ReadOnly"]) for e in found] == [
         ("RotateKey", None, "false")
     ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from strongroom.server.http import _Coalescing
 
 
@@ -103,3 +105,12 @@ def test_everything_else_is_the_real_transports() -> None:
         assert real.writes == [b"ab"]
 
     run(steps)
+
+
+def test_the_hidden_switch_serves_uvicorns_own_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.server.http import HTTP_ENV, HttpProtocol, http_protocol
+
+    monkeypatch.delenv(HTTP_ENV, raising=False)
+    assert http_protocol() is HttpProtocol
+    monkeypatch.setenv(HTTP_ENV, "httptools")
+    assert http_protocol() == "httptools"

@@ -8,6 +8,7 @@ wording is on record) and for having changed nothing in the IAM tables.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,13 +27,13 @@ from strongroom.clock import ManualClock
 from strongroom.iam import managed_policies
 from strongroom.iam.api import OPERATIONS, iam_operations
 from strongroom.iam.credentials import admin_arn
-from strongroom.iam.service import IdentityService, PrincipalPolicies
+from strongroom.iam.service import IdentityService
 from strongroom.protocol import query_codec
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller
-from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.server.deployment import DEV_ACCOUNT, Deployment, token_codec
 from strongroom.store import schema
 from strongroom.store.engine import MIGRATIONS, Store
+from strongroom.types import Caller, PrincipalPolicies
 
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 ROLE_SESSION = Caller(
@@ -317,6 +318,34 @@ def test_list_users_pages_in_name_order_and_filters_by_path(
         "InvalidInput",
         "Invalid Marker.",
     )
+    # A marker is signed: one written by hand (the unsigned form IAM once used) is refused,
+    # and so is a genuine one with a byte changed.
+    forged = base64.urlsafe_b64encode(b'["ListUsers","bob"]').decode().rstrip("=")
+    refused(lambda: iam.list_users(ADMIN, {"Marker": forged}), "InvalidInput", "Invalid Marker.")
+    edited = (
+        first["Marker"][:-2] + ("A" if first["Marker"][-2] != "A" else "B") + first["Marker"][-1]
+    )
+    refused(lambda: iam.list_users(ADMIN, {"Marker": edited}), "InvalidInput", "Invalid Marker.")
+
+
+def test_a_marker_from_one_worker_reads_on_another(deployment: Deployment) -> None:
+    """Workers share the deployment's token key, so a listing continues on any of them."""
+
+    def worker() -> IdentityService:
+        d = deployment
+        return IdentityService(d.store, d.barrier, d.clock, tokens=token_codec(d.store, d.barrier))
+
+    one, another = worker(), worker()
+    for name in ("alice", "bob", "carol"):
+        user(one, name)
+    first = one.list_users(ADMIN, {"MaxItems": 2})
+    rest = another.list_users(ADMIN, {"Marker": first["Marker"]})
+    assert [u["UserName"] for u in first["Users"] + rest["Users"]] == [
+        "admin",
+        "alice",
+        "bob",
+        "carol",
+    ]
 
 
 def test_update_user_renames_and_moves_and_keys_follow(

@@ -17,8 +17,8 @@ from strongroom.iam.simulate import PolicySimulator, statement_positions
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.model import service_model
 from strongroom.protocol.query_codec import serialize_output
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.types import Caller
 
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 OTHER_ACCOUNT = "111122223333"
@@ -55,8 +55,8 @@ def iam(deployment: Deployment) -> IdentityService:
 
 
 @pytest.fixture
-def sim(deployment: Deployment) -> PolicySimulator:
-    return PolicySimulator(deployment.store)
+def sim(deployment: Deployment, iam: IdentityService) -> PolicySimulator:
+    return PolicySimulator(deployment.store, iam.tokens)
 
 
 @pytest.fixture

@@ -24,14 +24,15 @@ from sqlalchemy import select
 from strongroom.clock import ManualClock
 from strongroom.iam.credentials import admin_arn
 from strongroom.keys.envelope import DecryptionError
-from strongroom.keys.kms import DataKeys, KeyService, KmsCaller, canonical_context
+from strongroom.keys.kms import DataKeys, KeyService, canonical_context
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.service import SecretsManager
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
+from strongroom.types import Caller
 
 REGION = "us-east-1"
-KMS = KmsCaller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+KMS = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 SM = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 DAY = timedelta(days=1)
 

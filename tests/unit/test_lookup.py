@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from strongroom.audit.lookup import EventLookup, LookupCaller
+from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
+from strongroom.types import Caller
 
 MINE, THEIRS = "111111111111", "222222222222"
 REGION = "eu-west-1"
@@ -84,20 +85,20 @@ def test_an_account_sees_its_events_and_calls_on_its_resources(
             event("TheirsOnMine", account=THEIRS, resources=[mine]),
         ],
     )
-    assert sorted(names(lookup.lookup_events(LookupCaller(MINE, REGION), {}))) == [
+    assert sorted(names(lookup.lookup_events(Caller(MINE, REGION), {}))) == [
         "Mine",
         "TheirsOnMine",
     ]
-    assert sorted(names(lookup.lookup_events(LookupCaller(THEIRS, REGION), {}))) == [
+    assert sorted(names(lookup.lookup_events(Caller(THEIRS, REGION), {}))) == [
         "Theirs",
         "TheirsOnMine",
     ]
-    assert names(lookup.lookup_events(LookupCaller(MINE, "us-east-1"), {})) == []
+    assert names(lookup.lookup_events(Caller(MINE, "us-east-1"), {})) == []
 
 
 def test_attributes_match_exactly(tmp_path: Path, lookup: EventLookup) -> None:
     write(tmp_path, [event("Read"), event("Write", read_only=False)])
-    caller = LookupCaller(MINE, REGION)
+    caller = Caller(MINE, REGION)
 
     def by(key: str, value: str) -> list[str]:
         attribute = {"AttributeKey": key, "AttributeValue": value}
@@ -115,7 +116,7 @@ def test_attributes_match_exactly(tmp_path: Path, lookup: EventLookup) -> None:
 
 def test_insight_events_are_an_empty_list(tmp_path: Path, lookup: EventLookup) -> None:
     write(tmp_path, [event("Read")])
-    result = lookup.lookup_events(LookupCaller(MINE, REGION), {"EventCategory": "insight"})
+    result = lookup.lookup_events(Caller(MINE, REGION), {"EventCategory": "insight"})
     assert result == {"Events": []}
 
 
@@ -123,7 +124,7 @@ def test_next_tokens_survive_the_clock_moving_on(
     tmp_path: Path, lookup: EventLookup, clock: ManualClock
 ) -> None:
     write(tmp_path, [event(f"E{i}", at=START + timedelta(seconds=i)) for i in range(5)])
-    caller = LookupCaller(MINE, REGION)
+    caller = Caller(MINE, REGION)
     first = lookup.lookup_events(caller, {"MaxResults": 2})
     clock.advance(timedelta(minutes=5))  # "now" has moved between the pages
     write(tmp_path, [event("Later", at=clock.now())])

@@ -27,8 +27,8 @@ from strongroom.policy.checks import Check
 from strongroom.policy.document import parse_policy
 from strongroom.policy.evaluate import CLOCK_KEYS, reads_clock
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.types import Caller
 from tests.inprocess import client, signing_at
 
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))

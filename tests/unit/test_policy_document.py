@@ -23,7 +23,8 @@ from strongroom.policy import (
     parse_policy,
     validate_resource_policy,
 )
-from strongroom.policy.document import BASE_OPERATORS, action_matches, split_operator
+from strongroom.policy.document import BASE_OPERATORS, split_operator
+from strongroom.policy.matching import action_matches
 from strongroom.protocol.errors import ServiceError
 
 OWNER = "111122223333"

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from strongroom.clock import ManualClock
 from strongroom.iam.credentials import admin_arn
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.service import SecretsManager
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, initialize, open_deployment
 from strongroom.store import schema
+from strongroom.types import Caller
 
 CALLER = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 NOT_FOUND = "Secrets Manager can't find the specified secret."

@@ -1829,3 +1829,15 @@ def test_boto_simulate_principal_policy_context_entries() -> None:
         "s3:GetObject",
     ]
     assert answer["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "allowed"}
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("NoSuchEntity", 404), ("EntityAlreadyExists", 409), ("DeleteConflict", 409)],
+)
+def test_a_service_name_builds_its_modeled_error(code: str, status: int) -> None:
+    traits = [shape.metadata.get("error", {}) for shape in service_model("iam").error_shapes]
+    # The model says so (no literal in IAM's code).
+    assert {"code": code, "httpStatusCode": status, "senderFault": True} in traits
+    error = modeled_error("iam", code, "m")
+    assert (error.code, error.status, error.sender_fault) == (code, status, True)

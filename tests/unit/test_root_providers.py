@@ -25,9 +25,10 @@ from strongroom.keys.providers import (
     WrongCredential,
 )
 from strongroom.keys.root import ROOT_KEY_FILE, write_private_file
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import initialize, is_initialized, open_deployment
+from strongroom.server.keyring import ROOT_SEALED
 from strongroom.store.engine import Store, secure_directory, sqlite_url
+from strongroom.types import Caller
 from tests.softhsm import SoftHsmToken, make_token
 
 FAST_SCRYPT = 2**14  # the minimum the provider accepts; production uses 2^17
@@ -384,7 +385,7 @@ def sealed_rows(data_dir: Path) -> list[tuple[rekey.SealedColumn, bytes, bytes]]
     rows = []
     try:
         with store.read() as conn:
-            for entry in rekey.ROOT_SEALED:
+            for entry in ROOT_SEALED:
                 query = select(entry.table)
                 if entry.where is not None:
                     query = query.where(entry.where())
@@ -445,7 +446,11 @@ def test_rekey_rewraps_the_keyring_and_leaves_secret_ciphertexts_alone(
     protection = providers.protect(fast_passphrase())
     shown: list[dict[str, int]] = []
     counts = rekey.rekey(
-        deployment_dir, old_key, protection, before_commit=lambda _p, c: shown.append(dict(c))
+        deployment_dir,
+        old_key,
+        protection,
+        ROOT_SEALED,
+        before_commit=lambda _p, c: shown.append(dict(c)),
     )
     assert shown == [counts] and counts["access_keys.secret_ciphertext"] == 1
     assert secret_ciphertexts(deployment_dir) == before
@@ -477,7 +482,7 @@ def test_rekey_refuses_a_value_that_does_not_open_and_changes_nothing(
     seal_before = (deployment_dir / providers.SEAL_FILE).read_bytes()
     before = sealed_rows(deployment_dir)
     with pytest.raises(rekey.RekeyError, match="does not open"):
-        rekey.rekey(deployment_dir, os.urandom(32), providers.protect(FileChoice()))
+        rekey.rekey(deployment_dir, os.urandom(32), providers.protect(FileChoice()), ROOT_SEALED)
     assert (deployment_dir / providers.SEAL_FILE).read_bytes() == seal_before
     assert (deployment_dir / ROOT_KEY_FILE).read_bytes() == old_key
     assert not providers.has_staged(deployment_dir)
@@ -495,7 +500,7 @@ def test_an_interrupted_rekey_is_completed_after_the_commit(
 
     monkeypatch.setattr(providers, "promote_staged", crash)
     with pytest.raises(KeyboardInterrupt):
-        rekey.rekey(deployment_dir, old_key, protection)
+        rekey.rekey(deployment_dir, old_key, protection, ROOT_SEALED)
     monkeypatch.undo()
     assert providers.has_staged(deployment_dir)
     assert (deployment_dir / ROOT_KEY_FILE).read_bytes() == old_key  # not yet moved
@@ -526,3 +531,32 @@ def test_promoting_is_safe_to_repeat_after_a_crash_midway(data_dir: Path) -> Non
     providers.promote_staged(data_dir)
     assert (data_dir / ROOT_KEY_FILE).read_bytes() == new.root_key
     assert providers.unseal_unattended(data_dir) == new.root_key
+
+
+def test_a_live_sts_session_still_signs_after_a_rekey(deployment_dir: Path) -> None:
+    """IAM declares the sessions it sealed with the root barrier, so a rekey re-wraps them
+    too: temporary credentials issued before it keep working after it."""
+    from strongroom.iam.credentials import SessionGrant
+
+    deployment = open_deployment(deployment_dir)
+    try:
+        grant = SessionGrant(
+            account_id="000000000000",
+            kind="user",
+            principal_arn=CALLER.principal_arn,
+            identity_arn=CALLER.principal_arn,
+            duration_seconds=3600,
+        )
+        with deployment.store.write() as conn:
+            issued = deployment.credentials.create_session(conn, grant)
+    finally:
+        deployment.close()
+    old_key = providers.unseal_unattended(deployment_dir)
+    counts = rekey.rekey(deployment_dir, old_key, providers.protect(FileChoice()), ROOT_SEALED)
+    assert counts["sts_sessions.secret_ciphertext"] == 1
+    deployment = open_deployment(deployment_dir)
+    try:
+        found = deployment.credentials.lookup(issued.access_key_id)
+        assert found is not None and found.secret_access_key == issued.secret_access_key
+    finally:
+        deployment.close()

@@ -26,10 +26,8 @@ import strongroom.store.cache as cache_module
 from strongroom.clock import ManualClock, midnight_ms
 from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
-from strongroom.keys.kms import KmsCaller
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets import repository as repo
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment, open_deployment
 from strongroom.store import schema
 from strongroom.store.cache import EVERYTHING, Namespace, WalIndexWatch, rows_changed
@@ -41,11 +39,12 @@ from strongroom.store.engine import (
     per_snapshot,
     remember,
 )
+from strongroom.types import Caller
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
 SM = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
-KMS = KmsCaller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
+KMS = Caller(DEV_ACCOUNT, REGION, admin_arn(DEV_ACCOUNT))
 
 SETTINGS = Namespace("test-settings", ("settings",))
 ACCOUNTS = Namespace("test-accounts", ("accounts",))

@@ -38,9 +38,9 @@ from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import OPERATIONS, SecurityTokenService
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.model import service_model
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
+from strongroom.types import Caller
 from tests.aws import aws_error
 from tests.inprocess import client, credentials_client, signing_at
 

@@ -36,11 +36,11 @@ from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
-from strongroom.secrets.service import Caller
 from strongroom.server.batching import MAX_BATCH, BatcherClosed, WriteBatcher
 from strongroom.server.deployment import DEV_ACCESS_KEY, DEV_ACCOUNT, DEV_SECRET_KEY, Deployment
 from strongroom.server.pipeline import Response
 from strongroom.store.engine import WriteBatch
+from strongroom.types import Caller
 from tests.aws import NOT_FOUND
 from tests.inprocess import signing_at
 from tests.server import STRONGROOM

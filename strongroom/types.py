@@ -1,0 +1,207 @@
+"""The types every layer shares: who calls, what one authorization question is, what the
+authorizer reads about an identity, and how a served AWS service is described.
+
+This module sits at the bottom of the layering (docs/architecture.md): it imports only the
+standard library, botocore's model class and :mod:`strongroom.models`, so the protocol,
+policy, audit and domain packages can all speak of a caller or a check without importing
+each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from botocore.model import ServiceModel
+
+from strongroom.models import service_model
+
+# --- who calls ------------------------------------------------------------------------------
+
+PrincipalKind = Literal["user", "assumed-role", "root"]
+
+
+def admin_arn(account_id: str) -> str:
+    """The ARN of the user ``init`` creates in every account."""
+    return f"arn:aws:iam::{account_id}:user/admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller.
+
+    ``arn`` is who the caller is (a user, a role session
+    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, or the account root);
+    ``identity_arn`` is the IAM entity whose policies apply (the user, or the role of a
+    session). A temporary session carries the session policies that further limit it.
+    """
+
+    account_id: str
+    arn: str
+    access_key_id: str
+    kind: PrincipalKind = "user"
+    identity_arn: str = ""
+    session_policies: tuple[str, ...] = ()  # policy documents (text)
+    session_tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
+    session_token: bool = False  # signed with temporary credentials
+    # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
+    # AROA...:<session name> for a role session (None when not known).
+    unique_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.identity_arn:
+            object.__setattr__(self, "identity_arn", self.arn)
+
+    @property
+    def is_account_admin(self) -> bool:
+        return self.arn == admin_arn(self.account_id) or self.arn.endswith(":root")
+
+
+# --- what is asked of the authorizer --------------------------------------------------------
+
+ContextValues = Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One authorization question: an action on a resource, with the resource's own policy
+    (if any) and the request's condition keys. Services build these; the authorizer answers
+    them."""
+
+    action: str  # "secretsmanager:GetSecretValue"
+    resource: str = "*"  # the resource's ARN, or "*" for actions without one
+    resource_account: str | None = None
+    resource_policy: str | None = None  # a secret's resource policy, a KMS key policy
+    key_policy: bool = False  # KMS semantics: nothing is allowed unless the key policy says so
+    context: ContextValues = field(default_factory=dict)
+
+
+# An operation asks its caller's ``authorize`` about actions it discovers while running
+# (each secret of a batch, dependent actions, a KMS key used on the caller's behalf).
+Authorize = Callable[[Check], None]
+
+
+def allow_everything(_check: Check) -> None:
+    """For domain calls made by the server itself (background jobs, tests)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an operation runs for: the one caller type every service takes.
+
+    The pipeline builds one per request. A call the server makes itself (a background job,
+    one domain using another on the account's behalf) gives only the account and region:
+    it acts as the account, and ``authorize`` allows everything."""
+
+    account_id: str
+    region: str
+    principal_arn: str = ""  # "" for the account itself
+    # Asks the pipeline's authorizer about actions found while the operation runs.
+    authorize: Authorize = allow_everything
+    # The authenticated caller in full (STS answers who it is and what it may become).
+    principal: Principal | None = None
+    # Where the request came from (aws:SourceIp); "" for a call made inside the server.
+    source_ip: str = ""
+
+    @property
+    def arn(self) -> str:
+        """Who acts, as AWS names it in messages: the principal, else the account root."""
+        return self.principal_arn or f"arn:aws:iam::{self.account_id}:root"
+
+
+# --- what the authorizer reads about identities ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrincipalPolicies:
+    """What the authorizer needs to evaluate a request by a user or a role (session).
+
+    ``identity`` holds (label, policy document) for every identity-based policy in effect:
+    inline policies, the default version of each attached managed policy and, for a user,
+    those of its groups. ``user_id`` is the UserId or RoleId (``aws:userid`` of a role
+    session is ``RoleId:session-name``); ``user_name`` is None for a role."""
+
+    identity: list[tuple[str, str]]
+    permissions_boundary: str | None
+    tags: dict[str, str]
+    user_id: str
+    user_name: str | None
+
+
+class Identities(Protocol):
+    """The authorizer's view of IAM (served by :class:`strongroom.iam.service.IdentityService`)."""
+
+    def generation(self) -> int:
+        """A counter that moves on every change to IAM, so cached policies are revalidated."""
+        ...
+
+    def reads_uncommitted(self) -> bool:
+        """Whether IAM reads here may see IAM writes that could still roll back."""
+        ...
+
+    def principal_policies(self, principal_arn: str) -> PrincipalPolicies | None: ...
+
+    def organization_id(self, account_id: str) -> str | None: ...
+
+
+# --- the root barrier, as the layers below keys see it ---------------------------------------
+
+
+class Sealer(Protocol):
+    """Seals values under the root key (:class:`strongroom.keys.envelope.Barrier`): what a
+    lower layer that keeps a root-sealed value (the audit signing key) is handed."""
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes, associated_data: bytes) -> bytes: ...
+
+
+# --- how a served service is described -------------------------------------------------------
+
+Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
+# (caller, operation, params) -> what the authorizer must allow before the operation runs.
+CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
+# (params, output or None) -> the ARNs an event is about, for the audit record.
+ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
+
+
+def _no_resources(_params: Mapping[str, Any], _output: Mapping[str, Any] | None) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What the pipeline needs to know about one AWS service we serve."""
+
+    name: str  # botocore's service name and the IAM action prefix, e.g. "secretsmanager"
+    handlers: Mapping[str, Handler]  # operation name -> handler(caller, params)
+    resource_type: str = ""  # CloudTrail's type for resources, e.g. AWS::SecretsManager::Secret
+    resources_of: ResourceFinder = _no_resources
+    checks: CheckBuilder | None = None  # None: the action on "*"
+
+    def checks_for(self, caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
+        if self.checks is None:
+            return [Check(f"{self.name}:{operation}")]
+        return self.checks(caller, operation, params)
+
+    @property
+    def model(self) -> ServiceModel:
+        return service_model(self.name)
+
+    @property
+    def target_prefix(self) -> str:
+        return str(self.model.metadata.get("targetPrefix", ""))
+
+    @property
+    def signing_name(self) -> str:
+        return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
+
+    @property
+    def protocol(self) -> str:
+        return str(self.model.metadata["protocol"])
+
+    @property
+    def event_source(self) -> str:
+        return f"{self.model.endpoint_prefix}.amazonaws.com"
