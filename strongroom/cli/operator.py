@@ -283,7 +283,7 @@ def _signed_headers(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from strongroom.server.sealing import SIGNING_NAME
+    from strongroom.server.operator_actions import SIGNING_NAME
 
     access_key = os.environ.get("AWS_ACCESS_KEY_ID")
     secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")

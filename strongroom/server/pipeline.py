@@ -50,26 +50,16 @@ from strongroom.protocol.wire import (
     wire_for,
 )
 from strongroom.server.batching import BatcherClosed, WriteBatcher
+from strongroom.server.operator_actions import (
+    EVENT_SOURCE,
+    SIGNING_NAME,
+    OperatorAction,
+    deployment_arn,
+)
 from strongroom.store.engine import Store, WriteAttempted
 from strongroom.types import Caller
 
 log = logging.getLogger("strongroom.request")
-
-OPERATOR_SIGNING_NAME = "strongroom"  # the SigV4 service operator requests are signed for
-OPERATOR_EVENT_SOURCE = "strongroom"
-
-
-def deployment_arn(management_account: str) -> str:
-    """The resource ``strongroom:Seal`` and ``strongroom:Unseal`` are authorized on."""
-    return f"arn:aws:strongroom::{management_account}:deployment"
-
-
-@dataclass(frozen=True)
-class OperatorAction:
-    """A deployment-wide action of the operator endpoints."""
-
-    name: str  # "Seal": the IAM action strongroom:Seal and the audit event's name
-    unaudited_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -452,14 +442,14 @@ class Pipeline:
         ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
         exchange, _headers = self._exchange(request, source_ip)
         exchange.operation_name = action.name
-        exchange.event_source = OPERATOR_EVENT_SOURCE
+        exchange.event_source = EVENT_SOURCE
         error: ServiceError | None = None
         try:
             with self._store.read():
                 credential = sigv4.parse_credential(request)
                 exchange.claimed_key = credential.access_key_id
                 exchange.facts = _with_region(exchange.facts, credential.region)
-                principal, region = self.authenticate(request, OPERATOR_SIGNING_NAME, credential)
+                principal, region = self.authenticate(request, SIGNING_NAME, credential)
                 exchange.principal = principal
                 management = self._credentials.management_account()
                 if principal.account_id != management:
@@ -496,7 +486,7 @@ class Pipeline:
         passphrase unseal, once the key it recovered opened the audit log)."""
         exchange, _headers = self._exchange(request, source_ip)
         exchange.operation_name = action.name
-        exchange.event_source = OPERATOR_EVENT_SOURCE
+        exchange.event_source = EVENT_SOURCE
         try:
             self._audit.write(self._event(exchange, None))
         except Exception:

@@ -44,15 +44,12 @@ from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
 from strongroom.server.bodies import read_limited
 from strongroom.server.deployment import Deployment
-from strongroom.server.pipeline import OPERATOR_SIGNING_NAME, OperatorAction
+from strongroom.server.operator_actions import SEAL, UNSEAL, OperatorAction
 from strongroom.server.pipeline import Response as PipelineResponse
 from strongroom.types import Principal
 
 log = logging.getLogger("strongroom.server")
 
-SIGNING_NAME = OPERATOR_SIGNING_NAME  # the SigV4 service operator requests are signed for
-SEAL = OperatorAction("Seal", unaudited_ok=True)  # sealing protects: a full disk must not stop it
-UNSEAL = OperatorAction("Unseal")
 _KEY_PROVIDERS = ("file", "pkcs11")  # providers whose key is recovered without anyone's input
 SEALED_MESSAGE = "Strongroom is sealed. Unseal it with `strongroom unseal`."
 _MAX_BODY = 16 * 1024
