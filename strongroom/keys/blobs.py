@@ -10,13 +10,13 @@ from collections.abc import Mapping
 
 import orjson
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from strongroom.keys import repository as repo
 from strongroom.keys.kms_common import invalid_ciphertext, not_found
 from strongroom.keys.material import KeyMaterial
-from strongroom.keys.repository import KeyRecord, _loaded
+from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError
-from strongroom.store import schema
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import cached
 from strongroom.types import Caller
@@ -133,10 +133,7 @@ class Ciphertexts(KeyMaterial):
 
     @staticmethod
     def _key_by_id(conn: Connection, key_id: str) -> KeyRecord | None:
-        row = conn.execute(
-            select(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id)
-        ).first()
-        return _loaded(conn, row) if row is not None else None
+        return repo.key_by_id(conn, key_id)
 
     def blob_key(self, blob: bytes | None) -> KeyRecord | None:
         if not blob:

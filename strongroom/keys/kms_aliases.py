@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection
 
 from strongroom.clock import from_ms
+from strongroom.keys import repository as repo
 from strongroom.keys.kms_base import KmsBase
 from strongroom.keys.kms_common import Output, Params, _check_alias_name, invalid_state
 from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError, validation_error
-from strongroom.store import schema
 from strongroom.types import Caller
 
 
@@ -17,32 +17,16 @@ class Aliases(KmsBase):
     def create_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
-        aliases = schema.kms_aliases
         with self._store.write() as conn:
             key = self._target(conn, caller, params["TargetKeyId"], "CreateAlias")
-            exists = conn.execute(
-                select(aliases.c.alias_name).where(
-                    aliases.c.account_id == caller.account_id,
-                    aliases.c.region == caller.region,
-                    aliases.c.alias_name == name,
-                )
-            ).first()
-            if exists is not None:
+            if repo.alias_exists(conn, caller.account_id, caller.region, name):
                 raise ServiceError(
                     "AlreadyExistsException",
                     f"An alias with the name arn:aws:kms:{caller.region}:{caller.account_id}:"
                     f"{name} already exists",
                 )
-            now = self._now_ms()
-            conn.execute(
-                insert(aliases).values(
-                    account_id=caller.account_id,
-                    region=caller.region,
-                    alias_name=name,
-                    target_key_id=key.key_id,
-                    created_ms=now,
-                    updated_ms=now,
-                )
+            repo.insert_alias(
+                conn, caller.account_id, caller.region, name, key.key_id, self._now_ms()
             )
         return {}
 
@@ -57,46 +41,28 @@ class Aliases(KmsBase):
     def update_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
-        aliases = schema.kms_aliases
         with self._store.write() as conn:
             self._by_alias(conn, caller.account_id, caller.region, name, None)
             key = self._target(conn, caller, params["TargetKeyId"], "UpdateAlias")
-            conn.execute(
-                update(aliases)
-                .where(
-                    aliases.c.account_id == caller.account_id,
-                    aliases.c.region == caller.region,
-                    aliases.c.alias_name == name,
-                )
-                .values(target_key_id=key.key_id, updated_ms=self._now_ms())
+            repo.retarget_alias(
+                conn, caller.account_id, caller.region, name, key.key_id, self._now_ms()
             )
         return {}
 
     def delete_alias(self, caller: Caller, params: Params) -> Output:
         name: str = params["AliasName"]
         _check_alias_name(name)
-        aliases = schema.kms_aliases
         with self._store.write() as conn:
             self._by_alias(conn, caller.account_id, caller.region, name, None)
-            conn.execute(
-                delete(aliases).where(
-                    aliases.c.account_id == caller.account_id,
-                    aliases.c.region == caller.region,
-                    aliases.c.alias_name == name,
-                )
-            )
+            repo.delete_alias(conn, caller.account_id, caller.region, name)
         return {}
 
     def list_aliases(self, caller: Caller, params: Params) -> Output:
-        aliases = schema.kms_aliases
         with self._store.read() as conn:
-            query = select(aliases).where(
-                aliases.c.account_id == caller.account_id, aliases.c.region == caller.region
-            )
+            key_id = None
             if params.get("KeyId"):
-                key = self._resolve(conn, caller, params["KeyId"])
-                query = query.where(aliases.c.target_key_id == key.key_id)
-            rows = conn.execute(query.order_by(aliases.c.alias_name)).all()
+                key_id = self._resolve(conn, caller, params["KeyId"]).key_id
+            rows = repo.alias_listing(conn, caller.account_id, caller.region, key_id)
         page, marker = self._page(
             "ListAliases", caller, rows, params, default_limit=50, maximum=100
         )

@@ -7,16 +7,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from strongroom.clock import Clock, to_ms
+from strongroom.keys import repository as repo
 from strongroom.keys.data_keys import DataKeys
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.kms_common import Params, access_denied, disabled, invalid_state, not_found
-from strongroom.keys.repository import KeyRecord, _aliased, _loaded
+from strongroom.keys.repository import KeyRecord, _aliased
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
-from strongroom.store import schema
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import Store, cached
 from strongroom.types import Caller
@@ -38,7 +38,6 @@ class KmsBase:
 
     def _resolve(self, conn: Connection, caller: Caller, ref: str) -> KeyRecord:
         """A key id, key ARN, alias name or alias ARN -> the key."""
-        keys = schema.kms_keys
         if ref.startswith("arn:"):
             parts = ref.split(":", 5)
             if len(parts) != 6 or parts[2] != "kms":
@@ -46,26 +45,20 @@ class KmsBase:
             region, account, resource = parts[3], parts[4], parts[5]
             if resource.startswith("alias/"):
                 return self._by_alias(conn, account, region, resource, ref)
-            row = conn.execute(select(keys).where(keys.c.arn == ref)).first()
-            if row is None:
+            found = repo.key_by_arn(conn, ref)
+            if found is None:
                 raise not_found(f"Key '{ref}' does not exist")
-            return _loaded(conn, row)
+            return found
         if ref.startswith("alias/"):
             return self._by_alias(conn, caller.account_id, caller.region, ref, None)
         try:
             uuid.UUID(ref)
         except ValueError:
             raise not_found(f"Invalid keyId '{ref}'") from None
-        row = conn.execute(
-            select(keys).where(
-                keys.c.key_id == ref,
-                keys.c.account_id == caller.account_id,
-                keys.c.region == caller.region,
-            )
-        ).first()
-        if row is None:
+        key = repo.key_in(conn, caller.account_id, caller.region, ref)
+        if key is None:
             raise not_found(f"Key '{self._arn(caller, ref)}' does not exist")
-        return _loaded(conn, row)
+        return key
 
     def _by_alias(
         self, conn: Connection, account: str, region: str, alias: str, arn: str | None
@@ -106,9 +99,7 @@ class KmsBase:
         return key
 
     def _update(self, conn: Connection, key: KeyRecord, **values: Any) -> None:
-        conn.execute(
-            update(schema.kms_keys).where(schema.kms_keys.c.key_id == key.key_id).values(**values)
-        )
+        repo.update_key(conn, key.key_id, values)
         for name, value in values.items():
             setattr(key, name, value)
 

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
 from strongroom.clock import from_ms, to_ms
+from strongroom.keys import repository as repo
 from strongroom.keys.blobs import Ciphertexts
 from strongroom.keys.key_policies import (
     _authorize_tags,
@@ -28,9 +29,8 @@ from strongroom.keys.kms_common import (
     invalid_state,
     unsupported,
 )
-from strongroom.keys.repository import KeyRecord, _key
+from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError, validation_error
-from strongroom.store import schema
 from strongroom.types import Caller
 
 
@@ -62,7 +62,7 @@ class Keys(Ciphertexts):
             # AWS managed keys rotate every year, and that cannot be turned off.
             values["rotation_period_days"] = 365
             values["next_rotation_ms"] = self._now_ms() + _days_ms(365)
-        conn.execute(insert(schema.kms_keys).values(**values))
+        repo.insert_key(conn, values)
         self._add_material(conn, key_id, 1, None)
         return self._resolve(conn, caller, key_id)
 
@@ -131,13 +131,8 @@ class Keys(Ciphertexts):
             return {"KeyMetadata": self._metadata(conn, key)}
 
     def list_keys(self, caller: Caller, params: Params) -> Output:
-        keys = schema.kms_keys
         with self._store.read() as conn:
-            rows = conn.execute(
-                select(keys.c.key_id, keys.c.arn)
-                .where(keys.c.account_id == caller.account_id, keys.c.region == caller.region)
-                .order_by(keys.c.created_ms, keys.c.key_id)
-            ).all()
+            rows = repo.key_listing(conn, caller.account_id, caller.region)
         page, marker = self._page("ListKeys", caller, rows, params, default_limit=100, maximum=1000)
         return {
             "Keys": [{"KeyId": row.key_id, "KeyArn": row.arn} for row in page],
@@ -194,27 +189,10 @@ class Keys(Ciphertexts):
     def purge_expired_keys(self, observe: Callable[[KeyRecord], None] | None = None) -> int:
         """Delete keys whose waiting period has ended; returns how many. ``observe`` hears
         of each inside the transaction (the background job audits them)."""
-        keys = schema.kms_keys
         with self._store.write() as conn:
-            doomed = [
-                _key(row)
-                for row in conn.execute(
-                    select(keys).where(
-                        keys.c.state == "PendingDeletion", keys.c.deletion_ms <= self._now_ms()
-                    )
-                )
-            ]
+            doomed = repo.keys_to_purge(conn, self._now_ms())
             for record in doomed:
-                key_id = record.key_id
-                conn.execute(
-                    delete(schema.kms_aliases).where(schema.kms_aliases.c.target_key_id == key_id)
-                )
-                conn.execute(
-                    delete(schema.kms_key_material).where(
-                        schema.kms_key_material.c.key_id == key_id
-                    )
-                )
-                conn.execute(delete(keys).where(keys.c.key_id == key_id))
+                repo.delete_key(conn, record.key_id)
                 if observe is not None:
                     observe(record)
         return len(doomed)
@@ -265,15 +243,12 @@ class Keys(Ciphertexts):
             tags=None,
             key_manager="AWS",
         )
-        now = self._now_ms()
-        conn.execute(
-            insert(schema.kms_aliases).values(
-                account_id=caller.account_id,
-                region=caller.region,
-                alias_name=SECRETS_MANAGER_ALIAS,
-                target_key_id=key.key_id,
-                created_ms=now,
-                updated_ms=now,
-            )
+        repo.insert_alias(
+            conn,
+            caller.account_id,
+            caller.region,
+            SECRETS_MANAGER_ALIAS,
+            key.key_id,
+            self._now_ms(),
         )
         return key

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from strongroom.clock import from_ms
+from strongroom.keys import repository as repo
 from strongroom.keys.kms_common import (
     MAX_ON_DEMAND_ROTATIONS,
     Output,
@@ -16,9 +17,8 @@ from strongroom.keys.kms_common import (
     invalid_state,
 )
 from strongroom.keys.material import KeyMaterial
-from strongroom.keys.repository import KeyRecord, _key
+from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError
-from strongroom.store import schema
 from strongroom.types import Caller
 
 
@@ -63,18 +63,13 @@ class Rotation(KeyMaterial):
         }
 
     def rotate_key_on_demand(self, caller: Caller, params: Params) -> Output:
-        table = schema.kms_key_material
         with self._store.write() as conn:
             key = self._usable(
                 self._changeable(
                     caller, self._resolve(conn, caller, params["KeyId"]), "RotateKeyOnDemand"
                 )
             )
-            on_demand = conn.execute(
-                select(func.count()).where(
-                    table.c.key_id == key.key_id, table.c.rotation_type == "ON_DEMAND"
-                )
-            ).scalar_one()
+            on_demand = repo.on_demand_rotations(conn, key.key_id)
             if on_demand >= MAX_ON_DEMAND_ROTATIONS:
                 raise ServiceError(
                     "LimitExceededException",
@@ -85,11 +80,8 @@ class Rotation(KeyMaterial):
         return {"KeyId": key.arn}
 
     def _rotate(self, conn: Connection, key: KeyRecord, rotation_type: str) -> None:
-        table = schema.kms_key_material
-        latest = conn.execute(
-            select(func.max(table.c.generation)).where(table.c.key_id == key.key_id)
-        ).scalar_one()
-        self._add_material(conn, key.key_id, int(latest) + 1, rotation_type)
+        latest = repo.latest_generation(conn, key.key_id)
+        self._add_material(conn, key.key_id, latest + 1, rotation_type)
         if key.rotation_period_days is not None:
             self._update(
                 conn, key, next_rotation_ms=self._now_ms() + _days_ms(key.rotation_period_days)
@@ -98,17 +90,9 @@ class Rotation(KeyMaterial):
     def run_due_rotations(self, observe: Callable[[KeyRecord], None] | None = None) -> int:
         """Automatic rotation: new material for every enabled key whose date has come.
         ``observe`` hears of each inside the transaction (the background job audits them)."""
-        keys = schema.kms_keys
         with self._store.write() as conn:
-            due = conn.execute(
-                select(keys).where(
-                    keys.c.state == "Enabled",
-                    keys.c.next_rotation_ms.is_not(None),
-                    keys.c.next_rotation_ms <= self._now_ms(),
-                )
-            ).all()
-            for row in due:
-                record = _key(row)
+            due = repo.keys_due_for_rotation(conn, self._now_ms())
+            for record in due:
                 self._rotate(conn, record, "AUTOMATIC")
                 if observe is not None:
                     observe(record)

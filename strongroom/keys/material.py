@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
+from strongroom.keys import repository as repo
 from strongroom.keys.envelope import DecryptionError
 from strongroom.keys.kms_base import KmsBase
 from strongroom.keys.kms_common import invalid_ciphertext
 from strongroom.protocol.errors import ServiceError
-from strongroom.store import schema
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import cached
 
@@ -27,15 +27,14 @@ class KeyMaterial(KmsBase):
         self, conn: Connection, key_id: str, generation: int, rotation_type: str | None
     ) -> None:
         material = AESGCM.generate_key(bit_length=256)
-        conn.execute(
-            insert(schema.kms_key_material).values(
-                key_id=key_id,
-                generation=generation,
-                material_id=os.urandom(32).hex(),
-                sealed=self._barrier.seal(material, self._material_aad(key_id, generation)),
-                created_ms=self._now_ms(),
-                rotation_type=rotation_type,
-            )
+        repo.insert_material(
+            conn,
+            key_id,
+            generation,
+            os.urandom(32).hex(),
+            self._barrier.seal(material, self._material_aad(key_id, generation)),
+            self._now_ms(),
+            rotation_type,
         )
 
     def _material(
@@ -53,13 +52,7 @@ class KeyMaterial(KmsBase):
     def _load_material(
         self, conn: Connection, key_id: str, generation: int | None
     ) -> tuple[int, str, AESGCM]:
-        table = schema.kms_key_material
-        query = select(table).where(table.c.key_id == key_id)
-        if generation is None:
-            query = query.order_by(table.c.generation.desc()).limit(1)
-        else:
-            query = query.where(table.c.generation == generation)
-        row = conn.execute(query).first()
+        row = repo.material(conn, key_id, generation)
         if row is None:
             raise invalid_ciphertext()
         try:
@@ -78,11 +71,4 @@ class KeyMaterial(KmsBase):
         return row.generation, row.material_id, AESGCM(material)
 
     def _current_material_id(self, conn: Connection, key_id: str) -> str:
-        table = schema.kms_key_material
-        material_id: str = conn.execute(
-            select(table.c.material_id)
-            .where(table.c.key_id == key_id)
-            .order_by(table.c.generation.desc())
-            .limit(1)
-        ).scalar_one()
-        return material_id
+        return repo.current_material_id(conn, key_id)
