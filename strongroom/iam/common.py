@@ -53,6 +53,9 @@ _ASSUMED_ROLE = re.compile(r"arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/(.+)"
 _WHITESPACE = re.compile(r"\s")
 
 
+# Errors, with IAM's codes; their status codes come from IAM's model.
+
+
 def _no_such_entity(message: str) -> ServiceError:
     return modeled_error("iam", "NoSuchEntity", message)
 
