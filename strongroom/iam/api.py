@@ -160,5 +160,9 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
 
 def iam_spec(service: IdentityService) -> ServiceSpec:
     return ServiceSpec(
-        "iam", iam_operations(service), "AWS::IAM::Resource", iam_resources, iam_checks()
+        "iam",
+        iam_operations(service),
+        "AWS::IAM::Resource",
+        iam_resources,
+        iam_checks(service.store, OPERATIONS),
     )
