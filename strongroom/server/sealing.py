@@ -45,7 +45,7 @@ from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
 from strongroom.server.bodies import read_limited
 from strongroom.server.deployment import Deployment
 from strongroom.server.operator_actions import SEAL, UNSEAL, OperatorAction
-from strongroom.server.pipeline import Response as PipelineResponse
+from strongroom.server.stages import Response as PipelineResponse
 from strongroom.types import Principal
 
 log = logging.getLogger("strongroom.server")

@@ -244,7 +244,8 @@ def user_key(deployment: Deployment, name: str, actions: list[str]) -> Key:
         deployment.store, deployment.barrier, deployment.clock, deployment.credentials
     )
     iam.create_user(SM, {"UserName": name})
-    iam.put_user_policy(
+    iam.put_inline(
+        "user",
         SM,
         {
             "UserName": name,
@@ -725,7 +726,7 @@ def test_a_grant_in_a_batch_that_did_not_commit_grants_nothing(
     iam = IdentityService(
         deployment.store, deployment.barrier, deployment.clock, deployment.credentials
     )
-    assert iam.list_user_policies(SM, {"UserName": "grantee"})["PolicyNames"] == ["some"]
+    assert iam.list_inline("user", SM, {"UserName": "grantee"})["PolicyNames"] == ["some"]
     # Any other IAM change commits (another worker's, or a request prepared earlier).
     iam.create_user(SM, {"UserName": "someone-else"})
 
