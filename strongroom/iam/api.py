@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from strongroom.iam.authorization import iam_checks
+from strongroom.iam.repository import Kind
 from strongroom.iam.service import IdentityService
 from strongroom.iam.simulate import PolicySimulator
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
@@ -92,15 +94,54 @@ OPERATIONS = (
     "SimulateCustomPolicy",
 )
 _SIMULATOR = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
+# Operations that differ only in the kind of entity they are about: one handler of the
+# service serves each family, bound here to its kind (operation -> (method, kind)).
+_BY_KIND: dict[str, tuple[str, Kind]] = {
+    "TagUser": ("tag", "user"),
+    "UntagUser": ("untag", "user"),
+    "ListUserTags": ("list_tags", "user"),
+    "TagRole": ("tag", "role"),
+    "UntagRole": ("untag", "role"),
+    "ListRoleTags": ("list_tags", "role"),
+    "PutUserPolicy": ("put_inline", "user"),
+    "GetUserPolicy": ("get_inline", "user"),
+    "ListUserPolicies": ("list_inline", "user"),
+    "DeleteUserPolicy": ("delete_inline", "user"),
+    "PutGroupPolicy": ("put_inline", "group"),
+    "GetGroupPolicy": ("get_inline", "group"),
+    "ListGroupPolicies": ("list_inline", "group"),
+    "DeleteGroupPolicy": ("delete_inline", "group"),
+    "PutRolePolicy": ("put_inline", "role"),
+    "GetRolePolicy": ("get_inline", "role"),
+    "ListRolePolicies": ("list_inline", "role"),
+    "DeleteRolePolicy": ("delete_inline", "role"),
+    "AttachUserPolicy": ("attach", "user"),
+    "DetachUserPolicy": ("detach", "user"),
+    "ListAttachedUserPolicies": ("list_attached", "user"),
+    "AttachGroupPolicy": ("attach", "group"),
+    "DetachGroupPolicy": ("detach", "group"),
+    "ListAttachedGroupPolicies": ("list_attached", "group"),
+    "AttachRolePolicy": ("attach", "role"),
+    "DetachRolePolicy": ("detach", "role"),
+    "ListAttachedRolePolicies": ("list_attached", "role"),
+    "PutUserPermissionsBoundary": ("put_boundary", "user"),
+    "DeleteUserPermissionsBoundary": ("delete_boundary", "user"),
+    "PutRolePermissionsBoundary": ("put_boundary", "role"),
+    "DeleteRolePermissionsBoundary": ("delete_boundary", "role"),
+}
 
 
 def iam_operations(service: IdentityService) -> dict[str, Handler]:
     """Operation name -> handler(caller, params), the caller a :class:`strongroom.types.Caller`."""
     simulator = PolicySimulator(service.store, service.tokens)
-    return {
-        name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
-        for name in OPERATIONS
-    }
+    handlers: dict[str, Handler] = {}
+    for name in OPERATIONS:
+        if name in _BY_KIND:
+            method, kind = _BY_KIND[name]
+            handlers[name] = partial(getattr(service, method), kind)
+        else:
+            handlers[name] = getattr(simulator if name in _SIMULATOR else service, snake_case(name))
+    return handlers
 
 
 def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:

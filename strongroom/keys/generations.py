@@ -21,18 +21,16 @@ from collections.abc import Mapping
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, func, select
 
-from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.kms import (
-    Material,
-    add_material,
+from strongroom.keys.blobs import (
     blob_origin,
     canonical_context,
     join_sealed,
-    material_aad,
     split_sealed,
     unwrap,
     wrap,
 )
+from strongroom.keys.envelope import Barrier, DecryptionError
+from strongroom.keys.material import Material, add_material, material_aad
 from strongroom.store import schema
 
 REKEY = "REKEY"  # rotation_type of the generation a rekey adds

@@ -17,7 +17,14 @@ asks, one JSON line each way::
 
     {"op": "seal" | "open", "data": b64, "aad": b64} -> {"ok": true, "data": b64} | {"ok": false}
 
-Watch, barrier and ``seal`` connections are served only to the keyholder's own family:
+While a file or PKCS#11 deployment is sealed, a worker checks an operator's unseal (or
+seal) request against the deployment's credentials and policies on a *verify*
+connection: the keyholder answers ``{"ok": true}`` once it has loaded the provider's key
+for that connection alone (or ``{"ok": false, "code": ...}``), serves seal and open on it
+as on a barrier connection, and drops the key when the connection closes. The key
+itself is never sent, sealed or not.
+
+Watch, barrier, verify and ``seal`` connections are served only to the keyholder's own family:
 this process (one worker: uvicorn serves in it) and the worker processes it started
 (the peer's parent is this process). Any other process of the same user may ask for the
 status and submit unseal input (the shares or passphrase are the credential) and gets
@@ -77,7 +84,10 @@ class KeyholderError(Exception):
 
 
 # Operations that hand out the use of the root key, or stop the service: workers only.
-_FAMILY_ONLY = frozenset({"watch", "barrier", "seal"})
+_FAMILY_ONLY = frozenset({"watch", "barrier", "verify", "seal"})
+# Providers whose key is recovered without anyone's input (so it can be loaded to check an
+# operator's credentials while sealed).
+KEY_PROVIDERS = ("file", "pkcs11")
 
 
 def _not_a_worker(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -337,6 +347,9 @@ class Keyholder:
             if op == "barrier":
                 await self._serve_barrier(reader, writer)
                 return
+            if op == "verify":
+                await self._serve_verification(reader, writer)
+                return
             reply = await self._command(request)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
@@ -427,16 +440,66 @@ class Keyholder:
         """Seal and open values for a worker until it goes away or the keyholder seals."""
         if self.sealed:
             return
+        await self._barrier_requests(reader, writer, lambda: self._barrier)
+
+    async def _serve_verification(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """A barrier for one connection, with the provider's key loaded for it alone: a
+        worker opens a sealed file or PKCS#11 deployment with it just long enough to
+        authenticate, authorize and audit an operator's request. Such a key is recovered
+        without anyone's input anyway; a share or passphrase deployment has none before
+        its unseal. The key goes when the connection does."""
+        barrier, refusal = await self._verification_barrier()
+        writer.write(json.dumps(refusal or {"ok": True, **self._status()}).encode() + b"\n")
+        await writer.drain()
+        if barrier is not None:
+            await self._barrier_requests(reader, writer, lambda: barrier)
+
+    async def _verification_barrier(self) -> tuple[Barrier | None, dict[str, Any] | None]:
+        assert self._lock is not None
+        if self._config.provider not in KEY_PROVIDERS:
+            return None, {
+                "ok": False,
+                "code": "InvalidRequestException",
+                "message": f"a {self._config.provider} deployment has no key before its unseal",
+                **self._status(),
+            }
+        async with self._lock:
+            if self._barrier is not None:
+                return self._barrier, None
+            loop = asyncio.get_running_loop()
+            try:
+                key = await loop.run_in_executor(None, self._unsealer.submit, {})
+            except SealError as problem:
+                return None, {
+                    "ok": False,
+                    "code": "ServiceUnavailableException",
+                    "message": str(problem),
+                    **self._status(),
+                }
+        assert key is not None  # a file or PKCS#11 unsealer needs no shares
+        return Barrier(key), None
+
+    async def _barrier_requests(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        barrier: Callable[[], Barrier | None],
+    ) -> None:
+        """Answer seal and open requests with ``barrier()`` until the worker goes away or
+        the keyholder seals (which closes every such connection)."""
         self._barrier_links.add(writer)
         try:
             while line := await reader.readline():
-                writer.write(json.dumps(self._barrier_op(json.loads(line))).encode() + b"\n")
+                reply = self._barrier_op(json.loads(line), barrier())
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         finally:
             self._barrier_links.discard(writer)
 
-    def _barrier_op(self, request: Any) -> dict[str, Any]:
-        barrier = self._barrier
+    @staticmethod
+    def _barrier_op(request: Any, barrier: Barrier | None) -> dict[str, Any]:
         if barrier is None:
             return {"ok": False, "code": "Sealed"}
         if not isinstance(request, dict) or request.get("op") not in ("seal", "open"):

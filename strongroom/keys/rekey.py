@@ -40,7 +40,7 @@ from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.keys import providers
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.generations import REKEY, add_generation_to_keys
-from strongroom.keys.kms import material_aad
+from strongroom.keys.material import material_aad
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 

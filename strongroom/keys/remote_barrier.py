@@ -15,6 +15,15 @@ from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.keyholder import LINE_LIMIT, REQUEST_TIMEOUT, KeyholderError
 
 
+class VerificationRefused(KeyholderError):
+    """The keyholder would not load the key to check an operator's request (a share or
+    passphrase deployment has none; the key file or HSM could not be read)."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(str(reply.get("message") or "the keyholder refused"))
+        self.reply = reply
+
+
 class KeyholderBarrier(Barrier):
     """A worker's barrier: every seal and open is done by the keyholder, over one
     connection (reopened once if the keyholder dropped it). The root key never enters
@@ -22,12 +31,30 @@ class KeyholderBarrier(Barrier):
 
     def __init__(self, path: Path) -> None:  # no key: deliberately not Barrier.__init__
         self._path = path
+        self._op = "barrier"
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._file: Any = None
 
+    @classmethod
+    def verifying(cls, path: Path) -> KeyholderBarrier:
+        """A barrier over a *verify* connection (keys/keyholder.py): usable while a file or
+        PKCS#11 deployment is sealed, for as long as this one connection lasts (it is not
+        reopened); the keyholder drops the key it loaded for it on :meth:`close`. Raises
+        :class:`VerificationRefused` when the keyholder will not load it."""
+        barrier = cls(path)
+        barrier._op = "verify"
+        barrier._connect()
+        assert barrier._file is not None
+        answer = barrier._file.readline(LINE_LIMIT)
+        reply = json.loads(answer) if answer else None
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            barrier.close()
+            raise VerificationRefused(reply if isinstance(reply, dict) else {})
+        return barrier
+
     def __repr__(self) -> str:
-        return f"KeyholderBarrier({str(self._path)!r})"
+        return f"KeyholderBarrier({str(self._path)!r}, {self._op})"
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         return self._call("seal", plaintext, associated_data)
@@ -59,6 +86,8 @@ class KeyholderBarrier(Barrier):
         for attempt in (1, 2):
             try:
                 if self._file is None:
+                    if self._op == "verify":
+                        break  # its key went with the connection: no new one
                     self._connect()
                 assert self._sock is not None and self._file is not None
                 self._sock.sendall(line)
@@ -79,7 +108,7 @@ class KeyholderBarrier(Barrier):
         sock.settimeout(REQUEST_TIMEOUT)
         try:
             sock.connect(str(self._path))
-            sock.sendall(json.dumps({"op": "barrier"}).encode() + b"\n")
+            sock.sendall(json.dumps({"op": self._op}).encode() + b"\n")
         except OSError:
             sock.close()
             raise

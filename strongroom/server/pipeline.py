@@ -1,94 +1,37 @@
-"""The one request path every operation of every service takes:
-
-protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
--> serialize.
-
-Handlers only see a caller and parsed members; nothing here knows a single operation.
-"""
+"""The ways a request is served, over the stages of :mod:`strongroom.server.stages`: a read
+on the event loop, a write in a batch of writes (server/batching.py) or alone, each in a
+unit of work whose writes commit only once its audit record is durable."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from anyio import to_thread
-from botocore.model import OperationModel
 
-from strongroom.audit.events import (
-    RequestFacts,
-    build_event,
-    is_read_only,
-    unverified_identity,
-    user_identity,
-)
+from strongroom.audit.events import RequestFacts, is_read_only
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock
-from strongroom.iam.credentials import CredentialStore, Principal
+from strongroom.iam.credentials import CredentialStore
 from strongroom.ids import unique_id
-from strongroom.policy.authorizer import Authorizer, CallFacts
-from strongroom.policy.checks import Check
+from strongroom.policy.authorizer import Authorizer
 from strongroom.protocol import sigv4
-from strongroom.protocol.errors import (
-    ServiceError,
-    expired_token,
-    internal_error,
-    invalid_signature,
-    unrecognized_client,
-)
-from strongroom.protocol.service import Handler, ServiceSpec
-from strongroom.protocol.wire import (
-    JsonWire,
-    QueryWire,
-    Wire,
-    looks_like_query,
-    query_action,
-    wire_code,
-    wire_for,
-)
+from strongroom.protocol.errors import ServiceError, internal_error
+from strongroom.protocol.service import ServiceSpec
 from strongroom.server.batching import BatcherClosed, WriteBatcher
+from strongroom.server.stages import Response, Stages, _error_of, _Exchange, _Outcome, _Work, log
 from strongroom.store.engine import Store, WriteAttempted
-from strongroom.types import Caller
-
-log = logging.getLogger("strongroom.request")
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+def _reads_by_name(headers: Mapping[str, str]) -> bool:
+    """Whether a JSON-protocol request names (by the X-Amz-Target it is routed by) an
+    operation CloudTrail records as read-only. A read may still write (GetSecretValue
+    records LastAccessedDate once a day): then it is served again by the write batcher.
+    Query-protocol requests (IAM, STS) always take the write path."""
+    target = headers.get("x-amz-target")
+    return target is not None and is_read_only(target.rpartition(".")[2])
 
 
-@dataclass
-class _Exchange:
-    """What is known about a request so far; the audit event is built from it."""
-
-    facts: RequestFacts
-    service: ServiceSpec | None = None
-    wire: Wire | None = None
-    operation_name: str = "Unknown"
-    operation: OperationModel | None = None
-    principal: Principal | None = None
-    claimed_key: str | None = None  # the access key a request was signed with, verified or not
-    params: Mapping[str, Any] | None = None
-    output: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class _Call:
-    """An authenticated, parsed and authorized request, ready for its operation."""
-
-    handler: Handler
-    caller: Caller
-
-
-_Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
-_Work = Callable[[], tuple[_Exchange, _Outcome]]
-
-
-class Pipeline:
+class Pipeline(Stages):
     def __init__(
         self,
         services: Sequence[ServiceSpec],
@@ -98,17 +41,7 @@ class Pipeline:
         audit: AuditSink,
         clock: Clock,
     ) -> None:
-        self._by_prefix = {spec.target_prefix: spec for spec in services if spec.protocol == "json"}
-        self._by_signing_name = {
-            spec.signing_name: spec for spec in services if spec.protocol == "query"
-        }
-        self._wires = {spec.name: wire_for(spec.model) for spec in services}
-        self._store = store
-        self._credentials = credentials
-        self._authorizer = authorizer
-        self._audit = audit
-        self._clock = clock
-        self._signing_keys = sigv4.SigningKeyCache()
+        super().__init__(services, store, credentials, authorizer, audit, clock)
         self._batcher: WriteBatcher[_Work, Response] | None = None
         self._closed = False
 
@@ -243,253 +176,3 @@ class Pipeline:
         self._closed = True
         if self._batcher is not None:
             self._batcher.close()
-
-    def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
-        """Run the request from the start up to its audit record."""
-        exchange, headers = self._exchange(request, source_ip)
-        return exchange, self._run(exchange, request, headers)
-
-    def _run(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Outcome:
-        """The answer, or the error to give. One read snapshot serves all of the request's
-        reads (credentials, IAM, the secret, its key)."""
-        try:
-            with self._store.read():
-                prepared = self._prepare(exchange, request, headers)
-                if isinstance(prepared, ServiceError):
-                    return prepared
-                return self._perform(exchange, prepared)
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
-
-    def _exchange(
-        self, request: sigv4.HttpRequest, source_ip: str
-    ) -> tuple[_Exchange, dict[str, str]]:
-        headers = {name.lower(): value for name, value in request.headers}
-        exchange = _Exchange(
-            RequestFacts(
-                request_id=unique_id(),
-                time=self._clock.now(),
-                source_ip=source_ip,
-                user_agent=headers.get("user-agent", ""),
-                region="",
-            )
-        )
-        return exchange, headers
-
-    def _prepare(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call | ServiceError:
-        """Authenticate, parse and authorize: the call to make, or the error to give."""
-        try:
-            with self._store.read():
-                return self._authorized_call(exchange, request, headers)
-        except ServiceError as raised:
-            return raised
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
-
-    def _perform(self, exchange: _Exchange, call: _Call) -> _Outcome:
-        """Run the operation of a prepared call: its serialized answer, or its error."""
-        assert exchange.wire is not None and exchange.operation is not None
-        try:
-            with self._store.read():
-                exchange.output = call.handler(call.caller, exchange.params or {})
-            return exchange.wire.serialize(
-                exchange.operation, exchange.output, exchange.facts.request_id
-            )
-        except ServiceError as raised:
-            return raised
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
-
-    def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
-        response_headers, body = answer
-        return Response(200, {**self._headers(exchange), **response_headers}, body)
-
-    def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
-        wire = exchange.wire or JsonWire()
-        status, headers, body = wire.error(error, exchange.facts.request_id)
-        return Response(status, {**self._headers(exchange), **headers}, body)
-
-    def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
-        """The success already audited did not commit: say so under the same request id."""
-        try:
-            exchange.output = None
-            self._audit.write(self._event(exchange, failure))
-        except Exception:
-            log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
-
-    def _authorized_call(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call:
-        service, operation_name = self._route(exchange, request, headers)
-        exchange.service = service
-        exchange.wire = self._wires[service.name]
-        exchange.operation_name = operation_name
-        exchange.principal, region = self._authenticate(exchange, request, service)
-        handler = service.handlers.get(operation_name)
-        if handler is None:
-            # AWS answers an unknown operation with no message; an operation the model has
-            # but this server does not serve yet says so, so the caller is not left guessing.
-            known = operation_name in service.model.operation_names
-            message = f"Strongroom does not support {operation_name} yet." if known else ""
-            if service.protocol == "json":
-                raise ServiceError("UnknownOperationException", message)
-            raise ServiceError(
-                "InvalidAction", message or f"Could not find operation {operation_name}"
-            )
-        exchange.operation = service.model.operation_model(operation_name)
-        exchange.params = exchange.wire.parse(exchange.operation, request)
-        principal = exchange.principal
-        facts = CallFacts(exchange.facts.source_ip, region)
-
-        def authorize(check: Check) -> None:
-            self._authorizer.authorize(principal, check, facts)
-
-        caller = Caller(
-            principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
-        )
-        service.authorize(caller, operation_name, exchange.params, authorize)
-        return _Call(handler, caller)
-
-    def _route(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> tuple[ServiceSpec, str]:
-        """Which service and operation a request is for, before anything is trusted."""
-        target = headers.get("x-amz-target")
-        if target:
-            prefix, _, operation_name = target.rpartition(".")
-            service = self._by_prefix.get(prefix)
-            if service is None:
-                raise ServiceError("UnknownOperationException", "")
-            return service, operation_name
-        if looks_like_query(request, headers):
-            exchange.wire = QueryWire(None)  # errors before the service is known are XML
-            action = query_action(request)
-            if not action:
-                raise ServiceError("MissingAction", "Missing Action")
-            exchange.operation_name = action
-            # Every client sends every service to the same endpoint; the credential scope
-            # says which service the request was signed for.
-            scope_service = sigv4.parse_credential(request).service
-            service = self._by_signing_name.get(scope_service)
-            if service is None:
-                raise ServiceError("InvalidAction", f"Could not find operation {action}")
-            return service, action
-        raise ServiceError("UnknownOperationException", "")
-
-    def _authenticate(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
-    ) -> tuple[Principal, str]:
-        credential = sigv4.parse_credential(request)
-        # Known before anything is verified, so a refused request's audit record says
-        # which key and region it claimed.
-        exchange.claimed_key = credential.access_key_id
-        exchange.facts = _with_region(exchange.facts, credential.region)
-        return self.authenticate(request, service.signing_name, credential)
-
-    def authenticate(
-        self,
-        request: sigv4.HttpRequest,
-        signing_name: str,
-        credential: sigv4.SigV4Credential | None = None,
-    ) -> tuple[Principal, str]:
-        """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
-        its credential scope; raises the AWS authentication error otherwise. Also used by
-        the operator endpoints (``/_strongroom/seal``)."""
-        credential = credential or sigv4.parse_credential(request)
-        if credential.service != signing_name:
-            raise invalid_signature(
-                f"Credential should be scoped to correct service: '{signing_name}'. "
-            )
-        key = self._credentials.lookup(credential.access_key_id)
-        if (
-            key is None
-            or key.status != "Active"
-            # A session key needs its own session token; a long-term key takes none.
-            or not key.accepts_token(credential.security_token)
-            # GetSessionToken's credentials call IAM only with MFA, which is not served.
-            or (key.temporary and key.principal.kind != "assumed-role" and signing_name == "iam")
-        ):
-            raise unrecognized_client()
-        now = self._clock.now()
-        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
-        if key.expired(now):
-            raise expired_token()
-        return key.principal, credential.region
-
-    def authorize(self, principal: Principal, check: Check, source_ip: str, region: str) -> None:
-        """Ask the authorizer directly (the operator endpoints: ``/_strongroom/seal``)."""
-        self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
-
-    def record_event(self, event: Mapping[str, Any]) -> None:
-        """Audit a request served outside the AWS services (an operator endpoint)."""
-        self._audit.write(event)
-
-    def _headers(self, exchange: _Exchange) -> dict[str, str]:
-        return {"x-amzn-RequestId": exchange.facts.request_id}
-
-    def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
-        principal = exchange.principal
-        identity = (
-            user_identity(principal)
-            if principal
-            else unverified_identity(exchange.claimed_key, self._key_account(exchange.claimed_key))
-            if exchange.claimed_key
-            else None
-        )
-        return build_event(
-            facts=exchange.facts,
-            event_source=exchange.service.event_source if exchange.service else "unknown",
-            operation=exchange.operation,
-            operation_name=exchange.operation_name,
-            identity=identity,
-            params=exchange.params,
-            output=exchange.output,
-            # The code the client got: IAM and STS say AccessDenied, as CloudTrail records.
-            error_code=wire_code(exchange.wire, error.code) if error else None,
-            error_message=error.message if error else None,
-            resources=self._resources(exchange),
-            resource_type=exchange.service.resource_type if exchange.service else "",
-        )
-
-    def _key_account(self, access_key_id: str) -> str | None:
-        """The account of the key a refused request claimed: that account's event history
-        shows the attempt (a forged or mistyped signature with one of its keys)."""
-        try:
-            key = self._credentials.lookup(access_key_id)
-        except Exception:
-            return None
-        return key.principal.account_id if key is not None else None
-
-    @staticmethod
-    def _resources(exchange: _Exchange) -> list[str]:
-        if exchange.service is None or exchange.params is None:
-            return []
-        try:
-            return exchange.service.resources_of(exchange.params, exchange.output)
-        except Exception:  # an audit record without resources beats no audit record
-            log.exception("could not name the resources of request %s", exchange.facts.request_id)
-            return []
-
-
-def _error_of(outcome: object) -> ServiceError | None:
-    return outcome if isinstance(outcome, ServiceError) else None
-
-
-def _reads_by_name(headers: Mapping[str, str]) -> bool:
-    """Whether a JSON-protocol request names (by the X-Amz-Target it is routed by) an
-    operation CloudTrail records as read-only. A read may still write (GetSecretValue
-    records LastAccessedDate once a day): then it is served again by the write batcher.
-    Query-protocol requests (IAM, STS) always take the write path."""
-    target = headers.get("x-amz-target")
-    return target is not None and is_read_only(target.rpartition(".")[2])
-
-
-def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
-    return RequestFacts(facts.request_id, facts.time, facts.source_ip, facts.user_agent, region)

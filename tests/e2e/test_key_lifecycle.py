@@ -19,15 +19,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
+from strongroom.keys.blobs import blob_origin, canonical_context, split_sealed, unwrap
 from strongroom.keys.envelope import Barrier, DecryptionError
-from strongroom.keys.kms import (
-    Material,
-    blob_origin,
-    canonical_context,
-    material_aad,
-    split_sealed,
-    unwrap,
-)
+from strongroom.keys.material import Material, material_aad
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error

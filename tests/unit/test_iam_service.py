@@ -166,7 +166,7 @@ def test_the_bootstrap_admin_is_a_real_user_with_administrator_access(
     admin = iam.get_user(ADMIN, {})["User"]
     assert admin["Arn"] == admin_arn(DEV_ACCOUNT)
     assert admin["UserName"] == "admin"
-    attached = iam.list_attached_user_policies(ADMIN, {"UserName": "admin"})["AttachedPolicies"]
+    attached = iam.list_attached("user", ADMIN, {"UserName": "admin"})["AttachedPolicies"]
     assert attached == [{"PolicyName": "AdministratorAccess", "PolicyArn": ADMINISTRATOR_ACCESS}]
     keys = iam.list_access_keys(ADMIN, {})["AccessKeyMetadata"]
     assert [key["AccessKeyId"] for key in keys] == ["test"]
@@ -383,9 +383,9 @@ def test_delete_user_refuses_while_anything_is_attached_in_aws_order(
     user(iam, "bob")
     iam.create_group(ADMIN, {"GroupName": "devs"})
     iam.add_user_to_group(ADMIN, {"GroupName": "devs", "UserName": "bob"})
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS})
-    iam.put_user_policy(
-        ADMIN, {"UserName": "bob", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS})
+    iam.put_inline(
+        "user", ADMIN, {"UserName": "bob", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
     )
     key_id = iam.create_access_key(ADMIN, {"UserName": "bob"})["AccessKey"]["AccessKeyId"]
     iam.create_login_profile(ADMIN, {"UserName": "bob", "Password": PASSWORD})
@@ -401,13 +401,11 @@ def test_delete_user_refuses_while_anything_is_attached_in_aws_order(
         ),
         (
             "must delete policies first.",
-            lambda: iam.delete_user_policy(ADMIN, {"UserName": "bob", "PolicyName": "p"}),
+            lambda: iam.delete_inline("user", ADMIN, {"UserName": "bob", "PolicyName": "p"}),
         ),
         (
             "must detach all policies first.",
-            lambda: iam.detach_user_policy(
-                ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS}
-            ),
+            lambda: iam.detach("user", ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS}),
         ),
         (
             "must remove users from group first.",
@@ -426,39 +424,42 @@ def test_user_tags_merge_ignoring_case_untag_and_list_in_pages(
     iam: IdentityService, refused: Callable[..., ServiceError]
 ) -> None:
     user(iam, "bob", Tags=[{"Key": "Team", "Value": "a"}])
-    iam.tag_user(
+    iam.tag(
+        "user",
         ADMIN,
         {
             "UserName": "bob",
             "Tags": [{"Key": "team", "Value": "b"}, {"Key": "env", "Value": "prod"}],
         },
     )
-    listed = iam.list_user_tags(ADMIN, {"UserName": "bob"})
+    listed = iam.list_tags("user", ADMIN, {"UserName": "bob"})
     assert listed == {
         "Tags": [{"Key": "team", "Value": "b"}, {"Key": "env", "Value": "prod"}],
         "IsTruncated": False,
     }
     assert (
-        all_pages(lambda p: iam.list_user_tags(ADMIN, p), "Tags", UserName="bob", MaxItems=1)
+        all_pages(lambda p: iam.list_tags("user", ADMIN, p), "Tags", UserName="bob", MaxItems=1)
         == listed["Tags"]
     )
-    iam.untag_user(ADMIN, {"UserName": "bob", "TagKeys": ["TEAM", "absent"]})
-    assert iam.list_user_tags(ADMIN, {"UserName": "bob"})["Tags"] == [
+    iam.untag("user", ADMIN, {"UserName": "bob", "TagKeys": ["TEAM", "absent"]})
+    assert iam.list_tags("user", ADMIN, {"UserName": "bob"})["Tags"] == [
         {"Key": "env", "Value": "prod"}
     ]
     many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
     refused(
-        lambda: iam.tag_user(ADMIN, {"UserName": "bob", "Tags": many}),
+        lambda: iam.tag("user", ADMIN, {"UserName": "bob", "Tags": many}),
         "LimitExceeded",
         "Cannot exceed quota for TagsPerUser: 50",
     )
     refused(
-        lambda: iam.tag_user(ADMIN, {"UserName": "nobody", "Tags": many[:1]}),
+        lambda: iam.tag("user", ADMIN, {"UserName": "nobody", "Tags": many[:1]}),
         "NoSuchEntity",
         "The user with name nobody cannot be found.",
     )
-    refused(lambda: iam.list_user_tags(ADMIN, {"UserName": "nobody"}), "NoSuchEntity")
-    refused(lambda: iam.untag_user(ADMIN, {"UserName": "nobody", "TagKeys": ["a"]}), "NoSuchEntity")
+    refused(lambda: iam.list_tags("user", ADMIN, {"UserName": "nobody"}), "NoSuchEntity")
+    refused(
+        lambda: iam.untag("user", ADMIN, {"UserName": "nobody", "TagKeys": ["a"]}), "NoSuchEntity"
+    )
 
 
 # Access keys -----------------------------------------------------------------------------
@@ -675,10 +676,10 @@ def test_delete_group_refuses_while_it_has_members_or_policies(
     iam.create_group(ADMIN, {"GroupName": "devs"})
     user(iam, "bob")
     iam.add_user_to_group(ADMIN, {"GroupName": "devs", "UserName": "bob"})
-    iam.put_group_policy(
-        ADMIN, {"GroupName": "devs", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
+    iam.put_inline(
+        "group", ADMIN, {"GroupName": "devs", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
     )
-    iam.attach_group_policy(ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS})
+    iam.attach("group", ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS})
     delete = lambda: iam.delete_group(ADMIN, {"GroupName": "devs"})  # noqa: E731
     steps = [
         (
@@ -687,12 +688,12 @@ def test_delete_group_refuses_while_it_has_members_or_policies(
         ),
         (
             "must delete policies first.",
-            lambda: iam.delete_group_policy(ADMIN, {"GroupName": "devs", "PolicyName": "p"}),
+            lambda: iam.delete_inline("group", ADMIN, {"GroupName": "devs", "PolicyName": "p"}),
         ),
         (
             "must detach all policies first.",
-            lambda: iam.detach_group_policy(
-                ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS}
+            lambda: iam.detach(
+                "group", ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS}
             ),
         ),
     ]
@@ -815,28 +816,28 @@ def test_update_roles_and_their_trust_policies(
         "NoSuchEntity",
         "The role with name nope cannot be found.",
     )
-    iam.tag_role(ADMIN, {"RoleName": "deployer", "Tags": [{"Key": "a", "Value": "1"}]})
-    assert iam.list_role_tags(ADMIN, {"RoleName": "deployer"})["Tags"] == [
+    iam.tag("role", ADMIN, {"RoleName": "deployer", "Tags": [{"Key": "a", "Value": "1"}]})
+    assert iam.list_tags("role", ADMIN, {"RoleName": "deployer"})["Tags"] == [
         {"Key": "a", "Value": "1"}
     ]
-    iam.untag_role(ADMIN, {"RoleName": "deployer", "TagKeys": ["A"]})
-    assert iam.list_role_tags(ADMIN, {"RoleName": "deployer"})["Tags"] == []
-    refused(lambda: iam.tag_role(ADMIN, {"RoleName": "nope", "Tags": []}), "NoSuchEntity")
+    iam.untag("role", ADMIN, {"RoleName": "deployer", "TagKeys": ["A"]})
+    assert iam.list_tags("role", ADMIN, {"RoleName": "deployer"})["Tags"] == []
+    refused(lambda: iam.tag("role", ADMIN, {"RoleName": "nope", "Tags": []}), "NoSuchEntity")
 
 
 def test_delete_role_refuses_while_it_has_policies(
     iam: IdentityService, refused: Callable[..., ServiceError]
 ) -> None:
     role(iam, "deployer")
-    iam.put_role_policy(
-        ADMIN, {"RoleName": "deployer", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
+    iam.put_inline(
+        "role", ADMIN, {"RoleName": "deployer", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
     )
-    iam.attach_role_policy(ADMIN, {"RoleName": "deployer", "PolicyArn": READ_ONLY_ACCESS})
+    iam.attach("role", ADMIN, {"RoleName": "deployer", "PolicyArn": READ_ONLY_ACCESS})
     delete = lambda: iam.delete_role(ADMIN, {"RoleName": "deployer"})  # noqa: E731
     refused(delete, "DeleteConflict", "Cannot delete entity, must delete policies first.")
-    iam.delete_role_policy(ADMIN, {"RoleName": "deployer", "PolicyName": "p"})
+    iam.delete_inline("role", ADMIN, {"RoleName": "deployer", "PolicyName": "p"})
     refused(delete, "DeleteConflict", "Cannot delete entity, must detach all policies first.")
-    iam.detach_role_policy(ADMIN, {"RoleName": "deployer", "PolicyArn": READ_ONLY_ACCESS})
+    iam.detach("role", ADMIN, {"RoleName": "deployer", "PolicyArn": READ_ONLY_ACCESS})
     assert delete() == {}
     refused(delete, "NoSuchEntity", "The role with name deployer cannot be found.")
 
@@ -883,8 +884,10 @@ def make_entity(iam: IdentityService, kind: str, name: str) -> None:
 
 
 def call(iam: IdentityService, verb: str, kind: str, params: dict[str, Any]) -> Any:
-    """iam.<verb>_<kind>_<...> e.g. call(iam, "put_{}_policy", "user", {...})."""
-    return getattr(iam, verb.format(kind))(ADMIN, params)
+    """The operation <verb>_<kind>_<...> through the facade (the handlers of users, groups
+    and roles are bound to their kind there), e.g. call(iam, "put_{}_policy", "user", {...})."""
+    operation = "".join(part.title() for part in verb.format(kind).split("_"))
+    return iam_operations(iam)[operation](ADMIN, params)
 
 
 @pytest.mark.parametrize(("kind", "member"), KINDS)
@@ -1185,14 +1188,14 @@ def test_delete_policy_refuses_while_attached_used_as_boundary_or_versioned(
     arn = policy(iam, "Shared")
     user(iam, "bob")
     role(iam, "deployer")
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": arn})
-    iam.put_role_permissions_boundary(ADMIN, {"RoleName": "deployer", "PermissionsBoundary": arn})
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": arn})
+    iam.put_boundary("role", ADMIN, {"RoleName": "deployer", "PermissionsBoundary": arn})
     iam.create_policy_version(ADMIN, {"PolicyArn": arn, "PolicyDocument": GET_DB_CREDENTIALS})
     delete = lambda: iam.delete_policy(ADMIN, {"PolicyArn": arn})  # noqa: E731
     refused(delete, "DeleteConflict", "Cannot delete a policy attached to entities.")
-    iam.detach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": arn})
+    iam.detach("user", ADMIN, {"UserName": "bob", "PolicyArn": arn})
     refused(delete, "DeleteConflict", "Cannot delete a policy attached to entities.")
-    iam.delete_role_permissions_boundary(ADMIN, {"RoleName": "deployer"})
+    iam.delete_boundary("role", ADMIN, {"RoleName": "deployer"})
     refused(
         delete,
         "DeleteConflict",
@@ -1274,7 +1277,7 @@ def test_list_policies_by_scope_attachment_path_and_usage(
     beta = policy(iam, "Beta")
     role(iam, "deployer", PermissionsBoundary=beta)
     user(iam, "bob")
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": alpha})
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": alpha})
 
     def names(**params: Any) -> list[str]:
         return [
@@ -1316,9 +1319,9 @@ def test_list_entities_for_policy(
     carol = user(iam, "carol", PermissionsBoundary=arn)
     deployer = role(iam, "deployer")
     devs = iam.create_group(ADMIN, {"GroupName": "devs"})["Group"]
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": arn})
-    iam.attach_role_policy(ADMIN, {"RoleName": "deployer", "PolicyArn": arn})
-    iam.attach_group_policy(ADMIN, {"GroupName": "devs", "PolicyArn": arn})
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": arn})
+    iam.attach("role", ADMIN, {"RoleName": "deployer", "PolicyArn": arn})
+    iam.attach("group", ADMIN, {"GroupName": "devs", "PolicyArn": arn})
     everything = iam.list_entities_for_policy(ADMIN, {"PolicyArn": arn})
     assert everything == {
         "PolicyGroups": [{"GroupName": "devs", "GroupId": devs["GroupId"]}],
@@ -1434,17 +1437,19 @@ def test_principal_policies_of_a_user_gather_inline_managed_and_group_policies(
     )
     boundary = policy(iam, "Boundary", GET_DB_CREDENTIALS)
     bob = user(iam, "bob", Tags=[{"Key": "team", "Value": "db"}], PermissionsBoundary=boundary)
-    iam.put_user_policy(
-        ADMIN, {"UserName": "bob", "PolicyName": "own", "PolicyDocument": LIST_SECRETS}
+    iam.put_inline(
+        "user", ADMIN, {"UserName": "bob", "PolicyName": "own", "PolicyDocument": LIST_SECRETS}
     )
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": mine})
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": mine})
     iam.create_group(ADMIN, {"GroupName": "devs"})
     iam.add_user_to_group(ADMIN, {"GroupName": "devs", "UserName": "bob"})
-    iam.put_group_policy(
-        ADMIN, {"GroupName": "devs", "PolicyName": "team", "PolicyDocument": GET_DB_CREDENTIALS}
+    iam.put_inline(
+        "group",
+        ADMIN,
+        {"GroupName": "devs", "PolicyName": "team", "PolicyDocument": GET_DB_CREDENTIALS},
     )
-    iam.attach_group_policy(ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS})
-    iam.attach_group_policy(ADMIN, {"GroupName": "devs", "PolicyArn": mine})  # already there
+    iam.attach("group", ADMIN, {"GroupName": "devs", "PolicyArn": READ_ONLY_ACCESS})
+    iam.attach("group", ADMIN, {"GroupName": "devs", "PolicyArn": mine})  # already there
 
     found = iam.principal_policies(bob["Arn"])
     assert found == PrincipalPolicies(
@@ -1472,8 +1477,8 @@ def test_principal_policies_of_a_role_and_its_sessions(iam: IdentityService) -> 
     created = role(
         iam, "deployer", PermissionsBoundary=READ_ONLY_ACCESS, Tags=[{"Key": "k", "Value": "v"}]
     )
-    iam.put_role_policy(
-        ADMIN, {"RoleName": "deployer", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
+    iam.put_inline(
+        "role", ADMIN, {"RoleName": "deployer", "PolicyName": "p", "PolicyDocument": LIST_SECRETS}
     )
     expected = PrincipalPolicies(
         identity=[("inline policy p of role deployer", LIST_SECRETS)],
@@ -1498,7 +1503,7 @@ def test_the_generation_moves_on_every_write_and_only_then(
     iam.list_users(ADMIN, {})
     assert iam.generation() == after_create
     refused(lambda: user(iam, "bob"), "EntityAlreadyExists")  # the snapshot covers it too
-    iam.attach_user_policy(ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS})
+    iam.attach("user", ADMIN, {"UserName": "bob", "PolicyArn": READ_ONLY_ACCESS})
     assert iam.generation() > after_create
 
 
@@ -1621,11 +1626,11 @@ def test_outputs_serialize_and_parse_as_the_model_says(iam: IdentityService) -> 
 
     bob = user(iam, "bob", Tags=[{"Key": "t", "Value": "v"}], PermissionsBoundary=READ_ONLY_ACCESS)
     assert round_trip("GetUser", iam.get_user(ADMIN, {"UserName": "bob"}))["User"] == bob
-    iam.put_user_policy(
-        ADMIN, {"UserName": "bob", "PolicyName": "p", "PolicyDocument": GET_DB_CREDENTIALS}
+    iam.put_inline(
+        "user", ADMIN, {"UserName": "bob", "PolicyName": "p", "PolicyDocument": GET_DB_CREDENTIALS}
     )
     got = round_trip(
-        "GetUserPolicy", iam.get_user_policy(ADMIN, {"UserName": "bob", "PolicyName": "p"})
+        "GetUserPolicy", iam.get_inline("user", ADMIN, {"UserName": "bob", "PolicyName": "p"})
     )
     assert got["PolicyDocument"] == json.loads(GET_DB_CREDENTIALS)
     made = role(iam, "deployer")

@@ -63,8 +63,8 @@ def sim(deployment: Deployment, iam: IdentityService) -> PolicySimulator:
 def alice(iam: IdentityService) -> Iterator[str]:
     """user/alice with only the seed's policy, inline, named read-db."""
     iam.create_user(ADMIN, {"UserName": "alice"})
-    iam.put_user_policy(
-        ADMIN, {"UserName": "alice", "PolicyName": "read-db", "PolicyDocument": SEED}
+    iam.put_inline(
+        "user", ADMIN, {"UserName": "alice", "PolicyName": "read-db", "PolicyDocument": SEED}
     )
     yield user_arn("alice")
 
@@ -193,11 +193,13 @@ def test_an_explicit_deny_is_the_only_statement_reported(
     principal: Callable[..., Any], iam: IdentityService
 ) -> None:
     iam.create_user(ADMIN, {"UserName": "bob"})
-    iam.attach_user_policy(
+    iam.attach(
+        "user",
         ADMIN,
         {"UserName": "bob", "PolicyArn": "arn:aws:iam::aws:policy/SecretsManagerReadWrite"},
     )
-    iam.put_user_policy(
+    iam.put_inline(
+        "user",
         ADMIN,
         {"UserName": "bob", "PolicyName": "no-db", "PolicyDocument": document(deny(GET, DB))},
     )
@@ -220,14 +222,15 @@ def test_a_user_has_its_groups_policies_and_a_group_can_be_simulated(
     iam.create_user(ADMIN, {"UserName": "carol"})
     iam.create_group(ADMIN, {"GroupName": "readers"})
     iam.add_user_to_group(ADMIN, {"GroupName": "readers", "UserName": "carol"})
-    iam.put_group_policy(
+    iam.put_inline(
+        "group",
         ADMIN,
         {"GroupName": "readers", "PolicyName": "read-all", "PolicyDocument": document(allow(GET))},
     )
     managed = iam.create_policy(
         ADMIN, {"PolicyName": "describe", "PolicyDocument": document(allow(DESCRIBE))}
     )["Policy"]["Arn"]
-    iam.attach_group_policy(ADMIN, {"GroupName": "readers", "PolicyArn": managed})
+    iam.attach("group", ADMIN, {"GroupName": "readers", "PolicyArn": managed})
     out = principal(user_arn("carol"), [GET, DESCRIBE], [OTHER])
     get, describe = out["EvaluationResults"]
     assert get["EvalDecision"] == describe["EvalDecision"] == "allowed"
@@ -249,7 +252,7 @@ def test_a_managed_policy_is_simulated_at_its_default_version(
     arn = iam.create_policy(
         ADMIN, {"PolicyName": "versions", "PolicyDocument": document(allow(DESCRIBE))}
     )["Policy"]["Arn"]
-    iam.attach_user_policy(ADMIN, {"UserName": "dave", "PolicyArn": arn})
+    iam.attach("user", ADMIN, {"UserName": "dave", "PolicyArn": arn})
     iam.create_policy_version(ADMIN, {"PolicyArn": arn, "PolicyDocument": document(allow(GET))})
     assert decisions(principal(user_arn("dave"), [GET], [DB]))[GET] == {DB: "implicitDeny"}
     iam.set_default_policy_version(ADMIN, {"PolicyArn": arn, "VersionId": "v2"})
@@ -263,8 +266,10 @@ def test_a_permissions_boundary_limits_and_is_reported(
         ADMIN, {"PolicyName": "only-describe", "PolicyDocument": document(allow(DESCRIBE))}
     )["Policy"]["Arn"]
     iam.create_user(ADMIN, {"UserName": "erin", "PermissionsBoundary": boundary})
-    iam.attach_user_policy(
-        ADMIN, {"UserName": "erin", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    iam.attach(
+        "user",
+        ADMIN,
+        {"UserName": "erin", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
     )
     out = principal(user_arn("erin"), [GET, DESCRIBE], [DB])
     get, describe = out["EvaluationResults"]
@@ -398,8 +403,8 @@ def test_context_entries_feed_conditions_and_missing_keys_are_listed(
     tagged = document(
         allow(GET, "*", Condition={"StringEquals": {"aws:ResourceTag/team": "blue"}}),
     )
-    iam.put_user_policy(
-        ADMIN, {"UserName": "heidi", "PolicyName": "blue", "PolicyDocument": tagged}
+    iam.put_inline(
+        "user", ADMIN, {"UserName": "heidi", "PolicyName": "blue", "PolicyDocument": tagged}
     )
     heidi = user_arn("heidi")
 
@@ -454,7 +459,7 @@ def test_policy_variables_need_their_keys(
 ) -> None:
     iam.create_user(ADMIN, {"UserName": "ivan"})
     own = document(allow(GET, f"{SECRET_PREFIX}${{aws:username}}/*"))
-    iam.put_user_policy(ADMIN, {"UserName": "ivan", "PolicyName": "own", "PolicyDocument": own})
+    iam.put_inline("user", ADMIN, {"UserName": "ivan", "PolicyName": "own", "PolicyDocument": own})
     mine = f"{SECRET_PREFIX}ivan/db-AbCdEf"
     without = principal(user_arn("ivan"), [GET], [mine])["EvaluationResults"][0]
     assert without["EvalDecision"] == "implicitDeny"

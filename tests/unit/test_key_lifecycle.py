@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from strongroom.clock import ManualClock
 from strongroom.keys import providers
+from strongroom.keys.blobs import blob_origin, split_sealed
 from strongroom.keys.envelope import Barrier
 from strongroom.keys.generations import OPERATOR, REKEY, add_generation_to_keys
-from strongroom.keys.kms import blob_origin, split_sealed
 from strongroom.keys.rekey import NEW_GENERATIONS, rekey, sealed_rows
 from strongroom.secrets.reencrypt import reencrypt
 from strongroom.server.deployment import Deployment, initialize, open_deployment

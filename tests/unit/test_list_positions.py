@@ -9,8 +9,9 @@ import json
 import uuid
 
 from strongroom.iam.credentials import admin_arn
-from strongroom.secrets.service import Caller, SecretsManager
+from strongroom.secrets.service import SecretsManager
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
+from strongroom.types import Caller
 
 SM = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))
 

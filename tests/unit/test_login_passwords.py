@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from strongroom.iam import passwords
 from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
-from strongroom.secrets.service import Caller
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
+from strongroom.types import Caller
 
 PASSWORD = "Corr3ct-Horse-Battery"
 ADMIN = Caller(DEV_ACCOUNT, "us-east-1", admin_arn(DEV_ACCOUNT))

@@ -106,8 +106,8 @@ def authorizer(iam: IdentityService, clock: ManualClock) -> PolicyAuthorizer:
 def new_user(iam: IdentityService, name: str, *policies: str) -> Principal:
     iam.create_user(ADMIN, {"UserName": name})
     for number, text in enumerate(policies):
-        iam.put_user_policy(
-            ADMIN, {"UserName": name, "PolicyName": f"p{number}", "PolicyDocument": text}
+        iam.put_inline(
+            "user", ADMIN, {"UserName": name, "PolicyName": f"p{number}", "PolicyDocument": text}
         )
     return as_user(name)
 
@@ -122,8 +122,8 @@ def new_role(iam: IdentityService, name: str, *policies: str) -> str:
     )
     iam.create_role(ADMIN, {"RoleName": name, "AssumeRolePolicyDocument": trust})
     for number, text in enumerate(policies):
-        iam.put_role_policy(
-            ADMIN, {"RoleName": name, "PolicyName": f"p{number}", "PolicyDocument": text}
+        iam.put_inline(
+            "role", ADMIN, {"RoleName": name, "PolicyName": f"p{number}", "PolicyDocument": text}
         )
     return role_arn(name)
 
@@ -536,8 +536,10 @@ def test_a_policy_that_starts_reading_a_condition_key_keeps_decisions_apart_agai
     reads_context = allow(
         action="kms:Decrypt", StringEquals={"kms:EncryptionContext:SecretARN": SECRET}
     )
-    iam.put_user_policy(
-        ADMIN, {"UserName": "alice", "PolicyName": "p0", "PolicyDocument": document(reads_context)}
+    iam.put_inline(
+        "user",
+        ADMIN,
+        {"UserName": "alice", "PolicyName": "p0", "PolicyDocument": document(reads_context)},
     )
     assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, SECRET), facts())) is None
     assert outcome(authorizer, (alice, decrypt(ROOT_DELEGATION, OTHER_SECRET), facts())) is not None
@@ -613,10 +615,12 @@ def test_a_policy_change_is_seen_by_the_next_request(
     alice = new_user(iam, "alice", document(allow()))
     request = (alice, secret_check(), facts())
     assert outcome(authorizer, request) is None
-    iam.delete_user_policy(ADMIN, {"UserName": "alice", "PolicyName": "p0"})
+    iam.delete_inline("user", ADMIN, {"UserName": "alice", "PolicyName": "p0"})
     assert outcome(authorizer, request) is not None
-    iam.put_user_policy(
-        ADMIN, {"UserName": "alice", "PolicyName": "again", "PolicyDocument": document(allow())}
+    iam.put_inline(
+        "user",
+        ADMIN,
+        {"UserName": "alice", "PolicyName": "again", "PolicyDocument": document(allow())},
     )
     assert outcome(authorizer, request) is None
 
@@ -645,9 +649,11 @@ def test_nothing_is_memoized_or_used_while_iam_reads_uncommitted_writes(
     remembered = dict(authorizer._decisions)
 
     with deployment.store.unit_of_work():  # rolled back: never committed
-        iam.delete_user_policy(ADMIN, {"UserName": "alice", "PolicyName": "p0"})
-        iam.put_user_policy(
-            ADMIN, {"UserName": "bob", "PolicyName": "p0", "PolicyDocument": document(allow())}
+        iam.delete_inline("user", ADMIN, {"UserName": "alice", "PolicyName": "p0"})
+        iam.put_inline(
+            "user",
+            ADMIN,
+            {"UserName": "bob", "PolicyName": "p0", "PolicyDocument": document(allow())},
         )
         assert iam.reads_uncommitted()
         assert outcome(authorizer, as_alice) is not None  # not the remembered allow
@@ -710,9 +716,7 @@ def test_time_is_compared_whichever_policy_reads_it(
         boundary = iam.create_policy(
             ADMIN, {"PolicyName": "until", "PolicyDocument": document(timed)}
         )["Policy"]["Arn"]
-        iam.put_user_permissions_boundary(
-            ADMIN, {"UserName": "alice", "PermissionsBoundary": boundary}
-        )
+        iam.put_boundary("user", ADMIN, {"UserName": "alice", "PermissionsBoundary": boundary})
     elif where == "resource":
         deny_after = {
             "Effect": "Deny",
@@ -822,7 +826,7 @@ def test_denials_keep_their_exact_messages(
         },
     )["Policy"]["Arn"]
     alice = new_user(iam, "alice", document(allow()))
-    iam.attach_user_policy(ADMIN, {"UserName": "alice", "PolicyArn": deny})
+    iam.attach("user", ADMIN, {"UserName": "alice", "PolicyArn": deny})
     implicit = (alice, secret_check(action="secretsmanager:DescribeSecret"), facts())
     explicit = (alice, secret_check(resource=OTHER_SECRET), facts())
     expected = [
@@ -987,7 +991,9 @@ def test_the_memo_decides_like_evaluating_every_time(
         if rng.random() < 0.05:
             clock.advance(timedelta(seconds=rng.choice([0.4, 1, 30, 120])))
         if step == 300:
-            iam.put_user_policy(
-                ADMIN, {"UserName": "bob", "PolicyName": "p0", "PolicyDocument": document(allow())}
+            iam.put_inline(
+                "user",
+                ADMIN,
+                {"UserName": "bob", "PolicyName": "p0", "PolicyDocument": document(allow())},
             )
     assert None in answers and len(answers) > 3  # a mix of allows and denials

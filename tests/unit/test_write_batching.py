@@ -244,7 +244,8 @@ def user_key(deployment: Deployment, name: str, actions: list[str]) -> Key:
         deployment.store, deployment.barrier, deployment.clock, deployment.credentials
     )
     iam.create_user(SM, {"UserName": name})
-    iam.put_user_policy(
+    iam.put_inline(
+        "user",
         SM,
         {
             "UserName": name,
@@ -606,6 +607,9 @@ def test_a_failed_commit_fails_every_success_and_audits_the_failure_under_its_re
         assert [r.get("errorCode") for r in found] == [None, INTERNAL]
         assert found[0]["responseElements"] is not None
         assert found[1]["responseElements"] is None
+        # ... written as a correction of the first (one event: audit/corrections.py).
+        assert found[1]["eventID"] == found[0]["eventID"]
+        assert "strongroomCorrection" in found[1]
 
     # Nothing is left held: the next batch commits.
     again = serve(deployment, [work(deployment, put(clock, "fail/a", "later"))])
@@ -722,7 +726,7 @@ def test_a_grant_in_a_batch_that_did_not_commit_grants_nothing(
     iam = IdentityService(
         deployment.store, deployment.barrier, deployment.clock, deployment.credentials
     )
-    assert iam.list_user_policies(SM, {"UserName": "grantee"})["PolicyNames"] == ["some"]
+    assert iam.list_inline("user", SM, {"UserName": "grantee"})["PolicyNames"] == ["some"]
     # Any other IAM change commits (another worker's, or a request prepared earlier).
     iam.create_user(SM, {"UserName": "someone-else"})
 

@@ -1,0 +1,153 @@
+"""Sealing and opening secret values with the secret's KMS key (a fresh data key per
+version, the secret ARN and version id as encryption context), and the checks on that key."""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy import Connection
+
+from strongroom.keys.conditions import encryption_context_keys, key_check
+from strongroom.keys.kms import KeyRecord
+from strongroom.protocol.errors import ServiceError
+from strongroom.secrets.base import SecretsBase
+from strongroom.secrets.common import (
+    _acting_for,
+    _decryption_failure,
+    _encryption_failure,
+    _invalid_parameter,
+    _invalid_request,
+    _Value,
+)
+from strongroom.secrets.repository import SecretRecord, VersionRecord
+from strongroom.types import Caller
+
+
+class SecretEncryption(SecretsBase):
+    # Values are sealed as AWS does: a fresh data key from the secret's KMS key for every
+    # version, with the secret ARN and version id as the encryption context, so a
+    # ciphertext moved to another secret or version does not open.
+
+    @staticmethod
+    def context(arn: str, version_id: str) -> dict[str, str]:
+        return {"SecretARN": arn, "SecretVersionId": version_id}
+
+    def _encryption_key(self, conn: Connection, record: SecretRecord) -> KeyRecord:
+        return self._key_named(conn, record, record.kms_key_id)
+
+    def _key_named(self, conn: Connection, record: SecretRecord, ref: str | None) -> KeyRecord:
+        """The KMS key ``ref`` (None: aws/secretsmanager) in the secret's region."""
+        try:
+            return self._keys.key_for_secret(
+                conn, _acting_for(record.account_id, record.region), ref
+            )
+        except ServiceError as error:
+            raise _encryption_failure(error) from None
+
+    def _check_key(self, conn: Connection, account_id: str, region: str, ref: str | None) -> None:
+        """A KmsKeyId naming no key is refused up front, as AWS does (InvalidParameter); a
+        disabled key is refused when a value is to be encrypted under it."""
+        if not ref:
+            return
+        try:
+            self._keys.key_for_secret(conn, _acting_for(account_id, region), ref)
+        except ServiceError as error:
+            if error.code == "NotFoundException":
+                raise _invalid_parameter(
+                    f"The operation failed because of an invalid KMS key: {error.message}"
+                ) from None
+
+    def _check_key_use(
+        self,
+        caller: Caller | None,
+        action: str,
+        key: KeyRecord,
+        record: SecretRecord,
+        version_id: str,
+    ) -> None:
+        """Secrets Manager uses the secret's KMS key on the caller's behalf, so the caller
+        needs the KMS permission too, through the key policy (with kms:ViaService). None:
+        the service acting for itself (replication)."""
+        if caller is None:
+            return
+        if key.key_manager == "AWS" and key.account_id != caller.account_id:
+            raise _invalid_request(
+                "You can't access a secret from a different AWS account if you encrypt the "
+                "secret with the default KMS service key."
+            )
+        context = {
+            "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
+            "kms:CallerAccount": (caller.account_id,),
+            **encryption_context_keys(self.context(record.arn, version_id)),
+        }
+        try:
+            caller.authorize(key_check(action, key, context))
+        except ServiceError as denied:
+            if denied.code != "AccessDeniedException":
+                raise
+            raise ServiceError("AccessDeniedException", "Access to KMS is not allowed") from None
+
+    def _seal(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version_id: str,
+        value: _Value,
+        key: KeyRecord | None = None,
+        ref: str | None = None,
+        caller: Caller | None = None,
+    ) -> tuple[bytes, str | None]:
+        """The sealed value and the key id to report for it (None: the managed key). Like
+        AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
+        secret's own), so key id, ARN, alias name and alias ARN come back as given."""
+        key = key or self._encryption_key(conn, record)
+        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
+        try:
+            sealed = self._keys.seal_with(
+                conn, key, value.data, self.context(record.arn, version_id)
+            )
+        except ServiceError as error:
+            raise _encryption_failure(error) from None
+        if key.key_manager == "AWS":
+            return sealed, None
+        return sealed, ref or record.kms_key_id or key.arn
+
+    def _open(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version: VersionRecord,
+        caller: Caller | None = None,
+    ) -> _Value:
+        assert version.ciphertext is not None and version.value_kind is not None
+        key = None
+        if caller is not None:
+            key = self._keys.sealed_key(conn, version.ciphertext)
+            if key is None:
+                raise _decryption_failure()
+            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id)
+        try:
+            data = self._keys.open_sealed(
+                conn,
+                _acting_for(record.account_id, record.region),
+                version.ciphertext,
+                self.context(record.arn, version.version_id),
+                key,
+            )
+        except ServiceError:
+            raise _decryption_failure() from None
+        return _Value(version.value_kind, data)
+
+    def _same_value(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version: VersionRecord,
+        value: _Value,
+        caller: Caller | None,
+    ) -> bool:
+        """Idempotency needs the stored value: like AWS, that is a Decrypt by the caller."""
+        if version.ciphertext is None:
+            return False
+        stored = self._open(conn, record, version, caller)
+        return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)

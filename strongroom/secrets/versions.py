@@ -1,0 +1,162 @@
+"""Versions and staging labels: adding a version (and making room under the quota),
+UpdateSecretVersionStage, ListSecretVersionIds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Connection
+
+from strongroom.clock import from_ms
+from strongroom.protocol.errors import ServiceError
+from strongroom.secrets import labels
+from strongroom.secrets import repository as repo
+from strongroom.secrets.common import (
+    DEPRECATED_GRACE,
+    LIST_PAGE,
+    MAX_VERSIONS,
+    Output,
+    Params,
+    _check_label_quota,
+    _invalid_parameter,
+    _Value,
+)
+from strongroom.secrets.replication import Replication
+from strongroom.secrets.repository import SecretRecord, VersionRecord
+from strongroom.types import Caller
+
+
+class Versions(Replication):
+    def _add_version(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        token: str,
+        value: _Value,
+        stages_to_attach: list[str] | None,
+        caller: Caller | None,
+    ) -> tuple[str, list[str], bool]:
+        """Create (or idempotently find) version ``token``; returns (id, labels, created)."""
+        existing = repo.version(conn, record.id, token)
+        current = repo.stages(conn, record.id)
+        if existing is not None:
+            if self._same_value(conn, record, existing, value, caller):
+                return token, labels.labels_of(current, token), False
+            raise ServiceError(
+                "ResourceExistsException",
+                f"You can't use ClientRequestToken {token} because that value is already in "
+                f"use for a version of secret {record.arn}.",
+            )
+        self._make_room(conn, record, current)
+        sealed, key_id = self._seal(conn, record, token, value, caller=caller)
+        repo.insert_version(
+            conn,
+            record.id,
+            VersionRecord(token, self._now_ms(), None, key_id, value.kind, sealed),
+        )
+        wanted = list(stages_to_attach) if stages_to_attach else [labels.CURRENT]
+        if labels.CURRENT not in current and labels.CURRENT not in wanted:
+            wanted.append(labels.CURRENT)  # a secret's first value is always current
+        new = labels.attach(current, token, wanted, new_value=True)
+        _check_label_quota(new)
+        repo.replace_stages(conn, record.id, current, new)
+        return token, labels.labels_of(new, token), True
+
+    def _make_room(
+        self, conn: Connection, record: SecretRecord, current: Mapping[str, str]
+    ) -> None:
+        """Keep ~100 versions: drop the oldest unlabelled ones older than 24 hours."""
+        if repo.count_versions(conn, record.id) < MAX_VERSIONS:
+            return
+        labelled = set(current.values())
+        cutoff = self._now_ms() - int(DEPRECATED_GRACE.total_seconds() * 1000)
+        all_versions = repo.versions(conn, record.id)
+        removable = [
+            v.version_id
+            for v in reversed(all_versions)  # oldest first
+            if v.version_id not in labelled and v.created_ms < cutoff
+        ]
+        excess = len(all_versions) - MAX_VERSIONS + 1
+        if len(removable) < excess:
+            raise ServiceError(
+                "LimitExceededException",
+                "You have exceeded the maximum number of versions of this secret (100) "
+                "that are less than 24 hours old or have staging labels attached.",
+            )
+        repo.delete_versions(conn, record.id, removable[:excess])
+
+    def update_secret_version_stage(self, caller: Caller, params: Params) -> Output:
+        stage: str = params["VersionStage"]
+        move_to, remove_from = params.get("MoveToVersionId"), params.get("RemoveFromVersionId")
+        with self._write() as conn:
+            record = self._mutable(conn, caller, params["SecretId"])
+            current = repo.stages(conn, record.id)
+            holder = current.get(stage)
+            if move_to is not None and repo.version(conn, record.id, move_to) is None:
+                raise _invalid_parameter(
+                    f"The version {move_to} doesn't exist for secret {record.arn}."
+                )
+            if remove_from is not None and holder != remove_from:
+                raise _invalid_parameter(
+                    f"The parameter RemoveFromVersionId doesn't match. Staging label {stage} "
+                    f"is currently attached to version {holder}, so you must explicitly "
+                    "reference that version in RemoveFromVersionId."
+                    if holder is not None
+                    else f"The staging label {stage} is not attached to version {remove_from}."
+                )
+            if move_to is None:
+                if remove_from is None:
+                    raise _invalid_parameter(
+                        "You must specify MoveToVersionId, RemoveFromVersionId, or both."
+                    )
+                if stage == labels.CURRENT:
+                    raise _invalid_parameter(
+                        "You can't remove the staging label AWSCURRENT from a version without "
+                        "moving it to another version. Specify MoveToVersionId."
+                    )
+                new = labels.detach(current, stage)
+            else:
+                if holder is not None and holder != move_to and remove_from is None:
+                    raise _invalid_parameter(
+                        "The parameter RemoveFromVersionId can't be empty. Staging label "
+                        f"{stage} is currently attached to version {holder}, so you must "
+                        "explicitly reference that version in RemoveFromVersionId."
+                    )
+                new = labels.attach(current, move_to, [stage])
+            if new != current:
+                _check_label_quota(new)
+                repo.replace_stages(conn, record.id, current, new)
+                self._changed(conn, record)
+        return {"ARN": record.arn, "Name": record.name}
+
+    def list_secret_version_ids(self, caller: Caller, params: Params) -> Output:
+        include_deprecated = bool(params.get("IncludeDeprecated"))
+        limit = params.get("MaxResults") or LIST_PAGE
+        with self._store.read() as conn:
+            record = self._resolve(conn, caller, params["SecretId"])
+            stages = repo.stages(conn, record.id)
+            versions = repo.versions(conn, record.id)
+        grouped = labels.by_version(stages)
+        if not include_deprecated:
+            versions = [v for v in versions if v.version_id in grouped]
+        scope = f"ListSecretVersionIds|{record.arn}|{include_deprecated}"
+        start = 0
+        if params.get("NextToken"):
+            start = int(self._tokens.decode(scope, params["NextToken"])["offset"])
+        page = versions[start : start + limit]
+        more = start + limit < len(versions)
+        return {
+            "Versions": [
+                {
+                    "VersionId": v.version_id,
+                    "VersionStages": grouped.get(v.version_id),
+                    "LastAccessedDate": from_ms(v.last_accessed_ms),
+                    "CreatedDate": from_ms(v.created_ms),
+                    "KmsKeyIds": [v.kms_key_id or "DefaultEncryptionKey"],
+                }
+                for v in page
+            ],
+            "NextToken": self._tokens.encode(scope, {"offset": start + limit}) if more else None,
+            "ARN": record.arn,
+            "Name": record.name,
+        }

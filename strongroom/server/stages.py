@@ -1,0 +1,441 @@
+"""The stages of the one request path every operation of every service takes:
+
+protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
+-> serialize.
+
+Each stage reads and fills in the request's exchange (what is known about it so far, the
+audit record is built from it). Handlers only see a caller and parsed members; nothing
+here knows a single operation. How requests are served (on the event loop, in write
+batches, each in its unit of work) is :mod:`strongroom.server.pipeline`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.model import OperationModel
+
+from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
+from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
+from strongroom.audit.sink import AuditSink
+from strongroom.clock import Clock
+from strongroom.iam.credentials import CredentialStore, Principal
+from strongroom.ids import unique_id
+from strongroom.policy.authorizer import Authorizer, CallFacts
+from strongroom.policy.checks import Check
+from strongroom.protocol import sigv4
+from strongroom.protocol.errors import (
+    ServiceError,
+    expired_token,
+    internal_error,
+    invalid_signature,
+    unrecognized_client,
+)
+from strongroom.protocol.limits import BodyLimits
+from strongroom.protocol.service import Handler, ServiceSpec
+from strongroom.protocol.wire import (
+    JsonWire,
+    QueryWire,
+    Wire,
+    looks_like_query,
+    query_action,
+    wire_code,
+    wire_for,
+)
+from strongroom.server.operator_actions import (
+    EVENT_SOURCE,
+    SIGNING_NAME,
+    OperatorAction,
+    deployment_arn,
+)
+from strongroom.store.engine import Store
+from strongroom.types import Caller
+
+log = logging.getLogger("strongroom.request")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Exchange:
+    """What is known about a request so far; the audit event is built from it."""
+
+    facts: RequestFacts
+    service: ServiceSpec | None = None
+    wire: Wire | None = None
+    operation_name: str = "Unknown"
+    operation: OperationModel | None = None
+    principal: Principal | None = None
+    claimed_key: str | None = None  # the access key a request was signed with, verified or not
+    params: Mapping[str, Any] | None = None
+    output: Mapping[str, Any] | None = None
+    event_source: str | None = None  # an operator request's; else the service's
+    event_id: str | None = None  # the audit event's, once built: a correction reuses it
+
+
+@dataclass(frozen=True)
+class _Call:
+    """An authenticated, parsed and authorized request, ready for its operation."""
+
+    handler: Handler
+    caller: Caller
+
+
+_Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
+_Work = Callable[[], tuple[_Exchange, _Outcome]]
+
+
+def _error_of(outcome: object) -> ServiceError | None:
+    return outcome if isinstance(outcome, ServiceError) else None
+
+
+def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
+    return RequestFacts(facts.request_id, facts.time, facts.source_ip, facts.user_agent, region)
+
+
+class Stages:
+    def __init__(
+        self,
+        services: Sequence[ServiceSpec],
+        store: Store,
+        credentials: CredentialStore,
+        authorizer: Authorizer,
+        audit: AuditSink,
+        clock: Clock,
+    ) -> None:
+        self._by_prefix = {spec.target_prefix: spec for spec in services if spec.protocol == "json"}
+        self._by_signing_name = {
+            spec.signing_name: spec for spec in services if spec.protocol == "query"
+        }
+        self._wires = {spec.name: wire_for(spec.model) for spec in services}
+        self.services = tuple(services)
+        self.body_limits = BodyLimits(spec.name for spec in services)
+        self._store = store
+        self._credentials = credentials
+        self._authorizer = authorizer
+        self._audit = audit
+        self._clock = clock
+        self._signing_keys = sigv4.SigningKeyCache()
+
+    def refuse_unread(self, request: sigv4.HttpRequest, error: ServiceError) -> Response:
+        """Answer a request refused before its body was read (too large): in its
+        protocol's error shape, closing the connection so the rest is never read. Not
+        audited: like malformed HTTP, it never reached authentication, and recording
+        each would let anyone fill the audit log without a credential."""
+        exchange, headers = self._exchange(request, "")
+        if "x-amz-target" not in headers and looks_like_query(request, headers):
+            exchange.wire = QueryWire(None)
+        response = self._error_response(exchange, error)
+        return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
+
+    def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
+        """Run the request from the start up to its audit record."""
+        exchange, headers = self._exchange(request, source_ip)
+        return exchange, self._run(exchange, request, headers)
+
+    def _run(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> _Outcome:
+        """The answer, or the error to give. One read snapshot serves all of the request's
+        reads (credentials, IAM, the secret, its key)."""
+        try:
+            with self._store.read():
+                prepared = self._prepare(exchange, request, headers)
+                if isinstance(prepared, ServiceError):
+                    return prepared
+                return self._perform(exchange, prepared)
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return internal_error()
+
+    def _exchange(
+        self, request: sigv4.HttpRequest, source_ip: str
+    ) -> tuple[_Exchange, dict[str, str]]:
+        headers = {name.lower(): value for name, value in request.headers}
+        exchange = _Exchange(
+            RequestFacts(
+                request_id=unique_id(),
+                time=self._clock.now(),
+                source_ip=source_ip,
+                user_agent=headers.get("user-agent", ""),
+                region="",
+            )
+        )
+        return exchange, headers
+
+    def _prepare(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> _Call | ServiceError:
+        """Authenticate, parse and authorize: the call to make, or the error to give."""
+        try:
+            with self._store.read():
+                return self._authorized_call(exchange, request, headers)
+        except ServiceError as raised:
+            return raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return internal_error()
+
+    def _perform(self, exchange: _Exchange, call: _Call) -> _Outcome:
+        """Run the operation of a prepared call: its serialized answer, or its error."""
+        assert exchange.wire is not None and exchange.operation is not None
+        try:
+            with self._store.read():
+                exchange.output = call.handler(call.caller, exchange.params or {})
+            return exchange.wire.serialize(
+                exchange.operation, exchange.output, exchange.facts.request_id
+            )
+        except ServiceError as raised:
+            return raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return internal_error()
+
+    def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
+        response_headers, body = answer
+        return Response(200, {**self._headers(exchange), **response_headers}, body)
+
+    def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
+        wire = exchange.wire or JsonWire()
+        status, headers, body = wire.error(error, exchange.facts.request_id)
+        return Response(status, {**self._headers(exchange), **headers}, body)
+
+    def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
+        """The success already audited did not commit: correct its record (same eventID,
+        the final outcome; audit/corrections.py), which every reader applies."""
+        try:
+            exchange.output = None
+            event = self._event(exchange, failure)
+            event[CORRECTION] = {"reason": COMMIT_FAILED}
+            self._audit.write(event)
+        except Exception:
+            log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
+
+    def _authorized_call(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> _Call:
+        service, operation_name = self._route(exchange, request, headers)
+        exchange.service = service
+        exchange.wire = self._wires[service.name]
+        exchange.operation_name = operation_name
+        exchange.principal, region = self._authenticate(exchange, request, service)
+        handler = service.handlers.get(operation_name)
+        if handler is None:
+            # AWS answers an unknown operation with no message; an operation the model has
+            # but this server does not serve yet says so, so the caller is not left guessing.
+            known = operation_name in service.model.operation_names
+            message = f"Strongroom does not support {operation_name} yet." if known else ""
+            if service.protocol == "json":
+                raise ServiceError("UnknownOperationException", message)
+            raise ServiceError(
+                "InvalidAction", message or f"Could not find operation {operation_name}"
+            )
+        exchange.operation = service.model.operation_model(operation_name)
+        exchange.params = exchange.wire.parse(exchange.operation, request)
+        principal = exchange.principal
+        facts = CallFacts(exchange.facts.source_ip, region)
+
+        def authorize(check: Check) -> None:
+            self._authorizer.authorize(principal, check, facts)
+
+        caller = Caller(
+            principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
+        )
+        service.authorize(caller, operation_name, exchange.params, authorize)
+        return _Call(handler, caller)
+
+    def _route(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+    ) -> tuple[ServiceSpec, str]:
+        """Which service and operation a request is for, before anything is trusted."""
+        target = headers.get("x-amz-target")
+        if target:
+            prefix, _, operation_name = target.rpartition(".")
+            service = self._by_prefix.get(prefix)
+            if service is None:
+                raise ServiceError("UnknownOperationException", self._not_served(request, prefix))
+            return service, operation_name
+        if looks_like_query(request, headers):
+            exchange.wire = QueryWire(None)  # errors before the service is known are XML
+            action = query_action(request)
+            if not action:
+                raise ServiceError("MissingAction", "Missing Action")
+            exchange.operation_name = action
+            # Every client sends every service to the same endpoint; the credential scope
+            # says which service the request was signed for.
+            scope_service = sigv4.parse_credential(request).service
+            service = self._by_signing_name.get(scope_service)
+            if service is None:
+                raise ServiceError("InvalidAction", self._not_served(request, action))
+            return service, action
+        raise ServiceError("UnknownOperationException", "")
+
+    def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
+        """Why a request for a service this server does not have fails: the service its
+        signature is scoped to (else what routed it), and the ones served."""
+        try:
+            service = sigv4.parse_credential(request).service
+        except ServiceError:
+            service = named
+        served = ", ".join(sorted(spec.name for spec in self.services))
+        return f"Strongroom does not serve the {service} service ({named}); it serves {served}."
+
+    def _authenticate(
+        self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
+    ) -> tuple[Principal, str]:
+        credential = sigv4.parse_credential(request)
+        # Known before anything is verified, so a refused request's audit record says
+        # which key and region it claimed.
+        exchange.claimed_key = credential.access_key_id
+        exchange.facts = _with_region(exchange.facts, credential.region)
+        return self.authenticate(request, service.signing_name, credential)
+
+    def authorize_operator(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> Principal | Response:
+        """An operator request (``/_strongroom/seal``, ``/_strongroom/unseal``) through
+        the same stages as every AWS request: authenticate (SigV4, signed for the
+        ``strongroom`` service), authorize (the deployment's management account only, and
+        its policies must allow the action on the deployment's ARN), audit (allowed or
+        refused, one event). The principal to act for, or the error response to give.
+        When the audit record cannot be written the action is refused, unless
+        ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = EVENT_SOURCE
+        error: ServiceError | None = None
+        try:
+            with self._store.read():
+                credential = sigv4.parse_credential(request)
+                exchange.claimed_key = credential.access_key_id
+                exchange.facts = _with_region(exchange.facts, credential.region)
+                principal, region = self.authenticate(request, SIGNING_NAME, credential)
+                exchange.principal = principal
+                management = self._credentials.management_account()
+                if principal.account_id != management:
+                    # Accounts are tenants: no policy of another account reaches the
+                    # deployment, whatever it says.
+                    raise ServiceError(
+                        "AccessDeniedException",
+                        f"User: {principal.arn} is not authorized to perform: "
+                        f"strongroom:{action.name}: only the deployment's management account "
+                        f"({management}) may.",
+                    )
+                check = Check(f"strongroom:{action.name}", deployment_arn(management), management)
+                self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
+        except ServiceError as refused:
+            error = refused
+        except Exception:
+            log.exception("operator request %s failed", exchange.facts.request_id)
+            error = internal_error()
+        try:
+            self._audit.write(self._event(exchange, error))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+            if error is None and not action.unaudited_ok:
+                error = internal_error()
+        if error is not None:
+            return self._error_response(exchange, error)
+        assert exchange.principal is not None
+        return exchange.principal
+
+    def record_operator_event(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> None:
+        """Audit an operator action that was not signed but done with shares (a Shamir or
+        passphrase unseal, once the key it recovered opened the audit log)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = EVENT_SOURCE
+        try:
+            self._audit.write(self._event(exchange, None))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+
+    def authenticate(
+        self,
+        request: sigv4.HttpRequest,
+        signing_name: str,
+        credential: sigv4.SigV4Credential | None = None,
+    ) -> tuple[Principal, str]:
+        """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
+        its credential scope; raises the AWS authentication error otherwise."""
+        credential = credential or sigv4.parse_credential(request)
+        if credential.service != signing_name:
+            raise invalid_signature(
+                f"Credential should be scoped to correct service: '{signing_name}'. "
+            )
+        key = self._credentials.lookup(credential.access_key_id)
+        if (
+            key is None
+            or key.status != "Active"
+            # A session key needs its own session token; a long-term key takes none.
+            or not key.accepts_token(credential.security_token)
+            # GetSessionToken's credentials call IAM only with MFA, which is not served.
+            or (key.temporary and key.principal.kind != "assumed-role" and signing_name == "iam")
+        ):
+            raise unrecognized_client()
+        now = self._clock.now()
+        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
+        if key.expired(now):
+            raise expired_token()
+        return key.principal, credential.region
+
+    def _headers(self, exchange: _Exchange) -> dict[str, str]:
+        return {"x-amzn-RequestId": exchange.facts.request_id}
+
+    def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
+        principal = exchange.principal
+        identity = (
+            user_identity(principal)
+            if principal
+            else unverified_identity(exchange.claimed_key, self._key_account(exchange.claimed_key))
+            if exchange.claimed_key
+            else None
+        )
+        event = build_event(
+            facts=exchange.facts,
+            event_source=exchange.event_source
+            or (exchange.service.event_source if exchange.service else "unknown"),
+            operation=exchange.operation,
+            operation_name=exchange.operation_name,
+            identity=identity,
+            params=exchange.params,
+            output=exchange.output,
+            # The code the client got: IAM and STS say AccessDenied, as CloudTrail records.
+            error_code=wire_code(exchange.wire, error.code) if error else None,
+            error_message=error.message if error else None,
+            resources=self._resources(exchange),
+            resource_type=exchange.service.resource_type if exchange.service else "",
+        )
+        if exchange.event_id is None:
+            exchange.event_id = str(event["eventID"])
+        else:
+            event["eventID"] = exchange.event_id
+        return event
+
+    def _key_account(self, access_key_id: str) -> str | None:
+        """The account of the key a refused request claimed: that account's event history
+        shows the attempt (a forged or mistyped signature with one of its keys)."""
+        try:
+            key = self._credentials.lookup(access_key_id)
+        except Exception:
+            return None
+        return key.principal.account_id if key is not None else None
+
+    @staticmethod
+    def _resources(exchange: _Exchange) -> list[str]:
+        if exchange.service is None or exchange.params is None:
+            return []
+        try:
+            return exchange.service.resources_of(exchange.params, exchange.output)
+        except Exception:  # an audit record without resources beats no audit record
+            log.exception("could not name the resources of request %s", exchange.facts.request_id)
+            return []
