@@ -44,9 +44,13 @@ class KeyholderBarrier(Barrier):
         :class:`VerificationRefused` when the keyholder will not load it."""
         barrier = cls(path)
         barrier._op = "verify"
-        barrier._connect()
-        assert barrier._file is not None
-        answer = barrier._file.readline(LINE_LIMIT)
+        try:
+            barrier._connect()
+            assert barrier._file is not None
+            answer = barrier._file.readline(LINE_LIMIT)
+        except OSError as problem:
+            barrier.close()
+            raise KeyholderError(f"cannot reach the keyholder: {problem}") from None
         reply = json.loads(answer) if answer else None
         if not isinstance(reply, dict) or not reply.get("ok"):
             barrier.close()

@@ -26,6 +26,7 @@ from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error
 from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
+    admin_env,
     assert_nothing_listens,
     credentials,
     hsm,
@@ -299,6 +300,7 @@ def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no
     socket_file = data_dir / "keyholder.sock"
     assert keyholder_says(socket_file, {"op": "watch"}) == b""
     assert keyholder_says(socket_file, {"op": "barrier"}) == b""
+    assert keyholder_says(socket_file, {"op": "verify"}) == b""  # no key for a sealed check
     refused = json.loads(keyholder_says(socket_file, {"op": "seal"}))
     assert (refused["ok"], refused["code"], refused["sealed"]) == (
         False,
@@ -325,3 +327,14 @@ def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no
     assert len(workers) == 2
     assert memory_holds(keyholder_pid, root_key)  # the scan finds the key where it is
     assert not any(memory_holds(pid, root_key) for pid in workers)
+
+    # Sealed, a worker checks an operator's unseal over a verify connection: the keyholder
+    # uses the key for it, and the worker still never holds it.
+    run("seal", "--url", server.url, env=admin_env(created))
+    forged = {**admin_env(created), "AWS_SECRET_ACCESS_KEY": "not-it"}
+    for _ in range(2):  # checked by one worker or the other
+        refused = run("unseal", "--url", server.url, check=False, env=forged)
+        assert refused.returncode != 0 and "signature" in refused.stderr
+    assert not any(memory_holds(pid, root_key) for pid in workers)
+    assert "Unsealed" in run("unseal", "--url", server.url, env=admin_env(created)).stdout
+    assert sm.get_secret_value(SecretId="w0")["SecretString"] == "value"

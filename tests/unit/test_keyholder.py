@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -25,7 +26,7 @@ from strongroom.keys.keyholder import (
     socket_path,
 )
 from strongroom.keys.providers import ShamirChoice
-from strongroom.keys.remote_barrier import KeyholderBarrier
+from strongroom.keys.remote_barrier import KeyholderBarrier, VerificationRefused
 from strongroom.store.engine import secure_directory
 
 
@@ -371,3 +372,53 @@ def test_a_data_directory_too_deep_for_a_socket_address_still_serves(tmp_path: P
     assert len(os.fsencode(path)) <= 107
     assert socket_path(deep) == path  # the workers find the same socket
     assert socket_path(tmp_path) == tmp_path / "keyholder.sock"
+
+
+def test_a_sealed_file_deployment_is_checked_over_a_verify_connection_without_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "d"
+    secure_directory(data_dir)
+    protection = providers.protect(providers.FileChoice())
+    providers.install(data_dir, protection)
+    config = providers.read_seal(data_dir)
+    holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
+    holder.start()
+    try:
+        path = socket_path(data_dir)
+        # What a worker sees on the verify connection: a yes, never the key.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.settimeout(5)
+            raw.connect(str(path))
+            raw.sendall(b'{"op": "verify"}\n')
+            handshake = raw.makefile("rb").readline()
+        assert json.loads(handshake)["ok"] and "key" not in json.loads(handshake)
+        assert protection.root_key.hex().encode() not in handshake
+        assert base64.b64encode(protection.root_key) not in handshake
+
+        barrier = KeyholderBarrier.verifying(path)
+        try:
+            root = Barrier(protection.root_key)
+            assert barrier.open(root.seal(b"probe", b"aad"), b"aad") == b"probe"
+            assert root.open(barrier.seal(b"back", b"aad"), b"aad") == b"back"
+        finally:
+            barrier.close()
+        assert holder.sealed  # checking is not unsealing
+        with pytest.raises(KeyholderError):  # its key went with the connection
+            barrier.open(Barrier(protection.root_key).seal(b"v", b"a"), b"a")
+
+        # Another process of the user gets nothing from it.
+        monkeypatch.setattr(keyholder_module, "_family", lambda _pid: False)
+        with pytest.raises(KeyholderError):
+            KeyholderBarrier.verifying(path)
+    finally:
+        holder.stop()
+
+
+def test_a_share_deployment_has_no_key_to_verify_with(
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
+) -> None:
+    with pytest.raises(VerificationRefused) as refused:
+        KeyholderBarrier.verifying(socket_path(shamir_dir[0]))
+    assert refused.value.reply["code"] == "InvalidRequestException"
+    assert "key" not in refused.value.reply and keyholder.sealed
