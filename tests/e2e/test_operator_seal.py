@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ def user_with(iam: Any, name: str, statements: list[dict[str, Any]]) -> dict[str
         document = json.dumps({"Version": "2012-10-17", "Statement": statements})
         iam.put_user_policy(UserName=name, PolicyName="operator", PolicyDocument=document)
     return dict(iam.create_access_key(UserName=name)["AccessKey"])
+
+
+def outcomes(records: list[dict[str, Any]]) -> Counter[str | None]:
+    """Each record's errorCode, counted. Each check of a sealed deployment opens it with its
+    own audit writer, and writers started within the same second have no order between
+    them (audit/integrity.py ``new_writer_id``), so the records are compared as a multiset."""
+    return Counter(r.get("errorCode") for r in records)
+
+
+def allowed_arns(records: list[dict[str, Any]]) -> list[str]:
+    return [r["userIdentity"]["arn"] for r in records if r.get("errorCode") is None]
 
 
 def operator_events(data_dir: Path, name: str) -> list[dict[str, Any]]:
@@ -102,14 +114,12 @@ def test_a_key_file_server_unseals_only_for_an_authorized_operator(
     assert health(url)[0] == 200
 
     unseals = operator_events(data_dir, "Unseal")
-    assert [r.get("errorCode") for r in unseals] == [
-        "MissingAuthenticationTokenException",
-        "InvalidSignatureException",
-        None,
-    ]
-    assert unseals[-1]["userIdentity"]["arn"] == "arn:aws:iam::000000000000:user/admin"
+    assert outcomes(unseals) == Counter(
+        ["MissingAuthenticationTokenException", "InvalidSignatureException", None]
+    )
+    assert allowed_arns(unseals) == ["arn:aws:iam::000000000000:user/admin"]
     seals = operator_events(data_dir, "Seal")
-    assert [r.get("errorCode") for r in seals] == [None, "InvalidSignatureException", None]
+    assert outcomes(seals) == Counter([None, "InvalidSignatureException", None])
     server.stop()
     verified = audit("verify", "--data-dir", str(data_dir))
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -148,16 +158,11 @@ def test_only_the_management_accounts_permitted_principals_may_seal(
     assert health(url)[0] == 200
 
     seals = operator_events(data_dir, "Seal")
-    assert [r.get("errorCode") for r in seals] == [
-        "AccessDeniedException",
-        "AccessDeniedException",
-        None,
-    ]
-    assert seals[-1]["userIdentity"]["arn"].endswith(":user/sealer")
-    assert [r.get("errorCode") for r in operator_events(data_dir, "Unseal")] == [
-        "AccessDeniedException",
-        None,
-    ]
+    assert outcomes(seals) == Counter(["AccessDeniedException", "AccessDeniedException", None])
+    assert [arn.rsplit(":", 1)[-1] for arn in allowed_arns(seals)] == ["user/sealer"]
+    unseals = operator_events(data_dir, "Unseal")
+    assert outcomes(unseals) == Counter(["AccessDeniedException", None])
+    assert allowed_arns(unseals) == ["arn:aws:iam::000000000000:user/admin"]
 
 
 def test_seal_of_a_sealed_shamir_server_cannot_claim_success(
