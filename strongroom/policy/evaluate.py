@@ -284,7 +284,6 @@ class _Statement:
         "not_principal",
         "not_resource",
         "principals",
-        "required",
         "resources",
     )
 
@@ -305,7 +304,6 @@ class _Statement:
         self.conditions: tuple[Condition, ...] = compile_conditions(
             statement.condition, variables=variables
         )
-        self.required = self.resources.required.union(*(c.required for c in self.conditions))
 
     def covers(self, action: str) -> bool:
         """Whether Action (or NotAction) lets this statement apply to ``action``."""
@@ -314,12 +312,8 @@ class _Statement:
     def applies(self, request: RequestContext, keys: ContextKeys) -> bool:
         """Resource, policy variables and conditions, for a statement that covers the
         request's action (the principal is matched separately)."""
-        # A statement with a policy variable that has no value in this request is invalid
-        # and does not apply (AWS: "causes the statement to be invalid"), whatever its effect.
-        for key in self.required:
-            values = keys.get(key)
-            if values is None or len(values) != 1:
-                return False
+        # A policy variable without a value makes only the value holding it null (see
+        # strongroom.policy.variables), never the whole statement.
         if self.resources(request.resource, keys) == self.not_resource:
             return False
         for condition in self.conditions:  # noqa: SIM110 - no generator on the hot path
