@@ -378,10 +378,14 @@ _ACTION_MEMO_LIMIT = 512
 
 
 CLOCK_KEYS: tuple[str, ...] = ("aws:CurrentTime", "aws:EpochTime")
-"""The condition keys whose values come from the clock. A policy that names none of them
-decides a request the same way at any time (see :func:`reads_clock`)."""
+"""The condition keys whose values are the clock's reading."""
 
-_CLOCK_KEYS_LOWER = tuple(key.lower() for key in CLOCK_KEYS)
+TIME_KEYS: tuple[str, ...] = (*CLOCK_KEYS, "aws:MultiFactorAuthAge")
+"""The condition keys whose values change as time passes: the clock's, and the seconds
+since the session's MFA code was verified. A policy that names none of them decides a
+request the same way at any time (see :func:`reads_clock`)."""
+
+_CLOCK_KEYS_LOWER = tuple(key.lower() for key in TIME_KEYS)
 
 
 def _text_of(document: PolicyDocument) -> str:
@@ -428,8 +432,9 @@ def mentions(document: PolicyDocument, key: str) -> bool:
 
 
 def reads_clock(document: PolicyDocument) -> bool:
-    """Whether ``document`` may read a key of :data:`CLOCK_KEYS` (``aws:CurrentTime``,
-    ``aws:EpochTime``) anywhere: if not, its decisions do not depend on the time.
+    """Whether ``document`` may read a key of :data:`TIME_KEYS` (``aws:CurrentTime``,
+    ``aws:EpochTime``, ``aws:MultiFactorAuthAge``) anywhere: if not, its decisions do not
+    depend on the time.
     Computed once per compiled policy."""
     return _compiled(document).reads_clock
 
