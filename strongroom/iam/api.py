@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.iam.authorization import iam_checks
+from strongroom.iam.mfa import MfaDevices, mfa_operations
 from strongroom.iam.service import IdentityService
 from strongroom.iam.simulate import PolicySimulator
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
@@ -94,12 +95,15 @@ OPERATIONS = (
 _SIMULATOR = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
 
 
-def iam_operations(service: IdentityService) -> dict[str, Handler]:
+def iam_operations(service: IdentityService, mfa: MfaDevices) -> dict[str, Handler]:
     """Operation name -> handler(caller, params), the caller a :class:`strongroom.types.Caller`."""
     simulator = PolicySimulator(service.store, service.tokens)
     return {
-        name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
-        for name in OPERATIONS
+        **{
+            name: getattr(simulator if name in _SIMULATOR else service, snake_case(name))
+            for name in OPERATIONS
+        },
+        **mfa_operations(mfa),
     }
 
 
@@ -117,7 +121,7 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
     return []
 
 
-def iam_spec(service: IdentityService) -> ServiceSpec:
+def iam_spec(service: IdentityService, mfa: MfaDevices) -> ServiceSpec:
     return ServiceSpec(
-        "iam", iam_operations(service), "AWS::IAM::Resource", iam_resources, iam_checks()
+        "iam", iam_operations(service, mfa), "AWS::IAM::Resource", iam_resources, iam_checks()
     )

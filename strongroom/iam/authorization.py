@@ -30,6 +30,28 @@ def iam_resource(account: str, params: Mapping[str, Any]) -> str:
     return "*"
 
 
+_MFA_ON_USER = frozenset(
+    {"EnableMFADevice", "DeactivateMFADevice", "ListMFADevices", "ResyncMFADevice"}
+)
+
+
+def mfa_resource(caller: Any, operation: str, params: Mapping[str, Any]) -> str | None:
+    """The resource of an MFA operation (Service Authorization Reference): the ``mfa``
+    device for CreateVirtualMFADevice and DeleteVirtualMFADevice, the user for the
+    others (the caller itself when UserName is left out). None for other operations."""
+    account = caller.account_id
+    if operation == "CreateVirtualMFADevice":
+        path = params.get("Path") or "/"
+        return f"arn:aws:iam::{account}:mfa{path}{params['VirtualMFADeviceName']}"
+    if operation == "DeleteVirtualMFADevice":
+        return str(params["SerialNumber"])
+    if operation in _MFA_ON_USER:
+        if params.get("UserName"):
+            return _arn(account, "user", params["UserName"])
+        return str(caller.principal_arn)
+    return None
+
+
 def iam_checks() -> CheckBuilder:
     def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         context: dict[str, tuple[str, ...]] = {}
@@ -42,7 +64,9 @@ def iam_checks() -> CheckBuilder:
             context["iam:PolicyARN"] = (str(params["PolicyArn"]),)
         if params.get("PermissionsBoundary"):
             context["iam:PermissionsBoundary"] = (str(params["PermissionsBoundary"]),)
-        resource = iam_resource(caller.account_id, params)
+        resource = mfa_resource(caller, operation, params) or iam_resource(
+            caller.account_id, params
+        )
         return [Check(f"iam:{operation}", resource, caller.account_id, context=context)]
 
     return checks

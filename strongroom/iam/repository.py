@@ -21,6 +21,7 @@ from strongroom.store.schema import (
     iam_groups,
     iam_inline_policies,
     iam_login_profiles,
+    iam_mfa_devices,
     iam_policies,
     iam_policy_versions,
     iam_roles,
@@ -594,3 +595,11 @@ def bump_generation(conn: Connection) -> None:
     )
     if result.rowcount == 0:
         conn.execute(insert(iam_generation).values(id=1, value=1))
+
+
+def has_mfa_devices(conn: Connection, user_id: str) -> bool:
+    """Whether ``user_id`` has an MFA device enabled (iam/mfa.py keeps them)."""
+    found = conn.execute(
+        select(iam_mfa_devices.c.serial_number).where(iam_mfa_devices.c.user_id == user_id).limit(1)
+    ).first()
+    return found is not None

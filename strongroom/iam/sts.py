@@ -40,11 +40,12 @@ from strongroom.iam.credentials import (
     SessionGrant,
     SessionRecord,
 )
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService, RoleInfo
 from strongroom.policy.checks import Check
 from strongroom.policy.document import PolicyDocument, parse_policy
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
-from strongroom.policy.global_keys import global_keys
+from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
 from strongroom.protocol.errors import (
     ServiceError,
     internal_error,
@@ -154,11 +155,13 @@ class SecurityTokenService:
         credentials: CredentialStore,
         identities: IdentityService,
         clock: Clock,
+        mfa: MfaDevices,
     ) -> None:
         self._store = store
         self._credentials = credentials
         self._identities = identities
         self._clock = clock
+        self._mfa = mfa
 
     # GetCallerIdentity --------------------------------------------------------------------
 
@@ -197,9 +200,7 @@ class SecurityTokenService:
         principal = principal_of(caller)
         if principal.session_token:
             raise _access_denied("Cannot call GetSessionToken with session credentials")
-        if params.get("SerialNumber") or params.get("TokenCode"):
-            # Decision: no MFA devices exist here, so no MFA code can be valid.
-            raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
+        mfa_ms = self._verify_mfa(principal, params)
         if principal.kind == "root":
             duration = int(params.get("DurationSeconds") or ROOT_SESSION_LIMIT)
             if duration > ROOT_SESSION_LIMIT:
@@ -215,10 +216,31 @@ class SecurityTokenService:
             identity_arn=principal.identity_arn,
             duration_seconds=duration,
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+            mfa_authenticated_ms=mfa_ms,
         )
         with self._store.write() as conn:
             issued = self._credentials.create_session(conn, grant)
         return {"Credentials": _credentials_out(issued)}
+
+    def _verify_mfa(self, principal: Principal, params: Params) -> int | None:
+        """When the MFA code given as SerialNumber and TokenCode was verified (now), or
+        None if none was given. The device must be the calling IAM user's own, enabled;
+        a wrong code, or one accepted before, is refused."""
+        serial, code = params.get("SerialNumber"), params.get("TokenCode")
+        if not serial and not code:
+            return None
+        verdict = "unknown"
+        if serial and code and principal.kind == "user":
+            verdict = self._mfa.verify(principal.account_id, principal.identity_arn, serial, code)
+        if verdict == "invalid":
+            raise _access_denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code."
+            )
+        if verdict != "valid":
+            # A device that is not the caller's, a role session (roles have no devices),
+            # or half of the pair: AWS refuses rather than ignore it.
+            raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
+        return int(self._clock.now().timestamp() * 1000)
 
     # GetAccessKeyInfo ---------------------------------------------------------------------
 
@@ -257,8 +279,14 @@ class SecurityTokenService:
         role = self._role(role_arn)
         if role is None:
             raise _not_authorized(principal, "sts:AssumeRole", role_arn)
+        verified_ms = self._verify_mfa(principal, params)
         identity = self._identity(principal)
         context = self._context(principal, identity, caller, session_name, params)
+        if verified_ms is not None:
+            # The trust policy reads the MFA of this very request ("MFA-protected API
+            # access": Bool aws:MultiFactorAuthPresent in a role's trust policy).
+            context["aws:MultiFactorAuthPresent"] = ("true",)
+            context["aws:MultiFactorAuthAge"] = ("0",)
         for key, value in requested_tags:
             context[f"aws:RequestTag/{key}"] = (value,)
         if requested_tags:
@@ -303,6 +331,11 @@ class SecurityTokenService:
             transitive_tag_keys=(*(key for key, _ in inherited), *transitive),
             source_identity=source_identity,
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+            # A session assumed from a session that was obtained with MFA keeps its MFA
+            # (role chaining after GetSessionToken with MFA), counted from the same moment.
+            mfa_authenticated_ms=verified_ms
+            if verified_ms is not None
+            else principal.mfa_authenticated_ms,
         )
         with self._store.write() as conn:
             issued = self._credentials.create_session(conn, grant)
@@ -378,6 +411,7 @@ class SecurityTokenService:
         )
         keys["aws:CurrentTime"] = (now.strftime("%Y-%m-%dT%H:%M:%SZ"),)
         keys["aws:EpochTime"] = (str(int(now.timestamp())),)
+        keys.update(multi_factor_auth_age(principal, int(now.timestamp())))
         keys["sts:RoleSessionName"] = (session_name,)
         if params.get("ExternalId") is not None:
             keys["sts:ExternalId"] = (params["ExternalId"],)

@@ -27,6 +27,8 @@ from strongroom.clock import ManualClock
 from strongroom.iam import managed_policies
 from strongroom.iam.api import OPERATIONS, iam_operations
 from strongroom.iam.credentials import admin_arn
+from strongroom.iam.mfa import OPERATIONS as MFA_OPERATIONS
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService
 from strongroom.protocol import query_codec
 from strongroom.protocol.errors import ServiceError
@@ -149,11 +151,15 @@ def all_pages(call: Callable[[dict[str, Any]], dict[str, Any]], member: str, **p
 # The facade ------------------------------------------------------------------------------
 
 
-def test_the_facade_maps_every_operation_to_a_method_of_the_model(iam: IdentityService) -> None:
+def test_the_facade_maps_every_operation_to_a_method_of_the_model(
+    iam: IdentityService, deployment: Deployment
+) -> None:
     model = botocore.session.get_session().get_service_model("iam")
-    handlers_by_name = iam_operations(iam)
-    assert set(handlers_by_name) == set(OPERATIONS)
-    assert set(OPERATIONS) <= set(model.operation_names)
+    mfa = MfaDevices(iam.store, deployment.barrier, deployment.clock, iam)
+    handlers_by_name = iam_operations(iam, mfa)
+    assert set(handlers_by_name) == set(OPERATIONS) | set(MFA_OPERATIONS)
+    assert set(handlers_by_name) <= set(model.operation_names)
+    assert handlers_by_name["EnableMFADevice"].__name__ == "enable_mfa_device"
     assert handlers_by_name["GetAccessKeyLastUsed"].__name__ == "get_access_key_last_used"
 
 
