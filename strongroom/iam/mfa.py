@@ -224,7 +224,8 @@ class MfaDevices:
         path: str = params.get("Path") or "/"
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "MFADevice")
         serial = serial_number(caller.account_id, path, name)
-        seed = b32encode(secrets.token_bytes(SEED_BYTES))
+        raw = secrets.token_bytes(SEED_BYTES)
+        seed = b32encode(raw)  # what the user types or scans; the TOTP key is ``raw``
         exists = _already_exists("MFADevice entity at the same path and name already exists.")
         with self._write() as conn:
             if self._device(conn, caller.account_id, serial) is not None:
@@ -236,7 +237,7 @@ class MfaDevices:
                         account_id=caller.account_id,
                         name=name,
                         path=path,
-                        seed_ciphertext=self._barrier.seal(seed, _aad(serial)),
+                        seed_ciphertext=self._barrier.seal(raw, _aad(serial)),
                         drift=0,
                         tags=tags or None,
                         created_ms=self._now_ms(),
@@ -287,22 +288,27 @@ class MfaDevices:
             if device is None or device.user_id != user.id:
                 raise _device_not_found(serial)
             now = self._step()
+            # A device whose clock fell behind shows steps before the last one accepted:
+            # resynchronizing re-bases it, so only codes after these two count from now.
             second = self._consecutive(
-                device, params, range(now - RESYNC_WINDOW, now + RESYNC_WINDOW)
+                device, params, range(now - RESYNC_WINDOW, now + RESYNC_WINDOW), rebase=True
             )
             self._set(conn, serial, last_step=second, drift=second - now)
         return {}
 
-    def _consecutive(self, device: _Device, params: Params, firsts: range) -> int:
+    def _consecutive(
+        self, device: _Device, params: Params, firsts: range, *, rebase: bool = False
+    ) -> int:
         """The step of AuthenticationCode2, given that AuthenticationCode1 is the code of
-        the step before it and that step is one of ``firsts``; neither used before."""
+        the step before it and that step is one of ``firsts``; unless ``rebase``, neither
+        may be a step the device has accepted a code of (or an earlier one)."""
         seed = self._seed(device)
         first = _matching_step(seed, params["AuthenticationCode1"], firsts)
         after = range(firsts.start + 1, firsts.stop + 1)
         second = _matching_step(seed, params["AuthenticationCode2"], after)
         if first is None or second != first + 1:
             raise _invalid_code()
-        if device.last_step is not None and first <= device.last_step:
+        if not rebase and device.last_step is not None and first <= device.last_step:
             raise _invalid_code()  # a code accepted before
         return second
 
