@@ -23,8 +23,10 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
@@ -44,6 +46,7 @@ from tests.e2e.test_enforcement import (
     start,
     unique,
 )
+from tests.e2e.test_organizations import _bash, _blocks, _environment, _section
 
 ACCOUNT_ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
@@ -246,3 +249,50 @@ def test_mfa_flow_with_the_cli(dep: Deployment) -> None:
         message="MultiFactorAuthentication failed, unable to validate MFA code.",
         status=403,
     )
+
+
+# docs/iam.md, run as written ---------------------------------------------------------------
+
+
+def run_section(dep: Deployment, tmp_path: Path, title: str) -> str:
+    """The one ``sh`` block of a docs/iam.md section, run against the server with the
+    admin's credentials; its standard output."""
+    ((language, script),) = _blocks(_section(title))
+    assert language == "sh"
+    return _bash(script, _environment(dep.server, tmp_path), tmp_path)
+
+
+def test_the_abac_section_of_the_iam_docs_runs_as_written(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    dep = start(tmp_path_factory.mktemp("abac-doc"))  # the doc's names need a fresh account
+    try:
+        out = run_section(dep, tmp_path, "Access by team: ABAC with principal tags")
+        assert out.splitlines() == [
+            f"arn:aws:iam::{ACCOUNT}:policy/TeamSecrets",
+            '"for blue only"',
+            "sam is refused",
+        ]
+        (denied,) = [
+            record
+            for path in sorted((dep.data_dir / "audit" / "logs").glob("*/*.jsonl"))
+            for record in map(orjson.loads, path.read_bytes().splitlines())
+            if record.get("eventName") == "GetSecretValue" and record.get("errorCode")
+        ]
+        assert denied["errorCode"] == "AccessDeniedException"
+        assert denied["userIdentity"]["arn"] == f"arn:aws:iam::{ACCOUNT}:user/sam"
+        assert "explicit deny in an identity-based policy" in denied["errorMessage"]
+    finally:
+        dep.server.stop()
+
+
+def test_the_mfa_section_of_the_iam_docs_runs_as_written(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    dep = start(tmp_path_factory.mktemp("mfa-doc"))
+    try:
+        out = run_section(dep, tmp_path, "Requiring MFA")
+        assert out.splitlines() == ['"needs MFA"', "no MFA: refused"]
+        assert len(base64.b32decode((tmp_path / "mia-seed.txt").read_bytes().strip())) == 40
+    finally:
+        dep.server.stop()
