@@ -115,7 +115,10 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
             item = output.get(member)
             if isinstance(item, Mapping) and item.get("Arn"):
                 return [str(item["Arn"])]
-    for member in ("PolicyArn", "PermissionsBoundary", "PolicySourceArn"):
+        device = output.get("VirtualMFADevice")
+        if isinstance(device, Mapping) and device.get("SerialNumber"):
+            return [str(device["SerialNumber"])]
+    for member in ("PolicyArn", "PermissionsBoundary", "PolicySourceArn", "SerialNumber"):
         if params.get(member):
             return [str(params[member])]
     return []

@@ -429,6 +429,13 @@ def test_assume_role_with_mfa(deployment: Deployment, iam: Any, clock: ManualClo
         RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=app.code()
     )["Credentials"]
     credentials_client(deployment, "secretsmanager", assumed).list_secrets()
+    (event,) = [
+        event
+        for event in iter_events(deployment.data_dir / "audit")
+        if event["eventName"] == "ListSecrets"
+    ]
+    assert event["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
+    assert event["userIdentity"]["arn"].endswith(":assumed-role/guarded/s1")
 
     # Role chaining after GetSessionToken with MFA keeps the MFA.
     clock.advance(timedelta(seconds=30))
