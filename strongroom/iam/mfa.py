@@ -24,9 +24,8 @@ import io
 import secrets
 import urllib.parse
 from base64 import b32encode
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -104,7 +103,7 @@ class _Device:
     account_id: str
     name: str
     path: str
-    seed_ciphertext: bytes
+    seed_ciphertext: bytes = field(repr=False)
     user_id: str | None
     enabled_ms: int | None
     last_step: int | None
@@ -155,13 +154,10 @@ def _matching_step(seed: bytes, code: str, steps: range) -> int | None:
 class MfaDevices:
     """The virtual MFA devices of every account, and the IAM operations on them."""
 
-    def __init__(
-        self, store: Store, barrier: Barrier, clock: Clock, identities: IdentityService
-    ) -> None:
+    def __init__(self, store: Store, barrier: Barrier, clock: Clock) -> None:
         self._store = store
         self._barrier = barrier
         self._clock = clock
-        self._identities = identities
 
     # Plumbing ---------------------------------------------------------------------------
 
@@ -170,11 +166,6 @@ class MfaDevices:
 
     def _step(self) -> int:
         return int(self._clock.now().timestamp()) // TIME_STEP
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._store.write() as conn:
-            yield conn
 
     @staticmethod
     def _device(conn: Connection, account_id: str, serial: str) -> _Device | None:
@@ -203,7 +194,7 @@ class MfaDevices:
         return self._barrier.open(device.seed_ciphertext, _aad(device.serial_number))
 
     def _user(self, conn: Connection, caller: IamCaller, params: Params) -> UserRecord:
-        name = self._identities._user_name(caller, params)
+        name = IdentityService._user_name(caller, params)  # the caller's own when omitted
         user = repo.find_user(conn, caller.account_id, name)
         if user is None:
             raise _no_such_entity(f"The user with name {name} cannot be found.")
@@ -227,7 +218,7 @@ class MfaDevices:
         raw = secrets.token_bytes(SEED_BYTES)
         seed = b32encode(raw)  # what the user types or scans; the TOTP key is ``raw``
         exists = _already_exists("MFADevice entity at the same path and name already exists.")
-        with self._write() as conn:
+        with self._store.write() as conn:
             if self._device(conn, caller.account_id, serial) is not None:
                 raise exists
             try:
@@ -257,7 +248,7 @@ class MfaDevices:
 
     def enable_mfa_device(self, caller: IamCaller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
-        with self._write() as conn:
+        with self._store.write() as conn:
             user = self._user(conn, caller, params)
             device = self._device(conn, caller.account_id, serial)
             if device is None:
@@ -282,7 +273,7 @@ class MfaDevices:
 
     def resync_mfa_device(self, caller: IamCaller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
-        with self._write() as conn:
+        with self._store.write() as conn:
             user = self._user(conn, caller, params)
             device = self._device(conn, caller.account_id, serial)
             if device is None or device.user_id != user.id:
@@ -314,7 +305,7 @@ class MfaDevices:
 
     def deactivate_mfa_device(self, caller: IamCaller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
-        with self._write() as conn:
+        with self._store.write() as conn:
             user = self._user(conn, caller, params)
             device = self._device(conn, caller.account_id, serial)
             if device is None or device.user_id != user.id:
@@ -326,7 +317,7 @@ class MfaDevices:
 
     def delete_virtual_mfa_device(self, caller: IamCaller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
-        with self._write() as conn:
+        with self._store.write() as conn:
             device = self._device(conn, caller.account_id, serial)
             if device is None:
                 raise _device_not_found(serial)
@@ -388,7 +379,7 @@ class MfaDevices:
     def verify(self, account_id: str, user_arn: str, serial: str, code: str) -> Verification:
         """Check ``code`` from device ``serial``, which must be enabled for the IAM user
         ``user_arn``; a valid code is spent (never accepted again)."""
-        with self._write() as conn:
+        with self._store.write() as conn:
             user_id = conn.execute(
                 select(schema.iam_users.c.id).where(
                     schema.iam_users.c.arn == user_arn,

@@ -16,7 +16,14 @@ policies", and the AssumeRole API reference):
   ``sts:SetSourceIdentity``, checked the same way.
 
 The caller's permissions boundary and session policies limit what its identity policies
-grant, as for any request. GetCallerIdentity and GetSessionToken need no permission (AWS:
+grant, as for any request.
+
+GetSessionToken and AssumeRole take an MFA code (SerialNumber, TokenCode) from the calling
+user's own enabled device (strongroom/iam/mfa.py), refused otherwise ("Configuring
+MFA-protected API access"). The session records when the code was verified: its requests
+carry ``aws:MultiFactorAuthPresent`` "true" and ``aws:MultiFactorAuthAge``; AssumeRole's
+trust policy sees the code of the request itself, and a role assumed from an MFA session
+keeps that session's MFA. GetCallerIdentity and GetSessionToken need no permission (AWS:
 "No permissions are required to perform this operation").
 
 Decisions about behaviour AWS does not spell out are marked "Decision:" below.
