@@ -26,7 +26,6 @@ import urllib.parse
 from base64 import b32encode
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import segno
@@ -35,11 +34,10 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as repo
 from strongroom.iam.repository import UserRecord
 from strongroom.iam.service import (
-    IamCaller,
     IdentityService,
     _already_exists,
     _check_tag_quota,
@@ -53,9 +51,11 @@ from strongroom.iam.service import (
 )
 from strongroom.keys.envelope import Barrier
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.pagination import TokenCodec
 from strongroom.protocol.service import Handler, snake_case
 from strongroom.store import schema
 from strongroom.store.engine import Store
+from strongroom.types import Caller
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -116,10 +116,6 @@ def _aad(serial: str) -> bytes:
     return b"mfa-seed|" + serial.encode()
 
 
-def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def serial_number(account_id: str, path: str, name: str) -> str:
     """A virtual device's serial number: its ARN, ``arn:aws:iam::ACCOUNT:mfa/PATH/NAME``."""
     return f"arn:aws:iam::{account_id}:mfa{path}{name}"
@@ -154,15 +150,13 @@ def _matching_step(seed: bytes, code: str, steps: range) -> int | None:
 class MfaDevices:
     """The virtual MFA devices of every account, and the IAM operations on them."""
 
-    def __init__(self, store: Store, barrier: Barrier, clock: Clock) -> None:
+    def __init__(self, store: Store, barrier: Barrier, clock: Clock, tokens: TokenCodec) -> None:
         self._store = store
         self._barrier = barrier
         self._clock = clock
+        self._tokens = tokens  # signs Marker values, like IAM's other lists
 
     # Plumbing ---------------------------------------------------------------------------
-
-    def _now_ms(self) -> int:
-        return int(self._clock.now().timestamp() * 1000)
 
     def _step(self) -> int:
         return int(self._clock.now().timestamp()) // TIME_STEP
@@ -193,7 +187,7 @@ class MfaDevices:
     def _seed(self, device: _Device) -> bytes:
         return self._barrier.open(device.seed_ciphertext, _aad(device.serial_number))
 
-    def _user(self, conn: Connection, caller: IamCaller, params: Params) -> UserRecord:
+    def _user(self, conn: Connection, caller: Caller, params: Params) -> UserRecord:
         name = IdentityService._user_name(caller, params)  # the caller's own when omitted
         user = repo.find_user(conn, caller.account_id, name)
         if user is None:
@@ -210,7 +204,7 @@ class MfaDevices:
 
     # Operations -------------------------------------------------------------------------
 
-    def create_virtual_mfa_device(self, caller: IamCaller, params: Params) -> Output:
+    def create_virtual_mfa_device(self, caller: Caller, params: Params) -> Output:
         name: str = params["VirtualMFADeviceName"]
         path: str = params.get("Path") or "/"
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "MFADevice")
@@ -231,7 +225,7 @@ class MfaDevices:
                         seed_ciphertext=self._barrier.seal(raw, _aad(serial)),
                         drift=0,
                         tags=tags or None,
-                        created_ms=self._now_ms(),
+                        created_ms=now_ms(self._clock),
                     )
                 )
             except IntegrityError:  # a concurrent create of the same serial number
@@ -246,7 +240,7 @@ class MfaDevices:
             device["Tags"] = _tags_out(tags)
         return {"VirtualMFADevice": device}
 
-    def enable_mfa_device(self, caller: IamCaller, params: Params) -> Output:
+    def enable_mfa_device(self, caller: Caller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
         with self._store.write() as conn:
             user = self._user(conn, caller, params)
@@ -265,13 +259,13 @@ class MfaDevices:
                 conn,
                 serial,
                 user_id=user.id,
-                enabled_ms=self._now_ms(),
+                enabled_ms=now_ms(self._clock),
                 last_step=second,
                 drift=0,
             )
         return {}
 
-    def resync_mfa_device(self, caller: IamCaller, params: Params) -> Output:
+    def resync_mfa_device(self, caller: Caller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
         with self._store.write() as conn:
             user = self._user(conn, caller, params)
@@ -303,7 +297,7 @@ class MfaDevices:
             raise _invalid_code()  # a code accepted before
         return second
 
-    def deactivate_mfa_device(self, caller: IamCaller, params: Params) -> Output:
+    def deactivate_mfa_device(self, caller: Caller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
         with self._store.write() as conn:
             user = self._user(conn, caller, params)
@@ -315,7 +309,7 @@ class MfaDevices:
             self._set(conn, serial, user_id=None, enabled_ms=None, drift=0)
         return {}
 
-    def delete_virtual_mfa_device(self, caller: IamCaller, params: Params) -> Output:
+    def delete_virtual_mfa_device(self, caller: Caller, params: Params) -> Output:
         serial: str = params["SerialNumber"]
         with self._store.write() as conn:
             device = self._device(conn, caller.account_id, serial)
@@ -330,24 +324,26 @@ class MfaDevices:
             )
         return {}
 
-    def list_mfa_devices(self, caller: IamCaller, params: Params) -> Output:
+    def list_mfa_devices(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             user = self._user(conn, caller, params)
             devices = self._devices(conn, caller.account_id, user.id)
-        page, extra = _page("ListMFADevices", params, devices, lambda d: (d.serial_number,))
+        page, extra = _page(
+            self._tokens, "ListMFADevices", params, devices, lambda d: (d.serial_number,)
+        )
         return {
             "MFADevices": [
                 {
                     "UserName": user.name,
                     "SerialNumber": device.serial_number,
-                    "EnableDate": _time(device.enabled_ms or device.created_ms),
+                    "EnableDate": from_ms(device.enabled_ms or device.created_ms),
                 }
                 for device in page
             ],
             **extra,
         }
 
-    def list_virtual_mfa_devices(self, caller: IamCaller, params: Params) -> Output:
+    def list_virtual_mfa_devices(self, caller: Caller, params: Params) -> Output:
         status = params.get("AssignmentStatus") or "Any"
         with self._store.read() as conn:
             devices = [
@@ -356,7 +352,7 @@ class MfaDevices:
                 if status == "Any" or (device.user_id is not None) == (status == "Assigned")
             ]
             page, extra = _page(
-                "ListVirtualMFADevices", params, devices, lambda d: (d.serial_number,)
+                self._tokens, "ListVirtualMFADevices", params, devices, lambda d: (d.serial_number,)
             )
             users = {
                 user.id: user
@@ -368,7 +364,7 @@ class MfaDevices:
             user = users.get(device.user_id or "")
             if user is not None and device.enabled_ms is not None:
                 item["User"] = _user_out(user, full=False)
-                item["EnableDate"] = _time(device.enabled_ms)
+                item["EnableDate"] = from_ms(device.enabled_ms)
             if device.tags:
                 item["Tags"] = _tags_out(device.tags)
             out.append(item)

@@ -39,7 +39,7 @@ from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, now_ms
 from strongroom.iam.credentials import (
     CredentialStore,
     IssuedSession,
@@ -247,7 +247,7 @@ class SecurityTokenService:
             # A device that is not the caller's, a role session (roles have no devices),
             # or half of the pair: AWS refuses rather than ignore it.
             raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
-        return int(self._clock.now().timestamp() * 1000)
+        return now_ms(self._clock)
 
     # GetAccessKeyInfo ---------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ here, so that a policy reads the same request alike wherever it is evaluated.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
+from strongroom.clock import from_ms
 from strongroom.types import Principal
 
 Keys = dict[str, tuple[str, ...]]
@@ -83,4 +83,4 @@ def multi_factor_auth_age(principal: Principal, epoch_seconds: int) -> Keys:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -153,7 +153,7 @@ def open_deployment(
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
     identities = IdentityService(store, barrier, clock, credentials, tokens)
-    mfa = MfaDevices(store, barrier, clock)
+    mfa = MfaDevices(store, barrier, clock, tokens)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),

@@ -155,7 +155,7 @@ def test_the_facade_maps_every_operation_to_a_method_of_the_model(
     iam: IdentityService, deployment: Deployment
 ) -> None:
     model = botocore.session.get_session().get_service_model("iam")
-    mfa = MfaDevices(iam.store, deployment.barrier, deployment.clock)
+    mfa = MfaDevices(iam.store, deployment.barrier, deployment.clock, iam.tokens)
     handlers_by_name = iam_operations(iam, mfa)
     assert set(handlers_by_name) == set(OPERATIONS) | set(MFA_OPERATIONS)
     assert set(handlers_by_name) <= set(model.operation_names)

@@ -130,7 +130,9 @@ def refused(call: Callable[[], Any], code: str, message: str | None = None) -> S
 def test_both_operations_are_served_by_the_iam_facade(
     iam: IdentityService, deployment: Deployment
 ) -> None:
-    handlers = iam_operations(iam, MfaDevices(iam.store, deployment.barrier, deployment.clock))
+    handlers = iam_operations(
+        iam, MfaDevices(iam.store, deployment.barrier, deployment.clock, iam.tokens)
+    )
     assert handlers["SimulatePrincipalPolicy"].__name__ == "simulate_principal_policy"
     assert handlers["SimulateCustomPolicy"].__name__ == "simulate_custom_policy"
 

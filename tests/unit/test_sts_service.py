@@ -813,7 +813,7 @@ def test_the_account_root_as_a_caller(deployment: Deployment, clock: ManualClock
         deployment.credentials,
         identities,
         clock,
-        MfaDevices(deployment.store, deployment.barrier, clock),
+        MfaDevices(deployment.store, deployment.barrier, clock, identities.tokens),
     )
     root = Principal(DEV_ACCOUNT, ACCOUNT_ROOT, "AKIAROOTEXAMPLE00001", kind="root")
     caller = Caller(DEV_ACCOUNT, "us-east-1", ACCOUNT_ROOT, principal=root)
