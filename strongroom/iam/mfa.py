@@ -50,6 +50,7 @@ from strongroom.iam.service import (
     _user_out,
 )
 from strongroom.keys.envelope import Barrier
+from strongroom.keys.rekey import SealedColumn
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.protocol.service import Handler, snake_case
@@ -114,6 +115,13 @@ class _Device:
 
 def _aad(serial: str) -> bytes:
     return b"mfa-seed|" + serial.encode()
+
+
+ROOT_SEALED = (
+    SealedColumn(schema.iam_mfa_devices, "seed_ciphertext", lambda row: _aad(row.serial_number)),
+)
+"""What this module seals with the root barrier (gathered by strongroom.server.keyring for a
+rekey to re-wrap): every device's TOTP seed, bound to its serial number."""
 
 
 def serial_number(account_id: str, path: str, name: str) -> str:
