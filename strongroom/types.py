@@ -167,6 +167,10 @@ class Sealer(Protocol):
 Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
 # (caller, operation, params) -> what the authorizer must allow before the operation runs.
 CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
+# (caller, the check refused, the refusal) -> the error to raise instead, when a service
+# words its refusals itself (STS names no reason); anything but an AccessDenied is
+# handed back as it is.
+Refusal = Callable[[Any, Check, Exception], Exception]
 # (params, output or None) -> the ARNs an event is about, for the audit record.
 ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
 
@@ -184,11 +188,26 @@ class ServiceSpec:
     resource_type: str = ""  # CloudTrail's type for resources, e.g. AWS::SecretsManager::Secret
     resources_of: ResourceFinder = _no_resources
     checks: CheckBuilder | None = None  # None: the action on "*"
+    refused: Refusal | None = None  # None: the authorizer's refusal as it is
 
     def checks_for(self, caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         if self.checks is None:
             return [Check(f"{self.name}:{operation}")]
         return self.checks(caller, operation, params)
+
+    def authorize(
+        self, caller: Any, operation: str, params: Mapping[str, Any], authorize: Authorize
+    ) -> None:
+        """Ask ``authorize`` about every check of the operation; the first refusal is
+        raised, in the service's words when it has its own."""
+        for check in self.checks_for(caller, operation, params):
+            if self.refused is None:
+                authorize(check)
+                continue
+            try:
+                authorize(check)
+            except Exception as denied:
+                raise self.refused(caller, check, denied) from None
 
     @property
     def model(self) -> ServiceModel:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from strongroom.audit.lookup import EventLookup
+from strongroom.policy.operation_checks import Authorization, reference_checks
 from strongroom.types import ServiceSpec
 
 
 def cloudtrail_spec(lookup: EventLookup) -> ServiceSpec:
-    return ServiceSpec("cloudtrail", {"LookupEvents": lookup.lookup_events})
+    handlers = {"LookupEvents": lookup.lookup_events}
+    checks = reference_checks(Authorization("cloudtrail"), tuple(handlers))
+    return ServiceSpec("cloudtrail", handlers, checks=checks)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.iam.authorization import iam_checks
+from strongroom.iam.mfa import OPERATIONS as MFA_OPERATIONS
 from strongroom.iam.mfa import MfaDevices, mfa_operations
 from strongroom.iam.service import IdentityService
 from strongroom.iam.simulate import PolicySimulator
@@ -126,5 +127,9 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
 
 def iam_spec(service: IdentityService, mfa: MfaDevices) -> ServiceSpec:
     return ServiceSpec(
-        "iam", iam_operations(service, mfa), "AWS::IAM::Resource", iam_resources, iam_checks()
+        "iam",
+        iam_operations(service, mfa),
+        "AWS::IAM::Resource",
+        iam_resources,
+        iam_checks(service.store, (*OPERATIONS, *MFA_OPERATIONS)),
     )

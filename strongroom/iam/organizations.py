@@ -29,6 +29,13 @@ from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
 from strongroom.iam.service import create_account_access_role
+from strongroom.policy.operation_checks import (
+    Authorization,
+    ContextValues,
+    Resolver,
+    Resource,
+    reference_checks,
+)
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec, request_scope
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
@@ -195,6 +202,20 @@ class Organizations:
         """The organization ``account_id`` belongs to, or None (``aws:PrincipalOrgID``)."""
         with self._store.read() as conn:
             return self._organization_of(conn, account_id)
+
+    def account_tags(self, organization_id: str, account_id: str) -> list[tuple[str, str]] | None:
+        """The tags of member account ``account_id`` of the organization, or None when it
+        is not a member (``aws:ResourceTag`` on the account)."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                select(schema.organization_accounts.c.tags).where(
+                    schema.organization_accounts.c.organization_id == organization_id,
+                    schema.organization_accounts.c.account_id == account_id,
+                )
+            ).first()
+        if row is None:
+            return None
+        return [(str(key), str(value)) for key, value in row.tags or ()]
 
     @staticmethod
     def _organization_of(conn: Connection, account_id: str) -> Organization | None:
@@ -398,10 +419,45 @@ def organizations_resources(
     return []
 
 
+def organizations_request_keys(_caller: Any, _operation: str, params: Params) -> ContextValues:
+    """CreateAccount's tags (``aws:RequestTag/*``, ``aws:TagKeys``)."""
+    keys: dict[str, tuple[str, ...]] = {}
+    tags = params.get("Tags")
+    if tags:
+        for tag in tags:
+            keys[f"aws:RequestTag/{tag['Key']}"] = (tag.get("Value", ""),)
+        keys["aws:TagKeys"] = tuple(tag["Key"] for tag in tags)
+    return keys
+
+
+def account_resolver(service: Organizations) -> Resolver:
+    """The resolver of the ``account`` resource type: the member account's ARN in the
+    caller's organization, with its tags. Outside an organization there is no account
+    ARN; the operation then says the organization is not in use."""
+
+    def resolve(caller: Any, _operation: str, params: Params) -> Sequence[Resource]:
+        org = service.organization_of(caller.account_id)
+        if org is None:
+            return []
+        account_id = str(params["AccountId"])
+        tags = service.account_tags(org.id, account_id) or ()
+        keys = {f"aws:ResourceTag/{key}": (value,) for key, value in tags}
+        # No resource account: Organizations has no resource policies to let another
+        # account in, so the caller's own policies decide, and the operation itself
+        # refuses a member account with Organizations' AccessDeniedException.
+        return [Resource(org.account_arn(account_id), keys=keys)]
+
+    return resolve
+
+
 def organizations_spec(service: Organizations) -> ServiceSpec:
+    authorization = Authorization(
+        "organizations", {"account": account_resolver(service)}, organizations_request_keys
+    )
     return ServiceSpec(
         "organizations",
         organizations_operations(service),
         "AWS::Organizations::Account",
         organizations_resources,
+        reference_checks(authorization, OPERATIONS),
     )

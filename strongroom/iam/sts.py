@@ -2,41 +2,27 @@
 (GetSessionToken) and for a role (AssumeRole), and the account of an access key
 (GetAccessKeyInfo). The facade is the botocore ``sts`` model (AWS Query protocol).
 
-AssumeRole is authorized here, not by the pipeline: the role's trust policy is the
-resource policy of ``sts:AssumeRole`` on the role, evaluated by the policy engine with
-key-policy semantics (IAM User Guide, "How IAM roles differ from resource-based
-policies", and the AssumeRole API reference):
-
-- a trust policy that names the caller (its user or role session ARN, or the role of its
-  session) lets it in by itself when it is in the role's account;
-- one that names the caller's account (``arn:aws:iam::ACCOUNT:root``) delegates: the
-  caller's own identity policies must allow ``sts:AssumeRole`` on the role too;
-- from another account the caller's identity policies must always allow it as well;
-- passing session tags needs ``sts:TagSession`` and a source identity
-  ``sts:SetSourceIdentity``, checked the same way.
-
-The caller's permissions boundary and session policies limit what its identity policies
-grant, as for any request.
+AssumeRole is authorized by the pipeline like every other operation: the role is its
+resource and the role's trust policy its resource policy
+(:mod:`strongroom.iam.sts_authorization`). The caller's permissions boundary and
+session policies limit what its identity policies grant, as for any request.
+GetCallerIdentity and GetSessionToken need no permission (AWS: "No permissions are
+required to perform this operation").
 
 GetSessionToken and AssumeRole take an MFA code (SerialNumber, TokenCode) from the calling
 user's own enabled device (strongroom/iam/mfa.py), refused otherwise ("Configuring
 MFA-protected API access"). The session records when the code was verified: its requests
-carry ``aws:MultiFactorAuthPresent`` "true" and ``aws:MultiFactorAuthAge``; AssumeRole's
-trust policy sees the code of the request itself, and a role assumed from an MFA session
-keeps that session's MFA. GetCallerIdentity and GetSessionToken need no permission (AWS:
-"No permissions are required to perform this operation").
+carry ``aws:MultiFactorAuthPresent`` "true" and ``aws:MultiFactorAuthAge``. A role
+assumed from an MFA session keeps that session's MFA.
 
 Decisions about behaviour AWS does not spell out are marked "Decision:" below.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC
-from functools import lru_cache
 from typing import Any
 
 from strongroom.clock import Clock, now_ms
@@ -49,10 +35,7 @@ from strongroom.iam.credentials import (
 )
 from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService, RoleInfo
-from strongroom.policy.checks import Check
-from strongroom.policy.document import PolicyDocument, parse_policy
-from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
-from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
+from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import (
     ServiceError,
     internal_error,
@@ -140,16 +123,13 @@ def _compact_size(text: str) -> int:
     return len(_WHITESPACE.sub("", text))
 
 
-@lru_cache(maxsize=1024)
-def trust_document(text: str) -> PolicyDocument:
-    """A role's trust policy as a resource policy of the role: its statements name no
-    resource (the role is the resource), so each gets ``"*"`` for the engine."""
-    parsed = json.loads(text)
-    statements = parsed.get("Statement")
-    for statement in statements if isinstance(statements, list) else [statements]:
-        if isinstance(statement, dict) and "NotResource" not in statement:
-            statement.setdefault("Resource", "*")
-    return load_policy(json.dumps(parsed), "resource", MALFORMED)
+def role_named(identities: IdentityService, role_arn: str) -> RoleInfo | None:
+    """The role ``role_arn`` names exactly (its path included), or None."""
+    match = _ROLE_ARN.fullmatch(role_arn)
+    if match is None:
+        return None
+    role = identities.role(match.group(1), match.group(2))
+    return role if role is not None and role.arn == role_arn else None
 
 
 # The service ----------------------------------------------------------------------------
@@ -169,6 +149,14 @@ class SecurityTokenService:
         self._identities = identities
         self._clock = clock
         self._mfa = mfa
+
+    @property
+    def identities(self) -> IdentityService:
+        return self._identities
+
+    @property
+    def credentials(self) -> CredentialStore:
+        return self._credentials
 
     # GetCallerIdentity --------------------------------------------------------------------
 
@@ -277,36 +265,20 @@ class SecurityTokenService:
         if inline is not None:
             parse_policy(inline, kind="identity", error_code=MALFORMED)
         policy_arns = self._policy_arns(params.get("PolicyArns"))
-        requested_tags = _requested_tags(params.get("Tags"))
-        transitive = _transitive_keys(params.get("TransitiveTagKeys"), requested_tags)
-        inherited = _inherited_tags(calling_session)
-        _check_no_override(requested_tags, inherited)
-        source_identity = _source_identity(params.get("SourceIdentity"), principal)
+        requested = requested_tags(params.get("Tags"))
+        transitive = transitive_keys(params.get("TransitiveTagKeys"), requested)
+        inherited = inherited_tags(calling_session)
+        _check_no_override(requested, inherited)
+        identity = source_identity(params.get("SourceIdentity"), principal)
 
-        role = self._role(role_arn)
+        # The pipeline has authorized sts:AssumeRole on this role (sts_authorization.py);
+        # it may have gone since.
+        role = role_named(self._identities, role_arn)
         if role is None:
             raise _not_authorized(principal, "sts:AssumeRole", role_arn)
+        # The trust policy was evaluated with this request's MFA claimed (see
+        # sts_authorization.request_keys): the claim is checked here, before any session.
         verified_ms = self._verify_mfa(principal, params)
-        identity = self._identity(principal)
-        context = self._context(principal, identity, caller, session_name, params)
-        if verified_ms is not None:
-            # The trust policy reads the MFA of this very request ("MFA-protected API
-            # access": Bool aws:MultiFactorAuthPresent in a role's trust policy).
-            context["aws:MultiFactorAuthPresent"] = ("true",)
-            context["aws:MultiFactorAuthAge"] = ("0",)
-        for key, value in requested_tags:
-            context[f"aws:RequestTag/{key}"] = (value,)
-        if requested_tags:
-            context["aws:TagKeys"] = tuple(key for key, _ in requested_tags)
-        if transitive:
-            context["sts:TransitiveTagKeys"] = tuple(transitive)
-        if source_identity is not None:
-            context["sts:SourceIdentity"] = (source_identity,)
-        self._authorize(principal, identity, "sts:AssumeRole", role, context)
-        if requested_tags or inherited:
-            self._authorize(principal, identity, "sts:TagSession", role, context)
-        if params.get("SourceIdentity"):
-            self._authorize(principal, identity, "sts:SetSourceIdentity", role, context)
 
         duration = int(params.get("DurationSeconds") or DEFAULT_ROLE_SESSION)
         if principal.kind == "assumed-role" and duration > ROLE_CHAINING_LIMIT:
@@ -321,7 +293,7 @@ class SecurityTokenService:
 
         account = role.arn.split(":")[4]
         documents = self._managed_documents(account, policy_arns)
-        tags = (*inherited, *requested_tags)
+        tags = (*inherited, *requested)
         packed = _packed_size(inline, policy_arns, tags)
 
         session_arn = f"arn:aws:sts::{account}:assumed-role/{role.role_name}/{session_name}"
@@ -336,7 +308,7 @@ class SecurityTokenService:
             session_policies=((inline,) if inline is not None else ()) + documents,
             session_tags=tags,
             transitive_tag_keys=(*(key for key, _ in inherited), *transitive),
-            source_identity=source_identity,
+            source_identity=identity,
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
             # A session assumed from a session that was obtained with MFA keeps its MFA
             # (role chaining after GetSessionToken with MFA), counted from the same moment.
@@ -356,22 +328,14 @@ class SecurityTokenService:
         }
         if inline is not None or policy_arns or tags:
             output["PackedPolicySize"] = packed
-        if source_identity is not None:
-            output["SourceIdentity"] = source_identity
+        if identity is not None:
+            output["SourceIdentity"] = identity
         return output
 
     def _calling_session(self, principal: Principal) -> SessionRecord | None:
         if not principal.session_token:
             return None
         return self._credentials.session(principal.access_key_id)
-
-    def _role(self, role_arn: str) -> RoleInfo | None:
-        """The role ``role_arn`` names exactly (its path included), or None."""
-        match = _ROLE_ARN.fullmatch(role_arn)
-        if match is None:
-            return None
-        role = self._identities.role(match.group(1), match.group(2))
-        return role if role is not None and role.arn == role_arn else None
 
     @staticmethod
     def _policy_arns(raw: Sequence[Mapping[str, str]] | None) -> tuple[str, ...]:
@@ -397,69 +361,11 @@ class SecurityTokenService:
             documents.append(document)
         return tuple(documents)
 
-    def _context(
-        self,
-        principal: Principal,
-        identity: PrincipalPolicies | None,
-        caller: Caller,
-        session_name: str,
-        params: Params,
-    ) -> dict[str, tuple[str, ...]]:
-        """The condition keys of the request: the caller's global keys, and STS's own."""
-        now = self._clock.now().astimezone(UTC)
-        keys = global_keys(
-            principal,
-            user_id=self._user_id(principal, identity),
-            user_name=identity.user_name if identity is not None else None,
-            tags=identity.tags if identity is not None else {},
-            organization_id=self._identities.organization_id(principal.account_id),
-            source_ip=caller.source_ip,
-            region=caller.region,
-        )
-        keys["aws:CurrentTime"] = (now.strftime("%Y-%m-%dT%H:%M:%SZ"),)
-        keys["aws:EpochTime"] = (str(int(now.timestamp())),)
-        keys.update(multi_factor_auth_age(principal, int(now.timestamp())))
-        keys["sts:RoleSessionName"] = (session_name,)
-        if params.get("ExternalId") is not None:
-            keys["sts:ExternalId"] = (params["ExternalId"],)
-        return keys
-
-    @staticmethod
-    def _authorize(
-        principal: Principal,
-        identity: PrincipalPolicies | None,
-        action: str,
-        role: RoleInfo,
-        context: Mapping[str, tuple[str, ...]],
-    ) -> None:
-        request = RequestContext(
-            principal_arn=principal.arn,
-            principal_account=principal.account_id,
-            action=action,
-            resource=role.arn,
-            resource_account=role.arn.split(":")[4],
-            context=context,
-        )
-        policies = PolicySet(
-            identity=tuple(load_policy(text, "identity") for _, text in identity.identity)
-            if identity is not None
-            else (),
-            resource=trust_document(role.trust_policy),
-            permissions_boundary=load_policy(identity.permissions_boundary, "identity")
-            if identity is not None and identity.permissions_boundary
-            else None,
-            session_policies=tuple(
-                load_policy(text, "identity") for text in principal.session_policies
-            ),
-        )
-        if not evaluate(request, policies, key_policy=True).allowed:
-            raise _not_authorized(principal, action, role.arn)
-
 
 # Session tags and source identity ----------------------------------------------------------
 
 
-def _requested_tags(raw: Sequence[Mapping[str, str]] | None) -> tuple[tuple[str, str], ...]:
+def requested_tags(raw: Sequence[Mapping[str, str]] | None) -> tuple[tuple[str, str], ...]:
     tags: list[tuple[str, str]] = []
     seen: set[str] = set()
     for tag in raw or ():
@@ -476,7 +382,7 @@ def _requested_tags(raw: Sequence[Mapping[str, str]] | None) -> tuple[tuple[str,
     return tuple(tags)
 
 
-def _transitive_keys(raw: Sequence[str] | None, tags: Sequence[tuple[str, str]]) -> list[str]:
+def transitive_keys(raw: Sequence[str] | None, tags: Sequence[tuple[str, str]]) -> list[str]:
     requested = {key.lower(): key for key, _ in tags}
     keys = []
     for key in raw or ():
@@ -488,7 +394,7 @@ def _transitive_keys(raw: Sequence[str] | None, tags: Sequence[tuple[str, str]])
     return list(dict.fromkeys(keys))
 
 
-def _inherited_tags(session: SessionRecord | None) -> tuple[tuple[str, str], ...]:
+def inherited_tags(session: SessionRecord | None) -> tuple[tuple[str, str], ...]:
     """The transitive tags of the calling session, which a chained session keeps."""
     if session is None:
         return ()
@@ -509,7 +415,7 @@ def _check_no_override(
         )
 
 
-def _source_identity(requested: str | None, principal: Principal) -> str | None:
+def source_identity(requested: str | None, principal: Principal) -> str | None:
     if requested is not None and requested.lower().startswith("aws:"):
         raise _invalid_parameter("SourceIdentity cannot start with the reserved prefix 'aws:'.")
     inherited = principal.source_identity
@@ -538,15 +444,6 @@ def sts_operations(service: SecurityTokenService) -> dict[str, Handler]:
     return {name: getattr(service, snake_case(name)) for name in OPERATIONS}
 
 
-def sts_checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
-    """What the pipeline authorizes before an STS operation runs: GetCallerIdentity and
-    GetSessionToken need no permission and AssumeRole is authorized by the operation
-    itself (its trust policy); GetAccessKeyInfo is an ordinary action."""
-    if operation == "GetAccessKeyInfo":
-        return [Check("sts:GetAccessKeyInfo")]
-    return []
-
-
 def sts_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
     """The role an AssumeRole event is about, for the audit record."""
     role_arn = params.get("RoleArn")
@@ -554,4 +451,10 @@ def sts_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
 
 
 def sts_spec(service: SecurityTokenService) -> ServiceSpec:
-    return ServiceSpec("sts", sts_operations(service), "AWS::IAM::Role", sts_resources, sts_checks)
+    # Imported here: the checks module builds on this one's request validation.
+    from strongroom.iam.sts_authorization import refused, sts_checks
+
+    checks = sts_checks(service.identities, service.credentials, OPERATIONS)
+    return ServiceSpec(
+        "sts", sts_operations(service), "AWS::IAM::Role", sts_resources, checks, refused
+    )

@@ -61,5 +61,5 @@ def kms_spec(service: KeyService) -> ServiceSpec:
         {name: _bind(service, name) for name in OPERATIONS},
         "AWS::KMS::Key",
         key_arns,
-        kms_checks(service),
+        kms_checks(service, OPERATIONS),
     )

@@ -1,107 +1,137 @@
-"""What each KMS operation asks of the authorizer. A key's policy is the resource policy,
-evaluated with KMS's rule that nothing is allowed unless the key policy allows it
-(directly, or by delegating to the account's IAM policies). An alias is a resource of
-its own, governed by IAM policies (see :mod:`strongroom.keys.conditions`)."""
+"""What each KMS operation asks of the authorizer, generated from the Service
+Authorization Reference (:mod:`strongroom.policy.operation_checks`). A key's policy is
+the resource policy, evaluated with KMS's rule that nothing is allowed unless the key
+policy allows it (directly, or by delegating to the account's IAM policies). An alias is
+a resource of its own, governed by IAM policies (see :mod:`strongroom.keys.conditions`).
+
+KMS supplies the resolvers of its two resource types (``key``, ``alias``) and its
+request keys; ReEncrypt, which the reference lists as two actions, is done by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.keys.conditions import (
     ContextValues,
-    alias_check,
+    alias_arn,
     encryption_context_keys,
     key_check,
+    key_resource_keys,
     operation_request_keys,
     re_encrypt_keys,
     request_alias_keys,
 )
 from strongroom.keys.kms import KeyRecord, KeyService
-from strongroom.types import Caller, Check, CheckBuilder
-
-_ALIAS_OPERATIONS = ("CreateAlias", "UpdateAlias", "DeleteAlias")
-
-
-def re_encrypt_checks(
-    service: KeyService, caller: Caller, params: Mapping[str, Any], base: ContextValues
-) -> list[Check]:
-    """ReEncrypt: kms:ReEncryptFrom on the ciphertext's key, kms:ReEncryptTo on the
-    destination, each with its own encryption context, algorithm and alias."""
-    source = service.blob_key(params.get("CiphertextBlob"))
-    destination = service.target(caller, params["DestinationKeyId"])
-    same = re_encrypt_keys(source, destination)
-    found: list[Check] = []
-    if source is not None:
-        context = {
-            **base,
-            **encryption_context_keys(params.get("SourceEncryptionContext")),
-            **request_alias_keys("kms:ReEncryptFrom", params.get("SourceKeyId")),
-            **operation_request_keys("kms:ReEncryptFrom", params),
-            **same,
-        }
-        found.append(key_check("kms:ReEncryptFrom", source, context))
-    if destination is not None:
-        context = {
-            **base,
-            **encryption_context_keys(params.get("DestinationEncryptionContext")),
-            **request_alias_keys("kms:ReEncryptTo", params.get("DestinationKeyId")),
-            **operation_request_keys("kms:ReEncryptTo", params),
-            **same,
-        }
-        found.append(key_check("kms:ReEncryptTo", destination, context))
-    return found or [Check("kms:ReEncrypt", context=base)]
+from strongroom.policy.operation_checks import (
+    Authorization,
+    CheckBuilder,
+    Resolver,
+    Resource,
+    reference_checks,
+)
+from strongroom.types import Check
 
 
-def alias_checks(
-    service: KeyService,
-    caller: Caller,
-    operation: str,
-    params: Mapping[str, Any],
-    base: ContextValues,
-) -> list[Check]:
-    """CreateAlias, UpdateAlias, DeleteAlias: the action on the alias (IAM policies) and
-    on every key the change affects: the new target, and for UpdateAlias and DeleteAlias
-    the key the alias points to now."""
+def key_resource(key: KeyRecord) -> Resource:
+    """A key as the resource of a check: its key policy (KMS semantics) and the condition
+    keys it defines (tags, aliases, attributes)."""
+    return Resource(
+        key.arn, key.account_id, key.policy, key_policy=True, keys=key_resource_keys(key)
+    )
+
+
+def kms_request_keys(caller: Any, operation: str, params: Mapping[str, Any]) -> ContextValues:
+    """The condition keys KMS's request members define."""
     action = f"kms:{operation}"
-    name = str(params["AliasName"])
-    found = [alias_check(action, caller.region, caller.account_id, name, base)]
-    affected: list[KeyRecord] = []
-    if operation in ("CreateAlias", "UpdateAlias"):
-        target = service.target(caller, params["TargetKeyId"])
-        if target is not None:
-            affected.append(target)
-    # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
-    if operation in ("UpdateAlias", "DeleteAlias") and not name.startswith("alias/aws/"):
-        current = service.target(caller, name)
-        if current is not None and all(current.key_id != k.key_id for k in affected):
-            affected.append(current)
-    found.extend(key_check(action, key, base) for key in affected)
-    return found
+    context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
+    context.update(encryption_context_keys(params.get("EncryptionContext")))
+    context.update(request_alias_keys(action, params.get("KeyId")))
+    context.update(operation_request_keys(action, params))
+    return context
 
 
-def kms_checks(service: KeyService) -> CheckBuilder:
-    def checks(caller: Caller, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        action = f"kms:{operation}"
-        context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
-        if operation == "ReEncrypt":
-            return re_encrypt_checks(service, caller, params, context)
-        if operation in _ALIAS_OPERATIONS:
-            return alias_checks(service, caller, operation, params, context)
+def key_resolver(service: KeyService) -> Resolver:
+    """The resolver of the ``key`` resource type: the stored key a request names (by id,
+    ARN or alias, or by its ciphertext for Decrypt); for an alias operation every key the
+    change affects: the new target, and for UpdateAlias and DeleteAlias the key the alias
+    points to now. None found: IAM policies alone decide on "*", and the operation then
+    says NotFound."""
 
-        context.update(encryption_context_keys(params.get("EncryptionContext")))
-        context.update(request_alias_keys(action, params.get("KeyId")))
-        context.update(operation_request_keys(action, params))
-        key: KeyRecord | None
+    def resolve(caller: Any, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
+        found: list[KeyRecord] = []
         if operation == "Decrypt":
             key = service.blob_key(params.get("CiphertextBlob"))
+            found = [key] if key is not None else []
+        elif operation in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
+            if operation != "DeleteAlias":
+                target = service.target(caller, params["TargetKeyId"])
+                found = [target] if target is not None else []
+            name = str(params["AliasName"])
+            # A reserved alias/aws/ name is refused by the operation itself, as KMS does.
+            if operation != "CreateAlias" and not name.startswith("alias/aws/"):
+                current = service.target(caller, name)
+                if current is not None and all(current.key_id != k.key_id for k in found):
+                    found.append(current)
         elif params.get("KeyId"):
             key = service.target(caller, params["KeyId"])
-        else:
-            return [Check(action, context=context)]  # CreateKey, ListKeys, GenerateRandom...
-        if key is None:
-            # No such key: IAM policies alone decide, and the operation then says NotFound.
-            return [Check(action, context=context)]
-        return [key_check(action, key, context)]
+            found = [key] if key is not None else []
+        return [key_resource(key) for key in found]
+
+    return resolve
+
+
+def alias_resolver(caller: Any, _operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
+    """The resolver of the ``alias`` resource type: the alias the request names. An alias
+    has no policy: IAM policies decide."""
+    arn = alias_arn(caller.region, caller.account_id, str(params["AliasName"]))
+    return [Resource(arn, caller.account_id)]
+
+
+def _re_encrypt(service: KeyService) -> CheckBuilder:
+    """ReEncrypt is authorized as two actions the reference lists separately,
+    kms:ReEncryptFrom on the ciphertext's key and kms:ReEncryptTo on the destination,
+    each with its own encryption context, algorithm and alias (KMS Developer Guide,
+    "ReEncrypt": "To perform this operation, you need two permissions")."""
+
+    def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
+        base: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
+        source = service.blob_key(params.get("CiphertextBlob"))
+        destination = service.target(caller, params["DestinationKeyId"])
+        same = re_encrypt_keys(source, destination)
+        found: list[Check] = []
+        if source is not None:
+            context = {
+                **base,
+                **encryption_context_keys(params.get("SourceEncryptionContext")),
+                **request_alias_keys("kms:ReEncryptFrom", params.get("SourceKeyId")),
+                **operation_request_keys("kms:ReEncryptFrom", params),
+                **same,
+            }
+            found.append(key_check("kms:ReEncryptFrom", source, context))
+        if destination is not None:
+            context = {
+                **base,
+                **encryption_context_keys(params.get("DestinationEncryptionContext")),
+                **request_alias_keys("kms:ReEncryptTo", params.get("DestinationKeyId")),
+                **operation_request_keys("kms:ReEncryptTo", params),
+                **same,
+            }
+            found.append(key_check("kms:ReEncryptTo", destination, context))
+        return found or [Check(f"kms:{operation}", context=base)]
 
     return checks
+
+
+def kms_authorization(service: KeyService) -> Authorization:
+    return Authorization(
+        "kms",
+        {"key": key_resolver(service), "alias": alias_resolver},
+        kms_request_keys,
+        replace={"ReEncrypt": _re_encrypt(service)},
+    )
+
+
+def kms_checks(service: KeyService, operations: Sequence[str]) -> CheckBuilder:
+    return reference_checks(kms_authorization(service), operations)

@@ -1,8 +1,8 @@
 """The global condition keys of a request (``aws:...``): who calls, from where, in which
 organization (IAM User Guide, "AWS global condition context keys").
 
-The authorizer and STS, which evaluates role trust policies itself, both build them
-here, so that a policy reads the same request alike wherever it is evaluated.
+The authorizer builds them here for every check, role trust policies (sts:AssumeRole)
+included.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def secretsmanager_spec(service: SecretsManager) -> ServiceSpec:
         handlers,
         "AWS::SecretsManager::Secret",
         secret_arns,
-        secretsmanager_checks(service),
+        secretsmanager_checks(service, OPERATIONS),
     )
 
 

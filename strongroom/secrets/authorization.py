@@ -1,19 +1,24 @@
-"""What each Secrets Manager operation asks of the authorizer, with the resource and
-condition keys of the Service Authorization Reference for Secrets Manager."""
+"""What each Secrets Manager operation asks of the authorizer: generated from the
+Service Authorization Reference (:mod:`strongroom.policy.operation_checks`), with the
+secret resolved here and the request keys of :mod:`strongroom.secrets.checks`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from strongroom.policy.checks import Check
-from strongroom.protocol.service import CheckBuilder
-from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_check
+from strongroom.policy.operation_checks import (
+    Authorization,
+    CheckBuilder,
+    ContextValues,
+    Resource,
+    reference_checks,
+)
+from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_keys
 from strongroom.secrets.service import SecretsManager
 from strongroom.types import Caller
-
-# Actions on "*": no secret is named.
-_UNSCOPED = {"ListSecrets", "GetRandomPassword", "BatchGetSecretValue"}
 
 
 def _unnamed_arn(caller: Caller, secret_id: str) -> tuple[str, str]:
@@ -26,35 +31,74 @@ def _unnamed_arn(caller: Caller, secret_id: str) -> tuple[str, str]:
     return arn, caller.account_id
 
 
-def secretsmanager_checks(service: SecretsManager) -> CheckBuilder:
-    def checks(caller: Caller, operation: str, params: Mapping[str, Any]) -> list[Check]:
-        action = f"secretsmanager:{operation}"
-        extra = request_keys(operation, params)
-        if operation in ("CreateSecret", "UpdateSecret") and params.get("KmsKeyId"):
-            key = service.kms_key(caller, str(params["KmsKeyId"]))
-            extra.update(kms_key_arn_keys(key.arn if key is not None else None))
-        if operation == "BatchGetSecretValue" and params.get("Filters"):
-            # Choosing the secrets by filters lists them: AWS asks for ListSecrets too.
-            return [Check(action, context=extra), Check("secretsmanager:ListSecrets")]
-        if operation in _UNSCOPED:
-            return [Check(action, context=extra)]
-        if operation == "ValidateResourcePolicy" and not params.get("SecretId"):
-            # Validating a policy needs the right to put it, too.
-            return [Check(action, context=extra), Check("secretsmanager:PutResourcePolicy")]
+def secret_resolver(service: SecretsManager) -> Any:
+    """The resolver of the ``Secret`` resource type: the stored secret with its resource
+    policy and keys; for CreateSecret the ARN the secret will have."""
+
+    def resolve(caller: Caller, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
         if operation == "CreateSecret":
             # The ARN the secret will have; its random suffix is not drawn yet.
             arn = (
                 f"arn:aws:secretsmanager:{caller.region}:{caller.account_id}:secret:"
                 f"{params['Name']}-??????"
             )
-            return [Check(action, arn, caller.account_id, context=extra)]
+            return [Resource(arn, caller.account_id)]
+        if not params.get("SecretId"):
+            return []  # ValidateResourcePolicy of a policy alone
         record = service.target(caller, params["SecretId"])
         if record is None:
             arn, account = _unnamed_arn(caller, params["SecretId"])
-            return [Check(action, arn, account, context=extra)]
-        found = [secret_check(action, record, extra)]
-        if operation == "ValidateResourcePolicy":
-            found.append(secret_check("secretsmanager:PutResourcePolicy", record, extra))
+            return [Resource(arn, account)]
+        return [
+            Resource(
+                record.arn, record.account_id, record.resource_policy, keys=secret_keys(record)
+            )
+        ]
+
+    return resolve
+
+
+def request_keys_of(service: SecretsManager) -> Any:
+    """The condition keys Secrets Manager's request members define; KmsKeyId also as the
+    ARN of the key it names (``secretsmanager:KmsKeyArn``)."""
+
+    def keys(caller: Caller, operation: str, params: Mapping[str, Any]) -> ContextValues:
+        found = request_keys(operation, params)
+        if operation in ("CreateSecret", "UpdateSecret") and params.get("KmsKeyId"):
+            key = service.kms_key(caller, str(params["KmsKeyId"]))
+            found.update(kms_key_arn_keys(key.arn if key is not None else None))
         return found
 
-    return checks
+    return keys
+
+
+def _also_put_resource_policy(
+    _caller: Caller, _params: Mapping[str, Any], found: Sequence[Check]
+) -> list[Check]:
+    # ValidateResourcePolicy API reference, "Required permissions":
+    # secretsmanager:ValidateResourcePolicy and secretsmanager:PutResourcePolicy.
+    return [replace(check, action="secretsmanager:PutResourcePolicy") for check in found]
+
+
+def _filters_list_secrets(
+    _caller: Caller, params: Mapping[str, Any], _found: Sequence[Check]
+) -> list[Check]:
+    # BatchGetSecretValue API reference, "Required permissions": with Filters, choosing
+    # the secrets lists them, so secretsmanager:ListSecrets too.
+    return [Check("secretsmanager:ListSecrets")] if params.get("Filters") else []
+
+
+def secretsmanager_authorization(service: SecretsManager) -> Authorization:
+    return Authorization(
+        "secretsmanager",
+        {"Secret": secret_resolver(service)},
+        request_keys_of(service),
+        dependent={
+            "ValidateResourcePolicy": _also_put_resource_policy,
+            "BatchGetSecretValue": _filters_list_secrets,
+        },
+    )
+
+
+def secretsmanager_checks(service: SecretsManager, operations: Sequence[str]) -> CheckBuilder:
+    return reference_checks(secretsmanager_authorization(service), operations)

@@ -354,8 +354,7 @@ class Pipeline:
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
-        for check in service.checks_for(caller, operation_name, exchange.params):
-            authorize(check)
+        service.authorize(caller, operation_name, exchange.params, authorize)
         return _Call(handler, caller)
 
     def _route(

