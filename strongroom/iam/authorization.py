@@ -169,7 +169,16 @@ class IamResolvers:
             name = params["VirtualMFADeviceName"]
             return [Resource(f"arn:aws:iam::{account}:mfa{path}{name}", account)]
         serial = str(params.get("SerialNumber") or "")
-        return [Resource(serial, account)] if serial else []
+        if not serial:
+            return []
+        with self._store.read() as conn:
+            tags = repo.mfa_device_tags(conn, account, serial)
+        return [Resource(serial, account, keys={f"aws:ResourceTag/{k}": (v,) for k, v in tags})]
+
+    @staticmethod
+    def sms_mfa(caller: Any, operation: str, params: Params) -> Sequence[Resource]:
+        """SMS MFA devices (a retired AWS feature) are not offered: none is ever named."""
+        return []
 
     def _key_owner(self, caller: Any, params: Params) -> list[Resource]:
         """GetAccessKeyLastUsed is authorized on the user that owns the key."""
@@ -212,6 +221,7 @@ def iam_authorization(store: Store) -> Authorization:
             "role": resolvers.role,
             "policy": resolvers.policy,
             "mfa": resolvers.mfa,
+            "sms-mfa": resolvers.sms_mfa,
         },
         iam_request_keys,
     )

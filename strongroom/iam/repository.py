@@ -607,3 +607,13 @@ def has_mfa_devices(conn: Connection, user_id: str) -> bool:
         select(iam_mfa_devices.c.serial_number).where(iam_mfa_devices.c.user_id == user_id).limit(1)
     ).first()
     return found is not None
+
+
+def mfa_device_tags(conn: Connection, account_id: str, serial: str) -> list[tuple[str, str]]:
+    """The tags of the virtual MFA device ``serial`` (none if there is no such device)."""
+    found = conn.execute(
+        select(iam_mfa_devices.c.tags).where(
+            iam_mfa_devices.c.serial_number == serial, iam_mfa_devices.c.account_id == account_id
+        )
+    ).scalar_one_or_none()
+    return [(str(key), str(value)) for key, value in found or ()]
