@@ -7,16 +7,22 @@ PORT   ?= 8420
 .PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools
 
 $(BIN)/python:
+	@echo "==> Creating the virtual environment $(VENV) (once)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall only when the dependency list changes.
+# Reinstall only when the dependency list changes. The `client` extra is what the README's
+# first steps run: the AWS CLI, boto3 and aws-secretsmanager-caching.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	@echo "==> Installing Strongroom and the clients the README uses (the AWS CLI, boto3,"
+	@echo "    aws-secretsmanager-caching) into $(VENV): about a minute the first time"
+	$(BIN)/pip install --quiet -e '.[client]'
+	@echo "==> Installed: $(BIN)/strongroom, $(BIN)/aws and $(BIN)/python with boto3"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "==> Installing Strongroom and its test tools into $(VENV)"
+	$(BIN)/pip install --quiet -e '.[test,client]'
 	touch $(VENV)/.installed $@
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
@@ -24,6 +30,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
 serve: $(VENV)/.installed
+	@echo "==> Serving on http://127.0.0.1:$(PORT); the README's clients are in $(BIN)"
 	$(BIN)/strongroom server --dev --data-dir ./.strongroom --port $(PORT)
 
 test: $(VENV)/.installed-test

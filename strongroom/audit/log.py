@@ -58,6 +58,9 @@ MIB = 1024 * 1024
 RETENTION_SAFETY = 60.0
 
 
+_MIN_FREE_BYTES = 1024 * 1024  # less than this left: a group commit may not fit
+
+
 class AuditWriteError(Exception):
     """The event was not recorded durably; the request it describes must fail."""
 
@@ -253,6 +256,19 @@ class AuditLog:
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.directory)!r}, writer={self.writer!r})"
+
+    def problem(self) -> str | None:
+        """Why records cannot be written now, or None: the last append failed (and no
+        later one succeeded yet), the directory is not writable, or its disk is full."""
+        failure = self._failure
+        if failure is not None:
+            return f"the last audit write failed: {failure}"
+        if not os.access(self.directory, os.W_OK):
+            return f"the audit directory {self.directory} is not writable"
+        free = os.statvfs(self.directory)
+        if free.f_bavail * free.f_frsize < _MIN_FREE_BYTES:
+            return f"the disk of the audit directory {self.directory} is full"
+        return None
 
     # --- the sink --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.audit.corrections import CORRECTION, is_correction
 from strongroom.clock import Clock
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
@@ -166,8 +167,12 @@ class EventLookup:
                 "Start time must be earlier than or equal to end time.",
             )
         before = (str(state["time"]), str(state["id"])) if state is not None else None
-        found: list[tuple[str, str, dict[str, Any]]] = []
+        # By eventID: a correction (audit/corrections.py) takes its original's place, or
+        # removes it when the corrected event no longer matches.
+        found: dict[str, tuple[str, str, dict[str, Any]]] = {}
         for event in iter_events(self._dir, not_after=end):
+            if is_correction(event):
+                found.pop(str(event.get("eventID")), None)
             if not _visible_to(event, caller.account_id):
                 continue
             if event.get("awsRegion") != caller.region:
@@ -180,11 +185,11 @@ class EventLookup:
             position = (event["eventTime"], event["eventID"])
             if before is not None and position >= before:
                 continue
-            found.append((*position, event))
-        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        page = found[:limit]
+            found[position[1]] = (*position, event)
+        ordered = sorted(found.values(), key=lambda item: (item[0], item[1]), reverse=True)
+        page = ordered[:limit]
         token = None
-        if len(found) > limit:
+        if len(ordered) > limit:
             last = page[-1]
             token = self._tokens.encode(
                 scope, {"time": last[0], "id": last[1], "end": end.timestamp()}
@@ -194,7 +199,7 @@ class EventLookup:
     @staticmethod
     def _entry(event: dict[str, Any]) -> dict[str, Any]:
         identity = event.get("userIdentity") or {}
-        public = {k: v for k, v in event.items() if k != INTEGRITY}
+        public = {k: v for k, v in event.items() if k not in (INTEGRITY, CORRECTION)}
         return {
             "EventId": event.get("eventID"),
             "EventName": event.get("eventName"),

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from strongroom.audit import integrity
+from strongroom.audit.corrections import CORRECTION, corrected, is_correction
 from strongroom.audit.integrity import INTEGRITY
 
 # requestParameters members that name what a request was about, by service.
@@ -63,7 +64,7 @@ def recent(
                 break
         events.extend(found)
     events.sort(key=_order)
-    return events[-count:]
+    return corrected(events)[-count:]
 
 
 class Follower:
@@ -125,6 +126,9 @@ def format_line(event: Mapping[str, Any]) -> str:
     if event.get("errorCode"):
         message = " ".join(str(event.get("errorMessage") or "").split())
         outcome = f"{event['errorCode']}: {message}" if message else str(event["errorCode"])
+    if is_correction(event):
+        # Followed live, the request's first line was shown already: this one replaces it.
+        outcome += f"  (corrects event {event.get('eventID')}: {event[CORRECTION].get('reason')})"
     return "  ".join(
         [
             str(event.get("eventTime", "-")),

@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from strongroom.audit import integrity
+from strongroom.audit.corrections import is_correction
 from strongroom.audit.integrity import DIGESTS, HEX64, INTEGRITY, LOGS, ZERO_HASH
 from strongroom.audit.signing import fingerprint, read_public_key
 
@@ -198,6 +199,8 @@ class _WriterCheck:
         # chain state
         self.expected: int | None = None
         self.previous_hash: str | None = None
+        # eventID -> (requestID, corrected yet): corrections pair with one earlier record
+        self.events: dict[str, tuple[Any, bool]] = {}
 
     def run(self) -> WriterSummary:
         # Digests first: a writer still running only adds files and bytes after them.
@@ -520,6 +523,7 @@ class _WriterCheck:
         self.summary.last_sequence = sequence
         if integrity.record_hash(previous, integrity.canonical(event)) != hashed:
             bad("the hash does not match the record's contents: the record was edited", sequence)
+        self._pair(event, rel, line, sequence)
         if expected is None:
             if sequence == 1 and previous != ZERO_HASH:
                 bad("the first record must have a zero previousHash", sequence)
@@ -547,6 +551,49 @@ class _WriterCheck:
             )
         self._advance(sequence, hashed)
         return sequence, hashed
+
+    def _pair(self, event: dict[str, Any], rel: str, line: int, sequence: int) -> None:
+        """One record per event, plus at most one correction after it with the same
+        eventID and requestID (audit/corrections.py)."""
+        event_id = event.get("eventID")
+        if not isinstance(event_id, str):
+            return
+        seen = self.events.get(event_id)
+        if not is_correction(event):
+            if seen is not None:
+                self._add(
+                    "error",
+                    f"a second record of event {event_id}: one request, two outcomes",
+                    rank=_RECORD,
+                    path=rel,
+                    line=line,
+                    sequence=sequence,
+                )
+            self.events[event_id] = (event.get("requestID"), False)
+            return
+        if seen is None:
+            # The original may have been removed by retention (this writer's first records
+            # are gone); otherwise a correction of nothing is an edit.
+            trimmed = (self.summary.first_sequence or 1) > 1
+            self._add(
+                "warning" if trimmed else "error",
+                f"a correction of event {event_id}, which this writer never recorded",
+                rank=_RECORD,
+                path=rel,
+                line=line,
+                sequence=sequence,
+            )
+        elif seen[1] or seen[0] != event.get("requestID"):
+            self._add(
+                "error",
+                f"a correction of event {event_id} that does not pair with it (a second "
+                "correction, or another request's)",
+                rank=_RECORD,
+                path=rel,
+                line=line,
+                sequence=sequence,
+            )
+        self.events[event_id] = (event.get("requestID"), True)
 
     def _advance(self, sequence: int | None, hashed: str | None) -> None:
         """Move past a record; after an unreadable one, assume it held the expected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import asdict
@@ -194,8 +196,9 @@ def server(config_file: Path | None, **flags: Any) -> None:
             f"(account 000000000000, credentials test/test, data: "
             f"{'in memory' if scratch else data_dir})"
         )
-    # This process is the keyholder: it holds the root key and hands it to the workers.
     try:
+        _check_port_free(settings.host, settings.port)
+        # This process is the keyholder: it holds the root key and hands it to the workers.
         keyholder, lock = start_keyholder(data_dir)
     except BaseException:
         if scratch:
@@ -223,6 +226,24 @@ def server(config_file: Path | None, **flags: Any) -> None:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(0)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say which address is taken and what to do, before uvicorn's bare ``[Errno 98]``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port in TIME_WAIT after a stopped server is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as problem:
+            if problem.errno != errno.EADDRINUSE:
+                raise click.ClickException(f"cannot listen on {host}:{port}: {problem}") from None
+            raise click.ClickException(
+                f"port {port} on {host} is already in use (another Strongroom server, or "
+                f"another program). Stop it, or choose another port: --port N, "
+                f"STRONGROOM_PORT=N, or `make serve PORT=N`."
+            ) from None
 
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:

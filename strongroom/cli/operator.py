@@ -283,14 +283,14 @@ def _signed_headers(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from strongroom.server.sealing import SIGNING_NAME
+    from strongroom.server.operator_actions import SIGNING_NAME
 
     access_key = os.environ.get("AWS_ACCESS_KEY_ID")
     secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not access_key or not secret_key:
         raise click.ClickException(
-            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to an account administrator's "
-            "access key (from `strongroom init`)"
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to an access key of the "
+            "deployment's management account (from `strongroom init`)"
         )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     credentials = Credentials(access_key, secret_key, os.environ.get("AWS_SESSION_TOKEN"))
@@ -320,8 +320,10 @@ def unseal(url: str, reset: bool, share: str | None) -> None:
     SHARE is one share printed by `strongroom init --root-key shamir`; without it you
     are asked for it without echo (or it is read from standard input). Any THRESHOLD
     distinct shares unseal the server; each person submits their own. For the
-    passphrase provider you are asked for the passphrase (or set STRONGROOM_PASSPHRASE);
-    file and pkcs11 servers fetch their key again by themselves.
+    passphrase provider you are asked for the passphrase (or set STRONGROOM_PASSPHRASE).
+    File and pkcs11 servers fetch their key again by themselves once an operator asks:
+    the request is signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a key of the
+    deployment's management account allowed strongroom:Unseal.
     """
     status, state = _call(url, "GET", "/_strongroom/status")
     if status != 200:
@@ -346,7 +348,10 @@ def unseal(url: str, reset: bool, share: str | None) -> None:
         }
     else:
         body = {}
-    status, reply = _call(url, "POST", "/_strongroom/unseal", body)
+    # A file or PKCS#11 key is recovered by the server itself: what authorizes the unseal
+    # is the operator's signature (the management account, strongroom:Unseal).
+    signed = provider in ("file", "pkcs11") and not reset
+    status, reply = _call(url, "POST", "/_strongroom/unseal", body, sign=signed)
     if status != 200:
         raise _fail(status, reply, "unseal refused")
     if reply.get("sealed"):
@@ -363,12 +368,16 @@ def seal(url: str) -> None:
     """Seal a running server: every worker drops the root key and answers 503 until
     it is unsealed again.
 
-    Signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, which must be an account
-    administrator's key.
+    Signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: a key of the deployment's
+    management account (the one `strongroom init` made) whose policies allow
+    strongroom:Seal on arn:aws:strongroom::ACCOUNT:deployment (AdministratorAccess does).
     """
     status, reply = _call(url, "POST", "/_strongroom/seal", {}, sign=True)
     if status != 200:
         raise _fail(status, reply, "seal refused")
+    if reply.get("already_sealed"):
+        out.print("[yellow]Strongroom was already sealed.[/] Unseal with `strongroom unseal`.")
+        return
     out.print("[bold yellow]Sealed.[/] Unseal with `strongroom unseal`.")
 
 

@@ -189,6 +189,18 @@ class CredentialStore:
         self._noted: dict[str, int] = {}  # access key id -> when its use was last written
         self._noted_lock = threading.Lock()
 
+    def management_account(self) -> str:
+        """The deployment's management account: its first, made by ``strongroom init``
+        (accounts of an organization come later). Only its principals may seal."""
+        with self._store.read() as conn:
+            return str(
+                conn.execute(
+                    select(schema.accounts.c.account_id)
+                    .order_by(schema.accounts.c.created_ms, schema.accounts.c.account_id)
+                    .limit(1)
+                ).scalar_one()
+            )
+
     def create_account(self, conn: Connection, account_id: str, name: str) -> None:
         conn.execute(
             insert(schema.accounts).values(

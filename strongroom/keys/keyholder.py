@@ -15,6 +15,7 @@ Operator requests arrive on short connections, one JSON line each way::
     {"op": "unseal", "share": "..."} | {"op": "unseal", "passphrase": "..."}
     {"op": "unseal"}  (file/pkcs11: fetch the key again)  | {"op": "unseal", "reset": true}
     {"op": "seal"}    (the HTTP layer has authenticated the caller)
+    {"op": "key"}     (file/pkcs11: the key, to authorize an operator's unseal with)
 
 Nothing here logs a key, a share or a passphrase.
 """
@@ -276,6 +277,8 @@ class Keyholder:
                 return await self._seal()
             if op == "unseal":
                 return await self._unseal(request)
+            if op == "key":
+                return await self._key_to_verify()
         return {
             "ok": False,
             "code": "InvalidRequestException",
@@ -325,6 +328,34 @@ class Keyholder:
         log.info("unsealed")
         await self._broadcast()
         return {"ok": True, **self._status()}
+
+    async def _key_to_verify(self) -> dict[str, Any]:
+        """The root key of a file or PKCS#11 deployment, even while sealed: a worker needs
+        the deployment's credentials and policies to authenticate and authorize an operator
+        who asks to unseal it (the worker drops it again unless the operator may). Such a
+        key is recovered without anyone's input anyway; a share or passphrase deployment
+        has none to give before its unseal."""
+        if self._config.provider not in ("file", "pkcs11"):
+            return {
+                "ok": False,
+                "code": "InvalidRequestException",
+                "message": f"a {self._config.provider} deployment has no key before its unseal",
+                **self._status(),
+            }
+        key = self._key
+        if key is None:
+            loop = asyncio.get_running_loop()
+            try:
+                key = await loop.run_in_executor(None, self._unsealer.submit, {})
+            except SealError as problem:
+                return {
+                    "ok": False,
+                    "code": "ServiceUnavailableException",
+                    "message": str(problem),
+                    **self._status(),
+                }
+            assert key is not None  # a file or PKCS#11 unsealer needs no shares
+        return {"ok": True, "key": base64.b64encode(key).decode("ascii"), **self._status()}
 
     async def _seal(self) -> dict[str, Any]:
         if not self.sealed:

@@ -126,6 +126,9 @@ def parse_policy(
         raise ServiceError(error_code, str(exc)) from None
 
 
+INVALID_JSON = "This policy contains invalid Json"
+
+
 def parse_document(text: str, kind: PolicyKind) -> PolicyDocument:
     """Like :func:`parse_policy`, raising :class:`PolicyError` (:class:`PolicyJsonError`
     for text that is not JSON) for the analyses that report rather than refuse."""
@@ -141,14 +144,9 @@ def _load_json(text: str) -> object:
             parse_float=_Number,
             parse_constant=_reject_constant,
         )
-    except json.JSONDecodeError as exc:
-        raise PolicyJsonError(
-            f"This policy contains invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from None
-    except RecursionError:
-        raise PolicyJsonError(
-            "This policy contains invalid JSON: it is nested too deeply."
-        ) from None
+    except (json.JSONDecodeError, RecursionError):
+        # AWS's own text; Python's parser message would describe our parser, not the policy.
+        raise PolicyJsonError(INVALID_JSON) from None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -163,7 +161,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _reject_constant(name: str) -> object:
-    raise PolicyJsonError(f"This policy contains invalid JSON: {name} is not a JSON value.")
+    raise PolicyJsonError(INVALID_JSON)  # NaN, Infinity: not JSON, though Python reads them
 
 
 _TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")

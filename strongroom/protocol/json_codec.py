@@ -26,6 +26,7 @@ import orjson
 from botocore.model import OperationModel, Shape
 
 from strongroom.protocol.errors import ServiceError, serialization_error, validation_error
+from strongroom.protocol.limits import MAX_JSON_DEPTH, depth_exceeds, nested_too_deep
 from strongroom.protocol.model import planned_on_first_use, shape_plan
 from strongroom.protocol.validation import (
     INT_RANGES,
@@ -58,6 +59,9 @@ def parse_input(operation: OperationModel, body: bytes) -> dict[str, Any]:
             raise serialization_error(
                 f"The request body is not valid JSON (at character {exc.pos})."
             ) from None
+        # Counting brackets is nearly free; only a body with many walks the document.
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and depth_exceeds(document):
+            raise nested_too_deep()
     else:
         document = {}
     if not isinstance(document, dict):

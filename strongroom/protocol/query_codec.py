@@ -584,11 +584,11 @@ def error_headers(error: ServiceError) -> dict[str, str]:
     return {"Content-Type": CONTENT_TYPE}
 
 
-def error_status(service: ServiceModel, code: str) -> int:
+def error_status(service: ServiceModel | None, code: str) -> int:
     """The HTTP status AWS answers error ``code`` with: the model's error shape says
     (``"error": {"code": "NoSuchEntity", "httpStatusCode": 404}``), else the common
-    Query errors' table, else 400."""
-    modeled = modeled_errors(service).get(code)
+    Query errors' table (also before the service is known), else 400."""
+    modeled = modeled_errors(service).get(code) if service is not None else None
     if modeled is not None:
         return modeled[0]
     return _COMMON_STATUS.get(code, 400)

@@ -88,7 +88,7 @@ class QueryWire:
                 _QUERY_CODES[error.code], error.message, error.status, error.sender_fault
             )
         status = error.status
-        if self._model is not None and error.status == 400:
+        if error.status == 400:
             status = query_codec.error_status(self._model, error.code)
         return (
             status,

@@ -84,7 +84,12 @@ def request_keys(operation: str, params: Mapping[str, Any]) -> dict[str, tuple[s
     }
     regions = params.get("AddReplicaRegions")
     if regions:
-        keys["secretsmanager:AddReplicaRegions"] = tuple(r["Region"] for r in regions)
+        keys["secretsmanager:AddReplicaRegions"] = tuple(
+            # Region is optional in the model: the service refuses a replica without one.
+            r["Region"]
+            for r in regions
+            if "Region" in r
+        )
     tags = params.get("Tags") if operation in ("CreateSecret", "TagResource") else None
     if tags:
         for tag in tags:

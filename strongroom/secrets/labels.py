@@ -16,11 +16,15 @@ MAX_LABELS = 20  # staging labels attached across all versions of one secret (AW
 Stages = Mapping[str, str]
 
 
-def attach(stages: Stages, version_id: str, labels: Iterable[str]) -> dict[str, str]:
+def attach(
+    stages: Stages, version_id: str, labels: Iterable[str], *, new_value: bool = False
+) -> dict[str, str]:
     """Put ``labels`` on ``version_id``, taking them from whichever version had them.
 
     AWSCURRENT leaving a version hands that version AWSPREVIOUS, which the previous
-    AWSPREVIOUS holder loses.
+    AWSPREVIOUS holder loses. When a new value (PutSecretValue, UpdateSecret) takes
+    AWSCURRENT from a version that also carries AWSPENDING, that version keeps only
+    AWSPREVIOUS, as AWS does: its rotation is over.
     """
     moved = dict(stages)
     labels = list(labels)
@@ -28,6 +32,8 @@ def attach(stages: Stages, version_id: str, labels: Iterable[str]) -> dict[str, 
         old = moved.get(CURRENT)
         if old is not None and old != version_id:
             moved[PREVIOUS] = old
+            if new_value and moved.get(PENDING) == old and PENDING not in labels:
+                del moved[PENDING]
     for label in labels:
         moved[label] = version_id
     return moved

@@ -391,7 +391,7 @@ class SecretsManager:
         wanted = list(stages_to_attach) if stages_to_attach else [labels.CURRENT]
         if labels.CURRENT not in current and labels.CURRENT not in wanted:
             wanted.append(labels.CURRENT)  # a secret's first value is always current
-        new = labels.attach(current, token, wanted)
+        new = labels.attach(current, token, wanted, new_value=True)
         _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
         return token, labels.labels_of(new, token), True
@@ -450,7 +450,8 @@ class SecretsManager:
                 arn=arns.secret_arn(
                     caller.region, caller.account_id, name, arns.new_suffix(self._rng)
                 ),
-                description=params.get("Description"),
+                # AWS stores no description for an empty one: DescribeSecret omits it.
+                description=params.get("Description") or None,
                 kms_key_id=params.get("KmsKeyId") or None,
                 secret_type=params.get("Type") or None,
                 tags=_merge_tags(None, params["Tags"]) if params.get("Tags") else None,

@@ -15,12 +15,18 @@ from pathlib import Path
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
+from strongroom.ids import unique_id
+from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
+from strongroom.server.bodies import read_body
 from strongroom.server.config import Settings
 from strongroom.server.deployment import Deployment, open_deployment
+from strongroom.server.http import configure as configure_connections
 from strongroom.server.sealing import SealGate, http_request
 
 log = logging.getLogger("strongroom.server")
@@ -61,8 +67,25 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> ASGIApp
             await to_thread.run_sync(stop_forwarders, forwarders)
             await gate.stop()
 
-    operator = Starlette(routes=gate.routes(), lifespan=lifespan)
+    operator = Starlette(
+        routes=gate.routes(),
+        lifespan=lifespan,
+        exception_handlers={404: _not_served, 405: _not_served},
+    )
     return AwsEndpoint(gate, operator)
+
+
+async def _not_served(request: Request, _exc: Exception) -> Response:
+    """A path or method nothing serves, answered in AWS's JSON error shape (SDKs and the
+    CLI parse it) rather than Starlette's plain text."""
+    error = ServiceError(
+        "UnknownOperationException",
+        f"Strongroom serves no {request.method} {request.url.path}: AWS requests go to "
+        "POST / (or GET / for the Query services).",
+        status=404,
+    )
+    status, headers, body = JsonWire().error(error, unique_id())
+    return Response(body, status_code=status, headers=headers)
 
 
 class AwsEndpoint:
@@ -75,6 +98,14 @@ class AwsEndpoint:
         self._other = other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except ClientDisconnect:
+            # The client went away mid-request, or a read timeout dropped it: the HTTP
+            # protocol (server/http.py) logged that one line; no traceback here.
+            return
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in _METHODS:
             await self._other(scope, receive, send)
             return
@@ -82,11 +113,16 @@ class AwsEndpoint:
         if current is None:
             await self._gate.sealed_response(Request(scope))(scope, receive, send)
             return
-        body = await _body(receive)
-        client = scope.get("client")
-        result = await current.pipeline.handle_async(
-            http_request(scope, body), client[0] if client else "unknown"
-        )
+        pipeline = current.pipeline
+        try:
+            body = await read_body(scope, receive, pipeline.body_limits)
+        except ServiceError as refused:
+            result = pipeline.refuse_unread(http_request(scope, b""), refused)
+        else:
+            client = scope.get("client")
+            result = await pipeline.handle_async(
+                http_request(scope, body), client[0] if client else "unknown"
+            )
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
         headers.append((b"content-length", str(len(result.body)).encode("ascii")))
         await send({"type": "http.response.start", "status": result.status, "headers": headers})
@@ -94,17 +130,6 @@ class AwsEndpoint:
 
 
 _METHODS = frozenset(("POST", "GET"))
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _purge_loop(gate: SealGate, interval: float) -> None:
@@ -143,6 +168,7 @@ def app_from_environment() -> ASGIApp:
     """uvicorn's factory for worker processes: settings arrive through the environment."""
     raw = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**raw, "data_dir": Path(raw["data_dir"])})
+    configure_connections(settings.connection_limits())
     data_dir = settings.data_dir
     assert data_dir is not None
     # The root key comes from the keyholder (the `strongroom server` parent process).

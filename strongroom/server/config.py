@@ -12,6 +12,7 @@ from typing import Any
 
 from strongroom.audit.forward import Destination, HttpDestination, SyslogDestination
 from strongroom.audit.log import AuditLogOptions
+from strongroom.server.http import ConnectionLimits
 from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 
 DEFAULT_HOST = "127.0.0.1"
@@ -42,6 +43,12 @@ class Settings:
     # unix:///path): docs in README, "The audit trail".
     audit_forward_http: str | None = None
     audit_forward_syslog: str | None = None
+    # What a client may take (docs/limits.md): seconds from its first byte to the end of
+    # its request headers, and from there to the end of its body; connections a worker
+    # keeps open at once.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def audit_options(self) -> AuditLogOptions:
@@ -51,6 +58,9 @@ class Settings:
             digest_interval=self.audit_digest_interval,
             retention_days=self.audit_retention_days,
         )
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(self.header_timeout, self.body_timeout, self.max_connections)
 
     def audit_destinations(self) -> list[Destination]:
         """Where audit records are forwarded; ValueError on an address of the wrong form."""

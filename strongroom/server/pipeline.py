@@ -16,6 +16,7 @@ from typing import Any
 from anyio import to_thread
 from botocore.model import OperationModel
 
+from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import (
     RequestFacts,
     build_event,
@@ -37,6 +38,7 @@ from strongroom.protocol.errors import (
     invalid_signature,
     unrecognized_client,
 )
+from strongroom.protocol.limits import BodyLimits
 from strongroom.protocol.service import Handler, ServiceSpec
 from strongroom.protocol.wire import (
     JsonWire,
@@ -48,6 +50,12 @@ from strongroom.protocol.wire import (
     wire_for,
 )
 from strongroom.server.batching import BatcherClosed, WriteBatcher
+from strongroom.server.operator_actions import (
+    EVENT_SOURCE,
+    SIGNING_NAME,
+    OperatorAction,
+    deployment_arn,
+)
 from strongroom.store.engine import Store, WriteAttempted
 from strongroom.types import Caller
 
@@ -74,6 +82,8 @@ class _Exchange:
     claimed_key: str | None = None  # the access key a request was signed with, verified or not
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
+    event_source: str | None = None  # an operator request's; else the service's
+    event_id: str | None = None  # the audit event's, once built: a correction reuses it
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,8 @@ class Pipeline:
             spec.signing_name: spec for spec in services if spec.protocol == "query"
         }
         self._wires = {spec.name: wire_for(spec.model) for spec in services}
+        self.services = tuple(services)
+        self.body_limits = BodyLimits(spec.name for spec in services)
         self._store = store
         self._credentials = credentials
         self._authorizer = authorizer
@@ -137,6 +149,17 @@ class Pipeline:
                 log.exception("commit failed for request %s", exchange.facts.request_id)
                 return self._commit_failed(exchange, outcome)
         return self._success(exchange, outcome)
+
+    def refuse_unread(self, request: sigv4.HttpRequest, error: ServiceError) -> Response:
+        """Answer a request refused before its body was read (too large): in its
+        protocol's error shape, closing the connection so the rest is never read. Not
+        audited: like malformed HTTP, it never reached authentication, and recording
+        each would let anyone fill the audit log without a credential."""
+        exchange, headers = self._exchange(request, "")
+        if "x-amz-target" not in headers and looks_like_query(request, headers):
+            exchange.wire = QueryWire(None)
+        response = self._error_response(exchange, error)
+        return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
 
     async def handle_async(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request from the event loop.
@@ -317,10 +340,13 @@ class Pipeline:
         return Response(status, {**self._headers(exchange), **headers}, body)
 
     def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
-        """The success already audited did not commit: say so under the same request id."""
+        """The success already audited did not commit: correct its record (same eventID,
+        the final outcome; audit/corrections.py), which every reader applies."""
         try:
             exchange.output = None
-            self._audit.write(self._event(exchange, failure))
+            event = self._event(exchange, failure)
+            event[CORRECTION] = {"reason": COMMIT_FAILED}
+            self._audit.write(event)
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
@@ -366,7 +392,7 @@ class Pipeline:
             prefix, _, operation_name = target.rpartition(".")
             service = self._by_prefix.get(prefix)
             if service is None:
-                raise ServiceError("UnknownOperationException", "")
+                raise ServiceError("UnknownOperationException", self._not_served(request, prefix))
             return service, operation_name
         if looks_like_query(request, headers):
             exchange.wire = QueryWire(None)  # errors before the service is known are XML
@@ -379,9 +405,19 @@ class Pipeline:
             scope_service = sigv4.parse_credential(request).service
             service = self._by_signing_name.get(scope_service)
             if service is None:
-                raise ServiceError("InvalidAction", f"Could not find operation {action}")
+                raise ServiceError("InvalidAction", self._not_served(request, action))
             return service, action
         raise ServiceError("UnknownOperationException", "")
+
+    def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
+        """Why a request for a service this server does not have fails: the service its
+        signature is scoped to (else what routed it), and the ones served."""
+        try:
+            service = sigv4.parse_credential(request).service
+        except ServiceError:
+            service = named
+        served = ", ".join(sorted(spec.name for spec in self.services))
+        return f"Strongroom does not serve the {service} service ({named}); it serves {served}."
 
     def _authenticate(
         self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
@@ -393,6 +429,68 @@ class Pipeline:
         exchange.facts = _with_region(exchange.facts, credential.region)
         return self.authenticate(request, service.signing_name, credential)
 
+    def authorize_operator(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> Principal | Response:
+        """An operator request (``/_strongroom/seal``, ``/_strongroom/unseal``) through
+        the same stages as every AWS request: authenticate (SigV4, signed for the
+        ``strongroom`` service), authorize (the deployment's management account only, and
+        its policies must allow the action on the deployment's ARN), audit (allowed or
+        refused, one event). The principal to act for, or the error response to give.
+        When the audit record cannot be written the action is refused, unless
+        ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = EVENT_SOURCE
+        error: ServiceError | None = None
+        try:
+            with self._store.read():
+                credential = sigv4.parse_credential(request)
+                exchange.claimed_key = credential.access_key_id
+                exchange.facts = _with_region(exchange.facts, credential.region)
+                principal, region = self.authenticate(request, SIGNING_NAME, credential)
+                exchange.principal = principal
+                management = self._credentials.management_account()
+                if principal.account_id != management:
+                    # Accounts are tenants: no policy of another account reaches the
+                    # deployment, whatever it says.
+                    raise ServiceError(
+                        "AccessDeniedException",
+                        f"User: {principal.arn} is not authorized to perform: "
+                        f"strongroom:{action.name}: only the deployment's management account "
+                        f"({management}) may.",
+                    )
+                check = Check(f"strongroom:{action.name}", deployment_arn(management), management)
+                self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
+        except ServiceError as refused:
+            error = refused
+        except Exception:
+            log.exception("operator request %s failed", exchange.facts.request_id)
+            error = internal_error()
+        try:
+            self._audit.write(self._event(exchange, error))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+            if error is None and not action.unaudited_ok:
+                error = internal_error()
+        if error is not None:
+            return self._error_response(exchange, error)
+        assert exchange.principal is not None
+        return exchange.principal
+
+    def record_operator_event(
+        self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
+    ) -> None:
+        """Audit an operator action that was not signed but done with shares (a Shamir or
+        passphrase unseal, once the key it recovered opened the audit log)."""
+        exchange, _headers = self._exchange(request, source_ip)
+        exchange.operation_name = action.name
+        exchange.event_source = EVENT_SOURCE
+        try:
+            self._audit.write(self._event(exchange, None))
+        except Exception:
+            log.exception("audit write failed for operator request %s", exchange.facts.request_id)
+
     def authenticate(
         self,
         request: sigv4.HttpRequest,
@@ -400,8 +498,7 @@ class Pipeline:
         credential: sigv4.SigV4Credential | None = None,
     ) -> tuple[Principal, str]:
         """The principal that SigV4-signed ``request`` for ``signing_name`` and the region of
-        its credential scope; raises the AWS authentication error otherwise. Also used by
-        the operator endpoints (``/_strongroom/seal``)."""
+        its credential scope; raises the AWS authentication error otherwise."""
         credential = credential or sigv4.parse_credential(request)
         if credential.service != signing_name:
             raise invalid_signature(
@@ -428,14 +525,6 @@ class Pipeline:
             raise expired_token()
         return key.principal, credential.region
 
-    def authorize(self, principal: Principal, check: Check, source_ip: str, region: str) -> None:
-        """Ask the authorizer directly (the operator endpoints: ``/_strongroom/seal``)."""
-        self._authorizer.authorize(principal, check, CallFacts(source_ip, region))
-
-    def record_event(self, event: Mapping[str, Any]) -> None:
-        """Audit a request served outside the AWS services (an operator endpoint)."""
-        self._audit.write(event)
-
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {"x-amzn-RequestId": exchange.facts.request_id}
 
@@ -448,9 +537,10 @@ class Pipeline:
             if exchange.claimed_key
             else None
         )
-        return build_event(
+        event = build_event(
             facts=exchange.facts,
-            event_source=exchange.service.event_source if exchange.service else "unknown",
+            event_source=exchange.event_source
+            or (exchange.service.event_source if exchange.service else "unknown"),
             operation=exchange.operation,
             operation_name=exchange.operation_name,
             identity=identity,
@@ -462,6 +552,11 @@ class Pipeline:
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",
         )
+        if exchange.event_id is None:
+            exchange.event_id = str(event["eventID"])
+        else:
+            event["eventID"] = exchange.event_id
+        return event
 
     def _key_account(self, access_key_id: str) -> str | None:
         """The account of the key a refused request claimed: that account's event history

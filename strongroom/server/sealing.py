@@ -6,16 +6,23 @@ deployment (barrier, services, pipeline) is built when the key arrives and dropp
 it is sealed. It also serves the operator endpoints::
 
     GET  /_strongroom/health   200 {"status": "ok", "sealed": false} | 503 {"sealed": true}
+                               | 503 {"status": "not ready", "reason": ...} (audit failing)
     GET  /_strongroom/status   {"sealed", "provider", "progress", "threshold", ...}
     POST /_strongroom/unseal   {"share": "..."} -> {"sealed", "progress", "threshold"}
-    POST /_strongroom/seal     SigV4-signed (service "strongroom") by an account admin
+    POST /_strongroom/seal     SigV4-signed (service "strongroom")
 
-Unseal is unauthenticated, as Vault's is: the shares are the credential.
+Seal, and unseal of a file or PKCS#11 deployment, are authorized as every AWS request is
+(server/pipeline.py ``authorize_operator``): signed by a principal of the deployment's
+management account whose policies allow ``strongroom:Seal`` (``strongroom:Unseal``) on
+``arn:aws:strongroom::<management account>:deployment``, and audited, allowed or not.
+A Shamir or passphrase unseal stays share-based, as Vault's is: the shares are the
+credential; the unseal they complete is audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import signal
@@ -30,19 +37,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from strongroom.audit.events import RequestFacts, build_event, user_identity
 from strongroom.ids import unique_id
 from strongroom.keys.keyholder import KeyholderError, KeyholderLink, socket_path
-from strongroom.policy.checks import Check
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
+from strongroom.server.bodies import read_limited
 from strongroom.server.deployment import Deployment
+from strongroom.server.operator_actions import SEAL, UNSEAL, OperatorAction
+from strongroom.server.pipeline import Response as PipelineResponse
 from strongroom.types import Principal
 
 log = logging.getLogger("strongroom.server")
 
-SIGNING_NAME = "strongroom"  # the SigV4 service name operator requests are signed for
+_KEY_PROVIDERS = ("file", "pkcs11")  # providers whose key is recovered without anyone's input
 SEALED_MESSAGE = "Strongroom is sealed. Unseal it with `strongroom unseal`."
 _MAX_BODY = 16 * 1024
 _OPEN_ATTEMPTS = 3
@@ -79,6 +87,7 @@ class SealGate:
         self._opener = opener
         self._deployment = deployment
         self._link: KeyholderLink | None = None
+        self._verifying = asyncio.Lock()
 
     @classmethod
     def fixed(cls, deployment: Deployment) -> SealGate:
@@ -170,19 +179,28 @@ class SealGate:
         )
 
     async def health(self, _request: Request) -> Response:
-        if self.sealed:
+        deployment = self._deployment
+        if deployment is None:
             return JSONResponse({"sealed": True}, status_code=503)
+        # Every request is audited or refused: a log that cannot be written means every
+        # request fails, so the server is not ready (a load balancer should look elsewhere).
+        problem = deployment.audit.problem()
+        if problem is not None:
+            return JSONResponse(
+                {"status": "not ready", "sealed": False, "reason": problem}, status_code=503
+            )
         return JSONResponse({"status": "ok", "sealed": False})
 
     async def status(self, _request: Request) -> Response:
         return await self._ask({"op": "status"})
 
     async def unseal(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > _MAX_BODY:
-            return _error(413, "RequestEntityTooLarge", "the request body is too large")
+        read = await _read(request)
+        if isinstance(read, Response):
+            return read
+        signed, source_ip = read
         try:
-            document = orjson.loads(body) if body.strip() else {}
+            document = orjson.loads(signed.body) if signed.body.strip() else {}
         except orjson.JSONDecodeError:
             document = None
         if not isinstance(document, dict):
@@ -193,71 +211,106 @@ class SealGate:
                 if not isinstance(document[name], kind):
                     return _error(400, "ValidationException", f"'{name}' must be a {kind.__name__}")
                 message[name] = document[name]
-        return await self._ask(message)
+        state = await self._request({"op": "status"})
+        if isinstance(state, Response):
+            return state
+        if not state.get("sealed"):
+            state.pop("ok", None)
+            return JSONResponse(state)  # nothing to do, nothing to protect
+        if state.get("provider") in _KEY_PROVIDERS:
+            # The key is at hand without anyone's input: the operator's credentials and
+            # permission are what stand between a caller and an unsealed deployment.
+            verdict = await self._authorize_while_sealed(signed, source_ip, UNSEAL)
+            if isinstance(verdict, Response):
+                return verdict
+            log.info("unseal requested by %s", verdict.arn)
+            return await self._ask({"op": "unseal"})
+        # Shamir and passphrase: the shares (the passphrase) are the credential.
+        answer = await self._ask(message)
+        deployment = self._deployment
+        if answer.status_code == 200 and deployment is not None:
+            # The share that completed the key: audited now that there is a log to write
+            # (earlier shares are in the operator's log: there is no key to audit with).
+            await to_thread.run_sync(
+                deployment.pipeline.record_operator_event, signed, source_ip, UNSEAL
+            )
+        return answer
 
     async def seal(self, request: Request) -> Response:
+        read = await _read(request)
+        if isinstance(read, Response):
+            return read
+        signed, source_ip = read
         deployment = self._deployment
         if deployment is None:
-            return await self._ask({"op": "status"})  # sealed already: nothing to protect
-        body = await request.body()
-        signed = http_request(request.scope, body)
-        source_ip = request.client.host if request.client else "unknown"
-        facts = RequestFacts(
-            unique_id(),
-            deployment.clock.now(),
-            source_ip,
-            request.headers.get("user-agent", ""),
-            "",
+            # Sealed already. The caller still gets an answer about their credentials
+            # where the key can be had, and never a "sealed" it did not earn.
+            verdict = await self._authorize_while_sealed(signed, source_ip, SEAL)
+            if isinstance(verdict, Response):
+                return verdict
+            state = await self._request({"op": "status"})
+            if isinstance(state, Response):
+                return state
+            state.pop("ok", None)
+            return JSONResponse({**state, "already_sealed": True})
+        # Sealing stops every account's service: only the management account's principals
+        # whose policies allow strongroom:Seal on the deployment may (server/pipeline.py).
+        outcome = await to_thread.run_sync(
+            deployment.pipeline.authorize_operator, signed, source_ip, SEAL
         )
-        try:
-            principal, region = await to_thread.run_sync(
-                deployment.pipeline.authenticate, signed, SIGNING_NAME
-            )
-            # Sealing stops every account's service: only a principal whose policies allow
-            # strongroom:Seal (AdministratorAccess does) may do it.
-            await to_thread.run_sync(
-                deployment.pipeline.authorize,
-                principal,
-                Check("strongroom:Seal"),
-                source_ip,
-                region,
-            )
-        except ServiceError as refused:
-            self._audit(deployment, facts, None, refused)
-            return _error(refused.status, refused.code, refused.message)
-        facts = RequestFacts(
-            facts.request_id, facts.time, facts.source_ip, facts.user_agent, region
-        )
-        self._audit(deployment, facts, principal, None)
-        log.info("seal requested by %s", principal.arn)
+        if isinstance(outcome, PipelineResponse):
+            return _starlette(outcome)
+        log.info("seal requested by %s", outcome.arn)
         return await self._ask({"op": "seal"})
 
-    def _audit(
-        self,
-        deployment: Deployment,
-        facts: RequestFacts,
-        principal: Principal | None,
-        error: ServiceError | None,
-    ) -> None:
-        identity = user_identity(principal) if principal is not None else None
-        event = build_event(
-            facts=facts,
-            event_source="strongroom",
-            operation=None,
-            operation_name="Seal",
-            identity=identity,
-            params=None,
-            output=None,
-            error_code=error.code if error else None,
-            error_message=error.message if error else None,
-        )
-        try:
-            deployment.pipeline.record_event(event)
-        except Exception:
-            # Sealing protects; a lost audit line must not keep the key in memory.
-            log.exception("audit write failed for a seal request")
+    async def _authorize_while_sealed(
+        self, signed: HttpRequest, source_ip: str, action: OperatorAction
+    ) -> Principal | Response:
+        """Authorize an operator request on a sealed deployment: with the key of a file
+        or PKCS#11 deployment (from the keyholder), open it just long enough to run the
+        request through the pipeline's stages, audit included, then drop it."""
+        opener = self._opener
+        if opener is None or self._link is None:
+            return _error(
+                400,
+                "InvalidRequestException",
+                "this server has no keyholder: it cannot be sealed or unsealed",
+            )
+        reply = await self._request({"op": "key"})
+        if isinstance(reply, Response):
+            return reply
+        if not reply.get("ok"):
+            return _error(
+                409,
+                "InvalidRequestException",
+                f"Strongroom is sealed ({reply.get('provider')}): credentials cannot be "
+                "checked until it is unsealed, and there is nothing to seal.",
+            )
+        if self._verifying.locked():
+            # Each check opens the deployment: one at a time, and no queue for a flood of
+            # unauthenticated callers to grow.
+            return _error(
+                503, "ThrottlingException", "another operator request is being checked; retry"
+            )
+        key = base64.b64decode(reply["key"])
+        async with self._verifying:
+            try:
+                opened = await to_thread.run_sync(lambda: opener(key))
+            except Exception:
+                log.exception("could not open the deployment to check an operator request")
+                return _error(
+                    503, "ServiceUnavailableException", "the deployment could not be opened"
+                )
+            try:
+                outcome = await to_thread.run_sync(
+                    opened.pipeline.authorize_operator, signed, source_ip, action
+                )
+            finally:
+                await to_thread.run_sync(opened.close)
+        return _starlette(outcome) if isinstance(outcome, PipelineResponse) else outcome
 
-    async def _ask(self, message: dict[str, Any]) -> Response:
+    async def _request(self, message: dict[str, Any]) -> dict[str, Any] | Response:
+        """The keyholder's reply, or the error response when there is none."""
         if self._link is None:
             return _error(
                 400,
@@ -265,9 +318,14 @@ class SealGate:
                 "this server has no keyholder: it cannot be sealed or unsealed",
             )
         try:
-            reply = await self._link.request(message)
+            return await self._link.request(message)
         except KeyholderError as problem:
             return _error(503, "ServiceUnavailableException", str(problem))
+
+    async def _ask(self, message: dict[str, Any]) -> Response:
+        reply = await self._request(message)
+        if isinstance(reply, Response):
+            return reply
         ok = reply.pop("ok", False)
         code = reply.pop("code", None)
         text = reply.pop("message", None)
@@ -275,6 +333,21 @@ class SealGate:
             return JSONResponse({"__type": code, "Message": text, **reply}, status_code=400)
         # The keyholder answers an unseal or seal once every worker applied it.
         return JSONResponse(reply)
+
+
+async def _read(request: Request) -> tuple[HttpRequest, str] | Response:
+    """The request as SigV4 reads it (its body within the operator endpoints' limit),
+    and the client's address."""
+    try:
+        body = await read_limited(request.receive, _MAX_BODY)
+    except ServiceError as refused:
+        return _error(refused.status, refused.code, refused.message)
+    source_ip = request.client.host if request.client else "unknown"
+    return http_request(request.scope, body), source_ip
+
+
+def _starlette(response: PipelineResponse) -> Response:
+    return Response(response.body, status_code=response.status, headers=response.headers)
 
 
 def _error(status: int, code: str, message: str) -> Response:

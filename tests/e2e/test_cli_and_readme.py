@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -320,3 +322,43 @@ def test_readme_settings_match_the_server() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(rf"^PORT\s+\?=\s+{DEFAULT_PORT}$", makefile, re.MULTILINE)
     assert "--dev --data-dir ./.strongroom" in makefile
+
+
+# ------------------------------------------------------------------ a newcomer's rough edges
+
+
+def test_a_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = strongroom("server", "--dev", "--port", str(port))
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert "--port N" in message and "make serve PORT=N" in message
+    assert "Errno" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_make_serve_installs_every_client_the_readme_uses_and_says_so() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["client"]}
+    assert names == {"awscli", "boto3", "aws-secretsmanager-caching"}
+    dry_run = subprocess.run(
+        ["make", "-n", "-B", "serve"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    recipe = dry_run.stdout
+    assert "pip install --quiet -e '.[client]'" in recipe
+    assert "Installing Strongroom and the clients the README uses" in recipe
+    # The README's first steps and caching snippet run these from .venv/bin.
+    for tool in ("aws", "python", "strongroom"):
+        assert (BIN / tool).exists(), tool
+
+
+def test_the_readme_says_pkcs11_needs_its_extra() -> None:
+    text = " ".join(README.read_text().split())
+    assert "`--root-key pkcs11` needs the `pkcs11` extra" in text
+    assert "pip install -e '.[pkcs11]'" in text

@@ -394,13 +394,13 @@ MALFORMED: list[tuple[str, PolicyKind, str, str]] = [
         "not JSON",
         "resource",
         "This is not a json document",
-        "This policy contains invalid JSON: Expecting value (line 1, column 1).",
+        "This policy contains invalid Json",
     ),
-    ("empty text", "resource", "", "invalid JSON"),
-    ("trailing data", "resource", "{} x", "invalid JSON: Extra data"),
-    ("NaN", "resource", '{"Version": NaN}', "NaN is not a JSON value"),
-    ("Infinity", "resource", '{"Version": -Infinity}', "-Infinity is not a JSON value"),
-    ("nesting bomb", "resource", "[" * 100_000, "nested too deeply"),
+    ("empty text", "resource", "", "This policy contains invalid Json"),
+    ("trailing data", "resource", "{} x", "This policy contains invalid Json"),
+    ("NaN", "resource", '{"Version": NaN}', "This policy contains invalid Json"),
+    ("Infinity", "resource", '{"Version": -Infinity}', "This policy contains invalid Json"),
+    ("nesting bomb", "resource", "[" * 100_000, "This policy contains invalid Json"),
     # the document
     ("array document", "resource", "[]", "The policy must be a JSON object."),
     ("string document", "resource", '"policy"', "The policy must be a JSON object."),
@@ -1201,7 +1201,7 @@ def test_text_that_is_not_json_raises(text: str) -> None:
     with pytest.raises(ServiceError) as caught:
         validate_resource_policy(text, account_id=OWNER, caller_arn=CALLER)
     assert caught.value.code == "MalformedPolicyDocumentException"
-    assert "invalid JSON" in caught.value.message
+    assert caught.value.message == "This policy contains invalid Json"
 
 
 def test_broad_access_and_lockout_are_both_reported() -> None:

@@ -606,6 +606,9 @@ def test_a_failed_commit_fails_every_success_and_audits_the_failure_under_its_re
         assert [r.get("errorCode") for r in found] == [None, INTERNAL]
         assert found[0]["responseElements"] is not None
         assert found[1]["responseElements"] is None
+        # ... written as a correction of the first (one event: audit/corrections.py).
+        assert found[1]["eventID"] == found[0]["eventID"]
+        assert "strongroomCorrection" in found[1]
 
     # Nothing is left held: the next batch commits.
     again = serve(deployment, [work(deployment, put(clock, "fail/a", "later"))])
