@@ -49,6 +49,10 @@ class Principal:
     # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
     # AROA...:<session name> for a role session (None when not known).
     unique_id: str | None = None
+    # For temporary credentials: when they were issued (aws:TokenIssueTime) and when the
+    # MFA code they were obtained with was verified (aws:MultiFactorAuthAge; None: no MFA).
+    token_issued_ms: int | None = None
+    mfa_authenticated_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not self.identity_arn:

@@ -6,11 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from strongroom.clock import ManualClock
 from strongroom.server.deployment import Deployment, initialize, open_deployment
 from tests.aws import new_key
 from tests.server import ServerProcess
+
+# No timing thresholds in tests: Hypothesis's per-example deadline fails a property on a
+# loaded machine (two pytest workers and their servers on two cores), not on a bug.
+settings.register_profile("strongroom", deadline=None)
+settings.load_profile("strongroom")
 
 
 @pytest.fixture(scope="session")

@@ -105,7 +105,11 @@ def user_identity(principal: Principal) -> dict[str, Any]:
         )
         identity["sessionContext"] = {
             "sessionIssuer": issuer,
-            "attributes": {"mfaAuthenticated": "false"},
+            "attributes": {
+                "mfaAuthenticated": "true"
+                if principal.mfa_authenticated_ms is not None
+                else "false"
+            },
         }
         if principal.source_identity:
             identity["sessionContext"]["sourceIdentity"] = principal.source_identity

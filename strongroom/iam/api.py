@@ -7,6 +7,8 @@ from functools import partial
 from typing import Any
 
 from strongroom.iam.authorization import iam_checks
+from strongroom.iam.mfa import OPERATIONS as MFA_OPERATIONS
+from strongroom.iam.mfa import MfaDevices, mfa_operations
 from strongroom.iam.repository import Kind
 from strongroom.iam.service import IdentityService
 from strongroom.iam.simulate import PolicySimulator
@@ -131,7 +133,7 @@ _BY_KIND: dict[str, tuple[str, Kind]] = {
 }
 
 
-def iam_operations(service: IdentityService) -> dict[str, Handler]:
+def iam_operations(service: IdentityService, mfa: MfaDevices) -> dict[str, Handler]:
     """Operation name -> handler(caller, params), the caller a :class:`strongroom.types.Caller`."""
     simulator = PolicySimulator(service.store, service.tokens)
     handlers: dict[str, Handler] = {}
@@ -141,7 +143,7 @@ def iam_operations(service: IdentityService) -> dict[str, Handler]:
             handlers[name] = partial(getattr(service, method), kind)
         else:
             handlers[name] = getattr(simulator if name in _SIMULATOR else service, snake_case(name))
-    return handlers
+    return {**handlers, **mfa_operations(mfa)}
 
 
 def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
@@ -152,17 +154,20 @@ def iam_resources(params: Mapping[str, Any], output: Mapping[str, Any] | None) -
             item = output.get(member)
             if isinstance(item, Mapping) and item.get("Arn"):
                 return [str(item["Arn"])]
-    for member in ("PolicyArn", "PermissionsBoundary", "PolicySourceArn"):
+        device = output.get("VirtualMFADevice")
+        if isinstance(device, Mapping) and device.get("SerialNumber"):
+            return [str(device["SerialNumber"])]
+    for member in ("PolicyArn", "PermissionsBoundary", "PolicySourceArn", "SerialNumber"):
         if params.get(member):
             return [str(params[member])]
     return []
 
 
-def iam_spec(service: IdentityService) -> ServiceSpec:
+def iam_spec(service: IdentityService, mfa: MfaDevices) -> ServiceSpec:
     return ServiceSpec(
         "iam",
-        iam_operations(service),
+        iam_operations(service, mfa),
         "AWS::IAM::Resource",
         iam_resources,
-        iam_checks(service.store, OPERATIONS),
+        iam_checks(service.store, (*OPERATIONS, *MFA_OPERATIONS)),
     )

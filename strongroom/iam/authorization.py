@@ -47,6 +47,11 @@ _DEFAULTS_TO_CALLER = {
     "GetLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
+    # ...and the MFA device operations on a user (their API references likewise).
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "ListMFADevices",
+    "ResyncMFADevice",
 }
 _CREATES = {"CreateUser": "user", "CreateGroup": "group", "CreateRole": "role"}
 _NAME_MEMBER: dict[Kind, str] = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
@@ -156,6 +161,25 @@ class IamResolvers:
         keys = {f"aws:ResourceTag/{key}": (value,) for key, value in record.tags or ()}
         return [Resource(record.arn, record.account_id, keys=keys)]
 
+    def mfa(self, caller: Any, operation: str, params: Params) -> Sequence[Resource]:
+        """A virtual MFA device: the one being created, or the one a SerialNumber names."""
+        account = caller.account_id
+        if operation == "CreateVirtualMFADevice":
+            path = params.get("Path") or "/"
+            name = params["VirtualMFADeviceName"]
+            return [Resource(f"arn:aws:iam::{account}:mfa{path}{name}", account)]
+        serial = str(params.get("SerialNumber") or "")
+        if not serial:
+            return []
+        with self._store.read() as conn:
+            tags = repo.mfa_device_tags(conn, account, serial)
+        return [Resource(serial, account, keys={f"aws:ResourceTag/{k}": (v,) for k, v in tags})]
+
+    @staticmethod
+    def sms_mfa(caller: Any, operation: str, params: Params) -> Sequence[Resource]:
+        """SMS MFA devices (a retired AWS feature) are not offered: none is ever named."""
+        return []
+
     def _key_owner(self, caller: Any, params: Params) -> list[Resource]:
         """GetAccessKeyLastUsed is authorized on the user that owns the key."""
         with self._store.read() as conn:
@@ -196,6 +220,8 @@ def iam_authorization(store: Store) -> Authorization:
             "group": resolvers.group,
             "role": resolvers.role,
             "policy": resolvers.policy,
+            "mfa": resolvers.mfa,
+            "sms-mfa": resolvers.sms_mfa,
         },
         iam_request_keys,
     )

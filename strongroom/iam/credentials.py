@@ -98,6 +98,7 @@ class SessionGrant:
     transitive_tag_keys: tuple[str, ...] = ()
     source_identity: str | None = None
     minimum_token_size: int = 0
+    mfa_authenticated_ms: int | None = None  # when the MFA code was verified, if one was
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class SessionRecord:
     source_identity: str | None
     created_ms: int
     expires_ms: int
+    mfa_authenticated_ms: int | None = None
 
     @property
     def expiration(self) -> datetime:
@@ -148,6 +150,8 @@ class SessionRecord:
                 if self.kind == "assumed-role" and self.role_id and self.session_name
                 else None
             ),
+            token_issued_ms=self.created_ms,
+            mfa_authenticated_ms=self.mfa_authenticated_ms,
         )
 
 
@@ -289,6 +293,7 @@ class CredentialStore:
                 source_identity=grant.source_identity,
                 created_ms=now,
                 expires_ms=expires_ms,
+                mfa_authenticated_ms=grant.mfa_authenticated_ms,
             )
         )
         return IssuedSession(key_id, secret, token, from_ms(expires_ms))
@@ -379,6 +384,7 @@ def _session_record(row: Any) -> SessionRecord:
         source_identity=row.source_identity,
         created_ms=row.created_ms,
         expires_ms=row.expires_ms,
+        mfa_authenticated_ms=row.mfa_authenticated_ms,
     )
 
 

@@ -1,5 +1,9 @@
-"""Rows of the IAM domain: the only module that touches the ``iam_*`` tables, and, with
-:mod:`strongroom.iam.credentials` (the request path's lookups), ``access_keys``.
+# long module: one small query per question over all of IAM's tables; to be split by noun
+# with iam/service.py after the parallel changes of this wave merge (issue 13 section 3).
+"""Rows of the IAM domain: the only module that touches the ``iam_*`` tables (but for
+``iam_mfa_devices``, kept by :mod:`strongroom.iam.mfa`, which sealed seeds make a module
+of its own), and, with :mod:`strongroom.iam.credentials` (the request path's lookups),
+``access_keys``.
 
 Names are looked up by ``name_key`` (the lower-cased name): IAM names are unique in an
 account ignoring case.
@@ -21,6 +25,7 @@ from strongroom.store.schema import (
     iam_groups,
     iam_inline_policies,
     iam_login_profiles,
+    iam_mfa_devices,
     iam_policies,
     iam_policy_versions,
     iam_roles,
@@ -594,3 +599,21 @@ def bump_generation(conn: Connection) -> None:
     )
     if result.rowcount == 0:
         conn.execute(insert(iam_generation).values(id=1, value=1))
+
+
+def has_mfa_devices(conn: Connection, user_id: str) -> bool:
+    """Whether ``user_id`` has an MFA device enabled (iam/mfa.py keeps them)."""
+    found = conn.execute(
+        select(iam_mfa_devices.c.serial_number).where(iam_mfa_devices.c.user_id == user_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def mfa_device_tags(conn: Connection, account_id: str, serial: str) -> list[tuple[str, str]]:
+    """The tags of the virtual MFA device ``serial`` (none if there is no such device)."""
+    found = conn.execute(
+        select(iam_mfa_devices.c.tags).where(
+            iam_mfa_devices.c.serial_number == serial, iam_mfa_devices.c.account_id == account_id
+        )
+    ).scalar_one_or_none()
+    return [(str(key), str(value)) for key, value in found or ()]

@@ -51,7 +51,8 @@ from sqlalchemy import Connection
 from strongroom.iam import managed_policies
 from strongroom.iam import repository as repo
 from strongroom.iam.repository import Kind
-from strongroom.policy.conditions import parse_address, parse_binary, parse_date, parse_number
+from strongroom.policy.conditions import parse_address, parse_binary, parse_number
+from strongroom.policy.dates import parse_date
 from strongroom.policy.document import CURRENT_VERSION, PolicyDocument, PolicyKind, Statement
 from strongroom.policy.evaluate import (
     Decision,

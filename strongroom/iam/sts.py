@@ -9,6 +9,12 @@ session policies limit what its identity policies grant, as for any request.
 GetCallerIdentity and GetSessionToken need no permission (AWS: "No permissions are
 required to perform this operation").
 
+GetSessionToken and AssumeRole take an MFA code (SerialNumber, TokenCode) from the calling
+user's own enabled device (strongroom/iam/mfa.py), refused otherwise ("Configuring
+MFA-protected API access"). The session records when the code was verified: its requests
+carry ``aws:MultiFactorAuthPresent`` "true" and ``aws:MultiFactorAuthAge``. A role
+assumed from an MFA session keeps that session's MFA.
+
 Decisions about behaviour AWS does not spell out are marked "Decision:" below.
 """
 
@@ -19,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from strongroom.clock import Clock
+from strongroom.clock import Clock, now_ms
 from strongroom.iam.credentials import (
     CredentialStore,
     IssuedSession,
@@ -27,6 +33,7 @@ from strongroom.iam.credentials import (
     SessionGrant,
     SessionRecord,
 )
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService, RoleInfo
 from strongroom.policy.document import parse_policy
 from strongroom.protocol.errors import (
@@ -135,11 +142,13 @@ class SecurityTokenService:
         credentials: CredentialStore,
         identities: IdentityService,
         clock: Clock,
+        mfa: MfaDevices,
     ) -> None:
         self._store = store
         self._credentials = credentials
         self._identities = identities
         self._clock = clock
+        self._mfa = mfa
 
     @property
     def identities(self) -> IdentityService:
@@ -186,9 +195,7 @@ class SecurityTokenService:
         principal = principal_of(caller)
         if principal.session_token:
             raise _access_denied("Cannot call GetSessionToken with session credentials")
-        if params.get("SerialNumber") or params.get("TokenCode"):
-            # Decision: no MFA devices exist here, so no MFA code can be valid.
-            raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
+        mfa_ms = self._verify_mfa(principal, params)
         if principal.kind == "root":
             duration = int(params.get("DurationSeconds") or ROOT_SESSION_LIMIT)
             if duration > ROOT_SESSION_LIMIT:
@@ -204,10 +211,31 @@ class SecurityTokenService:
             identity_arn=principal.identity_arn,
             duration_seconds=duration,
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+            mfa_authenticated_ms=mfa_ms,
         )
         with self._store.write() as conn:
             issued = self._credentials.create_session(conn, grant)
         return {"Credentials": _credentials_out(issued)}
+
+    def _verify_mfa(self, principal: Principal, params: Params) -> int | None:
+        """When the MFA code given as SerialNumber and TokenCode was verified (now), or
+        None if none was given. The device must be the calling IAM user's own, enabled;
+        a wrong code, or one accepted before, is refused."""
+        serial, code = params.get("SerialNumber"), params.get("TokenCode")
+        if not serial and not code:
+            return None
+        verdict = "unknown"
+        if serial and code and principal.kind == "user":
+            verdict = self._mfa.verify(principal.account_id, principal.identity_arn, serial, code)
+        if verdict == "invalid":
+            raise _access_denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code."
+            )
+        if verdict != "valid":
+            # A device that is not the caller's, a role session (roles have no devices),
+            # or half of the pair: AWS refuses rather than ignore it.
+            raise _access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")
+        return now_ms(self._clock)
 
     # GetAccessKeyInfo ---------------------------------------------------------------------
 
@@ -248,6 +276,9 @@ class SecurityTokenService:
         role = role_named(self._identities, role_arn)
         if role is None:
             raise _not_authorized(principal, "sts:AssumeRole", role_arn)
+        # The trust policy was evaluated with this request's MFA claimed (see
+        # sts_authorization.request_keys): the claim is checked here, before any session.
+        verified_ms = self._verify_mfa(principal, params)
 
         duration = int(params.get("DurationSeconds") or DEFAULT_ROLE_SESSION)
         if principal.kind == "assumed-role" and duration > ROLE_CHAINING_LIMIT:
@@ -279,6 +310,11 @@ class SecurityTokenService:
             transitive_tag_keys=(*(key for key, _ in inherited), *transitive),
             source_identity=identity,
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
+            # A session assumed from a session that was obtained with MFA keeps its MFA
+            # (role chaining after GetSessionToken with MFA), counted from the same moment.
+            mfa_authenticated_ms=verified_ms
+            if verified_ms is not None
+            else principal.mfa_authenticated_ms,
         )
         with self._store.write() as conn:
             issued = self._credentials.create_session(conn, grant)

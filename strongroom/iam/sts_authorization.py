@@ -108,6 +108,12 @@ class StsResolvers:
             return {}
         principal = principal_of(caller)
         keys: dict[str, tuple[str, ...]] = {"sts:RoleSessionName": (params["RoleSessionName"],)}
+        if params.get("SerialNumber") and params.get("TokenCode"):
+            # "MFA-protected API access": a trust policy's aws:MultiFactorAuthPresent reads
+            # the code given with this very request. AssumeRole verifies it before it
+            # issues anything and refuses the request if it is not valid.
+            keys["aws:MultiFactorAuthPresent"] = ("true",)
+            keys["aws:MultiFactorAuthAge"] = ("0",)
         if params.get("ExternalId") is not None:
             keys["sts:ExternalId"] = (params["ExternalId"],)
         tags = requested_tags(params.get("Tags"))

@@ -88,6 +88,8 @@ class Users(IdentityBase):
                 raise _delete_conflict("Cannot delete entity, must delete login profile first.")
             if repo.access_keys_of(conn, user.arn):
                 raise _delete_conflict("Cannot delete entity, must delete access keys first.")
+            if repo.has_mfa_devices(conn, user.id):
+                raise _delete_conflict("Cannot delete entity, must delete MFA device first.")
             if repo.inline_policies(conn, user.id):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
             if repo.attached(conn, user.id):

@@ -34,7 +34,7 @@ from strongroom.policy.evaluate import (
     mentions,
     reads_clock,
 )
-from strongroom.policy.global_keys import global_keys
+from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
 from strongroom.protocol.errors import ServiceError
 from strongroom.types import Check, Identities, Principal, PrincipalPolicies
 
@@ -123,8 +123,9 @@ class PolicyAuthorizer:
         (action, resource, its account, the resource or key policy text, key-policy mode,
         condition keys), the request facts the global condition keys come from (source
         IP, region, secure transport) and the time. The memo's key holds all of them but
-        two: the time, compared only for decisions in which some policy reads a clock key
-        (``aws:CurrentTime``, ``aws:EpochTime``), as the others hold at any time; and the
+        two: the time, compared only for decisions in which some policy reads a key that
+        moves with it (``aws:CurrentTime``, ``aws:EpochTime``, ``aws:MultiFactorAuthAge``),
+        as the others hold at any time; and the
         check's condition keys that no policy involved mentions
         (:func:`~strongroom.policy.evaluate.mentions`), which cannot change the answer.
         A KMS check carries the secret's ARN and version id as encryption context, which
@@ -230,9 +231,12 @@ class PolicyAuthorizer:
             or any(reads_clock(document) for document in session_policies)
         ):
             # Only then: a clock key that no policy names cannot change the decision.
+            # aws:MultiFactorAuthAge is read from the same clock reading: the stamp (the
+            # clock keys) and the memo's key (the principal, with its MFA time) fix it.
             now = self._clock_keys(facts)
             stamp = tuple(now.values())
-            context = {**keys, **now, **check.context}
+            age = multi_factor_auth_age(principal, int(now["aws:EpochTime"][0]))
+            context = {**keys, **now, **age, **check.context}
         else:
             context = {**keys, **check.context}
         request = RequestContext(

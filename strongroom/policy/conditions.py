@@ -20,7 +20,9 @@ context keys or values", "Single-valued vs. multivalued context keys", IAM User 
   values matches, and a negated operator is exactly the negation of its positive form.
   (AWS says multivalued keys need a set operator and does not document the bare form;
   this reading keeps ``StringNotEquals`` equal to ``not StringEquals``.)
-- An empty value list in the request (``"aws:TagKeys": []``) is the same as a missing key.
+- An empty value list in the request (``"aws:TagKeys": []``) is the same as a missing key;
+  so, for ``ForAnyValue:`` and ``ForAllValues:``, is a list of empty strings (``[""]``),
+  which AWS treats as a null data set.
 - Policy variables are substituted in String, ARN and Bool values only; under the other
   operators ``${...}`` is literal text, which is not a valid number, date, address or
   base64 value and so matches nothing.
@@ -37,11 +39,11 @@ import ipaddress
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Protocol
 
+from strongroom.policy.dates import parse_date
 from strongroom.policy.document import split_operator
 from strongroom.policy.matching import PatternMatcher
 from strongroom.policy.variables import (
@@ -66,8 +68,6 @@ NEGATIONS: Mapping[str, str] = {
 
 
 class _Matcher(Protocol):
-    required: frozenset[str]
-
     def __call__(self, value: str, keys: ContextKeys, /) -> bool:
         """Whether one request value matches any of the policy values."""
 
@@ -75,13 +75,12 @@ class _Matcher(Protocol):
 class _Text:
     """StringEquals, StringEqualsIgnoreCase, Bool: exact comparison, optionally case-folded."""
 
-    __slots__ = ("_dynamic", "_fold", "_static", "required")
+    __slots__ = ("_dynamic", "_fold", "_static")
 
     def __init__(self, templates: list[Template], *, fold: bool) -> None:
         self._fold = fold
         self._static = frozenset(self._norm(t.static) for t in templates if t.static is not None)
         self._dynamic = [t for t in templates if t.static is None]
-        self.required: frozenset[str] = frozenset().union(*(t.required for t in templates))
 
     def _norm(self, text: str) -> str:
         return text.lower() if self._fold else text
@@ -92,7 +91,7 @@ class _Text:
         if value in self._static:
             return True
         for template in self._dynamic:
-            rendered = template.render(keys, str)
+            rendered = template.render(keys, str)  # None: a null value, matching nothing
             if rendered is not None and self._norm(rendered) == value:
                 return True
         return False
@@ -101,7 +100,7 @@ class _Text:
 class _Compare:
     """Numeric, Date, Binary and IP operators: typed comparison of parsed values."""
 
-    __slots__ = ("_compare", "_parse", "_values", "required")
+    __slots__ = ("_compare", "_parse", "_values")
 
     def __init__(
         self,
@@ -112,7 +111,6 @@ class _Compare:
         self._values = [value for value in wanted if value is not None]
         self._parse = parse
         self._compare = compare
-        self.required: frozenset[str] = frozenset()
 
     def __call__(self, value: str, keys: ContextKeys, /) -> bool:
         parsed = self._parse(value)
@@ -125,7 +123,6 @@ class _Compare:
 # --------------------------------------------------------------------------- value types
 
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
-_EPOCH = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 @lru_cache(maxsize=4096)
@@ -136,24 +133,6 @@ def parse_number(text: str) -> Decimal | None:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
         return None
-
-
-@lru_cache(maxsize=4096)
-def parse_date(text: str) -> float | None:
-    """Seconds since the epoch, from epoch seconds or an ISO 8601 date.
-
-    A bare number is epoch seconds (``aws:EpochTime``), as the policy parser also reads
-    it. A date without a time zone is UTC.
-    """
-    if _EPOCH.fullmatch(text):
-        return float(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 @lru_cache(maxsize=1024)
@@ -244,7 +223,6 @@ class Condition:
         "_prefix",
         "key",
         "operator",
-        "required",
     )
 
     def __init__(
@@ -261,15 +239,17 @@ class Condition:
         if base == "Null":
             # "true": the key must be absent; "false": present. Several values are ORed.
             self._null = tuple(value.lower() == "true" for value in values)
-            self.required: frozenset[str] = frozenset()
         else:
             self._matcher = _matcher(NEGATIONS.get(base, base), values, variables)
-            self.required = self._matcher.required
 
     def __call__(self, keys: ContextKeys) -> bool:
         present = keys.get(self.key)
         if self._null is not None:
             return (not present) in self._null
+        if present and self._prefix is not None and not any(present):
+            # Every value is the empty string: for a set operator that is a null data set
+            # ("Single-valued vs. multivalued context keys"), as if the key were missing.
+            present = None
         if not present:
             if self._if_exists or self._prefix == "ForAllValues":
                 return True

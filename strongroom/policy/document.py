@@ -19,10 +19,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, TypeGuard, cast, get_args
 
+from strongroom.policy.dates import parse_date
 from strongroom.protocol.errors import ServiceError
 
 # "key": a KMS key policy, a resource policy whose Sid may contain spaces (AWS's own
@@ -547,13 +547,7 @@ def _is_number(value: str) -> bool:
 
 
 def _is_date(value: str) -> bool:
-    if re.fullmatch(r"-?[0-9]+", value):  # seconds since the epoch
-        return True
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    return parse_date(value) is not None
 
 
 def _is_boolean(value: str) -> bool:

@@ -284,7 +284,6 @@ class _Statement:
         "not_principal",
         "not_resource",
         "principals",
-        "required",
         "resources",
     )
 
@@ -305,7 +304,6 @@ class _Statement:
         self.conditions: tuple[Condition, ...] = compile_conditions(
             statement.condition, variables=variables
         )
-        self.required = self.resources.required.union(*(c.required for c in self.conditions))
 
     def covers(self, action: str) -> bool:
         """Whether Action (or NotAction) lets this statement apply to ``action``."""
@@ -314,12 +312,8 @@ class _Statement:
     def applies(self, request: RequestContext, keys: ContextKeys) -> bool:
         """Resource, policy variables and conditions, for a statement that covers the
         request's action (the principal is matched separately)."""
-        # A statement with a policy variable that has no value in this request is invalid
-        # and does not apply (AWS: "causes the statement to be invalid"), whatever its effect.
-        for key in self.required:
-            values = keys.get(key)
-            if values is None or len(values) != 1:
-                return False
+        # A policy variable without a value makes only the value holding it null (see
+        # strongroom.policy.variables), never the whole statement.
         if self.resources(request.resource, keys) == self.not_resource:
             return False
         for condition in self.conditions:  # noqa: SIM110 - no generator on the hot path
@@ -384,10 +378,14 @@ _ACTION_MEMO_LIMIT = 512
 
 
 CLOCK_KEYS: tuple[str, ...] = ("aws:CurrentTime", "aws:EpochTime")
-"""The condition keys whose values come from the clock. A policy that names none of them
-decides a request the same way at any time (see :func:`reads_clock`)."""
+"""The condition keys whose values are the clock's reading."""
 
-_CLOCK_KEYS_LOWER = tuple(key.lower() for key in CLOCK_KEYS)
+TIME_KEYS: tuple[str, ...] = (*CLOCK_KEYS, "aws:MultiFactorAuthAge")
+"""The condition keys whose values change as time passes: the clock's, and the seconds
+since the session's MFA code was verified. A policy that names none of them decides a
+request the same way at any time (see :func:`reads_clock`)."""
+
+_CLOCK_KEYS_LOWER = tuple(key.lower() for key in TIME_KEYS)
 
 
 def _text_of(document: PolicyDocument) -> str:
@@ -434,8 +432,9 @@ def mentions(document: PolicyDocument, key: str) -> bool:
 
 
 def reads_clock(document: PolicyDocument) -> bool:
-    """Whether ``document`` may read a key of :data:`CLOCK_KEYS` (``aws:CurrentTime``,
-    ``aws:EpochTime``) anywhere: if not, its decisions do not depend on the time.
+    """Whether ``document`` may read a key of :data:`TIME_KEYS` (``aws:CurrentTime``,
+    ``aws:EpochTime``, ``aws:MultiFactorAuthAge``) anywhere: if not, its decisions do not
+    depend on the time.
     Computed once per compiled policy."""
     return _compiled(document).reads_clock
 

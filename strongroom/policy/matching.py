@@ -77,20 +77,19 @@ class PatternMatcher:
     policy variables compiled once into one alternation, the others rendered per request
     (StringLike values, ARN patterns)."""
 
-    __slots__ = ("_dynamic", "_static", "required")
+    __slots__ = ("_dynamic", "_static")
 
     def __init__(self, templates: Iterable[Template]) -> None:
         templates = list(templates)
         static = [t.static for t in templates if t.static is not None]
         self._static = compile_regex(_alternation(static)) if static else None
         self._dynamic = [t for t in templates if t.static is None]
-        self.required: frozenset[str] = frozenset().union(*(t.required for t in templates))
 
     def __call__(self, value: str, keys: ContextKeys, /) -> bool:
         if self._static is not None and self._static.fullmatch(value) is not None:
             return True
         for template in self._dynamic:
-            regex = template.render(keys, re.escape)
+            regex = template.render(keys, re.escape)  # None: a null value, matching nothing
             if regex is not None and compile_regex(regex).fullmatch(value) is not None:
                 return True
         return False

@@ -8,9 +8,12 @@ Rules ("IAM policy elements: Variables and tags", IAM User Guide):
 - A variable names a request-context key (case-insensitively). A key with one value
   substitutes that value; a key that is missing, empty or multivalued has no value as a
   variable, and then the default given as ``${key, 'default'}`` is used. Without a
-  default the variable cannot be resolved, which (AWS: "any attempt to match it fails and
-  causes the statement to be invalid") makes the whole statement not apply; the
-  evaluator enforces that with :attr:`Template.required`.
+  default the value that holds the variable is null ("Policy variables with no value",
+  IAM User Guide) in that one place, not the whole statement: :meth:`Template.render`
+  answers None, and the caller treats that one value as matching nothing. So a positive
+  operator (``StringEquals``) does not match it, a negated one (``StringNotEquals``)
+  does, the other values of the same key still count, a ``Resource`` pattern with it
+  matches no resource and a ``NotResource`` pattern with it excludes none.
 - ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters, so a pattern can
   match a real asterisk or question mark.
 - A substituted value is always literal text: a tag value of ``*`` matches an asterisk,
@@ -102,7 +105,6 @@ class Template:
 
     pieces: tuple[Piece, ...]
     static: str | None
-    required: frozenset[str]
 
     @classmethod
     def build(cls, pieces: list[Piece]) -> Template:
@@ -114,11 +116,11 @@ class Template:
                 merged.append(piece)
         variables = [piece for piece in merged if isinstance(piece, Variable)]
         static = None if variables else "".join(p for p in merged if isinstance(p, str))
-        required = frozenset(v.key for v in variables if v.default is None)
-        return cls(tuple(merged), static, required)
+        return cls(tuple(merged), static)
 
     def render(self, keys: ContextKeys, quote: Callable[[str], str]) -> str | None:
-        """Fill in the variables, each passed through ``quote``; None if one has no value."""
+        """Fill in the variables, each passed through ``quote``; None (a null value, which
+        matches nothing) if one has no value."""
         if self.static is not None:
             return self.static
         parts: list[str] = []

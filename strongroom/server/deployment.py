@@ -16,6 +16,7 @@ from strongroom.audit.lookup import EventLookup
 from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.organizations import Organizations, organizations_spec
 from strongroom.iam.service import IdentityService, create_admin_user
 from strongroom.iam.sts import SecurityTokenService, sts_spec
@@ -158,13 +159,14 @@ def open_deployment(
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
     identities = IdentityService(store, barrier, clock, credentials, tokens)
+    mfa = MfaDevices(store, barrier, clock, tokens)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
             kms_spec(keys),
             cloudtrail_spec(EventLookup(data_dir / "audit", clock, tokens)),
-            iam_spec(identities),
-            sts_spec(SecurityTokenService(store, credentials, identities, clock)),
+            iam_spec(identities, mfa),
+            sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
         ],
         store,

@@ -6,7 +6,7 @@ table are declared here, where the deployment that creates them is assembled."""
 from __future__ import annotations
 
 from strongroom.audit import signing
-from strongroom.iam import credentials
+from strongroom.iam import credentials, mfa
 from strongroom.keys import rekey
 from strongroom.keys.rekey import SealedColumn
 from strongroom.server.deployment import TOKEN_KEY
@@ -23,6 +23,7 @@ SEALED_SETTINGS = SealedColumn(
 
 ROOT_SEALED: tuple[SealedColumn, ...] = (
     *credentials.ROOT_SEALED,
+    *mfa.ROOT_SEALED,
     SEALED_SETTINGS,
     rekey.KMS_MATERIAL,
 )

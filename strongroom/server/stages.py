@@ -378,8 +378,13 @@ class Stages:
             or key.status != "Active"
             # A session key needs its own session token; a long-term key takes none.
             or not key.accepts_token(credential.security_token)
-            # GetSessionToken's credentials call IAM only with MFA, which is not served.
-            or (key.temporary and key.principal.kind != "assumed-role" and signing_name == "iam")
+            # GetSessionToken's credentials call IAM only if obtained with MFA.
+            or (
+                key.temporary
+                and key.principal.kind != "assumed-role"
+                and key.principal.mfa_authenticated_ms is None
+                and signing_name == "iam"
+            )
         ):
             raise unrecognized_client()
         now = self._clock.now()

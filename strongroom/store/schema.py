@@ -349,8 +349,32 @@ sts_sessions = Table(
     Column("source_identity", String(256)),
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
+    # When the session's MFA code was verified (aws:MultiFactorAuthAge counts from it);
+    # NULL for a session obtained without MFA.
+    Column("mfa_authenticated_ms", BigInteger),
 )
 Index("ix_sts_sessions_expires", sts_sessions.c.expires_ms)
+
+# Virtual MFA devices (iam/mfa.py). The TOTP seed is sealed by the barrier, bound to the
+# serial number; a device is assigned to at most one user (user_id) once enabled.
+# last_step is the last TOTP time step accepted, so no code is accepted twice; drift is
+# the device clock's offset in time steps, learned when it is enabled or resynchronized.
+iam_mfa_devices = Table(
+    "iam_mfa_devices",
+    metadata,
+    Column("serial_number", String(256), primary_key=True),  # arn:aws:iam::ACCT:mfa/...
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(226), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("seed_ciphertext", LargeBinary, nullable=False),
+    Column("user_id", String(32), ForeignKey("iam_users.id")),
+    Column("enabled_ms", BigInteger),
+    Column("last_step", BigInteger),
+    Column("drift", Integer, nullable=False),
+    Column("tags", JSON),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ix_iam_mfa_devices_user", iam_mfa_devices.c.user_id)
 
 # Organizations ---------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 from strongroom.iam.credentials import Principal
-from strongroom.policy.global_keys import global_keys
+from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
 
 ACCOUNT = "111122223333"
 USER = Principal(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/alice", "AKIAALICE")
@@ -40,6 +43,7 @@ def test_a_user_s_request() -> None:
         "aws:SecureTransport": ("false",),
         "aws:RequestedRegion": ("eu-west-1",),
         "aws:ViaAWSService": ("false",),
+        "aws:PrincipalIsAWSService": ("false",),
         "aws:SourceIp": ("192.0.2.10",),
         "aws:PrincipalOrgID": ("o-a1b2c3d4e5",),
         "aws:userid": ("AIDAEXAMPLE",),
@@ -73,3 +77,42 @@ def test_what_is_left_out_when_unknown() -> None:
 
 def test_secure_transport() -> None:
     assert keys_of(USER, secure_transport=True)["aws:SecureTransport"] == ("true",)
+
+
+ISSUED = datetime(2026, 3, 1, 8, 30, 15, 250_000, tzinfo=UTC)
+ISSUED_MS = int(ISSUED.timestamp() * 1000)
+TEMPORARY = dataclasses.replace(SESSION, session_token=True, token_issued_ms=ISSUED_MS)
+USER_SESSION = dataclasses.replace(
+    USER, access_key_id="ASIAUSER", session_token=True, token_issued_ms=ISSUED_MS
+)
+
+
+def test_long_term_keys_carry_no_token_or_mfa_keys() -> None:
+    # AWS: aws:MultiFactorAuthPresent and aws:TokenIssueTime are absent for long-term
+    # access keys, which is why the "MFA required" pattern reads BoolIfExists.
+    for principal in (USER, ROOT):
+        keys = keys_of(principal)
+        for absent in ("aws:TokenIssueTime", "aws:MultiFactorAuthPresent"):
+            assert absent not in keys
+        assert multi_factor_auth_age(principal, int(ISSUED.timestamp()) + 60) == {}
+
+
+def test_temporary_credentials_without_mfa() -> None:
+    for principal in (TEMPORARY, USER_SESSION):
+        keys = keys_of(principal)
+        assert keys["aws:TokenIssueTime"] == ("2026-03-01T08:30:15Z",)
+        assert keys["aws:MultiFactorAuthPresent"] == ("false",)
+        assert multi_factor_auth_age(principal, int(ISSUED.timestamp()) + 60) == {}
+
+
+def test_temporary_credentials_with_mfa() -> None:
+    verified = ISSUED_MS - 90_000  # the code was checked 90 s before the session was issued
+    principal = dataclasses.replace(TEMPORARY, mfa_authenticated_ms=verified)
+    assert keys_of(principal)["aws:MultiFactorAuthPresent"] == ("true",)
+    now = int(ISSUED.timestamp()) + 3600
+    assert multi_factor_auth_age(principal, now) == {"aws:MultiFactorAuthAge": ("3690",)}
+
+
+def test_principal_is_aws_service_is_false_for_iam_principals() -> None:
+    for principal in (USER, SESSION, ROOT, TEMPORARY):
+        assert keys_of(principal)["aws:PrincipalIsAWSService"] == ("false",)

@@ -12,6 +12,7 @@ import pytest
 
 from strongroom.iam.api import iam_operations
 from strongroom.iam.credentials import admin_arn
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService
 from strongroom.iam.simulate import PolicySimulator, statement_positions
 from strongroom.protocol.errors import ServiceError
@@ -126,8 +127,12 @@ def refused(call: Callable[[], Any], code: str, message: str | None = None) -> S
 # The facade ------------------------------------------------------------------------------
 
 
-def test_both_operations_are_served_by_the_iam_facade(iam: IdentityService) -> None:
-    handlers = iam_operations(iam)
+def test_both_operations_are_served_by_the_iam_facade(
+    iam: IdentityService, deployment: Deployment
+) -> None:
+    handlers = iam_operations(
+        iam, MfaDevices(iam.store, deployment.barrier, deployment.clock, iam.tokens)
+    )
     assert handlers["SimulatePrincipalPolicy"].__name__ == "simulate_principal_policy"
     assert handlers["SimulateCustomPolicy"].__name__ == "simulate_custom_policy"
 

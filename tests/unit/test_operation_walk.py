@@ -27,6 +27,7 @@ from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.iam.api import iam_spec
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.organizations import Organizations, organizations_spec
 from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import SecurityTokenService, sts_spec
@@ -70,6 +71,9 @@ NEVER_DEFINED = {
     "kms:MultiRegionKeyType": "no multi-Region keys",
     # IAM's role templates are not served.
     "iam:RoleTemplateARN": "no role templates",
+    # FIDO security keys are not served: MFA devices here are virtual (TOTP) ones.
+    "iam:FIDO-": "no FIDO security keys",
+    "iam:RegisterSecurityKey": "no FIDO security keys",
     # Web identity and SAML federation keys: AssumeRole by an IAM principal never has them.
     "accounts.google.com:": "web identity",
     "cognito-identity.amazonaws.com:": "web identity",
@@ -85,6 +89,7 @@ NOT_YET = {
     ("iam", "CreateUser"): ("aws:ResourceTag/${TagKey}", "iam:ResourceTag/${TagKey}"),
     ("iam", "CreateRole"): ("aws:ResourceTag/${TagKey}", "iam:ResourceTag/${TagKey}"),
     ("iam", "CreatePolicy"): ("aws:ResourceTag/${TagKey}",),
+    ("iam", "CreateVirtualMFADevice"): ("aws:ResourceTag/${TagKey}",),
     ("secretsmanager", "CreateSecret"): (
         "aws:ResourceTag/${TagKey}",
         "secretsmanager:ResourceTag/tag-key",
@@ -142,6 +147,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
             PolicyName="walk-policy", Path="/team/", PolicyDocument=ALLOW_ALL, Tags=TAGS
         )["Policy"]
         key = iam.create_access_key(UserName="walker")["AccessKey"]["AccessKeyId"]
+        iam.create_virtual_mfa_device(VirtualMFADeviceName="walk-phone", Tags=TAGS)
         kms = client(deployment, "kms")
         key_id = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"][
             "KeyId"
@@ -166,12 +172,15 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         deployment.store, deployment.barrier, clock, deployment.credentials
     )
     tokens = TokenCodec(b"w" * 32)
+    mfa = MfaDevices(deployment.store, deployment.barrier, clock, tokens)
     specs = [
         secretsmanager_spec(deployment.secrets),
         kms_spec(deployment.keys),
         cloudtrail_spec(EventLookup(deployment.data_dir / "audit", clock, tokens)),
-        iam_spec(identities),
-        sts_spec(SecurityTokenService(deployment.store, deployment.credentials, identities, clock)),
+        iam_spec(identities, mfa),
+        sts_spec(
+            SecurityTokenService(deployment.store, deployment.credentials, identities, clock, mfa)
+        ),
         organizations_spec(Organizations(deployment.store, deployment.credentials, clock, tokens)),
     ]
     yield World(
@@ -200,6 +209,8 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
     document = {"PolicyDocument": ALLOW_ALL}
     inline = {"PolicyName": "inline"}
     tags = {"Tags": TAGS}
+    device = {"SerialNumber": f"arn:aws:iam::{DEV_ACCOUNT}:mfa/walk-phone"}
+    codes = {"AuthenticationCode1": "123456", "AuthenticationCode2": "654321"}
     iam: dict[str, Mapping[str, Any]] = {
         "CreateUser": {
             "UserName": "new",
@@ -282,6 +293,13 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "DeleteLoginProfile": user,
         "SimulatePrincipalPolicy": {"PolicySourceArn": w.user_arn, "ActionNames": ["s3:*"]},
         "SimulateCustomPolicy": {"PolicyInputList": [ALLOW_ALL], "ActionNames": ["s3:*"]},
+        "CreateVirtualMFADevice": {"VirtualMFADeviceName": "new-phone", "Path": "/", **tags},
+        "EnableMFADevice": {**user, **device, **codes},
+        "ResyncMFADevice": {**user, **device, **codes},
+        "DeactivateMFADevice": {**user, **device},
+        "DeleteVirtualMFADevice": device,
+        "ListMFADevices": user,
+        "ListVirtualMFADevices": {},
     }
     key = {"KeyId": w.key_id}
     context = {"EncryptionContext": {"app": "walk"}}

@@ -700,6 +700,27 @@ def test_a_time_condition_is_evaluated_again_as_time_moves(
     assert outcome(authorizer, request) is not None
 
 
+def test_the_mfa_age_is_evaluated_again_as_time_moves(
+    iam: IdentityService, authorizer: PolicyAuthorizer, clock: ManualClock, counter: Counter
+) -> None:
+    """aws:MultiFactorAuthAge counts from the session's MFA time: a decision that reads it
+    is remembered only for the second it was made in, like one reading aws:CurrentTime."""
+    fresh = allow(NumericLessThan={"aws:MultiFactorAuthAge": "600"})
+    new_role(iam, "mfa", document(fresh))
+    verified = int(clock.now().timestamp() * 1000)
+    with_mfa = as_session("mfa", "s", session_token=True, mfa_authenticated_ms=verified)
+    without = as_session("mfa", "t", session_token=True)
+    request = (with_mfa, secret_check(), facts())
+    assert outcome(authorizer, request) is None
+    assert outcome(authorizer, request) is None
+    assert counter.evaluations == 1
+    assert outcome(authorizer, (without, secret_check(), facts())) is not None
+    clock.advance(timedelta(seconds=599))
+    assert outcome(authorizer, request) is None
+    clock.advance(timedelta(seconds=1))
+    assert outcome(authorizer, request) is not None
+
+
 @pytest.mark.parametrize("where", ["identity", "boundary", "resource", "session"])
 def test_time_is_compared_whichever_policy_reads_it(
     iam: IdentityService,
@@ -796,6 +817,8 @@ def test_only_the_clock_keys_depend_on_the_clock(
         (allow(), False),
         (allow(DateLessThan={"aws:TokenIssueTime": UNTIL}), False),
         (allow(DateLessThan={"aws:CurrentTime": UNTIL}), True),
+        (allow(NumericLessThan={"aws:MultiFactorAuthAge": "3600"}), True),
+        (allow(Bool={"aws:MultiFactorAuthPresent": "true"}), False),
         (allow(DateLessThan={"AWS:CURRENTTIME": UNTIL}), True),
         (allow(NumericLessThan={"aws:epochtime": "1"}), True),
         (allow(Null={"aws:CurrentTime": "false"}), True),

@@ -1556,3 +1556,28 @@ def test_deny_statements_never_make_a_policy_public(statements: list[dict[str, A
     allows = [s for s in statements if s["Effect"] == "Allow"]
     if allows:
         assert public(*allows, *denies) is public(*allows)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2020",
+        "2020-01",
+        "2020-01-31",
+        "2020-01-31T10:00Z",
+        "2020-01-31T10:00:59+02:00",
+        "2020-01-31T10:00:59.25Z",
+        "1617220800",
+    ],
+)
+def test_w3c_dates_are_valid_date_values(value: str) -> None:
+    """AWS's Date operators take the W3C profiles of ISO 8601 (YYYY, YYYY-MM, YYYY-MM-DD
+    and the time forms) or epoch seconds."""
+    parsed = parse(policy(statement(Condition={"DateGreaterThan": {"aws:CurrentTime": value}})))
+    assert parsed.statements[0].condition["DateGreaterThan"]["aws:CurrentTime"] == (value,)
+
+
+@pytest.mark.parametrize("value", ["2020-13", "2020-1", "0000", "2020-01-32", "tomorrow"])
+def test_dates_outside_the_w3c_profiles_are_refused(value: str) -> None:
+    text = policy(statement(Condition={"DateGreaterThan": {"aws:CurrentTime": value}}))
+    assert f'"{value}" is not a valid date' in malformed(text, "resource")

@@ -1126,6 +1126,26 @@ CONDITIONS: list[ConditionCase] = [
     *family(
         ("DateEquals", NOW, "1748736000"), ("epoch policy value", "2025-06-01T00:00:00Z", True)
     ),
+    # The W3C profiles of ISO 8601 that AWS accepts, partial dates meaning their start.
+    *family(
+        ("DateGreaterThan", NOW, "2020-01"),
+        ("YYYY-MM: later", "2020-01-01T00:00:01Z", True),
+        ("YYYY-MM: its first instant is not later", "2020-01-01T00:00:00Z", False),
+    ),
+    *family(
+        ("DateGreaterThanEquals", NOW, "2020"),
+        ("YYYY: the first instant of the year", "2020-01-01T00:00:00Z", True),
+        ("YYYY: the year before", "2019-12-31T23:59:59Z", False),
+    ),
+    *family(
+        ("DateLessThan", NOW, "1997-07-16T19:20+01:00"),
+        ("hh:mm with a zone", "1997-07-16T18:19:59Z", True),
+        ("hh:mm with a zone, equal", "1997-07-16T18:20:00Z", False),
+    ),
+    *family(
+        ("DateEquals", NOW, "1997-07-16T19:20:30.45+01:00"),
+        ("fractions of a second", "1997-07-16T18:20:30.45Z", True),
+    ),
     *family(("DateLessThanEquals", NOW, TIME), ("equal", TIME, True)),
     *family(("DateGreaterThanEquals", NOW, TIME), ("equal", TIME, True)),
     *family(
@@ -1270,13 +1290,30 @@ CONDITIONS: list[ConditionCase] = [
         ("some tag key is not listed", ("environment", "owner"), True),
         ("every tag key is listed", ("environment", "webserver"), False),
         ("on a missing key is false", MISSING, False),
+        # "Single-valued vs. multivalued context keys": an empty string is a null data set.
+        ("on an empty-string set is false", ("",), False),
     ),
     *family(
         ("ForAllValues:StringNotEquals", TAG_KEYS, ["secret"]),
         ("no tag key is forbidden", ("a", "b"), True),
         ("one tag key is forbidden", ("a", "secret"), False),
         ("on a missing key is true", MISSING, True),
+        ("on an empty-string set is true", ("",), True),
     ),
+    *family(
+        ("ForAllValues:StringEquals", TAG_KEYS, ["environment", "costcenter"]),
+        ("every tag key is listed", ("environment",), True),
+        ("on an empty-string set is true", ("",), True),
+        ("on several empty strings is true", ("", ""), True),
+        ("an empty string beside a value is a value", ("", "environment"), False),
+    ),
+    *family(
+        ("ForAnyValue:StringEquals", TAG_KEYS, ["environment", ""]),
+        ("on an empty-string set is false", ("",), False),
+    ),
+    # Without a set operator an empty string is an ordinary value.
+    *family(("StringEquals", "s:k", ""), ("an empty string equals itself", ("",), True)),
+    *family(("StringNotEquals", "s:k", "x"), ("an empty string is not x", ("",), True)),
     *family(
         ("ForAnyValue:StringEqualsIfExists", TAG_KEYS, ["a"]), ("on a missing key", MISSING, True)
     ),
@@ -1449,26 +1486,123 @@ def test_variable_from_any_context_key() -> None:
     )
 
 
-def test_missing_variable_makes_an_allow_not_apply() -> None:
-    # A role session has no aws:username: the statement is invalid for it.
+# "Policy variables with no value" (IAM User Guide): a variable whose key is missing is a
+# null value in the one place it is written, not a reason to drop the statement.
+
+TEAM_GUARD = deny(
+    Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}
+)
+
+
+def test_missing_variable_in_resource_matches_no_resource() -> None:
+    # A role session has no aws:username: the pattern names no resource for it.
     statement = allow(resource=HOME)
     assert not variable_allows(statement, f"{SECRET_PREFIX}home/s1/db", principal=SESSION)
-    # ...even through NotResource, which would otherwise match everything else.
-    assert not variable_allows(allow(NotResource=HOME), OTHER_SECRET, principal=SESSION)
+    assert not variable_allows(statement, f"{SECRET_PREFIX}home//db", principal=SESSION)
+    # Another pattern of the same statement still counts.
+    both = allow(resource=[HOME, OTHER_SECRET])
+    assert variable_allows(both, OTHER_SECRET, principal=SESSION)
 
 
-def test_missing_variable_makes_a_deny_not_apply() -> None:
-    guard = deny(
-        Condition={"StringNotEquals": {"aws:PrincipalTag/team": "${aws:ResourceTag/team}"}}
+def test_missing_variable_in_not_resource_excludes_nothing() -> None:
+    # Fails closed on the old reading: an Allow with NotResource now allows.
+    assert variable_allows(allow(NotResource=HOME), OTHER_SECRET, principal=SESSION)
+    assert variable_allows(
+        allow(NotResource=HOME), f"{SECRET_PREFIX}home/s1/db-AbCdEf", principal=SESSION
     )
-    policies = PolicySet(identity=[ALLOW_ALL, doc(guard)])
-    assert evaluate(req(aws_PrincipalTag__team="a", aws_ResourceTag__team="a"), policies).allowed
-    assert (
-        evaluate(req(aws_PrincipalTag__team="a", aws_ResourceTag__team="b"), policies).reason
-        == "explicit_deny"
+    # The Deny that walls a role session out of everything but the users' homes applies.
+    fence = deny(NotResource=f"{SECRET_PREFIX}${{aws:username}}-*")
+    policies = PolicySet(identity=[ALLOW_ALL, doc(fence)])
+    denied = evaluate(req(SESSION, resource=f"{SECRET_PREFIX}s1-AbCdEf"), policies)
+    assert denied.reason == "explicit_deny"
+    alice = req(ALICE, resource=f"{SECRET_PREFIX}alice-AbCdEf", aws_username="alice")
+    assert evaluate(alice, policies).allowed
+
+
+def test_abac_guard_denies_a_principal_without_the_tag() -> None:
+    policies = PolicySet(identity=[ALLOW_ALL, doc(TEAM_GUARD)])
+    same = req(aws_PrincipalTag__team="blue", aws_ResourceTag__team="blue")
+    assert evaluate(same, policies).allowed
+    other = req(aws_PrincipalTag__team="blue", aws_ResourceTag__team="red")
+    assert evaluate(other, policies).reason == "explicit_deny"
+    # No team tag on the principal: the variable is null, StringNotEquals matches it.
+    untagged = req(aws_ResourceTag__team="blue")
+    assert evaluate(untagged, policies).reason == "explicit_deny"
+    # Nor on the resource: the negated operator is true on a missing key as ever.
+    assert evaluate(req(), policies).reason == "explicit_deny"
+
+
+def test_abac_guard_in_a_secret_resource_policy() -> None:
+    guard = {**TEAM_GUARD, "Principal": "*"}
+    policies = PolicySet(identity=[ALLOW_GET], resource=rdoc(guard))
+    assert evaluate(
+        req(aws_PrincipalTag__team="blue", aws_ResourceTag__team="blue"), policies
+    ).allowed
+    untagged = evaluate(req(aws_ResourceTag__team="blue"), policies)
+    assert (untagged.reason, untagged.denied_by) == ("explicit_deny", "resource")
+
+
+@pytest.mark.parametrize(
+    ("operator", "key", "value", "applies"),
+    [
+        ("StringEquals", "aws:ResourceTag/team", "blue", False),
+        ("StringLike", "aws:ResourceTag/team", "blue", False),
+        ("StringEqualsIgnoreCase", "aws:ResourceTag/team", "blue", False),
+        ("ArnLike", "aws:SourceArn", SECRET, False),
+        ("ArnEquals", "aws:SourceArn", SECRET, False),
+        ("StringNotEquals", "aws:ResourceTag/team", "blue", True),
+        ("StringNotLike", "aws:ResourceTag/team", "blue", True),
+        ("StringNotEqualsIgnoreCase", "aws:ResourceTag/team", "blue", True),
+        ("StringNotEqualsIfExists", "aws:ResourceTag/team", "blue", True),
+        ("StringEqualsIfExists", "aws:ResourceTag/team", "blue", False),
+        ("ArnNotLike", "aws:SourceArn", SECRET, True),
+        ("ArnNotEquals", "aws:SourceArn", SECRET, True),
+        ("ArnNotLikeIfExists", "aws:SourceArn", SECRET, True),
+    ],
+)
+@pytest.mark.parametrize("effect", ["Allow", "Deny"])
+def test_null_variable_per_operator(
+    operator: str, key: str, value: str, applies: bool, effect: str
+) -> None:
+    """The key is in the request; its policy value is a variable with no value."""
+    variable = "${aws:PrincipalTag/missing}"
+    statement = stmt(effect, Condition={operator: {key: variable}})
+    identity = [doc(statement)] if effect == "Allow" else [ALLOW_ALL, doc(statement)]
+    decision = evaluate(
+        req(**{key.replace("/", "__").replace(":", "_", 1): value}), PolicySet(identity=identity)
     )
-    # The resource has no team tag: the variable has no value and the Deny is invalid.
-    assert evaluate(req(aws_PrincipalTag__team="a"), policies).allowed
+    if effect == "Allow":
+        assert decision.allowed is applies
+    else:
+        assert decision.allowed is not applies
+        assert decision.reason == ("explicit_deny" if applies else "allowed")
+
+
+def test_null_variable_among_several_values_fails_alone() -> None:
+    statement = allow(
+        Condition={"StringEquals": {"aws:ResourceTag/team": ["${aws:PrincipalTag/team}", "blue"]}}
+    )
+    assert variable_allows(statement, SECRET, aws_ResourceTag__team="blue")
+    assert not variable_allows(statement, SECRET, aws_ResourceTag__team="red")
+    assert variable_allows(
+        statement, SECRET, aws_ResourceTag__team="red", aws_PrincipalTag__team="red"
+    )
+    negated = allow(
+        Condition={
+            "StringNotEquals": {"aws:ResourceTag/team": ["${aws:PrincipalTag/team}", "blue"]}
+        }
+    )
+    assert variable_allows(negated, SECRET, aws_ResourceTag__team="red")
+    assert not variable_allows(negated, SECRET, aws_ResourceTag__team="blue")
+
+
+def test_null_variable_under_a_set_operator() -> None:
+    statement = allow(
+        Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["${aws:PrincipalTag/k}", "a"]}}
+    )
+    assert variable_allows(statement, SECRET, aws_TagKeys=("a",))
+    assert not variable_allows(statement, SECRET, aws_TagKeys=("a", "b"))
+    assert variable_allows(statement, SECRET, aws_TagKeys=("a", "b"), aws_PrincipalTag__k="b")
 
 
 def test_multivalued_key_is_not_a_variable() -> None:

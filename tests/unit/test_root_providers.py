@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from strongroom.iam.mfa import MfaDevices
 from strongroom.keys import providers, rekey, shamir
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.providers import (
@@ -25,7 +26,7 @@ from strongroom.keys.providers import (
     WrongCredential,
 )
 from strongroom.keys.root import ROOT_KEY_FILE, write_private_file
-from strongroom.server.deployment import initialize, is_initialized, open_deployment
+from strongroom.server.deployment import initialize, is_initialized, open_deployment, token_codec
 from strongroom.server.keyring import ROOT_SEALED
 from strongroom.store.engine import Store, secure_directory, sqlite_url
 from strongroom.types import Caller
@@ -482,6 +483,9 @@ def deployment_dir(tmp_path: Path) -> Path:
             CALLER,
             {"Name": "app/db", "SecretString": "hunter2-rekey", "ClientRequestToken": "a" * 32},
         )
+        tokens = token_codec(deployment.store, deployment.barrier)
+        devices = MfaDevices(deployment.store, deployment.barrier, deployment.clock, tokens)
+        devices.create_virtual_mfa_device(CALLER, {"VirtualMFADeviceName": "phone"})
     finally:
         deployment.close()
     return directory
@@ -492,7 +496,12 @@ def test_the_registry_lists_every_root_sealed_value(deployment_dir: Path) -> Non
     barrier = Barrier(old_key)
     rows = sealed_rows(deployment_dir)
     names = {entry.name for entry, _, _ in rows}
-    assert {"access_keys.secret_ciphertext", "settings.value", "kms_key_material.sealed"} <= names
+    assert {
+        "access_keys.secret_ciphertext",
+        "settings.value",
+        "kms_key_material.sealed",
+        "iam_mfa_devices.seed_ciphertext",
+    } <= names
     for _entry, sealed, aad in rows:
         barrier.open(sealed, aad)  # each opens with the aad the registry computes
 
@@ -513,6 +522,7 @@ def test_rekey_rewraps_the_keyring_and_leaves_secret_ciphertexts_alone(
         before_commit=lambda _p, c: shown.append(dict(c)),
     )
     assert shown == [counts] and counts["access_keys.secret_ciphertext"] == 1
+    assert counts["iam_mfa_devices.seed_ciphertext"] == 1
     assert secret_ciphertexts(deployment_dir) == before
     assert not (deployment_dir / ROOT_KEY_FILE).exists()  # the old key file is gone
     assert not providers.has_staged(deployment_dir)

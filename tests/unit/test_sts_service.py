@@ -34,6 +34,7 @@ from sqlalchemy import select
 from strongroom.audit.lookup import iter_events
 from strongroom.clock import ManualClock
 from strongroom.iam.credentials import IssuedSession, Principal
+from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import OPERATIONS, SecurityTokenService
 from strongroom.protocol.errors import ServiceError
@@ -804,11 +805,15 @@ def test_get_access_key_info(deployment: Deployment, iam: Any, sts: Any) -> None
 def test_the_account_root_as_a_caller(deployment: Deployment, clock: ManualClock) -> None:
     """No root credentials are handed out, but STS knows the root user as AWS does: its
     UserId is the account id, and its sessions last at most an hour."""
+    identities = IdentityService(
+        deployment.store, deployment.barrier, clock, deployment.credentials
+    )
     service = SecurityTokenService(
         deployment.store,
         deployment.credentials,
-        IdentityService(deployment.store, deployment.barrier, clock, deployment.credentials),
+        identities,
         clock,
+        MfaDevices(deployment.store, deployment.barrier, clock, identities.tokens),
     )
     root = Principal(DEV_ACCOUNT, ACCOUNT_ROOT, "AKIAROOTEXAMPLE00001", kind="root")
     caller = Caller(DEV_ACCOUNT, "us-east-1", ACCOUNT_ROOT, principal=root)
