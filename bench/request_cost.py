@@ -51,7 +51,7 @@ import strongroom.policy.authorizer as authorizer_module
 from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.protocol.sigv4 import HttpRequest
-from strongroom.secrets.service import Caller
+from strongroom.types import Caller
 from strongroom.server.deployment import (
     DEV_ACCESS_KEY,
     DEV_ACCOUNT,
