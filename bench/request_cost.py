@@ -51,7 +51,6 @@ import strongroom.policy.authorizer as authorizer_module
 from strongroom.iam.credentials import admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.protocol.sigv4 import HttpRequest
-from strongroom.types import Caller
 from strongroom.server.deployment import (
     DEV_ACCESS_KEY,
     DEV_ACCOUNT,
@@ -59,6 +58,7 @@ from strongroom.server.deployment import (
     initialize,
     open_deployment,
 )
+from strongroom.types import Caller
 
 REGION = "us-east-1"
 ADMIN = "admin (AdministratorAccess)"
@@ -288,17 +288,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             # The user, its three identity policies and its own access key.
             user_arn = identities.create_user(admin, {"UserName": "bench-app"})["User"]["Arn"]
-            identities.put_user_policy(
+            identities.put_inline(
+                "user",
                 admin,
                 {"UserName": "bench-app", "PolicyName": "read-app", "PolicyDocument": READ_APP},
             )
-            identities.put_user_policy(
-                admin, {"UserName": "bench-app", "PolicyName": "list", "PolicyDocument": LIST}
+            identities.put_inline(
+                "user",
+                admin,
+                {"UserName": "bench-app", "PolicyName": "list", "PolicyDocument": LIST},
             )
             managed = identities.create_policy(
                 admin, {"PolicyName": "team-payments", "PolicyDocument": TAGGED}
             )["Policy"]["Arn"]
-            identities.attach_user_policy(admin, {"UserName": "bench-app", "PolicyArn": managed})
+            identities.attach("user", admin, {"UserName": "bench-app", "PolicyArn": managed})
             key = identities.create_access_key(admin, {"UserName": "bench-app"})["AccessKey"]
             # The two secrets: one plain, one tagged with a resource policy naming the user.
             plain = deployment.secrets.create_secret(
