@@ -151,7 +151,8 @@ def init(
 def server(config_file: Path | None, **flags: Any) -> None:
     """Serve the AWS-compatible API (and /_strongroom/health).
 
-    This process holds the root key for its workers. A file or pkcs11 root key
+    This process is the keyholder: it holds the root key and seals and opens for its
+    workers, which never receive it (with --workers 1 it also serves). A file or pkcs11 root key
     (STRONGROOM_PKCS11_PIN) is recovered at start, a passphrase from
     STRONGROOM_PASSPHRASE or a prompt (a wrong one stops the server); a shamir
     deployment starts sealed, answering 503 until `strongroom unseal` got enough shares.
@@ -199,7 +200,8 @@ def server(config_file: Path | None, **flags: Any) -> None:
         )
     try:
         _check_port_free(settings.host, settings.port)
-        # This process is the keyholder: it holds the root key and hands it to the workers.
+        # This process is the keyholder: it keeps the root key and seals and opens for the
+        # workers over its socket; the key itself never leaves it.
         keyholder, lock = start_keyholder(data_dir)
     except BaseException:
         if scratch:
