@@ -41,6 +41,13 @@ def aws_error(
     return error
 
 
+def error_message(
+    call: Callable[..., Any], code: str, message: str | None = None, status: int = 400
+) -> str:
+    """``aws_error`` for a call taking no arguments; the error's message."""
+    return str(aws_error(call, code=code, message=message, status=status)["Message"])
+
+
 def not_found(call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """``aws_error`` for a secret that does not exist (or is not visible to the caller)."""
     return aws_error(call, *args, code="ResourceNotFoundException", message=NOT_FOUND, **kwargs)

@@ -9,17 +9,12 @@ from collections.abc import Mapping, Sequence
 from anyio import to_thread
 
 from strongroom.audit.events import RequestFacts, is_read_only
-from strongroom.audit.sink import AuditSink
-from strongroom.clock import Clock
-from strongroom.iam.credentials import CredentialStore
 from strongroom.ids import unique_id
-from strongroom.policy.authorizer import Authorizer
 from strongroom.protocol import sigv4
 from strongroom.protocol.errors import ServiceError, internal_error
-from strongroom.protocol.service import ServiceSpec
 from strongroom.server.batching import BatcherClosed, WriteBatcher
 from strongroom.server.stages import Response, Stages, _error_of, _Exchange, _Outcome, _Work, log
-from strongroom.store.engine import Store, WriteAttempted
+from strongroom.store.engine import WriteAttempted
 
 
 def _reads_by_name(headers: Mapping[str, str]) -> bool:
@@ -32,18 +27,10 @@ def _reads_by_name(headers: Mapping[str, str]) -> bool:
 
 
 class Pipeline(Stages):
-    def __init__(
-        self,
-        services: Sequence[ServiceSpec],
-        store: Store,
-        credentials: CredentialStore,
-        authorizer: Authorizer,
-        audit: AuditSink,
-        clock: Clock,
-    ) -> None:
-        super().__init__(services, store, credentials, authorizer, audit, clock)
-        self._batcher: WriteBatcher[_Work, Response] | None = None
-        self._closed = False
+    # How requests are served; the stages (and the constructor) are Stages'. Assigned on
+    # the instance when the first write is batched, and when the pipeline closes.
+    _batcher: WriteBatcher[_Work, Response] | None = None
+    _closed = False
 
     def handle(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
         """Serve one request; blocking (runs on a worker thread)."""

@@ -33,7 +33,7 @@ from strongroom.audit.lookup import iter_events
 from strongroom.clock import ManualClock
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
-from tests.aws import aws_error
+from tests.aws import error_message as error
 from tests.inprocess import client, credentials_client, signing_at
 
 INVALID_CODE = "Authentication code for device is not valid."
@@ -54,10 +54,6 @@ MFA_REQUIRED = document(
         "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}},
     }
 )
-
-
-def error(call: Any, code: str, message: str | None = None, status: int = 400) -> str:
-    return str(aws_error(call, code=code, message=message, status=status)["Message"])
 
 
 @pytest.fixture(autouse=True)

@@ -26,16 +26,12 @@ from strongroom.clock import ManualClock
 from strongroom.iam.organizations import OPERATIONS
 from strongroom.protocol.model import service_model
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
-from tests.aws import aws_error
+from tests.aws import error_message as error
 from tests.inprocess import client, credentials_client, signing_at
 
 NOT_IN_USE = "Your account is not a member of an organization."
 NO_PERMISSION = "You don't have permissions to access this resource."
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
-
-
-def error(call: Any, code: str, message: str | None = None, status: int = 400) -> str:
-    return str(aws_error(call, code=code, message=message, status=status)["Message"])
 
 
 @pytest.fixture(autouse=True)

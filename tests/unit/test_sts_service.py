@@ -42,7 +42,7 @@ from strongroom.protocol.model import service_model
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.store import schema
 from strongroom.types import Caller
-from tests.aws import aws_error
+from tests.aws import error_message as error
 from tests.inprocess import client, credentials_client, signing_at
 
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -68,10 +68,6 @@ def trust(principal: str, condition: dict[str, Any] | None = None, *actions: str
 
 def allow(action: str, resource: str = "*") -> str:
     return document({"Effect": "Allow", "Action": action, "Resource": resource})
-
-
-def error(call: Any, code: str, message: str | None = None, status: int = 400) -> str:
-    return str(aws_error(call, code=code, message=message, status=status)["Message"])
 
 
 @pytest.fixture(autouse=True)
