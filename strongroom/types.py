@@ -162,6 +162,47 @@ class Sealer(Protocol):
     def open(self, sealed: bytes, associated_data: bytes) -> bytes: ...
 
 
+# --- functions, as Secrets Manager's rotation sees them ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one function invocation returned, as Lambda's Invoke answers it."""
+
+    status_code: int  # 200 for RequestResponse, 202 for Event
+    payload: bytes  # the function's JSON result, or Lambda's error document
+    function_error: str | None = None  # "Unhandled" when it raised, timed out or ran out of memory
+    log_tail: str = ""  # the end of the invocation's log, as LogType=Tail returns it
+    request_id: str = ""
+
+
+class Functions(Protocol):
+    """The Lambda service as a service that invokes functions on a customer's behalf sees it
+    (served by :mod:`strongroom.functions`; Secrets Manager's rotation is the first user).
+    A service principal may invoke a function only where the function's resource policy
+    (``AddPermission``) allows it, as on AWS."""
+
+    def may_invoke(
+        self, function_arn: str, *, service_principal: str, source_account: str, source_arn: str
+    ) -> bool:
+        """Whether the function exists and its policy lets ``service_principal`` invoke it
+        for ``source_arn`` (``AWS:SourceAccount``/``AWS:SourceArn`` conditions)."""
+        ...
+
+    async def invoke(
+        self,
+        function_arn: str,
+        payload: bytes,
+        *,
+        service_principal: str,
+        source_account: str,
+        source_arn: str,
+    ) -> Invocation:
+        """Run the function synchronously (RequestResponse) and return its result; a
+        function that fails answers with ``function_error`` set, never by raising."""
+        ...
+
+
 # --- how a served service is described -------------------------------------------------------
 
 Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
