@@ -346,3 +346,42 @@ def _resources(arns: list[str] | None, default_type: str) -> list[dict[str, str]
             }
         )
     return resources or None
+
+
+SIGN_IN_SOURCE = "signin.amazonaws.com"
+
+
+def sign_in_event(
+    *,
+    facts: RequestFacts,
+    event_name: str,
+    identity: Mapping[str, Any],
+    error_message: str | None,
+) -> dict[str, Any]:
+    """A console sign-in attempt (``ConsoleLogin``) or sign-out, as CloudTrail records
+    sign-in events (``eventType`` ``AwsConsoleSignIn``, source ``signin.amazonaws.com``):
+    the outcome in ``responseElements.ConsoleLogin``, a failure's reason in
+    ``errorMessage`` ("Failed authentication"). Never the password."""
+    success = error_message is None
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": dict(identity),
+        "eventTime": _event_time(facts.time),
+        "eventSource": SIGN_IN_SOURCE,
+        "eventName": event_name,
+        "awsRegion": facts.region,
+        "sourceIPAddress": facts.source_ip,
+        "userAgent": facts.user_agent,
+        "requestParameters": None,
+        "responseElements": {event_name: "Success" if success else "Failure"},
+        "additionalEventData": {"LoginTo": "/console", "MobileVersion": "No", "MFAUsed": "No"},
+        "eventID": unique_id(),
+        "readOnly": False,
+        "eventType": "AwsConsoleSignIn",
+        "managementEvent": True,
+        "recipientAccountId": identity.get("accountId"),
+        "eventCategory": "Management",
+    }
+    if not success:
+        event["errorMessage"] = error_message
+    return event

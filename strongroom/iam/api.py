@@ -91,6 +91,7 @@ OPERATIONS = (
     "GetLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
+    "ChangePassword",
     # the policy simulator
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",

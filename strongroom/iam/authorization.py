@@ -47,6 +47,7 @@ _DEFAULTS_TO_CALLER = {
     "GetLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
+    "ChangePassword",  # always the caller's own user (it has no UserName)
     # ...and the MFA device operations on a user (their API references likewise).
     "EnableMFADevice",
     "DeactivateMFADevice",

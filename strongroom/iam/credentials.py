@@ -304,6 +304,17 @@ class CredentialStore:
             row = self._session_row(conn, access_key_id)
         return _session_record(row) if row is not None else None
 
+    def end_session(self, access_key_id: str) -> None:
+        """Revoke a session now (a console sign-out): its key no longer authenticates."""
+        if not access_key_id.startswith(SESSION_KEY_PREFIX):
+            return
+        with self._store.write() as conn:
+            conn.execute(
+                delete(schema.sts_sessions).where(
+                    schema.sts_sessions.c.access_key_id == access_key_id
+                )
+            )
+
     def account_of(self, access_key_id: str) -> str | None:
         """The account a long-term key or a session belongs to (STS GetAccessKeyInfo)."""
         with self._store.read() as conn:

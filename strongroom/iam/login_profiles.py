@@ -3,6 +3,7 @@ UpdateLoginProfile, DeleteLoginProfile, and checking a password against one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -19,6 +20,8 @@ from strongroom.iam.common import (
 )
 from strongroom.iam.repository import LoginProfileRecord, UserRecord
 from strongroom.iam.shapes import _login_profile_out
+from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.query_codec import modeled_error
 from strongroom.types import Caller
 
 
@@ -88,20 +91,61 @@ class LoginProfiles(IdentityBase):
         return {}
 
     def verify_password(self, account_id: str, user_name: str, password: str) -> bool:
-        """Whether ``password`` is the console password of ``user_name``; a user without
-        one (or no such user) costs the same time and answers False. A match is recorded
-        as the user's PasswordLastUsed."""
+        """Whether ``password`` is the console password of ``user_name``."""
+        return self.check_sign_in(account_id, user_name, password).ok
+
+    def check_sign_in(self, account_id: str, user_name: str, password: str) -> SignInCheck:
+        """Check ``password`` against the console password of ``user_name``; a user without
+        one (or no such user) costs the same time and fails. A match is recorded as the
+        user's PasswordLastUsed. The user is named in the answer whenever it exists, so a
+        failed attempt is audited under the user it was made for."""
         with self._store.read() as conn:
             user = repo.find_user(conn, account_id, user_name)
             profile = repo.login_profile(conn, user.id) if user is not None else None
         if user is None or profile is None:
             passwords.burn_time(password)
-            return False
+            return SignInCheck(False, user)
         if not passwords.verify_password(password, profile.password_hash):
-            return False
+            return SignInCheck(False, user)
         with self._store.write() as conn:
             repo.update_entity(conn, "user", user, password_last_used_ms=self._now_ms())
             if passwords.needs_rehash(profile.password_hash):  # made at an older, lower cost
                 rehashed = passwords.hash_password(password)
                 repo.update_login_profile(conn, user.id, password_hash=rehashed)
-        return True
+        return SignInCheck(
+            True, user, profile.password_reset_required, profile.max_signin_session_duration
+        )
+
+    def change_password(self, caller: Caller, params: Params) -> Output:
+        """ChangePassword: the calling IAM user changes its own console password, giving
+        the current one; this also clears PasswordResetRequired."""
+        principal = caller.principal
+        if principal is None or principal.kind != "user" or ":user/" not in principal.arn:
+            raise _invalid_user_type()
+        name = principal.arn.rsplit("/", 1)[-1]
+        with self._store.read() as conn:
+            user, profile = self._profile(conn, caller, name)
+        if not passwords.verify_password(str(params["OldPassword"]), profile.password_hash):
+            raise _invalid_user_type("The old password is not correct.")
+        new_password = str(params["NewPassword"])
+        passwords.check_policy(new_password)
+        password_hash = passwords.hash_password(new_password)
+        with self._write() as conn:
+            repo.update_login_profile(
+                conn, user.id, password_hash=password_hash, password_reset_required=False
+            )
+        return {}
+
+
+@dataclass(frozen=True)
+class SignInCheck:
+    ok: bool
+    user: UserRecord | None
+    reset_required: bool = False
+    max_session_seconds: int | None = None
+
+
+def _invalid_user_type(
+    message: str = "Only IAM users can change their own password.",
+) -> ServiceError:
+    return modeled_error("iam", "InvalidUserType", message)

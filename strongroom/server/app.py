@@ -15,16 +15,19 @@ from pathlib import Path
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
+from strongroom.console.app import create_console
 from strongroom.ids import unique_id
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
 from strongroom.server.bodies import read_body
 from strongroom.server.config import Settings
+from strongroom.server.console_backend import ServerBackend
 from strongroom.server.deployment import Deployment, open_deployment
 from strongroom.server.http import configure as configure_connections
 from strongroom.server.sealing import SealGate, http_request
@@ -67,8 +70,9 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> ASGIApp
             await to_thread.run_sync(stop_forwarders, forwarders)
             await gate.stop()
 
+    console = create_console(ServerBackend(gate, dev=settings.dev))
     operator = Starlette(
-        routes=gate.routes(),
+        routes=[*gate.routes(), Mount("/console", app=console)],
         lifespan=lifespan,
         exception_handlers={404: _not_served, 405: _not_served},
     )
@@ -109,6 +113,9 @@ class AwsEndpoint:
         if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in _METHODS:
             await self._other(scope, receive, send)
             return
+        if _is_browser_visit(scope):
+            await RedirectResponse("/console", status_code=302)(scope, receive, send)
+            return
         current = self._gate.deployment
         if current is None:
             await self._gate.sealed_response(Request(scope))(scope, receive, send)
@@ -130,6 +137,15 @@ class AwsEndpoint:
 
 
 _METHODS = frozenset(("POST", "GET"))
+
+
+def _is_browser_visit(scope: Scope) -> bool:
+    """``GET /`` with no query and no credentials: a person opening the server's address,
+    sent to the console. Every AWS request names its action (Query: ``?Action=``, or a
+    signed POST body) or carries a signature, so none is taken for a visit."""
+    if scope["method"] != "GET" or scope.get("query_string"):
+        return False
+    return not any(name.lower() == b"authorization" for name, _ in scope["headers"])
 
 
 async def _purge_loop(gate: SealGate, interval: float) -> None:

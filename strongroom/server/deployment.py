@@ -112,6 +112,7 @@ class Deployment:
     secrets: SecretsManager
     pipeline: Pipeline
     audit: AuditLog
+    identities: IdentityService
 
     def close(self) -> None:
         self.pipeline.close()  # the writes still waiting are served (and audited) first
@@ -176,5 +177,5 @@ def open_deployment(
         clock,
     )
     return Deployment(
-        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log
+        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log, identities
     )

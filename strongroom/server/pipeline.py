@@ -13,7 +13,16 @@ from strongroom.ids import unique_id
 from strongroom.protocol import sigv4
 from strongroom.protocol.errors import ServiceError, internal_error
 from strongroom.server.batching import BatcherClosed, WriteBatcher
-from strongroom.server.stages import Response, Stages, _error_of, _Exchange, _Outcome, _Work, log
+from strongroom.server.stages import (
+    Response,
+    SignedIn,
+    Stages,
+    _error_of,
+    _Exchange,
+    _Outcome,
+    _Work,
+    log,
+)
 from strongroom.store.engine import WriteAttempted
 
 
@@ -58,8 +67,13 @@ class Pipeline(Stages):
                 return self._commit_failed(exchange, outcome)
         return self._success(exchange, outcome)
 
-    async def handle_async(self, request: sigv4.HttpRequest, source_ip: str) -> Response:
+    async def handle_async(
+        self, request: sigv4.HttpRequest, source_ip: str, signed_in: SignedIn | None = None
+    ) -> Response:
         """Serve one request from the event loop.
+
+        ``signed_in``: the request's principal was authenticated already (a console
+        session); every stage but SigV4 runs as for a signed request.
 
         A read is served right here, without a thread hop (its rows mostly come from the
         row cache). A write is authenticated, parsed and authorized here too, from a read
@@ -70,18 +84,18 @@ class Pipeline(Stages):
         if not _reads_by_name(headers):
             try:
                 with self._store.reads_only():
-                    prepared = self._prepare(exchange, request, headers)
+                    prepared = self._prepare(exchange, request, headers, signed_in)
             except WriteAttempted:  # no check writes today; if one ever does, it still works
-                return await self._batched(lambda: self._execute(request, source_ip))
+                return await self._batched(lambda: self._execute(request, source_ip, signed_in))
             if isinstance(prepared, ServiceError):
                 return await self._answer(exchange, prepared)  # refused: nothing to write
             return await self._batched(lambda: (exchange, self._perform(exchange, prepared)))
         try:
             with self._store.reads_only():
-                outcome = self._run(exchange, request, headers)
+                outcome = self._run(exchange, request, headers, signed_in)
         except WriteAttempted:
             # Nothing was written or audited yet: serve it again where writing is allowed.
-            return await self._batched(lambda: self._execute(request, source_ip))
+            return await self._batched(lambda: self._execute(request, source_ip, signed_in))
         return await self._answer(exchange, outcome)
 
     async def _answer(self, exchange: _Exchange, outcome: _Outcome) -> Response:

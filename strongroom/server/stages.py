@@ -81,6 +81,18 @@ class _Exchange:
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """A request whose principal was authenticated before it reached the pipeline (a web
+    console session): the stages skip SigV4 and nothing else. ``service`` names the service
+    (the console's requests carry no credential scope to route a Query request by) and
+    ``region`` stands where the credential scope's would."""
+
+    principal: Principal
+    service: str
+    region: str
+
+
+@dataclass(frozen=True)
 class _Call:
     """An authenticated, parsed and authorized request, ready for its operation."""
 
@@ -135,19 +147,25 @@ class Stages:
         response = self._error_response(exchange, error)
         return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
 
-    def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
+    def _execute(
+        self, request: sigv4.HttpRequest, source_ip: str, signed_in: SignedIn | None = None
+    ) -> tuple[_Exchange, _Outcome]:
         """Run the request from the start up to its audit record."""
         exchange, headers = self._exchange(request, source_ip)
-        return exchange, self._run(exchange, request, headers)
+        return exchange, self._run(exchange, request, headers, signed_in)
 
     def _run(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+        self,
+        exchange: _Exchange,
+        request: sigv4.HttpRequest,
+        headers: dict[str, str],
+        signed_in: SignedIn | None = None,
     ) -> _Outcome:
         """The answer, or the error to give. One read snapshot serves all of the request's
         reads (credentials, IAM, the secret, its key)."""
         try:
             with self._store.read():
-                prepared = self._prepare(exchange, request, headers)
+                prepared = self._prepare(exchange, request, headers, signed_in)
                 if isinstance(prepared, ServiceError):
                     return prepared
                 return self._perform(exchange, prepared)
@@ -171,12 +189,16 @@ class Stages:
         return exchange, headers
 
     def _prepare(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+        self,
+        exchange: _Exchange,
+        request: sigv4.HttpRequest,
+        headers: dict[str, str],
+        signed_in: SignedIn | None = None,
     ) -> _Call | ServiceError:
         """Authenticate, parse and authorize: the call to make, or the error to give."""
         try:
             with self._store.read():
-                return self._authorized_call(exchange, request, headers)
+                return self._authorized_call(exchange, request, headers, signed_in)
         except ServiceError as raised:
             return raised
         except Exception:
@@ -219,13 +241,25 @@ class Stages:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
     def _authorized_call(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
+        self,
+        exchange: _Exchange,
+        request: sigv4.HttpRequest,
+        headers: dict[str, str],
+        signed_in: SignedIn | None = None,
     ) -> _Call:
-        service, operation_name = self._route(exchange, request, headers)
+        if signed_in is None:
+            service, operation_name = self._route(exchange, request, headers)
+        else:
+            service, operation_name = self._route_signed_in(exchange, request, headers, signed_in)
         exchange.service = service
         exchange.wire = self._wires[service.name]
         exchange.operation_name = operation_name
-        exchange.principal, region = self._authenticate(exchange, request, service)
+        if signed_in is None:
+            exchange.principal, region = self._authenticate(exchange, request, service)
+        else:
+            # Authenticated already (a console session): the one stage skipped.
+            exchange.principal, region = signed_in.principal, signed_in.region
+            exchange.facts = _with_region(exchange.facts, region)
         handler = service.handlers.get(operation_name)
         if handler is None:
             # AWS answers an unknown operation with no message; an operation the model has
@@ -276,6 +310,34 @@ class Stages:
                 raise ServiceError("InvalidAction", self._not_served(request, action))
             return service, action
         raise ServiceError("UnknownOperationException", "")
+
+    def _route_signed_in(
+        self,
+        exchange: _Exchange,
+        request: sigv4.HttpRequest,
+        headers: dict[str, str],
+        signed_in: SignedIn,
+    ) -> tuple[ServiceSpec, str]:
+        """Which operation of the named service a signed-in request is for."""
+        service = next((spec for spec in self.services if spec.name == signed_in.service), None)
+        if service is None:
+            served = ", ".join(sorted(spec.name for spec in self.services))
+            raise ServiceError(
+                "UnknownOperationException",
+                f"Strongroom does not serve the {signed_in.service} service; it serves {served}.",
+            )
+        if service.protocol == "json":
+            target = headers.get("x-amz-target", "")
+            prefix, _, operation_name = target.rpartition(".")
+            if prefix != service.target_prefix:
+                raise ServiceError("UnknownOperationException", "")
+            return service, operation_name
+        exchange.wire = QueryWire(None)
+        action = query_action(request)
+        if not action:
+            raise ServiceError("MissingAction", "Missing Action")
+        exchange.operation_name = action
+        return service, action
 
     def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
         """Why a request for a service this server does not have fails: the service its

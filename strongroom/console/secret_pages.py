@@ -1,0 +1,385 @@
+"""The secrets list and a secret's page: overview, "Retrieve secret value" (read only when
+asked), edit value, versions and labels, rotation, resource policy, replication, tags,
+delete and restore. Each action is one AWS operation run as the signed-in user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from strongroom.console.backend import ApiError
+from strongroom.console.web import Console, Form, action, page, redirect, tags_from
+
+PAGE_SIZES = (25, 50, 100)
+FILTER_KEYS = ("all", "name", "description", "tag-key", "tag-value", "primary-region")
+SORT_KEYS = ("name", "created-date", "last-changed-date", "last-accessed-date")
+
+
+@page
+async def secrets_list(console: Console) -> Response:
+    query = console.request.query_params
+    search = query.get("search", "").strip()
+    filter_key = query.get("filter", "all")
+    filter_key = filter_key if filter_key in FILTER_KEYS else "all"
+    sort_by = query.get("sort", "name")
+    sort_by = sort_by if sort_by in SORT_KEYS else "name"
+    order = "desc" if query.get("order") == "desc" else "asc"
+    size = int(query.get("size", "25")) if query.get("size", "25").isdigit() else 25
+    size = size if size in PAGE_SIZES else 25
+    deleted = query.get("deleted") == "1"
+    filters = [{"Key": filter_key, "Values": search.split()}] if search else None
+    listed = await console.attempt(
+        "secretsmanager",
+        "ListSecrets",
+        Filters=filters,
+        SortBy=sort_by,
+        SortOrder=order,
+        MaxResults=size,
+        NextToken=query.get("token") or None,
+        IncludePlannedDeletion=deleted or None,
+    )
+    return console.render(
+        "secrets.html",
+        error=listed if isinstance(listed, ApiError) else None,
+        secrets=[] if isinstance(listed, ApiError) else listed.get("SecretList", []),
+        next_token=None if isinstance(listed, ApiError) else listed.get("NextToken"),
+        search=search,
+        filter_key=filter_key,
+        filter_keys=FILTER_KEYS,
+        sort_by=sort_by,
+        sort_keys=SORT_KEYS,
+        order=order,
+        size=size,
+        sizes=PAGE_SIZES,
+        deleted=deleted,
+        done=query.get("done"),
+    )
+
+
+def _secret_id(console: Console) -> str:
+    return console.request.query_params.get("id", "")
+
+
+async def _secret_page(
+    console: Console,
+    secret_id: str,
+    *,
+    value: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    described = await console.attempt("secretsmanager", "DescribeSecret", SecretId=secret_id)
+    if isinstance(described, ApiError):
+        return console.render(
+            "secret.html",
+            404 if described.code == "ResourceNotFoundException" else 403,
+            secret=None,
+            error=described,
+            secret_id=secret_id,
+        )
+    versions = await console.attempt(
+        "secretsmanager", "ListSecretVersionIds", SecretId=secret_id, IncludeDeprecated=True
+    )
+    policy = await console.attempt("secretsmanager", "GetResourcePolicy", SecretId=secret_id)
+    history = await console.attempt(
+        "cloudtrail",
+        "LookupEvents",
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": described["ARN"]}],
+        MaxResults=20,
+    )
+    rotations = (
+        [e for e in history.get("Events", []) if "Rotat" in str(e.get("EventName", ""))]
+        if not isinstance(history, ApiError)
+        else []
+    )
+    return console.render(
+        "secret.html",
+        status,
+        secret=described,
+        secret_id=secret_id,
+        versions=versions,
+        policy=policy,
+        rotations=rotations,
+        history_error=history if isinstance(history, ApiError) else None,
+        value=value,
+        errors=errors or {},
+        form=form or {},
+        done=console.request.query_params.get("done"),
+    )
+
+
+@page
+async def secret_detail(console: Console) -> Response:
+    return await _secret_page(console, _secret_id(console))
+
+
+def _value_view(output: dict[str, Any]) -> dict[str, Any]:
+    """The value as the page shows it: a key/value table when it is a JSON object."""
+    text = output.get("SecretString")
+    pairs: list[tuple[str, str]] | None = None
+    if text is not None:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            pairs = [
+                (str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in parsed.items()
+            ]
+    return {
+        "text": text,
+        "pairs": pairs,
+        "binary": output.get("SecretBinary") is not None,
+        "version": output.get("VersionId"),
+        "stages": output.get("VersionStages", []),
+    }
+
+
+@action
+async def retrieve(console: Console, form: Form) -> Response:
+    secret_id = form.get("id")
+    got = await console.attempt(
+        "secretsmanager",
+        "GetSecretValue",
+        SecretId=secret_id,
+        VersionId=form.get("version") or None,
+    )
+    if isinstance(got, ApiError):
+        return await _secret_page(console, secret_id, errors={"retrieve": _says(got)}, status=400)
+    return await _secret_page(console, secret_id, value=_value_view(got))
+
+
+def _says(error: ApiError) -> str:
+    return f"{error.code}: {error.message}"
+
+
+def value_from(form: Form) -> str:
+    """The secret string a key/value or plaintext editor submitted."""
+    if form.get("editor") == "plaintext":
+        return form.get("plaintext")
+    pairs = zip(form.getlist("kv_key"), form.getlist("kv_value"), strict=False)
+    return json.dumps({k.strip(): v for k, v in pairs if k.strip()})
+
+
+async def _act(
+    console: Console, form: Form, section: str, operation: str, done: str, **params: Any
+) -> Response:
+    """Run one operation on the secret; back to its page, with the error by its section."""
+    secret_id = form.get("id")
+    result = await console.attempt("secretsmanager", operation, **params)
+    if isinstance(result, ApiError):
+        return await _secret_page(
+            console, secret_id, errors={section: _says(result)}, form=form.as_dict(), status=400
+        )
+    return redirect("/secret", id=secret_id, done=done)
+
+
+@action
+async def edit_value(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "value",
+        "PutSecretValue",
+        "Secret value saved.",
+        SecretId=form.get("id"),
+        SecretString=value_from(form),
+    )
+
+
+@action
+async def edit_details(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "details",
+        "UpdateSecret",
+        "Secret details saved.",
+        SecretId=form.get("id"),
+        Description=form.get("description"),
+        KmsKeyId=form.get("kms_key_id") or None,
+    )
+
+
+def rotation_rules(form: Form) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    if form.get("schedule_expression").strip():
+        rules["ScheduleExpression"] = form.get("schedule_expression").strip()
+    elif form.get("rotation_days").strip():
+        days = form.get("rotation_days").strip()
+        rules["AutomaticallyAfterDays"] = int(days) if days.isdigit() else days
+    if form.get("rotation_window").strip():
+        rules["Duration"] = form.get("rotation_window").strip()
+    return rules
+
+
+@action
+async def rotation(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "rotation",
+        "RotateSecret",
+        "Rotation configured.",
+        SecretId=form.get("id"),
+        RotationLambdaARN=form.get("rotation_function").strip() or None,
+        RotationRules=rotation_rules(form),
+        RotateImmediately=form.get("rotate_now") == "1",
+    )
+
+
+@action
+async def rotate_now(console: Console, form: Form) -> Response:
+    return await _act(
+        console, form, "rotation", "RotateSecret", "Rotation started.", SecretId=form.get("id")
+    )
+
+
+@action
+async def cancel_rotation(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "rotation",
+        "CancelRotateSecret",
+        "Rotation turned off.",
+        SecretId=form.get("id"),
+    )
+
+
+@action
+async def put_policy(console: Console, form: Form) -> Response:
+    secret_id, document = form.get("id"), form.get("policy")
+    checked = await console.attempt(
+        "secretsmanager", "ValidateResourcePolicy", SecretId=secret_id, ResourcePolicy=document
+    )
+    if isinstance(checked, ApiError) or not checked.get("PolicyValidationPassed", False):
+        message = (
+            _says(checked)
+            if isinstance(checked, ApiError)
+            else "; ".join(
+                f"{e.get('CheckName', '')}: {e.get('ErrorMessage', '')}"
+                for e in checked.get("ValidationErrors", [])
+            )
+        )
+        return await _secret_page(
+            console, secret_id, errors={"policy": message}, form=form.as_dict(), status=400
+        )
+    return await _act(
+        console,
+        form,
+        "policy",
+        "PutResourcePolicy",
+        "Resource policy saved.",
+        SecretId=secret_id,
+        ResourcePolicy=document,
+        BlockPublicPolicy=form.get("block_public") == "1",
+    )
+
+
+@action
+async def delete_policy(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "policy",
+        "DeleteResourcePolicy",
+        "Resource policy deleted.",
+        SecretId=form.get("id"),
+    )
+
+
+@action
+async def replicate(console: Console, form: Form) -> Response:
+    regions = [
+        {"Region": r, **({"KmsKeyId": k} if k.strip() else {})}
+        for r, k in zip(form.getlist("replica_region"), form.getlist("replica_key"), strict=False)
+        if r.strip()
+    ]
+    return await _act(
+        console,
+        form,
+        "replication",
+        "ReplicateSecretToRegions",
+        "Replication added.",
+        SecretId=form.get("id"),
+        AddReplicaRegions=regions,
+    )
+
+
+@action
+async def remove_replica(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "replication",
+        "RemoveRegionsFromReplication",
+        "Replica removed.",
+        SecretId=form.get("id"),
+        RemoveReplicaRegions=[form.get("region")],
+    )
+
+
+@action
+async def tag(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "tags",
+        "TagResource",
+        "Tags saved.",
+        SecretId=form.get("id"),
+        Tags=tags_from(form),
+    )
+
+
+@action
+async def untag(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "tags",
+        "UntagResource",
+        "Tag removed.",
+        SecretId=form.get("id"),
+        TagKeys=[form.get("key")],
+    )
+
+
+@action
+async def delete(console: Console, form: Form) -> Response:
+    days = form.get("recovery_days").strip()
+    return await _act(
+        console,
+        form,
+        "delete",
+        "DeleteSecret",
+        "Secret scheduled for deletion.",
+        SecretId=form.get("id"),
+        RecoveryWindowInDays=int(days) if days.isdigit() else days or None,
+    )
+
+
+@action
+async def restore(console: Console, form: Form) -> Response:
+    return await _act(
+        console, form, "delete", "RestoreSecret", "Secret restored.", SecretId=form.get("id")
+    )
+
+
+@action
+async def move_label(console: Console, form: Form) -> Response:
+    return await _act(
+        console,
+        form,
+        "versions",
+        "UpdateSecretVersionStage",
+        "Staging label moved.",
+        SecretId=form.get("id"),
+        VersionStage=form.get("stage").strip(),
+        MoveToVersionId=form.get("to_version") or None,
+        RemoveFromVersionId=form.get("from_version") or None,
+    )
