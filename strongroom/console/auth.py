@@ -29,7 +29,8 @@ from strongroom.console.web import (
 from strongroom.types import Principal
 
 FAILED_AUTHENTICATION = "Failed authentication"  # CloudTrail's errorMessage for ConsoleLogin
-MAX_FAILURES = 5  # per user, and per source address, within THROTTLE_WINDOW
+MAX_FAILURES = 5  # per user (or access key) within THROTTLE_WINDOW
+MAX_ADDRESS_FAILURES = 100  # per source address: a spray over many user names
 THROTTLE_WINDOW = timedelta(minutes=15)
 DEFAULT_SESSION_SECONDS = 12 * 3600
 
@@ -50,7 +51,11 @@ class Throttle:
 
     def blocked(self, keys: list[str], now: datetime) -> bool:
         with self._lock:
-            return any(len(self._recent(key, now)) >= MAX_FAILURES for key in keys)
+            return any(
+                len(self._recent(key, now))
+                >= (MAX_ADDRESS_FAILURES if key.startswith("ip:") else MAX_FAILURES)
+                for key in keys
+            )
 
     def failed(self, keys: list[str], now: datetime) -> None:
         with self._lock:

@@ -23,9 +23,10 @@ def _says(error: ApiError) -> str:
 
 
 async def _iam_home(console: Console, errors: dict[str, str] | None = None,
-                    form: dict[str, str] | None = None, status: int = 200) -> Response:  # fmt: skip
+                    form: dict[str, str] | None = None, status: int = 200,
+                    tab: str | None = None) -> Response:  # fmt: skip
     query = console.request.query_params
-    tab = query.get("tab", "users")
+    tab = tab or query.get("tab", "users")
     tab = tab if tab in (*KINDS, "policies") else "users"
     if tab == "policies":
         scope = "All" if query.get("scope") == "All" else "Local"
@@ -88,7 +89,8 @@ async def iam_create(console: Console, form: Form) -> Response:
         )
     result = await console.attempt("iam", operation, **params)
     if isinstance(result, ApiError):
-        return await _iam_home(console, {kind: _says(result)}, form.as_dict(), 400)
+        tab = "policies" if kind == "policy" else f"{kind}s"
+        return await _iam_home(console, {kind: _says(result)}, form.as_dict(), 400, tab)
     if kind == "policy":
         return redirect("/iam/policy", arn=result["Policy"]["Arn"], done="Policy created.")
     return redirect(f"/iam/{kind}", name=name, done=f"{kind.capitalize()} created.")

@@ -181,7 +181,7 @@ async def read_form(request: Request) -> Form:
 
 
 def csrf_token(request: Request) -> str:
-    token = request.cookies.get(CSRF_COOKIE) or request.state.__dict__.get("new_csrf")
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
     if not token:
         token = secrets.token_urlsafe(32)
         request.state.new_csrf = token
@@ -193,7 +193,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         request=request, csrf=csrf_token(request), url=url, **context
     )
     response = HTMLResponse(body, status_code=status)
-    new = request.state.__dict__.get("new_csrf")
+    new = getattr(request.state, "new_csrf", None)
     if new:
         set_cookie(response, CSRF_COOKIE, new)
     return response

@@ -65,7 +65,7 @@ def _context(console: Console, form: Form, keys: list[dict[str, str]]) -> dict[s
     return {
         "form": values,
         "kv_rows": _rows(form, "kv_key", "kv_value"),
-        "tag_rows": _rows(form, "tag_key", "tag_value"),
+        "tag_list": _rows(form, "tag_key", "tag_value"),
         "replica_rows": _rows(form, "replica_region", "replica_key"),
         "keys": keys,
         "engines": ENGINES,

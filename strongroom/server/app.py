@@ -114,7 +114,7 @@ class AwsEndpoint:
             await self._other(scope, receive, send)
             return
         if _is_browser_visit(scope):
-            await RedirectResponse("/console", status_code=302)(scope, receive, send)
+            await RedirectResponse("/console/", status_code=302)(scope, receive, send)
             return
         current = self._gate.deployment
         if current is None:

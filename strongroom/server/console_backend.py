@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,17 @@ from strongroom.types import Principal
 USER_AGENT = "strongroom-console"
 DEFAULT_SESSION_SECONDS = 12 * 3600  # AWS's console session for an IAM user
 _SEPARATOR = "."
+
+
+def _with_tokens(params: Mapping[str, Any], operation: Any) -> dict[str, Any]:
+    """``params`` with each idempotency token the caller left out filled in with a new
+    UUID, as every AWS SDK does (ClientRequestToken of CreateSecret, RotateSecret, ...)."""
+    filled = dict(params)
+    shape = operation.input_shape
+    for name, member in shape.members.items() if shape is not None else ():
+        if member.metadata.get("idempotencyToken") and name not in filled:
+            filled[name] = str(uuid.uuid4())
+    return filled
 
 
 class Sealed(ApiError):
@@ -86,7 +98,9 @@ class ServerBackend:
             serializer = self._serializers[protocol] = serialize.create_serializer(
                 protocol, include_validation=False
             )
-        wire = serializer.serialize_to_request(dict(params), operation_model)
+        wire = serializer.serialize_to_request(
+            _with_tokens(params, operation_model), operation_model
+        )
         body = wire["body"]
         if isinstance(body, dict):
             body = urlencode(body).encode()
