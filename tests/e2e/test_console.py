@@ -395,8 +395,12 @@ def test_secret_page_actions(context: Any, server: ServerProcess, sm: Any) -> No
     public = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue",
-             "Resource": "*"}  # fmt: skip
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
         ],
     }
     page.locator("#policy").get_by_label("Resource policy (JSON)").fill(json.dumps(public))
@@ -525,3 +529,35 @@ def test_rotation_functions_page(context: Any, server: ServerProcess) -> None:
         return
     for function in functions:
         assert function["FunctionName"] in text
+
+
+def test_change_password_operation(server: ServerProcess) -> None:
+    """IAM ChangePassword (the console's change-password page calls it as the user):
+    the caller's own password, refused with the AWS error and nothing changed."""
+    iam = server.client("iam")
+    user = new_user(
+        server,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:ChangePassword", "Resource": "*"}],
+        },
+        reset=True,
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    own = server.client(
+        "iam",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    before = iam.get_login_profile(UserName=user)["LoginProfile"]
+    assert aws_error(own.change_password, OldPassword="not-it-" + PASSWORD,
+                     NewPassword="N3w-Password!")["Code"] == "InvalidUserType"  # fmt: skip
+    assert aws_error(own.change_password, OldPassword=PASSWORD,
+                     NewPassword="short")["Code"] == "PasswordPolicyViolation"  # fmt: skip
+    assert iam.get_login_profile(UserName=user)["LoginProfile"] == before
+    own.change_password(OldPassword=PASSWORD, NewPassword="N3w-Password!")
+    assert iam.get_login_profile(UserName=user)["LoginProfile"]["PasswordResetRequired"] is False
+    # The dev admin has no console password: nothing to change.
+    aws_error(
+        iam.change_password, OldPassword="x", NewPassword="y", code="NoSuchEntity", status=404
+    )

@@ -291,6 +291,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "GetLoginProfile": user,
         "UpdateLoginProfile": user,
         "DeleteLoginProfile": user,
+        "ChangePassword": {"OldPassword": "Corr3ct-Horse-Battery", "NewPassword": "An0ther-one!"},
         "SimulatePrincipalPolicy": {"PolicySourceArn": w.user_arn, "ActionNames": ["s3:*"]},
         "SimulateCustomPolicy": {"PolicyInputList": [ALLOW_ALL], "ActionNames": ["s3:*"]},
         "CreateVirtualMFADevice": {"VirtualMFADeviceName": "new-phone", "Path": "/", **tags},
@@ -432,11 +433,17 @@ def admin_caller() -> Caller:
     return Caller(DEV_ACCOUNT, REGION, ADMIN, principal=principal)
 
 
+def user_caller(arn: str) -> Caller:
+    return Caller(DEV_ACCOUNT, REGION, arn, principal=Principal(DEV_ACCOUNT, arn, "walk", "user"))
+
+
 def walk(world: World) -> Iterator[tuple[str, str, list[Check]]]:
     for service, operations in requests(world).items():
         spec = world.specs[service]
         for operation, params in operations.items():
-            yield service, operation, spec.checks_for(admin_caller(), operation, params)
+            # ChangePassword names no user: it is always the caller's own, here the walker.
+            caller = user_caller(world.user_arn) if operation == "ChangePassword" else admin_caller()
+            yield service, operation, spec.checks_for(caller, operation, params)
 
 
 def action_of(check: Check) -> reference.Action:
