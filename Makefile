@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8420
 
-.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools
+.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools browser
 
 $(BIN)/python:
 	@echo "==> Creating the virtual environment $(VENV) (once)"
@@ -33,7 +33,7 @@ serve: $(VENV)/.installed
 	@echo "==> Serving on http://127.0.0.1:$(PORT); the README's clients are in $(BIN)"
 	$(BIN)/strongroom server --dev --data-dir ./.strongroom --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check strongroom tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports  # the layering of docs/architecture.md (contract in pyproject.toml)
@@ -50,7 +50,7 @@ typecheck: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-e2e: $(VENV)/.installed-test
+e2e: $(VENV)/.installed-test browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 # The benchmark suite (bench/README.md), ~30 minutes; never part of `make test`.
@@ -65,6 +65,12 @@ bench-smoke: $(VENV)/.installed-test bench-tools
 bench-tools:  # the load generator, from Debian
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk \
 		|| { apt-get update -qq && apt-get install -y -qq wrk; }
+
+# Debian's chromium, which the console's browser tests drive (tests/browser.py); as root it is
+# installed when missing, otherwise those tests skip locally (and fail in CI) with the reason.
+browser:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || apt-get install -y -qq chromium \
+		|| { apt-get update -qq && apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,15 @@ async def secrets_list(console: Console) -> Response:
     )
 
 
+async def rotation_functions(console: Console) -> list[str]:
+    """The ARNs of the functions the user may choose to rotate with (the built-in
+    rotators are functions of every account); none when they may not be listed."""
+    listed = await console.attempt("lambda", "ListFunctions", MaxItems=50)
+    if isinstance(listed, ApiError):
+        return []
+    return [str(f["FunctionArn"]) for f in listed.get("Functions", []) if f.get("FunctionArn")]
+
+
 def _secret_id(console: Console) -> str:
     return console.request.query_params.get("id", "")
 
@@ -105,6 +114,7 @@ async def _secret_page(
         rotations=rotations,
         history_error=history if isinstance(history, ApiError) else None,
         value=value,
+        functions=await rotation_functions(console),
         errors=errors or {},
         form=form or {},
         done=console.request.query_params.get("done"),

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from strongroom.console.backend import ApiError
 from strongroom.console.samples import sample_code
-from strongroom.console.secret_pages import rotation_rules, value_from
+from strongroom.console.secret_pages import rotation_functions, rotation_rules, value_from
 from strongroom.console.web import Console, Form, action, page, redirect, tags_from
 
 ENGINES = ("mysql", "postgres", "mariadb", "oracle", "sqlserver", "redshift", "db2")
@@ -57,7 +57,9 @@ def _rows(form: Form, key: str, value: str) -> list[tuple[str, str]]:
     return rows or [("", "")]
 
 
-def _context(console: Console, form: Form, keys: list[dict[str, str]]) -> dict[str, Any]:
+def _context(
+    console: Console, form: Form, keys: list[dict[str, str]], functions: list[str]
+) -> dict[str, Any]:
     values = form.as_dict()
     values.setdefault("secret_type", "database")
     values.setdefault("editor", "keyvalue")
@@ -68,6 +70,7 @@ def _context(console: Console, form: Form, keys: list[dict[str, str]]) -> dict[s
         "tag_list": _rows(form, "tag_key", "tag_value"),
         "replica_rows": _rows(form, "replica_region", "replica_key"),
         "keys": keys,
+        "functions": functions,
         "engines": ENGINES,
         "default_ports": DEFAULT_PORTS,
     }
@@ -76,7 +79,10 @@ def _context(console: Console, form: Form, keys: list[dict[str, str]]) -> dict[s
 @page
 async def new_secret(console: Console) -> Response:
     return console.render(
-        "new_secret.html", step="edit", errors={}, **_context(console, Form(), await _keys(console))
+        "new_secret.html",
+        step="edit",
+        errors={},
+        **_context(console, Form(), await _keys(console), await rotation_functions(console)),
     )
 
 
@@ -109,6 +115,7 @@ def _check(form: Form) -> dict[str, str]:
 @action
 async def new_secret_step(console: Console, form: Form) -> Response:
     keys = await _keys(console)
+    functions = await rotation_functions(console)
     step = form.get("step")
     errors = _check(form) if step in ("review", "store") else {}
     if step == "review" and not errors:
@@ -118,7 +125,7 @@ async def new_secret_step(console: Console, form: Form) -> Response:
             errors={},
             samples=sample_code(form.get("name").strip(), console.backend.region),
             tags=tags_from(form),
-            **_context(console, form, keys),
+            **_context(console, form, keys, functions),
         )
     if step != "store" or errors:
         return console.render(
@@ -126,12 +133,14 @@ async def new_secret_step(console: Console, form: Form) -> Response:
             400 if errors else 200,
             step="edit",
             errors=errors,
-            **_context(console, form, keys),
+            **_context(console, form, keys, functions),
         )
-    return await _store(console, form, keys)
+    return await _store(console, form, keys, functions)
 
 
-async def _store(console: Console, form: Form, keys: list[dict[str, str]]) -> Response:
+async def _store(
+    console: Console, form: Form, keys: list[dict[str, str]], functions: list[str]
+) -> Response:
     name = form.get("name").strip()
     replicas = [
         {"Region": r.strip(), **({"KmsKeyId": k.strip()} if k.strip() else {})}
@@ -158,7 +167,7 @@ async def _store(console: Console, form: Form, keys: list[dict[str, str]]) -> Re
             400,
             step="edit",
             errors={field: f"{created.code}: {created.message}"},
-            **_context(console, form, keys),
+            **_context(console, form, keys, functions),
         )
     # The secret exists now: later steps that fail are reported on its page.
     problems: list[str] = []
