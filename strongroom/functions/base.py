@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import uuid
 from collections.abc import Mapping
 from datetime import UTC
@@ -97,8 +98,16 @@ class FunctionsBase:
         self._endpoint = endpoint
         self._builtins = BUILTINS if builtins is None else builtins
         self._builtin_code = builtin_code
+        self.scratch = scratch
         self._runtime = Runtime(scratch, concurrency)
         self._background: set[asyncio.Task[None]] = set()
+
+    def close(self) -> None:
+        """Kill what still runs and remove the invocations' working directories."""
+        self._runtime.kill_all()
+        for task in list(self._background):
+            task.cancel()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ------------------------------------------------------------------ lookups
 

@@ -62,7 +62,22 @@ def _load(handler: str) -> Any:
     return getattr(module, function_name)
 
 
+def _die_with_parent() -> None:
+    """Be killed when the server process that started this one dies (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != os.environ.get("_STRONGROOM_PARENT", str(os.getppid())):
+        os._exit(1)  # the parent died before the request took effect
+
+
 def main() -> int:
+    _die_with_parent()
+    os.environ.pop("_STRONGROOM_PARENT", None)
     result_path = os.environ.pop("_STRONGROOM_RESULT")
     event_path = os.environ.pop("_STRONGROOM_EVENT")
     handler_name = os.environ.pop("_HANDLER_NAME", os.environ.get("_HANDLER", ""))

@@ -177,7 +177,7 @@ class FunctionControl(FunctionsBase):
         t = schema.lambda_functions
         with self._store.write() as conn:
             conn.execute(delete(t).where(t.c.arn == record.arn))
-        return {"StatusCode": 204}
+        return {"StatusCode": 204, "FunctionArn": record.arn}
 
 
 def _check_runtime(runtime: str) -> None:

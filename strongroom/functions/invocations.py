@@ -71,16 +71,19 @@ class Invocations(FunctionPermissions):
                 f"Could not parse request body into json: {bad.__class__.__name__}",
             ) from None
         kind = params.get("InvocationType") or "RequestResponse"
+        # FunctionArn is not a member of Invoke's output: it names the audit record's
+        # resource (api.function_arns) and is never written to the wire.
         if kind == "DryRun":
-            return {"StatusCode": 204}
+            return {"StatusCode": 204, "FunctionArn": record.arn}
         if kind == "Event":
             self._in_background(record, payload)
-            return {"StatusCode": 202}
+            return {"StatusCode": 202, "FunctionArn": record.arn}
         outcome = await self._run(record, payload)
         out: Output = {
             "StatusCode": 200,
             "Payload": outcome.payload,
             "ExecutedVersion": "$LATEST",
+            "FunctionArn": record.arn,
         }
         if outcome.function_error:
             out["FunctionError"] = outcome.function_error
@@ -136,7 +139,7 @@ class Invocations(FunctionPermissions):
             "AWS_LAMBDA_FUNCTION_NAME": record.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDALOG_GROUP_NAME": LOG_GROUP + record.name,
+            "AWS_LAMBDA_LOG_GROUP_NAME": LOG_GROUP + record.name,
             "AWS_LAMBDA_LOG_STREAM_NAME": f"strongroom/[$LATEST]{unique_id()}",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{record.runtime}",
             "_HANDLER": record.handler,

@@ -35,7 +35,11 @@ class FunctionPermissions(FunctionsBase):
             )
         document["Statement"].append(statement)
         self._set_policy(record, document)
-        return {"Statement": json.dumps(statement, separators=(",", ":"))}
+        # FunctionArn (not in the output shape) names the audit record's resource.
+        return {
+            "Statement": json.dumps(statement, separators=(",", ":")),
+            "FunctionArn": record.arn,
+        }
 
     def remove_permission(self, caller: Caller, params: Params) -> Output:
         record = self._changeable(caller, params["FunctionName"])
@@ -50,13 +54,17 @@ class FunctionPermissions(FunctionsBase):
             )
         document["Statement"] = kept
         self._set_policy(record, document)
-        return {}
+        return {"FunctionArn": record.arn}
 
     def get_policy(self, caller: Caller, params: Params) -> Output:
         record = self._existing(caller, params["FunctionName"])
         if record.policy is None:
             raise no_policy()
-        return {"Policy": record.policy, "RevisionId": record.revision_id}
+        return {
+            "Policy": record.policy,
+            "RevisionId": record.revision_id,
+            "FunctionArn": record.arn,
+        }
 
     def statement_principal(self, caller: Caller, params: Params) -> str | None:
         """The principal of the statement a RemovePermission names (``lambda:Principal``)."""

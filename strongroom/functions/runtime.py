@@ -112,6 +112,7 @@ class Runtime:
     def __init__(self, scratch: Path, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._scratch = scratch
         self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[int] = set()  # process groups of the invocations running
 
     async def run(self, launch: Launch) -> Outcome:
         async with self._slots:
@@ -138,12 +139,14 @@ class Runtime:
                 "_STRONGROOM_REQUEST_ID": launch.request_id,
                 "_STRONGROOM_FUNCTION_ARN": launch.function_arn,
                 "_STRONGROOM_MEMORY_MB": str(launch.memory_size),
+                "_STRONGROOM_PARENT": str(os.getpid()),
                 "_STRONGROOM_DEADLINE_MS": str(int((started + launch.timeout) * 1000)),
             }
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-I",
+                "-I",  # isolated: no PYTHON* variables, no user site, not the cwd on sys.path
                 "-B",
+                "-u",  # unbuffered, so what was printed before a kill is in the log
                 str(BOOTSTRAP),
                 cwd=str(workdir),
                 env=env,
@@ -152,6 +155,7 @@ class Runtime:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
+            self._running.add(process.pid)
             output = _Tail(LOG_LIMIT)
             reader = asyncio.create_task(_drain(process, output))
             timed_out = False
@@ -162,6 +166,7 @@ class Runtime:
             finally:
                 _kill_group(process.pid)
                 await process.wait()
+                self._running.discard(process.pid)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(reader, timeout=5)
                 reader.cancel()
@@ -172,6 +177,12 @@ class Runtime:
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+    def kill_all(self) -> None:
+        """Kill every invocation still running (the server is stopping)."""
+        for group in list(self._running):
+            _kill_group(group)
 
 
 class _Tail:

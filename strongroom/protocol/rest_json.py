@@ -35,6 +35,16 @@ from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.validation import INT_RANGES, validate
 
 CONTENT_TYPE = "application/json"
+# The status REST services answer the common errors with (no model lists them).
+_COMMON_STATUS = {
+    "AccessDeniedException": 403,
+    "UnrecognizedClientException": 403,
+    "InvalidSignatureException": 403,
+    "IncompleteSignatureException": 403,
+    "MissingAuthenticationTokenException": 403,
+    "ExpiredTokenException": 403,
+    "UnknownOperationException": 404,
+}
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 _BOUND = frozenset({"uri", "querystring", "header", "headers", "statusCode"})
 
@@ -301,6 +311,8 @@ def error_response(error: ServiceError, model: ServiceModel) -> tuple[int, dict[
     error's shape (when the error does not carry its own), the message in the body."""
     status = error.status
     if status == 400:
-        status = modeled_errors(model).get(error.code, (400, True))[0]
+        status = modeled_errors(model).get(error.code, (_COMMON_STATUS.get(error.code, 400), True))[
+            0
+        ]
     body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": error.message})
     return status, {"x-amzn-ErrorType": error.code, "Content-Type": CONTENT_TYPE}, body

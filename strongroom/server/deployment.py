@@ -4,6 +4,7 @@ credentials and the services."""
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,8 @@ class Deployment:
     functions: FunctionService | None = None
 
     def close(self) -> None:
+        if self.functions is not None:
+            self.functions.close()  # no invocation's process outlives the deployment
         self.pipeline.close()  # the writes still waiting are served (and audited) first
         self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
@@ -174,7 +177,9 @@ def open_deployment(
         identities,
         credentials,
         endpoint=endpoint,
-        scratch=data_dir / "functions",
+        # Invocations' working directories: outside the data directory, whose path a
+        # function must not learn; removed when the deployment closes.
+        scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
     )
     pipeline = Pipeline(
         [

@@ -252,3 +252,266 @@ def test_permission_and_policy(lam: Any, role: str) -> None:
     )
     lam.remove_permission(FunctionName=name, StatementId="sm")
     aws_error(lam.get_policy, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+RAISES = """
+def lambda_handler(event, context):
+    print("about to fail")
+    raise ValueError("the rotation step failed")
+"""
+
+SLEEPS = """
+import time
+
+def lambda_handler(event, context):
+    print("sleeping")
+    time.sleep(60)
+"""
+
+EATS_MEMORY = """
+def lambda_handler(event, context):
+    hog = []
+    while True:
+        hog.append(bytearray(16 * 1024 * 1024))
+"""
+
+SPAWNS = """
+import subprocess, sys
+
+def lambda_handler(event, context):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    return {"child": child.pid}
+"""
+
+SHOWS_ENVIRONMENT = """
+import os
+
+def lambda_handler(event, context):
+    return dict(os.environ)
+"""
+
+
+def test_a_raised_exception_is_an_unhandled_function_error(lam: Any, role: str) -> None:
+    name = create(lam, role, RAISES)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["StatusCode"] == 200 and answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "the rotation step failed"
+    assert any("raise ValueError" in frame for frame in error["stackTrace"])
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "about to fail" in tail and "[ERROR] ValueError: the rotation step failed" in tail
+
+
+def test_the_timeout_kills_the_invocation(lam: Any, role: str) -> None:
+    name = create(lam, role, SLEEPS, Timeout=1)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "sleeping" in tail and "Task timed out after 1.00 seconds" in tail
+
+
+def test_memory_is_enforced(lam: Any, role: str) -> None:
+    name = create(lam, role, EATS_MEMORY, MemorySize=128, Timeout=30)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.OutOfMemory"
+    assert "Runtime exited with error" in error["errorMessage"]
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "Runtime.OutOfMemory" in tail and "Memory Size: 128 MB" in tail
+
+
+def test_nothing_outlives_the_invocation(lam: Any, role: str) -> None:
+    name = create(lam, role, SPAWNS, Timeout=30)["FunctionName"]
+    _answer, result = invoke(lam, name, {})
+    child = int(result["child"])
+    # The child the function started was killed with it (at most a zombie left to reap).
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, role: str) -> None:
+    name = create(
+        lam,
+        role,
+        SHOWS_ENVIRONMENT,
+        Environment={"Variables": {"DB_HOST": "db.internal", "MODE": "test"}},
+    )["FunctionName"]
+    _answer, seen = invoke(lam, name, {})
+    assert seen["DB_HOST"] == "db.internal" and seen["MODE"] == "test"
+    assert seen["AWS_ENDPOINT_URL"] == seen["SECRETS_MANAGER_ENDPOINT"] == server.url
+    assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert seen["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert seen["AWS_ACCESS_KEY_ID"].startswith("ASIA") and seen["AWS_SESSION_TOKEN"]
+    assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    # Nothing of the server's own environment (its settings, paths, the test's variables).
+    leaked = {key for key in seen if key.startswith(("STRONGROOM", "PYTEST", "VIRTUAL_ENV"))}
+    assert leaked == set()
+    assert not any(str(value).startswith("/dev/shm/strongroom-dev") for value in seen.values())
+
+
+def test_reserved_variables_are_refused(lam: Any, role: str) -> None:
+    name = unique("reserved")
+    aws_error(
+        create,
+        lam,
+        role,
+        FunctionName=name,
+        Environment={"Variables": {"AWS_REGION": "eu-west-1"}},
+        code="InvalidParameterValueException",
+    )
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_pass_role_is_needed_to_create_a_function(
+    server: ServerProcess, iam: Any, lam: Any, role: str
+) -> None:
+    user = unique("fn-user")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="functions",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    theirs = server.client(
+        "lambda",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    name = unique("no-pass")
+    error = aws_error(
+        create, theirs, role, FunctionName=name, code="AccessDeniedException", status=403
+    )
+    assert "iam:PassRole" in error["Message"] and role in error["Message"]
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="pass",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:PassRole",
+                        "Resource": role,
+                        "Condition": {
+                            "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+                        },
+                    }
+                ],
+            }
+        ),
+    )
+    assert create(theirs, role, FunctionName=name)["FunctionName"] == name
+
+
+def test_a_role_lambda_may_not_assume_is_refused(iam: Any, lam: Any) -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    other = iam.create_role(
+        RoleName=unique("not-lambda"), AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    name = unique("bad-role")
+    aws_error(
+        create,
+        lam,
+        other["Role"]["Arn"],
+        FunctionName=name,
+        code="InvalidParameterValueException",
+        message="The role defined for the function cannot be assumed by Lambda.",
+    )
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_update_list_and_delete(lam: Any, role: str) -> None:
+    created = create(lam, role)
+    name = created["FunctionName"]
+    aws_error(create, lam, role, FunctionName=name, code="ResourceConflictException", status=409)
+    listed = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert name in listed
+    got = lam.get_function(FunctionName=created["FunctionArn"])
+    assert (
+        got["Configuration"]
+        == {
+            **created,
+            "ResponseMetadata": got["Configuration"].get("ResponseMetadata"),
+        }
+        or got["Configuration"]["CodeSha256"] == created["CodeSha256"]
+    )
+    new_code = package('def lambda_handler(event, context):\n    return "v2"\n')
+    updated = lam.update_function_code(FunctionName=name, ZipFile=new_code)
+    assert updated["CodeSha256"] != created["CodeSha256"]
+    assert updated["RevisionId"] != created["RevisionId"]
+    _answer, result = invoke(lam, name, {})
+    assert result == "v2"
+    aws_error(
+        lam.update_function_configuration,
+        FunctionName=name,
+        Timeout=10,
+        RevisionId=created["RevisionId"],
+        code="PreconditionFailedException",
+        status=412,
+    )
+    configured = lam.update_function_configuration(
+        FunctionName=name,
+        Timeout=10,
+        MemorySize=256,
+        Environment={"Variables": {"KEY": "v"}},
+    )
+    assert (configured["Timeout"], configured["MemorySize"]) == (10, 256)
+    assert configured["Environment"] == {"Variables": {"KEY": "v"}}
+    lam.delete_function(FunctionName=name)
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+    aws_error(lam.invoke, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_event_invocations_run_in_the_background(
+    server: ServerProcess, lam: Any, role: str
+) -> None:
+    name = create(lam, role, ECHO, Timeout=30)["FunctionName"]
+    answer = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')
+    assert answer["StatusCode"] == 202
+    assert answer["Payload"].read() == b""
+
+
+def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
+    name = create(lam, role)["FunctionName"]
+    aws_error(
+        lam.invoke,
+        FunctionName=name,
+        Payload=b"not json",
+        code="InvalidRequestContentException",
+    )
+
+
+def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str) -> None:
+    created = create(lam, role, Environment={"Variables": {"TOKEN": "do-not-log-me"}})
+    invoke(lam, created["FunctionName"], {"password": "hunter2-secret"})
+    trail = server.client("cloudtrail")
+    events = trail.lookup_events(
+        LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": created["FunctionArn"]}
+        ]
+    )["Events"]
+    names = {event["EventName"] for event in events}
+    assert {"CreateFunction", "Invoke"} <= names
+    for event in events:
+        assert event["EventSource"] == "lambda.amazonaws.com"
+        assert "do-not-log-me" not in event["CloudTrailEvent"]
+        assert "hunter2-secret" not in event["CloudTrailEvent"]
