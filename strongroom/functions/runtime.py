@@ -178,7 +178,6 @@ class Runtime:
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
-
     def kill_all(self) -> None:
         """Kill every invocation still running (the server is stopping)."""
         for group in list(self._running):

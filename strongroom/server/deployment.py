@@ -16,6 +16,7 @@ from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.functions.api import lambda_spec
+from strongroom.functions.logs import FunctionLogs, logs_spec
 from strongroom.functions.service import FunctionService
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
@@ -190,6 +191,7 @@ def open_deployment(
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
             lambda_spec(functions),
+            logs_spec(FunctionLogs(store, tokens)),
         ],
         store,
         credentials,

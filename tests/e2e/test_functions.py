@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.aws import ACCOUNT, aws_error
-from tests.server import DEV_CREDENTIALS, ServerProcess
+from tests.server import DEV_CREDENTIALS, STRONGROOM, ServerProcess
 
 AWS = Path(sys.executable).with_name("aws")
 LAMBDA_TRUST = {
@@ -515,3 +515,66 @@ def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str)
         assert event["EventSource"] == "lambda.amazonaws.com"
         assert "do-not-log-me" not in event["CloudTrailEvent"]
         assert "hunter2-secret" not in event["CloudTrailEvent"]
+
+
+def test_logs_are_viewable_through_cloudwatch_and_the_cli(
+    server: ServerProcess, lam: Any, role: str
+) -> None:
+    name = create(lam, role, RAISES)["FunctionName"]
+    invoke(lam, name, {})
+    logs = server.client("logs")
+    group = f"/aws/lambda/{name}"
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    messages = [event["message"] for event in events]
+    assert messages[0].startswith("START RequestId:")
+    assert "about to fail\n" in messages
+    assert any(message.startswith("REPORT RequestId:") for message in messages)
+    filtered = logs.filter_log_events(logGroupName=group, filterPattern='"[ERROR] ValueError"')
+    assert [e["message"] for e in filtered["events"]] == [
+        "[ERROR] ValueError: the rotation step failed\n"
+    ]
+    (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert stream["logStreamName"] == events[0]["logStreamName"]
+    got = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
+    assert [e["message"] for e in got["events"]] == messages
+    aws_error(
+        logs.filter_log_events,
+        logGroupName="/aws/lambda/never-invoked",
+        code="ResourceNotFoundException",
+    )
+    shown = subprocess.run(
+        [str(STRONGROOM), "functions", "logs", name, "--endpoint-url", server.url],
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": DEV_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": DEV_CREDENTIALS["aws_secret_access_key"],
+            "COLUMNS": "200",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "about to fail" in shown.stdout and "ValueError: the rotation step failed" in shown.stdout
+    )
+    assert stream["logStreamName"] in shown.stdout
+
+
+def test_logs_need_permission(server: ServerProcess, iam: Any, lam: Any, role: str) -> None:
+    name = create(lam, role)["FunctionName"]
+    invoke(lam, name, {})
+    user = unique("log-reader")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    theirs = server.client(
+        "logs",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    error = aws_error(
+        theirs.filter_log_events,
+        logGroupName=f"/aws/lambda/{name}",
+        code="AccessDeniedException",
+    )
+    assert "logs:FilterLogEvents" in error["Message"]

@@ -29,6 +29,7 @@ from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.functions.api import lambda_spec
+from strongroom.functions.logs import FunctionLogs, logs_spec
 from strongroom.iam.api import iam_spec
 from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.organizations import Organizations, organizations_spec
@@ -134,6 +135,10 @@ NOT_YET = {
     ("kms", "CreateKey"): ("aws:ResourceTag/${TagKey}",),
     ("organizations", "CreateAccount"): ("aws:ResourceTag/${TagKey}",),
     ("lambda", "CreateFunction"): ("aws:ResourceTag/${TagKey}",),
+    # The log groups of functions' invocation logs carry no tags.
+    ("logs", "FilterLogEvents"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "GetLogEvents"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "DescribeLogStreams"): ("aws:ResourceTag/${TagKey}",),
 }
 # Request keys that a resource type lists for every action on it (Secrets Manager's
 # secret does): a request defines them only when it carries tags, which the action then
@@ -239,6 +244,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         ),
         organizations_spec(Organizations(deployment.store, deployment.credentials, clock, tokens)),
         lambda_spec(deployment.functions),
+        logs_spec(FunctionLogs(deployment.store, tokens)),
     ]
     yield World(
         {spec.name: spec for spec in specs},
@@ -501,7 +507,14 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "RemovePermission": {**function, "StatementId": "walk"},
         "GetPolicy": function,
     }
+    group = {"logGroupName": "/aws/lambda/walk-function"}
+    logs: dict[str, Mapping[str, Any]] = {
+        "FilterLogEvents": group,
+        "GetLogEvents": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
+        "DescribeLogStreams": group,
+    }
     return {
+        "logs": logs,
         "lambda": functions,
         "iam": iam,
         "kms": kms,
