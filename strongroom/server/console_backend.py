@@ -108,7 +108,16 @@ class ServerBackend:
         headers.append(("User-Agent", USER_AGENT))
         if protocol == "query":
             headers.append(("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"))
-        request = HttpRequest("POST", "/", "", headers, bytes(body))
+        query = wire.get("query_string") or ""
+        if isinstance(query, dict):
+            query = urlencode(query, doseq=True)
+        request = HttpRequest(
+            str(wire.get("method") or "POST"),
+            str(wire.get("url_path") or "/"),
+            str(query),
+            headers,
+            bytes(body),
+        )
         signed_in = SignedIn(principal, service, self.region)
         response = await deployment.pipeline.handle_async(request, source_ip, signed_in)
         parser = self._parsers.get(protocol)
