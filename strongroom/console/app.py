@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from strongroom.console import audit_pages, auth, iam_pages, kms_pages, secret_pages, wizard
-from strongroom.console.backend import Backend
+from strongroom.console.backend import ApiError, Backend
 from strongroom.console.web import SecurityHeaders, render
 
 _STATIC = Path(__file__).parent / "static"
@@ -30,6 +30,12 @@ def _get(path: str, endpoint: object) -> Route:
 
 async def _not_found(request: Request, _exc: Exception) -> Response:
     return render(request, "refused.html", 404, message="There is no such console page.")
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """An AWS error no page handles (the server is sealed, say): its code and message."""
+    assert isinstance(exc, ApiError)
+    return render(request, "refused.html", exc.status, message=f"{exc.code}: {exc.message}")
 
 
 def create_console(backend: Backend) -> ASGIApp:
@@ -78,7 +84,10 @@ def create_console(backend: Backend) -> ASGIApp:
         _get("/functions", audit_pages.functions),
         Mount("/static", StaticFiles(directory=_STATIC)),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_found, ApiError: _unavailable},
+    )
     app.state.backend = backend
     app.state.throttle = auth.Throttle()
     return SecurityHeaders(app)
