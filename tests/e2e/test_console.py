@@ -128,28 +128,42 @@ def test_guide_flow_store_database_credentials_retrieve_then_rotate(
     # Enable rotation every 30 days.
     page.get_by_text("Edit rotation").click()
     page.get_by_label("Rotate every (days)").fill("30")
-    function = _rotation_function(server)
-    if function:
-        page.get_by_label("Rotation function", exact=False).fill(function)
+    page.get_by_label("Rotation function", exact=False).fill(_rotation_function(server))
     page.get_by_role("button", name="Save rotation").click()
     page.wait_for_load_state()
+    if "does not support RotateSecret" in page.locator("#rotation").inner_text():
+        pytest.xfail("RotateSecret is not served yet (issue 14, being built in parallel)")
     described = sm.describe_secret(SecretId="MyApp/DBCredentials")
     assert described.get("RotationEnabled") is True, page.locator("#rotation").inner_text()
     assert described["RotationRules"]["AutomaticallyAfterDays"] == 30
     assert "every 30 days" in page.locator("#rotation").inner_text()
 
 
-def _rotation_function(server: ServerProcess) -> str | None:
-    """A rotation function of the account (the built-in rotators are functions of every
-    account), when the function service lists any."""
-    try:
-        functions = server.client("lambda").list_functions()["Functions"]
-    except Exception:
-        return None
-    for function in functions:
+ROTATES_NOTHING = """
+def lambda_handler(event, context):
+    # Every step succeeds and changes nothing: enough to enable a rotation schedule.
+    return None
+"""
+
+
+def _rotation_function(server: ServerProcess) -> str:
+    """The built-in MySQL rotator when the account lists one (built-ins are functions of
+    every account); else a function of our own, which Secrets Manager may invoke."""
+    lam = server.client("lambda")
+    for function in lam.list_functions()["Functions"]:
         if "mysql" in function["FunctionName"].lower():
             return str(function["FunctionArn"])
-    return str(functions[0]["FunctionArn"]) if functions else None
+    role = server.client("iam").create_role(
+        RoleName=unique("rotator"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    function = create_function(lam, role, ROTATES_NOTHING)
+    lam.add_permission(
+        FunctionName=function["FunctionName"],
+        StatementId="secretsmanager",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+    )
+    return str(function["FunctionArn"])
 
 
 # --- no secret value anywhere until Retrieve ------------------------------------------------
