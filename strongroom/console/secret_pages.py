@@ -4,6 +4,7 @@ delete and restore. Each action is one AWS operation run as the signed-in user."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -89,15 +90,19 @@ async def _secret_page(
             error=described,
             secret_id=secret_id,
         )
-    versions = await console.attempt(
-        "secretsmanager", "ListSecretVersionIds", SecretId=secret_id, IncludeDeprecated=True
-    )
-    policy = await console.attempt("secretsmanager", "GetResourcePolicy", SecretId=secret_id)
-    history = await console.attempt(
-        "cloudtrail",
-        "LookupEvents",
-        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": described["ARN"]}],
-        MaxResults=20,
+    # The sections' reads, at once (each its own request through the pipeline).
+    versions, policy, history, functions = await asyncio.gather(
+        console.attempt(
+            "secretsmanager", "ListSecretVersionIds", SecretId=secret_id, IncludeDeprecated=True
+        ),
+        console.attempt("secretsmanager", "GetResourcePolicy", SecretId=secret_id),
+        console.attempt(
+            "cloudtrail",
+            "LookupEvents",
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": described["ARN"]}],
+            MaxResults=20,
+        ),
+        rotation_functions(console),
     )
     rotations = (
         [e for e in history.get("Events", []) if "Rotat" in str(e.get("EventName", ""))]
@@ -114,7 +119,7 @@ async def _secret_page(
         rotations=rotations,
         history_error=history if isinstance(history, ApiError) else None,
         value=value,
-        functions=await rotation_functions(console),
+        functions=functions,
         errors=errors or {},
         form=form or {},
         done=console.request.query_params.get("done"),
