@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -192,33 +193,6 @@ async def _act(
     return redirect("/secret", id=secret_id, done=done)
 
 
-@action
-async def edit_value(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "value",
-        "PutSecretValue",
-        "Secret value saved.",
-        SecretId=form.get("id"),
-        SecretString=value_from(form),
-    )
-
-
-@action
-async def edit_details(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "details",
-        "UpdateSecret",
-        "Secret details saved.",
-        SecretId=form.get("id"),
-        Description=form.get("description"),
-        KmsKeyId=form.get("kms_key_id") or None,
-    )
-
-
 def rotation_rules(form: Form) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     if form.get("schedule_expression").strip():
@@ -231,37 +205,62 @@ def rotation_rules(form: Form) -> dict[str, Any]:
     return rules
 
 
-@action
-async def rotation(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "rotation",
-        "RotateSecret",
-        "Rotation configured.",
-        SecretId=form.get("id"),
-        RotationLambdaARN=form.get("rotation_function").strip() or None,
-        RotationRules=rotation_rules(form),
-        RotateImmediately=form.get("rotate_now") == "1",
-    )
+def _days(text: str) -> int | str | None:
+    """A number of days as typed: an int when it is one (else AWS says what is wrong)."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text or None
+
+
+def replicas_from(form: Form) -> list[dict[str, str]]:
+    return [
+        {"Region": r.strip(), **({"KmsKeyId": k.strip()} if k.strip() else {})}
+        for r, k in zip(form.getlist("replica_region"), form.getlist("replica_key"), strict=False)
+        if r.strip()
+    ]
+
+
+# The secret page's forms that are one operation each: form -> (section the error shows
+# by, operation, what the page says once done, the operation's members besides SecretId).
+_ACTIONS: dict[str, tuple[str, str, str, Callable[[Form], dict[str, Any]]]] = {
+    "value": ("value", "PutSecretValue", "Secret value saved.",
+              lambda f: {"SecretString": value_from(f)}),
+    "details": ("details", "UpdateSecret", "Secret details saved.",
+                lambda f: {"Description": f.get("description"),
+                           "KmsKeyId": f.get("kms_key_id") or None}),
+    "rotation": ("rotation", "RotateSecret", "Rotation configured.",
+                 lambda f: {"RotationLambdaARN": f.get("rotation_function").strip() or None,
+                            "RotationRules": rotation_rules(f),
+                            "RotateImmediately": f.get("rotate_now") == "1"}),
+    "rotate": ("rotation", "RotateSecret", "Rotation started.", lambda f: {}),
+    "cancel-rotation": ("rotation", "CancelRotateSecret", "Rotation turned off.", lambda f: {}),
+    "delete-policy": ("policy", "DeleteResourcePolicy", "Resource policy deleted.",
+                      lambda f: {}),
+    "replicate": ("replication", "ReplicateSecretToRegions", "Replication added.",
+                  lambda f: {"AddReplicaRegions": replicas_from(f)}),
+    "remove-replica": ("replication", "RemoveRegionsFromReplication", "Replica removed.",
+                       lambda f: {"RemoveReplicaRegions": [f.get("region")]}),
+    "tag": ("tags", "TagResource", "Tags saved.", lambda f: {"Tags": tags_from(f)}),
+    "untag": ("tags", "UntagResource", "Tag removed.", lambda f: {"TagKeys": [f.get("key")]}),
+    "delete": ("delete", "DeleteSecret", "Secret scheduled for deletion.",
+               lambda f: {"RecoveryWindowInDays": _days(f.get("recovery_days"))}),
+    "restore": ("delete", "RestoreSecret", "Secret restored.", lambda f: {}),
+    "label": ("versions", "UpdateSecretVersionStage", "Staging label moved.",
+              lambda f: {"VersionStage": f.get("stage").strip(),
+                         "MoveToVersionId": f.get("to_version") or None,
+                         "RemoveFromVersionId": f.get("from_version") or None}),
+}  # fmt: skip
+SECRET_ACTIONS = tuple(_ACTIONS)
 
 
 @action
-async def rotate_now(console: Console, form: Form) -> Response:
+async def secret_action(console: Console, form: Form) -> Response:
+    """``POST /secret/<name>`` for a name of ``_ACTIONS``."""
+    name = console.request.path_params["name"]
+    if name not in _ACTIONS:
+        return redirect("/secret", id=form.get("id"))
+    section, operation, done, members = _ACTIONS[name]
     return await _act(
-        console, form, "rotation", "RotateSecret", "Rotation started.", SecretId=form.get("id")
-    )
-
-
-@action
-async def cancel_rotation(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "rotation",
-        "CancelRotateSecret",
-        "Rotation turned off.",
-        SecretId=form.get("id"),
+        console, form, section, operation, done, SecretId=form.get("id"), **members(form)
     )
 
 
@@ -292,109 +291,4 @@ async def put_policy(console: Console, form: Form) -> Response:
         SecretId=secret_id,
         ResourcePolicy=document,
         BlockPublicPolicy=form.get("block_public") == "1",
-    )
-
-
-@action
-async def delete_policy(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "policy",
-        "DeleteResourcePolicy",
-        "Resource policy deleted.",
-        SecretId=form.get("id"),
-    )
-
-
-@action
-async def replicate(console: Console, form: Form) -> Response:
-    regions = [
-        {"Region": r, **({"KmsKeyId": k} if k.strip() else {})}
-        for r, k in zip(form.getlist("replica_region"), form.getlist("replica_key"), strict=False)
-        if r.strip()
-    ]
-    return await _act(
-        console,
-        form,
-        "replication",
-        "ReplicateSecretToRegions",
-        "Replication added.",
-        SecretId=form.get("id"),
-        AddReplicaRegions=regions,
-    )
-
-
-@action
-async def remove_replica(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "replication",
-        "RemoveRegionsFromReplication",
-        "Replica removed.",
-        SecretId=form.get("id"),
-        RemoveReplicaRegions=[form.get("region")],
-    )
-
-
-@action
-async def tag(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "tags",
-        "TagResource",
-        "Tags saved.",
-        SecretId=form.get("id"),
-        Tags=tags_from(form),
-    )
-
-
-@action
-async def untag(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "tags",
-        "UntagResource",
-        "Tag removed.",
-        SecretId=form.get("id"),
-        TagKeys=[form.get("key")],
-    )
-
-
-@action
-async def delete(console: Console, form: Form) -> Response:
-    days = form.get("recovery_days").strip()
-    return await _act(
-        console,
-        form,
-        "delete",
-        "DeleteSecret",
-        "Secret scheduled for deletion.",
-        SecretId=form.get("id"),
-        RecoveryWindowInDays=int(days) if days.isdigit() else days or None,
-    )
-
-
-@action
-async def restore(console: Console, form: Form) -> Response:
-    return await _act(
-        console, form, "delete", "RestoreSecret", "Secret restored.", SecretId=form.get("id")
-    )
-
-
-@action
-async def move_label(console: Console, form: Form) -> Response:
-    return await _act(
-        console,
-        form,
-        "versions",
-        "UpdateSecretVersionStage",
-        "Staging label moved.",
-        SecretId=form.get("id"),
-        VersionStage=form.get("stage").strip(),
-        MoveToVersionId=form.get("to_version") or None,
-        RemoveFromVersionId=form.get("from_version") or None,
     )

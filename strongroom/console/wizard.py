@@ -12,7 +12,12 @@ from starlette.responses import Response
 
 from strongroom.console.backend import ApiError
 from strongroom.console.samples import sample_code
-from strongroom.console.secret_pages import rotation_functions, rotation_rules, value_from
+from strongroom.console.secret_pages import (
+    replicas_from,
+    rotation_functions,
+    rotation_rules,
+    value_from,
+)
 from strongroom.console.web import Console, Form, action, page, redirect, tags_from
 
 ENGINES = ("mysql", "postgres", "mariadb", "oracle", "sqlserver", "redshift", "db2")
@@ -142,11 +147,7 @@ async def _store(
     console: Console, form: Form, keys: list[dict[str, str]], functions: list[str]
 ) -> Response:
     name = form.get("name").strip()
-    replicas = [
-        {"Region": r.strip(), **({"KmsKeyId": k.strip()} if k.strip() else {})}
-        for r, k in zip(form.getlist("replica_region"), form.getlist("replica_key"), strict=False)
-        if r.strip()
-    ]
+    replicas = replicas_from(form)
     created = await console.attempt(
         "secretsmanager",
         "CreateSecret",

@@ -432,6 +432,16 @@ def test_secret_page_actions(context: Any, server: ServerProcess, sm: Any) -> No
     page.wait_for_load_state()
     assert json.loads(sm.get_secret_value(SecretId=name)["SecretString"]) == {"k": "v2"}
     assert page.locator("#versions tbody tr").count() == 2
+    # Replicate to another region, then remove the replica.
+    replication = page.locator("#replication")
+    replication.get_by_label("Region").fill("eu-west-3")
+    replication.get_by_role("button", name="Replicate").click()
+    page.wait_for_load_state()
+    regions = [r["Region"] for r in sm.describe_secret(SecretId=name)["ReplicationStatus"]]
+    assert regions == ["eu-west-3"]
+    page.locator("#replication").get_by_role("button", name="Remove").click()
+    page.wait_for_load_state()
+    assert "ReplicationStatus" not in sm.describe_secret(SecretId=name)
     # Delete with a recovery window, then restore.
     page.locator("#delete").get_by_label("Waiting period").fill("7")
     page.get_by_role("button", name="Schedule deletion").click()
@@ -447,6 +457,61 @@ def test_secret_page_actions(context: Any, server: ServerProcess, sm: Any) -> No
     page.wait_for_load_state()
     assert "InvalidParameterException" in page.locator("#delete .error").inner_text()
     assert "DeletedDate" not in sm.describe_secret(SecretId=name)
+
+
+def test_store_other_secret_with_key_tags_and_policy(
+    context: Any, server: ServerProcess, sm: Any, key: dict[str, str]
+) -> None:
+    name = f"wizard/{uuid.uuid4().hex[:8]}"
+    page = sign_in_dev(context, server)
+    page.goto(console(server, "/secrets/new"))
+    page.get_by_label("Other type of secret").check()
+    page.locator("input[name=kv_key]").fill("api_key")
+    page.locator("input[name=kv_value]").fill("k-123")
+    page.get_by_role("button", name="Add row").click()
+    page.locator("input[name=kv_key]").nth(1).fill("api_secret")
+    page.locator("input[name=kv_value]").nth(1).fill("s-456")
+    page.locator("select[name=kms_key_id]").select_option(key["Alias"])
+    # No name yet: the error is by the name field, nothing is stored.
+    page.get_by_role("button", name="Next: review").click()
+    assert "Enter a name" in page.locator("#err-name").inner_text()
+    page.get_by_label("Secret name").fill(name)
+    page.locator("input[name=tag_key]").fill("team")
+    page.locator("input[name=tag_value]").fill("payments")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        ],
+    }
+    page.get_by_label("Resource permissions", exact=False).fill(json.dumps(policy))
+    page.get_by_role("button", name="Next: review").click()
+    page.get_by_role("button", name="Store", exact=True).click()
+    page.wait_for_url(re.compile(r".*/console/secret\?id=wizard"))
+    described = sm.describe_secret(SecretId=name)
+    assert described["Tags"] == [{"Key": "team", "Value": "payments"}]
+    assert described["KmsKeyId"].endswith(key["KeyId"]) or described["KmsKeyId"] == key["Alias"]
+    assert json.loads(sm.get_secret_value(SecretId=name)["SecretString"]) == {
+        "api_key": "k-123",
+        "api_secret": "s-456",
+    }
+    assert json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"]) == policy
+    # The same name again: AWS's error by the name field, nothing changed.
+    page.goto(console(server, "/secrets/new"))
+    page.get_by_label("Other type of secret").check()
+    page.get_by_role("radio", name="Plaintext").check()
+    page.locator("textarea[name=plaintext]").fill("other")
+    page.get_by_label("Secret name").fill(name)
+    page.get_by_role("button", name="Next: review").click()
+    page.get_by_role("button", name="Store", exact=True).click()
+    page.wait_for_load_state()
+    assert "ResourceExistsException" in page.locator("#err-name").inner_text()
+    assert json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["api_key"] == "k-123"
 
 
 def test_secrets_list_search_sort_and_pages(context: Any, server: ServerProcess, sm: Any) -> None:
