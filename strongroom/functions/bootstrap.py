@@ -80,7 +80,7 @@ def main() -> int:
     os.environ.pop("_STRONGROOM_PARENT", None)
     result_path = os.environ.pop("_STRONGROOM_RESULT")
     event_path = os.environ.pop("_STRONGROOM_EVENT")
-    handler_name = os.environ.pop("_HANDLER_NAME", os.environ.get("_HANDLER", ""))
+    handler_name = os.environ.get("_HANDLER", "")
     deadline_ms = int(os.environ.pop("_STRONGROOM_DEADLINE_MS"))
     memory = int(os.environ.pop("_STRONGROOM_MEMORY_MB")) * 1024 * 1024
     # Before any of the function's code runs: its memory size caps the address space; no

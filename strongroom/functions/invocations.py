@@ -142,7 +142,6 @@ class Invocations(FunctionPermissions):
             "AWS_LAMBDA_LOG_GROUP_NAME": LOG_GROUP + record.name,
             "AWS_LAMBDA_LOG_STREAM_NAME": f"strongroom/[$LATEST]{unique_id()}",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{record.runtime}",
-            "_HANDLER": record.handler,
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",

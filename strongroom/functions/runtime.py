@@ -133,6 +133,7 @@ class Runtime:
             env = {
                 **launch.environment,
                 "LAMBDA_TASK_ROOT": str(task_root),
+                "_HANDLER": launch.handler,
                 "HOME": str(workdir),
                 "_STRONGROOM_EVENT": str(event),
                 "_STRONGROOM_RESULT": str(result),
