@@ -22,7 +22,7 @@ from strongroom.audit.forward import start_forwarders, stop_forwarders
 from strongroom.ids import unique_id
 from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
-from strongroom.protocol.rest_json import RestRoutes
+from strongroom.protocol.rest_routes import RestRoutes
 from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
 from strongroom.server.bodies import read_body

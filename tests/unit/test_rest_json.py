@@ -139,3 +139,14 @@ def test_errors_take_the_modeled_status_and_code_header() -> None:
     assert json.loads(body) == {"Type": "User", "message": "Function not found: x"}
     assert rest_json.error_response(ServiceError("ResourceConflictException", "m"), MODEL)[0] == 409
     assert rest_json.error_response(ServiceError("AccessDeniedException", "m"), MODEL)[0] == 403
+
+
+def test_body_limits_follow_the_route() -> None:
+    from strongroom.protocol.limits import DEFAULT_LIMIT, BodyLimits
+
+    limits = BodyLimits(["lambda"])
+    assert limits.limit_rest("POST", "/2015-03-31/functions") == 72 * 1024 * 1024
+    assert limits.limit_rest("PUT", "/2015-03-31/functions/f/code") == 72 * 1024 * 1024
+    assert limits.limit_rest("POST", "/2015-03-31/functions/f/invocations") == 8 * 1024 * 1024
+    assert limits.limit_rest("GET", "/2015-03-31/functions/f") == DEFAULT_LIMIT
+    assert limits.limit_rest("POST", "/2015-03-31/functions/f/policy") == DEFAULT_LIMIT
