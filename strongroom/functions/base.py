@@ -89,6 +89,7 @@ class FunctionsBase:
         builtins: Mapping[str, BuiltinFunction] | None = None,
         builtin_code: Path = CODE_DIRECTORY,
         concurrency: int = 4,
+        hidden: tuple[Path, ...] = (),
     ) -> None:
         self._store = store
         self._clock = clock
@@ -99,7 +100,8 @@ class FunctionsBase:
         self._builtins = BUILTINS if builtins is None else builtins
         self._builtin_code = builtin_code
         self.scratch = scratch
-        self._runtime = Runtime(scratch, concurrency)
+        # What an invocation's sandbox covers up: the data directory above all.
+        self._runtime = Runtime(scratch, concurrency, hidden)
         self._background: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:

@@ -276,11 +276,14 @@ def lambda_handler(event, context):
 """
 
 SPAWNS = """
-import subprocess, sys
+import os, subprocess, sys
 
 def lambda_handler(event, context):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    return {"child": child.pid}
+    # One child in the function's process group, one that leaves it (a new session).
+    code = "import time; time.sleep(300)  # " + event["marker"]
+    subprocess.Popen([sys.executable, "-c", code])
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    return {"started": 2}
 """
 
 SHOWS_ENVIRONMENT = """
@@ -324,11 +327,20 @@ def test_memory_is_enforced(lam: Any, role: str) -> None:
 
 def test_nothing_outlives_the_invocation(lam: Any, role: str) -> None:
     name = create(lam, role, SPAWNS, Timeout=30)["FunctionName"]
-    _answer, result = invoke(lam, name, {})
-    child = int(result["child"])
-    # The child the function started was killed with it (at most a zombie left to reap).
-    stat = Path(f"/proc/{child}/stat")
-    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    marker = uuid.uuid4().hex
+    _answer, result = invoke(lam, name, {"marker": marker})
+    assert result == {"started": 2}
+    # Both children were killed with the invocation (at most zombies left to reap).
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in command and state != "Z":
+            alive.append(proc.name)
+    assert alive == []
 
 
 def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, role: str) -> None:
@@ -578,3 +590,46 @@ def test_logs_need_permission(server: ServerProcess, iam: Any, lam: Any, role: s
         code="AccessDeniedException",
     )
     assert "logs:FilterLogEvents" in error["Message"]
+
+
+PROBES = """
+import ctypes, os
+
+def attempt(action):
+    try:
+        return repr(action())
+    except OSError as error:
+        return type(error).__name__
+
+def lambda_handler(event, context):
+    data_dir = event["data_dir"]
+    libc = ctypes.CDLL(None, use_errno=True)
+    return {
+        "list_data_dir": attempt(lambda: os.listdir(data_dir)),
+        "read_root_key": attempt(lambda: open(os.path.join(data_dir, "root.key"), "rb").read()),
+        "unmount": libc.umount2(data_dir.encode(), 2),
+        "write_outside": attempt(lambda: open(event["outside"], "w").write("x")),
+        "write_tmp": attempt(lambda: open(os.path.join(os.environ["TMPDIR"], "f"), "w").write("x")),
+        "processes": len([p for p in os.listdir("/proc") if p.isdigit()]),
+    }
+"""
+
+
+def test_an_invocation_cannot_reach_the_data_directory(new_server: Any, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = new_server("--dev", "--data-dir", str(data_dir))
+    iam, lam = server.client("iam"), server.client("lambda")
+    role = iam.create_role(
+        RoleName=unique("probe"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    name = create(lam, role, PROBES, Timeout=30)["FunctionName"]
+    outside = tmp_path / "escaped"
+    answer, seen = invoke(lam, name, {"data_dir": str(data_dir), "outside": str(outside)})
+    assert "FunctionError" not in answer, seen
+    assert seen["list_data_dir"] == "PermissionError"
+    assert seen["read_root_key"] == "PermissionError"
+    assert seen["unmount"] == -1  # no capability left to undo the cover
+    assert seen["write_outside"] == "OSError" and not outside.exists()  # read-only
+    assert seen["write_tmp"] == "1"
+    assert seen["processes"] <= 3  # its own PID namespace: none of the server's processes
+    assert (data_dir / "root.key").exists()
