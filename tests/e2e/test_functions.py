@@ -633,3 +633,26 @@ def test_an_invocation_cannot_reach_the_data_directory(new_server: Any, tmp_path
     assert seen["write_tmp"] == "1"
     assert seen["processes"] <= 3  # its own PID namespace: none of the server's processes
     assert (data_dir / "root.key").exists()
+
+
+def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role: str) -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "functions.md").read_text()
+    source = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    secret = server.client().create_secret(Name=unique("guide"), SecretString="twelve chars")
+    name = create(lam, role, source, Timeout=30)["FunctionName"]
+    answer, result = invoke(lam, name, {"SecretId": secret["Name"]}, LogType="Tail")
+    assert "FunctionError" not in answer, result
+    assert result["length"] == 12
+    assert f"reading {secret['Name']}" in base64.b64decode(answer["LogResult"]).decode()
