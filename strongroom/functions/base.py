@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.functions import repository as repo
 from strongroom.functions.common import (
@@ -90,8 +91,10 @@ class FunctionsBase:
         builtin_code: Path = CODE_DIRECTORY,
         concurrency: int = 4,
         hidden: tuple[Path, ...] = (),
+        audit: AuditSink | None = None,
     ) -> None:
         self._store = store
+        self._audit = audit  # where the execution roles' sessions are recorded
         self._clock = clock
         self._identities = identities
         self._credentials = credentials
@@ -103,6 +106,8 @@ class FunctionsBase:
         # What an invocation's sandbox covers up: the data directory above all.
         self._runtime = Runtime(scratch, concurrency, hidden)
         self._background: set[asyncio.Task[None]] = set()
+        # (function ARN, role ARN) -> the role session invocations reuse while it lasts.
+        self._sessions: dict[tuple[str, str], tuple[dict[str, str], int]] = {}
 
     def close(self) -> None:
         """Kill what still runs and remove the invocations' working directories."""

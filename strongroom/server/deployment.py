@@ -182,6 +182,7 @@ def open_deployment(
         # function must not learn; removed when the deployment closes.
         scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
         hidden=(data_dir.resolve(), Path.home() / ".aws"),
+        audit=audit_log,
     )
     pipeline = Pipeline(
         [

@@ -524,9 +524,25 @@ def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str)
     names = {event["EventName"] for event in events}
     assert {"CreateFunction", "Invoke"} <= names
     for event in events:
-        assert event["EventSource"] == "lambda.amazonaws.com"
         assert "do-not-log-me" not in event["CloudTrailEvent"]
         assert "hunter2-secret" not in event["CloudTrailEvent"]
+    by_lambda = [e for e in events if e["EventSource"] == "lambda.amazonaws.com"]
+    assert {e["EventName"] for e in by_lambda} == {"CreateFunction", "Invoke"}
+    # The execution role's session, recorded as STS records a service assuming a role.
+    (assumed,) = [e for e in events if e["EventName"] == "AssumeRole"]
+    record = json.loads(assumed["CloudTrailEvent"])
+    assert record["eventSource"] == "sts.amazonaws.com"
+    assert record["userIdentity"]["invokedBy"] == "lambda.amazonaws.com"
+    assert {r["ARN"] for r in record["resources"]} == {role, created["FunctionArn"]}
+    # A second invocation reuses the session: no second AssumeRole.
+    invoke(lam, created["FunctionName"], {})
+    again = trail.lookup_events(
+        LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": created["FunctionArn"]}
+        ]
+    )["Events"]
+    assert [e["EventName"] for e in again].count("AssumeRole") == 1
+    assert [e["EventName"] for e in again].count("Invoke") == 2
 
 
 def test_logs_are_viewable_through_cloudwatch_and_the_cli(
