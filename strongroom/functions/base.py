@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from strongroom.iam.sts import role_named
 from strongroom.iam.sts_authorization import trust_policy_text
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.pagination import TokenCodec
 from strongroom.rotators import BUILTIN_ROLE_NAME, BUILTINS, CODE_DIRECTORY, BuiltinFunction
 from strongroom.store import schema
 from strongroom.store.engine import Store
@@ -92,9 +94,11 @@ class FunctionsBase:
         concurrency: int = 4,
         hidden: tuple[Path, ...] = (),
         audit: AuditSink | None = None,
+        tokens: TokenCodec | None = None,
     ) -> None:
         self._store = store
         self._audit = audit  # where the execution roles' sessions are recorded
+        self._tokens = tokens or TokenCodec(os.urandom(32))  # ListFunctions' Marker
         self._clock = clock
         self._identities = identities
         self._credentials = credentials

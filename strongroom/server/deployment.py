@@ -183,6 +183,7 @@ def open_deployment(
         scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
         hidden=(data_dir.resolve(), Path.home() / ".aws"),
         audit=audit_log,
+        tokens=tokens,
     )
     pipeline = Pipeline(
         [

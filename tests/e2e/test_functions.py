@@ -672,3 +672,24 @@ def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role
     assert "FunctionError" not in answer, result
     assert result["length"] == 12
     assert f"reading {secret['Name']}" in base64.b64decode(answer["LogResult"]).decode()
+
+
+def test_list_functions_pages_with_a_signed_marker(server: ServerProcess, role: str) -> None:
+    region = f"eu-north-{uuid.uuid4().int % 1000}"  # an empty Region of the account
+    lam = server.client("lambda", region=region)
+    for _ in range(3):
+        create(lam, role, FunctionName=unique("page"))
+    # Built-in functions, if any are shipped, are listed too: page through them all.
+    every = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert every == sorted(every) and len(every) >= 3
+    paged: list[str] = []
+    request: dict[str, Any] = {"MaxItems": 2}
+    while True:
+        page = lam.list_functions(**request)
+        assert len(page["Functions"]) <= 2
+        paged += [f["FunctionName"] for f in page["Functions"]]
+        if "NextMarker" not in page:
+            break
+        request["Marker"] = page["NextMarker"]
+    assert paged == every
+    aws_error(lam.list_functions, Marker="forged", code="InvalidParameterValueException")
