@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -500,6 +501,18 @@ def test_event_invocations_run_in_the_background(
     answer = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')
     assert answer["StatusCode"] == 202
     assert answer["Payload"].read() == b""
+    # It ran after the answer: its log appears (waiting for it, not timing it).
+    logs = server.client("logs")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            found = []
+        if any(event["message"].startswith("REPORT") for event in found):
+            break
+        time.sleep(0.2)
+    assert "event {'n': 1}\n" in [event["message"] for event in found]
 
 
 def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
@@ -693,3 +706,10 @@ def test_list_functions_pages_with_a_signed_marker(server: ServerProcess, role: 
         request["Marker"] = page["NextMarker"]
     assert paged == every
     aws_error(lam.list_functions, Marker="forged", code="InvalidParameterValueException")
+
+
+def test_authentication_failures_are_rest_json_errors(server: ServerProcess) -> None:
+    forger = server.client("lambda", aws_access_key_id="test", aws_secret_access_key="wrong")
+    aws_error(forger.list_functions, code="InvalidSignatureException", status=403)
+    stranger = server.client("lambda", aws_access_key_id="AKIANOBODY", aws_secret_access_key="x")
+    aws_error(stranger.list_functions, code="UnrecognizedClientException", status=403)
