@@ -187,9 +187,12 @@ def lock_data_dir(data_dir: Path) -> DataDirLock:
     return lock
 
 
-def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
+def start_keyholder(
+    data_dir: Path, *, on_sealed: Callable[[], None] | None = None
+) -> tuple[Keyholder, DataDirLock]:
     """Lock the data directory, unseal it if the provider can (file, pkcs11, passphrase)
-    and start serving the root key to the workers."""
+    and start serving the root key's use to the workers. ``on_sealed`` runs once every
+    worker has applied a seal."""
     lock = lock_data_dir(data_dir)
     try:
         config = providers.read_seal(data_dir)
@@ -210,7 +213,7 @@ def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
                 ) from None
         elif config.provider in ("file", "pkcs11"):
             key = unsealer.submit({})
-        keyholder = Keyholder(data_dir, config, unsealer, key)
+        keyholder = Keyholder(data_dir, config, unsealer, key, on_sealed=on_sealed)
         keyholder.start()
     except providers.SealError as problem:
         lock.release()

@@ -8,9 +8,14 @@ secret version stored in the data directory afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import os
 import shutil
 import socket
+import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -283,20 +288,73 @@ def keyholder_says(socket_file: Path, message: dict[str, str]) -> bytes:
             return b""
 
 
+def worker_pids(keyholder_pid: int) -> list[int]:
+    """uvicorn's worker processes of a server (spawned: a fresh interpreter, nothing copied
+    by fork), not multiprocessing's resource tracker."""
+    children = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and parent_of(int(entry.name)) == keyholder_pid
+    ]
+    found = []
+    for pid in children:
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{pid}/cmdline").read_text()
+            if "spawn_main" in text and "resource_tracker" not in text:
+                found.append(pid)
+    return sorted(found)
+
+
+def serving_pid(url: str, candidates: list[int]) -> int:
+    """The process that holds the server's end of an HTTP connection this test keeps open:
+    the one that serves it."""
+    parsed = urllib.parse.urlsplit(url)
+    assert parsed.hostname is not None and parsed.port is not None
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        conn.request("GET", "/_strongroom/health")
+        conn.getresponse().read()
+        assert conn.sock is not None
+        client_port = conn.sock.getsockname()[1]
+        inode = None
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].split(":")[1], 16)
+            remote_port = int(fields[2].split(":")[1], 16)
+            if local_port == parsed.port and remote_port == client_port:
+                inode = fields[9]
+        assert inode is not None
+        holders = []
+        for pid in candidates:
+            with contextlib.suppress(OSError):
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) == f"socket:[{inode}]":
+                            holders.append(pid)
+        assert len(holders) == 1, holders
+        return holders[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["default", "two-workers"])
 def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no_root_key(
     tmp_path: Path,
     servers: Any,  # noqa: F811
+    workers: tuple[str, ...],
 ) -> None:
     data_dir = tmp_path / "data"
     created = init(data_dir)
     root_key = (data_dir / "root.key").read_bytes()
-    server = servers(data_dir, "--workers", "2")
+    server = servers(data_dir, *workers)
+    count = int(workers[1]) if workers else 1
     sm = server.client(**credentials(created))
-    for number in range(6):  # requests reach both workers
+    for number in range(6):  # requests reach every worker
         sm.create_secret(Name=f"w{number}", SecretString="value")
         assert sm.get_secret_value(SecretId=f"w{number}")["SecretString"] == "value"
 
-    # This test process runs as the same user but was not started by the keyholder.
+    # This test process runs as the same user but was not started by the keyholder: it
+    # has only the socket path, and no channel of a worker.
     socket_file = data_dir / "keyholder.sock"
     assert keyholder_says(socket_file, {"op": "watch"}) == b""
     assert keyholder_says(socket_file, {"op": "barrier"}) == b""
@@ -311,30 +369,38 @@ def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no
 
     assert server.process is not None
     keyholder_pid = server.process.pid
-    workers = [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and parent_of(int(entry.name)) == keyholder_pid
-    ]
-    # uvicorn's worker processes (spawned: a fresh interpreter, nothing copied by fork),
-    # not multiprocessing's resource tracker
-    workers = [
-        pid
-        for pid in workers
-        if "spawn_main" in (text := Path(f"/proc/{pid}/cmdline").read_text())
-        and "resource_tracker" not in text
-    ]
-    assert len(workers) == 2
+    pids = worker_pids(keyholder_pid)
+    assert len(pids) == count
+    # HTTP is served by a worker, never by the keyholder, with one worker too.
+    assert serving_pid(server.url, [keyholder_pid, *pids]) in pids
     assert memory_holds(keyholder_pid, root_key)  # the scan finds the key where it is
-    assert not any(memory_holds(pid, root_key) for pid in workers)
+    assert not any(memory_holds(pid, root_key) for pid in pids)
 
     # Sealed, a worker checks an operator's unseal over a verify connection: the keyholder
     # uses the key for it, and the worker still never holds it.
     run("seal", "--url", server.url, env=admin_env(created))
+    # Then every worker is replaced by a fresh process: nothing a sealed worker held
+    # stays in a process that lives on.
+    replaced = pids
+    for _ in range(600):
+        replaced = worker_pids(keyholder_pid)
+        if len(replaced) == count and not set(replaced) & set(pids):
+            break
+        time.sleep(0.1)
+    assert len(replaced) == count and not set(replaced) & set(pids)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     forged = {**admin_env(created), "AWS_SECRET_ACCESS_KEY": "not-it"}
     for _ in range(2):  # checked by one worker or the other
         refused = run("unseal", "--url", server.url, check=False, env=forged)
         assert refused.returncode != 0 and "signature" in refused.stderr
-    assert not any(memory_holds(pid, root_key) for pid in workers)
+    # A same-user process cannot make a sealed file deployment fetch its key either.
+    refused = json.loads(keyholder_says(socket_file, {"op": "unseal"}))
+    assert (refused["ok"], refused["code"], refused["sealed"]) == (
+        False,
+        "AccessDeniedException",
+        True,
+    )
+    assert not any(memory_holds(pid, root_key) for pid in replaced)
     assert "Unsealed" in run("unseal", "--url", server.url, env=admin_env(created)).stdout
     assert sm.get_secret_value(SecretId="w0")["SecretString"] == "value"
+    assert serving_pid(server.url, [keyholder_pid, *replaced]) in replaced
