@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import shutil
 import socket
 import time
@@ -30,6 +29,8 @@ from strongroom.keys.material import Material, material_aad
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error
+from tests.e2e.test_audit_trail import audit
+from tests.e2e.test_operator_seal import operator_events
 from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
     admin_env,
     assert_nothing_listens,
@@ -40,6 +41,7 @@ from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
     serve_and_fail,
     servers,
 )
+from tests.server import socket_owner
 from tests.softhsm import SoftHsmToken
 
 Materials = dict[tuple[str, int], Material]
@@ -129,6 +131,17 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
     rekeyed, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
     assert rekeyed["new_key_generations"] == 2
     assert reencrypted == {"reencrypted": 2, "already_current": 0}
+    # Each offline command left its record in the audit trail, signed and chained.
+    (rekey_event,) = operator_events(data_dir, "Rekey")
+    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 2
+    assert rekey_event["serviceEventDetails"]["rootKeyProvider"] == "file"
+    assert rekey_event["userIdentity"]["type"] == "Operator"
+    assert rekey_event["recipientAccountId"] == created["account_id"]
+    assert "errorCode" not in rekey_event
+    (reencrypt_event,) = operator_events(data_dir, "Reencrypt")
+    assert reencrypt_event["serviceEventDetails"] == {"secretVersions": 2}
+    verified = audit("verify", "--data-dir", str(data_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     server = servers(data_dir)
     sm = server.client(**credentials(created))
@@ -165,6 +178,11 @@ def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers:
     rotated, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
     assert rotated == {"rotated": 1}
     assert reencrypted == {"reencrypted": 1, "already_current": 0}
+    (rotation,) = operator_events(data_dir, "RotateManagedKeys")
+    assert rotation["serviceEventDetails"] == {"rotatedKeys": 1}
+    assert rotation["recipientAccountId"] == created["account_id"]
+    (reencryption,) = operator_events(data_dir, "Reencrypt")
+    assert reencryption["serviceEventDetails"] == {"secretVersions": 1}
 
     server = servers(data_dir)
     sm = server.client(**credentials(created))
@@ -180,6 +198,49 @@ def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers:
         if (parts := split_sealed(sealed)) is not None
     }
     assert generations == {(managed["KeyId"], 2)}
+
+
+def test_an_offline_command_that_cannot_be_audited_changes_nothing(
+    tmp_path: Path,
+    servers: Any,  # noqa: F811
+) -> None:
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    server = servers(data_dir)
+    server.client(**credentials(created)).create_secret(Name="kept", SecretString="v")
+    server.stop()
+    old_key = (data_dir / "root.key").read_bytes()
+    seal_before = (data_dir / "seal.json").read_bytes()
+    materials = stolen_materials(data_dir, old_key)
+    # Tests run as root, so permissions do not stop a write: put a plain file where the
+    # audit log's directory is.
+    logs = data_dir / "audit" / "logs"
+    moved = logs.with_name("logs-moved")
+    logs.rename(moved)
+    logs.write_bytes(b"not a directory")
+    try:
+        for command in (
+            ("rekey", "--data-dir", str(data_dir), "--root-key", "file", "--reencrypt"),
+            ("rotate-managed", "--data-dir", str(data_dir)),
+            ("reencrypt", "--data-dir", str(data_dir)),
+        ):
+            refused = run(*command, check=False)
+            assert refused.returncode != 0
+            assert "audit record could not be written" in refused.stderr, refused.stderr
+            # Nothing changed: the same key, the same seal, the same material generations.
+            assert (data_dir / "root.key").read_bytes() == old_key
+            assert (data_dir / "seal.json").read_bytes() == seal_before
+            assert stolen_materials(data_dir, old_key).keys() == materials.keys()
+    finally:
+        logs.unlink()
+        moved.rename(logs)
+    for name in ("Rekey", "RotateManagedKeys", "Reencrypt"):
+        assert operator_events(data_dir, name) == []
+    server = servers(data_dir)
+    assert (
+        server.client(**credentials(created)).get_secret_value(SecretId="kept")["SecretString"]
+        == "v"
+    )
 
 
 def test_a_live_session_survives_a_rekey(tmp_path: Path, servers: Any) -> None:  # noqa: F811
@@ -315,24 +376,9 @@ def serving_pid(url: str, candidates: list[int]) -> int:
         conn.request("GET", "/_strongroom/health")
         conn.getresponse().read()
         assert conn.sock is not None
-        client_port = conn.sock.getsockname()[1]
-        inode = None
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].split(":")[1], 16)
-            remote_port = int(fields[2].split(":")[1], 16)
-            if local_port == parsed.port and remote_port == client_port:
-                inode = fields[9]
-        assert inode is not None
-        holders = []
-        for pid in candidates:
-            with contextlib.suppress(OSError):
-                for fd in Path(f"/proc/{pid}/fd").iterdir():
-                    with contextlib.suppress(OSError):
-                        if os.readlink(fd) == f"socket:[{inode}]":
-                            holders.append(pid)
-        assert len(holders) == 1, holders
-        return holders[0]
+        owner = socket_owner(parsed.port, conn.sock.getsockname()[1], candidates)
+        assert owner is not None
+        return owner
     finally:
         conn.close()
 
