@@ -3,9 +3,11 @@
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
 -> serialize.
 
-Each stage reads and fills in the request's exchange (what is known about it so far, the
-audit record is built from it). Handlers only see a caller and parsed members; nothing
-here knows a single operation. How requests are served (on the event loop, in write
+Each stage takes the request's exchange (what is known about it so far; the audit record
+is built from it), which is immutable, and hands the next stage a new one with what it
+learned; a stage that refuses a request hands back the exchange as far as it got, with
+the error. Handlers only see a caller and parsed members; nothing here knows a single
+operation. How requests are served (on the event loop, in write
 batches, each in its unit of work) is :mod:`strongroom.server.pipeline`."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.model import OperationModel
 
@@ -63,11 +65,13 @@ class Response:
     body: bytes
 
 
-@dataclass
-class _Exchange:
-    """What is known about a request so far; the audit event is built from it."""
+class _Exchange(NamedTuple):
+    """What is known about a request so far; the audit event is built from it. Immutable:
+    a stage returns a new one (a NamedTuple: made in a fraction of a frozen dataclass's
+    time, which matters a few times a request)."""
 
     facts: RequestFacts
+    event_id: str  # the audit event's: a correction reuses it
     service: ServiceSpec | None = None
     wire: Wire | None = None
     operation_name: str = "Unknown"
@@ -77,7 +81,15 @@ class _Exchange:
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
     event_source: str | None = None  # an operator request's; else the service's
-    event_id: str | None = None  # the audit event's, once built: a correction reuses it
+
+
+class _Refused(Exception):
+    """A stage refused the request: the exchange as far as it got, and the error."""
+
+    def __init__(self, exchange: _Exchange, error: ServiceError) -> None:
+        super().__init__(error.code)
+        self.exchange = exchange
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -131,72 +143,78 @@ class Stages:
         each would let anyone fill the audit log without a credential."""
         exchange, headers = self._exchange(request, "")
         if "x-amz-target" not in headers and looks_like_query(request, headers):
-            exchange.wire = QueryWire(None)
+            exchange = exchange._replace(wire=QueryWire(None))
         response = self._error_response(exchange, error)
         return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
 
     def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
         """Run the request from the start up to its audit record."""
         exchange, headers = self._exchange(request, source_ip)
-        return exchange, self._run(exchange, request, headers)
+        return self._run(exchange, request, headers)
 
     def _run(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Outcome:
+    ) -> tuple[_Exchange, _Outcome]:
         """The answer, or the error to give. One read snapshot serves all of the request's
         reads (credentials, IAM, the secret, its key)."""
         try:
             with self._store.read():
-                prepared = self._prepare(exchange, request, headers)
+                exchange, prepared = self._prepare(exchange, request, headers)
                 if isinstance(prepared, ServiceError):
-                    return prepared
+                    return exchange, prepared
                 return self._perform(exchange, prepared)
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return exchange, internal_error()
 
     def _exchange(
         self, request: sigv4.HttpRequest, source_ip: str
     ) -> tuple[_Exchange, dict[str, str]]:
         headers = {name.lower(): value for name, value in request.headers}
-        exchange = _Exchange(
-            RequestFacts(
-                request_id=unique_id(),
-                time=self._clock.now(),
-                source_ip=source_ip,
-                user_agent=headers.get("user-agent", ""),
-                region="",
-            )
+        facts = RequestFacts(
+            request_id=unique_id(),
+            time=self._clock.now(),
+            source_ip=source_ip,
+            user_agent=headers.get("user-agent", ""),
+            region="",
         )
-        return exchange, headers
+        return _Exchange(facts, unique_id()), headers
 
     def _prepare(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call | ServiceError:
-        """Authenticate, parse and authorize: the call to make, or the error to give."""
+    ) -> tuple[_Exchange, _Call | ServiceError]:
+        """Authenticate, parse and authorize: the exchange as far as it got, and the call
+        to make or the error to give."""
         try:
             with self._store.read():
                 return self._authorized_call(exchange, request, headers)
-        except ServiceError as raised:
-            return raised
+        except _Refused as refused:
+            return refused.exchange, refused.error
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return exchange, internal_error()
 
-    def _perform(self, exchange: _Exchange, call: _Call) -> _Outcome:
-        """Run the operation of a prepared call: its serialized answer, or its error."""
-        assert exchange.wire is not None and exchange.operation is not None
+    def _perform(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
+        """Run the operation of a prepared call: the exchange with its output, and its
+        serialized answer or its error."""
+        wire, operation = exchange.wire, exchange.operation
+        assert wire is not None and operation is not None
         try:
             with self._store.read():
-                exchange.output = call.handler(call.caller, exchange.params or {})
-            return exchange.wire.serialize(
-                exchange.operation, exchange.output, exchange.facts.request_id
-            )
+                output = call.handler(call.caller, exchange.params or {})
         except ServiceError as raised:
-            return raised
+            return exchange, raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return exchange, internal_error()
+        exchange = exchange._replace(output=output)
+        try:
+            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
+        except ServiceError as raised:
+            return exchange, raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return exchange, internal_error()
 
     def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
         response_headers, body = answer
@@ -211,8 +229,7 @@ class Stages:
         """The success already audited did not commit: correct its record (same eventID,
         the final outcome; audit/corrections.py), which every reader applies."""
         try:
-            exchange.output = None
-            event = self._event(exchange, failure)
+            event = self._event(exchange._replace(output=None), failure)
             event[CORRECTION] = {"reason": COMMIT_FAILED}
             self._audit.write(event)
         except Exception:
@@ -220,26 +237,36 @@ class Stages:
 
     def _authorized_call(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call:
-        service, operation_name = self._route(exchange, request, headers)
-        exchange.service = service
-        exchange.wire = self._wires[service.name]
-        exchange.operation_name = operation_name
-        exchange.principal, region = self._authenticate(exchange, request, service)
-        handler = service.handlers.get(operation_name)
-        if handler is None:
-            # AWS answers an unknown operation with no message; an operation the model has
-            # but this server does not serve yet says so, so the caller is not left guessing.
-            known = operation_name in service.model.operation_names
-            message = f"Strongroom does not support {operation_name} yet." if known else ""
-            if service.protocol == "json":
-                raise ServiceError("UnknownOperationException", message)
-            raise ServiceError(
-                "InvalidAction", message or f"Could not find operation {operation_name}"
-            )
-        exchange.operation = service.model.operation_model(operation_name)
-        exchange.params = exchange.wire.parse(exchange.operation, request)
+    ) -> tuple[_Exchange, _Call]:
+        """Route, authenticate, parse and authorize; raises :class:`_Refused` with the
+        exchange as far as it got."""
+        exchange = self._route(exchange, request, headers)
+        service, wire, operation_name = exchange.service, exchange.wire, exchange.operation_name
+        assert service is not None and wire is not None
+        exchange, region = self._authenticate(exchange, request, service)
+        try:
+            handler = service.handlers.get(operation_name)
+            if handler is None:
+                # AWS answers an unknown operation with no message; an operation the model
+                # has but this server does not serve yet says so, so the caller is not left
+                # guessing.
+                known = operation_name in service.model.operation_names
+                message = f"Strongroom does not support {operation_name} yet." if known else ""
+                if service.protocol == "json":
+                    raise ServiceError("UnknownOperationException", message)
+                raise ServiceError(
+                    "InvalidAction", message or f"Could not find operation {operation_name}"
+                )
+            operation = service.model.operation_model(operation_name)
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
+        try:
+            params = wire.parse(operation, request)
+        except ServiceError as error:
+            raise _Refused(exchange._replace(operation=operation), error) from None
+        exchange = exchange._replace(operation=operation, params=params)
         principal = exchange.principal
+        assert principal is not None
         facts = CallFacts(exchange.facts.source_ip, region)
 
         def authorize(check: Check) -> None:
@@ -248,34 +275,49 @@ class Stages:
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
-        service.authorize(caller, operation_name, exchange.params, authorize)
-        return _Call(handler, caller)
+        try:
+            service.authorize(caller, operation_name, params, authorize)
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
+        return exchange, _Call(handler, caller)
 
     def _route(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> tuple[ServiceSpec, str]:
+    ) -> _Exchange:
         """Which service and operation a request is for, before anything is trusted."""
         target = headers.get("x-amz-target")
         if target:
             prefix, _, operation_name = target.rpartition(".")
             service = self._by_prefix.get(prefix)
             if service is None:
-                raise ServiceError("UnknownOperationException", self._not_served(request, prefix))
-            return service, operation_name
-        if looks_like_query(request, headers):
-            exchange.wire = QueryWire(None)  # errors before the service is known are XML
-            action = query_action(request)
-            if not action:
-                raise ServiceError("MissingAction", "Missing Action")
-            exchange.operation_name = action
+                error = ServiceError("UnknownOperationException", self._not_served(request, prefix))
+                raise _Refused(exchange, error)
+            # Nothing else is known before the route: made whole, not replaced.
+            return _Exchange(
+                exchange.facts,
+                exchange.event_id,
+                service,
+                self._wires[service.name],
+                operation_name,
+                event_source=exchange.event_source,
+            )
+        if not looks_like_query(request, headers):
+            raise _Refused(exchange, ServiceError("UnknownOperationException", ""))
+        exchange = exchange._replace(wire=QueryWire(None))  # errors before the service: XML
+        action = query_action(request)
+        if not action:
+            raise _Refused(exchange, ServiceError("MissingAction", "Missing Action"))
+        exchange = exchange._replace(operation_name=action)
+        try:
             # Every client sends every service to the same endpoint; the credential scope
             # says which service the request was signed for.
             scope_service = sigv4.parse_credential(request).service
             service = self._by_signing_name.get(scope_service)
             if service is None:
                 raise ServiceError("InvalidAction", self._not_served(request, action))
-            return service, action
-        raise ServiceError("UnknownOperationException", "")
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
+        return exchange._replace(service=service, wire=self._wires[service.name])
 
     def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
         """Why a request for a service this server does not have fails: the service its
@@ -289,13 +331,25 @@ class Stages:
 
     def _authenticate(
         self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
-    ) -> tuple[Principal, str]:
-        credential = sigv4.parse_credential(request)
+    ) -> tuple[_Exchange, str]:
+        """The exchange with the principal that signed the request, and the region of
+        its credential scope."""
+        try:
+            credential = sigv4.parse_credential(request)
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
         # Known before anything is verified, so a refused request's audit record says
         # which key and region it claimed.
-        exchange.claimed_key = credential.access_key_id
-        exchange.facts = _with_region(exchange.facts, credential.region)
-        return self.authenticate(request, service.signing_name, credential)
+        facts = _with_region(exchange.facts, credential.region)
+        try:
+            principal, region = self.authenticate(request, service.signing_name, credential)
+        except ServiceError as error:
+            claimed = exchange._replace(claimed_key=credential.access_key_id, facts=facts)
+            raise _Refused(claimed, error) from None
+        exchange = exchange._replace(
+            claimed_key=credential.access_key_id, facts=facts, principal=principal
+        )
+        return exchange, region
 
     def authorize_operator(
         self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
@@ -308,16 +362,17 @@ class Stages:
         When the audit record cannot be written the action is refused, unless
         ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
         exchange, _headers = self._exchange(request, source_ip)
-        exchange.operation_name = action.name
-        exchange.event_source = EVENT_SOURCE
+        exchange = exchange._replace(operation_name=action.name, event_source=EVENT_SOURCE)
         error: ServiceError | None = None
         try:
             with self._store.read():
                 credential = sigv4.parse_credential(request)
-                exchange.claimed_key = credential.access_key_id
-                exchange.facts = _with_region(exchange.facts, credential.region)
+                exchange = exchange._replace(
+                    claimed_key=credential.access_key_id,
+                    facts=_with_region(exchange.facts, credential.region),
+                )
                 principal, region = self.authenticate(request, SIGNING_NAME, credential)
-                exchange.principal = principal
+                exchange = exchange._replace(principal=principal)
                 management = self._credentials.management_account()
                 if principal.account_id != management:
                     # Accounts are tenants: no policy of another account reaches the
@@ -352,8 +407,7 @@ class Stages:
         """Audit an operator action that was not signed but done with shares (a Shamir or
         passphrase unseal, once the key it recovered opened the audit log)."""
         exchange, _headers = self._exchange(request, source_ip)
-        exchange.operation_name = action.name
-        exchange.event_source = EVENT_SOURCE
+        exchange = exchange._replace(operation_name=action.name, event_source=EVENT_SOURCE)
         try:
             self._audit.write(self._event(exchange, None))
         except Exception:
@@ -419,11 +473,8 @@ class Stages:
             error_message=error.message if error else None,
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",
+            event_id=exchange.event_id,
         )
-        if exchange.event_id is None:
-            exchange.event_id = str(event["eventID"])
-        else:
-            event["eventID"] = exchange.event_id
         return event
 
     def _key_account(self, access_key_id: str) -> str | None:
