@@ -76,6 +76,10 @@ class Pipeline(Stages):
             if isinstance(prepared, ServiceError):
                 # refused: nothing to write
                 return await self._answer(prepared_exchange, prepared)
+            if prepared.awaits:
+                # It waits on something else (Invoke runs a process): never in the write
+                # batch; it writes what it must in its own transactions.
+                return await self._answer(*await self._perform_async(prepared_exchange, prepared))
             return await self._batched(lambda: self._perform(prepared_exchange, prepared))
         try:
             with self._store.reads_only():
