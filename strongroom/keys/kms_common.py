@@ -12,6 +12,9 @@ from strongroom.types import Caller
 Params = Mapping[str, Any]
 Output = dict[str, Any]
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
+# The predefined aliases of AWS managed keys of the services Strongroom serves, listed
+# before the key is first used.
+PREDEFINED_ALIASES = (SECRETS_MANAGER_ALIAS,)
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 MAX_ON_DEMAND_ROTATIONS = 25
 
@@ -30,6 +33,16 @@ def invalid_state(key: KeyRecord, what: str) -> ServiceError:
 
 def invalid_ciphertext() -> ServiceError:
     return ServiceError("InvalidCiphertextException", "")
+
+
+def unknown_ciphertext_key() -> ServiceError:
+    """What AWS answers for a ciphertext whose key is gone, in another region, or not the
+    caller's to use: one answer for all three, so absence is not told from refusal."""
+    return ServiceError(
+        "AccessDeniedException",
+        "The ciphertext refers to a customer master key that does not exist, does not exist "
+        "in this region, or you are not allowed to access.",
+    )
 
 
 def unsupported(message: str) -> ServiceError:

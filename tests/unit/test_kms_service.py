@@ -238,7 +238,9 @@ def test_a_key_past_its_waiting_period_is_purged_and_its_secrets_fail(
     assert error.message == (
         "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
     )
-    raises("NotFoundException", lambda: decrypt(keys, blob))
+    # As on AWS: a ciphertext of a deleted key answers as one the caller may not use.
+    error = raises("AccessDeniedException", lambda: decrypt(keys, blob))
+    assert error.message.startswith("The ciphertext refers to a customer master key that does")
     # a new value cannot be encrypted under the deleted key either
     raises("EncryptionFailure", lambda: put_secret(sm, "purge/doomed", "x"))
     assert read_secret(sm, "purge/spared") == "kept"
