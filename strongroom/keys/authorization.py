@@ -35,7 +35,6 @@ from strongroom.policy.operation_checks import (
 )
 from strongroom.types import Check
 
-
 # The operations the reference gives no condition key at all.
 _NO_KEYS = frozenset({"ListRetirableGrants"})
 

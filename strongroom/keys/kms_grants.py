@@ -191,20 +191,40 @@ class Grants(KmsBase):
     def _grants_of(self, conn: Connection, key_id: str) -> tuple[GrantRecord, ...]:
         return cached(conn, _GRANTS, key_id, lambda: repo.grants_of_key(conn, key_id))
 
-    def grant_policy(self, caller: Caller, key: KeyRecord, operation: str, params: Params) -> str:
+    def grant_policy(
+        self,
+        caller: Caller,
+        key: KeyRecord,
+        operation: str,
+        params: Params,
+        conn: Connection | None = None,
+    ) -> str:
         """The policy deciding ``operation`` on ``key`` for ``caller``: the key policy, and an
-        Allow when one of the key's grants gives the caller the operation for this request."""
-        principal = caller.principal
-        if principal is None:
+        Allow when one of the key's grants gives the caller the operation for this request
+        (``conn``: the transaction the caller is in, if any)."""
+        if caller.principal is None:
             return key.policy
-        with self._store.read() as conn:
-            grants = self._grants_of(conn, key.key_id)
-            if not grants:
-                return key.policy
-            if operation == "RetireGrant":
-                allows = self._may_retire(conn, caller, principal, key, params)
-            else:
-                allows = any(self._allows(grant, principal, operation, params) for grant in grants)
+        if conn is not None:
+            return self._grant_policy(conn, caller, caller.principal, key, operation, params)
+        with self._store.read() as reading:
+            return self._grant_policy(reading, caller, caller.principal, key, operation, params)
+
+    def _grant_policy(
+        self,
+        conn: Connection,
+        caller: Caller,
+        principal: Principal,
+        key: KeyRecord,
+        operation: str,
+        params: Params,
+    ) -> str:
+        grants = self._grants_of(conn, key.key_id)
+        if not grants:
+            return key.policy
+        if operation == "RetireGrant":
+            allows = self._may_retire(conn, caller, principal, key, params)
+        else:
+            allows = any(self._allows(grant, principal, operation, params) for grant in grants)
         return with_grants(key.policy, operation) if allows else key.policy
 
     @staticmethod

@@ -64,10 +64,11 @@ class SecretEncryption(SecretsBase):
         key: KeyRecord,
         record: SecretRecord,
         version_id: str,
+        conn: Connection,
     ) -> None:
         """Secrets Manager uses the secret's KMS key on the caller's behalf, so the caller
-        needs the KMS permission too, through the key policy (with kms:ViaService). None:
-        the service acting for itself (replication)."""
+        needs the KMS permission too, through the key policy (with kms:ViaService) or a
+        grant of the key. None: the service acting for itself (replication)."""
         if caller is None:
             return
         if key.key_manager == "AWS" and key.account_id != caller.account_id:
@@ -80,8 +81,12 @@ class SecretEncryption(SecretsBase):
             "kms:CallerAccount": (caller.account_id,),
             **encryption_context_keys(self.context(record.arn, version_id)),
         }
+        encryption_context = {"EncryptionContext": self.context(record.arn, version_id)}
+        policy = self._keys.grant_policy(
+            caller, key, action.removeprefix("kms:"), encryption_context, conn
+        )
         try:
-            caller.authorize(key_check(action, key, context))
+            caller.authorize(key_check(action, key, context, policy))
         except ServiceError as denied:
             if denied.code != "AccessDeniedException":
                 raise
@@ -101,7 +106,7 @@ class SecretEncryption(SecretsBase):
         AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
         secret's own), so key id, ARN, alias name and alias ARN come back as given."""
         key = key or self._encryption_key(conn, record)
-        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
+        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id, conn)
         try:
             sealed = self._keys.seal_with(
                 conn, key, value.data, self.context(record.arn, version_id)
@@ -125,7 +130,7 @@ class SecretEncryption(SecretsBase):
             key = self._keys.sealed_key(conn, version.ciphertext)
             if key is None:
                 raise _decryption_failure()
-            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id)
+            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id, conn)
         try:
             data = self._keys.open_sealed(
                 conn,

@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from tests.aws import ACCOUNT, body
 from tests.e2e.test_enforcement import (
     ADMIN_ARN,
+    KMS_NOT_ALLOWED,
     Deployment,
     User,
     allow,
@@ -419,6 +420,26 @@ def test_a_grant_allows_its_grantee_what_it_lists_within_its_constraints(
     assert grants_of(dep, key["KeyId"]) == []
     dep.refused(theirs.encrypt, KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=context)
     dep.refused(theirs.decrypt, CiphertextBlob=blob, EncryptionContext=wider)
+
+
+def test_a_grant_reaches_secrets_manager_s_use_of_the_key(dep: Deployment) -> None:
+    admin_only = policy(allow("kms:*", Principal={"AWS": ADMIN_ARN}))
+    key = dep.kms.create_key(Policy=admin_only)["KeyMetadata"]["Arn"]
+    granted = dep.sm.create_secret(Name=unique("granted"), SecretString="s1", KmsKeyId=key)
+    other = dep.sm.create_secret(Name=unique("other"), SecretString="s2", KmsKeyId=key)
+    get = "secretsmanager:GetSecretValue"
+    user = make_user(dep, policy(allow(get, [granted["ARN"], other["ARN"]])))
+    sm = user.client()
+    dep.refused(sm.get_secret_value, SecretId=granted["ARN"], message=KMS_NOT_ALLOWED)
+    # A grant of Decrypt for the one secret's encryption context (as Secrets Manager gives it).
+    dep.kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=user.arn,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"SecretARN": granted["ARN"]}},
+    )
+    assert sm.get_secret_value(SecretId=granted["ARN"])["SecretString"] == "s1"
+    dep.refused(sm.get_secret_value, SecretId=other["ARN"], message=KMS_NOT_ALLOWED)
 
 
 def test_an_equals_constraint_needs_exactly_its_context(dep: Deployment) -> None:
