@@ -65,18 +65,21 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 
 def kms_in(dep: Deployment, region: str, user: User | None = None) -> Any:
-    credentials = (
-        {"aws_access_key_id": user.key_id, "aws_secret_access_key": user.secret} if user else {}
+    if user is None:
+        return dep.server.client("kms", region)
+    return dep.server.client(
+        "kms", region, aws_access_key_id=user.key_id, aws_secret_access_key=user.secret
     )
-    return dep.server.client("kms", region, **credentials)
 
 
 def described(kms: Any, key_id: str) -> dict[str, Any]:
-    return body(kms.describe_key(KeyId=key_id))["KeyMetadata"]
+    metadata: dict[str, Any] = body(kms.describe_key(KeyId=key_id))["KeyMetadata"]
+    return metadata
 
 
 def grants_of(dep: Deployment, key_id: str) -> list[dict[str, Any]]:
-    return body(dep.kms.list_grants(KeyId=key_id))["Grants"]
+    grants: list[dict[str, Any]] = dep.kms.list_grants(KeyId=key_id)["Grants"]
+    return grants
 
 
 # Item 8: keys are regional ----------------------------------------------------------------
