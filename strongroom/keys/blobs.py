@@ -146,8 +146,12 @@ class Ciphertexts(KeyMaterial):
         _, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
         key = known if known is not None and known.key_id.encode() == raw_key_id else None
         key = key or self._blob_key(conn, blob)
-        if key is None or key.region != caller.region:
+        if key is None or (action is not None and key.region != caller.region):
             # A ciphertext decrypts only in its key's region; a missing key answers alike.
+            # Secrets Manager's own opening (no action) is exempt: a secret's value sealed
+            # before keys were regional may name a key of another region, and must still
+            # open (to be read, or re-encrypted by UpdateSecret under a key of its region);
+            # no new value is sealed under such a key (the reference is not found).
             raise unknown_ciphertext_key()
         if expected_key is not None:
             named = self._resolve(conn, caller, expected_key)
