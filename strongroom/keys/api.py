@@ -7,10 +7,11 @@ from typing import Any
 
 from strongroom.keys.authorization import kms_checks
 from strongroom.keys.kms import KeyService
+from strongroom.keys.kms_common import unknown_ciphertext_key
 from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
-from strongroom.types import Caller
+from strongroom.types import Caller, Check
 
 OPERATIONS = (
     "CancelKeyDeletion",
@@ -91,6 +92,19 @@ def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> lis
     return [key_id] if key_id.startswith("arn:") else []
 
 
+def refused(caller: Any, check: Check, denied: Exception) -> Exception:
+    """A ciphertext of another account's key that the caller may not use answers as one
+    whose key does not exist: the refusal does not confirm the other account's key."""
+    if (
+        check.action in ("kms:Decrypt", "kms:ReEncryptFrom")
+        and isinstance(denied, ServiceError)
+        and denied.code == "AccessDeniedException"
+        and check.resource_account not in (None, caller.account_id)
+    ):
+        return unknown_ciphertext_key()
+    return denied
+
+
 def kms_spec(service: KeyService) -> ServiceSpec:
     return ServiceSpec(
         "kms",
@@ -98,4 +112,5 @@ def kms_spec(service: KeyService) -> ServiceSpec:
         "AWS::KMS::Key",
         key_arns,
         kms_checks(service, OPERATIONS),
+        refused,
     )

@@ -662,7 +662,11 @@ def test_a_ciphertext_of_a_missing_key_answers_as_one_not_allowed(dep: Deploymen
         KeyId=kms_in(dep, WEST).create_key()["KeyMetadata"]["KeyId"], Plaintext=b"x"
     )["CiphertextBlob"]
     elsewhere = dep.refused(kms.decrypt, CiphertextBlob=west_blob)
-    assert missing == elsewhere  # absent and elsewhere are not told apart
+    # Another account's principal that the key's policy does not let in hears the same.
+    _, theirs = member_kms(dep, "ciphertext-reader")
+    not_theirs = dep.refused(theirs.decrypt, CiphertextBlob=blob)
+    assert missing == elsewhere == not_theirs  # absent, elsewhere, not allowed: one answer
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 
 
 def test_predefined_aliases_are_listed_before_first_use(dep: Deployment) -> None:
