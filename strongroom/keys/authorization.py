@@ -26,6 +26,7 @@ from strongroom.keys.conditions import (
     request_alias_keys,
 )
 from strongroom.keys.kms import KeyRecord, KeyService
+from strongroom.keys.kms_common import ignores_ciphertext
 from strongroom.policy.operation_checks import (
     Authorization,
     CheckBuilder,
@@ -72,7 +73,10 @@ def key_resolver(service: KeyService) -> Resolver:
 
     def resolve(caller: Any, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
         found: list[KeyRecord] = []
-        if operation == "Decrypt":
+        if operation == "Decrypt" and ignores_ciphertext(params):
+            key = service.target(caller, params["KeyId"]) if params.get("KeyId") else None
+            found = [key] if key is not None else []
+        elif operation == "Decrypt":
             key = service.blob_key(caller, params.get("CiphertextBlob"))
             found = [key] if key is not None else []
         elif operation in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
@@ -116,7 +120,11 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
 
     def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         base: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
-        source = service.blob_key(caller, params.get("CiphertextBlob"))
+        if ignores_ciphertext(params):
+            source_ref = params.get("SourceKeyId")
+            source = service.target(caller, source_ref) if source_ref else None
+        else:
+            source = service.blob_key(caller, params.get("CiphertextBlob"))
         destination = service.target(caller, params["DestinationKeyId"])
         same = re_encrypt_keys(source, destination)
         found: list[Check] = []

@@ -59,6 +59,14 @@ def access_denied(caller: Caller, action: str, key: KeyRecord) -> ServiceError:
     )
 
 
+def ignores_ciphertext(params: Params) -> bool:
+    """A dry run of Decrypt or ReEncrypt with DryRunModifiers IGNORE_CIPHERTEXT: only the
+    named key's authorization and state are checked, not the ciphertext."""
+    return bool(params.get("DryRun")) and "IGNORE_CIPHERTEXT" in (
+        params.get("DryRunModifiers") or ()
+    )
+
+
 def _days_ms(days: int) -> int:
     return days * 86_400_000
 

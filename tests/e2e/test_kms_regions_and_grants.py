@@ -260,7 +260,25 @@ def test_dry_run_answers_whether_the_call_would_succeed_and_does_nothing(dep: De
     dep.refused(
         kms.revoke_grant, KeyId=key, GrantId="0" * 64, DryRun=True, code="NotFoundException"
     )
+    # IGNORE_CIPHERTEXT: only the named key's permission and state are checked.
+    garbage = b"not a ciphertext at all, not even close"
+    dep.refused(kms.decrypt, CiphertextBlob=garbage, DryRun=True, code="InvalidCiphertextException")
+    ignore = {"DryRun": True, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]}
+    dep.refused(kms.decrypt, CiphertextBlob=garbage, KeyId=key, **ignore, code=DRY_RUN)
+    dep.refused(
+        kms.re_encrypt,
+        CiphertextBlob=garbage,
+        SourceKeyId=key,
+        DestinationKeyId=key,
+        **ignore,
+        code=DRY_RUN,
+    )
+    dep.refused(kms.decrypt, CiphertextBlob=garbage, **ignore, code="ValidationException")
+    dep.refused(
+        theirs.decrypt, CiphertextBlob=garbage, KeyId=key, **ignore, code="AccessDeniedException"
+    )
     kms.disable_key(KeyId=key)
+    dep.refused(kms.decrypt, CiphertextBlob=garbage, KeyId=key, **ignore, code="DisabledException")
     dep.refused(kms.encrypt, KeyId=key, Plaintext=b"x", DryRun=True, code="DisabledException")
     kms.enable_key(KeyId=key)
     # Without DryRun the same calls are done.
