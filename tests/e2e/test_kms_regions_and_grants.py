@@ -541,6 +541,7 @@ def test_retiring_a_grant_is_decided_by_the_grant(dep: Deployment) -> None:
         dep.refused(kms_in(dep, EAST, user).retire_grant, KeyId=key, GrantId=grant["GrantId"])
     dep.refused(kms_in(dep, EAST, stranger).revoke_grant, KeyId=key, GrantId=grant["GrantId"])
     assert [g["GrantId"] for g in grants_of(dep, key)] == [grant["GrantId"]]
+    dep.refused(kms_in(dep, EAST, stranger).list_retirable_grants, RetiringPrincipal=retiree.arn)
     # The retiring principal may, with the grant token alone.
     kms_in(dep, EAST, retiree).retire_grant(GrantToken=grant["GrantToken"])
     assert grants_of(dep, key) == []
@@ -583,6 +584,32 @@ def test_a_grantee_with_create_grant_passes_on_no_more_than_it_has(dep: Deployme
     helped = kms_in(dep, EAST, helper)
     helped.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"team": "a", "stage": "dev"})
     dep.refused(helped.encrypt, KeyId=key, Plaintext=b"x", EncryptionContext={"team": "a"})
+
+
+def test_policies_limit_who_may_grant_what(dep: Deployment) -> None:
+    key = dep.kms.create_key()["KeyMetadata"]["KeyId"]
+    grantee = make_user(dep)
+    only_decrypt = {
+        "ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt"]},
+        "StringEquals": {"kms:GranteePrincipal": grantee.arn},
+        "Null": {"kms:GrantConstraintType": "false"},
+    }
+    granter = make_user(dep, policy(allow("kms:CreateGrant", Condition=only_decrypt)))
+    theirs = kms_in(dep, EAST, granter)
+    constrained = {"EncryptionContextSubset": {"app": "a"}}
+    refused = [
+        {"Operations": ["Decrypt", "Encrypt"], "Constraints": constrained},
+        {"Operations": ["Decrypt"]},  # no constraint
+        {"Operations": ["Decrypt"], "Constraints": constrained, "GranteePrincipal": granter.arn},
+    ]
+    for extra in refused:
+        request = {"KeyId": key, "GranteePrincipal": grantee.arn, **extra}
+        dep.refused(theirs.create_grant, **request)
+    assert grants_of(dep, key) == []
+    theirs.create_grant(
+        KeyId=key, GranteePrincipal=grantee.arn, Operations=["Decrypt"], Constraints=constrained
+    )
+    assert [g["GranteePrincipal"] for g in grants_of(dep, key)] == [grantee.arn]
 
 
 def test_grant_requests_refused_with_awss_codes_change_nothing(dep: Deployment) -> None:
