@@ -60,6 +60,7 @@ _CONTEXT_MEMBER = {
     "ReEncryptFrom": "SourceEncryptionContext",
     "ReEncryptTo": "DestinationEncryptionContext",
 }
+GRANTS_PER_KEY = 50_000  # AWS's quota of grants for one KMS key
 _UNCONSTRAINED = frozenset({"DescribeKey", "RetireGrant"})
 _CONSTRAINT_TYPES = ("EncryptionContextEquals", "EncryptionContextSubset")
 _TOKEN_SCOPE = "kms:grant-token"  # noqa: S105 - the signing scope of grant tokens
@@ -129,9 +130,19 @@ def _constraints(given: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return kept or None
 
 
-def _check_principal(principal: str) -> None:
-    if not principal.startswith("arn:"):
-        raise ServiceError("InvalidArnException", f"{principal} is not a valid principal ARN.")
+def _principal(params: Params, member: str, *, required: bool) -> str | None:
+    """A grant's principal member (GranteePrincipal, RetiringPrincipal): an IAM principal's
+    ARN. Its service-principal twin is not supported."""
+    if params.get(member.replace("Principal", "ServicePrincipal")):
+        raise unsupported("Service principals in grants are not supported by Strongroom.")
+    value: str | None = params.get(member)
+    if not value:
+        if required:
+            raise validation_error(f"{member} must be specified.")
+        return None
+    if not value.startswith("arn:"):
+        raise ServiceError("InvalidArnException", f"{value} is not a valid principal ARN.")
+    return value
 
 
 def with_grants(policy: str, operation: str) -> str:
@@ -307,15 +318,9 @@ class Grants(KmsBase):
                 f"Grant operations {', '.join(invalid)} are not valid for a symmetric "
                 "encryption KMS key."
             )
-        if params.get("GranteeServicePrincipal") or params.get("RetiringServicePrincipal"):
-            raise unsupported("Service principals in grants are not supported by Strongroom.")
-        grantee = params.get("GranteePrincipal")
-        if not grantee:
-            raise validation_error("GranteePrincipal must be specified.")
-        _check_principal(grantee)
-        retiring = params.get("RetiringPrincipal")
-        if retiring:
-            _check_principal(retiring)
+        grantee = _principal(params, "GranteePrincipal", required=True)
+        assert grantee is not None
+        retiring = _principal(params, "RetiringPrincipal", required=False)
         self.check_grant_tokens(params.get("GrantTokens"))
         constraints = _constraints(params.get("Constraints"))
         name = params.get("Name")
@@ -323,7 +328,14 @@ class Grants(KmsBase):
             key = self._changeable(
                 caller, self._resolve(conn, caller, params["KeyId"]), "CreateGrant"
             )
-            for existing in repo.grants_of_key(conn, key.key_id) if name else ():
+            existing_grants = repo.grants_of_key(conn, key.key_id)
+            if len(existing_grants) >= GRANTS_PER_KEY:
+                # AWS's quota; it also bounds what every check on the key reads.
+                raise ServiceError(
+                    "LimitExceededException",
+                    f"{key.arn} has reached the maximum number of grants ({GRANTS_PER_KEY}).",
+                )
+            for existing in existing_grants if name else ():
                 # With a Name, CreateGrant is idempotent: the same grant again answers the
                 # existing grant's id (with a new token).
                 if (
@@ -370,12 +382,8 @@ class Grants(KmsBase):
         return {"Grants": list(page), "Truncated": marker is not None, "NextMarker": marker}
 
     def list_retirable_grants(self, caller: Caller, params: Params) -> Output:
-        if params.get("RetiringServicePrincipal"):
-            raise unsupported("Service principals in grants are not supported by Strongroom.")
-        principal = params.get("RetiringPrincipal")
-        if not principal:
-            raise validation_error("RetiringPrincipal must be specified.")
-        _check_principal(principal)
+        principal = _principal(params, "RetiringPrincipal", required=True)
+        assert principal is not None
         parts = principal.split(":")
         if len(parts) < 5 or parts[4] != caller.account_id:
             # Only the grants a principal of the caller's own account may retire.

@@ -44,6 +44,7 @@ from tests.e2e.test_enforcement import (
     allow,
     deny,
     make_user,
+    member_account_iam,
     policy,
     start,
     unique,
@@ -292,23 +293,7 @@ def test_dry_run_answers_whether_the_call_would_succeed_and_does_nothing(dep: De
 
 def member_kms(dep: Deployment, name: str) -> tuple[str, Any]:
     """A new member account and a KMS client inside it (its OrganizationAccountAccessRole)."""
-    orgs = dep.client("organizations")
-    try:
-        orgs.create_organization(FeatureSet="ALL")
-    except ClientError as error:
-        assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
-    status = orgs.create_account(Email=f"{unique(name)}@example.com", AccountName=name)
-    account = status["CreateAccountStatus"]["AccountId"]
-    session = dep.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-        RoleSessionName="setup",
-    )["Credentials"]
-    return account, dep.client(
-        "kms",
-        aws_access_key_id=session["AccessKeyId"],
-        aws_secret_access_key=session["SecretAccessKey"],
-        aws_session_token=session["SessionToken"],
-    )
+    return member_account_iam(dep, name, "kms")
 
 
 def aliases(kms: Any) -> dict[str, str | None]:
