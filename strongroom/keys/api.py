@@ -93,13 +93,14 @@ def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> lis
 
 
 def refused(caller: Any, check: Check, denied: Exception) -> Exception:
-    """A ciphertext of another account's key that the caller may not use answers as one
-    whose key does not exist: the refusal does not confirm the other account's key."""
+    """A ciphertext whose key is not found (the check is on "*") or is another account's
+    that the caller may not use answers as one whose key does not exist: the refusal
+    neither confirms the other account's key nor tells absent from denied."""
     if (
         check.action in ("kms:Decrypt", "kms:ReEncryptFrom")
         and isinstance(denied, ServiceError)
         and denied.code == "AccessDeniedException"
-        and check.resource_account not in (None, caller.account_id)
+        and (check.resource == "*" or check.resource_account != caller.account_id)
     ):
         return unknown_ciphertext_key()
     return denied

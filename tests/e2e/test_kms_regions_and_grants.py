@@ -695,7 +695,11 @@ def test_a_ciphertext_of_a_missing_key_answers_as_one_not_allowed(dep: Deploymen
     # Another account's principal that the key's policy does not let in hears the same.
     _, theirs = member_kms(dep, "ciphertext-reader")
     not_theirs = dep.refused(theirs.decrypt, CiphertextBlob=blob)
-    assert missing == elsewhere == not_theirs  # absent, elsewhere, not allowed: one answer
+    # A user without any KMS permission hears it too, whether the key exists or not.
+    nobody = kms_in(dep, EAST, make_user(dep))
+    denied_missing = dep.refused(nobody.decrypt, CiphertextBlob=forged)
+    denied_elsewhere = dep.refused(nobody.decrypt, CiphertextBlob=west_blob)
+    assert missing == elsewhere == not_theirs == denied_missing == denied_elsewhere
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 
 
