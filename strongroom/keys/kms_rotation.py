@@ -61,21 +61,23 @@ class Rotation(KeyMaterial):
         }
 
     def list_key_rotations(self, caller: Caller, params: Params) -> Output:
-        """Every rotation of the key's material (not its first generation), oldest first."""
+        """Every rotation of the key's material, oldest first; with IncludeKeyMaterial
+        ALL_KEY_MATERIAL its first material too (which no rotation made)."""
+        everything = params.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
         with self._store.read() as conn:
             key = self._resolve(conn, caller, params["KeyId"])
-            rows = repo.rotations(conn, key.key_id)
+            rows = repo.rotations(conn, key.key_id, with_first=everything)
         page, marker = self._page(
             "ListKeyRotations", caller, rows, params, default_limit=100, maximum=1000
         )
         return {
             "Rotations": [
-                {
-                    "KeyId": key.key_id,
-                    "KeyMaterialId": row.material_id,
-                    "RotationDate": from_ms(row.created_ms),
-                    "RotationType": row.rotation_type,
-                }
+                {"KeyId": key.key_id, "KeyMaterialId": row.material_id}
+                | (
+                    {"RotationDate": from_ms(row.created_ms), "RotationType": row.rotation_type}
+                    if row.rotation_type
+                    else {}
+                )
                 for row in page
             ],
             "Truncated": marker is not None,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from strongroom.store import schema
 
@@ -195,12 +195,16 @@ def on_demand_rotations(conn: Connection, key_id: str) -> int:
     return count
 
 
-def rotations(conn: Connection, key_id: str) -> Sequence[Any]:
-    """The key's rotated generations (material_id, created_ms, rotation_type), oldest first."""
+def rotations(conn: Connection, key_id: str, *, with_first: bool = False) -> Sequence[Any]:
+    """The generations of the key's material that KMS rotations made (automatic or on
+    demand; a rekey's are the operator's, not the key's), and its first one if asked,
+    oldest first: (material_id, created_ms, rotation_type) rows."""
     table = schema.kms_key_material
+    made = table.c.rotation_type.in_(("AUTOMATIC", "ON_DEMAND"))
+    listed = or_(made, table.c.generation == 1) if with_first else made
     return conn.execute(
         select(table.c.material_id, table.c.created_ms, table.c.rotation_type)
-        .where(table.c.key_id == key_id, table.c.rotation_type.is_not(None))
+        .where(table.c.key_id == key_id, listed)
         .order_by(table.c.generation)
     ).all()
 

@@ -733,6 +733,11 @@ def test_list_key_policies_list_key_rotations_and_update_key_description(
     (rotation,) = kms.list_key_rotations(KeyId=key)["Rotations"]
     assert rotation["KeyId"] == key and rotation["RotationType"] == "ON_DEMAND"
     assert rotation["KeyMaterialId"] == described(kms, key)["CurrentKeyMaterialId"]
+    first, rotated = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")[
+        "Rotations"
+    ]
+    assert rotated == rotation
+    assert "RotationType" not in first and first["KeyMaterialId"] != rotation["KeyMaterialId"]
     kms.update_key_description(KeyId=key, Description="after")
     assert described(kms, key)["Description"] == "after"
     # A narrow user: each needs its own permission.
