@@ -80,6 +80,9 @@ class Check:
     resource_policy: str | None = None  # a secret's resource policy, a KMS key policy
     key_policy: bool = False  # KMS semantics: nothing is allowed unless the key policy says so
     context: ContextValues = field(default_factory=dict)
+    # A role trust policy: even a grant naming the caller itself is limited by the caller's
+    # permissions boundary and session policies (AWS requires them to allow sts:AssumeRole).
+    bounded: bool = False
 
 
 # An operation asks its caller's ``authorize`` about actions it discovers while running

@@ -101,7 +101,7 @@ class StsResolvers:
             keys[f"aws:ResourceTag/{key}"] = (value,)
             keys[f"iam:ResourceTag/{key}"] = (value,)
         policy = trust_policy_text(role.trust_policy)
-        return [Resource(role.arn, account, policy, key_policy=True, keys=keys)]
+        return [Resource(role.arn, account, policy, key_policy=True, keys=keys, bounded=True)]
 
     def request_keys(self, caller: Any, operation: str, params: Params) -> ContextValues:
         if operation != "AssumeRole":

@@ -247,7 +247,7 @@ class PolicyAuthorizer:
             resource_account=check.resource_account,
             context=context,
         )
-        decision = evaluate(request, policies, key_policy=check.key_policy)
+        decision = evaluate(request, policies, key_policy=check.key_policy, bounded=check.bounded)
         if decision.allowed:
             return stamp, None
         return stamp, access_denied_message(request, decision)

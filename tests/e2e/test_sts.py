@@ -402,3 +402,50 @@ def test_session_secrets_stay_out_of_the_audit_trail_and_the_log(
     for secret in (credentials["SecretAccessKey"], credentials["SessionToken"]):
         assert secret not in text
         assert secret not in server.log()
+
+
+# Issue 22: principals, boundaries and sessions on trust ------------------------------------
+
+
+def managed(iam: Any, text: str) -> str:
+    """A new customer managed policy's ARN."""
+    return str(iam.create_policy(PolicyName=unique("policy"), PolicyDocument=text)["Policy"]["Arn"])
+
+
+def denied_assume(client: Any, caller_arn: str, role_arn: str, **extra: Any) -> None:
+    aws_error(
+        client.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="denied",
+        code="AccessDenied",
+        message=f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on "
+        f"resource: {role_arn}",
+        status=403,
+        **extra,
+    )
+
+
+def test_a_permissions_boundary_limits_a_trust_policy_naming_the_user(
+    server: ServerProcess,
+    iam: Any,
+    role: Callable[..., str],
+    user: Callable[..., dict[str, Any]],
+) -> None:
+    made = user()
+    name, arn = made["user"]["UserName"], made["user"]["Arn"]
+    by_arn = role(trust(arn))
+    by_everyone = role(trust("*", {"StringEquals": {"aws:PrincipalArn": arn}}))
+    user_sts = session_client(server, "sts", made["credentials"])
+    # No identity policy is needed when the trust policy names the user: it assumes both.
+    user_sts.assume_role(RoleArn=by_arn, RoleSessionName="before")
+    user_sts.assume_role(RoleArn=by_everyone, RoleSessionName="before")
+    iam.put_user_permissions_boundary(
+        UserName=name, PermissionsBoundary=managed(iam, allow("secretsmanager:ListSecrets"))
+    )
+    for role_arn in (by_arn, by_everyone):
+        denied_assume(user_sts, arn, role_arn)
+    iam.put_user_permissions_boundary(
+        UserName=name, PermissionsBoundary=managed(iam, allow("sts:AssumeRole", by_arn))
+    )
+    user_sts.assume_role(RoleArn=by_arn, RoleSessionName="allowed")
+    denied_assume(user_sts, arn, by_everyone)
