@@ -153,6 +153,46 @@ class Identities(Protocol):
     def organization_id(self, account_id: str) -> str | None: ...
 
 
+# --- principals in resource policies, bound by unique id -------------------------------------
+
+
+class UnknownPrincipal(ValueError):
+    """A policy names an IAM user or role that does not exist (AWS refuses the policy:
+    each service words it in its own error)."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(arn)
+        self.arn = arn
+
+
+class PrincipalIds(Protocol):
+    """How a resource policy's IAM user and role principals are bound to the entities'
+    unique ids (served by :class:`strongroom.iam.principal_ids.IamPrincipalIds`; the text
+    rewriting is :mod:`strongroom.policy.principal_ids`)."""
+
+    def bind(self, policy: str) -> str:
+        """The policy to store: each user or role ARN named as an ``AWS`` principal
+        replaced by the entity's unique id. Raises :class:`UnknownPrincipal` for one that
+        does not exist."""
+        ...
+
+    def show(self, policy: str) -> str:
+        """A stored policy as the client sees it: each unique id of an entity that still
+        exists shown as its current ARN; a deleted entity's id stays (as on AWS)."""
+        ...
+
+
+class UnboundPrincipals:
+    """For a service used without IAM (unit tests of one domain): policies are kept and
+    shown as they are written."""
+
+    def bind(self, policy: str) -> str:
+        return policy
+
+    def show(self, policy: str) -> str:
+        return policy
+
+
 # --- the root barrier, as the layers below keys see it ---------------------------------------
 
 

@@ -34,7 +34,7 @@ from strongroom.secrets.common import (
 from strongroom.secrets.listing import Listing
 from strongroom.secrets.repository import SecretRecord
 from strongroom.secrets.versions import Versions
-from strongroom.types import Caller
+from strongroom.types import Caller, UnknownPrincipal
 
 
 class SecretLifecycle(Versions, Listing):
@@ -283,13 +283,30 @@ class SecretLifecycle(Versions, Listing):
             )
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
-            self._changed(conn, record, resource_policy=text)
+            self._changed(conn, record, resource_policy=self._bound(text))
         return {"ARN": record.arn, "Name": record.name}
+
+    def _bound(self, text: str) -> str:
+        """The policy as stored: the users and roles it names bound by unique id. Decision:
+        Secrets Manager's wording for a principal that does not exist (as its API
+        answers a principal it cannot use)."""
+        try:
+            return self._principal_ids.bind(text)
+        except UnknownPrincipal:
+            raise ServiceError(
+                "MalformedPolicyDocumentException",
+                "This resource policy contains an unsupported principal.",
+            ) from None
 
     def get_resource_policy(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
-        return {"ARN": record.arn, "Name": record.name, "ResourcePolicy": record.resource_policy}
+        policy = record.resource_policy
+        return {
+            "ARN": record.arn,
+            "Name": record.name,
+            "ResourcePolicy": self._principal_ids.show(policy) if policy is not None else None,
+        }
 
     def delete_resource_policy(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:

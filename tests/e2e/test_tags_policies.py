@@ -4,11 +4,13 @@ real server."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
 from tests.aws import aws_error, body, described, not_found
+from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
 PUBLIC_POLICY = (
@@ -273,8 +275,24 @@ def test_block_public_policy_refuses_broad_access(sm: Any, name: str, case: str)
     ],
 )
 def test_block_public_policy_accepts_named_principals(
-    sm: Any, name: str, principal: dict[str, str]
+    server: ServerProcess, sm: Any, name: str, principal: dict[str, str]
 ) -> None:
+    if principal["AWS"].endswith(":role/app"):
+        # A principal must exist (it is bound by its unique id): a role of its own.
+        role_name = f"app-{uuid.uuid4().hex[:10]}"
+        principal = {
+            "AWS": server.client("iam").create_role(
+                RoleName=role_name,
+                AssumeRolePolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "*"}
+                        ],
+                    }
+                ),
+            )["Role"]["Arn"]
+        }
     sm.create_secret(Name=name)
     text = policy(principal)
     sm.put_resource_policy(SecretId=name, ResourcePolicy=text, BlockPublicPolicy=True)
