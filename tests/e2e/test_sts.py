@@ -449,3 +449,45 @@ def test_a_permissions_boundary_limits_a_trust_policy_naming_the_user(
     )
     user_sts.assume_role(RoleArn=by_arn, RoleSessionName="allowed")
     denied_assume(user_sts, arn, by_everyone)
+
+
+def test_a_session_of_a_deleted_role_can_do_nothing(
+    server: ServerProcess, iam: Any, sts: Any, sm: Any, role: Callable[..., str], name: str
+) -> None:
+    first = role(trust(ACCOUNT_ROOT), "arn:aws:iam::aws:policy/AdministratorAccess")
+    first_name = first.rsplit("/", 1)[1]
+    second = role(trust(first))
+    everyone = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        ],
+    }
+    sm.create_secret(Name=name, SecretString="for everyone")
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(everyone))
+    credentials = sts.assume_role(RoleArn=first, RoleSessionName="orphan")["Credentials"]
+    session_sts = session_client(server, "sts", credentials)
+    session_sm = session_client(server, "secretsmanager", credentials)
+    session_sts.assume_role(RoleArn=second, RoleSessionName="while-it-lives")
+    assert session_sm.get_secret_value(SecretId=name)["SecretString"] == "for everyone"
+
+    iam.detach_role_policy(
+        RoleName=first_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    iam.delete_role(RoleName=first_name)
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{first_name}/orphan"
+    denied_assume(session_sts, session_arn, second)
+    aws_error(session_sm.get_secret_value, SecretId=name, code="AccessDeniedException")
+    aws_error(session_sm.list_secrets, code="AccessDeniedException")
+    # A new role of the same name is another role: the old session stays powerless.
+    iam.create_role(RoleName=first_name, AssumeRolePolicyDocument=trust(ACCOUNT_ROOT))
+    iam.attach_role_policy(
+        RoleName=first_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    aws_error(session_sm.get_secret_value, SecretId=name, code="AccessDeniedException")
+    aws_error(session_sm.list_secrets, code="AccessDeniedException")
