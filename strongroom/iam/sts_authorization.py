@@ -12,7 +12,8 @@ reference):
   caller's own identity policies must allow ``sts:AssumeRole`` on the role too;
 - from another account the caller's identity policies must always allow it as well;
 - passing session tags (or inheriting transitive ones) needs ``sts:TagSession``, and a
-  source identity ``sts:SetSourceIdentity``, checked the same way (IAM User Guide,
+  source identity (passed, or carried by a chained session) ``sts:SetSourceIdentity``,
+  checked the same way (IAM User Guide,
   "Passing session tags in AWS STS" and "Monitor and control actions taken with assumed
   roles").
 
@@ -133,7 +134,8 @@ class StsResolvers:
         self, caller: Any, params: Params, found: Sequence[Check]
     ) -> list[Check]:
         """sts:TagSession when the new session gets tags (passed or inherited), and
-        sts:SetSourceIdentity when a source identity is passed, on the same role."""
+        sts:SetSourceIdentity when it gets a source identity (passed or carried from the
+        calling session), on the same role."""
         principal = principal_of(caller)
         session = (
             self._credentials.session(principal.access_key_id) if principal.session_token else None
@@ -141,7 +143,9 @@ class StsResolvers:
         more: list[Check] = []
         if params.get("Tags") or inherited_tags(session):
             more.extend(_as(found, "TagSession"))
-        if params.get("SourceIdentity"):
+        if params.get("SourceIdentity") or principal.source_identity:
+            # A chained session carries its source identity: AWS requires
+            # sts:SetSourceIdentity whenever the new session has one.
             more.extend(_as(found, "SetSourceIdentity"))
         return more
 

@@ -491,3 +491,34 @@ def test_a_session_of_a_deleted_role_can_do_nothing(
     )
     aws_error(session_sm.get_secret_value, SecretId=name, code="AccessDeniedException")
     aws_error(session_sm.list_secrets, code="AccessDeniedException")
+
+
+def test_a_carried_source_identity_needs_set_source_identity_in_the_next_trust_policy(
+    server: ServerProcess, sts: Any, role: Callable[..., str]
+) -> None:
+    with_source = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ACCOUNT_ROOT},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+    }
+    first = role(json.dumps({"Version": "2012-10-17", "Statement": [with_source]}))
+    assume_only = role(trust(first))
+    with_source["Principal"] = {"AWS": first}
+    accepting = role(json.dumps({"Version": "2012-10-17", "Statement": [with_source]}))
+    plain = sts.assume_role(RoleArn=first, RoleSessionName="plain")["Credentials"]
+    # Without a source identity, sts:AssumeRole is enough.
+    session_client(server, "sts", plain).assume_role(RoleArn=assume_only, RoleSessionName="ok")
+    carrying = sts.assume_role(RoleArn=first, RoleSessionName="carry", SourceIdentity="alice")
+    hop = session_client(server, "sts", carrying["Credentials"])
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{first.rsplit('/', 1)[1]}/carry"
+    aws_error(
+        hop.assume_role,
+        RoleArn=assume_only,
+        RoleSessionName="refused",
+        code="AccessDenied",
+        message=f"User: {session_arn} is not authorized to perform: sts:SetSourceIdentity on "
+        f"resource: {assume_only}",
+        status=403,
+    )
+    chained = hop.assume_role(RoleArn=accepting, RoleSessionName="chained")
+    assert chained["SourceIdentity"] == "alice"
