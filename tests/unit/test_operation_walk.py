@@ -37,6 +37,7 @@ from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.types import Caller, Check, Principal, ServiceSpec, admin_arn
+from tests.aws import create_account
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
@@ -163,11 +164,12 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         )
         org = client(deployment, "organizations")
         org.create_organization()
-        status = org.create_account(
+        status = create_account(
+            org,
             Email="member@example.com",
             AccountName="member",
             Tags=[{"Key": "team", "Value": "blue"}],
-        )["CreateAccountStatus"]
+        )
     identities = IdentityService(
         deployment.store, deployment.barrier, clock, deployment.credentials
     )
