@@ -19,7 +19,7 @@ from strongroom.models import service_model
 
 # --- who calls ------------------------------------------------------------------------------
 
-PrincipalKind = Literal["user", "assumed-role", "root"]
+PrincipalKind = Literal["user", "assumed-role", "federated-user", "root"]
 
 
 def admin_arn(account_id: str) -> str:
@@ -32,9 +32,11 @@ class Principal:
     """The authenticated caller.
 
     ``arn`` is who the caller is (a user, a role session
-    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, or the account root);
-    ``identity_arn`` is the IAM entity whose policies apply (the user, or the role of a
-    session). A temporary session carries the session policies that further limit it.
+    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, a federated user
+    ``arn:aws:sts::<acct>:federated-user/<name>``, or the account root);
+    ``identity_arn`` is the IAM entity whose policies apply (the user, the role of a
+    session, the user that called GetFederationToken). A temporary session carries the
+    session policies that further limit it.
     """
 
     account_id: str
@@ -47,7 +49,8 @@ class Principal:
     source_identity: str | None = None
     session_token: bool = False  # signed with temporary credentials
     # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
-    # AROA...:<session name> for a role session (None when not known).
+    # AROA...:<session name> for a role session, <account>:<name> for a federated user
+    # (None when not known).
     unique_id: str | None = None
     # For temporary credentials: when they were issued (aws:TokenIssueTime) and when the
     # MFA code they were obtained with was verified (aws:MultiFactorAuthAge; None: no MFA).

@@ -104,7 +104,15 @@ class StsResolvers:
         policy = trust_policy_text(role.trust_policy)
         return [Resource(role.arn, account, policy, key_policy=True, keys=keys, bounded=True)]
 
+    def federated_user(self, caller: Any, _operation: str, params: Params) -> Sequence[Resource]:
+        """GetFederationToken's resource: the federated user it names, in the caller's
+        account (it has no policy of its own)."""
+        account = principal_of(caller).account_id
+        return [Resource(f"arn:aws:sts::{account}:federated-user/{params['Name']}", account)]
+
     def request_keys(self, caller: Any, operation: str, params: Params) -> ContextValues:
+        if operation == "GetFederationToken":
+            return _tag_keys(requested_tags(params.get("Tags")))
         if operation != "AssumeRole":
             return {}
         principal = principal_of(caller)
@@ -118,10 +126,7 @@ class StsResolvers:
         if params.get("ExternalId") is not None:
             keys["sts:ExternalId"] = (params["ExternalId"],)
         tags = requested_tags(params.get("Tags"))
-        for key, value in tags:
-            keys[f"aws:RequestTag/{key}"] = (value,)
-        if tags:
-            keys["aws:TagKeys"] = tuple(key for key, _ in tags)
+        keys.update(_tag_keys(tags))
         transitive = transitive_keys(params.get("TransitiveTagKeys"), tags)
         if transitive:
             keys["sts:TransitiveTagKeys"] = tuple(transitive)
@@ -150,6 +155,14 @@ class StsResolvers:
         return more
 
 
+def _tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """``aws:RequestTag/*`` and ``aws:TagKeys`` of the session tags a request passes."""
+    keys: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{key}": (value,) for key, value in tags}
+    if tags:
+        keys["aws:TagKeys"] = tuple(key for key, _ in tags)
+    return keys
+
+
 def _as(found: Sequence[Check], name: str) -> list[Check]:
     """The checks of AssumeRole as checks of ``sts:<name>``, with the keys it lists."""
     action = reference.action("sts", name)
@@ -167,7 +180,7 @@ def sts_authorization(identities: IdentityService, credentials: CredentialStore)
     resolvers = StsResolvers(identities, credentials)
     return Authorization(
         "sts",
-        {"role": resolvers.role},
+        {"role": resolvers.role, "federated-user": resolvers.federated_user},
         resolvers.request_keys,
         replace={"GetCallerIdentity": _no_permission, "GetSessionToken": _no_permission},
         dependent={"AssumeRole": resolvers.session_permissions},

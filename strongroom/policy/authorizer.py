@@ -293,7 +293,8 @@ class PolicyAuthorizer:
     def _read_identity(self, principal: Principal) -> _Identity | None:
         """The principal's policies, compiled, and its account's organization."""
         organization = self._identities.organization_id(principal.account_id)
-        if principal.kind == "root":
+        if principal.kind == "root" or principal.identity_arn.endswith(":root"):
+            # The account root, or a federated user it made (GetFederationToken).
             root = load_policy(_ALLOW_ALL, "identity")
             return _Identity(
                 (root,),
@@ -345,7 +346,9 @@ class PolicyAuthorizer:
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
     ) -> dict[str, tuple[str, ...]]:
         user_id = None
-        if identity is not None:
+        if principal.kind == "federated-user":
+            user_id = principal.unique_id  # <account>:<name>
+        elif identity is not None:
             user_id = (
                 f"{identity.user_id}:{principal.arn.rsplit('/', 1)[-1]}"
                 if principal.kind == "assumed-role"

@@ -522,3 +522,118 @@ def test_a_carried_source_identity_needs_set_source_identity_in_the_next_trust_p
     )
     chained = hop.assume_role(RoleArn=accepting, RoleSessionName="chained")
     assert chained["SourceIdentity"] == "alice"
+
+
+# GetFederationToken ------------------------------------------------------------------------
+
+
+def test_get_federation_token(
+    server: ServerProcess, sm: Any, user: Callable[..., dict[str, Any]], name: str
+) -> None:
+    secret_arn = sm.create_secret(Name=name, SecretString="federated")["ARN"]
+    made = user(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "sts:GetFederationToken",
+                            "secretsmanager:ListSecrets",
+                            "secretsmanager:GetSecretValue",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        )
+    )
+    user_sts = session_client(server, "sts", made["credentials"])
+    before = datetime.now(UTC)
+    issued = user_sts.get_federation_token(
+        Name="fed-bob", Policy=allow("secretsmanager:ListSecrets")
+    )
+    arn = f"arn:aws:sts::{ACCOUNT}:federated-user/fed-bob"
+    assert issued["FederatedUser"] == {"FederatedUserId": f"{ACCOUNT}:fed-bob", "Arn": arn}
+    assert issued["PackedPolicySize"] > 0
+    credentials = issued["Credentials"]
+    assert credentials["AccessKeyId"].startswith("ASIA")
+    assert credentials["Expiration"] >= before + timedelta(hours=12) - timedelta(seconds=1)
+    fed_sts = session_client(server, "sts", credentials)
+    assert body(fed_sts.get_caller_identity()) == {
+        "UserId": f"{ACCOUNT}:fed-bob",
+        "Account": ACCOUNT,
+        "Arn": arn,
+    }
+    # The intersection of the user's policies and the session policy.
+    fed_sm = session_client(server, "secretsmanager", credentials)
+    fed_sm.list_secrets()
+    aws_error(
+        fed_sm.get_secret_value,
+        SecretId=name,
+        code="AccessDeniedException",
+        message=f"User: {arn} is not authorized to perform: secretsmanager:GetSecretValue on "
+        f"resource: {secret_arn} because no session policy allows the "
+        "secretsmanager:GetSecretValue action",
+    )
+    # No IAM, and no STS but GetCallerIdentity.
+    aws_error(
+        session_client(server, "iam", credentials).list_users,
+        code="InvalidClientTokenId",
+        message=INVALID_TOKEN,
+        status=403,
+    )
+    aws_error(fed_sts.get_federation_token, Name="again", code="AccessDenied", status=403)
+    aws_error(
+        session_client(
+            server, "sts", user_sts.get_session_token()["Credentials"]
+        ).get_federation_token,
+        Name="again",
+        code="AccessDenied",
+        message="Cannot call GetFederationToken with session credentials",
+        status=403,
+    )
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/any"
+    aws_error(
+        fed_sts.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="fed",
+        code="AccessDenied",
+        status=403,
+    )
+    # Without a session policy a federated user has no permissions of its own.
+    bare = user_sts.get_federation_token(Name="fed-bare")["Credentials"]
+    assert "PackedPolicySize" not in bare
+    aws_error(
+        session_client(server, "secretsmanager", bare).list_secrets,
+        code="AccessDeniedException",
+    )
+    raw = server.client(
+        "sts",
+        validate=False,
+        aws_access_key_id=made["key"]["AccessKeyId"],
+        aws_secret_access_key=made["key"]["SecretAccessKey"],
+    )
+    aws_error(
+        raw.get_federation_token,
+        Name="fed-long",
+        DurationSeconds=129601,
+        code="ValidationError",
+        message="1 validation error detected: Value '129601' at 'durationSeconds' failed to "
+        "satisfy constraint: Member must have value less than or equal to 129600",
+    )
+
+
+def test_get_federation_token_needs_its_permission(
+    server: ServerProcess, user: Callable[..., dict[str, Any]]
+) -> None:
+    made = user(allow("secretsmanager:ListSecrets"))
+    aws_error(
+        session_client(server, "sts", made["credentials"]).get_federation_token,
+        Name="fed-nobody",
+        code="AccessDenied",
+        message=f"User: {made['user']['Arn']} is not authorized to perform: "
+        f"sts:GetFederationToken on resource: arn:aws:sts::{ACCOUNT}:federated-user/fed-nobody",
+        status=403,
+    )

@@ -405,6 +405,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         },
         "GetAccessKeyInfo": {"AccessKeyId": w.access_key_id},
         "GetCallerIdentity": {},
+        "GetFederationToken": {"Name": "walker", "Tags": [{"Key": "project", "Value": "walk"}]},
         "GetSessionToken": {},
     }
     organizations: dict[str, Mapping[str, Any]] = {
