@@ -150,6 +150,22 @@ def test_all_splits_words_at_case_and_separators(sm: Client) -> None:
     assert sorted(names(sm, Filters=[by("all", "!prod")])) == ["ThisTestSecret", "plain", "tagged"]
 
 
+def test_all_splits_words_where_letters_meet_digits_and_at_colons(sm: Client) -> None:
+    # Issue 23 item 2 (user guide, "Find secrets"): "credsDatabase892" is creds, Database
+    # and 892; ":" separates words.
+    create(sm, "credsDatabase892")
+    create(sm, "owned", Description="team:payments:primary")
+    create(sm, "other", Tags=[{"Key": "scope", "Value": "env:prod42"}])
+    assert names(sm, Filters=[by("all", "892")]) == ["credsDatabase892"]
+    assert names(sm, Filters=[by("all", "database 892")]) == ["credsDatabase892"]
+    assert names(sm, Filters=[by("all", "payments")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "primary team")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "prod 42")]) == ["other"]
+    assert names(sm, Filters=[by("description", "payments")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "atabase")]) == []  # words match by prefix
+    assert names(sm, Filters=[by("all", "92")]) == []
+
+
 def test_values_or_and_filters_and(sm: Client) -> None:
     create(sm, "a/one", Tags=[{"Key": "env", "Value": "prod"}])
     create(sm, "a/two", Tags=[{"Key": "env", "Value": "dev"}])
