@@ -4,7 +4,7 @@ RestoreSecret, the purge of expired deletions, tags and resource policies."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -22,11 +22,12 @@ from strongroom.secrets.common import (
     DEFAULT_RECOVERY_DAYS,
     Output,
     Params,
+    _check_user_tags,
     _invalid_parameter,
     _invalid_request,
     _merge_tags,
-    _owning_service,
     _replica_readonly,
+    _tags_within_quota,
     _Value,
     _value_from,
     not_found,
@@ -67,10 +68,9 @@ class SecretLifecycle(Versions, Listing):
                 description=params.get("Description") or None,
                 kms_key_id=params.get("KmsKeyId") or None,
                 secret_type=params.get("Type") or None,
-                tags=_merge_tags(None, params["Tags"]) if params.get("Tags") else None,
+                tags=_new_tags(None, params["Tags"]) if params.get("Tags") else None,
                 created_ms=now,
                 last_changed_ms=now,
-                owning_service=_owning_service(params.get("Tags")),
             )
             # Tags and replicas given at creation need their own actions on the new secret.
             if params.get("Tags"):
@@ -255,18 +255,13 @@ class SecretLifecycle(Versions, Listing):
     def tag_resource(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
-            tags = _merge_tags(record.tags, params["Tags"])
-            self._changed(
-                conn,
-                record,
-                tags=tags,
-                owning_service=_owning_service(params["Tags"]) or record.owning_service,
-            )
+            self._changed(conn, record, tags=_new_tags(record.tags, params["Tags"]))
         return {}
 
     def untag_resource(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
+            _check_user_tags(params["TagKeys"])
             drop = set(params["TagKeys"])
             tags = [pair for pair in record.tags or [] if pair[0] not in drop]
             self._changed(conn, record, tags=tags)
@@ -328,3 +323,10 @@ class SecretLifecycle(Versions, Listing):
                 {"CheckName": f.check_name, "ErrorMessage": f.error_message} for f in findings
             ],
         }
+
+
+def _new_tags(existing: list[list[str]] | None, new: list[Mapping[str, str]]) -> list[list[str]]:
+    """A secret's tags after CreateSecret or TagResource adds ``new``: no ``aws:`` key, at
+    most 50 in all."""
+    _check_user_tags(tag.get("Key", "") for tag in new)
+    return _tags_within_quota(_merge_tags(existing, new))

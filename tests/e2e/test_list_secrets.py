@@ -205,19 +205,26 @@ def test_primary_region_and_owning_service(server: ServerProcess, sm: Client) ->
     there = random_region("ls")
     create(sm, "local")
     create(sm, "replicated", AddReplicaRegions=[{"Region": there}])
-    create(sm, "managed", Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}])
+    # Issue 23 item 3: a client cannot claim that a service manages its secret (the aws:
+    # prefix is reserved), so no secret here has an OwningService.
+    aws_error(
+        sm.create_secret,
+        Name="managed",
+        SecretString="v",
+        Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}],
+        code="InvalidParameterException",
+    )
     entries = {e["Name"]: e for e in sm.list_secrets()["SecretList"]}
+    assert sorted(entries) == ["local", "replicated"]
     assert entries["replicated"]["PrimaryRegion"] == here
     assert "PrimaryRegion" not in entries["local"]
-    assert entries["managed"]["OwningService"] == "rds"
-    assert "OwningService" not in entries["local"]
+    assert not any("OwningService" in entry for entry in entries.values())
 
     assert names(sm, Filters=[by("primary-region", here)]) == ["replicated"]
     assert names(sm, Filters=[by("primary-region", here[:4])]) == ["replicated"]
     assert names(sm, Filters=[by("primary-region", there)]) == []
-    assert sorted(names(sm, Filters=[by("primary-region", f"!{here}")])) == ["local", "managed"]
-    assert names(sm, Filters=[by("owning-service", "rds")]) == ["managed"]
-    assert names(sm, Filters=[by("owning-service", "RDS")]) == []
+    assert sorted(names(sm, Filters=[by("primary-region", f"!{here}")])) == ["local"]
+    assert names(sm, Filters=[by("owning-service", "rds")]) == []
     assert sorted(names(sm, Filters=[by("owning-service", "!rds")])) == ["local", "replicated"]
 
     # In the replica's region the replica is listed with the primary's region.

@@ -387,3 +387,58 @@ def test_policy_of_20481_characters_is_rejected(raw: Any, sm: Any, name: str) ->
         )
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
     assert described(sm, name) == before
+
+
+# Issue 23 item 3: tag rules -------------------------------------------------------------------
+
+
+def fifty_tags(prefix: str = "k") -> list[dict[str, str]]:
+    return [{"Key": f"{prefix}{number}", "Value": str(number)} for number in range(50)]
+
+
+def test_a_secret_has_at_most_fifty_tags(sm: Any, name: str) -> None:
+    aws_error(
+        sm.create_secret,
+        Name=name,
+        SecretString="v",
+        Tags=[*fifty_tags(), {"Key": "one-more", "Value": "x"}],
+        code="InvalidParameterException",
+        message="A secret can have at most 50 tags; this request would give it 51.",
+    )
+    not_found(sm.describe_secret, SecretId=name)
+    sm.create_secret(Name=name, SecretString="v", Tags=fifty_tags())
+    before = described(sm, name)
+    aws_error(
+        sm.tag_resource,
+        SecretId=name,
+        Tags=[{"Key": "one-more", "Value": "x"}],
+        code="InvalidParameterException",
+        message="A secret can have at most 50 tags; this request would give it 51.",
+    )
+    assert described(sm, name) == before
+    # Overwriting a tag that is there adds none.
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "k0", "Value": "new"}])
+    assert len(sm.describe_secret(SecretId=name)["Tags"]) == 50
+
+
+@pytest.mark.parametrize("key", ["aws:secretsmanager:owningService", "AWS:team", "aws:x"])
+def test_the_aws_prefix_is_reserved(sm: Any, name: str, key: str) -> None:
+    message = f"Tag key {key} is not valid: the aws: prefix is reserved for AWS use."
+    aws_error(
+        sm.create_secret,
+        Name=name,
+        SecretString="v",
+        Tags=[{"Key": key, "Value": "rds"}],
+        code="InvalidParameterException",
+        message=message,
+    )
+    not_found(sm.describe_secret, SecretId=name)
+    sm.create_secret(Name=name, SecretString="v", Tags=[{"Key": "team", "Value": "a"}])
+    before = described(sm, name)
+    for call in (
+        lambda: sm.tag_resource(SecretId=name, Tags=[{"Key": key, "Value": "rds"}]),
+        lambda: sm.untag_resource(SecretId=name, TagKeys=[key]),
+    ):
+        aws_error(call, code="InvalidParameterException", message=message)
+    assert described(sm, name) == before
+    assert "OwningService" not in before
