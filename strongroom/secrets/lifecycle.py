@@ -218,7 +218,14 @@ class SecretLifecycle(Versions, Listing):
                     "deleted."
                 )
             deletion = now + timedelta(days=window or DEFAULT_RECOVERY_DAYS)
-            repo.update_secret(conn, record, deleted_ms=to_ms(now), deletion_ms=to_ms(deletion))
+            # Scheduling the deletion changes the secret: LastChangedDate moves (issue 23).
+            repo.update_secret(
+                conn,
+                record,
+                deleted_ms=to_ms(now),
+                deletion_ms=to_ms(deletion),
+                last_changed_ms=to_ms(now),
+            )
         return {"ARN": record.arn, "Name": record.name, "DeletionDate": deletion}
 
     def _absent_secret(self, caller: Caller, secret_id: str) -> Output:
@@ -268,6 +275,7 @@ class SecretLifecycle(Versions, Listing):
         return {}
 
     def put_resource_policy(self, caller: Caller, params: Params) -> Output:
+        _only_default_policy(params)
         text: str = params["ResourcePolicy"]
         document = parse_policy(text, kind="resource")
         if params.get("BlockPublicPolicy") and is_public(document, account_id=caller.account_id):
@@ -296,14 +304,30 @@ class SecretLifecycle(Versions, Listing):
     def get_resource_policy(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
+        _only_default_policy(params)
         policy = record.resource_policy
+        if policy is None:
+            return {"ARN": record.arn, "Name": record.name}
         return {
             "ARN": record.arn,
             "Name": record.name,
-            "ResourcePolicy": self._principal_ids.show(policy) if policy is not None else None,
+            "ResourcePolicy": self._principal_ids.show(policy),
+            "PolicyName": DEFAULT_POLICY_NAME,
         }
 
+    def list_resource_policies(self, caller: Caller, params: Params) -> Output:
+        """The names of the secret's resource policies: ``default``, when it has one (the
+        only policy a client can attach). Everything fits on one page, so a NextToken
+        can only be one this service never issued."""
+        if params.get("NextToken"):
+            raise ServiceError("InvalidNextTokenException", "The NextToken value is invalid.")
+        with self._store.read() as conn:
+            record = self._resolve(conn, caller, params["SecretId"])
+        names = [DEFAULT_POLICY_NAME] if record.resource_policy is not None else []
+        return {"ResourcePolicies": [{"PolicyName": name} for name in names]}
+
     def delete_resource_policy(self, caller: Caller, params: Params) -> Output:
+        _only_default_policy(params)
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
             if record.resource_policy is not None:
@@ -330,3 +354,19 @@ def _new_tags(existing: list[list[str]] | None, new: list[Mapping[str, str]]) ->
     most 50 in all."""
     _check_user_tags(tag.get("Key", "") for tag in new)
     return _tags_within_quota(_merge_tags(existing, new))
+
+
+DEFAULT_POLICY_NAME = "default"
+
+
+def _only_default_policy(params: Params) -> None:
+    """A secret has one resource policy, ``default`` ("You can modify only the default
+    policy", ListResourcePolicies API reference). Decision: another PolicyName is
+    refused with ResourceNotFoundException, in our words."""
+    name = params.get("PolicyName")
+    if name is not None and name != DEFAULT_POLICY_NAME:
+        raise ServiceError(
+            "ResourceNotFoundException",
+            f"The secret has no resource policy named {name}: only {DEFAULT_POLICY_NAME} "
+            "can be used.",
+        )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws import aws_error, body, described, not_found
+from tests.aws import aws_error, body, described, not_found, state
 from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
@@ -442,3 +442,46 @@ def test_the_aws_prefix_is_reserved(sm: Any, name: str, key: str) -> None:
         aws_error(call, code="InvalidParameterException", message=message)
     assert described(sm, name) == before
     assert "OwningService" not in before
+
+
+# Issue 23 item 5: policy names, ListResourcePolicies, LastChangedDate on deletion ----------
+
+
+def test_the_resource_policy_is_named_default(sm: Any, name: str) -> None:
+    arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
+    assert body(sm.list_resource_policies(SecretId=name)) == {"ResourcePolicies": []}
+    assert body(sm.get_resource_policy(SecretId=name)) == {"ARN": arn, "Name": name}
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    assert body(sm.get_resource_policy(SecretId=name)) == {
+        "ARN": arn,
+        "Name": name,
+        "ResourcePolicy": ACCOUNT_POLICY,
+        "PolicyName": "default",
+    }
+    assert sm.get_resource_policy(SecretId=name, PolicyName="default")["PolicyName"] == "default"
+    assert body(sm.list_resource_policies(SecretId=arn)) == {
+        "ResourcePolicies": [{"PolicyName": "default"}]
+    }
+    before = state(sm, name, policy=True)
+    for call in (sm.get_resource_policy, sm.delete_resource_policy):
+        aws_error(call, SecretId=name, PolicyName="other", code="ResourceNotFoundException")
+    aws_error(
+        sm.put_resource_policy,
+        SecretId=name,
+        ResourcePolicy=ACCOUNT_POLICY,
+        PolicyName="other",
+        code="ResourceNotFoundException",
+    )
+    assert state(sm, name, policy=True) == before
+    sm.delete_resource_policy(SecretId=name)
+    assert body(sm.list_resource_policies(SecretId=name)) == {"ResourcePolicies": []}
+    not_found(sm.list_resource_policies, SecretId=f"{name}-missing")
+
+
+def test_scheduling_a_deletion_moves_last_changed_date(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString="v")
+    created = sm.describe_secret(SecretId=name)
+    sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    deleted = sm.describe_secret(SecretId=name)
+    assert deleted["LastChangedDate"] == deleted["DeletedDate"]
+    assert deleted["LastChangedDate"] > created["LastChangedDate"]
