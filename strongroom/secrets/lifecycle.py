@@ -20,11 +20,13 @@ from strongroom.secrets.checks import request_keys, secret_check
 from strongroom.secrets.common import (
     _NEED_TOKEN,
     DEFAULT_RECOVERY_DAYS,
+    MANAGED_KEY,
     Output,
     Params,
     _check_user_tags,
     _invalid_parameter,
     _invalid_request,
+    _marked_for_deletion,
     _merge_tags,
     _replica_readonly,
     _tags_within_quota,
@@ -132,6 +134,9 @@ class SecretLifecycle(Versions, Listing):
         if value is not None and token is None:
             raise _invalid_request(_NEED_TOKEN)
         with self._write() as conn:
+            record = self._resolve(conn, caller, params["SecretId"], for_update=True)
+            if record.is_replica:
+                return self._update_replica_key(conn, record, params, value, caller)
             record = self._mutable(conn, caller, params["SecretId"])
             changes: dict[str, Any] = {}
             if "Description" in params:
@@ -151,6 +156,39 @@ class SecretLifecycle(Versions, Listing):
             if changes or created:
                 self._changed(conn, record, **changes)
         return output
+
+    def _update_replica_key(
+        self,
+        conn: Connection,
+        replica: SecretRecord,
+        params: Params,
+        value: _Value | None,
+        caller: Caller,
+    ) -> Output:
+        """UpdateSecret on a replica: only its KMS key may change ("a replica secret can't
+        be updated independently from its primary secret, except for its encryption
+        key", user guide). Its labelled versions are re-encrypted under the new key, and
+        the primary's ReplicationStatus shows the key."""
+        others = ("Description", "Type")
+        if value is not None or "KmsKeyId" not in params or any(m in params for m in others):
+            raise _replica_readonly()
+        if replica.scheduled_for_deletion:
+            raise _marked_for_deletion()
+        ref = params["KmsKeyId"] or None
+        if ref != replica.kms_key_id:
+            self._change_key(conn, replica, ref, caller)
+            primary = repo.find_by_name(
+                conn, replica.account_id, replica.primary_region or "", replica.name
+            )
+            if primary is not None and primary.replicas:
+                statuses = [
+                    {**status, "KmsKeyId": ref or MANAGED_KEY}
+                    if status.get("Region") == replica.region
+                    else status
+                    for status in primary.replicas
+                ]
+                repo.update_secret(conn, primary, replicas=statuses)
+        return {"ARN": replica.arn, "Name": replica.name}
 
     def _change_key(
         self, conn: Connection, record: SecretRecord, ref: str | None, caller: Caller
