@@ -194,7 +194,9 @@ class SecretLifecycle(Versions, Listing):
         self, conn: Connection, record: SecretRecord, ref: str | None, caller: Caller
     ) -> None:
         """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
-        KMS key, as AWS does; older versions stay under the key that sealed them."""
+        KMS key, as AWS does, keeping each one's ciphertext under the key it had (it still
+        opens with that key if the new one cannot be used); older versions stay under the
+        key that sealed them."""
         self._check_key(conn, record.account_id, record.region, ref)
         key = self._key_named(conn, record, ref)
         current = repo.stages(conn, record.id)
@@ -206,7 +208,17 @@ class SecretLifecycle(Versions, Listing):
             sealed, key_id = self._seal(
                 conn, record, version.version_id, value, key, ref, caller=caller
             )
-            repo.fill_version(conn, record.id, version.version_id, value.kind, sealed, key_id)
+            # AWS keeps the version decryptable with the previous key too ("Change the
+            # encryption key for a secret"): its ciphertext under that key stays beside.
+            repo.fill_version(
+                conn,
+                record.id,
+                version.version_id,
+                value.kind,
+                sealed,
+                key_id,
+                previous=(version.kms_key_id, version.ciphertext),
+            )
         repo.update_secret(conn, record, kms_key_id=ref)
 
     def describe_secret(self, caller: Caller, params: Params) -> Output:

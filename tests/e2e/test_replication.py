@@ -496,7 +496,8 @@ def test_a_replicas_encryption_key_can_be_changed(
     assert status["KmsKeyId"] == eu_key["Arn"]
     assert "KmsKeyId" not in sm.describe_secret(SecretId=name)  # the primary's is unchanged
     versions = eu.list_secret_version_ids(SecretId=name)["Versions"]
-    assert all(v["KmsKeyIds"] == [eu_key["Arn"]] for v in versions), versions
+    # Re-encrypted under the new key, and still under the default key it had.
+    assert all(v["KmsKeyIds"] == [eu_key["Arn"], "DefaultEncryptionKey"] for v in versions)
     assert eu.get_secret_value(SecretId=name)["SecretString"] == "v1"
     # A version the primary adds later is sealed under the replica's new key.
     sm.put_secret_value(SecretId=name, SecretString="v2")

@@ -183,7 +183,12 @@ def test_policy_round_trip(sm: Any, name: str) -> None:
     put = sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
     assert body(put) == {"ARN": arn, "Name": name}
     got = sm.get_resource_policy(SecretId=arn)
-    assert body(got) == {"ARN": arn, "Name": name, "ResourcePolicy": ACCOUNT_POLICY}
+    assert body(got) == {
+        "ARN": arn,
+        "Name": name,
+        "ResourcePolicy": ACCOUNT_POLICY,
+        "PolicyName": "default",
+    }
     # A second Put replaces the first.
     sm.put_resource_policy(SecretId=arn, ResourcePolicy=OTHER_ACCOUNT_POLICY)
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == OTHER_ACCOUNT_POLICY
