@@ -131,7 +131,7 @@ class KeyPolicies(KmsBase):
             key = self._resolve(conn, caller, params["KeyId"])
         if name != "default":
             raise not_found("No such policy exists")
-        return {"Policy": key.policy, "PolicyName": "default"}
+        return {"Policy": self._principal_ids.show(key.policy), "PolicyName": "default"}
 
     def list_key_policies(self, caller: Caller, params: Params) -> Output:
         """A key has one policy, named "default"."""
@@ -151,7 +151,8 @@ class KeyPolicies(KmsBase):
                 caller, self._resolve(conn, caller, params["KeyId"]), "PutKeyPolicy"
             )
             _check_policy(params["Policy"])
+            policy = self._bound(params["Policy"])
             if not params.get("BypassPolicyLockoutSafetyCheck"):
-                _check_lockout(caller, key, params["Policy"])
-            self._update(conn, key, policy=params["Policy"])
+                _check_lockout(caller, key, policy)
+            self._update(conn, key, policy=policy)
         return {}

@@ -104,6 +104,7 @@ class Keys(Ciphertexts):
         policy = params.get("Policy")
         if policy is not None:
             _check_policy(policy)
+            policy = self._bound(policy)
         with self._store.write() as conn:
             key = self._create(
                 conn,

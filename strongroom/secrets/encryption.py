@@ -127,25 +127,52 @@ class SecretEncryption(SecretsBase):
         version: VersionRecord,
         caller: Caller | None = None,
     ) -> _Value:
+        """The version's value. After a key change a version is sealed under both the new
+        key and the previous one: if the new key cannot open it (disabled, pending
+        deletion, or the caller may not use it), the previous key is tried, and if
+        that fails too, the first failure is what the caller hears."""
         assert version.ciphertext is not None and version.value_kind is not None
+        try:
+            data = self._open_sealed(conn, record, version.version_id, version.ciphertext, caller)
+        except ServiceError:
+            if version.previous_ciphertext is None:
+                raise
+            try:
+                data = self._open_sealed(
+                    conn, record, version.version_id, version.previous_ciphertext, caller
+                )
+            except ServiceError:
+                pass
+            else:
+                return _Value(version.value_kind, data)
+            raise
+        return _Value(version.value_kind, data)
+
+    def _open_sealed(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version_id: str,
+        ciphertext: bytes,
+        caller: Caller | None,
+    ) -> bytes:
         key = None
-        context = self.context(record.arn, version.version_id)
+        context = self.context(record.arn, version_id)
         if caller is not None:
-            key = self._keys.sealed_key(conn, version.ciphertext)
+            key = self._keys.sealed_key(conn, ciphertext)
             if key is None:
                 raise _decryption_failure()
             self._check_key_use(caller, "kms:Decrypt", key, record, context, conn)
         try:
-            data = self._keys.open_sealed(
+            return self._keys.open_sealed(
                 conn,
                 _acting_for(record.account_id, record.region),
-                version.ciphertext,
+                ciphertext,
                 context,
                 key,
             )
         except ServiceError:
             raise _decryption_failure() from None
-        return _Value(version.value_kind, data)
 
     def _same_value(
         self,

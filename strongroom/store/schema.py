@@ -103,6 +103,11 @@ secret_versions = Table(
     # "string" or "binary". Nullable as created by 0001; every version written has a value.
     Column("value_kind", String(8)),
     Column("ciphertext", LargeBinary),
+    # After a KMS key change: the value as it was sealed under the previous key (its
+    # KmsKeyId, None for the managed key), kept so the version still opens if the new
+    # key cannot be used (0009).
+    Column("previous_kms_key_id", String(2048)),
+    Column("previous_ciphertext", LargeBinary),
 )
 Index("ix_versions_created", secret_versions.c.secret_id, secret_versions.c.created_ms)
 

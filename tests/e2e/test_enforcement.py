@@ -41,7 +41,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.aws import ACCOUNT, state
+from tests.aws import ACCOUNT, create_account, state
 from tests.server import ServerProcess
 
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -795,8 +795,7 @@ def member_account_iam(dep: Deployment, name: str, service: str = "iam") -> tupl
         orgs.create_organization(FeatureSet="ALL")
     except ClientError as error:
         assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
-    status = orgs.create_account(Email=f"{unique(name)}@example.com", AccountName=name)
-    status = status["CreateAccountStatus"]
+    status = create_account(orgs, Email=f"{unique(name)}@example.com", AccountName=name)
     assert status["State"] == "SUCCEEDED", status
     session = dep.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{status['AccountId']}:role/OrganizationAccountAccessRole",
