@@ -10,7 +10,8 @@ each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from botocore.model import ServiceModel
@@ -56,10 +57,18 @@ class Principal:
     # MFA code they were obtained with was verified (aws:MultiFactorAuthAge; None: no MFA).
     token_issued_ms: int | None = None
     mfa_authenticated_ms: int | None = None
+    # The hash of every field above: a principal is a part of the decision memo's keys,
+    # hashed a few times a request, and made once per access key the row cache loads.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.identity_arn:
             object.__setattr__(self, "identity_arn", self.arn)
+        fields_hash = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+        object.__setattr__(self, "_hash", fields_hash)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def is_account_admin(self) -> bool:
@@ -301,22 +310,24 @@ class ServiceSpec:
             except Exception as denied:
                 raise self.refused(caller, check, denied) from None
 
-    @property
+    # Read on every request (the model, the signing name, the event source): each worked
+    # out once per spec, then an attribute read.
+    @cached_property
     def model(self) -> ServiceModel:
         return service_model(self.name)
 
-    @property
+    @cached_property
     def target_prefix(self) -> str:
         return str(self.model.metadata.get("targetPrefix", ""))
 
-    @property
+    @cached_property
     def signing_name(self) -> str:
         return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
 
-    @property
+    @cached_property
     def protocol(self) -> str:
         return str(self.model.metadata["protocol"])
 
-    @property
+    @cached_property
     def event_source(self) -> str:
         return f"{self.model.endpoint_prefix}.amazonaws.com"

@@ -271,6 +271,7 @@ def build_event(
     error_message: str | None,
     resources: list[str] | None = None,
     resource_type: str = "",
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     read_only = is_read_only(operation_name)
     event: dict[str, Any] = {
@@ -288,7 +289,7 @@ def build_event(
         else redact(operation.output_shape, output),
         "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
-        "eventID": unique_id(),
+        "eventID": event_id or unique_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,

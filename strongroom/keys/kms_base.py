@@ -63,6 +63,9 @@ class KmsBase:
             if len(parts) != 6 or parts[2] != "kms":
                 raise not_found(f"Invalid arn {ref}")
             region, account, resource = parts[3], parts[4], parts[5]
+            if region != caller.region:
+                # A key lives in one region: a request signed for another never reaches it.
+                raise not_found(f"Invalid arn {region}")
             if resource.startswith("alias/"):
                 return self._by_alias(conn, account, region, resource, ref)
             found = repo.key_by_arn(conn, ref)

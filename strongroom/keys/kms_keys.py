@@ -141,6 +141,14 @@ class Keys(Ciphertexts):
             "NextMarker": marker,
         }
 
+    def update_key_description(self, caller: Caller, params: Params) -> Output:
+        with self._store.write() as conn:
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "UpdateKeyDescription"
+            )
+            self._update(conn, key, description=params["Description"])
+        return {}
+
     def enable_key(self, caller: Caller, params: Params) -> Output:
         return self._set_state(caller, params["KeyId"], "Enabled", "EnableKey")
 

@@ -184,6 +184,9 @@ def open_deployment(
         # Invocations' working directories: outside the data directory, whose path a
         # function must not learn; removed when the deployment closes.
         scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
+        hidden=(data_dir.resolve(), Path.home() / ".aws"),
+        audit=audit_log,
+        tokens=tokens,
     )
     pipeline = Pipeline(
         [

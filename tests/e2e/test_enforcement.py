@@ -787,9 +787,9 @@ def test_a_user_without_iam_permissions_cannot_create_users(dep: Deployment) -> 
 # Cross account -----------------------------------------------------------------------------
 
 
-def member_account_iam(dep: Deployment, name: str) -> tuple[str, Any]:
-    """A new account of the organization (created if need be) and an IAM client inside
-    it, as the account's OrganizationAccountAccessRole."""
+def member_account_iam(dep: Deployment, name: str, service: str = "iam") -> tuple[str, Any]:
+    """A new account of the organization (created if need be) and an IAM client (or a
+    client of ``service``) inside it, as the account's OrganizationAccountAccessRole."""
     orgs = dep.client("organizations")
     try:
         orgs.create_organization(FeatureSet="ALL")
@@ -802,7 +802,7 @@ def member_account_iam(dep: Deployment, name: str) -> tuple[str, Any]:
         RoleSessionName="setup",
     )["Credentials"]
     return status["AccountId"], dep.client(
-        "iam",
+        service,
         aws_access_key_id=session["AccessKeyId"],
         aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"],

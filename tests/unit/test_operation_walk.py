@@ -95,6 +95,9 @@ NEVER_DEFINED = {
     "kms:RecipientAttestation:": "no enclave attestation",
     # When a key was last used is not tracked.
     "kms:TrailingDaysWithoutKeyUsage": "key use is not tracked",
+    # Grants name IAM principals only: CreateGrant refuses service principals.
+    "kms:GranteeServicePrincipal": "no service principals in grants",
+    "kms:RetiringServicePrincipal": "no service principals in grants",
     # Multi-Region keys are not served (MultiRegion=true is refused).
     "kms:MultiRegionKeyType": "no multi-Region keys",
     # IAM's role templates are not served.
@@ -160,6 +163,7 @@ class World:
     boundary_arn: str
     access_key_id: str
     key_id: str
+    grant_id: str
     ciphertext: bytes
     secret_arn: str
     version_id: str
@@ -197,6 +201,13 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
             "KeyId"
         ]
         kms.create_alias(AliasName="alias/walk", TargetKeyId=key_id)
+        grant_id = kms.create_grant(
+            KeyId=key_id,
+            GranteePrincipal=user["Arn"],
+            RetiringPrincipal=ADMIN,
+            Operations=["Decrypt", "RetireGrant"],
+            Constraints={"EncryptionContextSubset": {"app": "walk"}},
+        )["GrantId"]
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"app": "walk"})[
             "CiphertextBlob"
         ]
@@ -256,6 +267,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         boundary["Arn"],
         key,
         key_id,
+        grant_id,
         blob,
         secret["ARN"],
         secret["VersionId"],
@@ -372,6 +384,13 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
     kms: dict[str, Mapping[str, Any]] = {
         "CancelKeyDeletion": key,
         "CreateAlias": {"AliasName": "alias/walk-2", "TargetKeyId": w.key_id},
+        "CreateGrant": {
+            **key,
+            "GranteePrincipal": w.user_arn,
+            "RetiringPrincipal": ADMIN,
+            "Operations": ["Encrypt", "Decrypt"],
+            "Constraints": {"EncryptionContextEquals": {"app": "walk"}, "SourceArn": w.secret_arn},
+        },
         "CreateKey": {
             "KeySpec": "SYMMETRIC_DEFAULT",
             "KeyUsage": "ENCRYPT_DECRYPT",
@@ -404,6 +423,10 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "GetKeyPolicy": key,
         "GetKeyRotationStatus": key,
         "ListAliases": {},
+        "ListGrants": key,
+        "ListKeyPolicies": key,
+        "ListKeyRotations": key,
+        "ListRetirableGrants": {"RetiringPrincipal": ADMIN},
         "ListKeys": {},
         "ListResourceTags": key,
         "PutKeyPolicy": {**key, "Policy": ALLOW_ALL, "BypassPolicyLockoutSafetyCheck": True},
@@ -416,11 +439,14 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
             "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
         },
+        "RetireGrant": {**key, "GrantId": w.grant_id},
+        "RevokeGrant": {**key, "GrantId": w.grant_id},
         "RotateKeyOnDemand": key,
         "ScheduleKeyDeletion": {**key, "PendingWindowInDays": 7},
         "TagResource": {**key, "Tags": [{"TagKey": "team", "TagValue": "red"}]},
         "UntagResource": {**key, "TagKeys": ["team"]},
         "UpdateAlias": {"AliasName": "alias/walk", "TargetKeyId": w.key_id},
+        "UpdateKeyDescription": {**key, "Description": "d"},
     }
     secret = {"SecretId": w.secret_arn}
     secretsmanager: dict[str, Mapping[str, Any]] = {

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_previous_ciphertexts"
-down_revision: str | None = "0008_functions"
+down_revision: str | None = "0009_kms_grants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
