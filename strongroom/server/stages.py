@@ -258,7 +258,8 @@ class Stages:
         try:
             with self._store.read():
                 output = call.handler(call.caller, exchange.params or {})
-                if inspect.isawaitable(output):  # served blocking (Pipeline.handle)
+                # Served blocking (Pipeline.handle). Most outputs are dicts: no ABC check.
+                if type(output) is not dict and inspect.isawaitable(output):
                     output = asyncio.run(_awaited(output))
         except ServiceError as raised:
             return exchange, raised
