@@ -113,6 +113,18 @@ def user_identity(principal: Principal) -> dict[str, Any]:
         }
         if principal.source_identity:
             identity["sessionContext"]["sourceIdentity"] = principal.source_identity
+    elif principal.kind == "federated-user":
+        identity["type"] = "FederatedUser"
+        issuer_arn = principal.identity_arn
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Root" if issuer_arn.endswith(":root") else "IAMUser",
+                "arn": issuer_arn,
+                "accountId": principal.account_id,
+                "userName": issuer_arn.rsplit("/", 1)[-1],
+            },
+            "attributes": {"mfaAuthenticated": "false"},
+        }
     else:
         identity["userName"] = principal.arn.rsplit("/", 1)[-1]
     return identity

@@ -25,7 +25,7 @@ from strongroom.ids import unique_id
 from strongroom.keys.channel import WorkerChannel
 from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
-from strongroom.protocol.rest_json import RestRoutes
+from strongroom.protocol.rest_routes import RestRoutes
 from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
 from strongroom.server.bodies import read_body
