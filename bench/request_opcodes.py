@@ -33,7 +33,11 @@ Tracer = Callable[[FrameType, str, Any], Any]
 
 
 def count(requests: int) -> collections.Counter[str]:
-    data_dir = Path(tempfile.mkdtemp(prefix="strongroom-opcodes-")) / "data"
+    with tempfile.TemporaryDirectory(prefix="strongroom-opcodes-") as scratch:
+        return _count(Path(scratch) / "data", requests)
+
+
+def _count(data_dir: Path, requests: int) -> collections.Counter[str]:
     initialize(data_dir, dev=True)
     deployment = open_deployment(data_dir)
     handle = deployment.pipeline.handle
