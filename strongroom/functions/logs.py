@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from strongroom.functions.base import LOG_GROUP
+from strongroom.functions.base import LOG_GROUP, log_stream
 from strongroom.policy.operation_checks import Authorization, Resource, reference_checks
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec, request_scope
@@ -40,8 +39,7 @@ class _Invocation:
 
     @property
     def stream(self) -> str:
-        day = datetime.fromtimestamp(self.started_ms / 1000, UTC).strftime("%Y/%m/%d")
-        return f"{day}/[$LATEST]{self.request_id.replace('-', '')}"
+        return log_stream(self.request_id, self.started_ms)
 
     def events(self) -> list[dict[str, Any]]:
         lines = self.log.splitlines()

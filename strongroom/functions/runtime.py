@@ -73,6 +73,7 @@ class Outcome:
     log: str  # START ... REPORT
     started_ms: int
     duration_ms: int
+    request_id: str = ""
 
     @property
     def tail(self) -> str:
@@ -357,7 +358,13 @@ def _outcome(
     if kind != "ok":
         payload = json.dumps(error).encode()
     return Outcome(
-        payload, function_error, kind, "\n".join(lines) + "\n", int(started * 1000), elapsed_ms
+        payload,
+        function_error,
+        kind,
+        "\n".join(lines) + "\n",
+        int(started * 1000),
+        elapsed_ms,
+        launch.request_id,
     )
 
 
