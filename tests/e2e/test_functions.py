@@ -428,6 +428,19 @@ def test_pass_role_is_needed_to_create_a_function(
         ),
     )
     assert create(theirs, role, FunctionName=name)["FunctionName"] == name
+    # Changing the function's role needs iam:PassRole on the new role too.
+    other = iam.create_role(
+        RoleName=unique("fn-other"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    error = aws_error(
+        theirs.update_function_configuration,
+        FunctionName=name,
+        Role=other,
+        code="AccessDeniedException",
+        status=403,
+    )
+    assert "iam:PassRole" in error["Message"] and other in error["Message"]
+    assert lam.get_function_configuration(FunctionName=name)["Role"] == role
 
 
 def test_a_role_lambda_may_not_assume_is_refused(iam: Any, lam: Any) -> None:
