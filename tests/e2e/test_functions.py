@@ -594,6 +594,8 @@ def test_logs_are_viewable_through_cloudwatch_and_the_cli(
     assert [e["message"] for e in filtered["events"]] == [
         "[ERROR] ValueError: the rotation step failed\n"
     ]
+    groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
     (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert stream["logStreamName"] == events[0]["logStreamName"]
     got = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
