@@ -145,3 +145,14 @@ def test_the_sandbox_is_probed_once() -> None:
     assert prefix is runtime.sandbox_prefix()
     if prefix is not None:
         assert Path(prefix[0]).name == "setpriv" and "--kill-child" in prefix
+
+
+def test_a_response_past_six_megabytes_is_refused(tmp_path: Path) -> None:
+    code = zipped({"index.py": "def handler(event, context):\n    return 'x' * 7_000_000\n"})
+    outcome = asyncio.run(Runtime(tmp_path).run(launch(code, memory_size=256)))
+    assert outcome.function_error == "Unhandled"
+    assert json.loads(outcome.payload) == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
