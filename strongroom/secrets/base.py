@@ -24,7 +24,7 @@ from strongroom.secrets.common import (
 )
 from strongroom.secrets.repository import SecretRecord
 from strongroom.store.engine import Store, per_snapshot
-from strongroom.types import Caller
+from strongroom.types import Caller, Functions
 
 
 class SecretsBase:
@@ -35,12 +35,15 @@ class SecretsBase:
         clock: Clock,
         tokens: TokenCodec,
         rng: random.Random | None = None,
+        functions: Functions | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
         self._tokens = tokens
         self._rng = rng or stdlib_secrets.SystemRandom()
+        # The Lambda service rotation functions run on; None: no function can be invoked.
+        self._functions = functions
 
     def _now_ms(self) -> int:
         return to_ms(self._clock.now())
