@@ -26,12 +26,14 @@ from strongroom.keys.envelope import Barrier
 from strongroom.keys.kms import KeyService
 from strongroom.policy.authorizer import PolicyAuthorizer
 from strongroom.protocol.pagination import TokenCodec
+from strongroom.rotation.runner import RotationRunner
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.secrets.service import SecretsManager
 from strongroom.server.pipeline import Pipeline
 from strongroom.store import schema
 from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 from strongroom.store.engine import Store, secure_directory, sqlite_url
+from strongroom.types import Functions
 
 DEV_ACCOUNT = "000000000000"
 DEV_ACCESS_KEY = "test"
@@ -112,6 +114,7 @@ class Deployment:
     secrets: SecretsManager
     pipeline: Pipeline
     audit: AuditLog
+    rotations: RotationRunner
 
     def close(self) -> None:
         self.pipeline.close()  # the writes still waiting are served (and audited) first
@@ -138,6 +141,7 @@ def open_deployment(
     audit: AuditLogOptions | None = None,
     cache_entries: int = DEFAULT_CACHE_ENTRIES,
     barrier: Barrier | None = None,
+    functions: Functions | None = None,
 ) -> Deployment:
     """Open ``data_dir`` behind ``barrier`` (a server worker's: the keyholder's), or under
     ``root_key``; without either, recover the key unattended (key file, or PIN/passphrase
@@ -154,7 +158,7 @@ def open_deployment(
     tokens = token_codec(store, barrier)
     credentials = CredentialStore(store, barrier, clock)
     keys = KeyService(store, barrier, clock, tokens)
-    secrets = SecretsManager(store, keys, clock, tokens)
+    secrets = SecretsManager(store, keys, clock, tokens, functions=functions)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
@@ -175,6 +179,7 @@ def open_deployment(
         audit_log,
         clock,
     )
+    rotations = RotationRunner(secrets, functions, store, audit_log, clock)
     return Deployment(
-        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log
+        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log, rotations
     )
