@@ -33,7 +33,7 @@ from strongroom.secrets import rotation_state as state
 from strongroom.secrets.common import _NEED_TOKEN, Output, Params, _invalid_parameter
 from strongroom.secrets.repository import SecretRecord, VersionRecord
 from strongroom.secrets.rotation_state import RotationRow
-from strongroom.secrets.schedules import Schedule, parse_rules
+from strongroom.secrets.schedules import Schedule, parse_rules, stored
 from strongroom.secrets.versions import Versions
 from strongroom.types import Caller
 
@@ -45,6 +45,9 @@ RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5))
 # (Lambda's limit), plus margin. A claim not renewed by then was abandoned.
 STEP_LEASE = timedelta(minutes=20)
 CLAIM_BATCH = 16
+# The start is drawn at least this long before its window closes, so a sweep (every few
+# seconds) that comes a little late still starts the rotation inside the window.
+START_MARGIN = timedelta(minutes=5)
 
 _IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
 _NO_FUNCTION = "No Lambda rotation function ARN is associated with this secret."
@@ -111,7 +114,7 @@ class SecretRotation(Versions):
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
             if schedule is None and record.rotation_rules:
-                schedule = parse_rules(record.rotation_rules)
+                schedule = stored(record.rotation_rules)
             function = params.get("RotationLambdaARN") or record.rotation_lambda_arn
             if not function:
                 raise ServiceError("InvalidRequestException", _NO_FUNCTION)
@@ -278,6 +281,12 @@ class SecretRotation(Versions):
                 repo.replace_stages(conn, record.id, stages, labels.detach(stages, labels.PENDING))
             now = self._clock.now()
             row.token, row.attempt, row.last_error = None, 0, None
+            row.state, row.step, row.claim_id, row.lease_until_ms = (
+                state.SCHEDULED,
+                None,
+                None,
+                None,
+            )
             window_end = self._plan(conn, record, row, self._schedule_of(record), now, rotated=True)
             if row.due_ms is None:
                 state.remove(conn, record.id)
@@ -333,7 +342,7 @@ class SecretRotation(Versions):
 
     @staticmethod
     def _schedule_of(record: SecretRecord) -> Schedule | None:
-        return parse_rules(record.rotation_rules) if record.rotation_rules else None
+        return stored(record.rotation_rules) if record.rotation_rules else None
 
     def _plan(
         self,
@@ -359,7 +368,8 @@ class SecretRotation(Versions):
             row.due_ms = row.window_end_ms = None
             return None
         opens = max(window.start, now)
-        row.due_ms = to_ms(opens) + int(self._rng.random() * to_ms_delta(window.end - opens))
+        span = max(window.end - START_MARGIN - opens, timedelta(0))
+        row.due_ms = to_ms(opens) + int(self._rng.random() * to_ms_delta(span))
         row.window_end_ms = to_ms(window.end)
         return _end_of(window)
 

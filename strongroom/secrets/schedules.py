@@ -125,6 +125,14 @@ def parse_rules(rules: Mapping[str, Any]) -> Schedule:
     )
 
 
+def stored(rules: Mapping[str, Any]) -> Schedule:
+    """The schedule of rules as DescribeSecret shows them (with the AutomaticallyAfterDays
+    computed next to a ScheduleExpression)."""
+    if rules.get("ScheduleExpression") is not None:
+        rules = {k: v for k, v in rules.items() if k != "AutomaticallyAfterDays"}
+    return parse_rules(rules)
+
+
 def _parse_duration(text: str) -> timedelta:
     found = re.fullmatch(r"(\d+)h", text)
     if found is None or int(found.group(1)) < 1:
