@@ -178,8 +178,10 @@ def _rate(text: str, value: int, unit: str, duration: timedelta | None) -> Sched
                 "must be a whole number of days."
             )
         return _in_days(value // 24, duration, text)
+    # Every N hours from midnight, starting again each midnight: the gap from the day's last
+    # window to the next midnight is the schedule's own, not a shorter interval.
     hours = tuple(range(0, 24, value))
-    return _in_hours(text, hours, duration, every_day=True, cron=None)
+    return _in_hours(text, hours, duration, every_day=False, cron=None)
 
 
 def _in_hours(
