@@ -1,0 +1,340 @@
+"""Rotation end to end: real Lambda-format functions uploaded to a --dev server, invoked by
+its rotation runner; schedules driven over weeks on the server's test clock with two
+workers; failures (a function that raises, times out, runs out of memory, or whose role may
+not PutSecretValue) keep AWSCURRENT working, show in DescribeSecret and the audit trail,
+and are tried again.
+
+The server's time is the file STRONGROOM_TEST_CLOCK names (strongroom/clock.py FileClock);
+each worker marks the time its last sweep saw, so a test knows every worker has looked
+after it moved the time (no sleeping for time to pass)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strongroom.clock import to_ms
+from strongroom.secrets.rotation import RETRY_DELAYS
+from tests.aws import ACCOUNT
+from tests.docs import code_blocks
+from tests.e2e.test_rotation_docs import DOC, wait_for
+from tests.server import ServerProcess
+
+WORKERS = 2
+START = datetime(2026, 3, 1, 20, 30, tzinfo=UTC)  # a Sunday evening
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+ROTATION_ACTIONS = [
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:GetRandomPassword",
+]
+# The guide's function (docs/rotation.md), as users would upload it.
+GOOD = code_blocks(DOC.read_text())[0][1]
+RAISES = GOOD.replace(
+    "def set_secret(arn, token, stages):\n",
+    'def set_secret(arn, token, stages):\n    raise RuntimeError("the database refused")\n',
+)
+SLOW = GOOD.replace(
+    "def set_secret(arn, token, stages):\n",
+    "def set_secret(arn, token, stages):\n    import time\n    time.sleep(60)\n",
+)
+GREEDY = GOOD.replace(
+    "def set_secret(arn, token, stages):\n",
+    "def set_secret(arn, token, stages):\n    hog = bytearray(512 * 1024 * 1024)\n",
+)
+
+
+class ServerTime:
+    """The test clock of a --dev server with ``workers`` workers."""
+
+    def __init__(self, path: Path, workers: int) -> None:
+        self.path, self.workers = path, workers
+        self.now = START
+        self._write(START)
+
+    def _write(self, moment: datetime) -> None:
+        scratch = self.path.with_name(self.path.name + ".new")
+        scratch.write_text(str(to_ms(moment)))
+        os.replace(scratch, self.path)  # a worker never reads half a time
+
+    def set(self, moment: datetime) -> None:
+        """Move the time to ``moment``; return once every worker swept at it (and finished
+        the rotations that sweep started)."""
+        self.now = moment
+        self._write(moment)
+        wanted = to_ms(moment)
+
+        def swept() -> bool:
+            marks = list(self.path.parent.glob(f"{self.path.name}.swept.*"))
+            seen = [int(mark.read_text() or 0) for mark in marks]
+            return len(seen) >= self.workers and sorted(seen)[-self.workers] >= wanted
+
+        wait_for(swept, f"every worker to sweep at {moment}")
+
+    def advance(self, delta: timedelta) -> None:
+        self.set(self.now + delta)
+
+
+@dataclass
+class Rig:
+    server: ServerProcess
+    time: ServerTime
+    sm: Any
+    lam: Any
+    iam: Any
+    ct: Any
+
+    def role(self, actions: list[str]) -> str:
+        name = f"rot-{uuid.uuid4().hex[:8]}"
+        arn: str = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))[
+            "Role"
+        ]["Arn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
+        self.iam.put_role_policy(
+            RoleName=name, PolicyName="rotation", PolicyDocument=json.dumps(policy)
+        )
+        return arn
+
+    def function(
+        self, source: str, *, actions: list[str] = ROTATION_ACTIONS, **settings: Any
+    ) -> str:
+        name = f"rot-{uuid.uuid4().hex[:8]}"
+        arn: str = self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Handler="lambda_function.lambda_handler",
+            Role=self.role(actions),
+            Code={"ZipFile": zipped(source)},
+            Timeout=settings.get("Timeout", 30),
+            MemorySize=settings.get("MemorySize", 128),
+        )["FunctionArn"]
+        self.lam.add_permission(
+            FunctionName=name,
+            StatementId="secretsmanager",
+            Action="lambda:InvokeFunction",
+            Principal="secretsmanager.amazonaws.com",
+        )
+        return arn
+
+    def secret(self) -> str:
+        arn: str = self.sm.create_secret(
+            Name=f"MyApp/{uuid.uuid4().hex[:8]}",
+            SecretString=json.dumps({"username": "app", "password": "initial"}),
+        )["ARN"]
+        return arn
+
+    def events(self, name: str, arn: str) -> list[dict[str, Any]]:
+        found = []
+        pages = self.ct.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}],
+            StartTime=START - timedelta(days=1),
+            EndTime=START + timedelta(days=400),
+        )
+        for page in pages:
+            for event in page["Events"]:
+                record = json.loads(event["CloudTrailEvent"])
+                if record["resources"][0]["ARN"] == arn:
+                    found.append(record)
+        return sorted(found, key=lambda record: record["eventTime"])
+
+    def started(self, arn: str) -> list[datetime]:
+        return [
+            datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
+            for record in self.events("RotationStarted", arn)
+        ]
+
+
+def zipped(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("lambda_function.py", source)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Rig]:
+    clock = ServerTime(tmp_path / "clock", WORKERS)
+    server = new_server(
+        "--dev",
+        "--workers",
+        str(WORKERS),
+        env={"STRONGROOM_TEST_CLOCK": str(clock.path), "STRONGROOM_ROTATION_INTERVAL": "0.1"},
+    )
+    yield Rig(
+        server,
+        clock,
+        server.client(),
+        server.client("lambda"),
+        server.client("iam"),
+        server.client("cloudtrail"),
+    )
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def test_schedules_fire_in_their_windows_once_each_across_two_workers(rig: Rig) -> None:
+    function = rig.function(GOOD)
+    hourly, weekly, daily = rig.secret(), rig.secret(), rig.secret()
+    schedules = {
+        hourly: {"ScheduleExpression": "rate(4 hours)"},
+        weekly: {"ScheduleExpression": "cron(0 8 ? * MON *)", "Duration": "2h"},
+        daily: {"AutomaticallyAfterDays": 2, "Duration": "1h"},
+    }
+    for arn, rules in schedules.items():
+        rig.sm.rotate_secret(
+            SecretId=arn, RotationLambdaARN=function, RotationRules=rules, RotateImmediately=False
+        )
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    windows = {
+        # Windows of an hour at 00, 04, 08 ...: the one open at 20:30 counts.
+        hourly: [(START.replace(minute=0), hour)]
+        + [(monday + 4 * i * hour, hour) for i in range(3)],
+        weekly: [(monday + 8 * hour, 2 * hour), (monday + 7 * day + 8 * hour, 2 * hour)],
+        # Two days after the value was set (Sunday), then two days after each rotation.
+        daily: [(monday + (1 + 2 * i) * day, hour) for i in range(4)],
+    }
+    stop_hourly = monday + 9 * hour
+    moments: list[datetime] = []
+    for arn, spans in windows.items():
+        for opens, length in spans:
+            # Just before the window (nothing may start), then every 5 minutes through it.
+            steps = int(length / timedelta(minutes=5))
+            moments += [opens - timedelta(minutes=1)]
+            moments += [opens + i * timedelta(minutes=5) for i in range(steps)]
+    for moment in sorted(set(moments)):
+        if moment < rig.time.now:
+            continue
+        if rig.time.now < stop_hourly <= moment:
+            rig.sm.cancel_rotate_secret(SecretId=hourly)
+        rig.time.set(moment)
+    for arn, spans in windows.items():
+        started = rig.started(arn)
+        assert len(started) == len(spans), (schedules[arn], started)
+        for moment, (opens, length) in zip(started, spans, strict=True):
+            assert opens <= moment < opens + length, (schedules[arn], moment, opens)
+        assert len(rig.events("RotationSucceeded", arn)) == len(spans)
+        versions = rig.sm.list_secret_version_ids(SecretId=arn)["Versions"]
+        assert sorted(s for v in versions for s in v["VersionStages"]) == [
+            "AWSCURRENT",
+            "AWSPREVIOUS",
+        ]
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "settings", "error"),
+    [
+        (RAISES, {}, "RuntimeError"),
+        (SLOW, {"Timeout": 2}, None),
+        (GREEDY, {"MemorySize": 128}, None),
+        (GOOD, {"actions": [a for a in ROTATION_ACTIONS if a != "secretsmanager:PutSecretValue"]},
+         "ClientError"),
+    ],
+    ids=["raises", "times-out", "out-of-memory", "role-lacks-PutSecretValue"],
+)  # fmt: skip
+def test_a_failed_rotation_keeps_awscurrent_shows_and_runs_again(
+    rig: Rig, source: str, settings: dict[str, Any], error: str | None
+) -> None:
+    function = rig.function(source, **settings)
+    arn = rig.secret()
+    first = rig.sm.get_secret_value(SecretId=arn)
+    token = rig.sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["VersionId"]
+    failed = wait_for(lambda: rig.events("RotationFailed", arn), "RotationFailed")
+    details = failed[0]["serviceEventDetails"]
+    assert details["step"] in ("createSecret", "setSecret")
+    if error is not None:
+        assert error in details["reason"]
+    if "actions" in settings:
+        # The function's own call was refused, and audited as such.
+        refused = [
+            json.loads(e["CloudTrailEvent"])
+            for e in rig.ct.lookup_events(
+                LookupAttributes=[
+                    {"AttributeKey": "EventName", "AttributeValue": "PutSecretValue"}
+                ],
+                StartTime=START - timedelta(days=1),
+                EndTime=START + timedelta(days=1),
+            )["Events"]
+        ]
+        assert any(
+            r.get("errorCode") == "AccessDenied" or r.get("errorCode") == "AccessDeniedException"
+            for r in refused
+        ), refused
+    # AWSCURRENT keeps working, with the old value.
+    assert rig.sm.get_secret_value(SecretId=arn)["SecretString"] == first["SecretString"]
+    # DescribeSecret shows the unfinished rotation: AWSPENDING on its version, not rotated.
+    described = rig.sm.describe_secret(SecretId=arn)
+    assert described["VersionIdsToStages"][token] == ["AWSPENDING"]
+    assert described["VersionIdsToStages"][first["VersionId"]] == ["AWSCURRENT"]
+    assert "LastRotatedDate" not in described
+    # The next attempt runs after its delay, with the same version.
+    rig.time.advance(RETRY_DELAYS[0])
+    wait_for(lambda: len(rig.events("RotationFailed", arn)) == 2, "the second attempt")
+    assert len(rig.started(arn)) == 2
+    # Fixed function: the next attempt succeeds.
+    rig.lam.update_function_code(FunctionName=function, ZipFile=zipped(GOOD))
+    if "actions" in settings:
+        role = rig.lam.get_function_configuration(FunctionName=function)["Role"]
+        rig.iam.put_role_policy(
+            RoleName=role.rsplit("/", 1)[1],
+            PolicyName="rotation",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": ROTATION_ACTIONS, "Resource": "*"}],
+                }
+            ),
+        )
+    rig.time.advance(RETRY_DELAYS[1])
+    wait_for(lambda: rig.events("RotationSucceeded", arn), "the rotation to succeed")
+    assert rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"] == {
+        first["VersionId"]: ["AWSPREVIOUS"],
+        token: ["AWSCURRENT"],
+    }
+
+
+def test_rotation_needs_the_functions_permission(rig: Rig) -> None:
+    """A function whose policy does not name Secrets Manager cannot be a rotation function."""
+    name = f"rot-{uuid.uuid4().hex[:8]}"
+    arn = rig.lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Handler="lambda_function.lambda_handler",
+        Role=rig.role(ROTATION_ACTIONS),
+        Code={"ZipFile": zipped(GOOD)},
+    )["FunctionArn"]
+    secret = rig.secret()
+    error = rig.sm.exceptions.ClientError
+    with pytest.raises(error) as refused:
+        rig.sm.rotate_secret(SecretId=secret, RotationLambdaARN=arn)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "RotationEnabled" not in rig.sm.describe_secret(SecretId=secret)
+    assert arn.startswith(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:")
