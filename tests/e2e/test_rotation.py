@@ -221,7 +221,7 @@ def test_schedules_fire_in_their_windows_once_each_across_two_workers(rig: Rig) 
     }
     stop_hourly = monday + 9 * hour
     moments: list[datetime] = []
-    for arn, spans in windows.items():
+    for spans in windows.values():
         for opens, length in spans:
             # Just before the window (nothing may start), then every 5 minutes through it.
             steps = int(length / timedelta(minutes=5))
