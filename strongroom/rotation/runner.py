@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from strongroom.audit.background import audited
 from strongroom.audit.events import build_service_event
 from strongroom.audit.log import AuditLog
 from strongroom.clock import Clock
@@ -116,13 +117,9 @@ class RotationRunner:
     def audited(self, work: Callable[[Observe], T]) -> T:
         """Run ``work`` in one transaction that commits only once the service events it
         observed are in the audit log (if they cannot be written, nothing changed)."""
-        events: list[RotationEvent] = []
-        with self._store.unit_of_work() as unit:
-            result = work(events.append)
-            for event in events:
-                self._audit.write(self._record(event))
-            unit.commit()
-        return result
+        return audited(
+            self._store, self._audit, lambda add: work(lambda event: add(self._record(event)))
+        )
 
     def _record(self, event: RotationEvent) -> dict[str, Any]:
         return build_service_event(
