@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from anyio import to_thread
@@ -30,7 +31,6 @@ from strongroom.audit.log import AuditLog
 from strongroom.clock import Clock
 from strongroom.secrets.rotation import (
     SERVICE_PRINCIPAL,
-    STEPS,
     Observe,
     RotationClaim,
     RotationEvent,
@@ -67,13 +67,18 @@ class RotationRunner:
         return len(claims)
 
     async def _rotate(self, claim: RotationClaim) -> None:
-        for step in STEPS:
-            if step != STEPS[0] and not await to_thread.run_sync(
+        for step in claim.steps:
+            if step != claim.steps[0] and not await to_thread.run_sync(
                 self._secrets.rotation_step, claim, step
             ):
                 log.info("rotation of %s stopped: its claim was taken away", claim.arn)
                 return
             reason = await self._invoke(claim, step)
+            if claim.test:
+                await to_thread.run_sync(
+                    self.audited, partial(self._secrets.finish_test, claim, reason)
+                )
+                return
             if reason is not None:
                 await self._fail(claim, step, reason)
                 return

@@ -69,6 +69,8 @@ class RotationClaim:
     token: str
     claim_id: str
     attempt: int
+    steps: tuple[str, ...] = STEPS
+    test: bool = False  # RotateImmediately=false's test: testSecret on a copy of the value
 
     def event(self, step: str) -> dict[str, str]:
         """The function's input for ``step``, as Secrets Manager sends it."""
@@ -142,6 +144,12 @@ class SecretRotation(Versions):
                 row = RotationRow(record.id, state.SCHEDULED, None, None, None, None, 0, None,
                                   None, None)  # fmt: skip
                 window_end = self._plan(conn, record, row, schedule, now, rotated=False)
+                if labels.CURRENT in stages:
+                    # "Secrets Manager tests the rotation configuration by running the
+                    # testSecret step": on a version holding a copy of the value, labelled
+                    # AWSPENDING, removed afterwards (RotateSecret API reference).
+                    row.kind, row.token, row.due_ms = state.TEST, str(uuid.uuid4()), to_ms(now)
+                    self._add_test_copy(conn, record, row.token, stages, caller)
             state.put(conn, row)
             self._changed(
                 conn,
@@ -186,6 +194,35 @@ class SecretRotation(Versions):
         )
         repo.replace_stages(conn, record.id, stages, labels.attach(stages, token, [labels.PENDING]))
 
+    def _add_test_copy(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        token: str,
+        stages: labels.Stages,
+        caller: Caller,
+    ) -> None:
+        current = repo.version(conn, record.id, stages[labels.CURRENT])
+        assert current is not None
+        value = self._open(conn, record, current, caller)
+        self._make_room(conn, record, stages)
+        sealed, key_id = self._seal(conn, record, token, value, caller=caller)
+        repo.insert_version(
+            conn,
+            record.id,
+            VersionRecord(token, self._now_ms(), None, key_id, value.kind, sealed),
+        )
+        repo.replace_stages(conn, record.id, stages, labels.attach(stages, token, [labels.PENDING]))
+
+    def _drop_test_copy(self, conn: Connection, record: SecretRecord, token: str) -> None:
+        stages = repo.stages(conn, record.id)
+        left = (
+            labels.detach(stages, labels.PENDING) if stages.get(labels.PENDING) == token else stages
+        )
+        repo.replace_stages(conn, record.id, stages, left)
+        if token not in left.values():
+            repo.delete_versions(conn, record.id, [token])
+
     # --- the scheduler's side -----------------------------------------------------------------
 
     def has_due_rotations(self) -> bool:
@@ -206,14 +243,22 @@ class SecretRotation(Versions):
                     continue
                 if row.state == state.RUNNING:
                     observe(RotationEvent("RotationAbandoned", record, {"step": row.step}))
-                    self._retry_later(conn, record, row, now, f"abandoned in {row.step}")
+                    if row.kind == state.TEST:
+                        self._end_test(conn, record, row, now)
+                    else:
+                        self._retry_later(conn, record, row, now, f"abandoned in {row.step}")
                     continue
                 if record.scheduled_for_deletion or not record.rotation_lambda_arn:
                     self._plan(conn, record, row, self._schedule_of(record), now, rotated=True)
                     state.put(conn, row)
                     continue
-                claim = self._start(conn, record, row, now)
-                observe(RotationEvent("RotationStarted", record, {"attempt": claim.attempt}))
+                if row.kind == state.TEST:
+                    claim = self._claim(record, row, now, ("testSecret",))
+                    state.put(conn, row)
+                    observe(RotationEvent("TestRotationStarted", record, {}))
+                else:
+                    claim = self._start(conn, record, row, now)
+                    observe(RotationEvent("RotationStarted", record, {"attempt": claim.attempt}))
                 claims.append(claim)
         return claims
 
@@ -235,10 +280,17 @@ class SecretRotation(Versions):
                 repo.replace_stages(
                     conn, record.id, stages, labels.attach(stages, row.token, [labels.PENDING])
                 )
-        row.state, row.step, row.attempt = state.RUNNING, STEPS[0], row.attempt + 1
+        claim = self._claim(record, row, now, STEPS)
+        state.put(conn, row)
+        return claim
+
+    @staticmethod
+    def _claim(
+        record: SecretRecord, row: RotationRow, now: datetime, steps: tuple[str, ...]
+    ) -> RotationClaim:
+        row.state, row.step, row.attempt = state.RUNNING, steps[0], row.attempt + 1
         row.claim_id = stdlib_secrets.token_hex(16)
         row.lease_until_ms = to_ms(now + STEP_LEASE)
-        state.put(conn, row)
         assert record.rotation_lambda_arn is not None and row.token is not None
         return RotationClaim(
             record.id,
@@ -249,7 +301,39 @@ class SecretRotation(Versions):
             row.token,
             row.claim_id,
             row.attempt,
+            steps,
+            test=row.kind == state.TEST,
         )
+
+    def finish_test(
+        self, claim: RotationClaim, problem: str | None, observe: Observe = _ignore
+    ) -> None:
+        """The end of RotateImmediately=false's test (``problem`` None: it passed): the copy
+        goes, and the schedule takes over."""
+        with self._write() as conn:
+            row = state.claimed(conn, claim.secret_id, claim.claim_id)
+            record = repo.find_by_id(conn, claim.secret_id)
+            if row is None or record is None:
+                return
+            if problem is None:
+                observe(RotationEvent("TestRotationSucceeded", record, {}))
+            else:
+                observe(RotationEvent("TestRotationFailed", record, {"reason": problem}))
+            self._end_test(conn, record, row, self._clock.now())
+
+    def _end_test(
+        self, conn: Connection, record: SecretRecord, row: RotationRow, now: datetime
+    ) -> None:
+        assert row.token is not None
+        self._drop_test_copy(conn, record, row.token)
+        row.kind, row.token, row.attempt = None, None, 0
+        row.state, row.step, row.claim_id, row.lease_until_ms = state.SCHEDULED, None, None, None
+        window_end = self._plan(conn, record, row, self._schedule_of(record), now, rotated=False)
+        if row.due_ms is None:
+            state.remove(conn, record.id)
+        else:
+            state.put(conn, row)
+        repo.update_secret(conn, record, next_rotation_ms=window_end)
 
     def rotation_step(self, claim: RotationClaim, step: str) -> bool:
         """Renew the claim for ``step``; False if the claim was lost (cancelled, or

@@ -16,6 +16,7 @@ from strongroom.store.schema import secret_rotations
 
 SCHEDULED = "scheduled"
 RUNNING = "running"
+TEST = "test"
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RotationRow:
     claim_id: str | None
     lease_until_ms: int | None
     last_error: str | None
+    kind: str | None = None  # TEST, or None for a rotation
 
 
 _FIELDS = [f.name for f in fields(RotationRow)]

@@ -109,6 +109,7 @@ secret_rotations = Table(
     Column("claim_id", String(32)),
     Column("lease_until_ms", BigInteger),
     Column("last_error", String(256)),
+    Column("kind", String(8)),  # "test": RotateImmediately=false's testSecret run; NULL: rotation
 )
 Index("ix_secret_rotations_due", secret_rotations.c.state, secret_rotations.c.due_ms)
 Index("ix_secret_rotations_lease", secret_rotations.c.state, secret_rotations.c.lease_until_ms)

@@ -218,9 +218,17 @@ def test_rotate_immediately_runs_the_four_steps_with_aws_labels(
     assert sweep(worker) == 0  # nothing more is due: no schedule
 
 
-def test_rotate_immediately_false_only_schedules(worker: Deployment) -> None:
+@pytest.mark.parametrize("passes", [True, False])
+def test_rotate_immediately_false_tests_then_schedules(
+    worker: Deployment, functions: TemplateFunctions, passes: bool
+) -> None:
+    """AWS: "Secrets Manager tests the rotation configuration by running the testSecret step
+    of the Lambda rotation function. The test creates an AWSPENDING version of the secret
+    and then removes it." The schedule goes on either way."""
     arn = new_secret(worker)
     before = describe(worker, arn)["VersionIdsToStages"]
+    (old,) = before
+    functions.fail_in = None if passes else "testSecret"
     answer = rotate(
         worker,
         arn,
@@ -229,11 +237,25 @@ def test_rotate_immediately_false_only_schedules(worker: Deployment) -> None:
         RotationRules={"AutomaticallyAfterDays": 7, "Duration": "3h"},
     )
     assert answer.get("VersionId") is None
+    during = describe(worker, arn)["VersionIdsToStages"]
+    (test,) = set(during) - {old}
+    assert during == {old: ["AWSCURRENT"], test: ["AWSPENDING"]}
+    assert value(worker, arn, VersionId=test) == "first"  # a copy of the current value
+    assert sweep(worker) == 1
+    assert [(c["Step"], c["ClientRequestToken"]) for c in functions.calls] == [("testSecret", test)]
     after = describe(worker, arn)
-    assert after["VersionIdsToStages"] == before
+    assert after["VersionIdsToStages"] == before  # the test version is gone
+    assert after["RotationEnabled"] is True
     assert after["RotationRules"] == {"AutomaticallyAfterDays": 7, "Duration": "3h"}
     # Seven days after the value was last set (at START), a window of 3 hours from midnight.
     assert after["NextRotationDate"] == START + timedelta(days=7, hours=3) - timedelta(seconds=1)
+    outcome = "TestRotationSucceeded" if passes else "TestRotationFailed"
+    names = [
+        e["eventName"]
+        for e in iter_events(worker.data_dir / "audit")
+        if e.get("eventType") == "AwsServiceEvent"
+    ]
+    assert names == ["TestRotationStarted", outcome]
     assert sweep(worker) == 0
 
 
@@ -485,6 +507,7 @@ def test_a_manual_change_counts_as_a_rotation(worker: Deployment, clock: ManualC
         RotationRules={"AutomaticallyAfterDays": 5},
         RotateImmediately=False,
     )
+    assert sweep(worker) == 1  # the configuration's test
     assert describe(worker, arn)["NextRotationDate"] == START + timedelta(days=6, seconds=-1)
     clock.advance(timedelta(days=3, hours=5))
     worker.secrets.put_secret_value(

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("claim_id", sa.String(length=32), nullable=True),
         sa.Column("lease_until_ms", sa.BigInteger(), nullable=True),
         sa.Column("last_error", sa.String(length=256), nullable=True),
+        sa.Column("kind", sa.String(length=8), nullable=True),
         sa.ForeignKeyConstraint(["secret_id"], ["secrets.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("secret_id"),
     )
