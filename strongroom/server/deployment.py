@@ -4,6 +4,7 @@ credentials and the services."""
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from strongroom.audit.api import cloudtrail_spec
 from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import Clock, SystemClock, now_ms
+from strongroom.functions.api import lambda_spec
+from strongroom.functions.logs import FunctionLogs, logs_spec
+from strongroom.functions.service import FunctionService
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.iam.mfa import MfaDevices
@@ -39,6 +43,8 @@ DEV_ACCOUNT = "000000000000"
 DEV_ACCESS_KEY = "test"
 DEV_SECRET_KEY = "test"  # noqa: S105 - the documented development credential
 TOKEN_KEY = "next-token-key"  # noqa: S105 - the name of a setting
+# Where a function's process reaches this server (AWS_ENDPOINT_URL), unless told otherwise.
+DEFAULT_ENDPOINT = "http://127.0.0.1:8420"
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,12 @@ class Deployment:
     pipeline: Pipeline
     audit: AuditLog
     rotations: RotationRunner
+    # The Lambda-compatible function service; as types.Functions, what rotation invokes.
+    functions: FunctionService | None = None
 
     def close(self) -> None:
+        if self.functions is not None:
+            self.functions.close()  # no invocation's process outlives the deployment
         self.pipeline.close()  # the writes still waiting are served (and audited) first
         self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
@@ -141,6 +151,7 @@ def open_deployment(
     audit: AuditLogOptions | None = None,
     cache_entries: int = DEFAULT_CACHE_ENTRIES,
     barrier: Barrier | None = None,
+    endpoint: str = DEFAULT_ENDPOINT,
     functions: Functions | None = None,
 ) -> Deployment:
     """Open ``data_dir`` behind ``barrier`` (a server worker's: the keyholder's), or under
@@ -158,12 +169,25 @@ def open_deployment(
     tokens = token_codec(store, barrier)
     credentials = CredentialStore(store, barrier, clock)
     keys = KeyService(store, barrier, clock, tokens)
-    secrets = SecretsManager(store, keys, clock, tokens, functions=functions)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)
+    service = FunctionService(
+        store,
+        barrier,
+        clock,
+        identities,
+        credentials,
+        endpoint=endpoint,
+        # Invocations' working directories: outside the data directory, whose path a
+        # function must not learn; removed when the deployment closes.
+        scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
+    )
+    # Rotation invokes through the function service (a test may hand in its own Functions).
+    invoker: Functions = functions if functions is not None else service
+    secrets = SecretsManager(store, keys, clock, tokens, functions=invoker)
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
@@ -172,6 +196,8 @@ def open_deployment(
             iam_spec(identities, mfa),
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
+            lambda_spec(service),
+            logs_spec(FunctionLogs(store, tokens)),
         ],
         store,
         credentials,
@@ -179,7 +205,17 @@ def open_deployment(
         audit_log,
         clock,
     )
-    rotations = RotationRunner(secrets, functions, store, audit_log, clock)
+    rotations = RotationRunner(secrets, invoker, store, audit_log, clock)
     return Deployment(
-        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log, rotations
+        data_dir,
+        store,
+        barrier,
+        clock,
+        credentials,
+        keys,
+        secrets,
+        pipeline,
+        audit_log,
+        rotations,
+        service,
     )

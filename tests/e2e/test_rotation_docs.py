@@ -56,8 +56,7 @@ def test_the_rotation_guide_runs_as_written(
 
     wait_for(done, "the rotation")
     described, listed = (
-        json.loads(run_shell(command, env, tmp_path))
-        for command in shell_commands(blocks[4][1])
+        json.loads(run_shell(command, env, tmp_path)) for command in shell_commands(blocks[4][1])
     )
     assert described["RotationEnabled"] is True
     assert described["RotationLambdaARN"].endswith(":function:MyRotationFunction")
@@ -68,9 +67,9 @@ def test_the_rotation_guide_runs_as_written(
     }
     assert described["VersionIdsToStages"] == {first: ["AWSPREVIOUS"], new: ["AWSCURRENT"]}
     assert "NextRotationDate" in described and "LastRotatedDate" in described
-    assert sorted(
-        (v["VersionId"], v["VersionStages"]) for v in listed["Versions"]
-    ) == sorted([(first, ["AWSPREVIOUS"]), (new, ["AWSCURRENT"])])
+    assert sorted((v["VersionId"], v["VersionStages"]) for v in listed["Versions"]) == sorted(
+        [(first, ["AWSPREVIOUS"]), (new, ["AWSCURRENT"])]
+    )
     value = json.loads(sm.get_secret_value(SecretId="MyApp/Rotated")["SecretString"])
     assert value["username"] == "app" and value["password"] != "initial"
     previous = sm.get_secret_value(SecretId="MyApp/Rotated", VersionStage="AWSPREVIOUS")
