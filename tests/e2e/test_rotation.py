@@ -64,6 +64,31 @@ GREEDY = GOOD.replace(
     "def set_secret(arn, token, stages):\n    hog = bytearray(512 * 1024 * 1024)\n",
 )
 
+# The guide's function, printing the labels it finds before and after each step.
+RECORDING = (
+    GOOD
+    + """
+
+_rotate = lambda_handler
+
+
+def stages_of(arn):
+    return json.dumps(service.describe_secret(SecretId=arn)["VersionIdsToStages"], sort_keys=True)
+
+
+def lambda_handler(event, context):
+    arn, token = event["SecretId"], event["ClientRequestToken"]
+    print("BEFORE " + event["Step"] + " " + stages_of(arn))
+    try:
+        service.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+        print("PENDING has a value")
+    except service.exceptions.ResourceNotFoundException as missing:
+        print("PENDING " + missing.response["Error"]["Message"])
+    _rotate(event, context)
+    print("AFTER " + event["Step"] + " " + stages_of(arn))
+"""
+)
+
 
 class ServerTime:
     """The test clock of a --dev server with ``workers`` workers."""
@@ -104,6 +129,7 @@ class Rig:
     lam: Any
     iam: Any
     ct: Any
+    logs: Any
 
     def role(self, actions: list[str]) -> str:
         name = f"rot-{uuid.uuid4().hex[:8]}"
@@ -191,7 +217,46 @@ def rig(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Ri
         server.client("lambda"),
         server.client("iam"),
         server.client("cloudtrail"),
+        server.client("logs"),
     )
+
+
+# --- one rotation ----------------------------------------------------------------------------
+
+
+def test_labels_before_and_after_each_step_are_aws(rig: Rig) -> None:
+    function = rig.function(RECORDING)
+    arn = rig.secret()
+    first = rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    (old,) = first
+    new = rig.sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["VersionId"]
+    wait_for(lambda: rig.events("RotationSucceeded", arn), "the rotation")
+    group = f"/aws/lambda/{function.rsplit(':', 1)[1]}"
+    lines = [
+        e["message"].strip()
+        for e in rig.logs.filter_log_events(logGroupName=group)["events"]
+        if e["message"].startswith(("BEFORE", "AFTER", "PENDING"))
+    ]
+    pending = {old: ["AWSCURRENT"], new: ["AWSPENDING"]}
+    finished = {old: ["AWSPREVIOUS"], new: ["AWSCURRENT", "AWSPENDING"]}
+    no_value = f"PENDING Secrets Manager can't find the specified secret value for VersionId: {new}"
+    expected = []
+    for step, before, after in (
+        ("createSecret", pending, pending),
+        ("setSecret", pending, pending),
+        ("testSecret", pending, pending),
+        ("finishSecret", pending, finished),
+    ):
+        expected += [f"BEFORE {step} {json.dumps(before, sort_keys=True)}"]
+        expected += [no_value if step == "createSecret" else "PENDING has a value"]
+        expected += [f"AFTER {step} {json.dumps(after, sort_keys=True)}"]
+    assert lines == expected
+    # Then Secrets Manager takes AWSPENDING off the new version.
+    described = rig.sm.describe_secret(SecretId=arn)
+    assert described["VersionIdsToStages"] == {old: ["AWSPREVIOUS"], new: ["AWSCURRENT"]}
+    assert described["RotationEnabled"] is True
+    assert described["LastRotatedDate"] == START
+    assert [e["eventName"] for e in rig.events("RotationStarted", arn)] == ["RotationStarted"]
 
 
 # --- schedules -------------------------------------------------------------------------------
@@ -250,18 +315,22 @@ def test_schedules_fire_in_their_windows_once_each_across_two_workers(rig: Rig) 
 
 
 @pytest.mark.parametrize(
-    ("source", "settings", "error"),
+    ("source", "settings", "error", "logged"),
     [
-        (RAISES, {}, "RuntimeError"),
-        (SLOW, {"Timeout": 2}, None),
-        (GREEDY, {"MemorySize": 128}, None),
-        (GOOD, {"actions": [a for a in ROTATION_ACTIONS if a != "secretsmanager:PutSecretValue"]},
-         "ClientError"),
+        (RAISES, {}, "RuntimeError", "the database refused"),
+        (SLOW, {"Timeout": 2}, "Sandbox.Timedout", "Task timed out after 2.00 seconds"),
+        (GREEDY, {"MemorySize": 128}, "Runtime.OutOfMemory", "Runtime.OutOfMemory"),
+        (
+            GOOD,
+            {"actions": [a for a in ROTATION_ACTIONS if a != "secretsmanager:PutSecretValue"]},
+            "ClientError",
+            "AccessDeniedException",
+        ),
     ],
     ids=["raises", "times-out", "out-of-memory", "role-lacks-PutSecretValue"],
-)  # fmt: skip
+)
 def test_a_failed_rotation_keeps_awscurrent_shows_and_runs_again(
-    rig: Rig, source: str, settings: dict[str, Any], error: str | None
+    rig: Rig, source: str, settings: dict[str, Any], error: str, logged: str
 ) -> None:
     function = rig.function(source, **settings)
     arn = rig.secret()
@@ -270,8 +339,11 @@ def test_a_failed_rotation_keeps_awscurrent_shows_and_runs_again(
     failed = wait_for(lambda: rig.events("RotationFailed", arn), "RotationFailed")
     details = failed[0]["serviceEventDetails"]
     assert details["step"] in ("createSecret", "setSecret")
-    if error is not None:
-        assert error in details["reason"]
+    assert details["reason"] == f"Unhandled: {error}"
+    # The function's own log says what went wrong (CloudWatch Logs' FilterLogEvents).
+    group = f"/aws/lambda/{function.rsplit(':', 1)[1]}"
+    lines = [e["message"] for e in rig.logs.filter_log_events(logGroupName=group)["events"]]
+    assert any(logged in line for line in lines), lines
     if "actions" in settings:
         # The function's own call was refused, and audited as such.
         refused = [
