@@ -25,7 +25,7 @@ import pytest
 
 from strongroom.clock import to_ms
 from strongroom.secrets.rotation import RETRY_DELAYS
-from tests.aws import ACCOUNT
+from tests.aws import ACCOUNT, snapshot
 from tests.docs import code_blocks
 from tests.e2e.test_rotation_docs import DOC, wait_for
 from tests.server import ServerProcess
@@ -410,3 +410,33 @@ def test_rotation_needs_the_functions_permission(rig: Rig) -> None:
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "RotationEnabled" not in rig.sm.describe_secret(SecretId=secret)
     assert arn.startswith(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:")
+
+
+def test_passing_a_function_needs_lambda_invoke_function(rig: Rig) -> None:
+    """RotateSecret's "Required permissions": secretsmanager:RotateSecret, and
+    lambda:InvokeFunction to pass the rotation function."""
+    function = rig.function(GOOD)
+    arn = rig.secret()
+    user = f"rotator-{uuid.uuid4().hex[:8]}"
+    rig.iam.create_user(UserName=user)
+    rig.iam.put_user_policy(
+        UserName=user,
+        PolicyName="secrets",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = rig.iam.create_access_key(UserName=user)["AccessKey"]
+    theirs = rig.server.client(
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+    before = snapshot(rig.sm, arn)
+    with pytest.raises(theirs.exceptions.ClientError) as refused:
+        theirs.rotate_secret(SecretId=arn, RotationLambdaARN=function)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert "lambda:InvokeFunction" in error["Message"] and function in error["Message"]
+    assert snapshot(rig.sm, arn) == before
