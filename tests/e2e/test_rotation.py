@@ -257,6 +257,16 @@ def test_labels_before_and_after_each_step_are_aws(rig: Rig) -> None:
     assert described["RotationEnabled"] is True
     assert described["LastRotatedDate"] == START
     assert [e["eventName"] for e in rig.events("RotationStarted", arn)] == ["RotationStarted"]
+    # ListSecrets shows the same rotation fields.
+    (listed,) = [
+        s
+        for s in rig.sm.list_secrets(IncludePlannedDeletion=False)["SecretList"]
+        if s["ARN"] == arn
+    ]
+    assert listed["RotationEnabled"] is True
+    assert listed["RotationLambdaARN"] == function
+    assert listed["LastRotatedDate"] == START
+    assert "NextRotationDate" not in listed  # no schedule: rotated on demand only
 
 
 # --- schedules -------------------------------------------------------------------------------

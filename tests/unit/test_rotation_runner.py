@@ -521,3 +521,35 @@ def test_a_manual_change_counts_as_a_rotation(worker: Deployment, clock: ManualC
     run_for(worker, clock, START + timedelta(days=9), timedelta(hours=1))
     assert len(rotation_times(worker, arn)) == 1
     assert to_ms(describe(worker, arn)["LastRotatedDate"]) >= to_ms(START + timedelta(days=8))
+
+
+def test_after_its_retries_a_rotation_waits_for_the_next_window(
+    worker: Deployment, functions: TemplateFunctions, clock: ManualClock
+) -> None:
+    """Three failed attempts, then the schedule's next window reattempts the unfinished
+    rotation with its own version; AWSCURRENT serves the old value all along."""
+    arn = new_secret(worker)
+    functions.fail_in = "createSecret"
+    token = rotate(
+        worker,
+        arn,
+        RotationLambdaARN=FUNCTION,
+        RotationRules={"ScheduleExpression": "cron(0 8 ? * MON *)"},
+    )["VersionId"]
+    assert sweep(worker) == 1
+    for delay in RETRY_DELAYS:
+        clock.advance(delay)
+        assert sweep(worker) == 1
+    assert len(service_events(worker, "RotationFailed")) == 3
+    # Given up for now: nothing more until Monday's window (START is Monday 00:00).
+    described = describe(worker, arn)
+    assert described["NextRotationDate"] == START + timedelta(days=1, seconds=-1)
+    assert described["VersionIdsToStages"][token] == ["AWSPENDING"]
+    run_for(worker, clock, START + timedelta(hours=7, minutes=59), timedelta(hours=1))
+    assert len(service_events(worker, "RotationStarted")) == 3
+    functions.fail_in = None
+    run_for(worker, clock, START + timedelta(hours=23), timedelta(minutes=5))
+    started = service_events(worker, "RotationStarted")
+    assert len(started) == 4
+    assert value(worker, arn) == f"rotated-{token}"
+    assert {c["ClientRequestToken"] for c in functions.calls} == {token}
