@@ -57,14 +57,33 @@ class RotationRunner:
         self._store = store
         self._audit = audit
         self._clock = clock
+        self._running: set[asyncio.Task[None]] = set()
 
     async def sweep(self) -> int:
         """Start every rotation that is due, run them to their end; how many started."""
-        if not await to_thread.run_sync(self._secrets.has_due_rotations):
-            return 0
-        claims = await to_thread.run_sync(self.audited, self._secrets.claim_rotations)
+        claims = await self._claim()
         await asyncio.gather(*(self._rotate(claim) for claim in claims))
         return len(claims)
+
+    async def start_due(self) -> int:
+        """Start every rotation that is due in the background (a slow function does not
+        hold up the next sweep); how many started."""
+        claims = await self._claim()
+        for claim in claims:
+            task = asyncio.create_task(self._rotate(claim))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(claims)
+
+    @property
+    def busy(self) -> bool:
+        """Whether rotations this worker started are still running."""
+        return bool(self._running)
+
+    async def _claim(self) -> list[RotationClaim]:
+        if not await to_thread.run_sync(self._secrets.has_due_rotations):
+            return []
+        return await to_thread.run_sync(self.audited, self._secrets.claim_rotations)
 
     async def _rotate(self, claim: RotationClaim) -> None:
         for step in claim.steps:

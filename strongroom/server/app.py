@@ -190,23 +190,26 @@ async def _rotation_loop(gate: SealGate, interval: float) -> None:
     while True:
         deployment = gate.deployment
         if deployment is not None:
+            seen = now_ms(deployment.clock)  # the sweep sees at least this time
             try:
-                started = await deployment.rotations.sweep()
+                started = await deployment.rotations.start_due()
                 if started:
-                    log.info("%d secret rotation(s) run", started)
+                    log.info("%d secret rotation(s) started", started)
             except Exception:
                 log.exception("rotation sweep failed; will retry")
-            _mark_swept(deployment)
+            if not deployment.rotations.busy:
+                _mark_swept(deployment, seen)
         await asyncio.sleep(interval)
 
 
-def _mark_swept(deployment: Deployment) -> None:
-    """Under a test clock, say which time this worker's last sweep saw (and finished):
-    tests wait for every worker's mark before they look at what a time step caused."""
+def _mark_swept(deployment: Deployment, seen: int) -> None:
+    """Under a test clock, say which time this worker's last sweep saw, once the rotations
+    it started are done: tests wait for every worker's mark before they look at what a
+    time step caused."""
     clock = deployment.clock
     if isinstance(clock, FileClock):
         mark = clock.path.with_name(f"{clock.path.name}.swept.{os.getpid()}")
-        mark.write_text(str(now_ms(clock)))
+        mark.write_text(str(seen))
 
 
 def clock_for_tests(settings: Settings) -> FileClock | None:
