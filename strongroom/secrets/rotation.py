@@ -168,6 +168,9 @@ class SecretRotation(Versions):
     def cancel_rotate_secret(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
+            row = state.get(conn, record.id)
+            if row is not None and row.kind == state.TEST and row.token is not None:
+                self._drop_test_copy(conn, record, row.token)  # the service's own version
             stages = repo.stages(conn, record.id)
             pending = stages.get(labels.PENDING) if in_progress(stages) else None
             state.remove(conn, record.id)

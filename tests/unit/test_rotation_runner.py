@@ -331,6 +331,18 @@ def test_cancel_rotate_secret_keeps_the_configuration_and_the_pending_version(
     assert sweep(worker) == 0
 
 
+def test_cancel_during_the_configuration_test_removes_the_test_version(
+    worker: Deployment,
+) -> None:
+    arn = new_secret(worker)
+    before = describe(worker, arn)["VersionIdsToStages"]
+    rotate(worker, arn, RotationLambdaARN=FUNCTION, RotateImmediately=False)
+    assert len(describe(worker, arn)["VersionIdsToStages"]) == 2
+    assert worker.secrets.cancel_rotate_secret(SM, {"SecretId": arn}).get("VersionId") is None
+    assert describe(worker, arn)["VersionIdsToStages"] == before
+    assert sweep(worker) == 0
+
+
 # --- errors: AWS's codes, and nothing changed ------------------------------------------------
 
 
