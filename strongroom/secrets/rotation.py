@@ -30,7 +30,13 @@ from strongroom.protocol.errors import ServiceError
 from strongroom.secrets import labels
 from strongroom.secrets import repository as repo
 from strongroom.secrets import rotation_state as state
-from strongroom.secrets.common import _NEED_TOKEN, Output, Params, _invalid_parameter
+from strongroom.secrets.common import (
+    _NEED_TOKEN,
+    Output,
+    Params,
+    _invalid_parameter,
+    token_in_use,
+)
 from strongroom.secrets.repository import SecretRecord, VersionRecord
 from strongroom.secrets.rotation_state import RotationRow
 from strongroom.secrets.schedules import Schedule, parse_rules, stored
@@ -131,11 +137,7 @@ class SecretRotation(Versions):
             now = self._clock.now()
             if immediately:
                 if repo.version(conn, record.id, token) is not None:
-                    raise ServiceError(
-                        "ResourceExistsException",
-                        f"You can't use ClientRequestToken {token} because that value is "
-                        f"already in use for a version of secret {record.arn}.",
-                    )
+                    raise token_in_use(token, record.arn)
                 self._add_placeholder(conn, record, token, stages)
                 row = RotationRow(record.id, state.SCHEDULED, token, to_ms(now), None, None, 0,
                                   None, None, None)  # fmt: skip
@@ -208,14 +210,7 @@ class SecretRotation(Versions):
         current = repo.version(conn, record.id, stages[labels.CURRENT])
         assert current is not None
         value = self._open(conn, record, current, caller)
-        self._make_room(conn, record, stages)
-        sealed, key_id = self._seal(conn, record, token, value, caller=caller)
-        repo.insert_version(
-            conn,
-            record.id,
-            VersionRecord(token, self._now_ms(), None, key_id, value.kind, sealed),
-        )
-        repo.replace_stages(conn, record.id, stages, labels.attach(stages, token, [labels.PENDING]))
+        self._add_version(conn, record, token, value, [labels.PENDING], caller)
 
     def _drop_test_copy(self, conn: Connection, record: SecretRecord, token: str) -> None:
         stages = repo.stages(conn, record.id)

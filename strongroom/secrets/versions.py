@@ -20,6 +20,7 @@ from strongroom.secrets.common import (
     _check_label_quota,
     _invalid_parameter,
     _Value,
+    token_in_use,
 )
 from strongroom.secrets.replication import Replication
 from strongroom.secrets.repository import SecretRecord, VersionRecord
@@ -53,11 +54,7 @@ class Versions(Replication):
         if existing is not None:
             if self._same_value(conn, record, existing, value, caller):
                 return token, labels.labels_of(current, token), False
-            raise ServiceError(
-                "ResourceExistsException",
-                f"You can't use ClientRequestToken {token} because that value is already in "
-                f"use for a version of secret {record.arn}.",
-            )
+            raise token_in_use(token, record.arn)
         self._make_room(conn, record, current)
         sealed, key_id = self._seal(conn, record, token, value, caller=caller)
         repo.insert_version(

@@ -10,11 +10,9 @@ after it moved the time (no sleeping for time to pass)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,21 +25,12 @@ from strongroom.clock import to_ms
 from strongroom.secrets.rotation import RETRY_DELAYS
 from tests.aws import ACCOUNT, snapshot
 from tests.docs import code_blocks
+from tests.e2e.test_functions import LAMBDA_TRUST, package
 from tests.e2e.test_rotation_docs import DOC, wait_for
 from tests.server import ServerProcess
 
 WORKERS = 2
 START = datetime(2026, 3, 1, 20, 30, tzinfo=UTC)  # a Sunday evening
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 ROTATION_ACTIONS = [
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
@@ -133,9 +122,9 @@ class Rig:
 
     def role(self, actions: list[str]) -> str:
         name = f"rot-{uuid.uuid4().hex[:8]}"
-        arn: str = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))[
-            "Role"
-        ]["Arn"]
+        arn: str = self.iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+        )["Role"]["Arn"]
         policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
@@ -154,7 +143,7 @@ class Rig:
             Runtime="python3.12",
             Handler="lambda_function.lambda_handler",
             Role=self.role(actions),
-            Code={"ZipFile": zipped(source)},
+            Code={"ZipFile": package(source)},
             Timeout=settings.get("Timeout", 30),
             MemorySize=settings.get("MemorySize", 128),
         )["FunctionArn"]
@@ -192,13 +181,6 @@ class Rig:
             datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
             for record in self.events("RotationStarted", arn)
         ]
-
-
-def zipped(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("lambda_function.py", source)
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -382,7 +364,7 @@ def test_a_failed_rotation_keeps_awscurrent_shows_and_runs_again(
     wait_for(lambda: len(rig.events("RotationFailed", arn)) == 2, "the second attempt")
     assert len(rig.started(arn)) == 2
     # Fixed function: the next attempt succeeds.
-    rig.lam.update_function_code(FunctionName=function, ZipFile=zipped(GOOD))
+    rig.lam.update_function_code(FunctionName=function, ZipFile=package(GOOD))
     if "actions" in settings:
         role = rig.lam.get_function_configuration(FunctionName=function)["Role"]
         rig.iam.put_role_policy(
@@ -411,7 +393,7 @@ def test_rotation_needs_the_functions_permission(rig: Rig) -> None:
         Runtime="python3.12",
         Handler="lambda_function.lambda_handler",
         Role=rig.role(ROTATION_ACTIONS),
-        Code={"ZipFile": zipped(GOOD)},
+        Code={"ZipFile": package(GOOD)},
     )["FunctionArn"]
     secret = rig.secret()
     error = rig.sm.exceptions.ClientError
