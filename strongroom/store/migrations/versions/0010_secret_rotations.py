@@ -1,7 +1,7 @@
 """the rotation of each secret with rotation turned on: schedule, claim, attempt
 
-Revision ID: 0009_rotation
-Revises: 0008_functions
+Revision ID: 0010_rotation
+Revises: 0009_previous_ciphertexts
 Create Date: 2026-12-07 06:45:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_rotation"
-down_revision: str | None = "0008_functions"
+revision: str = "0010_rotation"
+down_revision: str | None = "0009_previous_ciphertexts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
