@@ -365,6 +365,8 @@ def test_a_failed_rotation_keeps_awscurrent_shows_and_runs_again(
     assert len(rig.started(arn)) == 2
     # Fixed function: the next attempt succeeds.
     rig.lam.update_function_code(FunctionName=function, ZipFile=package(GOOD))
+    # A time limit a loaded machine cannot miss (the function needs a few seconds there).
+    rig.lam.update_function_configuration(FunctionName=function, Timeout=30)
     if "actions" in settings:
         role = rig.lam.get_function_configuration(FunctionName=function)["Role"]
         rig.iam.put_role_policy(
