@@ -1,3 +1,5 @@
+# long module: the stages of the one request path, in the order a request takes them,
+# read top to bottom (how requests are served is pipeline.py).
 """The stages of the one request path every operation of every service takes:
 
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
@@ -24,7 +26,7 @@ from botocore.model import OperationModel
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
 from strongroom.audit.sink import AuditSink
-from strongroom.clock import Clock
+from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.ids import unique_id
 from strongroom.policy.authorizer import Authorizer, CallFacts
@@ -87,20 +89,27 @@ class _Exchange(NamedTuple):
     event_source: str | None = None  # an operator request's; else the service's
 
     def with_output(self, output: Mapping[str, Any] | None) -> _Exchange:
-        # What _replace(output=...) does, in a fifth of its time (once a request).
-        return _Exchange(
-            self.facts,
-            self.event_id,
-            self.service,
-            self.wire,
-            self.operation_name,
-            self.operation,
-            self.principal,
-            self.claimed_key,
-            self.params,
-            output,
-            self.event_source,
-        )
+        # What _replace(output=...) does, in a fraction of its time (once a request).
+        return _whole(_Exchange, (*self[:_OUTPUT], output, *self[_OUTPUT + 1 :]))
+
+
+# Makes an _Exchange from all of its fields at once, without the generated __new__'s frame:
+# the way through a request makes two, in this order of the fields.
+_whole = tuple.__new__
+_OUTPUT = _Exchange._fields.index("output")
+assert _Exchange._fields == (
+    "facts",
+    "event_id",
+    "service",
+    "wire",
+    "operation_name",
+    "operation",
+    "principal",
+    "claimed_key",
+    "params",
+    "output",
+    "event_source",
+), "_authorized_call makes an _Exchange field by field: keep it in step"
 
 
 class _Refused(Exception):
@@ -282,7 +291,8 @@ class Stages:
         try:
             with self._store.read():
                 output = call.handler(call.caller, exchange.params or {})
-                if inspect.isawaitable(output):  # served blocking (Pipeline.handle)
+                # Served blocking (Pipeline.handle). Most outputs are dicts: no ABC check.
+                if type(output) is not dict and inspect.isawaitable(output):
                     output = asyncio.run(_awaited(output))
         except ServiceError as raised:
             return exchange, raised
@@ -377,12 +387,13 @@ class Stages:
         signed_in: SignedIn,
     ) -> tuple[_Exchange, _Call]:
         """As :meth:`_authorized_call` for a request authenticated already (a console
-        session, :class:`SignedIn`): routed to the named service, the one stage skipped
-        is SigV4."""
-        service, wire, operation_name = self._route_signed_in(exchange, request, headers, signed_in)
-        routed = (exchange, service, wire, operation_name)
-        facts = _with_region(exchange.facts, signed_in.region)
+        session): routed to the service it names; the one stage skipped is SigV4."""
+        try:
+            routed = (exchange, *self._route_signed_in(request, headers, signed_in))
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
         principal = signed_in.principal
+        facts = _with_region(exchange.facts, signed_in.region)
         return self._authorized(
             routed, request, facts, principal.access_key_id, principal, signed_in.region
         )
@@ -419,18 +430,21 @@ class Stages:
         except ServiceError as error:
             known = _known(*routed, facts, claimed_key, principal, operation)
             raise _Refused(known, error) from None
-        exchange = _Exchange(
-            facts,
-            exchange.event_id,
-            service,
-            wire,
-            operation_name,
-            operation,
-            principal,
-            claimed_key,
-            params,
-            None,
-            exchange.event_source,
+        exchange = _whole(
+            _Exchange,
+            (
+                facts,
+                exchange.event_id,
+                service,
+                wire,
+                operation_name,
+                operation,
+                principal,
+                claimed_key,
+                params,
+                None,
+                exchange.event_source,
+            ),
         )
         call_facts = CallFacts(facts.source_ip, region)
 
@@ -489,42 +503,30 @@ class Stages:
         return service, self._wires[service.name], action
 
     def _route_signed_in(
-        self,
-        exchange: _Exchange,
-        request: sigv4.HttpRequest,
-        headers: dict[str, str],
-        signed_in: SignedIn,
+        self, request: sigv4.HttpRequest, headers: dict[str, str], signed_in: SignedIn
     ) -> tuple[ServiceSpec, Wire, str]:
-        """Which operation of the named service a signed-in request is for."""
+        """Which operation of the service a signed-in request names."""
         service = next((spec for spec in self.services if spec.name == signed_in.service), None)
         if service is None:
             served = ", ".join(sorted(spec.name for spec in self.services))
-            error = ServiceError(
-                "UnknownOperationException",
-                f"Strongroom does not serve the {signed_in.service} service; it serves {served}.",
+            message = (
+                f"Strongroom does not serve the {signed_in.service} service; it serves {served}."
             )
-            raise _Refused(exchange, error)
+            raise ServiceError("UnknownOperationException", message)
         wire = self._wires[service.name]
         if service.protocol == "json":
             prefix, _, operation_name = headers.get("x-amz-target", "").rpartition(".")
             if prefix != service.target_prefix:
-                raise _Refused(exchange, ServiceError("UnknownOperationException", ""))
+                raise ServiceError("UnknownOperationException", "")
             return service, wire, operation_name
-        if isinstance(wire, RestJsonWire):
-            found = wire.routes.match(request.method, request.path, request.query)
-            if found is None:
-                error = ServiceError(
-                    "UnknownOperationException",
-                    f"Strongroom serves no {request.method} {request.path}.",
-                    status=404,
-                )
-                raise _Refused(exchange, error)
-            return service, wire, found
-        action = query_action(request)
-        if not action:
-            refused = exchange._replace(wire=QueryWire(None))
-            raise _Refused(refused, ServiceError("MissingAction", "Missing Action"))
-        return service, wire, action
+        found = (
+            wire.routes.match(request.method, request.path, request.query)
+            if isinstance(wire, RestJsonWire)
+            else query_action(request)
+        )
+        if not found:
+            raise ServiceError("UnknownOperationException", "", status=404)
+        return service, wire, found
 
     def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
         """Why a request for a service this server does not have fails: the service its
@@ -627,7 +629,13 @@ class Stages:
         ):
             raise unrecognized_client()
         now = self._clock.now()
-        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
+        sigv4.verify(
+            request,
+            credential,
+            key.secret_access_key,
+            signing_time(self._clock),
+            cache=self._signing_keys,
+        )
         if key.expired(now):
             raise expired_token()
         return key.principal, credential.region
