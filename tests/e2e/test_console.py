@@ -136,7 +136,10 @@ def test_guide_flow_store_database_credentials_retrieve_then_rotate(
     described = sm.describe_secret(SecretId="MyApp/DBCredentials")
     assert described.get("RotationEnabled") is True, page.locator("#rotation").inner_text()
     assert described["RotationRules"]["AutomaticallyAfterDays"] == 30
-    assert "every 30 days" in page.locator("#rotation").inner_text()
+    rotation = page.locator("#rotation").inner_text()
+    assert "every 30 days" in rotation
+    assert "RotateSecret by admin" in rotation  # the history, from the audit trail
+    screenshot(page, "secret-rotation")
 
 
 ROTATES_NOTHING = """
