@@ -147,7 +147,7 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
     assert reencrypted == {"reencrypted": 2, "already_current": 0}
     # Each offline command left its record in the audit trail, signed and chained.
     (rekey_event,) = operator_events(data_dir, "Rekey")
-    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 2
+    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 3
     assert rekey_event["serviceEventDetails"]["rootKeyProvider"] == "file"
     assert rekey_event["userIdentity"]["type"] == "Operator"
     assert rekey_event["recipientAccountId"] == created["account_id"]
