@@ -72,7 +72,14 @@ class MySQL:
     def set_password(self, conn: Any, username: str, password: str, *, own: bool) -> None:
         with conn.cursor() as cur:
             if own:
-                cur.execute("ALTER USER CURRENT_USER() IDENTIFIED BY %s", (password,))
+                # A user may set its own password without privileges: MariaDB with SET
+                # PASSWORD, MySQL (which dropped PASSWORD()) with ALTER USER USER().
+                cur.execute("SELECT VERSION()")
+                row = cur.fetchone()
+                if row and "mariadb" in _text(row[0]).lower():
+                    cur.execute("SET PASSWORD = PASSWORD(%s)", (password,))
+                else:
+                    cur.execute("ALTER USER USER() IDENTIFIED BY %s", (password,))
             else:
                 cur.execute("ALTER USER %s IDENTIFIED BY %s", (username, password))
         conn.commit()
