@@ -19,6 +19,8 @@ import re
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 try:
     from . import rotation_steps as steps
@@ -61,7 +63,7 @@ class Redis:
             password=secret["password"],
             socket_connect_timeout=steps.connect_timeout(),
             socket_timeout=steps.statement_timeout(),
-            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),  # one try: a step fails rather than waits
             **tls,
         )
         try:

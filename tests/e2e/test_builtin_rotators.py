@@ -98,9 +98,7 @@ def _mariadb_target(db: MariaDB) -> Target:
         finally:
             conn.close()
 
-    return Target(
-        "mysql", db.new_user, db.new_user(master=True), db.secret, db.can_login, can_use
-    )
+    return Target("mysql", db.new_user, db.new_user(master=True), db.secret, db.can_login, can_use)
 
 
 def _redis_target(rd: RedisInstance) -> Target:
@@ -162,9 +160,7 @@ def _create(sm: Any, value_: dict[str, Any] | str) -> str:
     return str(sm.create_secret(Name=f"builtin/{uuid.uuid4().hex[:12]}", SecretString=text)["ARN"])
 
 
-def _secret_for(
-    sm: Any, target: Target, alternating: bool
-) -> tuple[str, str | None, str, str]:
+def _secret_for(sm: Any, target: Target, alternating: bool) -> tuple[str, str | None, str, str]:
     """A database user and its secret (with a master secret when the strategy needs one):
     (secret ARN, master ARN, user, password)."""
     user, password = target.new_user()
@@ -398,7 +394,11 @@ def test_a_database_that_hangs_fails_the_step_instead_of_hanging(
         "ssl": False,
     }
     arn = _create(sm, secret)
-    function = start_function(function_name, environment={"CONNECT_TIMEOUT": "1"})
+    # A login is bounded by CONNECT_TIMEOUT (the connection) and STATEMENT_TIMEOUT (each
+    # read and write, the handshake's included).
+    function = start_function(
+        function_name, environment={"CONNECT_TIMEOUT": "1", "STATEMENT_TIMEOUT": "1"}
+    )
     with pytest.raises(StepFailed) as failed:
         function.rotate(sm, arn)
     assert failed.value.step == "setSecret"
