@@ -3,13 +3,13 @@
 It does what a user would do with the AWS CLI, as any client (boto3 against the server,
 signed with the caller's credentials from the environment): make sure the role the
 built-ins run with exists (``service-role/StrongroomBuiltInRotation``, trusted by
-``lambda.amazonaws.com``, allowed only what rotation needs), let Secrets Manager invoke the
-built-in, and call ``RotateSecret`` with the built-in's ARN.
+``lambda.amazonaws.com``, allowed only what rotation needs) and call ``RotateSecret`` with
+the built-in's ARN. Secrets Manager of the same account may invoke a built-in already (its
+resource policy, which cannot be changed), so no ``AddPermission`` is needed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,8 +24,6 @@ DEFAULT_URL = "http://127.0.0.1:8420"
 ROLE_PATH = "/service-role/"
 ROTATION_POLICY = "SecretsManagerRotation"  # the role's inline policies
 MASTER_POLICY = "MasterSecrets"
-SECRETS_MANAGER = "secretsmanager.amazonaws.com"
-PERMISSION_ID = "StrongroomSecretsManagerRotation"
 
 out = Console()
 
@@ -119,7 +117,7 @@ def window(duration: str) -> str:
     return f"{int(match.group(1))}h"
 
 
-def _clients(url: str | None, region: str | None) -> tuple[Any, Any, Any, Any, str]:
+def _clients(url: str | None, region: str | None) -> tuple[Any, Any, Any, str]:
     try:
         import boto3
     except ImportError:
@@ -133,7 +131,7 @@ def _clients(url: str | None, region: str | None) -> tuple[Any, Any, Any, Any, s
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint, region_name=region_name)
 
-    return client("secretsmanager"), client("iam"), client("sts"), client("lambda"), region_name
+    return client("secretsmanager"), client("iam"), client("sts"), region_name
 
 
 def ensure_role(iam: Any, account: str) -> tuple[str, bool]:
@@ -177,19 +175,6 @@ def allow_master(iam: Any, master_arn: str) -> None:
     )
 
 
-def allow_secrets_manager(lambda_client: Any, function_arn: str, account: str) -> None:
-    """Let Secrets Manager invoke the built-in for this account's secrets, as
-    ``aws lambda add-permission --principal secretsmanager.amazonaws.com`` does."""
-    with contextlib.suppress(lambda_client.exceptions.ResourceConflictException):  # granted
-        lambda_client.add_permission(
-            FunctionName=function_arn,
-            StatementId=PERMISSION_ID,
-            Action="lambda:InvokeFunction",
-            Principal=SECRETS_MANAGER,
-            SourceAccount=account,
-        )
-
-
 @click.group()
 def rotation() -> None:
     """Turn on automatic rotation with a built-in rotator (no code to upload)."""
@@ -226,7 +211,7 @@ def enable(
     as_json: bool,
 ) -> None:
     """Rotate SECRET with a built-in rotator: creates the role the built-ins run with if it
-    is missing, lets Secrets Manager invoke the built-in, and calls RotateSecret.
+    is missing and calls RotateSecret with the built-in's ARN.
 
     The secret holds AWS's database credentials JSON (engine, host, port, username,
     password, dbname, ssl; masterarn with --alternating). Uses the AWS credentials of the
@@ -243,7 +228,7 @@ def enable(
     rules: dict[str, Any] = {"ScheduleExpression": schedule(every)}
     if window_ is not None:
         rules["Duration"] = window(window_)
-    sm, iam, sts, lambda_client, region_name = _clients(url, region)
+    sm, iam, sts, region_name = _clients(url, region)
     try:
         account = str(sts.get_caller_identity()["Account"])
         function_arn = builtin_function_arn(region_name, account, name)
@@ -256,7 +241,6 @@ def enable(
                     "--alternating needs the secret's JSON to name its master secret (masterarn)"
                 )
             allow_master(iam, str(master_arn))
-        allow_secrets_manager(lambda_client, function_arn, account)
         answer = sm.rotate_secret(
             SecretId=secret,
             RotationLambdaARN=function_arn,
