@@ -18,7 +18,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from strongroom.rotators import BUILTIN_ROLE_NAME, BY_ENGINE
+from strongroom.rotators import BUILTIN_ROLE_NAME, BUILTINS, BY_ENGINE
 
 DEFAULT_URL = "http://127.0.0.1:8420"
 ROLE_PATH = "/service-role/"
@@ -62,9 +62,9 @@ def rotation_policy(account: str, *, only_builtin_secrets: bool = True) -> dict[
     if only_builtin_secrets:
         statement["Condition"] = {
             "StringLike": {
-                "secretsmanager:resource/AllowRotationLambdaArn": (
-                    f"arn:aws:lambda:*:{account}:function:strongroom-*"
-                )
+                "secretsmanager:resource/AllowRotationLambdaArn": [
+                    builtin_function_arn("*", account, name) for name in sorted(BUILTINS)
+                ]
             }
         }
     return {
