@@ -9,6 +9,7 @@ Each is skipped with its reason on a developer machine that lacks it, and fails 
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 import secrets
 import shutil
@@ -67,6 +68,17 @@ class PostgresInstance:
     def data(self) -> Path:
         return self.directory / "data"
 
+    @property
+    def ca_file(self) -> Path:
+        """The server certificate (self-signed for 127.0.0.1): the CA a client verifies."""
+        return self.directory / "server.crt"
+
+    def new_tls_user(self) -> tuple[str, str]:
+        """A user that may log in over TLS only (a member of ``tls_only``)."""
+        user, password = self.new_user()
+        self.execute(f"GRANT tls_only TO {user}")
+        return user, password
+
     def start(self) -> None:
         _as_postgres(
             [
@@ -79,7 +91,7 @@ class PostgresInstance:
                 # passwordcheck: the server refuses passwords shorter than 8 characters (a
                 # password the database rejects, for the failure-path tests).
                 f"-p {self.port} -k {self.directory} -c listen_addresses={HOST} "
-                "-c shared_preload_libraries=passwordcheck",
+                "-c shared_preload_libraries=passwordcheck -c ssl=on",
                 "-w",
                 "-t",
                 "60",
@@ -90,24 +102,29 @@ class PostgresInstance:
     def stop(self) -> None:
         _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"])
 
-    def connect(self, user: str, password: str, dbname: str = "postgres") -> Any:
+    def connect(self, user: str, password: str, *, tls: bool = False) -> Any:
         import pgdb
 
+        mode = (
+            {"sslmode": "verify-full", "sslrootcert": str(self.ca_file)}
+            if tls
+            else {"sslmode": "disable"}
+        )
         return pgdb.connect(
             host=HOST,
             port=self.port,
             user=user,
             password=password,
-            database=dbname,
+            database="postgres",
             connect_timeout=5,
-            sslmode="disable",
+            **mode,
         )
 
-    def can_login(self, user: str, password: str) -> bool:
+    def can_login(self, user: str, password: str, *, tls: bool = False) -> bool:
         import pgdb
 
         try:
-            self.connect(user, password).close()
+            self.connect(user, password, tls=tls).close()
         except pgdb.Error:
             return False
         return True
@@ -181,7 +198,9 @@ def postgres() -> Iterator[PostgresInstance]:
                 "--no-sync",
             ]
         )
+        _enable_tls(instance)
         instance.start()
+        instance.execute("CREATE ROLE tls_only NOLOGIN")
     except (subprocess.CalledProcessError, OSError) as problem:
         shutil.rmtree(directory, ignore_errors=True)
         detail = getattr(problem, "stderr", b"") or b""
@@ -191,6 +210,50 @@ def postgres() -> Iterator[PostgresInstance]:
         instance.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _enable_tls(instance: PostgresInstance) -> None:
+    """A self-signed certificate for 127.0.0.1, and members of ``tls_only`` refused any
+    connection without TLS (pg_hba.conf is read first match first)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    crt = certificate.public_bytes(serialization.Encoding.PEM)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for path, data in ((instance.data / "server.crt", crt), (instance.data / "server.key", pem)):
+        path.write_bytes(data)
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres", "postgres")
+    instance.ca_file.write_bytes(crt)
+    hba = instance.data / "pg_hba.conf"
+    hba.write_text(f"hostnossl all +tls_only {HOST}/32 reject\n" + hba.read_text())
 
 
 # --- MariaDB / MySQL: users on the shared server --------------------------------------------

@@ -404,3 +404,55 @@ def test_a_database_that_hangs_fails_the_step_instead_of_hanging(
     assert failed.value.step == "setSecret"
     assert value(sm, arn) == secret
     assert stages(sm, arn)[failed.value.token] == ["AWSPENDING"]
+
+
+# --- TLS when the secret says so -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alternating", [False, True], ids=["single-user", "alternating-users"])
+def test_tls_when_the_secret_says_so(
+    postgres: PostgresInstance,
+    alternating: bool,
+    sm: Any,
+    start_function: Callable[..., FunctionProcess],
+) -> None:
+    """A user the server accepts over TLS only: ``"ssl": true`` rotates it, verifying the
+    server's certificate against SSL_CA_FILE; ``"ssl": false`` cannot log in and fails."""
+    user, password = postgres.new_tls_user()
+    assert not postgres.can_login(user, password) and postgres.can_login(user, password, tls=True)
+    extra: dict[str, Any] = {"ssl": True}
+    masters: list[str] | None = None
+    if alternating:
+        extra["masterarn"] = _create(sm, postgres.master_secret())
+        masters = [extra["masterarn"]]
+    arn = _create(sm, postgres.secret(user, password, **extra))
+    plain = _create(sm, postgres.secret(user, password, ssl=False))
+    name = f"strongroom-postgresql-{'alternating-users' if alternating else 'single-user'}"
+    function = start_function(
+        name, master_arns=masters, environment={"SSL_CA_FILE": str(postgres.ca_file)}
+    )
+    for _ in range(2):
+        function.rotate(sm, arn)
+        current = value(sm, arn)
+        assert postgres.can_login(current["username"], current["password"], tls=True)
+        assert not postgres.can_login(current["username"], current["password"])
+
+    before = value(sm, plain)
+    with pytest.raises(StepFailed) as failed:
+        function.rotate(sm, plain)
+    assert failed.value.step == "setSecret"
+    assert value(sm, plain) == before
+
+
+def test_tls_verifies_the_server_certificate(
+    postgres: PostgresInstance, sm: Any, start_function: Callable[..., FunctionProcess]
+) -> None:
+    """Without the CA that signed the server's certificate, ``"ssl": true`` refuses the
+    server (no fallback to plain text)."""
+    user, password = postgres.new_user()
+    arn = _create(sm, postgres.secret(user, password, ssl=True))
+    function = start_function("strongroom-postgresql-single-user")  # the system's CAs
+    with pytest.raises(StepFailed) as failed:
+        function.rotate(sm, arn)
+    assert failed.value.step == "setSecret"
+    assert postgres.can_login(user, password)
