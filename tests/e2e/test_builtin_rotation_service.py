@@ -378,7 +378,7 @@ def test_an_aws_style_pymysql_function_uploaded_as_a_zip_rotates(
             f"zip/{uuid.uuid4().hex[:8]}",
             "--secret-string",
             json.dumps(secret),
-        )  # fmt: skip
+        )
     )
     sm = server.client()
     for _ in range(3):
@@ -394,7 +394,7 @@ def test_an_aws_style_pymysql_function_uploaded_as_a_zip_rotates(
                 f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
                 "--rotation-rules",
                 '{"AutomaticallyAfterDays": 30}',
-            )  # fmt: skip
+            )
         )
         wait_rotated(sm, created["ARN"], rotated["VersionId"])
         current, previous = value(sm, created["ARN"]), value(sm, created["ARN"], "AWSPREVIOUS")
