@@ -175,6 +175,18 @@ def allow_master(iam: Any, master_arn: str) -> None:
     )
 
 
+def _master_of(sm: Any, secret: str) -> str | None:
+    """The ``masterarn`` the secret's JSON names, if any (the alternating-users built-ins
+    need it, and so does Redis single user)."""
+    text = sm.get_secret_value(SecretId=secret).get("SecretString")
+    try:
+        document = json.loads(text) if text else None
+    except ValueError:
+        raise click.ClickException("the secret's value is not JSON") from None
+    master = document.get("masterarn") if isinstance(document, dict) else None
+    return str(master) if master else None
+
+
 @click.group()
 def rotation() -> None:
     """Turn on automatic rotation with a built-in rotator (no code to upload)."""
@@ -233,22 +245,19 @@ def enable(
         account = str(sts.get_caller_identity()["Account"])
         function_arn = builtin_function_arn(region_name, account, name)
         role_arn, created = ensure_role(iam, account)
-        if alternating:
-            value = json.loads(sm.get_secret_value(SecretId=secret)["SecretString"])
-            master_arn = value.get("masterarn") if isinstance(value, dict) else None
-            if not master_arn:
-                raise click.ClickException(
-                    "--alternating needs the secret's JSON to name its master secret (masterarn)"
-                )
-            allow_master(iam, str(master_arn))
+        master_arn = _master_of(sm, secret) if engine != "random" else None
+        if alternating and not master_arn:
+            raise click.ClickException(
+                "--alternating needs the secret's JSON to name its master secret (masterarn)"
+            )
+        if master_arn:
+            allow_master(iam, master_arn)
         answer = sm.rotate_secret(
             SecretId=secret,
             RotationLambdaARN=function_arn,
             RotationRules=rules,
             RotateImmediately=not no_rotate_now,
         )
-    except ValueError:
-        raise click.ClickException("the secret's value is not JSON") from None
     except (ClientError, BotoCoreError) as problem:
         raise click.ClickException(str(problem)) from None
     answer.pop("ResponseMetadata", None)
