@@ -113,6 +113,18 @@ def user_identity(principal: Principal) -> dict[str, Any]:
         }
         if principal.source_identity:
             identity["sessionContext"]["sourceIdentity"] = principal.source_identity
+    elif principal.kind == "federated-user":
+        identity["type"] = "FederatedUser"
+        issuer_arn = principal.identity_arn
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Root" if issuer_arn.endswith(":root") else "IAMUser",
+                "arn": issuer_arn,
+                "accountId": principal.account_id,
+                "userName": issuer_arn.rsplit("/", 1)[-1],
+            },
+            "attributes": {"mfaAuthenticated": "false"},
+        }
     else:
         identity["userName"] = principal.arn.rsplit("/", 1)[-1]
     return identity
@@ -259,6 +271,7 @@ def build_event(
     error_message: str | None,
     resources: list[str] | None = None,
     resource_type: str = "",
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     read_only = is_read_only(operation_name)
     event: dict[str, Any] = {
@@ -276,7 +289,7 @@ def build_event(
         else redact(operation.output_shape, output),
         "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
-        "eventID": unique_id(),
+        "eventID": event_id or unique_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,

@@ -4,6 +4,7 @@ version, the secret ARN and version id as encryption context), and the checks on
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from sqlalchemy import Connection
 
@@ -63,11 +64,12 @@ class SecretEncryption(SecretsBase):
         action: str,
         key: KeyRecord,
         record: SecretRecord,
-        version_id: str,
+        encryption_context: Mapping[str, str],
+        conn: Connection,
     ) -> None:
         """Secrets Manager uses the secret's KMS key on the caller's behalf, so the caller
-        needs the KMS permission too, through the key policy (with kms:ViaService). None:
-        the service acting for itself (replication)."""
+        needs the KMS permission too, through the key policy (with kms:ViaService) or a
+        grant of the key. None: the service acting for itself (replication)."""
         if caller is None:
             return
         if key.key_manager == "AWS" and key.account_id != caller.account_id:
@@ -78,10 +80,17 @@ class SecretEncryption(SecretsBase):
         context = {
             "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
             "kms:CallerAccount": (caller.account_id,),
-            **encryption_context_keys(self.context(record.arn, version_id)),
+            **encryption_context_keys(encryption_context),
         }
+        policy = self._keys.grant_policy(
+            caller,
+            key,
+            action.removeprefix("kms:"),
+            {"EncryptionContext": encryption_context},
+            conn,
+        )
         try:
-            caller.authorize(key_check(action, key, context))
+            caller.authorize(key_check(action, key, context, policy))
         except ServiceError as denied:
             if denied.code != "AccessDeniedException":
                 raise
@@ -101,11 +110,10 @@ class SecretEncryption(SecretsBase):
         AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
         secret's own), so key id, ARN, alias name and alias ARN come back as given."""
         key = key or self._encryption_key(conn, record)
-        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
+        context = self.context(record.arn, version_id)
+        self._check_key_use(caller, "kms:GenerateDataKey", key, record, context, conn)
         try:
-            sealed = self._keys.seal_with(
-                conn, key, value.data, self.context(record.arn, version_id)
-            )
+            sealed = self._keys.seal_with(conn, key, value.data, context)
         except ServiceError as error:
             raise _encryption_failure(error) from None
         if key.key_manager == "AWS":
@@ -119,24 +127,52 @@ class SecretEncryption(SecretsBase):
         version: VersionRecord,
         caller: Caller | None = None,
     ) -> _Value:
+        """The version's value. After a key change a version is sealed under both the new
+        key and the previous one: if the new key cannot open it (disabled, pending
+        deletion, or the caller may not use it), the previous key is tried, and if
+        that fails too, the first failure is what the caller hears."""
         assert version.ciphertext is not None and version.value_kind is not None
+        try:
+            data = self._open_sealed(conn, record, version.version_id, version.ciphertext, caller)
+        except ServiceError:
+            if version.previous_ciphertext is None:
+                raise
+            try:
+                data = self._open_sealed(
+                    conn, record, version.version_id, version.previous_ciphertext, caller
+                )
+            except ServiceError:
+                pass
+            else:
+                return _Value(version.value_kind, data)
+            raise
+        return _Value(version.value_kind, data)
+
+    def _open_sealed(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version_id: str,
+        ciphertext: bytes,
+        caller: Caller | None,
+    ) -> bytes:
         key = None
+        context = self.context(record.arn, version_id)
         if caller is not None:
-            key = self._keys.sealed_key(conn, version.ciphertext)
+            key = self._keys.sealed_key(conn, ciphertext)
             if key is None:
                 raise _decryption_failure()
-            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id)
+            self._check_key_use(caller, "kms:Decrypt", key, record, context, conn)
         try:
-            data = self._keys.open_sealed(
+            return self._keys.open_sealed(
                 conn,
                 _acting_for(record.account_id, record.region),
-                version.ciphertext,
-                self.context(record.arn, version.version_id),
+                ciphertext,
+                context,
                 key,
             )
         except ServiceError:
             raise _decryption_failure() from None
-        return _Value(version.value_kind, data)
 
     def _same_value(
         self,
