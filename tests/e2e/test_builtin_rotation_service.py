@@ -403,3 +403,49 @@ def test_an_aws_style_pymysql_function_uploaded_as_a_zip_rotates(
     assert len(events(server, "RotationSucceeded", created["ARN"])) == 3
     with pytest.raises(pymysql.MySQLError):
         mariadb.connect(user, password)
+
+
+# --- 20 rotations through the runner (opt-in: minutes per engine and strategy) -----------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("STRONGROOM_SLOW") != "1",
+    reason="20 rotations through RotateSecret per engine and strategy take minutes; "
+    "STRONGROOM_SLOW=1 runs them (tests/e2e/test_builtin_rotators.py runs the same 20 in "
+    "a function process in seconds)",
+)
+@pytest.mark.parametrize("alternating", [False, True], ids=["single-user", "alternating-users"])
+def test_twenty_rotations_through_rotate_secret(
+    target: Target,
+    alternating: bool,
+    new_server: Callable[..., ServerProcess],
+    record_property: Callable[[str, object], None],
+) -> None:
+    import time
+
+    server = new_server("--dev", env={"STRONGROOM_ROTATION_INTERVAL": "0.1"})
+    sm = server.client()
+    user, password = target.new_user()
+    extra: dict[str, Any] = {}
+    flags = [f"--{target.engine}", "--url", server.url, "--no-rotate-now"]
+    if alternating or target.engine == "redis":
+        extra["masterarn"] = _create(sm, target.secret(*target.master))
+    if alternating:
+        flags.append("--alternating")
+    arn = _create(sm, target.secret(user, password, **extra))
+    enable(server, arn, *flags)
+    wait_for(lambda: events(server, "TestRotationSucceeded", arn), "the configuration test")
+    started = time.monotonic()
+    previous = value(sm, arn)
+    for _ in range(20):
+        version = sm.rotate_secret(SecretId=arn)["VersionId"]
+        wait_rotated(sm, arn, version)
+        current = value(sm, arn)
+        assert value(sm, arn, "AWSPREVIOUS") == previous
+        assert target.can_login(current["username"], current["password"])
+        assert target.can_login(previous["username"], previous["password"]) is alternating
+        previous = current
+    seconds = time.monotonic() - started
+    record_property("seconds_per_rotation", round(seconds / 20, 2))
+    print(f"\n{target.engine} {'alternating' if alternating else 'single'}: {seconds / 20:.1f} s")
