@@ -34,7 +34,9 @@ from tests.server import ServerProcess
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 DRIVER = r"""
-import importlib, json, sys
+import importlib, json, logging, sys
+# The replies go to standard output: the function's log lines to standard error (its log).
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[%(levelname)s] %(message)s")
 sys.path.insert(0, ".")
 import rotation_steps
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +40,13 @@ DEFAULT_EXCLUDE_CHARACTERS = ":/@\"'\\"
 
 logger = logging.getLogger("strongroom.rotators")
 logger.setLevel(logging.INFO)
+if not logging.getLogger().handlers:
+    # Lambda's runtime gives the root logger a handler; where none is set, the step's lines
+    # still reach the function's log (its standard output).
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    logger.addHandler(_handler)
+    logger.propagate = False
 
 Secret = dict[str, Any]  # a secret's JSON value (engine, host, port, username, password, ...)
 Client = Any  # a boto3 Secrets Manager client
