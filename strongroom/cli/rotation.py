@@ -135,23 +135,27 @@ def _clients(url: str | None, region: str | None) -> tuple[Any, Any, Any, str]:
 
 
 def ensure_role(iam: Any, account: str) -> tuple[str, bool]:
-    """The built-ins' role (created with its trust and rotation policies when missing)."""
+    """The built-ins' role, created with its trust policy when missing; its rotation policy
+    is (re)written each time, so it names every built-in this version ships."""
+    created = False
     try:
-        return str(iam.get_role(RoleName=BUILTIN_ROLE_NAME)["Role"]["Arn"]), False
+        arn = str(iam.get_role(RoleName=BUILTIN_ROLE_NAME)["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
-        pass
-    role = iam.create_role(
-        Path=ROLE_PATH,
-        RoleName=BUILTIN_ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-        Description="Runs Strongroom's built-in rotation functions (strongroom rotation enable)",
-    )["Role"]
+        arn = str(
+            iam.create_role(
+                Path=ROLE_PATH,
+                RoleName=BUILTIN_ROLE_NAME,
+                AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
+                Description="Runs Strongroom's built-in rotation functions",
+            )["Role"]["Arn"]
+        )
+        created = True
     iam.put_role_policy(
         RoleName=BUILTIN_ROLE_NAME,
         PolicyName=ROTATION_POLICY,
         PolicyDocument=json.dumps(rotation_policy(account)),
     )
-    return str(role["Arn"]), True
+    return arn, created
 
 
 def allow_master(iam: Any, master_arn: str) -> None:
@@ -244,12 +248,12 @@ def enable(
     try:
         account = str(sts.get_caller_identity()["Account"])
         function_arn = builtin_function_arn(region_name, account, name)
-        role_arn, created = ensure_role(iam, account)
         master_arn = _master_of(sm, secret) if engine != "random" else None
         if alternating and not master_arn:
             raise click.ClickException(
                 "--alternating needs the secret's JSON to name its master secret (masterarn)"
             )
+        role_arn, created = ensure_role(iam, account)
         if master_arn:
             allow_master(iam, master_arn)
         answer = sm.rotate_secret(
