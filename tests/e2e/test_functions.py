@@ -358,6 +358,10 @@ def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, 
     assert seen["AWS_LAMBDA_FUNCTION_NAME"] == name
     assert seen["AWS_ACCESS_KEY_ID"].startswith("ASIA") and seen["AWS_SESSION_TOKEN"]
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    (stream,) = server.client("logs").describe_log_streams(logGroupName=f"/aws/lambda/{name}")[
+        "logStreams"
+    ]
+    assert seen["AWS_LAMBDA_LOG_STREAM_NAME"] == stream["logStreamName"]
     # Nothing of the server's own environment (its settings, paths, the test's variables).
     leaked = {key for key in seen if key.startswith(("STRONGROOM", "PYTEST", "VIRTUAL_ENV"))}
     assert leaked == set()
@@ -424,6 +428,19 @@ def test_pass_role_is_needed_to_create_a_function(
         ),
     )
     assert create(theirs, role, FunctionName=name)["FunctionName"] == name
+    # Changing the function's role needs iam:PassRole on the new role too.
+    other = iam.create_role(
+        RoleName=unique("fn-other"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    error = aws_error(
+        theirs.update_function_configuration,
+        FunctionName=name,
+        Role=other,
+        code="AccessDeniedException",
+        status=403,
+    )
+    assert "iam:PassRole" in error["Message"] and other in error["Message"]
+    assert lam.get_function_configuration(FunctionName=name)["Role"] == role
 
 
 def test_a_role_lambda_may_not_assume_is_refused(iam: Any, lam: Any) -> None:
@@ -527,6 +544,7 @@ def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
 
 def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str) -> None:
     created = create(lam, role, Environment={"Variables": {"TOKEN": "do-not-log-me"}})
+    name = created["FunctionName"]
     invoke(lam, created["FunctionName"], {"password": "hunter2-secret"})
     trail = server.client("cloudtrail")
     events = trail.lookup_events(
@@ -545,7 +563,9 @@ def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str)
     (assumed,) = [e for e in events if e["EventName"] == "AssumeRole"]
     record = json.loads(assumed["CloudTrailEvent"])
     assert record["eventSource"] == "sts.amazonaws.com"
-    assert record["userIdentity"]["invokedBy"] == "lambda.amazonaws.com"
+    assert record["userIdentity"] == {"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}
+    assert record["requestParameters"] == {"roleArn": role, "roleSessionName": name}
+    assert record["requestID"] and record["eventType"] == "AwsApiCall"
     assert {r["ARN"] for r in record["resources"]} == {role, created["FunctionArn"]}
     # A second invocation reuses the session: no second AssumeRole.
     invoke(lam, created["FunctionName"], {})
@@ -574,6 +594,8 @@ def test_logs_are_viewable_through_cloudwatch_and_the_cli(
     assert [e["message"] for e in filtered["events"]] == [
         "[ERROR] ValueError: the rotation step failed\n"
     ]
+    groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
     (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert stream["logStreamName"] == events[0]["logStreamName"]
     got = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
