@@ -24,7 +24,7 @@ from botocore.model import OperationModel
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
 from strongroom.audit.sink import AuditSink
-from strongroom.clock import Clock
+from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.ids import unique_id
 from strongroom.policy.authorizer import Authorizer, CallFacts
@@ -545,7 +545,13 @@ class Stages:
         ):
             raise unrecognized_client()
         now = self._clock.now()
-        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
+        sigv4.verify(
+            request,
+            credential,
+            key.secret_access_key,
+            signing_time(self._clock),
+            cache=self._signing_keys,
+        )
         if key.expired(now):
             raise expired_token()
         return key.principal, credential.region
