@@ -1,3 +1,4 @@
+# long module: the stages of the one request path, read top to bottom as the pipeline runs them
 """The stages of the one request path every operation of every service takes:
 
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
