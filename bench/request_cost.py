@@ -181,14 +181,19 @@ class Result:
 
 def signed_get(secret_id: str, key: str, secret: str) -> HttpRequest:
     """A GetSecretValue request as botocore signs it, in the pipeline's request type."""
-    body = json.dumps({"SecretId": secret_id}).encode()
+    return signed("GetSecretValue", {"SecretId": secret_id}, key, secret)
+
+
+def signed(operation: str, document: dict[str, Any], key: str, secret: str) -> HttpRequest:
+    """A Secrets Manager request as botocore signs it, in the pipeline's request type."""
+    body = json.dumps(document).encode()
     request = AWSRequest(
         method="POST",
         url=f"http://{HOST}/",
         data=body,
         headers={
             "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "secretsmanager.GetSecretValue",
+            "X-Amz-Target": f"secretsmanager.{operation}",
         },
     )
     SigV4Auth(Credentials(key, secret), "secretsmanager", REGION).add_auth(request)

@@ -31,6 +31,11 @@ _SALT = 32
 _KEY_ID_LEN = 36
 _NONCE = 12
 _BLOB_HEADER = struct.Struct(">B36sI")
+# The shortest well-formed blob of each format (header, [salt,] nonce, tag): checked on
+# every decryption, so worked out once.
+_SHORTEST_LEGACY = _BLOB_HEADER.size + _NONCE + 16
+_SHORTEST = _BLOB_HEADER.size + _SALT + _NONCE + 16
+_WRAPPED_LENGTH = struct.Struct(">H")  # before a sealed secret value's wrapped data key
 
 
 def canonical_context(context: Mapping[str, str] | None) -> bytes:
@@ -72,11 +77,10 @@ def unwrap(blob: bytes, material: Material, context: bytes) -> bytes:
 
 
 def _well_formed(blob: bytes) -> bool:
-    if len(blob) < _BLOB_HEADER.size + _NONCE + 16:
+    if len(blob) < _SHORTEST_LEGACY:
         return False
-    if blob[0] == _LEGACY_BLOB:
-        return True
-    return blob[0] == _BLOB_VERSION and len(blob) >= _BLOB_HEADER.size + _SALT + _NONCE + 16
+    version = blob[0]
+    return version == _LEGACY_BLOB or (version == _BLOB_VERSION and len(blob) >= _SHORTEST)
 
 
 def blob_origin(blob: bytes) -> tuple[str, int] | None:
@@ -94,12 +98,12 @@ def split_sealed(sealed: bytes) -> tuple[bytes, bytes] | None:
     """A secret value sealed by ``KeyService.seal_with``: (wrapped data key, the rest)."""
     if len(sealed) < 2:
         return None
-    (length,) = struct.unpack_from(">H", sealed)
-    return sealed[2 : 2 + length], sealed[2 + length :]
+    end = 2 + _WRAPPED_LENGTH.unpack_from(sealed)[0]
+    return sealed[2:end], sealed[end:]
 
 
 def join_sealed(wrapped: bytes, rest: bytes) -> bytes:
-    return struct.pack(">H", len(wrapped)) + wrapped + rest
+    return _WRAPPED_LENGTH.pack(len(wrapped)) + wrapped + rest
 
 
 class Ciphertexts(KeyMaterial):

@@ -162,7 +162,12 @@ def plan_checks(
     found: list[Check] = []
     for _type, resolve in plan.resolvers:
         for resource in resolve(caller, operation, params):
-            context = {**plan.resource_keys(resource.keys), **request} if resource.keys else request
+            if not resource.keys:
+                context = request
+            elif not request:  # most reads: the resource's keys alone, not copied again
+                context = plan.resource_keys(resource.keys)
+            else:
+                context = {**plan.resource_keys(resource.keys), **request}
             found.append(
                 Check(
                     action,

