@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, overload
 
 
@@ -31,6 +32,27 @@ class ManualClock:
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             self._now += delta
+
+
+class FileClock:
+    """Test-only: a clock that stands at the time written in ``path`` (Unix milliseconds),
+    so tests move the time of server processes (every worker reads the same file) without
+    sleeping. Only a ``--dev`` server takes one (``server/app.py``, ``STRONGROOM_TEST_CLOCK``).
+
+    Clients and rotation functions sign requests at the real time, so signatures are
+    checked against it (:func:`signing_time`); everything else reads this clock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(int(self.path.read_text().strip()) / 1000, UTC)
+
+
+def signing_time(clock: Clock) -> datetime:
+    """The time a request's SigV4 date is checked against: the clock's, except under a
+    test :class:`FileClock`, where signers (tests, functions) sign at the real time."""
+    return datetime.now(UTC) if isinstance(clock, FileClock) else clock.now()
 
 
 DAY_MS = 86_400_000

@@ -22,6 +22,7 @@ from strongroom.cli.audit import audit
 from strongroom.cli.functions import functions
 from strongroom.cli.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
+from strongroom.cli.rotation import rotation
 from strongroom.server.config import DEFAULT_PORT, load_settings
 
 err = Console(stderr=True)
@@ -164,7 +165,7 @@ def server(config_file: Path | None, **flags: Any) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from strongroom.cli.operator import start_keyholder
-    from strongroom.server.app import SETTINGS_ENV, WorkerFactory
+    from strongroom.server.app import SETTINGS_ENV, TEST_CLOCK_ENV, WorkerFactory
     from strongroom.server.deployment import initialize, is_initialized
     from strongroom.server.http import http_protocol
 
@@ -172,6 +173,8 @@ def server(config_file: Path | None, **flags: Any) -> None:
         settings = load_settings(flags, config_file=config_file)
     except (ValueError, OSError) as problem:
         raise click.ClickException(f"bad configuration: {problem}") from problem
+    if os.environ.get(TEST_CLOCK_ENV) and not settings.dev:
+        raise click.ClickException(f"{TEST_CLOCK_ENV} is honoured only by a --dev server")
     scratch: str | None = None
     data_dir = settings.data_dir
     if data_dir is None:
@@ -279,6 +282,7 @@ for _command in LIFECYCLE_COMMANDS:
     main.add_command(_command)
 main.add_command(audit)
 main.add_command(functions)
+main.add_command(rotation)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ Output = dict[str, Any]
 LOG_GROUP = "/aws/lambda/"
 
 
+def log_stream(request_id: str, at_ms: int) -> str:
+    """The log stream of one invocation, as Lambda names them: its day and request id."""
+    day = from_ms(at_ms).astimezone(UTC).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{request_id.replace('-', '')}"
+
+
 def builtin_role_arn(account: str) -> str:
     return f"arn:aws:iam::{account}:role/service-role/{BUILTIN_ROLE_NAME}"
 

@@ -6,21 +6,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import insert
 
 from strongroom.audit.events import build_service_event
 from strongroom.clock import now_ms, to_ms
-from strongroom.functions.base import LOG_GROUP, Output, Params, log, trusts_lambda
+from strongroom.functions.base import (
+    LOG_GROUP,
+    Output,
+    Params,
+    log,
+    log_stream,
+    trusts_lambda,
+)
 from strongroom.functions.common import SERVICE_PRINCIPAL, invalid_parameter, not_found
 from strongroom.functions.permissions import FunctionPermissions
 from strongroom.functions.repository import FunctionRecord
 from strongroom.functions.runtime import Launch, Outcome
 from strongroom.iam.credentials import SessionGrant
 from strongroom.iam.sts import role_named
-from strongroom.ids import unique_id
 from strongroom.protocol.errors import ServiceError
 from strongroom.store import schema
 from strongroom.types import Caller, Invocation
@@ -53,27 +61,14 @@ class Invocations(FunctionPermissions):
             role_id=role.role_id,
             session_name=record.name,
         )
-        # Recorded as STS records a service assuming a role (AssumeRole, invoked by
-        # lambda.amazonaws.com); the session commits only once its record is durable.
+        # Recorded as CloudTrail records a service assuming a role for its work: an
+        # AssumeRole call whose identity is the service (AWSService, lambda.amazonaws.com);
+        # the session commits only once its record is durable.
         with self._store.unit_of_work() as unit:
             with self._store.write() as conn:
                 issued = self._credentials.create_session(conn, grant)
             if self._audit is not None:
-                self._audit.write(
-                    build_service_event(
-                        time=self._clock.now(),
-                        event_source="sts.amazonaws.com",
-                        event_name="AssumeRole",
-                        account_id=account,
-                        region=record.region,
-                        invoked_by=SERVICE_PRINCIPAL,
-                        resources=[role.arn, record.arn],
-                        details={
-                            "roleSessionName": record.name,
-                            "accessKeyId": issued.access_key_id,
-                        },
-                    )
-                )
+                self._audit.write(self._assume_role_event(record, role.arn, issued.access_key_id))
             unit.commit()
         credentials = {
             "AWS_ACCESS_KEY_ID": issued.access_key_id,
@@ -82,6 +77,26 @@ class Invocations(FunctionPermissions):
         }
         self._sessions[(record.arn, role.arn)] = (credentials, to_ms(issued.expiration))
         return credentials
+
+    def _assume_role_event(self, record: FunctionRecord, role_arn: str, key: str) -> dict[str, Any]:
+        event = build_service_event(
+            time=self._clock.now(),
+            event_source="sts.amazonaws.com",
+            event_name="AssumeRole",
+            account_id=record.account_id,
+            region=record.region,
+            invoked_by=SERVICE_PRINCIPAL,
+            resources=[role_arn, record.arn],
+        )
+        event.update(
+            userIdentity={"type": "AWSService", "invokedBy": SERVICE_PRINCIPAL},
+            requestID=str(uuid.uuid4()),
+            requestParameters={"roleArn": role_arn, "roleSessionName": record.name},
+            responseElements={"credentials": {"accessKeyId": key}},
+            eventType="AwsApiCall",
+            readOnly=True,
+        )
+        return event
 
     # ------------------------------------------------------------------ invocation
 
@@ -135,7 +150,12 @@ class Invocations(FunctionPermissions):
         credentials = await asyncio.to_thread(self._role_credentials, record)
         builtin = record.name in self._builtins
         code = None if builtin else await asyncio.to_thread(self._vault.open_code, record)
-        variables = {} if builtin else self._vault.open_variables(record)
+        # A built-in's variables are its defaults (password rules, timeouts), declared with it.
+        variables = (
+            dict(self._builtins[record.name].environment)
+            if builtin
+            else self._vault.open_variables(record)
+        )
         launch = Launch(
             request_id=request_id,
             function_arn=record.arn,
@@ -145,7 +165,7 @@ class Invocations(FunctionPermissions):
             timeout=record.timeout,
             memory_size=record.memory_size,
             payload=payload,
-            environment={**variables, **self._environment(record, credentials)},
+            environment={**variables, **self._environment(record, credentials, request_id)},
             code=code,
             code_dir=self._builtin_code if builtin else None,
         )
@@ -154,7 +174,7 @@ class Invocations(FunctionPermissions):
         return outcome
 
     def _environment(
-        self, record: FunctionRecord, credentials: Mapping[str, str]
+        self, record: FunctionRecord, credentials: Mapping[str, str], request_id: str
     ) -> dict[str, str]:
         """Everything an invocation's process sees besides the function's own variables
         (which cannot set these: RESERVED_VARIABLES)."""
@@ -168,7 +188,8 @@ class Invocations(FunctionPermissions):
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": LOG_GROUP + record.name,
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"strongroom/[$LATEST]{unique_id()}",
+            # The runtime's start is the log's first event: the same day but at midnight.
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream(request_id, int(time.time() * 1000)),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{record.runtime}",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -222,7 +243,9 @@ class Invocations(FunctionPermissions):
         except ServiceError as failed:  # the role cannot be assumed
             body = json.dumps({"errorMessage": failed.message, "errorType": failed.code})
             return Invocation(200, body.encode(), "Unhandled")
-        return Invocation(200, outcome.payload, outcome.function_error, outcome.tail, "")
+        return Invocation(
+            200, outcome.payload, outcome.function_error, outcome.tail, outcome.request_id
+        )
 
     async def drain(self) -> None:
         """Wait for the Event invocations still running (at shutdown)."""

@@ -3,7 +3,8 @@ group is ``/aws/lambda/<name>``, each invocation one log stream
 (``YYYY/MM/DD/[$LATEST]<request id>``), each line of its log one event.
 
 Served: ``FilterLogEvents`` (log stream names, a time range, a filter pattern of terms
-that must all appear, or one quoted phrase), ``GetLogEvents`` and ``DescribeLogStreams``,
+that must all appear, or one quoted phrase), ``GetLogEvents``, ``DescribeLogStreams`` and
+``DescribeLogGroups`` (the functions that have logs),
 through the pipeline like every API (SigV4, ``logs:*`` authorization, audit).
 """
 
@@ -11,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from strongroom.functions.base import LOG_GROUP
+from strongroom.functions.base import LOG_GROUP, log_stream
 from strongroom.policy.operation_checks import Authorization, Resource, reference_checks
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec, request_scope
@@ -26,7 +26,7 @@ from strongroom.store.engine import Store
 from strongroom.types import Caller
 
 Params = Mapping[str, Any]
-OPERATIONS = ("FilterLogEvents", "GetLogEvents", "DescribeLogStreams")
+OPERATIONS = ("FilterLogEvents", "GetLogEvents", "DescribeLogStreams", "DescribeLogGroups")
 DEFAULT_LIMIT = 10_000
 
 
@@ -40,8 +40,7 @@ class _Invocation:
 
     @property
     def stream(self) -> str:
-        day = datetime.fromtimestamp(self.started_ms / 1000, UTC).strftime("%Y/%m/%d")
-        return f"{day}/[$LATEST]{self.request_id.replace('-', '')}"
+        return log_stream(self.request_id, self.started_ms)
 
     def events(self) -> list[dict[str, Any]]:
         lines = self.log.splitlines()
@@ -168,6 +167,36 @@ class FunctionLogs:
             streams.reverse()
         page, token = self._page("DescribeLogStreams", params, streams, 50)
         out: dict[str, Any] = {"logStreams": page}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    def describe_log_groups(self, caller: Caller, params: Params) -> dict[str, Any]:
+        t = schema.lambda_invocations
+        with self._store.read() as conn:
+            rows = conn.execute(
+                select(t.c.function_name, func.min(t.c.started_ms), func.sum(func.length(t.c.log)))
+                .where(t.c.account_id == caller.account_id, t.c.region == caller.region)
+                .group_by(t.c.function_name)
+                .order_by(t.c.function_name)
+            ).all()
+        prefix = params.get("logGroupNamePrefix") or ""
+        pattern = params.get("logGroupNamePattern") or ""
+        groups = [
+            {
+                "logGroupName": LOG_GROUP + name,
+                "creationTime": created,
+                "metricFilterCount": 0,
+                "arn": _group_arn(caller, LOG_GROUP + name) + ":*",
+                "logGroupArn": _group_arn(caller, LOG_GROUP + name),
+                "storedBytes": int(size or 0),
+                "logGroupClass": "STANDARD",
+            }
+            for name, created, size in rows
+            if (LOG_GROUP + name).startswith(prefix) and pattern in LOG_GROUP + name
+        ]
+        page, token = self._page("DescribeLogGroups", params, groups, 50)
+        out: dict[str, Any] = {"logGroups": page}
         if token:
             out["nextToken"] = token
         return out

@@ -42,6 +42,7 @@ from strongroom.functions.common import MAX_UNZIPPED_BYTES, invalid_parameter
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 LOG_LIMIT = 1024 * 1024  # bytes of output kept per invocation (its end)
 TAIL_LIMIT = 4096  # bytes of log LogType=Tail returns, as Lambda
+MAX_RESPONSE_BYTES = 6_291_556  # a synchronous invocation's response, as Lambda
 DEFAULT_CONCURRENCY = 4
 _CHUNK = 65536
 
@@ -73,6 +74,7 @@ class Outcome:
     log: str  # START ... REPORT
     started_ms: int
     duration_ms: int
+    request_id: str = ""
 
     @property
     def tail(self) -> str:
@@ -281,6 +283,8 @@ def _kill_group(pid: int) -> None:
 
 def _read_result(path: Path) -> dict[str, Any] | None:
     try:
+        if path.stat().st_size > MAX_RESPONSE_BYTES + 64:  # {"ok": ..., "maxrss_kb": N}
+            return {"error": _too_large()}
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
@@ -357,8 +361,22 @@ def _outcome(
     if kind != "ok":
         payload = json.dumps(error).encode()
     return Outcome(
-        payload, function_error, kind, "\n".join(lines) + "\n", int(started * 1000), elapsed_ms
+        payload,
+        function_error,
+        kind,
+        "\n".join(lines) + "\n",
+        int(started * 1000),
+        elapsed_ms,
+        launch.request_id,
     )
+
+
+def _too_large() -> dict[str, Any]:
+    return {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        f"({MAX_RESPONSE_BYTES} bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
 
 
 def _out_of_memory(rid: str) -> dict[str, Any]:

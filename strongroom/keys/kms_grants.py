@@ -229,13 +229,12 @@ class Grants(KmsBase):
         operation: str,
         params: Params,
     ) -> str:
+        if operation == "RetireGrant":
+            return self._retire_policy(conn, caller, principal, key, params)
         grants = self._grants_of(conn, key.key_id)
         if not grants:
             return key.policy
-        if operation == "RetireGrant":
-            allows = self._may_retire(conn, caller, principal, key, params)
-        else:
-            allows = any(self._allows(grant, principal, operation, params) for grant in grants)
+        allows = any(self._allows(grant, principal, operation, params) for grant in grants)
         return with_grants(key.policy, operation) if allows else key.policy
 
     @staticmethod
@@ -255,18 +254,31 @@ class Grants(KmsBase):
         context = params.get(member) if member else None
         return member is not None and context_satisfies(grant.constraints, context)
 
-    def _may_retire(
+    def _retire_policy(
         self, conn: Connection, caller: Caller, principal: Principal, key: KeyRecord, params: Params
-    ) -> bool:
-        """RetireGrant is decided by the grant it retires: its retiring principal may, and
-        its grantee if the grant lists RetireGrant."""
+    ) -> str:
+        """RetireGrant is decided by the grant it retires, not by the key policy ("Retiring
+        and revoking grants": kms:RetireGrant "is not effective in a key policy"): its
+        retiring principal may, its grantee if the grant lists RetireGrant, and the account
+        that created the grant, which may delegate it in IAM policies (an IAM Deny holds)."""
         grant = self._retiring(conn, caller, params, key)
-        if grant is None:
-            return False
-        return grantee_matches(grant.retiring_principal, principal) or (
-            "RetireGrant" in grant.operations
-            and grantee_matches(grant.grantee_principal, principal)
+        account = grant.issuing_account if grant else f"arn:aws:iam::{key.account_id}:root"
+        delegated = {
+            "Sid": "GrantingAccount",
+            "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": "kms:RetireGrant",
+            "Resource": "*",
+        }
+        policy = orjson.dumps({"Version": "2012-10-17", "Statement": [delegated]}).decode()
+        named = grant is not None and (
+            grantee_matches(grant.retiring_principal, principal)
+            or (
+                "RetireGrant" in grant.operations
+                and grantee_matches(grant.grantee_principal, principal)
+            )
         )
+        return with_grants(policy, "RetireGrant") if named else policy
 
     def _retiring(
         self, conn: Connection, caller: Caller, params: Params, key: KeyRecord | None

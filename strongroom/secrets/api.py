@@ -9,9 +9,9 @@ from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.secrets.authorization import secretsmanager_checks
 from strongroom.secrets.service import SecretsManager
 
-# RotateSecret and CancelRotateSecret arrive with the rotation capability.
 OPERATIONS = (
     "BatchGetSecretValue",
+    "CancelRotateSecret",
     "CreateSecret",
     "DeleteResourcePolicy",
     "DeleteSecret",
@@ -27,6 +27,7 @@ OPERATIONS = (
     "RemoveRegionsFromReplication",
     "ReplicateSecretToRegions",
     "RestoreSecret",
+    "RotateSecret",
     "StopReplicationToReplica",
     "TagResource",
     "UntagResource",

@@ -80,6 +80,19 @@ def _also_put_resource_policy(
     return [replace(check, action="secretsmanager:PutResourcePolicy") for check in found]
 
 
+def _also_invoke_function(
+    _caller: Caller, params: Mapping[str, Any], _found: Sequence[Check]
+) -> list[Check]:
+    # RotateSecret API reference, "Required permissions": passing a rotation function to
+    # Secrets Manager also needs lambda:InvokeFunction on it.
+    function = params.get("RotationLambdaARN")
+    if not function:
+        return []
+    parts = str(function).split(":")
+    account = parts[4] if len(parts) > 4 and parts[4] else None
+    return [Check("lambda:InvokeFunction", str(function), resource_account=account)]
+
+
 def _filters_list_secrets(
     _caller: Caller, params: Mapping[str, Any], _found: Sequence[Check]
 ) -> list[Check]:
@@ -96,6 +109,7 @@ def secretsmanager_authorization(service: SecretsManager) -> Authorization:
         dependent={
             "ValidateResourcePolicy": _also_put_resource_policy,
             "BatchGetSecretValue": _filters_list_secrets,
+            "RotateSecret": _also_invoke_function,
         },
     )
     get_policy = reference_checks(base, ("GetResourcePolicy",))

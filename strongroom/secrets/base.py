@@ -24,7 +24,7 @@ from strongroom.secrets.common import (
 )
 from strongroom.secrets.repository import SecretRecord
 from strongroom.store.engine import Store, per_snapshot
-from strongroom.types import Caller, PrincipalIds, UnboundPrincipals
+from strongroom.types import Caller, Functions, PrincipalIds, UnboundPrincipals
 
 
 class SecretsBase:
@@ -36,6 +36,7 @@ class SecretsBase:
         tokens: TokenCodec,
         rng: random.Random | None = None,
         principal_ids: PrincipalIds | None = None,
+        functions: Functions | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
@@ -44,6 +45,8 @@ class SecretsBase:
         self._rng = rng or stdlib_secrets.SystemRandom()
         # Resource policies bind the users and roles they name by unique id (IAM's).
         self._principal_ids: PrincipalIds = principal_ids or UnboundPrincipals()
+        # The Lambda service rotation functions run on; None: no function can be invoked.
+        self._functions = functions
 
     def _now_ms(self) -> int:
         return to_ms(self._clock.now())

@@ -58,6 +58,11 @@ _REQUEST_KEYS: dict[str, dict[str, str]] = {
     },
     "PutResourcePolicy": {"BlockPublicPolicy": "secretsmanager:BlockPublicPolicy"},
     "UpdateSecretVersionStage": {"VersionStage": "secretsmanager:VersionStage"},
+    "RotateSecret": {
+        "RotationLambdaARN": "secretsmanager:RotationLambdaARN",
+        "RotateImmediately": "secretsmanager:RotateImmediately",
+        "ExternalSecretRotationRoleArn": "secretsmanager:ExternalSecretRotationRoleArn",
+    },
     "ReplicateSecretToRegions": {
         "ForceOverwriteReplicaSecret": "secretsmanager:ForceOverwriteReplicaSecret",
     },
@@ -95,6 +100,10 @@ def request_keys(operation: str, params: Mapping[str, Any]) -> dict[str, tuple[s
         for tag in tags:
             keys[f"aws:RequestTag/{tag.get('Key', '')}"] = (tag.get("Value", ""),)
         keys["aws:TagKeys"] = tuple(tag.get("Key", "") for tag in tags)
+    if operation == "RotateSecret":
+        keys["secretsmanager:ModifyRotationRules"] = (
+            _text(params.get("RotationRules") is not None),
+        )
     if operation == "UntagResource" and params.get("TagKeys"):
         keys["aws:TagKeys"] = tuple(params["TagKeys"])
     return keys

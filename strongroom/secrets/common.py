@@ -87,6 +87,14 @@ def _encryption_failure(cause: ServiceError) -> ServiceError:
     )
 
 
+def token_in_use(token: str, arn: str) -> ServiceError:
+    return ServiceError(
+        "ResourceExistsException",
+        f"You can't use ClientRequestToken {token} because that value is already in use for "
+        f"a version of secret {arn}.",
+    )
+
+
 _NEED_TOKEN = "You must provide a ClientRequestToken value. We recommend a UUID-type value."  # noqa: S105 - a message, not a password
 _BOTH_VALUES = (
     "You can't specify both a binary secret value and a string secret value in the same secret."

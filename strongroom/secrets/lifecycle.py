@@ -33,6 +33,7 @@ from strongroom.secrets.common import (
     _Value,
     _value_from,
     not_found,
+    token_in_use,
 )
 from strongroom.secrets.listing import Listing
 from strongroom.secrets.repository import SecretRecord
@@ -121,11 +122,7 @@ class SecretLifecycle(Versions, Listing):
                 f"The operation failed because the secret {existing.name} already exists.",
             )
         if not self._same_value(conn, existing, version, value, caller):
-            raise ServiceError(
-                "ResourceExistsException",
-                f"You can't use ClientRequestToken {token} because that value is already in "
-                f"use for a version of secret {existing.arn}.",
-            )
+            raise token_in_use(str(token), existing.arn)
         return {"ARN": existing.arn, "Name": existing.name, "VersionId": version.version_id}
 
     def update_secret(self, caller: Caller, params: Params) -> Output:

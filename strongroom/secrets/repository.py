@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 
+from strongroom.secrets import rotation_state
 from strongroom.secrets.labels import CURRENT
 from strongroom.store.cache import Namespace, rows_changed
 from strongroom.store.engine import SnapshotReader, cached, remember
@@ -255,6 +256,7 @@ def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None
 
 def delete_secret(conn: Connection, secret_id: int) -> None:
     # Children first: the schema cascades, but not every SQLite connection enforces it.
+    rotation_state.remove(conn, secret_id)
     rows_changed(conn, "version_stages", secret_id)
     conn.execute(delete(version_stages).where(version_stages.c.secret_id == secret_id))
     rows_changed(conn, "secret_versions", secret_id)

@@ -20,6 +20,7 @@ from strongroom.secrets.common import (
     _check_label_quota,
     _invalid_parameter,
     _Value,
+    token_in_use,
 )
 from strongroom.secrets.replication import Replication
 from strongroom.secrets.repository import SecretRecord, VersionRecord
@@ -39,14 +40,21 @@ class Versions(Replication):
         """Create (or idempotently find) version ``token``; returns (id, labels, created)."""
         existing = repo.version(conn, record.id, token)
         current = repo.stages(conn, record.id)
+        if existing is not None and existing.ciphertext is None:
+            # The version a rotation made without a value (AWSPENDING): the rotation
+            # function's PutSecretValue gives it its value.
+            sealed, key_id = self._seal(conn, record, token, value, caller=caller)
+            repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
+            wanted = list(stages_to_attach) if stages_to_attach else [labels.CURRENT]
+            new = labels.attach(current, token, wanted, new_value=True)
+            _check_label_quota(new)
+            repo.replace_stages(conn, record.id, current, new)
+            self._moved(conn, record, current, new)
+            return token, labels.labels_of(new, token), True
         if existing is not None:
             if self._same_value(conn, record, existing, value, caller):
                 return token, labels.labels_of(current, token), False
-            raise ServiceError(
-                "ResourceExistsException",
-                f"You can't use ClientRequestToken {token} because that value is already in "
-                f"use for a version of secret {record.arn}.",
-            )
+            raise token_in_use(token, record.arn)
         self._make_room(conn, record, current)
         sealed, key_id = self._seal(conn, record, token, value, caller=caller)
         repo.insert_version(
@@ -60,7 +68,19 @@ class Versions(Replication):
         new = labels.attach(current, token, wanted, new_value=True)
         _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
+        self._moved(conn, record, current, new)
         return token, labels.labels_of(new, token), True
+
+    def _moved(
+        self, conn: Connection, record: SecretRecord, old: labels.Stages, new: labels.Stages
+    ) -> None:
+        if old.get(labels.CURRENT) != new.get(labels.CURRENT):
+            self._current_moved(conn, record)
+
+    def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
+        """AWSCURRENT moved to another version (a new value): the rotation schedule hears
+        of it (:mod:`.rotation` overrides this)."""
+        return None
 
     def _make_room(
         self, conn: Connection, record: SecretRecord, current: Mapping[str, str]
@@ -127,6 +147,7 @@ class Versions(Replication):
                 _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
                 self._changed(conn, record)
+                self._moved(conn, record, current, new)
         return {"ARN": record.arn, "Name": record.name}
 
     def list_secret_version_ids(self, caller: Caller, params: Params) -> Output:

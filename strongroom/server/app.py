@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
+from strongroom.clock import FileClock, now_ms
 from strongroom.ids import unique_id
 from strongroom.keys.channel import WorkerChannel
 from strongroom.models import service_model
@@ -37,6 +38,7 @@ from strongroom.server.sealing import SealGate, http_request
 log = logging.getLogger("strongroom.server")
 
 SETTINGS_ENV = "STRONGROOM_RUNTIME_SETTINGS"
+TEST_CLOCK_ENV = "STRONGROOM_TEST_CLOCK"
 _YOUNG_COLLECTION_EVERY = 10_000  # allocations of tracked objects (CPython: 700)
 
 
@@ -58,6 +60,7 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> ASGIApp
         # CPU under load (perf); every 10,000 takes 0.2%.
         gc.set_threshold(_YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
         sweeper = asyncio.create_task(_purge_loop(gate, settings.purge_interval))
+        rotator = asyncio.create_task(_rotation_loop(gate, settings.rotation_interval))
         # Audit forwarding reads only the log files, so it runs while sealed too.
         data_dir = settings.data_dir or (gate.deployment.data_dir if gate.deployment else None)
         forwarders = (
@@ -69,6 +72,7 @@ def create_app(deployment: Deployment | SealGate, settings: Settings) -> ASGIApp
             yield
         finally:
             sweeper.cancel()
+            rotator.cancel()
             await to_thread.run_sync(stop_forwarders, forwarders)
             await gate.stop()
 
@@ -183,6 +187,45 @@ async def _purge_loop(gate: SealGate, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _rotation_loop(gate: SealGate, interval: float) -> None:
+    """Start the secret rotations that are due and run them (strongroom/rotation). Every
+    worker sweeps; a rotation is claimed once, in the transaction that starts it."""
+    while True:
+        deployment = gate.deployment
+        if deployment is not None:
+            seen = now_ms(deployment.clock)  # the sweep sees at least this time
+            try:
+                started = await deployment.rotations.start_due()
+                if started:
+                    log.info("%d secret rotation(s) started", started)
+            except Exception:
+                log.exception("rotation sweep failed; will retry")
+            if not deployment.rotations.busy:
+                _mark_swept(deployment, seen)
+        await asyncio.sleep(interval)
+
+
+def _mark_swept(deployment: Deployment, seen: int) -> None:
+    """Under a test clock, say which time this worker's last sweep saw, once the rotations
+    it started are done: tests wait for every worker's mark before they look at what a
+    time step caused."""
+    clock = deployment.clock
+    if isinstance(clock, FileClock):
+        mark = clock.path.with_name(f"{clock.path.name}.swept.{os.getpid()}")
+        mark.write_text(str(seen))
+
+
+def clock_for_tests(settings: Settings) -> FileClock | None:
+    """The test clock ``STRONGROOM_TEST_CLOCK`` names (a file holding Unix milliseconds), for
+    a ``--dev`` server only: any other server refuses to start with it set."""
+    path = os.environ.get(TEST_CLOCK_ENV)
+    if not path:
+        return None
+    if not settings.dev:
+        raise RuntimeError(f"{TEST_CLOCK_ENV} is honoured only by a --dev server")
+    return FileClock(Path(path))
+
+
 class WorkerFactory:
     """uvicorn's app factory for the worker processes, which reach the keyholder over a
     channel each inherits (keys/channel.py).
@@ -225,6 +268,7 @@ def app_from_environment(channel: WorkerChannel) -> ASGIApp:
     configure_connections(settings.connection_limits())
     data_dir = settings.data_dir
     assert data_dir is not None
+    clock = clock_for_tests(settings)
     # The root key stays in the keyholder (the `strongroom server` process): this worker
     # seals and opens through it, over the barrier the gate gives.
     gate = SealGate.following_keyholder(
@@ -234,6 +278,7 @@ def app_from_environment(channel: WorkerChannel) -> ASGIApp:
             barrier=barrier,
             audit=settings.audit_options(),
             cache_entries=settings.cache_entries,
+            clock=clock,
             endpoint=settings.endpoint(),
         ),
     )

@@ -31,12 +31,14 @@ from strongroom.keys.envelope import Barrier
 from strongroom.keys.kms import KeyService
 from strongroom.policy.authorizer import PolicyAuthorizer
 from strongroom.protocol.pagination import TokenCodec
+from strongroom.rotation.runner import RotationRunner
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.secrets.service import SecretsManager
 from strongroom.server.pipeline import Pipeline
 from strongroom.store import schema
 from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 from strongroom.store.engine import Store, secure_directory, sqlite_url
+from strongroom.types import Functions
 
 DEV_ACCOUNT = "000000000000"
 DEV_ACCESS_KEY = "test"
@@ -119,6 +121,7 @@ class Deployment:
     secrets: SecretsManager
     pipeline: Pipeline
     audit: AuditLog
+    rotations: RotationRunner
     # The Lambda-compatible function service; as types.Functions, what rotation invokes.
     functions: FunctionService | None = None
 
@@ -150,6 +153,7 @@ def open_deployment(
     cache_entries: int = DEFAULT_CACHE_ENTRIES,
     barrier: Barrier | None = None,
     endpoint: str = DEFAULT_ENDPOINT,
+    functions: Functions | None = None,
 ) -> Deployment:
     """Open ``data_dir`` behind ``barrier`` (a server worker's: the keyholder's), or under
     ``root_key``; without either, recover the key unattended (key file, or PIN/passphrase
@@ -168,13 +172,12 @@ def open_deployment(
     # Resource, trust and key policies bind the IAM users and roles they name by id.
     principal_ids = IamPrincipalIds(store)
     keys = KeyService(store, barrier, clock, tokens, principal_ids)
-    secrets = SecretsManager(store, keys, clock, tokens, principal_ids=principal_ids)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)
-    functions = FunctionService(
+    service = FunctionService(
         store,
         barrier,
         clock,
@@ -188,6 +191,11 @@ def open_deployment(
         audit=audit_log,
         tokens=tokens,
     )
+    # Rotation invokes through the function service (a test may hand in its own Functions).
+    invoker: Functions = functions if functions is not None else service
+    secrets = SecretsManager(
+        store, keys, clock, tokens, principal_ids=principal_ids, functions=invoker
+    )
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
@@ -196,7 +204,7 @@ def open_deployment(
             iam_spec(identities, mfa),
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
-            lambda_spec(functions),
+            lambda_spec(service),
             logs_spec(FunctionLogs(store, tokens)),
         ],
         store,
@@ -205,6 +213,17 @@ def open_deployment(
         audit_log,
         clock,
     )
+    rotations = RotationRunner(secrets, invoker, store, audit_log, clock)
     return Deployment(
-        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log, functions
+        data_dir,
+        store,
+        barrier,
+        clock,
+        credentials,
+        keys,
+        secrets,
+        pipeline,
+        audit_log,
+        rotations,
+        service,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strongroom.audit.background import audited
 from strongroom.audit.events import build_service_event
 from strongroom.keys.kms import KeyRecord
 from strongroom.secrets.repository import SecretRecord
@@ -89,10 +90,8 @@ def _audited(
     job: Callable[[Observe[T]], int],
     describe: Callable[[T], dict[str, Any]],
 ) -> int:
-    events: list[dict[str, Any]] = []
-    with deployment.store.unit_of_work() as unit:
-        done = job(lambda record: events.append(describe(record)))
-        for event in events:
-            deployment.audit.write(event)  # raises: the unit rolls back, nothing changed
-        unit.commit()
-    return done
+    return audited(
+        deployment.store,
+        deployment.audit,
+        lambda add: job(lambda record: add(describe(record))),
+    )

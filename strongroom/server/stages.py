@@ -1,3 +1,4 @@
+# long module: the stages of the one request path, read top to bottom as the pipeline runs them
 """The stages of the one request path every operation of every service takes:
 
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
@@ -24,7 +25,7 @@ from botocore.model import OperationModel
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
 from strongroom.audit.sink import AuditSink
-from strongroom.clock import Clock
+from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.ids import unique_id
 from strongroom.policy.authorizer import Authorizer, CallFacts
@@ -260,8 +261,6 @@ class Stages:
     def _perform(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Run the operation of a prepared call: the exchange with its output, and its
         serialized answer or its error."""
-        wire, operation = exchange.wire, exchange.operation
-        assert wire is not None and operation is not None
         try:
             with self._store.read():
                 output = call.handler(call.caller, exchange.params or {})
@@ -273,20 +272,11 @@ class Stages:
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
             return exchange, internal_error()
-        exchange = exchange.with_output(output)
-        try:
-            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
-        except ServiceError as raised:
-            return exchange, raised
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
+        return self._serialized(exchange.with_output(output))
 
     async def _perform_async(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Await an operation that is a coroutine (:attr:`_Call.awaits`), outside any
         transaction: the exchange with its output, and its serialized answer or error."""
-        wire, operation = exchange.wire, exchange.operation
-        assert wire is not None and operation is not None
         try:
             output = call.handler(call.caller, exchange.params or {})
             if inspect.isawaitable(output):
@@ -296,9 +286,16 @@ class Stages:
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
             return exchange, internal_error()
-        exchange = exchange.with_output(output)
+        return self._serialized(exchange.with_output(output))
+
+    @staticmethod
+    def _serialized(exchange: _Exchange) -> tuple[_Exchange, _Outcome]:
+        """The exchange with the operation's output, and that output on its wire."""
+        wire, operation = exchange.wire, exchange.operation
+        assert wire is not None and operation is not None
         try:
-            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
+            answer = wire.serialize(operation, exchange.output, exchange.facts.request_id)
+            return exchange, answer
         except ServiceError as raised:
             return exchange, raised
         except Exception:
@@ -545,7 +542,13 @@ class Stages:
         ):
             raise unrecognized_client()
         now = self._clock.now()
-        sigv4.verify(request, credential, key.secret_access_key, now, cache=self._signing_keys)
+        sigv4.verify(
+            request,
+            credential,
+            key.secret_access_key,
+            signing_time(self._clock),
+            cache=self._signing_keys,
+        )
         if key.expired(now):
             raise expired_token()
         return key.principal, credential.region

@@ -92,6 +92,28 @@ secrets = Table(
 Index("ix_secrets_created", secrets.c.account_id, secrets.c.region, secrets.c.created_ms)
 Index("ix_secrets_deletion", secrets.c.deletion_ms)
 
+# The rotation of each secret that has rotation turned on: when the next one may start, and
+# the one under way (its version, step, attempt and the worker's claim on it). A scheduler
+# claims a due row in the same transaction as it changes its state (server/jobs.py's
+# exactly-once rule); a claim whose lease ran out was abandoned.
+secret_rotations = Table(
+    "secret_rotations",
+    metadata,
+    Column("secret_id", Integer, ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),  # "scheduled" | "running"
+    Column("token", String(64)),  # the AWSPENDING version of the rotation under way
+    Column("due_ms", BigInteger),  # when the next attempt may start (state "scheduled")
+    Column("window_end_ms", BigInteger),
+    Column("step", String(16)),
+    Column("attempt", Integer, nullable=False),
+    Column("claim_id", String(32)),
+    Column("lease_until_ms", BigInteger),
+    Column("last_error", String(256)),
+    Column("kind", String(8)),  # "test": RotateImmediately=false's testSecret run; NULL: rotation
+)
+Index("ix_secret_rotations_due", secret_rotations.c.state, secret_rotations.c.due_ms)
+Index("ix_secret_rotations_lease", secret_rotations.c.state, secret_rotations.c.lease_until_ms)
+
 secret_versions = Table(
     "secret_versions",
     metadata,

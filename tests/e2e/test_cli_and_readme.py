@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.docs import code_blocks as _code_blocks
+from tests.docs import doc_env as _readme_env
+from tests.docs import run_shell as _run
+from tests.docs import shell_commands as _shell_commands
 from tests.server import STRONGROOM, ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,33 +212,6 @@ def _section(title: str) -> str:
     return text[start : end if end != -1 else len(text)]
 
 
-def _code_blocks(section: str) -> list[tuple[str, str]]:
-    return re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)
-
-
-def _shell_commands(block: str) -> list[str]:
-    joined = block.replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines() if line.strip()]
-
-
-def _readme_env(server: ServerProcess) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRONGROOM_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    return env
-
-
-def _run(command: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert result.returncode == 0, f"{command}\n{result.stderr}"
-    return result.stdout
-
-
 def test_readme_first_steps_run_as_written(new_server: Callable[..., ServerProcess]) -> None:
     blocks = _code_blocks(_section("First steps"))
     assert [language for language, _ in blocks] == ["sh", "sh", "python"]
@@ -351,7 +328,7 @@ def test_make_serve_installs_every_client_the_readme_uses_and_says_so() -> None:
     )
     assert dry_run.returncode == 0, dry_run.stderr
     recipe = dry_run.stdout
-    assert "pip install --quiet -e '.[client]'" in recipe
+    assert "pip install --quiet -e '.[client,rotators]'" in recipe
     assert "Installing Strongroom and the clients the README uses" in recipe
     # The README's first steps and caching snippet run these from .venv/bin.
     for tool in ("aws", "python", "strongroom"):

@@ -34,6 +34,14 @@ LAMBDA_TRUST = {
 }
 
 
+def allowing(action: str, resource: str, **condition: dict[str, str]) -> str:
+    """A policy document of one Allow statement."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def package(source: str, module: str = "lambda_function") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -198,18 +206,7 @@ def test_role_policy_decides_what_the_function_reaches(
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
         PolicyName="read",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": secret["ARN"],
-                    }
-                ],
-            }
-        ),
+        PolicyDocument=allowing("secretsmanager:GetSecretValue", secret["ARN"]),
     )
     answer, value = invoke(lam, name, {"SecretId": secret["ARN"]})
     assert "FunctionError" not in answer and value == "s3cr3t-value"
@@ -358,6 +355,10 @@ def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, 
     assert seen["AWS_LAMBDA_FUNCTION_NAME"] == name
     assert seen["AWS_ACCESS_KEY_ID"].startswith("ASIA") and seen["AWS_SESSION_TOKEN"]
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    (stream,) = server.client("logs").describe_log_streams(logGroupName=f"/aws/lambda/{name}")[
+        "logStreams"
+    ]
+    assert seen["AWS_LAMBDA_LOG_STREAM_NAME"] == stream["logStreamName"]
     # Nothing of the server's own environment (its settings, paths, the test's variables).
     leaked = {key for key in seen if key.startswith(("STRONGROOM", "PYTEST", "VIRTUAL_ENV"))}
     assert leaked == set()
@@ -385,12 +386,7 @@ def test_pass_role_is_needed_to_create_a_function(
     iam.put_user_policy(
         UserName=user,
         PolicyName="functions",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}],
-            }
-        ),
+        PolicyDocument=allowing("lambda:*", "*"),
     )
     key = iam.create_access_key(UserName=user)["AccessKey"]
     theirs = server.client(
@@ -407,23 +403,26 @@ def test_pass_role_is_needed_to_create_a_function(
     iam.put_user_policy(
         UserName=user,
         PolicyName="pass",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "iam:PassRole",
-                        "Resource": role,
-                        "Condition": {
-                            "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
-                        },
-                    }
-                ],
-            }
+        PolicyDocument=allowing(
+            "iam:PassRole",
+            role,
+            StringEquals={"iam:PassedToService": "lambda.amazonaws.com"},
         ),
     )
     assert create(theirs, role, FunctionName=name)["FunctionName"] == name
+    # Changing the function's role needs iam:PassRole on the new role too.
+    other = iam.create_role(
+        RoleName=unique("fn-other"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    error = aws_error(
+        theirs.update_function_configuration,
+        FunctionName=name,
+        Role=other,
+        code="AccessDeniedException",
+        status=403,
+    )
+    assert "iam:PassRole" in error["Message"] and other in error["Message"]
+    assert lam.get_function_configuration(FunctionName=name)["Role"] == role
 
 
 def test_a_role_lambda_may_not_assume_is_refused(iam: Any, lam: Any) -> None:
@@ -527,6 +526,7 @@ def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
 
 def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str) -> None:
     created = create(lam, role, Environment={"Variables": {"TOKEN": "do-not-log-me"}})
+    name = created["FunctionName"]
     invoke(lam, created["FunctionName"], {"password": "hunter2-secret"})
     trail = server.client("cloudtrail")
     events = trail.lookup_events(
@@ -545,7 +545,9 @@ def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str)
     (assumed,) = [e for e in events if e["EventName"] == "AssumeRole"]
     record = json.loads(assumed["CloudTrailEvent"])
     assert record["eventSource"] == "sts.amazonaws.com"
-    assert record["userIdentity"]["invokedBy"] == "lambda.amazonaws.com"
+    assert record["userIdentity"] == {"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}
+    assert record["requestParameters"] == {"roleArn": role, "roleSessionName": name}
+    assert record["requestID"] and record["eventType"] == "AwsApiCall"
     assert {r["ARN"] for r in record["resources"]} == {role, created["FunctionArn"]}
     # A second invocation reuses the session: no second AssumeRole.
     invoke(lam, created["FunctionName"], {})
@@ -574,6 +576,8 @@ def test_logs_are_viewable_through_cloudwatch_and_the_cli(
     assert [e["message"] for e in filtered["events"]] == [
         "[ERROR] ValueError: the rotation step failed\n"
     ]
+    groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
     (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert stream["logStreamName"] == events[0]["logStreamName"]
     got = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
@@ -670,14 +674,7 @@ def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
         PolicyName="read",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
-                ],
-            }
-        ),
+        PolicyDocument=allowing("secretsmanager:GetSecretValue", "*"),
     )
     secret = server.client().create_secret(Name=unique("guide"), SecretString="twelve chars")
     name = create(lam, role, source, Timeout=30)["FunctionName"]

@@ -66,19 +66,30 @@ def stolen_materials(data_dir: Path, root_key: bytes) -> Materials:
 
 
 def stored_versions(data_dir: Path) -> list[tuple[str, str, bytes]]:
-    """(secret ARN, version id, sealed value) of every version that holds a value."""
+    """(secret ARN, version id, sealed value) of every version that holds a value, and of
+    the value a version keeps under its previous KMS key after a key change."""
     versions, secrets = schema.secret_versions, schema.secrets
     store = Store(sqlite_url(data_dir))
     try:
         with store.read() as conn:
             rows = conn.execute(
-                select(secrets.c.arn, versions.c.version_id, versions.c.ciphertext)
+                select(
+                    secrets.c.arn,
+                    versions.c.version_id,
+                    versions.c.ciphertext,
+                    versions.c.previous_ciphertext,
+                )
                 .join(secrets, secrets.c.id == versions.c.secret_id)
                 .where(versions.c.ciphertext.is_not(None))
             ).all()
     finally:
         store.dispose()
-    return [(row.arn, row.version_id, bytes(row.ciphertext)) for row in rows]
+    return [
+        (row.arn, row.version_id, bytes(sealed))
+        for row in rows
+        for sealed in (row.ciphertext, row.previous_ciphertext)
+        if sealed is not None
+    ]
 
 
 def opened_by(materials: Materials, data_dir: Path) -> dict[str, bytes]:
@@ -115,6 +126,8 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
     custom = kms.create_key()["KeyMetadata"]["KeyId"]
     sm.create_secret(Name="default", SecretString="default before")
     sm.create_secret(Name="custom", SecretString="custom before", KmsKeyId=custom)
+    # A key change keeps the value under the previous key too: re-encryption covers both.
+    sm.update_secret(SecretId="custom", KmsKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
     server.stop()
     old_key = (data_dir / "root.key").read_bytes()
     copy = tmp_path / "backup"
@@ -122,18 +135,19 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
 
     # The attack works on what the copy holds: it is the copy's own data.
     stolen = stolen_materials(copy, old_key)
-    assert len(stolen) == 2
+    assert len(stolen) == 3
+    assert len(stored_versions(copy)) == 3
     assert sorted(opened_by(stolen, copy).values()) == [b"custom before", b"default before"]
 
     result = run(
         "rekey", "--data-dir", str(data_dir), "--root-key", "file", "--reencrypt", "--json"
     )
     rekeyed, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
-    assert rekeyed["new_key_generations"] == 2
+    assert rekeyed["new_key_generations"] == 3
     assert reencrypted == {"reencrypted": 2, "already_current": 0}
     # Each offline command left its record in the audit trail, signed and chained.
     (rekey_event,) = operator_events(data_dir, "Rekey")
-    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 2
+    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 3
     assert rekey_event["serviceEventDetails"]["rootKeyProvider"] == "file"
     assert rekey_event["userIdentity"]["type"] == "Operator"
     assert rekey_event["recipientAccountId"] == created["account_id"]
@@ -152,7 +166,7 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
     assert sm.get_secret_value(SecretId="custom")["SecretString"] == "custom after"
     server.stop()
 
-    assert len(stored_versions(data_dir)) == 5
+    assert len(stored_versions(data_dir)) == 6
     assert opened_by(stolen, data_dir) == {}
     assert stolen_materials(data_dir, old_key) == {}
 

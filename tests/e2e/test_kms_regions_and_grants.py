@@ -539,6 +539,25 @@ def test_retiring_a_grant_is_decided_by_the_grant(dep: Deployment) -> None:
     assert grants_of(dep, key) == []
 
 
+def test_retire_grant_is_delegated_by_iam_not_by_the_key_policy(dep: Deployment) -> None:
+    keeper = make_user(dep)  # named in the key policy for RetireGrant, no IAM permission
+    delegate = make_user(dep, policy(allow("kms:RetireGrant")))  # IAM only
+    key = dep.kms.create_key(
+        Policy=policy(
+            allow("kms:*", Principal={"AWS": ADMIN_ARN}),
+            allow("kms:RetireGrant", Principal={"AWS": keeper.arn}),
+        ),
+        BypassPolicyLockoutSafetyCheck=True,
+    )["KeyMetadata"]["KeyId"]
+    grantee = make_user(dep)
+    first = dep.kms.create_grant(KeyId=key, GranteePrincipal=grantee.arn, Operations=["Encrypt"])
+    dep.refused(kms_in(dep, EAST, keeper).retire_grant, GrantToken=first["GrantToken"])
+    assert len(grants_of(dep, key)) == 1
+    # The account's IAM policies delegate it, though the key policy does not name the account.
+    kms_in(dep, EAST, delegate).retire_grant(GrantToken=first["GrantToken"])
+    assert grants_of(dep, key) == []
+
+
 def test_a_grantee_with_create_grant_passes_on_no_more_than_it_has(dep: Deployment) -> None:
     key = dep.kms.create_key()["KeyMetadata"]["KeyId"]
     lead, helper = make_user(dep), make_user(dep)

@@ -125,3 +125,34 @@ def test_a_process_that_exits_is_a_runtime_exit_error(tmp_path: Path) -> None:
     error = json.loads(outcome.payload)
     assert outcome.kind == "exit" and error["errorType"] == "Runtime.ExitError"
     assert error["errorMessage"].endswith("Runtime exited with error: exit status 3")
+
+
+def test_without_a_sandbox_an_invocation_still_runs_in_a_group_of_its_own(tmp_path: Path) -> None:
+    """Where user namespaces are not allowed: the same answer, the process group killed."""
+    code = zipped(
+        {
+            "index.py": (
+                "import os\ndef handler(event, context):\n    return os.getpgid(0) == os.getpid()\n"
+            )
+        }
+    )
+    outcome = asyncio.run(Runtime(tmp_path, sandbox=False).run(launch(code)))
+    assert outcome.kind == "ok" and json.loads(outcome.payload) is True
+
+
+def test_the_sandbox_is_probed_once() -> None:
+    prefix = runtime.sandbox_prefix()
+    assert prefix is runtime.sandbox_prefix()
+    if prefix is not None:
+        assert Path(prefix[0]).name == "setpriv" and "--kill-child" in prefix
+
+
+def test_a_response_past_six_megabytes_is_refused(tmp_path: Path) -> None:
+    code = zipped({"index.py": "def handler(event, context):\n    return 'x' * 7_000_000\n"})
+    outcome = asyncio.run(Runtime(tmp_path).run(launch(code, memory_size=256)))
+    assert outcome.function_error == "Unhandled"
+    assert json.loads(outcome.payload) == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }

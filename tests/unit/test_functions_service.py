@@ -128,7 +128,7 @@ def test_secrets_manager_may_invoke_a_builtin_of_its_own_account(
     )
     assert invocation.function_error is None
     assert json.loads(invocation.payload) == {"builtin": {"Step": "createSecret"}, "name": builtin}
-    assert "START RequestId:" in invocation.log_tail
+    assert f"START RequestId: {invocation.request_id}" in invocation.log_tail
 
 
 def test_an_uploaded_function_needs_a_permission(

@@ -111,7 +111,7 @@ NEVER_DEFINED = {
     "graph.facebook.com:": "web identity",
     "www.amazon.com:": "web identity",
     "saml:": "SAML",
-    # Rotation is not served yet: no secret has a rotation function.
+    # The walk's secret has no rotation function (its deployment has no function service).
     "secretsmanager:resource/AllowRotationLambdaArn": "no rotation",
     # Lambda: no Alexa event sources, function URLs, layers, VPCs or code signing (the
     # members that would define them are refused).
@@ -451,6 +451,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
     secret = {"SecretId": w.secret_arn}
     secretsmanager: dict[str, Mapping[str, Any]] = {
         "BatchGetSecretValue": {"SecretIdList": [w.secret_arn]},
+        "CancelRotateSecret": secret,
         "CreateSecret": {
             "Name": "walk/new",
             "Description": "d",
@@ -478,6 +479,13 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
             "ForceOverwriteReplicaSecret": True,
         },
         "RestoreSecret": secret,
+        "RotateSecret": {
+            **secret,
+            "RotationLambdaARN": f"arn:aws:lambda:us-east-1:{DEV_ACCOUNT}:function:walk",
+            "RotationRules": {"AutomaticallyAfterDays": 7},
+            "RotateImmediately": False,
+            "ExternalSecretRotationRoleArn": f"arn:aws:iam::{DEV_ACCOUNT}:role/walk",
+        },
         "StopReplicationToReplica": secret,
         "TagResource": {**secret, "Tags": TAGS},
         "UntagResource": {**secret, "TagKeys": ["team"]},
@@ -542,6 +550,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "FilterLogEvents": group,
         "GetLogEvents": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
         "DescribeLogStreams": group,
+        "DescribeLogGroups": {"logGroupNamePrefix": "/aws/lambda/"},
     }
     return {
         "logs": logs,
