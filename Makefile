@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8420
 
-.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools browser
+.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools libpq browser
 
 $(BIN)/python:
 	@echo "==> Creating the virtual environment $(VENV) (once)"
@@ -13,20 +13,20 @@ $(BIN)/python:
 
 # Reinstall only when the dependency list changes. The `client` extra is what the README's
 # first steps run: the AWS CLI, boto3 and aws-secretsmanager-caching.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python libpq
 	@echo "==> Installing Strongroom and the clients the README uses (the AWS CLI, boto3,"
 	@echo "    aws-secretsmanager-caching) into $(VENV): about a minute the first time"
-	$(BIN)/pip install --quiet -e '.[client]'
+	$(BIN)/pip install --quiet -e '.[client,rotators]'
 	@echo "==> Installed: $(BIN)/strongroom, $(BIN)/aws and $(BIN)/python with boto3"
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python libpq
 	@echo "==> Installing Strongroom and its test tools into $(VENV)"
-	$(BIN)/pip install --quiet -e '.[test,client]'
+	$(BIN)/pip install --quiet -e '.[test,client,rotators]'
 	touch $(VENV)/.installed $@
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python libpq
+	$(BIN)/pip install --quiet -e '.[test,rotators,bench]'
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
 serve: $(VENV)/.installed
@@ -71,6 +71,10 @@ bench-tools:  # the load generator, from Debian
 browser:
 	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || apt-get install -y -qq chromium \
 		|| { apt-get update -qq && apt-get install -y -qq chromium; }
+
+libpq:  # PyGreSQL (the rotators extra) builds against libpq, from Debian
+	@command -v pg_config >/dev/null || apt-get install -y -qq libpq-dev \
+		|| { apt-get update -qq && apt-get install -y -qq libpq-dev; }
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

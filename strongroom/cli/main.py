@@ -22,6 +22,7 @@ from strongroom.cli.audit import audit
 from strongroom.cli.functions import functions
 from strongroom.cli.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
+from strongroom.cli.rotation import rotation
 from strongroom.server.config import DEFAULT_PORT, load_settings
 
 err = Console(stderr=True)
@@ -281,6 +282,7 @@ for _command in LIFECYCLE_COMMANDS:
     main.add_command(_command)
 main.add_command(audit)
 main.add_command(functions)
+main.add_command(rotation)
 
 
 if __name__ == "__main__":

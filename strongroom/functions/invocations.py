@@ -150,7 +150,12 @@ class Invocations(FunctionPermissions):
         credentials = await asyncio.to_thread(self._role_credentials, record)
         builtin = record.name in self._builtins
         code = None if builtin else await asyncio.to_thread(self._vault.open_code, record)
-        variables = {} if builtin else self._vault.open_variables(record)
+        # A built-in's variables are its defaults (password rules, timeouts), declared with it.
+        variables = (
+            dict(self._builtins[record.name].environment)
+            if builtin
+            else self._vault.open_variables(record)
+        )
         launch = Launch(
             request_id=request_id,
             function_arn=record.arn,

@@ -1,5 +1,4 @@
-# long module: the stages of the one request path, in the order a request takes them,
-# read top to bottom (how requests are served is pipeline.py).
+# long module: the stages of the one request path, read top to bottom as the pipeline runs them
 """The stages of the one request path every operation of every service takes:
 
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
@@ -286,8 +285,6 @@ class Stages:
     def _perform(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Run the operation of a prepared call: the exchange with its output, and its
         serialized answer or its error."""
-        wire, operation = exchange.wire, exchange.operation
-        assert wire is not None and operation is not None
         try:
             with self._store.read():
                 output = call.handler(call.caller, exchange.params or {})
@@ -299,20 +296,11 @@ class Stages:
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
             return exchange, internal_error()
-        exchange = exchange.with_output(output)
-        try:
-            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
-        except ServiceError as raised:
-            return exchange, raised
-        except Exception:
-            log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
+        return self._serialized(exchange.with_output(output))
 
     async def _perform_async(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Await an operation that is a coroutine (:attr:`_Call.awaits`), outside any
         transaction: the exchange with its output, and its serialized answer or error."""
-        wire, operation = exchange.wire, exchange.operation
-        assert wire is not None and operation is not None
         try:
             output = call.handler(call.caller, exchange.params or {})
             if inspect.isawaitable(output):
@@ -322,9 +310,16 @@ class Stages:
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
             return exchange, internal_error()
-        exchange = exchange.with_output(output)
+        return self._serialized(exchange.with_output(output))
+
+    @staticmethod
+    def _serialized(exchange: _Exchange) -> tuple[_Exchange, _Outcome]:
+        """The exchange with the operation's output, and that output on its wire."""
+        wire, operation = exchange.wire, exchange.operation
+        assert wire is not None and operation is not None
         try:
-            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
+            answer = wire.serialize(operation, exchange.output, exchange.facts.request_id)
+            return exchange, answer
         except ServiceError as raised:
             return exchange, raised
         except Exception:

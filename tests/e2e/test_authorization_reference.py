@@ -699,3 +699,19 @@ def test_re_encrypt_carries_the_alias_each_side_is_named_by(dep: Deployment) -> 
     ]
     assert dep.kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"secret"
     dep.refused(kms.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key["KeyId"])
+
+
+# Issue 23 item 5: ListResourcePolicies has its own action ------------------------------------
+
+
+def test_list_resource_policies_needs_its_own_permission(dep: Deployment) -> None:
+    name = unique("policies")
+    arn = dep.sm.create_secret(Name=name, SecretString="v")["ARN"]
+    getter = narrow(dep, allow("secretsmanager:GetResourcePolicy", arn))
+    dep.refused(
+        getter.client().list_resource_policies,
+        SecretId=arn,
+        message=denial(getter, "secretsmanager:ListResourcePolicies", arn),
+    )
+    lister = narrow(dep, allow("secretsmanager:ListResourcePolicies", arn))
+    assert lister.client().list_resource_policies(SecretId=arn)["ResourcePolicies"] == []

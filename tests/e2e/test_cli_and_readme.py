@@ -328,7 +328,7 @@ def test_make_serve_installs_every_client_the_readme_uses_and_says_so() -> None:
     )
     assert dry_run.returncode == 0, dry_run.stderr
     recipe = dry_run.stdout
-    assert "pip install --quiet -e '.[client]'" in recipe
+    assert "pip install --quiet -e '.[client,rotators]'" in recipe
     assert "Installing Strongroom and the clients the README uses" in recipe
     # The README's first steps and caching snippet run these from .venv/bin.
     for tool in ("aws", "python", "strongroom"):

@@ -34,6 +34,14 @@ LAMBDA_TRUST = {
 }
 
 
+def allowing(action: str, resource: str, **condition: dict[str, str]) -> str:
+    """A policy document of one Allow statement."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def package(source: str, module: str = "lambda_function") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -198,18 +206,7 @@ def test_role_policy_decides_what_the_function_reaches(
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
         PolicyName="read",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": secret["ARN"],
-                    }
-                ],
-            }
-        ),
+        PolicyDocument=allowing("secretsmanager:GetSecretValue", secret["ARN"]),
     )
     answer, value = invoke(lam, name, {"SecretId": secret["ARN"]})
     assert "FunctionError" not in answer and value == "s3cr3t-value"
@@ -389,12 +386,7 @@ def test_pass_role_is_needed_to_create_a_function(
     iam.put_user_policy(
         UserName=user,
         PolicyName="functions",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}],
-            }
-        ),
+        PolicyDocument=allowing("lambda:*", "*"),
     )
     key = iam.create_access_key(UserName=user)["AccessKey"]
     theirs = server.client(
@@ -411,20 +403,10 @@ def test_pass_role_is_needed_to_create_a_function(
     iam.put_user_policy(
         UserName=user,
         PolicyName="pass",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "iam:PassRole",
-                        "Resource": role,
-                        "Condition": {
-                            "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
-                        },
-                    }
-                ],
-            }
+        PolicyDocument=allowing(
+            "iam:PassRole",
+            role,
+            StringEquals={"iam:PassedToService": "lambda.amazonaws.com"},
         ),
     )
     assert create(theirs, role, FunctionName=name)["FunctionName"] == name
@@ -692,14 +674,7 @@ def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
         PolicyName="read",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
-                ],
-            }
-        ),
+        PolicyDocument=allowing("secretsmanager:GetSecretValue", "*"),
     )
     secret = server.client().create_secret(Name=unique("guide"), SecretString="twelve chars")
     name = create(lam, role, source, Timeout=30)["FunctionName"]

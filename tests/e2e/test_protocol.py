@@ -132,30 +132,6 @@ def test_missing_target_is_an_unknown_operation(server: ServerProcess) -> None:
     assert_aws_error(send(server.url, None, {"SecretId": "x"}), "UnknownOperationException")
 
 
-def test_unbuilt_rotation_operations_answer_a_clean_error(
-    server: ServerProcess, sm: Any, name: str
-) -> None:
-    sm.create_secret(Name=name, SecretString="x")
-    before = sm.describe_secret(SecretId=name)
-    for call in (
-        lambda: sm.rotate_secret(
-            SecretId=name, RotateImmediately=False, RotationRules={"AutomaticallyAfterDays": 7}
-        ),
-        lambda: sm.cancel_rotate_secret(SecretId=name),
-    ):
-        with pytest.raises(ClientError) as exc:
-            call()
-        response = exc.value.response
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-        assert response["Error"]["Code"] == "UnknownOperationException"
-        assert "Rotate" in response["Error"]["Message"]
-    after = sm.describe_secret(SecretId=name)
-    for meta in (before, after):
-        meta.pop("ResponseMetadata")
-    assert after == before
-    assert "RotationEnabled" not in after or after["RotationEnabled"] is False
-
-
 # ------------------------------------------------------------------------ serialization
 
 

@@ -1,0 +1,454 @@
+"""Real databases for the built-in rotator tests: a private PostgreSQL (the shared one on
+5432 trusts every login, so passwords would prove nothing), users on the shared MariaDB
+(it checks every password but root's), and a private Redis with ACL users.
+
+Each is skipped with its reason on a developer machine that lacks it, and fails under
+``CI=true``, where ``.ci/run`` provides them.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import free_port
+
+HOST = "127.0.0.1"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must run the built-in rotator tests (.ci/run starts it)")
+    pytest.skip(reason)
+
+
+def new_password() -> str:
+    """A password every server here accepts (passwordcheck wants a letter and a non-letter)."""
+    return secrets.token_urlsafe(18) + "a1"
+
+
+def short_name(prefix: str) -> str:
+    """A user name no other test uses, short enough for MySQL with ``_clone`` (32)."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+# --- PostgreSQL: a private instance with scram-sha-256 -------------------------------------
+
+
+def _as_postgres(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    """Run a PostgreSQL server program as the ``postgres`` user when we are root (initdb
+    and postgres refuse root)."""
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return subprocess.run(args, check=True, capture_output=True, **kwargs)
+
+
+@dataclass
+class PostgresInstance:
+    directory: Path
+    port: int
+    bin_dir: Path
+    master_user: str = "sr_master"
+    master_password: str = field(default_factory=new_password, repr=False)
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def ca_file(self) -> Path:
+        """The server certificate (self-signed for 127.0.0.1): the CA a client verifies."""
+        return self.directory / "server.crt"
+
+    def new_tls_user(self) -> tuple[str, str]:
+        """A user that may log in over TLS only (a member of ``tls_only``)."""
+        user, password = self.new_user()
+        self.execute(f"GRANT tls_only TO {user}")
+        return user, password
+
+    def start(self) -> None:
+        _as_postgres(
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.directory / "server.log"),
+                "-o",
+                # passwordcheck: the server refuses passwords shorter than 8 characters (a
+                # password the database rejects, for the failure-path tests).
+                f"-p {self.port} -k {self.directory} -c listen_addresses={HOST} "
+                "-c shared_preload_libraries=passwordcheck -c ssl=on",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
+
+    def stop(self) -> None:
+        _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"])
+
+    def connect(self, user: str, password: str, *, tls: bool = False) -> Any:
+        import pgdb
+
+        mode = (
+            {"sslmode": "verify-full", "sslrootcert": str(self.ca_file)}
+            if tls
+            else {"sslmode": "disable"}
+        )
+        return pgdb.connect(
+            host=HOST,
+            port=self.port,
+            user=user,
+            password=password,
+            database="postgres",
+            connect_timeout=5,
+            **mode,
+        )
+
+    def can_login(self, user: str, password: str, *, tls: bool = False) -> bool:
+        import pgdb
+
+        try:
+            self.connect(user, password, tls=tls).close()
+        except pgdb.Error:
+            return False
+        return True
+
+    def execute(self, *statements: str) -> None:
+        conn = self.connect(self.master_user, self.master_password)
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def secret(self, user: str, password: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "engine": "postgres",
+            "host": HOST,
+            "port": self.port,
+            "username": user,
+            "password": password,
+            "dbname": "postgres",
+            "ssl": False,
+            **extra,
+        }
+
+    def master_secret(self) -> dict[str, Any]:
+        return self.secret(self.master_user, self.master_password)
+
+    def new_user(self) -> tuple[str, str]:
+        """A login role with a password and a table of its own."""
+        user, password = short_name("app"), new_password()
+        self.execute(
+            f"CREATE ROLE {user} WITH LOGIN PASSWORD '{password}'",
+            f"CREATE TABLE {user}_data (n int)",
+            f"ALTER TABLE {user}_data OWNER TO {user}",
+        )
+        return user, password
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresInstance]:
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        unavailable("PostgreSQL's initdb is not installed (apt-get install postgresql)")
+    assert bin_dir is not None
+    directory = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    instance = PostgresInstance(directory, free_port(), bin_dir)
+    (directory / "pwfile").write_text(instance.master_password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+        shutil.chown(directory / "pwfile", "postgres", "postgres")
+    try:
+        _as_postgres(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(instance.data),
+                "-U",
+                instance.master_user,
+                f"--pwfile={directory / 'pwfile'}",
+                "--auth=scram-sha-256",
+                "--no-sync",
+            ]
+        )
+        _enable_tls(instance)
+        instance.start()
+        instance.execute("CREATE ROLE tls_only NOLOGIN")
+    except (subprocess.CalledProcessError, OSError) as problem:
+        shutil.rmtree(directory, ignore_errors=True)
+        detail = getattr(problem, "stderr", b"") or b""
+        unavailable(f"cannot start a private PostgreSQL: {problem} {detail.decode()[-500:]}")
+    yield instance
+    try:
+        instance.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _enable_tls(instance: PostgresInstance) -> None:
+    """A self-signed certificate for 127.0.0.1, and members of ``tls_only`` refused any
+    connection without TLS (pg_hba.conf is read first match first)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    crt = certificate.public_bytes(serialization.Encoding.PEM)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for path, data in ((instance.data / "server.crt", crt), (instance.data / "server.key", pem)):
+        path.write_bytes(data)
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres", "postgres")
+    instance.ca_file.write_bytes(crt)
+    hba = instance.data / "pg_hba.conf"
+    hba.write_text(f"hostnossl all +tls_only {HOST}/32 reject\n" + hba.read_text())
+
+
+# --- MariaDB / MySQL: users on the shared server --------------------------------------------
+
+
+@dataclass
+class MariaDB:
+    port: int = 3306
+    created: list[str] = field(default_factory=list)
+
+    def connect(self, user: str = "root", password: str = "", **kwargs: Any) -> Any:
+        import pymysql
+
+        return pymysql.connect(
+            host=HOST, port=self.port, user=user, password=password, connect_timeout=5, **kwargs
+        )
+
+    def can_login(self, user: str, password: str) -> bool:
+        import pymysql
+
+        try:
+            self.connect(user, password).close()
+        except pymysql.MySQLError:
+            return False
+        return True
+
+    def execute(self, *statements: str, user: str = "root", password: str = "") -> None:
+        conn = self.connect(user, password)
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def secret(self, user: str, password: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "engine": "mariadb",
+            "host": HOST,
+            "port": self.port,
+            "username": user,
+            "password": password,
+            "ssl": False,
+            **extra,
+        }
+
+    def new_user(self, *, master: bool = False) -> tuple[str, str]:
+        """A user with a password ('name'@'%'); a master may create users and grant."""
+        user, password = short_name("srm" if master else "app"), new_password()
+        self.created += [user, user + "_clone"]
+        grants = (
+            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION"
+            if master
+            else f"GRANT SELECT ON mysql.db TO '{user}'@'%'"
+        )
+        self.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'", grants)
+        return user, password
+
+    def drop_users(self) -> None:
+        for user in self.created:
+            self.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        self.created.clear()
+
+
+@pytest.fixture
+def mariadb() -> Iterator[MariaDB]:
+    server = MariaDB()
+    try:
+        server.connect().close()
+    except Exception as problem:
+        unavailable(f"no MariaDB on {HOST}:3306 as root ({problem})")
+    yield server
+    server.drop_users()
+
+
+# --- Redis: a private server with ACL users -------------------------------------------------
+
+
+@dataclass
+class RedisInstance:
+    directory: Path
+    port: int
+    master_user: str = "sr_master"
+    master_password: str = field(default_factory=new_password, repr=False)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                str(shutil.which("redis-server")),
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                admin = self.connect("default", "")
+                admin.ping()
+                admin.execute_command(
+                    "ACL",
+                    "SETUSER",
+                    self.master_user,
+                    "on",
+                    f">{self.master_password}",
+                    "~*",
+                    "&*",
+                    "+@all",
+                )
+                # Nobody but the named users from now on.
+                admin.execute_command("ACL", "SETUSER", "default", "off")
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    def connect(self, user: str, password: str) -> Any:
+        import redis
+
+        return redis.Redis(
+            host=HOST, port=self.port, username=user, password=password, socket_timeout=5
+        )
+
+    def can_login(self, user: str, password: str) -> bool:
+        import redis
+
+        conn = self.connect(user, password)
+        try:
+            conn.ping()
+        except redis.RedisError:
+            return False
+        finally:
+            conn.close()
+        return True
+
+    def admin(self) -> Any:
+        return self.connect(self.master_user, self.master_password)
+
+    def secret(self, user: str, password: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "engine": "redis",
+            "host": HOST,
+            "port": self.port,
+            "username": user,
+            "password": password,
+            "ssl": False,
+            **extra,
+        }
+
+    def master_secret(self) -> dict[str, Any]:
+        return self.secret(self.master_user, self.master_password)
+
+    def new_user(self) -> tuple[str, str]:
+        """An ACL user that may read and write keys ``<user>:*`` only."""
+        user, password = short_name("app"), new_password()
+        admin = self.admin()
+        admin.execute_command(
+            "ACL", "SETUSER", user, "on", f">{password}", f"~{user}:*", "+@read", "+@write",
+            "+ping", "+acl|whoami",
+        )  # fmt: skip
+        admin.close()
+        return user, password
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisInstance]:
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed (apt-get install redis-server)")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        unavailable("redis-py is not installed (the rotators extra)")
+    directory = Path(tempfile.mkdtemp(prefix="strongroom-redis-"))
+    instance = RedisInstance(directory, free_port())
+    try:
+        instance.start()
+    except (RuntimeError, OSError) as problem:
+        instance.stop()
+        unavailable(f"cannot start a private Redis: {problem}")
+    yield instance
+    instance.stop()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,146 @@
+"""The built-in rotators' pure parts: names, configuration, TLS choice, redaction, Redis ACL
+rules, the registry, and the CLI shortcut's schedule parsing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import click
+import pytest
+
+from strongroom.cli.rotation import rotation_policy, schedule, window
+from strongroom.rotators import BUILTINS, BY_ENGINE, CODE_DIRECTORY
+from strongroom.rotators import rotation_steps as steps
+from strongroom.rotators.redis_rotation import _PASSWORD_RULE, _RULE
+
+
+def test_alternate_username_swaps_and_refuses_too_long() -> None:
+    assert steps.alternate_username("app", 63) == "app_clone"
+    assert steps.alternate_username("app_clone", 63) == "app"
+    assert steps.alternate_username("x" * 26, 32) == "x" * 26 + "_clone"
+    with pytest.raises(steps.RotationError, match="exceed 32 characters"):
+        steps.alternate_username("x" * 27, 32)
+
+
+@pytest.mark.parametrize(
+    "secret,expected",
+    [
+        ({}, (True, True)),
+        ({"ssl": True}, (True, False)),
+        ({"ssl": False}, (False, False)),
+        ({"ssl": "TRUE"}, (True, False)),
+        ({"ssl": "false"}, (False, False)),
+        ({"ssl": "maybe"}, (True, True)),
+        ({"ssl": 1}, (True, True)),
+    ],
+)
+def test_ssl_config_reads_the_secret_as_aws_templates_do(
+    secret: dict[str, object], expected: tuple[bool, bool]
+) -> None:
+    assert steps.ssl_config(secret) == expected
+
+
+def test_password_rules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PASSWORD_LENGTH", "EXCLUDE_CHARACTERS", "EXCLUDE_NUMBERS"):
+        monkeypatch.delenv(name, raising=False)
+    assert steps.password_rules() == {
+        "PasswordLength": 32,
+        "ExcludeCharacters": ":/@\"'\\",
+        "ExcludeNumbers": False,
+        "ExcludePunctuation": False,
+        "ExcludeUppercase": False,
+        "ExcludeLowercase": False,
+        "RequireEachIncludedType": True,
+    }
+    monkeypatch.setenv("PASSWORD_LENGTH", "20")
+    monkeypatch.setenv("EXCLUDE_CHARACTERS", "xyz")
+    monkeypatch.setenv("EXCLUDE_NUMBERS", "yes")
+    rules = steps.password_rules()
+    assert rules["PasswordLength"] == 20
+    assert rules["ExcludeCharacters"] == "xyz"
+    assert rules["ExcludeNumbers"] is True
+    monkeypatch.setenv("PASSWORD_LENGTH", "twenty")
+    with pytest.raises(steps.RotationError):
+        steps.password_rules()
+
+
+def test_timeouts_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONNECT_TIMEOUT", raising=False)
+    assert steps.connect_timeout() == 5
+    monkeypatch.setenv("STATEMENT_TIMEOUT", "0")
+    with pytest.raises(steps.RotationError):
+        steps.statement_timeout()
+    monkeypatch.setenv("STATEMENT_TIMEOUT", "2.5")
+    assert steps.statement_timeout() == 2.5
+
+
+def test_redact_removes_every_password() -> None:
+    message = "ERR Error in ACL SETUSER modifier '>s3cret': bad; old s3cret, new n3w"
+    assert steps.redact(message, "s3cret", "n3w", "") == (
+        "ERR Error in ACL SETUSER modifier '>***': bad; old ***, new ***"
+    )
+
+
+def test_redis_rules_keep_selectors_and_drop_passwords() -> None:
+    line = "user app on sanitize-payload #5e88489 >x ~app:* resetchannels &news +@read (~k +get)"
+    words = _RULE.findall(line)
+    kept = [rule for rule in words[2:] if not _PASSWORD_RULE.match(rule)]
+    assert kept == [
+        "on",
+        "sanitize-payload",
+        "~app:*",
+        "resetchannels",
+        "&news",
+        "+@read",
+        "(~k +get)",
+    ]
+
+
+def test_every_builtin_names_a_handler_that_exists() -> None:
+    for function in BUILTINS.values():
+        module, name = function.handler.rsplit(".", 1)
+        source = (CODE_DIRECTORY / f"{module}.py").read_text()
+        defined = {
+            node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)
+        }
+        assert name in defined, function
+    for strategies in BY_ENGINE.values():
+        assert set(strategies.values()) <= set(BUILTINS)
+
+
+def test_rotators_import_nothing_of_strongroom() -> None:
+    """They run as top-level modules of the function's code directory."""
+    for path in Path(CODE_DIRECTORY).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("strongroom"), path
+            if isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("strongroom") for alias in node.names)
+
+
+def test_schedule_and_window_parsing() -> None:
+    assert schedule("30d") == "rate(30 days)"
+    assert schedule("1d") == "rate(1 day)"
+    assert schedule("4h") == "rate(4 hours)"
+    assert window("4h") == "4h"
+    for bad in ("30", "d", "3w", "-1d"):
+        with pytest.raises(click.BadParameter):
+            schedule(bad)
+    with pytest.raises(click.BadParameter):
+        window("1d")
+
+
+def test_the_builtins_role_policy_is_scoped_to_builtin_rotated_secrets() -> None:
+    policy = rotation_policy("111122223333")
+    rotate = policy["Statement"][0]
+    assert rotate["Resource"] == "arn:aws:secretsmanager:*:111122223333:secret:*"
+    # Exactly the built-ins (not any function a user names strongroom-something).
+    assert rotate["Condition"] == {
+        "StringLike": {
+            "secretsmanager:resource/AllowRotationLambdaArn": [
+                f"arn:aws:lambda:*:111122223333:function:{name}" for name in sorted(BUILTINS)
+            ]
+        }
+    }
+    assert policy["Statement"][1]["Action"] == "secretsmanager:GetRandomPassword"
