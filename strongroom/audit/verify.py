@@ -17,6 +17,22 @@ For every writer (format: docs/audit-format.md):
 Retention removes whole old files and the digests covering only them, so two things are
 accepted, and nothing else: the oldest remaining digest may chain to a removed digest,
 and the first remaining record may chain to a removed record.
+
+Across writers (docs/audit-format.md, "Writers"):
+
+- digests are periodic even when nothing was logged: two digests of a writer further
+  apart than twice its digest interval are a gap in time (the writer stopped signing, or
+  digests were removed and the chain re-signed);
+- each writer's first digest names the writer before it and that writer's digest: it must
+  be there, unchanged;
+- the registry of writers in the database (audit/writers.py), outside the audit
+  directory, lists every writer, its key and its last digest: a writer deleted whole
+  (first, middle or last), digests removed from a writer's end, a digest signed by
+  another key than the writer registered, are each an error.
+
+The key digests are checked with is anchored outside the audit directory when it can be
+(``--public-key``, ``--fingerprint``, ``--endpoint``: the server's ListPublicKeys, or the
+registry's keys); the ``signing-key.pub`` beside the logs alone is a loud warning.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +53,7 @@ from strongroom.audit import integrity
 from strongroom.audit.corrections import is_correction
 from strongroom.audit.integrity import DIGESTS, HEX64, INTEGRITY, LOGS, ZERO_HASH
 from strongroom.audit.signing import fingerprint, read_public_key
+from strongroom.audit.writers import WriterRow
 
 # Findings about records come first: the first bad record is what an operator looks for.
 _RECORD, _DIGEST, _COVERAGE = 0, 1, 2
@@ -114,6 +132,7 @@ class VerifyResult:
     public_key_fingerprint: str | None
     writers: list[WriterSummary] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    anchor: str = "none"  # where the key checked with came from
 
     @property
     def errors(self) -> list[Finding]:
@@ -138,36 +157,207 @@ class VerifyResult:
             "ok": self.ok,
             "auditDir": str(self.audit_dir),
             "publicKeyFingerprint": self.public_key_fingerprint,
+            "anchor": self.anchor,
             "writers": [w.as_dict() for w in self.writers],
             "firstError": first.as_dict() if first else None,
             "findings": [f.as_dict() for f in self.findings],
         }
 
 
-def verify_audit(audit_dir: Path, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
-    """Check every writer under ``audit_dir``; ``public_key`` defaults to the
-    ``signing-key.pub`` there (copy it somewhere safe and pass it instead)."""
+# The one warning given when nothing outside the audit directory vouches for the key.
+FALLBACK_WARNING = (
+    "UNANCHORED: the digests were checked with {path}, the key stored beside the logs: "
+    "anyone who can edit the audit directory can replace it and re-sign everything. Pass "
+    "--fingerprint (recorded elsewhere), --endpoint (the server's ListPublicKeys) or "
+    "--public-key (a copy kept elsewhere)."
+)
+
+
+def verify_audit(
+    audit_dir: Path,
+    public_key: Ed25519PublicKey | None = None,
+    *,
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+    anchor: str | None = None,
+    fingerprint_given: str | None = None,
+    registry: list[WriterRow] | None = None,
+) -> VerifyResult:
+    """Check every writer under ``audit_dir``.
+
+    The keys digests are checked with, first found: ``trusted`` (fingerprint -> key, e.g.
+    from the server's ListPublicKeys; ``anchor`` says where from), ``public_key`` (a copy
+    kept somewhere safe), the ``registry``'s keys, else the ``signing-key.pub`` beside
+    the logs (a loud warning). ``fingerprint_given`` (recorded outside) must be the
+    fingerprint of the key used. ``registry``: the writers the database lists."""
     findings: list[Finding] = []
-    if public_key is None:
-        key_path = audit_dir / integrity.PUBLIC_KEY_FILE
-        try:
-            public_key = read_public_key(key_path)
-        except FileNotFoundError:
-            if integrity.writers(audit_dir):
-                findings.append(
-                    Finding("error", "-", f"no public key: {key_path} is missing", rank=_DIGEST)
+    key_path = audit_dir / integrity.PUBLIC_KEY_FILE
+    beside: Ed25519PublicKey | None = None
+    try:
+        beside = read_public_key(key_path)
+    except FileNotFoundError:
+        pass
+    except ValueError as problem:
+        findings.append(Finding("error", "-", str(problem), rank=_DIGEST))
+    keys: dict[str, Ed25519PublicKey] | None = None
+    if trusted is not None:
+        keys, used = dict(trusted), anchor or "given keys"
+    elif public_key is not None:
+        keys, used = {fingerprint(public_key): public_key}, anchor or "the --public-key file"
+    elif registry:
+        keys = {
+            row.fingerprint: Ed25519PublicKey.from_public_bytes(row.public_key) for row in registry
+        }
+        used = "the writer registry in the database"
+    elif beside is not None:
+        keys, used = {fingerprint(beside): beside}, f"{key_path} (beside the logs)"
+        if fingerprint_given is None:
+            findings.append(
+                Finding("warning", "-", FALLBACK_WARNING.format(path=key_path), rank=_DIGEST)
+            )
+    else:
+        used = "none"
+        if integrity.writers(audit_dir):
+            findings.append(
+                Finding("error", "-", f"no public key: {key_path} is missing", rank=_DIGEST)
+            )
+    if fingerprint_given is not None and keys is not None:
+        if fingerprint_given not in keys:
+            findings.append(
+                Finding(
+                    "error",
+                    "-",
+                    f"the key from {used} has fingerprint "
+                    f"{', '.join(sorted(keys))}, not the {fingerprint_given} given: "
+                    "the key was replaced",
+                    rank=_DIGEST,
                 )
-        except ValueError as problem:
-            findings.append(Finding("error", "-", str(problem), rank=_DIGEST))
-    result = VerifyResult(audit_dir, fingerprint(public_key) if public_key else None)
+            )
+            keys = {}
+        else:
+            keys = {fingerprint_given: keys[fingerprint_given]}
+            used += f", fingerprint {fingerprint_given[:16]}... confirmed"
+    if beside is not None and keys and fingerprint(beside) not in keys:
+        findings.append(
+            Finding(
+                "error",
+                "-",
+                f"{key_path} holds a key (fingerprint {fingerprint(beside)[:16]}...) that "
+                f"{used} does not vouch for: the public key file was replaced",
+                rank=_DIGEST,
+            )
+        )
+    shown = next(iter(keys)) if keys and len(keys) == 1 else None
+    result = VerifyResult(audit_dir, shown, anchor=used)
     result.findings.extend(findings)
+    rows = {row.writer: row for row in registry or ()}
+    checks: dict[str, _WriterCheck] = {}
     for writer in integrity.writers(audit_dir):
-        check = _WriterCheck(audit_dir, writer, public_key)
+        row = rows.get(writer)
+        check = _WriterCheck(audit_dir, writer, keys, row.fingerprint if row else None)
         summary = check.run()
+        checks[writer] = check
         result.writers.append(summary)
         ordered = sorted(enumerate(check.findings), key=lambda item: (item[1].rank, item[0]))
         result.findings.extend(finding for _, finding in ordered)
+    across = _across_writers(checks, registry)
+    result.findings.extend(across)
+    for summary in result.writers:
+        summary.errors += sum(f.writer == summary.writer for f in across)
     return result
+
+
+def _across_writers(
+    checks: dict[str, _WriterCheck], registry: list[WriterRow] | None
+) -> list[Finding]:
+    """The writers' links to each other, and the registry's list against the files."""
+    found: list[Finding] = []
+
+    def error(writer: str, message: str) -> None:
+        found.append(Finding("error", writer, message, rank=_DIGEST))
+
+    rows = {row.writer: row for row in registry or ()}
+    for writer, check in checks.items():
+        link = check.link
+        if link is _UNKNOWN:
+            continue  # digest 1 is gone (retention) or unreadable (reported)
+        row = rows.get(writer)
+        if link is None:
+            if row is not None and row.previous_writer is not None:
+                error(
+                    writer,
+                    f"the first digest names no writer before it; the registry says "
+                    f"{row.previous_writer} was",
+                )
+            continue
+        assert isinstance(link, dict)
+        previous = str(link.get("writer"))
+        if row is not None and row.previous_writer != previous:
+            error(
+                writer,
+                f"the first digest names {previous} as the writer before it; the registry "
+                f"says {row.previous_writer}",
+            )
+        before = checks.get(previous)
+        retired = rows.get(previous) is not None and rows[previous].retired is not None
+        if before is None:
+            if not retired:
+                error(
+                    writer,
+                    f"writer {previous}, which this writer's first digest names as the one "
+                    "before it, is missing: its logs and digests were deleted",
+                )
+            continue
+        number, hashed = link.get("digestSequence"), link.get("digestHash")
+        if isinstance(number, int) and number in before.digest_hashes:
+            if before.digest_hashes[number] != hashed:
+                error(
+                    writer,
+                    f"the first digest names digest {number} of {previous} with another hash: "
+                    "that digest was replaced",
+                )
+        elif isinstance(number, int) and not before.trimmed:
+            error(
+                writer,
+                f"digest {number} of writer {previous}, which this writer's first digest "
+                "names, is missing: it was deleted",
+            )
+    if registry is None:
+        return found
+    for row in registry:
+        listed = checks.get(row.writer)
+        if listed is None:
+            if row.retired is None:
+                error(
+                    row.writer,
+                    f"writer {row.writer} (registered #{row.ordinal}, started "
+                    f"{integrity.iso(row.started)} on {row.node}) is missing: its logs and "
+                    "digests were deleted",
+                )
+            continue
+        last = row.last_digest_sequence
+        if last is not None and last not in listed.digest_hashes:
+            newest = max(listed.digest_hashes, default=0)
+            if newest < last:
+                error(
+                    row.writer,
+                    f"the registry says this writer wrote digest {last}; the newest here is "
+                    f"{newest or 'none'}: digests were removed from its end",
+                )
+        elif last is not None and listed.digest_hashes.get(last) != row.last_digest_hash:
+            error(
+                row.writer,
+                f"digest {last} differs from the one the registry recorded: it was replaced",
+            )
+    for writer, check in checks.items():
+        if writer not in rows and check.version >= 2:
+            error(
+                writer,
+                "this writer is not in the registry: its files were not written by this deployment",
+            )
+    return found
+
+
+_UNKNOWN: Any = object()  # a writer whose first digest is not there to say its link
 
 
 @dataclass
@@ -189,12 +379,23 @@ class _Entry:
 
 
 class _WriterCheck:
-    def __init__(self, audit_dir: Path, writer: str, public_key: Ed25519PublicKey | None) -> None:
+    def __init__(
+        self,
+        audit_dir: Path,
+        writer: str,
+        keys: dict[str, Ed25519PublicKey] | None,
+        registered_fingerprint: str | None,
+    ) -> None:
         self.audit_dir = audit_dir
         self.writer = writer
-        self.public_key = public_key
-        self.key_fingerprint = fingerprint(public_key) if public_key else None
+        self.keys = keys
+        self.registered_fingerprint = registered_fingerprint
         self.findings: list[Finding] = []
+        # For the checks across writers: digest number -> its hash, the link of digest 1.
+        self.digest_hashes: dict[int, str] = {}
+        self.link: Any = _UNKNOWN
+        self.trimmed = False  # retention removed its oldest digests
+        self.version = 1
         self.summary = WriterSummary(writer)
         # chain state
         self.expected: int | None = None
@@ -288,6 +489,13 @@ class _WriterCheck:
             self.summary.digests += 1
             if not self._signature_ok(digest, rel):
                 continue  # nothing a forged digest says is trusted
+            self.digest_hashes[number] = integrity.digest_hash(digest)
+            self.version = max(self.version, int(digest["version"]))
+            if number == 1 and digest["version"] >= 2:
+                self.link = digest.get("previousWriter")
+            elif previous is None:
+                self.trimmed = True
+            self._timing(digest, previous[1] if previous else None, rel)
             if previous is None:
                 if number == 1 and digest["previousDigestHash"] != ZERO_HASH:
                     self._add(
@@ -345,6 +553,36 @@ class _WriterCheck:
                 entries.append(entry)
         return entries
 
+    def _timing(self, digest: dict[str, Any], previous: dict[str, Any] | None, rel: str) -> None:
+        """Digests are periodic: none may cover more than twice the writer's interval, and
+        each starts where the one before it ended."""
+        interval = digest.get("digestIntervalSeconds")
+        if not isinstance(interval, int | float) or isinstance(interval, bool):
+            return  # a version 1 digest: written only when something was logged
+        start = _seconds(digest["digestStartTime"])
+        end = _seconds(digest["digestEndTime"])
+        if start is None or end is None:
+            return
+        if previous is not None and previous["digestEndTime"] != digest["digestStartTime"]:
+            self._add(
+                "error",
+                f"digest {digest['digestSequence']} starts at {digest['digestStartTime']}, not "
+                f"where digest {previous['digestSequence']} ended "
+                f"({previous['digestEndTime']})",
+                rank=_DIGEST,
+                path=rel,
+            )
+        if end - start > 2 * interval:
+            self._add(
+                "error",
+                f"time gap: no digest from {digest['digestStartTime']} to "
+                f"{digest['digestEndTime']} ({end - start:.0f} s; this writer signs every "
+                f"{interval:g} s): it stopped signing for longer than a period, or digests "
+                "were removed and the rest re-signed",
+                rank=_DIGEST,
+                path=rel,
+            )
+
     def _parse_digest(self, path: Path, rel: str, number: int) -> dict[str, Any] | None:
         try:
             digest = orjson.loads(path.read_bytes())
@@ -358,20 +596,32 @@ class _WriterCheck:
         return digest  # type: ignore[no-any-return]
 
     def _signature_ok(self, digest: dict[str, Any], rel: str) -> bool:
-        if self.public_key is None:
+        if self.keys is None:
             return True  # reported once for the whole run
-        if digest["publicKeyFingerprint"] != self.key_fingerprint:
+        named = digest["publicKeyFingerprint"]
+        registered = self.registered_fingerprint
+        if registered is not None and named != registered:
             self._add(
                 "error",
-                f"signed by another key (fingerprint {digest['publicKeyFingerprint'][:16]}..., "
-                f"expected {str(self.key_fingerprint)[:16]}...)",
+                f"signed by another key (fingerprint {named[:16]}..., the registry says this "
+                f"writer signs with {registered[:16]}...)",
+                rank=_DIGEST,
+                path=rel,
+            )
+            return False
+        key = self.keys.get(named)
+        if key is None:
+            expected = ", ".join(f"{known[:16]}..." for known in sorted(self.keys)) or "none"
+            self._add(
+                "error",
+                f"signed by another key (fingerprint {named[:16]}..., expected {expected})",
                 rank=_DIGEST,
                 path=rel,
             )
             return False
         try:
             signature = base64.b64decode(digest["signature"], validate=True)
-            self.public_key.verify(signature, integrity.signing_input(digest))
+            key.verify(signature, integrity.signing_input(digest))
         except (InvalidSignature, binascii.Error, ValueError):
             self._add(
                 "error",
@@ -682,10 +932,17 @@ def _integrity_problem(marks: Any, writer: str) -> str | None:
     return None
 
 
+def _seconds(text: Any) -> float | None:
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 def _digest_shape_problem(digest: Any, writer: str, number: int) -> str | None:
     if not isinstance(digest, dict):
         return "not a JSON object"
-    if digest.get("version") != integrity.DIGEST_VERSION:
+    if digest.get("version") not in integrity.DIGEST_VERSIONS:
         return f"unknown version {digest.get('version')!r}"
     if digest.get("writer") != writer:
         return f"names writer {digest.get('writer')!r}, not this directory's"

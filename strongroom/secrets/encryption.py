@@ -7,6 +7,7 @@ import hmac
 
 from sqlalchemy import Connection
 
+from strongroom.audit.derived import OnBehalf, on_behalf
 from strongroom.keys.conditions import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord
 from strongroom.protocol.errors import ServiceError
@@ -108,6 +109,8 @@ class SecretEncryption(SecretsBase):
             )
         except ServiceError as error:
             raise _encryption_failure(error) from None
+        if caller is not None:
+            _record_kms_call("GenerateDataKey", key, record, version_id, keySpec="AES_256")
         if key.key_manager == "AWS":
             return sealed, None
         return sealed, ref or record.kms_key_id or key.arn
@@ -136,6 +139,10 @@ class SecretEncryption(SecretsBase):
             )
         except ServiceError:
             raise _decryption_failure() from None
+        if key is not None:  # a caller's read (its key was checked above)
+            _record_kms_call(
+                "Decrypt", key, record, version.version_id, encryptionAlgorithm="SYMMETRIC_DEFAULT"
+            )
         return _Value(version.value_kind, data)
 
     def _same_value(
@@ -151,3 +158,24 @@ class SecretEncryption(SecretsBase):
             return False
         stored = self._open(conn, record, version, caller)
         return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)
+
+
+def _record_kms_call(
+    name: str, key: KeyRecord, record: SecretRecord, version_id: str, **extra: str
+) -> None:
+    """Audit the KMS call made on the caller's behalf (CloudTrail: a KMS event with
+    ``invokedBy: secretsmanager.amazonaws.com`` and the encryption context), written with
+    the request's own record."""
+    on_behalf(
+        OnBehalf(
+            invoked_by="secretsmanager.amazonaws.com",
+            event_source="kms.amazonaws.com",
+            event_name=name,
+            request_parameters={
+                "keyId": key.arn,
+                "encryptionContext": SecretEncryption.context(record.arn, version_id),
+                **extra,
+            },
+            resources=(key.arn,),
+        )
+    )

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.model import OperationModel
 
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
-from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
+from strongroom.audit.derived import Derived, OnBehalf, collecting
+from strongroom.audit.events import (
+    RequestFacts,
+    account_identity,
+    build_event,
+    build_on_behalf_event,
+    cross_account_copies,
+    unverified_identity,
+    user_identity,
+)
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock
 from strongroom.iam.credentials import CredentialStore, Principal
@@ -78,6 +87,13 @@ class _Exchange:
     output: Mapping[str, Any] | None = None
     event_source: str | None = None  # an operator request's; else the service's
     event_id: str | None = None  # the audit event's, once built: a correction reuses it
+    # The resources the request was authorized on (a refused one's too), for its record.
+    checked: list[str] = field(default_factory=list)
+    # What the operation did besides (audit/derived.py): recorded in the same batch.
+    derived: list[Derived] = field(default_factory=list)
+    # The copies delivered to other accounts (eventID, account) and their sharedEventID.
+    copies: list[tuple[str, str]] = field(default_factory=list)
+    shared_event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +203,8 @@ class Stages:
         """Run the operation of a prepared call: its serialized answer, or its error."""
         assert exchange.wire is not None and exchange.operation is not None
         try:
-            with self._store.read():
+            with self._store.read(), collecting() as derived:
+                exchange.derived = derived
                 exchange.output = call.handler(call.caller, exchange.params or {})
             return exchange.wire.serialize(
                 exchange.operation, exchange.output, exchange.facts.request_id
@@ -208,13 +225,27 @@ class Stages:
         return Response(status, {**self._headers(exchange), **headers}, body)
 
     def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
-        """The success already audited did not commit: correct its record (same eventID,
-        the final outcome; audit/corrections.py), which every reader applies."""
+        """The success already audited did not commit: correct its record and the copies
+        other accounts got (same eventIDs, the final outcome; audit/corrections.py), which
+        every reader applies."""
         try:
             exchange.output = None
             event = self._event(exchange, failure)
             event[CORRECTION] = {"reason": COMMIT_FAILED}
-            self._audit.write(event)
+            corrected = [event]
+            if exchange.copies:
+                event["sharedEventID"] = exchange.shared_event_id
+                shown = account_identity(event["userIdentity"])
+                corrected.extend(
+                    {
+                        **event,
+                        "userIdentity": dict(shown),
+                        "eventID": copy_id,
+                        "recipientAccountId": owner,
+                    }
+                    for copy_id, owner in exchange.copies
+                )
+            self._audit.write_many(corrected)
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
@@ -238,17 +269,29 @@ class Stages:
                 "InvalidAction", message or f"Could not find operation {operation_name}"
             )
         exchange.operation = service.model.operation_model(operation_name)
-        exchange.params = exchange.wire.parse(exchange.operation, request)
+        try:
+            exchange.params = exchange.wire.parse(exchange.operation, request)
+        except ServiceError as invalid:
+            if service.invalid_input is None:
+                raise
+            raise service.invalid_input(operation_name, invalid) from None
         principal = exchange.principal
         facts = CallFacts(exchange.facts.source_ip, region)
+        checked = exchange.checked
 
         def authorize(check: Check) -> None:
+            self._authorizer.authorize(principal, check, facts)
+
+        def authorize_named(check: Check) -> None:
+            # The request's own checks name the resources its record lists, refused or not.
+            if check.resource != "*" and "*" not in check.resource:
+                checked.append(check.resource)
             self._authorizer.authorize(principal, check, facts)
 
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
-        service.authorize(caller, operation_name, exchange.params, authorize)
+        service.authorize(caller, operation_name, exchange.params, authorize_named)
         return _Call(handler, caller)
 
     def _route(
@@ -396,6 +439,35 @@ class Stages:
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {"x-amzn-RequestId": exchange.facts.request_id}
 
+    def _events(self, exchange: _Exchange, error: ServiceError | None) -> list[dict[str, Any]]:
+        """Every record a request leaves, written together (one durable batch): its own
+        event, the copies other accounts get of a call on their resources, and what the
+        operation did on the caller's behalf (audit/derived.py), with their copies."""
+        event = self._event(exchange, error)
+        copies = cross_account_copies(event)
+        if copies:
+            exchange.shared_event_id = event["sharedEventID"]
+            exchange.copies = [(copy["eventID"], copy["recipientAccountId"]) for copy in copies]
+        if not exchange.derived:
+            return [event, *copies] if copies else [event]
+        events = [event, *copies]
+        for item in exchange.derived:
+            if isinstance(item, OnBehalf):
+                caused = build_on_behalf_event(
+                    facts=exchange.facts,
+                    identity=event["userIdentity"],
+                    invoked_by=item.invoked_by,
+                    event_source=item.event_source,
+                    event_name=item.event_name,
+                    request_parameters=item.request_parameters,
+                    resources=list(item.resources),
+                )
+            else:
+                caused = item
+            events.append(caused)
+            events.extend(cross_account_copies(caused))
+        return events
+
     def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
         principal = exchange.principal
         identity = (
@@ -437,10 +509,15 @@ class Stages:
 
     @staticmethod
     def _resources(exchange: _Exchange) -> list[str]:
+        """What the service names as the request's resources, and the resources it was
+        authorized on (so a lookup by resource finds who was refused)."""
         if exchange.service is None or exchange.params is None:
             return []
         try:
-            return exchange.service.resources_of(exchange.params, exchange.output)
+            named = exchange.service.resources_of(exchange.params, exchange.output)
         except Exception:  # an audit record without resources beats no audit record
             log.exception("could not name the resources of request %s", exchange.facts.request_id)
-            return []
+            named = []
+        if not exchange.checked:
+            return named
+        return list(dict.fromkeys([*named, *exchange.checked]))
