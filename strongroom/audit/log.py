@@ -688,13 +688,19 @@ class AuditLog:
                 count -= 1
                 continue
             break
-        doomed_digests: list[Path] = []
+        doomed: list[tuple[Path, set[str]]] = []
         for path, names, ended in digests:
             # A digest goes when every file it covers is gone: removed now, or missing
             # already (an interrupted earlier pass) and the digest itself is old enough.
             if names & kept or (names - gone and ended >= cutoff):
                 break
-            doomed_digests.append(path)
+            doomed.append((path, names))
+        if not (count == len(files) and not own):
+            # Empty (idle) digests after the last one that signed a removed file stay: they
+            # chain what remains. With the whole writer gone, they go too.
+            while doomed and not doomed[-1][1]:
+                doomed.pop()
+        doomed_digests = [path for path, _ in doomed]
         removed: list[Path] = []
         for path in [*files[:count], *doomed_digests]:
             try:

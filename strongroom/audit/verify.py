@@ -861,7 +861,10 @@ class _WriterCheck:
         first_record = self.summary.first_sequence
         if entries and first_record is not None:
             first_digest = entries[0].digest
-            if first_record == 1 and first_digest > 1:
+            # Digests before the first that signs records may be empty ones (periodic).
+            if first_record == 1 and any(
+                number not in self.digest_hashes for number in range(1, first_digest)
+            ):
                 self._add(
                     "error",
                     f"digests 1..{first_digest - 1} are missing although the records they "
