@@ -279,6 +279,11 @@ class AuditLog:
     def __repr__(self) -> str:
         return f"AuditLog({str(self.directory)!r}, writer={self.writer!r})"
 
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the key this log's digests are signed with."""
+        return self._signer.fingerprint
+
     def problem(self) -> str | None:
         """Why records cannot be written now, or None: the last append failed (and no
         later one succeeded yet), the directory is not writable, or its disk is full."""
