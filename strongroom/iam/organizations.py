@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from strongroom.audit.derived import service_event
+from strongroom.audit.events import GLOBAL_REGION, MASK, build_service_event
 from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
@@ -160,6 +162,38 @@ def _status_out(row: Any) -> Output:
     if row.failure_reason is not None:
         out["FailureReason"] = row.failure_reason
     return out
+
+
+def _record_result(management: str, status: Output, clock: Clock) -> None:
+    """CloudTrail's ``CreateAccountResult``: the service event that says how the account's
+    creation ended, written with the CreateAccount call's own record."""
+    details = {
+        "createAccountStatus": {
+            "id": status["Id"],
+            "state": status["State"],
+            "accountName": MASK,
+            "requestedTimestamp": status["RequestedTimestamp"].isoformat(),
+            **({"accountId": status["AccountId"]} if "AccountId" in status else {}),
+            **(
+                {"completedTimestamp": status["CompletedTimestamp"].isoformat()}
+                if "CompletedTimestamp" in status
+                else {}
+            ),
+            **({"failureReason": status["FailureReason"]} if "FailureReason" in status else {}),
+        }
+    }
+    service_event(
+        build_service_event(
+            time=clock.now(),
+            event_source="organizations.amazonaws.com",
+            event_name="CreateAccountResult",
+            account_id=management,
+            region=GLOBAL_REGION,
+            invoked_by="AWS Internal",
+            resources=[],
+            details=details,
+        )
+    )
 
 
 def _tags(raw: Sequence[Mapping[str, str]] | None) -> list[list[str]] | None:
@@ -326,7 +360,9 @@ class Organizations:
                 )
             )
             row = self._request(conn, org, request_id)
-        return {"CreateAccountStatus": _status_out(row)}
+        status = _status_out(row)
+        _record_result(org.management_account_id, status, self._clock)
+        return {"CreateAccountStatus": status}
 
     @staticmethod
     def _new_account(conn: Connection) -> str:

@@ -424,9 +424,7 @@ def test_digests_sign_what_was_appended_since_the_previous_one(
     assert_intact(audit_dir)
 
 
-def test_digests_are_written_every_interval_even_when_idle(
-    opened: Any, audit_dir: Path
-) -> None:
+def test_digests_are_written_every_interval_even_when_idle(opened: Any, audit_dir: Path) -> None:
     clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
     log = opened(options=AuditLogOptions(digest_interval=300), clock=clock)
     log.write(event(1))
