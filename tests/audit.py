@@ -3,6 +3,7 @@ and the records as written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,14 @@ import orjson
 from tests.server import STRONGROOM
 
 
-def audit(*args: str) -> subprocess.CompletedProcess[str]:
+def audit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``strongroom audit ARGS``; ``env`` is added to this process's environment."""
     return subprocess.run(
-        [str(STRONGROOM), "audit", *args], capture_output=True, text=True, timeout=120
+        [str(STRONGROOM), "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
