@@ -35,6 +35,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -260,19 +261,26 @@ class AuditLog:
         # registry, which orders every writer) and anchors this writer's chain in time.
         self._registry = registry
         self._link: Link | None = None
+        self._opened = now
         if registry is None:
             self._digest()
         else:
-            registry.register(
-                Registration(
-                    self.writer,
-                    now,
-                    signer.public_bytes,
-                    signer.fingerprint,
-                    self.options.digest_interval,
-                ),
-                self._first_digest,
-            )
+            try:
+                registry.register(
+                    Registration(
+                        self.writer,
+                        now,
+                        signer.public_bytes,
+                        signer.fingerprint,
+                        self.options.digest_interval,
+                    ),
+                    self._first_digest,
+                )
+            except BaseException:
+                # Not registered: leave no digest behind that names a writer verify would
+                # then find missing from the registry.
+                shutil.rmtree(directory / DIGESTS / self.writer, ignore_errors=True)
+                raise
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -595,8 +603,11 @@ class AuditLog:
     # --- digests -----------------------------------------------------------------------------
 
     def _first_digest(self, link: Link | None) -> tuple[int, str]:
-        """Digest 1, naming ``link`` (called by the registry while it holds its order)."""
+        """Digest 1, naming ``link`` (called by the registry while it holds its order;
+        again, replacing it, if the registry has to retry)."""
         self._link = link
+        self._digest_sequence, self._previous_digest = 0, ZERO_HASH
+        self._digest_start = self._opened
         self._digest()
         return self._digest_sequence, self._previous_digest
 
