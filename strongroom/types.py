@@ -9,7 +9,7 @@ each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -205,7 +205,12 @@ class Functions(Protocol):
 
 # --- how a served service is described -------------------------------------------------------
 
-Handler = Callable[[Any, Mapping[str, Any]], Mapping[str, Any] | None]
+# An operation that waits on something outside the store (Lambda's Invoke runs a process)
+# is a coroutine function: the pipeline awaits it outside any transaction, and it writes
+# what it must in its own.
+Handler = Callable[
+    [Any, Mapping[str, Any]], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None
+]
 # (caller, operation, params) -> what the authorizer must allow before the operation runs.
 CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
 # (caller, the check refused, the refusal) -> the error to raise instead, when a service

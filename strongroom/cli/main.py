@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from strongroom.cli.audit import audit
+from strongroom.cli.functions import functions
 from strongroom.cli.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from strongroom.cli.operator import COMMANDS, print_shares, provider_choice, root_key_options
 from strongroom.server.config import DEFAULT_PORT, load_settings
@@ -260,6 +261,7 @@ for _command in COMMANDS:
 for _command in LIFECYCLE_COMMANDS:
     main.add_command(_command)
 main.add_command(audit)
+main.add_command(functions)
 
 
 if __name__ == "__main__":

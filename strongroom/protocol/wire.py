@@ -2,7 +2,12 @@
 
 JSON 1.1 services are addressed by ``X-Amz-Target``; Query services (IAM, STS) by the
 ``Action`` form field and, since every client sends every service to the same endpoint,
-by the service named in the SigV4 credential scope.
+by the service named in the SigV4 credential scope; REST-JSON services (Lambda) by the
+method and path (:class:`strongroom.protocol.rest_json.RestRoutes`).
+
+A wire's ``serialize`` answers headers and body; a status other than 200 (REST-JSON's
+``responseCode`` and ``statusCode`` members) travels as the pseudo-header
+:data:`STATUS_HEADER`, which the pipeline takes out before answering.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel, ServiceModel
 
-from strongroom.protocol import json_codec
+from strongroom.protocol import json_codec, rest_json
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+STATUS_HEADER = ":status"
 
 
 class Wire(Protocol):
@@ -97,13 +103,38 @@ class QueryWire:
         )
 
 
+class RestJsonWire:
+    def __init__(self, model: ServiceModel) -> None:
+        self._model = model
+        self.routes = rest_json.RestRoutes(model)
+
+    def parse(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
+        return rest_json.parse_input(operation, request)
+
+    def serialize(
+        self, operation: OperationModel, output: Mapping[str, Any] | None, request_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        status, headers, body = rest_json.serialize_output(operation, output)
+        if status != 200:
+            headers[STATUS_HEADER] = str(status)
+        return headers, body
+
+    def error(self, error: ServiceError, request_id: str) -> tuple[int, dict[str, str], bytes]:
+        return rest_json.error_response(error, self._model)
+
+
 def wire_code(wire: Wire | None, code: str) -> str:
     """An error's code as the client receives it over ``wire``."""
     return _QUERY_CODES.get(code, code) if isinstance(wire, QueryWire) else code
 
 
 def wire_for(model: ServiceModel) -> Wire:
-    return QueryWire(model) if model.metadata.get("protocol") == "query" else JsonWire()
+    protocol = model.metadata.get("protocol")
+    if protocol == "query":
+        return QueryWire(model)
+    if protocol == "rest-json":
+        return RestJsonWire(model)
+    return JsonWire()
 
 
 def looks_like_query(request: HttpRequest, headers: Mapping[str, str]) -> bool:

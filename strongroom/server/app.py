@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
 from strongroom.ids import unique_id
+from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.rest_json import RestRoutes
 from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
 from strongroom.server.bodies import read_body
@@ -106,7 +108,7 @@ class AwsEndpoint:
             return
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in _METHODS:
+        if scope["type"] != "http" or not self._for_aws(scope):
             await self._other(scope, receive, send)
             return
         current = self._gate.deployment
@@ -128,8 +130,22 @@ class AwsEndpoint:
         await send({"type": "http.response.start", "status": result.status, "headers": headers})
         await send({"type": "http.response.body", "body": result.body})
 
+    def _for_aws(self, scope: Scope) -> bool:
+        """``POST /`` or ``GET /`` (JSON and Query services), or a path of a REST service
+        (Lambda's ``/2015-03-31/...``), by any method."""
+        path = scope["path"]
+        if path == "/":
+            return scope["method"] in _METHODS
+        return path.startswith(_REST_PREFIXES) and scope["method"] in _REST_METHODS
+
 
 _METHODS = frozenset(("POST", "GET"))
+_REST_METHODS = frozenset(("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD"))
+# The first path segment of every REST-JSON operation served (Lambda's API versions);
+# known without an open deployment, so a sealed server answers them with its 503.
+_REST_PREFIXES = tuple(
+    prefix + "/" for prefix in sorted(RestRoutes(service_model("lambda")).prefixes)
+)
 
 
 async def _purge_loop(gate: SealGate, interval: float) -> None:
@@ -180,6 +196,7 @@ def app_from_environment() -> ASGIApp:
             barrier=barrier,
             audit=settings.audit_options(),
             cache_entries=settings.cache_entries,
+            endpoint=settings.endpoint(),
         ),
     )
     return create_app(gate, settings)

@@ -59,6 +59,16 @@ class Settings:
             retention_days=self.audit_retention_days,
         )
 
+    def endpoint(self) -> str:
+        """Where this server is reached from the host itself: the address a function's
+        process calls back on (AWS_ENDPOINT_URL)."""
+        host = self.host
+        if host in ("0.0.0.0", "", "::"):  # noqa: S104 - the wildcard, not a bind
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
     def connection_limits(self) -> ConnectionLimits:
         return ConnectionLimits(self.header_timeout, self.body_timeout, self.max_connections)
 

@@ -4,6 +4,7 @@ credentials and the services."""
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
 from strongroom.audit.writers import StoreRegistry
 from strongroom.clock import Clock, SystemClock, now_ms
+from strongroom.functions.api import lambda_spec
+from strongroom.functions.logs import FunctionLogs, logs_spec
+from strongroom.functions.service import FunctionService
 from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.iam.mfa import MfaDevices
@@ -38,6 +42,8 @@ DEV_ACCOUNT = "000000000000"
 DEV_ACCESS_KEY = "test"
 DEV_SECRET_KEY = "test"  # noqa: S105 - the documented development credential
 TOKEN_KEY = "next-token-key"  # noqa: S105 - the name of a setting
+# Where a function's process reaches this server (AWS_ENDPOINT_URL), unless told otherwise.
+DEFAULT_ENDPOINT = "http://127.0.0.1:8420"
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,12 @@ class Deployment:
     secrets: SecretsManager
     pipeline: Pipeline
     audit: AuditLog
+    # The Lambda-compatible function service; as types.Functions, what rotation invokes.
+    functions: FunctionService | None = None
 
     def close(self) -> None:
+        if self.functions is not None:
+            self.functions.close()  # no invocation's process outlives the deployment
         self.pipeline.close()  # the writes still waiting are served (and audited) first
         self.audit.close()  # the queued records, a final signed digest
         self.store.dispose()
@@ -139,6 +149,7 @@ def open_deployment(
     audit: AuditLogOptions | None = None,
     cache_entries: int = DEFAULT_CACHE_ENTRIES,
     barrier: Barrier | None = None,
+    endpoint: str = DEFAULT_ENDPOINT,
 ) -> Deployment:
     """Open ``data_dir`` behind ``barrier`` (a server worker's: the keyholder's), or under
     ``root_key``; without either, recover the key unattended (key file, or PIN/passphrase
@@ -167,6 +178,17 @@ def open_deployment(
     )
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)
+    functions = FunctionService(
+        store,
+        barrier,
+        clock,
+        identities,
+        credentials,
+        endpoint=endpoint,
+        # Invocations' working directories: outside the data directory, whose path a
+        # function must not learn; removed when the deployment closes.
+        scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
+    )
     pipeline = Pipeline(
         [
             secretsmanager_spec(secrets),
@@ -178,6 +200,8 @@ def open_deployment(
             iam_spec(identities, mfa),
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
+            lambda_spec(functions),
+            logs_spec(FunctionLogs(store, tokens)),
         ],
         store,
         credentials,
@@ -186,5 +210,5 @@ def open_deployment(
         clock,
     )
     return Deployment(
-        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log
+        data_dir, store, barrier, clock, credentials, keys, secrets, pipeline, audit_log, functions
     )

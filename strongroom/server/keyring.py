@@ -6,6 +6,7 @@ table are declared here, where the deployment that creates them is assembled."""
 from __future__ import annotations
 
 from strongroom.audit import signing
+from strongroom.functions import repository as functions
 from strongroom.iam import credentials, mfa
 from strongroom.keys import rekey
 from strongroom.keys.rekey import SealedColumn
@@ -26,4 +27,5 @@ ROOT_SEALED: tuple[SealedColumn, ...] = (
     *mfa.ROOT_SEALED,
     SEALED_SETTINGS,
     rekey.KMS_MATERIAL,
+    *functions.ROOT_SEALED,
 )

@@ -75,6 +75,10 @@ class Pipeline(Stages):
                 return await self._batched(lambda: self._execute(request, source_ip))
             if isinstance(prepared, ServiceError):
                 return await self._answer(exchange, prepared)  # refused: nothing to write
+            if prepared.awaits:
+                # It waits on something else (Invoke runs a process): never in the write
+                # batch; it writes what it must in its own transactions.
+                return await self._answer(exchange, await self._perform_async(exchange, prepared))
             return await self._batched(lambda: (exchange, self._perform(exchange, prepared)))
         try:
             with self._store.reads_only():

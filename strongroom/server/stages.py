@@ -10,6 +10,8 @@ batches, each in its unit of work) is :mod:`strongroom.server.pipeline`."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +47,10 @@ from strongroom.protocol.errors import (
 from strongroom.protocol.limits import BodyLimits
 from strongroom.protocol.service import Handler, ServiceSpec
 from strongroom.protocol.wire import (
+    STATUS_HEADER,
     JsonWire,
     QueryWire,
+    RestJsonWire,
     Wire,
     looks_like_query,
     query_action,
@@ -103,9 +107,18 @@ class _Call:
     handler: Handler
     caller: Caller
 
+    @property
+    def awaits(self) -> bool:
+        """Whether the operation is a coroutine, served outside any transaction."""
+        return inspect.iscoroutinefunction(self.handler)
+
 
 _Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
 _Work = Callable[[], tuple[_Exchange, _Outcome]]
+
+
+async def _awaited(pending: Any) -> Any:
+    return await pending
 
 
 def _error_of(outcome: object) -> ServiceError | None:
@@ -131,6 +144,11 @@ class Stages:
             spec.signing_name: spec for spec in services if spec.protocol == "query"
         }
         self._wires = {spec.name: wire_for(spec.model) for spec in services}
+        self._rest = [
+            (spec, wire)
+            for spec in services
+            if isinstance(wire := self._wires[spec.name], RestJsonWire)
+        ]
         self.services = tuple(services)
         self.body_limits = BodyLimits(spec.name for spec in services)
         self._store = store
@@ -205,7 +223,10 @@ class Stages:
         try:
             with self._store.read(), collecting() as derived:
                 exchange.derived = derived
-                exchange.output = call.handler(call.caller, exchange.params or {})
+                output = call.handler(call.caller, exchange.params or {})
+                if inspect.isawaitable(output):  # served blocking (Pipeline.handle)
+                    output = asyncio.run(_awaited(output))
+                exchange.output = output
             return exchange.wire.serialize(
                 exchange.operation, exchange.output, exchange.facts.request_id
             )
@@ -215,9 +236,35 @@ class Stages:
             log.exception("request %s failed", exchange.facts.request_id)
             return internal_error()
 
+    async def _perform_async(self, exchange: _Exchange, call: _Call) -> _Outcome:
+        """Await an operation that is a coroutine (:attr:`_Call.awaits`), outside any
+        transaction: its serialized answer, or its error."""
+        assert exchange.wire is not None and exchange.operation is not None
+        try:
+            with collecting() as derived:
+                exchange.derived = derived
+                output = call.handler(call.caller, exchange.params or {})
+                exchange.output = await output if inspect.isawaitable(output) else output
+            return exchange.wire.serialize(
+                exchange.operation, exchange.output, exchange.facts.request_id
+            )
+        except ServiceError as raised:
+            return raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return internal_error()
+
+    def serves_path(self, path: str) -> bool:
+        """Whether ``path`` belongs to a REST service served here (``/2015-03-31/...``)."""
+        return any(wire.routes.serves_path(path) for _spec, wire in self._rest)
+
     def _success(self, exchange: _Exchange, answer: tuple[dict[str, str], bytes]) -> Response:
         response_headers, body = answer
-        return Response(200, {**self._headers(exchange), **response_headers}, body)
+        status = 200
+        if STATUS_HEADER in response_headers:
+            response_headers = dict(response_headers)
+            status = int(response_headers.pop(STATUS_HEADER))
+        return Response(status, {**self._headers(exchange), **response_headers}, body)
 
     def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
         wire = exchange.wire or JsonWire()
@@ -299,6 +346,16 @@ class Stages:
     ) -> tuple[ServiceSpec, str]:
         """Which service and operation a request is for, before anything is trusted."""
         target = headers.get("x-amz-target")
+        if not target and request.path not in ("/", ""):
+            for spec, wire in self._rest:
+                found = wire.routes.match(request.method, request.path, request.query)
+                if found is not None:
+                    return spec, found
+            raise ServiceError(
+                "UnknownOperationException",
+                f"Strongroom serves no {request.method} {request.path}.",
+                status=404,
+            )
         if target:
             prefix, _, operation_name = target.rpartition(".")
             service = self._by_prefix.get(prefix)

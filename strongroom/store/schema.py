@@ -445,3 +445,55 @@ create_account_requests = Table(
     Column("requested_ms", BigInteger, nullable=False),
     Column("completed_ms", BigInteger),
 )
+
+# Lambda-compatible functions (strongroom/functions) -----------------------------------------
+
+# A function: its configuration, its code (a zip, AES-256-GCM under the function's own data
+# key, which the root barrier seals, bound to the ARN) and its resource policy.
+lambda_functions = Table(
+    "lambda_functions",
+    metadata,
+    Column("arn", String(256), primary_key=True),  # arn:aws:lambda:REGION:ACCT:function:NAME
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("role", String(2048), nullable=False),
+    Column("handler", String(128), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("memory_size", Integer, nullable=False),
+    Column("data_key", LargeBinary, nullable=False),  # root-sealed, bound to the ARN
+    Column("environment", LargeBinary),  # sealed under data_key; None: no variables
+    Column("code", LargeBinary, nullable=False),  # the zip, sealed under data_key
+    Column("code_sha256", String(64), nullable=False),  # base64 SHA-256, as CodeSha256
+    Column("code_size", BigInteger, nullable=False),
+    Column("policy", Text),  # the resource policy (AddPermission), None when empty
+    Column("tags", JSON),
+    Column("revision_id", String(36), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "region", "name", name="uq_lambda_functions_name"),
+)
+
+# One invocation's log (START ... END, REPORT): what the function wrote to stdout/stderr.
+lambda_invocations = Table(
+    "lambda_invocations",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("function_arn", String(256), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("function_name", String(64), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("outcome", String(32), nullable=False),  # ok, Unhandled, timeout, memory
+    Column("log", Text, nullable=False),
+)
+Index(
+    "ix_lambda_invocations_function",
+    lambda_invocations.c.account_id,
+    lambda_invocations.c.region,
+    lambda_invocations.c.function_name,
+    lambda_invocations.c.started_ms,
+)

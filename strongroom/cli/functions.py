@@ -1,0 +1,79 @@
+"""``strongroom functions``: what the function service ran.
+
+``logs`` reads a function's invocation logs from a running server, through its
+CloudWatch Logs subset (``FilterLogEvents`` on ``/aws/lambda/NAME``), signed with the
+usual AWS credentials (environment, profile): the caller needs ``logs:FilterLogEvents``
+on the log group, like any client.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8420"
+
+
+@click.group()
+def functions() -> None:
+    """Lambda-compatible functions: their invocation logs."""
+
+
+@functions.command()
+@click.argument("name")
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help=f"The server [default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT}].",
+)
+@click.option("--region", default=None, help="The Region [default: $AWS_REGION or us-east-1].")
+@click.option("--filter", "pattern", default="", help="Only lines with every term given.")
+@click.option("--limit", type=int, default=1000, show_default=True, help="At most this many lines.")
+def logs(name: str, endpoint_url: str | None, region: str | None, pattern: str, limit: int) -> None:
+    """Show the logs of function NAME's invocations (START ... END, REPORT), oldest first."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "logs",
+        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        region_name=region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    )
+    console = Console(highlight=False)
+    events: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}", "filterPattern": pattern}
+    try:
+        while len(events) < limit:
+            page = client.filter_log_events(**request, limit=min(10_000, limit - len(events)))
+            events.extend(page.get("events", []))
+            if not page.get("nextToken"):
+                break
+            request["nextToken"] = page["nextToken"]
+    except ClientError as failed:
+        error = failed.response.get("Error", {})
+        if error.get("Code") == "ResourceNotFoundException":
+            raise click.ClickException(f"{name} has no invocation logs (yet).") from None
+        raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as failed:
+        raise click.ClickException(str(failed)) from None
+    stream = None
+    for event in events:
+        if event["logStreamName"] != stream:
+            stream = event["logStreamName"]
+            console.rule(Text(stream, style="bold"))
+        console.print(_styled(event["message"].rstrip("\n")))
+
+
+def _styled(line: str) -> Text:
+    if line.startswith(("START ", "END ", "REPORT ")):
+        return Text(line, style="dim")
+    if line.startswith("[ERROR]") or "Task timed out" in line or line.startswith("Runtime."):
+        return Text(line, style="bold red")
+    return Text(line)

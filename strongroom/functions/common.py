@@ -1,0 +1,93 @@
+"""What the function service's modules share: names, ARNs, Lambda's errors."""
+
+from __future__ import annotations
+
+import re
+
+from strongroom.protocol.errors import ServiceError
+
+SERVICE_PRINCIPAL = "lambda.amazonaws.com"
+RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
+DEFAULT_TIMEOUT = 3  # seconds, as Lambda
+DEFAULT_MEMORY = 128  # MB, as Lambda
+MAX_ZIP_BYTES = 50 * 1000 * 1000  # a direct upload, zipped
+MAX_UNZIPPED_BYTES = 250 * 1000 * 1000  # the deployment package, unzipped
+MAX_POLICY_BYTES = 20 * 1024  # a function's resource policy
+# Keys a function's own variables may not set (Lambda's reserved environment variables).
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+_PARTIAL = re.compile(r"(?P<account>\d{12}):function:(?P<name>[a-zA-Z0-9_-]+)")
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def function_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
+def name_parts(reference: str, region: str, account: str) -> tuple[str, str, str]:
+    """(region, account, name) of a FunctionName as Lambda takes it: a name, a full ARN
+    or a partial ARN (``123456789012:function:name``)."""
+    match = _ARN.fullmatch(reference)
+    if match is not None:
+        if match.group("qualifier") not in (None, "$LATEST"):
+            raise not_found(reference)  # versions and aliases are not served
+        return match.group("region"), match.group("account"), match.group("name")
+    match = _PARTIAL.fullmatch(reference)
+    if match is not None:
+        return region, match.group("account"), match.group("name")
+    if _NAME.fullmatch(reference) is None:
+        raise invalid_parameter(f"Function name {reference!r} is not valid.")
+    return region, account, reference
+
+
+def not_found(what: str) -> ServiceError:
+    return ServiceError("ResourceNotFoundException", f"Function not found: {what}", 404)
+
+
+def no_policy() -> ServiceError:
+    return ServiceError(
+        "ResourceNotFoundException", "The resource you requested does not exist.", 404
+    )
+
+
+def conflict(message: str) -> ServiceError:
+    return ServiceError("ResourceConflictException", message, 409)
+
+
+def invalid_parameter(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterValueException", message)
+
+
+def builtin_refused(name: str) -> ServiceError:
+    """A built-in function is part of the server: it cannot be changed or deleted."""
+    return ServiceError(
+        "AccessDeniedException",
+        f"Function {name} is a Strongroom built-in rotation function; it cannot be changed "
+        "or deleted.",
+        403,
+    )

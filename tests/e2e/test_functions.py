@@ -1,0 +1,580 @@
+"""The Lambda-compatible function service end to end (issue 14 §3): through a real server
+process, driven by the AWS CLI and boto3. Each function runs in its own process with
+its execution role's credentials and calls back through the pipeline."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws import ACCOUNT, aws_error
+from tests.server import DEV_CREDENTIALS, STRONGROOM, ServerProcess
+
+AWS = Path(sys.executable).with_name("aws")
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def package(source: str, module: str = "lambda_function") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{module}.py", source)
+    return buffer.getvalue()
+
+
+ECHO = """
+import boto3
+
+def lambda_handler(event, context):
+    print("event", event)
+    return {
+        "event": event,
+        "name": context.function_name,
+        "request": context.aws_request_id,
+        "remaining": context.get_remaining_time_in_millis() > 0,
+        "who": boto3.client("sts").get_caller_identity()["Arn"],
+    }
+"""
+
+READS_SECRET = """
+import os
+import boto3
+
+def lambda_handler(event, context):
+    client = boto3.client("secretsmanager", endpoint_url=os.environ["SECRETS_MANAGER_ENDPOINT"])
+    return client.get_secret_value(SecretId=event["SecretId"])["SecretString"]
+"""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def iam(server: ServerProcess) -> Any:
+    return server.client("iam")
+
+
+@pytest.fixture
+def lam(server: ServerProcess) -> Any:
+    return server.client("lambda")
+
+
+@pytest.fixture
+def role(iam: Any) -> str:
+    """An execution role Lambda may assume, with no permissions of its own."""
+    created = iam.create_role(
+        RoleName=unique("fn-role"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )
+    return str(created["Role"]["Arn"])
+
+
+def create(lam: Any, role: str, source: str = ECHO, **extra: Any) -> dict[str, Any]:
+    configuration: dict[str, Any] = lam.create_function(
+        FunctionName=extra.pop("FunctionName", unique("fn")),
+        Runtime="python3.11",
+        Role=role,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": package(source)},
+        **extra,
+    )
+    return configuration
+
+
+def invoke(lam: Any, name: str, event: Any, **extra: Any) -> tuple[dict[str, Any], Any]:
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **extra)
+    return answer, json.loads(answer["Payload"].read())
+
+
+def test_cli_create_permission_invoke(server: ServerProcess, role: str, tmp_path: Path) -> None:
+    """The documented path: `aws lambda create-function --zip-file fileb://...`,
+    `add-permission --principal secretsmanager.amazonaws.com`, invoke."""
+    name = unique("cli")
+    zip_path = tmp_path / "function.zip"
+    zip_path.write_bytes(package(ECHO))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": DEV_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": DEV_CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_PAGER": "",
+    }
+
+    def aws(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(AWS), "lambda", *args, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    created = aws(
+        "create-function",
+        "--function-name",
+        name,
+        "--runtime",
+        "python3.11",
+        "--role",
+        role,
+        "--handler",
+        "lambda_function.lambda_handler",
+        "--zip-file",
+        f"fileb://{zip_path}",
+        "--timeout",
+        "30",
+    )
+    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    assert created["Timeout"] == 30 and created["MemorySize"] == 128
+    permission = aws(
+        "add-permission",
+        "--function-name",
+        name,
+        "--statement-id",
+        "SecretsManagerAccess",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "secretsmanager.amazonaws.com",
+    )
+    statement = json.loads(permission["Statement"])
+    assert statement["Principal"] == {"Service": "secretsmanager.amazonaws.com"}
+    out = tmp_path / "out.json"
+    invoked = aws(
+        "invoke",
+        "--function-name",
+        name,
+        "--payload",
+        '{"hello": "world"}',
+        "--log-type",
+        "Tail",
+        str(out),
+    )
+    assert invoked["StatusCode"] == 200 and "FunctionError" not in invoked
+    result = json.loads(out.read_text())
+    assert result["event"] == {"hello": "world"}
+    role_name = role.rsplit("/", 1)[1]
+    assert result["who"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{name}"
+    tail = base64.b64decode(invoked["LogResult"]).decode()
+    assert "START RequestId:" in tail and "event {'hello': 'world'}" in tail
+    assert f"END RequestId: {result['request']}" in tail and "REPORT RequestId:" in tail
+
+
+def test_role_policy_decides_what_the_function_reaches(
+    server: ServerProcess, iam: Any, lam: Any, role: str
+) -> None:
+    sm = server.client()
+    secret = sm.create_secret(Name=unique("fn-secret"), SecretString="s3cr3t-value")
+    name = create(lam, role, READS_SECRET, Timeout=30)["FunctionName"]
+    # The role allows nothing yet: the function's call is refused by the pipeline.
+    answer, error = invoke(lam, name, {"SecretId": secret["ARN"]})
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "ClientError"  # botocore's, raised in the function
+    assert "(AccessDeniedException)" in error["errorMessage"]
+    assert "secretsmanager:GetSecretValue" in error["errorMessage"]
+    assert error["stackTrace"]
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": secret["ARN"],
+                    }
+                ],
+            }
+        ),
+    )
+    answer, value = invoke(lam, name, {"SecretId": secret["ARN"]})
+    assert "FunctionError" not in answer and value == "s3cr3t-value"
+
+
+def test_permission_and_policy(lam: Any, role: str) -> None:
+    name = create(lam, role)["FunctionName"]
+    aws_error(
+        lam.get_policy,
+        FunctionName=name,
+        code="ResourceNotFoundException",
+        message="The resource you requested does not exist.",
+        status=404,
+    )
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="sm",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+        SourceAccount=ACCOUNT,
+    )
+    before = lam.get_policy(FunctionName=name)
+    aws_error(
+        lam.add_permission,
+        FunctionName=name,
+        StatementId="sm",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+        code="ResourceConflictException",
+        status=409,
+    )
+    assert lam.get_policy(FunctionName=name)["Policy"] == before["Policy"]
+    policy = json.loads(before["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}
+    aws_error(
+        lam.remove_permission,
+        FunctionName=name,
+        StatementId="other",
+        code="ResourceNotFoundException",
+        status=404,
+    )
+    lam.remove_permission(FunctionName=name, StatementId="sm")
+    aws_error(lam.get_policy, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+RAISES = """
+def lambda_handler(event, context):
+    print("about to fail")
+    raise ValueError("the rotation step failed")
+"""
+
+SLEEPS = """
+import time
+
+def lambda_handler(event, context):
+    print("sleeping")
+    time.sleep(60)
+"""
+
+EATS_MEMORY = """
+def lambda_handler(event, context):
+    hog = []
+    while True:
+        hog.append(bytearray(16 * 1024 * 1024))
+"""
+
+SPAWNS = """
+import subprocess, sys
+
+def lambda_handler(event, context):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    return {"child": child.pid}
+"""
+
+SHOWS_ENVIRONMENT = """
+import os
+
+def lambda_handler(event, context):
+    return dict(os.environ)
+"""
+
+
+def test_a_raised_exception_is_an_unhandled_function_error(lam: Any, role: str) -> None:
+    name = create(lam, role, RAISES)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["StatusCode"] == 200 and answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "the rotation step failed"
+    assert any("raise ValueError" in frame for frame in error["stackTrace"])
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "about to fail" in tail and "[ERROR] ValueError: the rotation step failed" in tail
+
+
+def test_the_timeout_kills_the_invocation(lam: Any, role: str) -> None:
+    name = create(lam, role, SLEEPS, Timeout=1)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "sleeping" in tail and "Task timed out after 1.00 seconds" in tail
+
+
+def test_memory_is_enforced(lam: Any, role: str) -> None:
+    name = create(lam, role, EATS_MEMORY, MemorySize=128, Timeout=30)["FunctionName"]
+    answer, error = invoke(lam, name, {}, LogType="Tail")
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.OutOfMemory"
+    assert "Runtime exited with error" in error["errorMessage"]
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "Runtime.OutOfMemory" in tail and "Memory Size: 128 MB" in tail
+
+
+def test_nothing_outlives_the_invocation(lam: Any, role: str) -> None:
+    name = create(lam, role, SPAWNS, Timeout=30)["FunctionName"]
+    _answer, result = invoke(lam, name, {})
+    child = int(result["child"])
+    # The child the function started was killed with it (at most a zombie left to reap).
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, role: str) -> None:
+    name = create(
+        lam,
+        role,
+        SHOWS_ENVIRONMENT,
+        Environment={"Variables": {"DB_HOST": "db.internal", "MODE": "test"}},
+    )["FunctionName"]
+    _answer, seen = invoke(lam, name, {})
+    assert seen["DB_HOST"] == "db.internal" and seen["MODE"] == "test"
+    assert seen["AWS_ENDPOINT_URL"] == seen["SECRETS_MANAGER_ENDPOINT"] == server.url
+    assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert seen["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert seen["AWS_ACCESS_KEY_ID"].startswith("ASIA") and seen["AWS_SESSION_TOKEN"]
+    assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    # Nothing of the server's own environment (its settings, paths, the test's variables).
+    leaked = {key for key in seen if key.startswith(("STRONGROOM", "PYTEST", "VIRTUAL_ENV"))}
+    assert leaked == set()
+    assert not any(str(value).startswith("/dev/shm/strongroom-dev") for value in seen.values())
+
+
+def test_reserved_variables_are_refused(lam: Any, role: str) -> None:
+    name = unique("reserved")
+    aws_error(
+        create,
+        lam,
+        role,
+        FunctionName=name,
+        Environment={"Variables": {"AWS_REGION": "eu-west-1"}},
+        code="InvalidParameterValueException",
+    )
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_pass_role_is_needed_to_create_a_function(
+    server: ServerProcess, iam: Any, lam: Any, role: str
+) -> None:
+    user = unique("fn-user")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="functions",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    theirs = server.client(
+        "lambda",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    name = unique("no-pass")
+    error = aws_error(
+        create, theirs, role, FunctionName=name, code="AccessDeniedException", status=403
+    )
+    assert "iam:PassRole" in error["Message"] and role in error["Message"]
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="pass",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:PassRole",
+                        "Resource": role,
+                        "Condition": {
+                            "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+                        },
+                    }
+                ],
+            }
+        ),
+    )
+    assert create(theirs, role, FunctionName=name)["FunctionName"] == name
+
+
+def test_a_role_lambda_may_not_assume_is_refused(iam: Any, lam: Any) -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    other = iam.create_role(
+        RoleName=unique("not-lambda"), AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    name = unique("bad-role")
+    aws_error(
+        create,
+        lam,
+        other["Role"]["Arn"],
+        FunctionName=name,
+        code="InvalidParameterValueException",
+        message="The role defined for the function cannot be assumed by Lambda.",
+    )
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_update_list_and_delete(lam: Any, role: str) -> None:
+    created = create(lam, role)
+    name = created["FunctionName"]
+    aws_error(create, lam, role, FunctionName=name, code="ResourceConflictException", status=409)
+    listed = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert name in listed
+    got = lam.get_function(FunctionName=created["FunctionArn"])
+    assert (
+        got["Configuration"]
+        == {
+            **created,
+            "ResponseMetadata": got["Configuration"].get("ResponseMetadata"),
+        }
+        or got["Configuration"]["CodeSha256"] == created["CodeSha256"]
+    )
+    new_code = package('def lambda_handler(event, context):\n    return "v2"\n')
+    updated = lam.update_function_code(FunctionName=name, ZipFile=new_code)
+    assert updated["CodeSha256"] != created["CodeSha256"]
+    assert updated["RevisionId"] != created["RevisionId"]
+    _answer, result = invoke(lam, name, {})
+    assert result == "v2"
+    aws_error(
+        lam.update_function_configuration,
+        FunctionName=name,
+        Timeout=10,
+        RevisionId=created["RevisionId"],
+        code="PreconditionFailedException",
+        status=412,
+    )
+    configured = lam.update_function_configuration(
+        FunctionName=name,
+        Timeout=10,
+        MemorySize=256,
+        Environment={"Variables": {"KEY": "v"}},
+    )
+    assert (configured["Timeout"], configured["MemorySize"]) == (10, 256)
+    assert configured["Environment"] == {"Variables": {"KEY": "v"}}
+    lam.delete_function(FunctionName=name)
+    aws_error(lam.get_function, FunctionName=name, code="ResourceNotFoundException", status=404)
+    aws_error(lam.invoke, FunctionName=name, code="ResourceNotFoundException", status=404)
+
+
+def test_event_invocations_run_in_the_background(
+    server: ServerProcess, lam: Any, role: str
+) -> None:
+    name = create(lam, role, ECHO, Timeout=30)["FunctionName"]
+    answer = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')
+    assert answer["StatusCode"] == 202
+    assert answer["Payload"].read() == b""
+
+
+def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
+    name = create(lam, role)["FunctionName"]
+    aws_error(
+        lam.invoke,
+        FunctionName=name,
+        Payload=b"not json",
+        code="InvalidRequestContentException",
+    )
+
+
+def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str) -> None:
+    created = create(lam, role, Environment={"Variables": {"TOKEN": "do-not-log-me"}})
+    invoke(lam, created["FunctionName"], {"password": "hunter2-secret"})
+    trail = server.client("cloudtrail")
+    events = trail.lookup_events(
+        LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": created["FunctionArn"]}
+        ]
+    )["Events"]
+    names = {event["EventName"] for event in events}
+    assert {"CreateFunction", "Invoke"} <= names
+    for event in events:
+        assert event["EventSource"] == "lambda.amazonaws.com"
+        assert "do-not-log-me" not in event["CloudTrailEvent"]
+        assert "hunter2-secret" not in event["CloudTrailEvent"]
+
+
+def test_logs_are_viewable_through_cloudwatch_and_the_cli(
+    server: ServerProcess, lam: Any, role: str
+) -> None:
+    name = create(lam, role, RAISES)["FunctionName"]
+    invoke(lam, name, {})
+    logs = server.client("logs")
+    group = f"/aws/lambda/{name}"
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    messages = [event["message"] for event in events]
+    assert messages[0].startswith("START RequestId:")
+    assert "about to fail\n" in messages
+    assert any(message.startswith("REPORT RequestId:") for message in messages)
+    filtered = logs.filter_log_events(logGroupName=group, filterPattern='"[ERROR] ValueError"')
+    assert [e["message"] for e in filtered["events"]] == [
+        "[ERROR] ValueError: the rotation step failed\n"
+    ]
+    (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert stream["logStreamName"] == events[0]["logStreamName"]
+    got = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
+    assert [e["message"] for e in got["events"]] == messages
+    aws_error(
+        logs.filter_log_events,
+        logGroupName="/aws/lambda/never-invoked",
+        code="ResourceNotFoundException",
+    )
+    shown = subprocess.run(
+        [str(STRONGROOM), "functions", "logs", name, "--endpoint-url", server.url],
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": DEV_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": DEV_CREDENTIALS["aws_secret_access_key"],
+            "COLUMNS": "200",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "about to fail" in shown.stdout and "ValueError: the rotation step failed" in shown.stdout
+    )
+    assert stream["logStreamName"] in shown.stdout
+
+
+def test_logs_need_permission(server: ServerProcess, iam: Any, lam: Any, role: str) -> None:
+    name = create(lam, role)["FunctionName"]
+    invoke(lam, name, {})
+    user = unique("log-reader")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    theirs = server.client(
+        "logs",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    error = aws_error(
+        theirs.filter_log_events,
+        logGroupName=f"/aws/lambda/{name}",
+        code="AccessDeniedException",
+    )
+    assert "logs:FilterLogEvents" in error["Message"]
