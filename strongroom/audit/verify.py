@@ -33,6 +33,9 @@ Across writers (docs/audit-format.md, "Writers"):
 The key digests are checked with is anchored outside the audit directory when it can be
 (``--public-key``, ``--fingerprint``, ``--endpoint``: the server's ListPublicKeys, or the
 registry's keys); the ``signing-key.pub`` beside the logs alone is a loud warning.
+
+This module walks one writer (``_WriterCheck``); choosing the key is ``audit/anchors.py``,
+the checks across writers ``audit/writer_links.py``, what is reported ``audit/findings.py``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,127 +53,21 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from strongroom.audit import integrity
+from strongroom.audit.anchors import FALLBACK_WARNING, anchor_keys
 from strongroom.audit.corrections import is_correction
+from strongroom.audit.findings import (
+    COVERAGE,
+    DIGEST,
+    RECORD,
+    Finding,
+    VerifyResult,
+    WriterSummary,
+)
 from strongroom.audit.integrity import DIGESTS, HEX64, INTEGRITY, LOGS, ZERO_HASH
-from strongroom.audit.signing import fingerprint, read_public_key
+from strongroom.audit.writer_links import UNKNOWN, across_writers
 from strongroom.audit.writers import WriterRow
 
-# Findings about records come first: the first bad record is what an operator looks for.
-_RECORD, _DIGEST, _COVERAGE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "error" | "warning"
-    writer: str
-    message: str
-    path: str | None = None  # relative to the audit directory
-    line: int | None = None
-    sequence: int | None = None
-    rank: int = _RECORD
-
-    def where(self) -> str:
-        parts = [self.path or f"writer {self.writer}"]
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.sequence is not None:
-            parts.append(f"sequence {self.sequence}")
-        return ", ".join(parts)
-
-    def __str__(self) -> str:
-        return f"{self.where()}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity,
-            "writer": self.writer,
-            "path": self.path,
-            "line": self.line,
-            "sequence": self.sequence,
-            "message": self.message,
-        }
-
-
-@dataclass
-class WriterSummary:
-    writer: str
-    files: int = 0
-    records: int = 0
-    first_sequence: int | None = None
-    last_sequence: int | None = None
-    digests: int = 0
-    signed_through: int | None = None  # the last sequence a digest covers
-    tail_records: int = 0
-    errors: int = 0
-    warnings: int = 0
-
-    @property
-    def status(self) -> str:
-        if self.errors:
-            return "FAILED"
-        if self.warnings:
-            return "ok, unsigned tail"
-        return "ok"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "writer": self.writer,
-            "files": self.files,
-            "records": self.records,
-            "firstSequence": self.first_sequence,
-            "lastSequence": self.last_sequence,
-            "digests": self.digests,
-            "signedThrough": self.signed_through,
-            "tailRecords": self.tail_records,
-            "status": self.status,
-        }
-
-
-@dataclass
-class VerifyResult:
-    audit_dir: Path
-    public_key_fingerprint: str | None
-    writers: list[WriterSummary] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    anchor: str = "none"  # where the key checked with came from
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def first_error(self) -> Finding | None:
-        errors = self.errors
-        return errors[0] if errors else None
-
-    def as_dict(self) -> dict[str, Any]:
-        first = self.first_error
-        return {
-            "ok": self.ok,
-            "auditDir": str(self.audit_dir),
-            "publicKeyFingerprint": self.public_key_fingerprint,
-            "anchor": self.anchor,
-            "writers": [w.as_dict() for w in self.writers],
-            "firstError": first.as_dict() if first else None,
-            "findings": [f.as_dict() for f in self.findings],
-        }
-
-
-# The one warning given when nothing outside the audit directory vouches for the key.
-FALLBACK_WARNING = (
-    "UNANCHORED: the digests were checked with {path}, the key stored beside the logs: "
-    "anyone who can edit the audit directory can replace it and re-sign everything. Pass "
-    "--fingerprint (recorded elsewhere), --endpoint (the server's ListPublicKeys) or "
-    "--public-key (a copy kept elsewhere)."
-)
+__all__ = ["FALLBACK_WARNING", "Finding", "VerifyResult", "WriterSummary", "verify_audit"]
 
 
 def verify_audit(
@@ -189,66 +86,10 @@ def verify_audit(
     kept somewhere safe), the ``registry``'s keys, else the ``signing-key.pub`` beside
     the logs (a loud warning). ``fingerprint_given`` (recorded outside) must be the
     fingerprint of the key used. ``registry``: the writers the database lists."""
-    findings: list[Finding] = []
-    key_path = audit_dir / integrity.PUBLIC_KEY_FILE
-    beside: Ed25519PublicKey | None = None
-    try:
-        beside = read_public_key(key_path)
-    except FileNotFoundError:
-        pass
-    except ValueError as problem:
-        findings.append(Finding("error", "-", str(problem), rank=_DIGEST))
-    keys: dict[str, Ed25519PublicKey] | None = None
-    if trusted is not None:
-        keys, used = dict(trusted), anchor or "given keys"
-    elif public_key is not None:
-        keys, used = {fingerprint(public_key): public_key}, anchor or "the --public-key file"
-    elif registry:
-        keys = {
-            row.fingerprint: Ed25519PublicKey.from_public_bytes(row.public_key) for row in registry
-        }
-        used = "the writer registry in the database"
-    elif beside is not None:
-        keys, used = {fingerprint(beside): beside}, f"{key_path} (beside the logs)"
-        if fingerprint_given is None:
-            findings.append(
-                Finding("warning", "-", FALLBACK_WARNING.format(path=key_path), rank=_DIGEST)
-            )
-    else:
-        used = "none"
-        if integrity.writers(audit_dir):
-            findings.append(
-                Finding("error", "-", f"no public key: {key_path} is missing", rank=_DIGEST)
-            )
-    if fingerprint_given is not None and keys is not None:
-        if fingerprint_given not in keys:
-            findings.append(
-                Finding(
-                    "error",
-                    "-",
-                    f"the key from {used} has fingerprint "
-                    f"{', '.join(sorted(keys))}, not the {fingerprint_given} given: "
-                    "the key was replaced",
-                    rank=_DIGEST,
-                )
-            )
-            keys = {}
-        else:
-            keys = {fingerprint_given: keys[fingerprint_given]}
-            used += f", fingerprint {fingerprint_given[:16]}... confirmed"
-    if beside is not None and keys and fingerprint(beside) not in keys:
-        findings.append(
-            Finding(
-                "error",
-                "-",
-                f"{key_path} holds a key (fingerprint {fingerprint(beside)[:16]}...) that "
-                f"{used} does not vouch for: the public key file was replaced",
-                rank=_DIGEST,
-            )
-        )
-    shown = next(iter(keys)) if keys and len(keys) == 1 else None
-    result = VerifyResult(audit_dir, shown, anchor=used)
-    result.findings.extend(findings)
+    chosen = anchor_keys(audit_dir, public_key, trusted, anchor, fingerprint_given, registry)
+    keys = chosen.keys
+    result = VerifyResult(audit_dir, chosen.fingerprint, anchor=chosen.source)
+    result.findings.extend(chosen.findings)
     rows = {row.writer: row for row in registry or ()}
     checks: dict[str, _WriterCheck] = {}
     for writer in integrity.writers(audit_dir):
@@ -259,109 +100,16 @@ def verify_audit(
         result.writers.append(summary)
         ordered = sorted(enumerate(check.findings), key=lambda item: (item[1].rank, item[0]))
         result.findings.extend(finding for _, finding in ordered)
-    across = _across_writers(checks, registry)
+    across = across_writers(checks, registry)
     result.findings.extend(across)
     for summary in result.writers:
         summary.errors += sum(f.writer == summary.writer for f in across)
     return result
 
 
-def _across_writers(
-    checks: dict[str, _WriterCheck], registry: list[WriterRow] | None
-) -> list[Finding]:
-    """The writers' links to each other, and the registry's list against the files."""
-    found: list[Finding] = []
-
-    def error(writer: str, message: str) -> None:
-        found.append(Finding("error", writer, message, rank=_DIGEST))
-
-    rows = {row.writer: row for row in registry or ()}
-    for writer, check in checks.items():
-        link = check.link
-        if link is _UNKNOWN:
-            continue  # digest 1 is gone (retention) or unreadable (reported)
-        row = rows.get(writer)
-        if link is None:
-            if row is not None and row.previous_writer is not None:
-                error(
-                    writer,
-                    f"the first digest names no writer before it; the registry says "
-                    f"{row.previous_writer} was",
-                )
-            continue
-        assert isinstance(link, dict)
-        previous = str(link.get("writer"))
-        if row is not None and row.previous_writer != previous:
-            error(
-                writer,
-                f"the first digest names {previous} as the writer before it; the registry "
-                f"says {row.previous_writer}",
-            )
-        before = checks.get(previous)
-        retired = rows.get(previous) is not None and rows[previous].retired is not None
-        if before is None:
-            if not retired:
-                error(
-                    writer,
-                    f"writer {previous}, which this writer's first digest names as the one "
-                    "before it, is missing: its logs and digests were deleted",
-                )
-            continue
-        number, hashed = link.get("digestSequence"), link.get("digestHash")
-        if isinstance(number, int) and number in before.digest_hashes:
-            if before.digest_hashes[number] != hashed:
-                error(
-                    writer,
-                    f"the first digest names digest {number} of {previous} with another hash: "
-                    "that digest was replaced",
-                )
-        elif isinstance(number, int) and not before.trimmed:
-            error(
-                writer,
-                f"digest {number} of writer {previous}, which this writer's first digest "
-                "names, is missing: it was deleted",
-            )
-    if registry is None:
-        return found
-    for row in registry:
-        listed = checks.get(row.writer)
-        if listed is None:
-            if row.retired is None:
-                error(
-                    row.writer,
-                    f"writer {row.writer} (registered #{row.ordinal}, started "
-                    f"{integrity.iso(row.started)} on {row.node}) is missing: its logs and "
-                    "digests were deleted",
-                )
-            continue
-        last = row.last_digest_sequence
-        if last is not None and last not in listed.digest_hashes:
-            newest = max(listed.digest_hashes, default=0)
-            if newest < last:
-                error(
-                    row.writer,
-                    f"the registry says this writer wrote digest {last}; the newest here is "
-                    f"{newest or 'none'}: digests were removed from its end",
-                )
-        elif last is not None and listed.digest_hashes.get(last) != row.last_digest_hash:
-            error(
-                row.writer,
-                f"digest {last} differs from the one the registry recorded: it was replaced",
-            )
-    for writer, check in checks.items():
-        if writer not in rows and check.version >= 2:
-            error(
-                writer,
-                "this writer is not in the registry: its files were not written by this deployment",
-            )
-    return found
-
-
 # A digest may be late by a busy writer thread or a loaded machine: a gap is more than two
 # periods and this much.
 GAP_GRACE = 60.0
-
-_UNKNOWN: Any = object()  # a writer whose first digest is not there to say its link
 
 
 @dataclass
@@ -397,7 +145,7 @@ class _WriterCheck:
         self.findings: list[Finding] = []
         # For the checks across writers: digest number -> its hash, the link of digest 1.
         self.digest_hashes: dict[int, str] = {}
-        self.link: Any = _UNKNOWN
+        self.link: Any = UNKNOWN
         self.trimmed = False  # retention removed its oldest digests
         self.version = 1
         self.summary = WriterSummary(writer)
@@ -419,7 +167,7 @@ class _WriterCheck:
                     "error",
                     f"log file {entry.name} (sequences {entry.first}..{entry.last}, signed by "
                     f"digest {entry.digest}) is missing: it was deleted",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=integrity.log_path(self.writer, entry.name),
                     sequence=entry.first,
                 )
@@ -461,7 +209,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     "unexpected file in a writer's log directory",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=self._rel(path),
                 )
         return files
@@ -484,7 +232,7 @@ class _WriterCheck:
             rel = self._rel(path)
             match = integrity.DIGEST_NAME.match(path.name)
             if match is None or not path.is_file():
-                self._add("error", "unexpected file among the digests", rank=_DIGEST, path=rel)
+                self._add("error", "unexpected file among the digests", rank=DIGEST, path=rel)
                 continue
             number = int(match.group(1))
             digest = self._parse_digest(path, rel, number)
@@ -499,13 +247,12 @@ class _WriterCheck:
                 self.link = digest.get("previousWriter")
             elif previous is None:
                 self.trimmed = True
-            self._timing(digest, previous[1] if previous else None, rel)
             if previous is None:
                 if number == 1 and digest["previousDigestHash"] != ZERO_HASH:
                     self._add(
                         "error",
                         "digest 1 must have a zero previousDigestHash",
-                        rank=_DIGEST,
+                        rank=DIGEST,
                         path=rel,
                     )
                 # number > 1: older digests were removed by retention (checked against the
@@ -519,7 +266,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     f"{missing} missing: digest {number} follows digest {previous[0]}",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=rel,
                 )
             elif digest["previousDigestHash"] != integrity.digest_hash(previous[1]):
@@ -527,9 +274,13 @@ class _WriterCheck:
                     "error",
                     f"previousDigestHash does not match digest {previous[0]}: a digest was "
                     "replaced",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=rel,
                 )
+            # After the chain's findings: a missing digest is named as such first. The
+            # start meets the previous end only for a digest that directly follows it.
+            adjacent = previous is not None and number == previous[0] + 1
+            self._timing(digest, previous[1] if previous and adjacent else None, rel)
             previous = (number, digest)
             for item in digest["logFiles"]:
                 name = item["path"].rsplit("/", 1)[-1]
@@ -550,7 +301,7 @@ class _WriterCheck:
                     self._add(
                         "error",
                         f"digest {number} covers an empty or shrinking range of {name}",
-                        rank=_DIGEST,
+                        rank=DIGEST,
                         path=rel,
                     )
                 covered_to[name] = max(start, entry.end)
@@ -573,7 +324,7 @@ class _WriterCheck:
                 f"digest {digest['digestSequence']} starts at {digest['digestStartTime']}, not "
                 f"where digest {previous['digestSequence']} ended "
                 f"({previous['digestEndTime']})",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
         if end - start > 2 * interval + GAP_GRACE:
@@ -583,7 +334,7 @@ class _WriterCheck:
                 f"{digest['digestEndTime']} ({end - start:.0f} s; this writer signs every "
                 f"{interval:g} s): it stopped signing for longer than a period, or digests "
                 "were removed and the rest re-signed",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
 
@@ -591,11 +342,11 @@ class _WriterCheck:
         try:
             digest = orjson.loads(path.read_bytes())
         except (OSError, orjson.JSONDecodeError) as unreadable:
-            self._add("error", f"unreadable digest: {unreadable}", rank=_DIGEST, path=rel)
+            self._add("error", f"unreadable digest: {unreadable}", rank=DIGEST, path=rel)
             return None
         problem = _digest_shape_problem(digest, self.writer, number)
         if problem:
-            self._add("error", f"malformed digest: {problem}", rank=_DIGEST, path=rel)
+            self._add("error", f"malformed digest: {problem}", rank=DIGEST, path=rel)
             return None
         return digest  # type: ignore[no-any-return]
 
@@ -609,7 +360,7 @@ class _WriterCheck:
                 "error",
                 f"signed by another key (fingerprint {named[:16]}..., the registry says this "
                 f"writer signs with {registered[:16]}...)",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
             return False
@@ -619,7 +370,7 @@ class _WriterCheck:
             self._add(
                 "error",
                 f"signed by another key (fingerprint {named[:16]}..., expected {expected})",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
             return False
@@ -630,7 +381,7 @@ class _WriterCheck:
             self._add(
                 "error",
                 "the signature does not verify: the digest was forged or altered",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
             return False
@@ -664,12 +415,12 @@ class _WriterCheck:
                     "error",
                     f"bytes {covered}..{size} are signed by no digest although later records "
                     "are: records were appended to a finished file",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=rel,
                 )
         if size == 0:
             if not last:
-                self._add("error", "empty log file inside the chain", rank=_RECORD, path=rel)
+                self._add("error", "empty log file inside the chain", rank=RECORD, path=rel)
             return
         named_first = int(integrity.LOG_NAME.match(path.name).group(1))  # type: ignore[union-attr]
         offset, line = 0, 0
@@ -687,7 +438,7 @@ class _WriterCheck:
                     self._add(
                         "error",
                         f"the file name says it starts at sequence {named_first}",
-                        rank=_RECORD,
+                        rank=RECORD,
                         path=rel,
                         line=line,
                         sequence=sequence,
@@ -712,7 +463,7 @@ class _WriterCheck:
                     "error",
                     f"the file was truncated: digest {entry.digest} signed its first "
                     f"{entry.end} bytes (through sequence {entry.last}), it has {len(data)}",
-                    rank=_DIGEST,  # a bad record found in it is the better pointer
+                    rank=DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                     sequence=entry.last,
                 )
@@ -725,7 +476,7 @@ class _WriterCheck:
                     "error",
                     f"the first {entry.end} bytes differ from what digest {entry.digest} "
                     f"signed (sequences up to {entry.last}): the file was altered",
-                    rank=_DIGEST,  # a bad record found in it is the better pointer
+                    rank=DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                 )
 
@@ -734,7 +485,7 @@ class _WriterCheck:
             self._add(
                 "warning",
                 "the last line is incomplete: a write cut short (a crash), not acknowledged",
-                rank=_COVERAGE,
+                rank=COVERAGE,
                 path=rel,
                 line=line,
             )
@@ -742,7 +493,7 @@ class _WriterCheck:
             self._add(
                 "error",
                 "incomplete line (no newline): the file was truncated or edited",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=self.expected,
@@ -753,7 +504,7 @@ class _WriterCheck:
         expected = self.expected
 
         def bad(message: str, sequence: int | None) -> None:
-            self._add("error", message, rank=_RECORD, path=rel, line=line, sequence=sequence)
+            self._add("error", message, rank=RECORD, path=rel, line=line, sequence=sequence)
 
         try:
             event = orjson.loads(raw)
@@ -818,7 +569,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     f"a second record of event {event_id}: one request, two outcomes",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=rel,
                     line=line,
                     sequence=sequence,
@@ -832,7 +583,7 @@ class _WriterCheck:
             self._add(
                 "warning" if trimmed else "error",
                 f"a correction of event {event_id}, which this writer never recorded",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=sequence,
@@ -842,7 +593,7 @@ class _WriterCheck:
                 "error",
                 f"a correction of event {event_id} that does not pair with it (a second "
                 "correction, or another request's)",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=sequence,
@@ -873,7 +624,7 @@ class _WriterCheck:
                     "error",
                     f"digests 1..{first_digest - 1} are missing although the records they "
                     "signed are still here",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=entries[0].digest_path,
                 )
         want = first_record
@@ -886,7 +637,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} signs {entry.name} from sequence {entry.first}, "
                     f"but the signed records so far end at {want - 1}",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.first,
                 )
@@ -895,7 +646,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} says sequence {entry.first} starts at byte "
                     f"{entry.start} of {entry.name}; the file disagrees",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.first,
                 )
@@ -904,7 +655,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} says byte {entry.end} of {entry.name} ends sequence "
                     f"{entry.last} with hash {entry.last_hash[:16]}...; the file disagrees",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.last,
                 )
@@ -920,7 +671,7 @@ class _WriterCheck:
                 f"{tail} record(s) up to sequence {last} are not signed yet ({since}): "
                 "expected while the writer runs or after a crash (or a newest digest was "
                 "removed)",
-                rank=_COVERAGE,
+                rank=COVERAGE,
             )
 
 
