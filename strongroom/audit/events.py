@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from botocore.model import OperationModel, Shape
@@ -389,6 +390,7 @@ def _kms_parameters(parameters: dict[str, Any], output: Mapping[str, Any]) -> No
 def build_on_behalf_event(
     *,
     facts: RequestFacts,
+    event_time: str,
     identity: Mapping[str, Any] | None,
     invoked_by: str,
     event_source: str,
@@ -399,13 +401,13 @@ def build_on_behalf_event(
     """A call one service made to another on the caller's behalf while serving its request
     (Secrets Manager's GenerateDataKey and Decrypt with the secret's KMS key): the caller's
     identity with ``invokedBy``, the service as source and agent, its own event and request
-    ids. Recorded with the request's own record, in the same durable batch."""
-    shown = dict(identity) if identity else {"type": "Unknown"}
-    shown["invokedBy"] = invoked_by
+    ids. Recorded with the request's own record, in the same durable batch.
+    ``event_time``: the request record's ``eventTime`` (the same moment)."""
+    shown = {**identity, "invokedBy": invoked_by} if identity else {"invokedBy": invoked_by}
     return {
         "eventVersion": EVENT_VERSION,
         "userIdentity": shown,
-        "eventTime": _event_time(facts.time),
+        "eventTime": event_time,
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region,
@@ -496,20 +498,22 @@ def build_service_event(
 
 
 def _resources(arns: list[str] | None, default_type: str) -> list[dict[str, str]] | None:
-    """CloudTrail's resources for ``arns`` (each split once; see cloudtrail_resource_type)."""
+    """CloudTrail's resources for ``arns`` (see cloudtrail_resource_type). An event is
+    written, never changed, so the element of an ARN is made once and shared."""
     if not arns:
         return None
-    resources = []
-    for arn in arns:
-        parts = arn.split(":", 5)
-        if len(parts) < 6:
-            continue
-        kind = parts[5].split("/", 1)[0].split(":", 1)[0]
-        resources.append(
-            {
-                "accountId": parts[4],
-                "type": _RESOURCE_TYPES.get((parts[2], kind), default_type),
-                "ARN": arn,
-            }
-        )
+    resources = [element for arn in arns if (element := _resource(arn, default_type))]
     return resources or None
+
+
+@lru_cache(maxsize=4096)
+def _resource(arn: str, default_type: str) -> dict[str, str] | None:
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    kind = parts[5].split("/", 1)[0].split(":", 1)[0]
+    return {
+        "accountId": parts[4],
+        "type": _RESOURCE_TYPES.get((parts[2], kind), default_type),
+        "ARN": arn,
+    }

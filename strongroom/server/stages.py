@@ -512,6 +512,7 @@ class Stages:
             if isinstance(item, OnBehalf):
                 caused = build_on_behalf_event(
                     facts=exchange.facts,
+                    event_time=event["eventTime"],
                     identity=event["userIdentity"],
                     invoked_by=item.invoked_by,
                     event_source=item.event_source,
