@@ -10,7 +10,8 @@ each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from botocore.model import ServiceModel
@@ -19,7 +20,7 @@ from strongroom.models import service_model
 
 # --- who calls ------------------------------------------------------------------------------
 
-PrincipalKind = Literal["user", "assumed-role", "root"]
+PrincipalKind = Literal["user", "assumed-role", "federated-user", "root"]
 
 
 def admin_arn(account_id: str) -> str:
@@ -32,9 +33,11 @@ class Principal:
     """The authenticated caller.
 
     ``arn`` is who the caller is (a user, a role session
-    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, or the account root);
-    ``identity_arn`` is the IAM entity whose policies apply (the user, or the role of a
-    session). A temporary session carries the session policies that further limit it.
+    ``arn:aws:sts::<acct>:assumed-role/<role>/<session>``, a federated user
+    ``arn:aws:sts::<acct>:federated-user/<name>``, or the account root);
+    ``identity_arn`` is the IAM entity whose policies apply (the user, the role of a
+    session, the user that called GetFederationToken). A temporary session carries the
+    session policies that further limit it.
     """
 
     account_id: str
@@ -47,16 +50,25 @@ class Principal:
     source_identity: str | None = None
     session_token: bool = False  # signed with temporary credentials
     # IAM's unique id, as CloudTrail's userIdentity.principalId: AIDA... for a user,
-    # AROA...:<session name> for a role session (None when not known).
+    # AROA...:<session name> for a role session, <account>:<name> for a federated user
+    # (None when not known).
     unique_id: str | None = None
     # For temporary credentials: when they were issued (aws:TokenIssueTime) and when the
     # MFA code they were obtained with was verified (aws:MultiFactorAuthAge; None: no MFA).
     token_issued_ms: int | None = None
     mfa_authenticated_ms: int | None = None
+    # The hash of every field above: a principal is a part of the decision memo's keys,
+    # hashed a few times a request, and made once per access key the row cache loads.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.identity_arn:
             object.__setattr__(self, "identity_arn", self.arn)
+        fields_hash = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+        object.__setattr__(self, "_hash", fields_hash)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def is_account_admin(self) -> bool:
@@ -80,6 +92,9 @@ class Check:
     resource_policy: str | None = None  # a secret's resource policy, a KMS key policy
     key_policy: bool = False  # KMS semantics: nothing is allowed unless the key policy says so
     context: ContextValues = field(default_factory=dict)
+    # A role trust policy: even a grant naming the caller itself is limited by the caller's
+    # permissions boundary and session policies (AWS requires them to allow sts:AssumeRole).
+    bounded: bool = False
 
 
 # An operation asks its caller's ``authorize`` about actions it discovers while running
@@ -148,6 +163,46 @@ class Identities(Protocol):
     def principal_policies(self, principal_arn: str) -> PrincipalPolicies | None: ...
 
     def organization_id(self, account_id: str) -> str | None: ...
+
+
+# --- principals in resource policies, bound by unique id -------------------------------------
+
+
+class UnknownPrincipal(ValueError):
+    """A policy names an IAM user or role that does not exist (AWS refuses the policy:
+    each service words it in its own error)."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(arn)
+        self.arn = arn
+
+
+class PrincipalIds(Protocol):
+    """How a resource policy's IAM user and role principals are bound to the entities'
+    unique ids (served by :class:`strongroom.iam.principal_ids.IamPrincipalIds`; the text
+    rewriting is :mod:`strongroom.policy.principal_ids`)."""
+
+    def bind(self, policy: str) -> str:
+        """The policy to store: each user or role ARN named as an ``AWS`` principal
+        replaced by the entity's unique id. Raises :class:`UnknownPrincipal` for one that
+        does not exist."""
+        ...
+
+    def show(self, policy: str) -> str:
+        """A stored policy as the client sees it: each unique id of an entity that still
+        exists shown as its current ARN; a deleted entity's id stays (as on AWS)."""
+        ...
+
+
+class UnboundPrincipals:
+    """For a service used without IAM (unit tests of one domain): policies are kept and
+    shown as they are written."""
+
+    def bind(self, policy: str) -> str:
+        return policy
+
+    def show(self, policy: str) -> str:
+        return policy
 
 
 # --- the root barrier, as the layers below keys see it ---------------------------------------
@@ -259,22 +314,24 @@ class ServiceSpec:
             except Exception as denied:
                 raise self.refused(caller, check, denied) from None
 
-    @property
+    # Read on every request (the model, the signing name, the event source): each worked
+    # out once per spec, then an attribute read.
+    @cached_property
     def model(self) -> ServiceModel:
         return service_model(self.name)
 
-    @property
+    @cached_property
     def target_prefix(self) -> str:
         return str(self.model.metadata.get("targetPrefix", ""))
 
-    @property
+    @cached_property
     def signing_name(self) -> str:
         return str(self.model.metadata.get("signingName") or self.model.endpoint_prefix)
 
-    @property
+    @cached_property
     def protocol(self) -> str:
         return str(self.model.metadata["protocol"])
 
-    @property
+    @cached_property
     def event_source(self) -> str:
         return f"{self.model.endpoint_prefix}.amazonaws.com"

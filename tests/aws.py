@@ -131,3 +131,15 @@ def snapshot(client: Client, name: str) -> dict[str, Any]:
             "Versions"
         ],
     }
+
+
+def create_account(orgs: Client, **params: Any) -> dict[str, Any]:
+    """Organizations CreateAccount, which answers IN_PROGRESS as AWS's does, then the
+    request's outcome as DescribeCreateAccountStatus tells it (with the new AccountId)."""
+    started = orgs.create_account(**params)["CreateAccountStatus"]
+    assert started["State"] == "IN_PROGRESS", started
+    assert "AccountId" not in started and "CompletedTimestamp" not in started
+    status: dict[str, Any] = orgs.describe_create_account_status(
+        CreateAccountRequestId=started["Id"]
+    )["CreateAccountStatus"]
+    return status

@@ -99,3 +99,26 @@ class ServerProcess:
             config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
             **(credentials or DEV_CREDENTIALS),
         )
+
+
+def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the accepted socket that is the server end of a connection
+    from ``client_port``: the process serving it."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.rsplit(":", 1)[1], 16) == server_port and (
+            int(remote.rsplit(":", 1)[1], 16) == client_port
+        ):
+            inode = fields[9]
+    if inode is None:
+        return None
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None

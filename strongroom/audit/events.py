@@ -11,6 +11,7 @@ AWS service events (``eventType`` ``AwsServiceEvent``, as KMS writes for ``Rotat
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -162,6 +163,19 @@ def user_identity(principal: Principal) -> dict[str, Any]:
         }
         if principal.source_identity:
             identity["sessionContext"]["sourceIdentity"] = principal.source_identity
+        return identity
+    elif principal.kind == "federated-user":
+        identity["type"] = "FederatedUser"
+        issuer_arn = principal.identity_arn
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Root" if issuer_arn.endswith(":root") else "IAMUser",
+                "arn": issuer_arn,
+                "accountId": principal.account_id,
+                "userName": issuer_arn.rsplit("/", 1)[-1],
+            },
+            "attributes": session_attributes(principal),
+        }
         return identity
     else:
         identity["userName"] = principal.arn.rsplit("/", 1)[-1]
@@ -340,6 +354,7 @@ def build_event(
     error_message: str | None,
     resources: list[str] | None = None,
     resource_type: str = "",
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     read_only = is_read_only(operation_name)
     request_parameters = redact(operation.input_shape, params) if operation else None
@@ -360,7 +375,7 @@ def build_event(
         else redact(operation.output_shape, output),
         "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
-        "eventID": unique_id(),
+        "eventID": event_id or unique_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,
@@ -431,8 +446,10 @@ def cross_account_copies(event: dict[str, Any]) -> list[dict[str, Any]]:
     copies ``event`` needs, one per other account owning one of its resources, each with
     its own ``eventID``, that account as ``recipientAccountId`` and only the calling
     account and principal id as ``userIdentity`` (type ``AWSAccount``). ``event`` and its
-    copies share one new ``sharedEventID`` (set on ``event`` too). Requests whose caller
-    was not authenticated are not delivered to other accounts: anyone could fill them."""
+    copies share one ``sharedEventID`` (set on ``event`` too). The ids follow from
+    ``event``'s ``eventID`` and the account, so a correction of ``event`` corrects the same
+    copies. Requests whose caller was not authenticated are not delivered to other
+    accounts: anyone could fill them."""
     identity = event.get("userIdentity") or {}
     recipient = event.get("recipientAccountId")
     if identity.get("type") in (None, "Unknown") or not recipient:
@@ -444,18 +461,26 @@ def cross_account_copies(event: dict[str, Any]) -> list[dict[str, Any]]:
             owners.append(owner)
     if not owners:
         return []
-    shared = event["sharedEventID"] = unique_id()
+    origin = str(event["eventID"])
+    shared = event["sharedEventID"] = derived_id(origin, "shared")
     shown = account_identity(identity)
     return [
         {
             **event,
             "userIdentity": dict(shown),
-            "eventID": unique_id(),
+            "eventID": derived_id(origin, owner),
             "recipientAccountId": owner,
             "sharedEventID": shared,
         }
         for owner in owners
     ]
+
+
+def derived_id(origin: str, purpose: str) -> str:
+    """An event id (UUID v4 form) that follows from ``origin``'s and ``purpose``."""
+    digits = hashlib.sha256(f"{origin}/{purpose}".encode()).hexdigest()[:32]
+    digits = f"{digits[:12]}4{digits[13:16]}{'89ab'[int(digits[16], 16) % 4]}{digits[17:]}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def build_service_event(

@@ -1,11 +1,14 @@
 """Key lifecycle commands, offline (the server stopped): ``reencrypt`` moves every stored
 data key onto the newest generation of its KMS key, ``rotate-managed`` gives the AWS
-managed keys a new generation on the operator's demand (tenants cannot rotate them)."""
+managed keys a new generation on the operator's demand (tenants cannot rotate them).
+Each is audited before it changes anything (server/operator_audit.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -13,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from strongroom.cli.operator import err, lock_data_dir, recover_offline
 from strongroom.keys import providers
 from strongroom.keys.envelope import Barrier
+
+T = TypeVar("T")
 
 DATA_DIR = click.option(
     "--data-dir",
@@ -26,25 +31,33 @@ def run_reencrypt(data_dir: Path, root_key: bytes, *, as_json: bool) -> None:
     """Re-wrap every secret version's data key under its key's newest generation, with a
     progress bar (or, with ``as_json``, one JSON line with the counts)."""
     from strongroom.secrets.reencrypt import ReencryptError, reencrypt, sealed_versions
+    from strongroom.server.operator_audit import REENCRYPT, operator_audit
     from strongroom.store.engine import Store, sqlite_url
 
     store = Store(sqlite_url(data_dir))
     try:
         store.migrate()
         total = sealed_versions(store)
-        columns = (TextColumn("Re-encrypting"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=err, disable=as_json, transient=False) as progress:
-            task = progress.add_task("versions", total=total)
-            try:
-                outcome = reencrypt(
-                    store,
-                    Barrier(root_key),
-                    progress=lambda done: progress.advance(task, done),
-                )
-            except ReencryptError as problem:
-                raise click.ClickException(
-                    f"re-encryption stopped: {problem}; run `strongroom reencrypt` again"
-                ) from None
+        with operator_audit(data_dir, root_key) as audit:
+            # Durable before the first batch commits; a failure corrects it.
+            event = audited(lambda: audit.record(REENCRYPT, {"secretVersions": total}))
+            columns = (TextColumn("Re-encrypting"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=err, disable=as_json, transient=False) as progress:
+                task = progress.add_task("versions", total=total)
+                try:
+                    outcome = reencrypt(
+                        store,
+                        Barrier(root_key),
+                        progress=lambda done: progress.advance(task, done),
+                    )
+                except ReencryptError as problem:
+                    audit.correct(event, problem)
+                    raise click.ClickException(
+                        f"re-encryption stopped: {problem}; run `strongroom reencrypt` again"
+                    ) from None
+                except BaseException as problem:
+                    audit.correct(event, problem)
+                    raise
     finally:
         store.dispose()
     if as_json:
@@ -55,6 +68,19 @@ def run_reencrypt(data_dir: Path, root_key: bytes, *, as_json: bool) -> None:
             f"[bold green]Re-encrypted[/] {outcome.rewrapped} secret version(s) under the newest "
             f"key material ({outcome.current} already were)."
         )
+
+
+def audited(record: Callable[[], T]) -> T:
+    """``record()``, the audit record of an offline command; the command stops, having
+    changed nothing, when it cannot be written."""
+    from strongroom.audit.log import AuditWriteError
+
+    try:
+        return record()
+    except AuditWriteError as problem:
+        raise click.ClickException(
+            f"the audit record could not be written ({problem}); nothing was changed"
+        ) from None
 
 
 def _current_root_key(data_dir: Path) -> bytes:
@@ -105,6 +131,7 @@ def rotate_managed_keys(data_dir: Path, then_reencrypt: bool, as_json: bool) -> 
     the KMS API (RotateKeyOnDemand on an AWS managed key is refused, as on AWS)."""
     from strongroom.clock import SystemClock, now_ms
     from strongroom.keys.generations import OPERATOR, add_generation_to_keys
+    from strongroom.server.operator_audit import ROTATE_MANAGED, operator_audit
     from strongroom.store.engine import Store, sqlite_url
 
     lock = lock_data_dir(data_dir)
@@ -113,10 +140,25 @@ def rotate_managed_keys(data_dir: Path, then_reencrypt: bool, as_json: bool) -> 
         store = Store(sqlite_url(data_dir))
         try:
             store.migrate()
-            with store.write() as conn:
-                rotated = add_generation_to_keys(
-                    conn, Barrier(root_key), now_ms(SystemClock()), OPERATOR, aws_managed_only=True
-                )
+            with operator_audit(data_dir, root_key) as audit:
+                event: dict[str, Any] = {}
+                try:
+                    with store.write() as conn:
+                        rotated = add_generation_to_keys(
+                            conn,
+                            Barrier(root_key),
+                            now_ms(SystemClock()),
+                            OPERATOR,
+                            aws_managed_only=True,
+                        )
+                        # Durable before the commit; if it cannot be written, rolled back.
+                        event = audited(
+                            lambda: audit.record(ROTATE_MANAGED, {"rotatedKeys": rotated})
+                        )
+                except BaseException as problem:
+                    if event:
+                        audit.correct(event, problem)
+                    raise
         finally:
             store.dispose()
         if as_json:

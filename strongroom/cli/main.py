@@ -153,15 +153,18 @@ def server(config_file: Path | None, **flags: Any) -> None:
     """Serve the AWS-compatible API (and /_strongroom/health).
 
     This process is the keyholder: it holds the root key and seals and opens for its
-    workers, which never receive it (with --workers 1 it also serves). A file or pkcs11 root key
+    worker processes, which serve HTTP and never receive it (it never serves HTTP
+    itself, whatever --workers says; after a seal its workers are replaced by fresh
+    processes). A file or pkcs11 root key
     (STRONGROOM_PKCS11_PIN) is recovered at start, a passphrase from
     STRONGROOM_PASSPHRASE or a prompt (a wrong one stops the server); a shamir
     deployment starts sealed, answering 503 until `strongroom unseal` got enough shares.
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from strongroom.cli.operator import start_keyholder
-    from strongroom.server.app import SETTINGS_ENV
+    from strongroom.server.app import SETTINGS_ENV, WorkerFactory
     from strongroom.server.deployment import initialize, is_initialized
     from strongroom.server.http import http_protocol
 
@@ -202,16 +205,20 @@ def server(config_file: Path | None, **flags: Any) -> None:
     try:
         _check_port_free(settings.host, settings.port)
         # This process is the keyholder: it keeps the root key and seals and opens for the
-        # workers over its socket; the key itself never leaves it.
-        keyholder, lock = start_keyholder(data_dir)
+        # workers over their channels; the key itself never leaves it. After a seal, the
+        # supervisor replaces every worker (SIGHUP: uvicorn's restart, each new worker up
+        # before its old one stops), so no key material or value stays in a live process.
+        keyholder, lock = start_keyholder(
+            data_dir, on_sealed=lambda: os.kill(os.getpid(), signal.SIGHUP)
+        )
     except BaseException:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
         raise
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(
-            "strongroom.server.app:app_from_environment",
+        config = uvicorn.Config(
+            WorkerFactory(keyholder.worker_channel),
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -223,13 +230,23 @@ def server(config_file: Path | None, **flags: Any) -> None:
             # local client pick the aws:SourceIp its policies see and its audit records show.
             proxy_headers=False,
             access_log=settings.log_level == "debug",
+            # A fresh worker imports everything before it answers: on a loaded host that
+            # takes longer than uvicorn's 5 s, and a restart would give up on it.
+            timeout_worker_healthcheck=_WORKER_START_TIMEOUT,
         )
+        # Always uvicorn's supervisor, even for one worker: HTTP is served only in worker
+        # processes, never in this one, which holds the root key (uvicorn.run would serve
+        # a single worker in-process).
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         keyholder.stop()
         lock.release()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(0)
+
+
+_WORKER_START_TIMEOUT = 60
 
 
 def _check_port_free(host: str, port: int) -> None:

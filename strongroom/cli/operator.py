@@ -187,9 +187,12 @@ def lock_data_dir(data_dir: Path) -> DataDirLock:
     return lock
 
 
-def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
+def start_keyholder(
+    data_dir: Path, *, on_sealed: Callable[[], None] | None = None
+) -> tuple[Keyholder, DataDirLock]:
     """Lock the data directory, unseal it if the provider can (file, pkcs11, passphrase)
-    and start serving the root key to the workers."""
+    and start serving the root key's use to the workers. ``on_sealed`` runs once every
+    worker has applied a seal."""
     lock = lock_data_dir(data_dir)
     try:
         config = providers.read_seal(data_dir)
@@ -210,7 +213,7 @@ def start_keyholder(data_dir: Path) -> tuple[Keyholder, DataDirLock]:
                 ) from None
         elif config.provider in ("file", "pkcs11"):
             key = unsealer.submit({})
-        keyholder = Keyholder(data_dir, config, unsealer, key)
+        keyholder = Keyholder(data_dir, config, unsealer, key, on_sealed=on_sealed)
         keyholder.start()
     except providers.SealError as problem:
         lock.release()
@@ -445,10 +448,12 @@ def rekey(
     data keys of existing secret versions are then re-wrapped under the new material.
     Copies made before the rekey still open with the old key.
     """
+    from strongroom.cli.lifecycle import audited
     from strongroom.keys.rekey import NEW_GENERATIONS, RekeyError
     from strongroom.keys.rekey import rekey as run_rekey
     from strongroom.server.deployment import is_initialized
     from strongroom.server.keyring import ROOT_SEALED
+    from strongroom.server.operator_audit import REKEY, OperatorAudit, operator_audit
 
     if not is_initialized(data_dir):
         raise click.ClickException(f"{data_dir} is not a Strongroom data directory")
@@ -473,8 +478,19 @@ def rekey(
         except providers.SealError as problem:
             raise click.ClickException(f"cannot protect the new root key: {problem}") from None
 
-        def announce(new: providers.Protection, counts: Mapping[str, int]) -> None:
-            # Before the commit: shares must never be lost while their key is in force.
+        recorded: list[dict[str, Any]] = []
+
+        def announce(
+            audit: OperatorAudit, new: providers.Protection, counts: Mapping[str, int]
+        ) -> None:
+            # Before the commit: the rekey's audit record is durable (else it rolls back),
+            # and shares are never lost while their key is in force.
+            details = {
+                "rootKeyProvider": new.seal.provider,
+                "rewrapped": {k: v for k, v in counts.items() if k != NEW_GENERATIONS},
+                "newKeyGenerations": counts.get(NEW_GENERATIONS, 0),
+            }
+            recorded.append(audited(lambda: audit.record(REKEY, details)))
             if as_json:
                 document: dict[str, Any] = {
                     "root_key_provider": new.seal.provider,
@@ -489,10 +505,22 @@ def rekey(
                 print_shares(new.shares, new.seal.threshold)
             sys.stdout.flush()
 
-        try:
-            counts = run_rekey(data_dir, old_key, protection, ROOT_SEALED, before_commit=announce)
-        except RekeyError as problem:
-            raise click.ClickException(str(problem)) from None
+        # The audit log is opened under the old key: the rekey re-seals its signing key.
+        with operator_audit(data_dir, old_key) as audit:
+            try:
+                counts = run_rekey(
+                    data_dir,
+                    old_key,
+                    protection,
+                    ROOT_SEALED,
+                    before_commit=lambda new, done: announce(audit, new, done),
+                )
+            except BaseException as problem:
+                for event in recorded:
+                    audit.correct(event, problem)
+                if isinstance(problem, RekeyError):
+                    raise click.ClickException(str(problem)) from None
+                raise
         if not as_json:
             generations = counts.pop(NEW_GENERATIONS, 0)
             err.print(

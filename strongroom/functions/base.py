@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.functions import repository as repo
 from strongroom.functions.common import (
@@ -34,6 +36,7 @@ from strongroom.iam.sts import role_named
 from strongroom.iam.sts_authorization import trust_policy_text
 from strongroom.policy.evaluate import PolicySet, RequestContext, evaluate, load_policy
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.pagination import TokenCodec
 from strongroom.rotators import BUILTIN_ROLE_NAME, BUILTINS, CODE_DIRECTORY, BuiltinFunction
 from strongroom.store import schema
 from strongroom.store.engine import Store
@@ -89,8 +92,13 @@ class FunctionsBase:
         builtins: Mapping[str, BuiltinFunction] | None = None,
         builtin_code: Path = CODE_DIRECTORY,
         concurrency: int = 4,
+        hidden: tuple[Path, ...] = (),
+        audit: AuditSink | None = None,
+        tokens: TokenCodec | None = None,
     ) -> None:
         self._store = store
+        self._audit = audit  # where the execution roles' sessions are recorded
+        self._tokens = tokens or TokenCodec(os.urandom(32))  # ListFunctions' Marker
         self._clock = clock
         self._identities = identities
         self._credentials = credentials
@@ -99,8 +107,11 @@ class FunctionsBase:
         self._builtins = BUILTINS if builtins is None else builtins
         self._builtin_code = builtin_code
         self.scratch = scratch
-        self._runtime = Runtime(scratch, concurrency)
+        # What an invocation's sandbox covers up: the data directory above all.
+        self._runtime = Runtime(scratch, concurrency, hidden)
         self._background: set[asyncio.Task[None]] = set()
+        # (function ARN, role ARN) -> the role session invocations reuse while it lasts.
+        self._sessions: dict[tuple[str, str], tuple[dict[str, str], int]] = {}
 
     def close(self) -> None:
         """Kill what still runs and remove the invocations' working directories."""

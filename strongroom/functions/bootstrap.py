@@ -63,7 +63,9 @@ def _load(handler: str) -> Any:
 
 
 def _die_with_parent() -> None:
-    """Be killed when the server process that started this one dies (Linux)."""
+    """Be killed when the server process that started this one dies (Linux). In the
+    sandbox our parent is ``unshare --kill-child``, which ``setpriv --pdeathsig`` ties to
+    the server the same way."""
     try:
         import ctypes
 
@@ -71,16 +73,105 @@ def _die_with_parent() -> None:
         libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):
         return
-    if str(os.getppid()) != os.environ.get("_STRONGROOM_PARENT", str(os.getppid())):
+    parent = os.environ.get("_STRONGROOM_PARENT")
+    if parent is not None and str(os.getppid()) != parent:
         os._exit(1)  # the parent died before the request took effect
+
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND = 32, 4096
+_KEPT_FLAGS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": 1024,
+    "nodiratime": 2048,
+    "relatime": 1 << 21,
+}
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _mounts() -> list[tuple[str, int]]:
+    """Every mount point of this mount namespace, with the flags a remount must keep."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            point = fields[4].encode().decode("unicode_escape")  # "\040" is a space
+            flags = 0
+            for option in fields[5].split(","):
+                flags |= _KEPT_FLAGS.get(option, 0)
+            found.append((point, flags))
+    return found
+
+
+def _confine() -> None:
+    """In the sandbox the runtime starts us in (own user, mount and PID namespaces, with a
+    /proc of our own): the working directory stays writable, every other mount becomes
+    read-only, the paths the function must not see are covered by empty tmpfs, then every
+    capability is given up for good (bounding set, then capset), so the function can
+    neither undo any of it nor regain a capability by exec. Outside a sandbox there is
+    nothing to do."""
+    hide = os.environ.pop("_STRONGROOM_HIDE", None)
+    if hide is None:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_char_p,
+    ]
+
+    def fail(what: str) -> None:
+        os.write(2, f"sandbox: {what} (errno {ctypes.get_errno()})\n".encode())
+        os._exit(70)
+
+    workdir = os.getcwd()
+    if libc.mount(workdir.encode(), workdir.encode(), None, MS_BIND, None) != 0:
+        fail("could not keep the working directory writable")
+    for point, flags in _mounts():
+        if point == workdir:
+            continue
+        remount = MS_REMOUNT | MS_BIND | MS_RDONLY | flags
+        if libc.mount(None, point.encode(), None, remount, None) != 0 and point == "/":
+            fail("could not make the file system read-only")
+    for path in hide.split("\n"):
+        if path and os.path.isdir(path):
+            flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+            if libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=000") != 0:
+                fail(f"could not hide {path}")
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    for capability in range(64):
+        libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)  # EINVAL past the last one
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    nothing = (Data * 2)()
+    if libc.capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), nothing) != 0:
+        fail("could not drop capabilities")
 
 
 def main() -> int:
     _die_with_parent()
     os.environ.pop("_STRONGROOM_PARENT", None)
+    _confine()
     result_path = os.environ.pop("_STRONGROOM_RESULT")
     event_path = os.environ.pop("_STRONGROOM_EVENT")
-    handler_name = os.environ.pop("_HANDLER_NAME", os.environ.get("_HANDLER", ""))
+    handler_name = os.environ.get("_HANDLER", "")
     deadline_ms = int(os.environ.pop("_STRONGROOM_DEADLINE_MS"))
     memory = int(os.environ.pop("_STRONGROOM_MEMORY_MB")) * 1024 * 1024
     # Before any of the function's code runs: its memory size caps the address space; no

@@ -22,8 +22,11 @@ from strongroom.functions.common import (
 )
 from strongroom.functions.repository import code_sha256
 from strongroom.functions.runtime import check_package
+from strongroom.protocol.errors import ServiceError
 from strongroom.store import schema
 from strongroom.types import Caller
+
+_LIST_SCOPE = "lambda:ListFunctions"
 
 
 class FunctionControl(FunctionsBase):
@@ -113,18 +116,18 @@ class FunctionControl(FunctionsBase):
             for builtin in self._builtins.values()
         ]
         every = sorted([*builtins, *stored], key=lambda record: record.name)
-        start = 0
-        marker = params.get("Marker")
-        if marker:
+        after = ""
+        if params.get("Marker"):
             try:
-                start = int(marker)
-            except ValueError:
-                raise invalid_parameter("Marker is not valid.") from None
+                after = str(self._tokens.decode(_LIST_SCOPE, params["Marker"])["after"])
+            except (ServiceError, KeyError):
+                raise invalid_parameter("Invalid Marker value.") from None
+        remaining = [record for record in every if record.name > after]
         limit = int(params.get("MaxItems") or 50)
-        page = every[start : start + limit]
+        page = remaining[:limit]
         out: Output = {"Functions": [self.configuration(record) for record in page]}
-        if start + limit < len(every):
-            out["NextMarker"] = str(start + limit)
+        if len(remaining) > limit:
+            out["NextMarker"] = self._tokens.encode(_LIST_SCOPE, {"after": page[-1].name})
         return out
 
     def update_function_code(self, caller: Caller, params: Params) -> Output:

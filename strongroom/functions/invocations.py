@@ -11,11 +11,10 @@ from collections.abc import Mapping
 
 from sqlalchemy import insert
 
+from strongroom.audit.events import build_service_event
+from strongroom.clock import now_ms, to_ms
 from strongroom.functions.base import LOG_GROUP, Output, Params, log, trusts_lambda
-from strongroom.functions.common import (
-    invalid_parameter,
-    not_found,
-)
+from strongroom.functions.common import SERVICE_PRINCIPAL, invalid_parameter, not_found
 from strongroom.functions.permissions import FunctionPermissions
 from strongroom.functions.repository import FunctionRecord
 from strongroom.functions.runtime import Launch, Outcome
@@ -29,15 +28,22 @@ from strongroom.types import Caller, Invocation
 
 class Invocations(FunctionPermissions):
     def _role_credentials(self, record: FunctionRecord) -> dict[str, str]:
-        """Temporary credentials of the execution role, issued by STS for this invocation
-        (its trust policy checked again: it may have changed since CreateFunction)."""
+        """Temporary credentials of the execution role (its trust policy checked again
+        each time: it may have changed since CreateFunction). A session STS issues for
+        lambda.amazonaws.com is reused by the function's invocations while it outlasts
+        the timeout, as a warm Lambda environment keeps its credentials; its policies
+        are evaluated at each request, so a changed role policy applies at once."""
         role = role_named(self._identities, record.role)
         if role is None or not trusts_lambda(role.trust_policy, role.arn, record.account_id):
             raise invalid_parameter(
                 "The role defined for the function cannot be assumed by Lambda."
             )
+        now = now_ms(self._clock)
+        kept = self._sessions.get((record.arn, role.arn))
+        if kept is not None and kept[1] > now + (record.timeout + 60) * 1000:
+            return kept[0]
         account = role.arn.split(":")[4]
-        duration = max(900, min(record.timeout + 60, role.max_session_duration))
+        duration = max(900, min(record.timeout + 600, role.max_session_duration))
         grant = SessionGrant(
             account_id=account,
             kind="assumed-role",
@@ -47,13 +53,35 @@ class Invocations(FunctionPermissions):
             role_id=role.role_id,
             session_name=record.name,
         )
-        with self._store.write() as conn:
-            issued = self._credentials.create_session(conn, grant)
-        return {
+        # Recorded as STS records a service assuming a role (AssumeRole, invoked by
+        # lambda.amazonaws.com); the session commits only once its record is durable.
+        with self._store.unit_of_work() as unit:
+            with self._store.write() as conn:
+                issued = self._credentials.create_session(conn, grant)
+            if self._audit is not None:
+                self._audit.write(
+                    build_service_event(
+                        time=self._clock.now(),
+                        event_source="sts.amazonaws.com",
+                        event_name="AssumeRole",
+                        account_id=account,
+                        region=record.region,
+                        invoked_by=SERVICE_PRINCIPAL,
+                        resources=[role.arn, record.arn],
+                        details={
+                            "roleSessionName": record.name,
+                            "accessKeyId": issued.access_key_id,
+                        },
+                    )
+                )
+            unit.commit()
+        credentials = {
             "AWS_ACCESS_KEY_ID": issued.access_key_id,
             "AWS_SECRET_ACCESS_KEY": issued.secret_access_key,
             "AWS_SESSION_TOKEN": issued.session_token,
         }
+        self._sessions[(record.arn, role.arn)] = (credentials, to_ms(issued.expiration))
+        return credentials
 
     # ------------------------------------------------------------------ invocation
 
@@ -142,7 +170,6 @@ class Invocations(FunctionPermissions):
             "AWS_LAMBDA_LOG_GROUP_NAME": LOG_GROUP + record.name,
             "AWS_LAMBDA_LOG_STREAM_NAME": f"strongroom/[$LATEST]{unique_id()}",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{record.runtime}",
-            "_HANDLER": record.handler,
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,10 +110,58 @@ def check_package(code: bytes) -> None:
     unpack(code, None)
 
 
+SANDBOX = (
+    ("setpriv", "--pdeathsig", "KILL", "--"),
+    (
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "--",
+    ),
+)
+
+
+@functools.cache
+def sandbox_prefix() -> tuple[str, ...] | None:
+    """The command an invocation runs under (util-linux ``setpriv`` and ``unshare``: own
+    user, mount and PID namespaces, killed with the server), or None where the kernel or
+    the tools do not allow it: then invocations run in a process group of their own only
+    (docs/functions.md, "Isolation")."""
+    prefix: list[str] = []
+    for tool, *arguments in SANDBOX:
+        found = shutil.which(tool)
+        if found is None:
+            return None
+        prefix += [found, *arguments]
+    try:
+        probe = subprocess.run(  # noqa: S603 - our own fixed command
+            [*prefix, sys.executable, "-I", "-c", "pass"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return tuple(prefix) if probe.returncode == 0 else None
+
+
 class Runtime:
-    def __init__(self, scratch: Path, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        scratch: Path,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        hidden: tuple[Path, ...] = (),
+        sandbox: bool = True,
+    ) -> None:
         self._scratch = scratch
         self._slots = asyncio.Semaphore(concurrency)
+        self._hidden = hidden
+        self._sandbox = sandbox
         self._running: set[int] = set()  # process groups of the invocations running
 
     async def run(self, launch: Launch) -> Outcome:
@@ -120,7 +170,10 @@ class Runtime:
 
     async def _run(self, launch: Launch) -> Outcome:
         self._scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Write and search, no read: an invocation cannot list its siblings' directories.
+        self._scratch.chmod(0o300)
         workdir = Path(tempfile.mkdtemp(prefix="invocation-", dir=self._scratch))
+        prefix = await asyncio.to_thread(sandbox_prefix) if self._sandbox else None
         started = time.time()
         try:
             task_root = launch.code_dir or workdir / "task"
@@ -133,16 +186,22 @@ class Runtime:
             env = {
                 **launch.environment,
                 "LAMBDA_TASK_ROOT": str(task_root),
+                "_HANDLER": launch.handler,
                 "HOME": str(workdir),
+                "TMPDIR": str(workdir),
                 "_STRONGROOM_EVENT": str(event),
                 "_STRONGROOM_RESULT": str(result),
                 "_STRONGROOM_REQUEST_ID": launch.request_id,
                 "_STRONGROOM_FUNCTION_ARN": launch.function_arn,
                 "_STRONGROOM_MEMORY_MB": str(launch.memory_size),
-                "_STRONGROOM_PARENT": str(os.getpid()),
                 "_STRONGROOM_DEADLINE_MS": str(int((started + launch.timeout) * 1000)),
             }
+            if prefix is None:
+                env["_STRONGROOM_PARENT"] = str(os.getpid())
+            else:
+                env["_STRONGROOM_HIDE"] = "\n".join(str(path) for path in self._hidden)
             process = await asyncio.create_subprocess_exec(
+                *(prefix or ()),
                 sys.executable,
                 "-I",  # isolated: no PYTHON* variables, no user site, not the cwd on sys.path
                 "-B",

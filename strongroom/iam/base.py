@@ -3,6 +3,7 @@ codec, one write transaction that moves IAM's generation, and entity and policy 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from strongroom.iam import managed_policies
 from strongroom.iam import repository as repo
 from strongroom.iam.common import (
     _TITLE,
+    MALFORMED,
     Output,
     Params,
     _aws_managed_is_read_only,
@@ -29,12 +31,14 @@ from strongroom.iam.common import (
     _validation_error,
 )
 from strongroom.iam.credentials import CredentialStore
+from strongroom.iam.principal_ids import IamPrincipalIds
 from strongroom.iam.repository import GroupRecord, Kind, PolicyRecord, RoleRecord, UserRecord
 from strongroom.iam.shapes import _Managed
 from strongroom.keys.envelope import Barrier
+from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import MIN_KEY_LENGTH, TokenCodec
 from strongroom.store.engine import Store
-from strongroom.types import Caller
+from strongroom.types import Caller, UnknownPrincipal
 
 
 class IdentityBase:
@@ -52,6 +56,28 @@ class IdentityBase:
         # Markers sign with the deployment's shared key, so every worker reads another's;
         # without one (a standalone service), with a key of this instance's own.
         self._tokens = tokens or TokenCodec(os.urandom(MIN_KEY_LENGTH))
+        self._principal_ids = IamPrincipalIds(store)
+
+    @property
+    def principal_ids(self) -> IamPrincipalIds:
+        """How resource policies bind the users and roles they name (iam/principal_ids.py):
+        handed to Secrets Manager and KMS for their resource and key policies."""
+        return self._principal_ids
+
+    def _bind_trust_policy(self, document: str) -> str:
+        """A trust policy as stored: its user and role principals bound by unique id;
+        IAM's MalformedPolicyDocument for one that does not exist."""
+        try:
+            return self._principal_ids.bind(document)
+        except UnknownPrincipal as unknown:
+            raise ServiceError(
+                MALFORMED, f'Invalid principal in policy: "AWS":"{unknown.arn}"'
+            ) from None
+
+    def _shown(self, role: RoleRecord) -> RoleRecord:
+        """``role`` with its trust policy as the client sees it (ids of entities that
+        still exist shown as their ARNs)."""
+        return dataclasses.replace(role, trust_policy=self._principal_ids.show(role.trust_policy))
 
     @property
     def store(self) -> Store:

@@ -134,6 +134,13 @@ class SessionRecord:
     def expiration(self) -> datetime:
         return from_ms(self.expires_ms)
 
+    def _unique_id(self) -> str | None:
+        if self.kind == "assumed-role" and self.role_id and self.session_name:
+            return f"{self.role_id}:{self.session_name}"
+        if self.kind == "federated-user" and self.session_name:
+            return f"{self.account_id}:{self.session_name}"
+        return None
+
     def principal(self) -> Principal:
         return Principal(
             self.account_id,
@@ -145,11 +152,7 @@ class SessionRecord:
             session_tags=self.session_tags,
             source_identity=self.source_identity,
             session_token=True,
-            unique_id=(
-                f"{self.role_id}:{self.session_name}"
-                if self.kind == "assumed-role" and self.role_id and self.session_name
-                else None
-            ),
+            unique_id=self._unique_id(),
             token_issued_ms=self.created_ms,
             mfa_authenticated_ms=self.mfa_authenticated_ms,
         )

@@ -4,8 +4,13 @@ account the administrator role ``OrganizationAccountAccessRole`` that trusts the
 management account (so ``aws sts assume-role`` reaches it). The facade is the botocore
 ``organizations`` model (AWS JSON 1.1, target prefix ``AWSOrganizationsV20161128``).
 
-Accounts are created synchronously: CreateAccount answers ``SUCCEEDED`` (or ``FAILED``
-with its reason) at once, and DescribeCreateAccountStatus tells the same later. Only the
+CreateAccount answers ``IN_PROGRESS``, as AWS's always does (its API reference: "the
+request is processed asynchronously"); the caller learns the outcome from
+DescribeCreateAccountStatus: ``SUCCEEDED`` with the new ``AccountId``, or ``FAILED`` with
+its reason. Decision: the account is made within the request, so the first
+DescribeCreateAccountStatus already tells the outcome. Tags on CreateAccount also need
+``organizations:TagResource`` on the new account (CreateAccount API reference), asked
+inside the transaction: a refusal creates nothing. Only the
 management account may create accounts or read the organization's accounts; a member
 account gets AWS's ``AccessDeniedException``, an account outside any organization
 ``AWSOrganizationsNotInUseException``. Who in an account may call each operation is the
@@ -43,7 +48,7 @@ from strongroom.protocol.pagination import TokenCodec, request_scope
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
 from strongroom.store import schema
 from strongroom.store.engine import Store
-from strongroom.types import Caller
+from strongroom.types import Caller, Check
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -193,6 +198,25 @@ def _record_result(management: str, status: Output, clock: Clock) -> None:
             resources=[],
             details=details,
         )
+    )
+
+
+def _in_progress(row: Any) -> Output:
+    """CreateAccount's answer: the request, not yet its outcome."""
+    return {
+        "Id": row.id,
+        "AccountName": row.account_name,
+        "State": "IN_PROGRESS",
+        "RequestedTimestamp": from_ms(row.requested_ms),
+    }
+
+
+def _tag_check(org: Organization, account_id: str, params: Params) -> Check:
+    """organizations:TagResource on the new account, with the request's tags."""
+    return Check(
+        "organizations:TagResource",
+        org.account_arn(account_id),
+        context=organizations_request_keys(None, "TagResource", params),
     )
 
 
@@ -347,6 +371,8 @@ class Organizations:
                     )
                 )
                 iam_repo.bump_generation(conn)  # as in create_organization
+                if tags:
+                    caller.authorize(_tag_check(org, account_id, params))
             conn.execute(
                 insert(schema.create_account_requests).values(
                     id=request_id,
@@ -360,9 +386,10 @@ class Organizations:
                 )
             )
             row = self._request(conn, org, request_id)
-        status = _status_out(row)
-        _record_result(org.management_account_id, status, self._clock)
-        return {"CreateAccountStatus": status}
+        # The answer says IN_PROGRESS; the outcome is CloudTrail's CreateAccountResult
+        # (and DescribeCreateAccountStatus).
+        _record_result(org.management_account_id, _status_out(row), self._clock)
+        return {"CreateAccountStatus": _in_progress(row)}
 
     @staticmethod
     def _new_account(conn: Connection) -> str:

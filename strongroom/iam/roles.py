@@ -33,6 +33,7 @@ class Roles(IdentityBase):
         duration = int(params.get("MaxSessionDuration") or DEFAULT_SESSION_DURATION)
         _check_session_duration(duration)
         _parse_trust_policy(trust_policy)
+        trust_policy = self._bind_trust_policy(trust_policy)
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "Role")
         boundary: str | None = params.get("PermissionsBoundary") or None
         with self._write() as conn:
@@ -58,16 +59,16 @@ class Roles(IdentityBase):
             )
             with _unique(_already_exists(f"Role with name {name} already exists.")):
                 repo.insert_entity(conn, "role", role)
-        return {"Role": _role_out(role, full=True)}
+        return {"Role": _role_out(self._shown(role), full=True)}
 
     def get_role(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             role = self._role(conn, caller, params["RoleName"])
-        return {"Role": _role_out(role, full=True, last_used=True)}
+        return {"Role": _role_out(self._shown(role), full=True, last_used=True)}
 
     def list_roles(self, caller: Caller, params: Params) -> Output:
         roles, extra = self._list("role", caller, params)
-        return {"Roles": [_role_out(role, full=False) for role in roles], **extra}
+        return {"Roles": [_role_out(self._shown(role), full=False) for role in roles], **extra}
 
     def delete_role(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
@@ -82,6 +83,7 @@ class Roles(IdentityBase):
     def update_assume_role_policy(self, caller: Caller, params: Params) -> Output:
         document: str = params["PolicyDocument"]
         _parse_trust_policy(document)
+        document = self._bind_trust_policy(document)
         with self._write() as conn:
             role = self._role(conn, caller, params["RoleName"])
             repo.update_entity(conn, "role", role, trust_policy=document)

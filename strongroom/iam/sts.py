@@ -1,6 +1,7 @@
 """AWS STS: who is calling (GetCallerIdentity), temporary credentials for an IAM user
-(GetSessionToken) and for a role (AssumeRole), and the account of an access key
-(GetAccessKeyInfo). The facade is the botocore ``sts`` model (AWS Query protocol).
+(GetSessionToken), for a role (AssumeRole) and for a federated user (GetFederationToken),
+and the account of an access key (GetAccessKeyInfo). The facade is the botocore ``sts``
+model (AWS Query protocol).
 
 AssumeRole is authorized by the pipeline like every other operation: the role is its
 resource and the role's trust policy its resource policy
@@ -50,13 +51,20 @@ from strongroom.types import Caller, PrincipalPolicies
 Params = Mapping[str, Any]
 Output = dict[str, Any]
 
-OPERATIONS = ("AssumeRole", "GetAccessKeyInfo", "GetCallerIdentity", "GetSessionToken")
+OPERATIONS = (
+    "AssumeRole",
+    "GetAccessKeyInfo",
+    "GetCallerIdentity",
+    "GetFederationToken",
+    "GetSessionToken",
+)
 
 # Durations, in seconds (the AssumeRole and GetSessionToken API references).
 DEFAULT_ROLE_SESSION = 3600
 ROLE_CHAINING_LIMIT = 3600
 DEFAULT_USER_SESSION = 43200
 ROOT_SESSION_LIMIT = 3600
+FEDERATION_LIMIT = 129600  # GetFederationToken: 36 hours (the model's bound too)
 MAX_SESSION_POLICY_ARNS = 10
 # "The plaintext that you use for both inline and managed session policies can't exceed
 # 2,048 characters." Decision: the packed size is that plaintext (the inline policy
@@ -179,6 +187,8 @@ class SecurityTokenService:
         session, the user's ``AIDA...`` id otherwise."""
         if principal.kind == "root":
             return principal.account_id
+        if principal.kind == "federated-user" and principal.unique_id:
+            return principal.unique_id  # <account>:<name>
         if principal.kind == "assumed-role":
             session = self._credentials.session(principal.access_key_id)
             if session is None or session.role_id is None:
@@ -258,6 +268,10 @@ class SecurityTokenService:
     def assume_role(self, caller: Caller, params: Params) -> Output:
         principal = principal_of(caller)
         role_arn: str = params["RoleArn"]
+        if principal.kind == "federated-user":
+            # GetFederationToken: its credentials "cannot call any STS operations except
+            # GetCallerIdentity".
+            raise _not_authorized(principal, "sts:AssumeRole", role_arn)
         session_name: str = params["RoleSessionName"]
         calling_session = self._calling_session(principal)
 
@@ -330,6 +344,53 @@ class SecurityTokenService:
             output["PackedPolicySize"] = packed
         if identity is not None:
             output["SourceIdentity"] = identity
+        return output
+
+    # GetFederationToken -----------------------------------------------------------------
+
+    def get_federation_token(self, caller: Caller, params: Params) -> Output:
+        """Temporary credentials for a federated user ``arn:aws:sts::ACCT:federated-user/
+        Name`` (GetFederationToken API reference): called with an IAM user's long-term
+        key (or the root user's), never with session credentials. The federated user has
+        the intersection of the calling user's policies and the session policies passed
+        here: none at all without a session policy (evaluate.py rule 6), unless a resource
+        policy names it. Its credentials cannot call IAM (the pipeline refuses them as it
+        refuses GetSessionToken's without MFA) nor STS but GetCallerIdentity."""
+        principal = principal_of(caller)
+        if principal.session_token:
+            raise _access_denied("Cannot call GetFederationToken with session credentials")
+        name: str = params["Name"]
+        inline: str | None = params.get("Policy")
+        if inline is not None:
+            parse_policy(inline, kind="identity", error_code=MALFORMED)
+        policy_arns = self._policy_arns(params.get("PolicyArns"))
+        tags = requested_tags(params.get("Tags"))
+        duration = int(params.get("DurationSeconds") or DEFAULT_USER_SESSION)
+        if principal.kind == "root":
+            # "If the specified duration is longer than one hour, the session obtained by
+            # using root user credentials defaults to one hour."
+            duration = min(duration, ROOT_SESSION_LIMIT)
+        documents = self._managed_documents(principal.account_id, policy_arns)
+        packed = _packed_size(inline, policy_arns, tags)
+        arn = f"arn:aws:sts::{principal.account_id}:federated-user/{name}"
+        grant = SessionGrant(
+            account_id=principal.account_id,
+            kind="federated-user",
+            principal_arn=arn,
+            identity_arn=principal.identity_arn,
+            duration_seconds=duration,
+            session_name=name,
+            session_policies=((inline,) if inline is not None else ()) + documents,
+            session_tags=tags,
+        )
+        with self._store.write() as conn:
+            issued = self._credentials.create_session(conn, grant)
+        output: Output = {
+            "Credentials": _credentials_out(issued),
+            "FederatedUser": {"FederatedUserId": f"{principal.account_id}:{name}", "Arn": arn},
+        }
+        if inline is not None or policy_arns or tags:
+            output["PackedPolicySize"] = packed
         return output
 
     def _calling_session(self, principal: Principal) -> SessionRecord | None:

@@ -12,7 +12,8 @@ reference):
   caller's own identity policies must allow ``sts:AssumeRole`` on the role too;
 - from another account the caller's identity policies must always allow it as well;
 - passing session tags (or inheriting transitive ones) needs ``sts:TagSession``, and a
-  source identity ``sts:SetSourceIdentity``, checked the same way (IAM User Guide,
+  source identity (passed, or carried by a chained session) ``sts:SetSourceIdentity``,
+  checked the same way (IAM User Guide,
   "Passing session tags in AWS STS" and "Monitor and control actions taken with assumed
   roles").
 
@@ -101,9 +102,17 @@ class StsResolvers:
             keys[f"aws:ResourceTag/{key}"] = (value,)
             keys[f"iam:ResourceTag/{key}"] = (value,)
         policy = trust_policy_text(role.trust_policy)
-        return [Resource(role.arn, account, policy, key_policy=True, keys=keys)]
+        return [Resource(role.arn, account, policy, key_policy=True, keys=keys, bounded=True)]
+
+    def federated_user(self, caller: Any, _operation: str, params: Params) -> Sequence[Resource]:
+        """GetFederationToken's resource: the federated user it names, in the caller's
+        account (it has no policy of its own)."""
+        account = principal_of(caller).account_id
+        return [Resource(f"arn:aws:sts::{account}:federated-user/{params['Name']}", account)]
 
     def request_keys(self, caller: Any, operation: str, params: Params) -> ContextValues:
+        if operation == "GetFederationToken":
+            return _tag_keys(requested_tags(params.get("Tags")))
         if operation != "AssumeRole":
             return {}
         principal = principal_of(caller)
@@ -117,10 +126,7 @@ class StsResolvers:
         if params.get("ExternalId") is not None:
             keys["sts:ExternalId"] = (params["ExternalId"],)
         tags = requested_tags(params.get("Tags"))
-        for key, value in tags:
-            keys[f"aws:RequestTag/{key}"] = (value,)
-        if tags:
-            keys["aws:TagKeys"] = tuple(key for key, _ in tags)
+        keys.update(_tag_keys(tags))
         transitive = transitive_keys(params.get("TransitiveTagKeys"), tags)
         if transitive:
             keys["sts:TransitiveTagKeys"] = tuple(transitive)
@@ -133,7 +139,8 @@ class StsResolvers:
         self, caller: Any, params: Params, found: Sequence[Check]
     ) -> list[Check]:
         """sts:TagSession when the new session gets tags (passed or inherited), and
-        sts:SetSourceIdentity when a source identity is passed, on the same role."""
+        sts:SetSourceIdentity when it gets a source identity (passed or carried from the
+        calling session), on the same role."""
         principal = principal_of(caller)
         session = (
             self._credentials.session(principal.access_key_id) if principal.session_token else None
@@ -141,9 +148,19 @@ class StsResolvers:
         more: list[Check] = []
         if params.get("Tags") or inherited_tags(session):
             more.extend(_as(found, "TagSession"))
-        if params.get("SourceIdentity"):
+        if params.get("SourceIdentity") or principal.source_identity:
+            # A chained session carries its source identity: AWS requires
+            # sts:SetSourceIdentity whenever the new session has one.
             more.extend(_as(found, "SetSourceIdentity"))
         return more
+
+
+def _tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """``aws:RequestTag/*`` and ``aws:TagKeys`` of the session tags a request passes."""
+    keys: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{key}": (value,) for key, value in tags}
+    if tags:
+        keys["aws:TagKeys"] = tuple(key for key, _ in tags)
+    return keys
 
 
 def _as(found: Sequence[Check], name: str) -> list[Check]:
@@ -163,7 +180,7 @@ def sts_authorization(identities: IdentityService, credentials: CredentialStore)
     resolvers = StsResolvers(identities, credentials)
     return Authorization(
         "sts",
-        {"role": resolvers.role},
+        {"role": resolvers.role, "federated-user": resolvers.federated_user},
         resolvers.request_keys,
         replace={"GetCallerIdentity": _no_permission, "GetSessionToken": _no_permission},
         dependent={"AssumeRole": resolvers.session_permissions},

@@ -7,11 +7,16 @@ from typing import Any
 
 from strongroom.keys.authorization import kms_checks
 from strongroom.keys.kms import KeyService
+from strongroom.keys.kms_common import unknown_ciphertext_key
+from strongroom.models import service_model
+from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
+from strongroom.types import Caller, Check
 
 OPERATIONS = (
     "CancelKeyDeletion",
     "CreateAlias",
+    "CreateGrant",
     "CreateKey",
     "Decrypt",
     "DeleteAlias",
@@ -27,22 +32,54 @@ OPERATIONS = (
     "GetKeyPolicy",
     "GetKeyRotationStatus",
     "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
     "ListKeys",
     "ListResourceTags",
+    "ListRetirableGrants",
     "PutKeyPolicy",
     "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
     "TagResource",
     "UntagResource",
     "UpdateAlias",
+    "UpdateKeyDescription",
 )
+_MEMBERS = {
+    name: service_model("kms").operation_model(name).input_shape.members for name in OPERATIONS
+}
+# The operations whose input has DryRun, or GrantTokens, in botocore's model.
+_DRY_RUN = frozenset(name for name in OPERATIONS if "DryRun" in _MEMBERS[name])
+_GRANT_TOKENS = frozenset(name for name in OPERATIONS if "GrantTokens" in _MEMBERS[name])
+
+
+def dry_run() -> ServiceError:
+    return ServiceError(
+        "DryRunOperationException",
+        "The request would have succeeded, but the DryRun option is set.",
+    )
 
 
 def _bind(service: KeyService, operation: str) -> Handler:
-    method = getattr(service, snake_case(operation))
+    method: Handler = getattr(service, snake_case(operation))
+    if operation not in _DRY_RUN and operation not in _GRANT_TOKENS:
+        return method
 
-    return method  # type: ignore[no-any-return]
+    def checked(caller: Caller, params: Mapping[str, Any]) -> Any:
+        """GrantTokens must be tokens Strongroom issued (their grants are in effect already).
+        DryRun: everything is checked and done as for real, then refused, so the unit of
+        work rolls the request back (a read changed nothing) and its result is dropped."""
+        service.check_grant_tokens(params.get("GrantTokens"))
+        output = method(caller, params)
+        if params.get("DryRun"):
+            raise dry_run()
+        return output
+
+    return checked
 
 
 def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> list[str]:
@@ -55,6 +92,20 @@ def key_arns(params: Mapping[str, Any], output: Mapping[str, Any] | None) -> lis
     return [key_id] if key_id.startswith("arn:") else []
 
 
+def refused(caller: Any, check: Check, denied: Exception) -> Exception:
+    """A ciphertext whose key is not found (the check is on "*") or is another account's
+    that the caller may not use answers as one whose key does not exist: the refusal
+    neither confirms the other account's key nor tells absent from denied."""
+    if (
+        check.action in ("kms:Decrypt", "kms:ReEncryptFrom")
+        and isinstance(denied, ServiceError)
+        and denied.code == "AccessDeniedException"
+        and (check.resource == "*" or check.resource_account != caller.account_id)
+    ):
+        return unknown_ciphertext_key()
+    return denied
+
+
 def kms_spec(service: KeyService) -> ServiceSpec:
     return ServiceSpec(
         "kms",
@@ -62,4 +113,5 @@ def kms_spec(service: KeyService) -> ServiceSpec:
         "AWS::KMS::Key",
         key_arns,
         kms_checks(service, OPERATIONS),
+        refused,
     )

@@ -5,7 +5,9 @@ policy allows it (directly, or by delegating to the account's IAM policies). An 
 a resource of its own, governed by IAM policies (see :mod:`strongroom.keys.conditions`).
 
 KMS supplies the resolvers of its two resource types (``key``, ``alias``) and its
-request keys; ReEncrypt, which the reference lists as two actions, is done by hand.
+request keys; ReEncrypt, which the reference lists as two actions, is done by hand. A
+check on a key carries the key policy with what the key's grants allow the caller for
+the request (:meth:`~strongroom.keys.kms_grants.Grants.grant_policy`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from strongroom.keys.conditions import (
     request_alias_keys,
 )
 from strongroom.keys.kms import KeyRecord, KeyService
+from strongroom.keys.kms_common import ignores_ciphertext
 from strongroom.policy.operation_checks import (
     Authorization,
     CheckBuilder,
@@ -33,18 +36,27 @@ from strongroom.policy.operation_checks import (
 )
 from strongroom.types import Check
 
+# The operations the reference gives no condition key at all.
+_NO_KEYS = frozenset({"ListRetirableGrants"})
 
-def key_resource(key: KeyRecord) -> Resource:
-    """A key as the resource of a check: its key policy (KMS semantics) and the condition
-    keys it defines (tags, aliases, attributes)."""
-    return Resource(
-        key.arn, key.account_id, key.policy, key_policy=True, keys=key_resource_keys(key)
-    )
+
+def key_resource(
+    key: KeyRecord, policy: str | None = None, extra: ContextValues | None = None
+) -> Resource:
+    """A key as the resource of a check: its key policy (KMS semantics; ``policy`` when
+    grants add to it) and the condition keys it defines (tags, aliases, attributes, and
+    ``extra``: those of the grant a RetireGrant names)."""
+    keys = key_resource_keys(key)
+    if extra:
+        keys.update(extra)
+    return Resource(key.arn, key.account_id, policy or key.policy, key_policy=True, keys=keys)
 
 
 def kms_request_keys(caller: Any, operation: str, params: Mapping[str, Any]) -> ContextValues:
     """The condition keys KMS's request members define."""
     action = f"kms:{operation}"
+    if operation in _NO_KEYS:
+        return {}
     context: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
     context.update(encryption_context_keys(params.get("EncryptionContext")))
     context.update(request_alias_keys(action, params.get("KeyId")))
@@ -61,8 +73,11 @@ def key_resolver(service: KeyService) -> Resolver:
 
     def resolve(caller: Any, operation: str, params: Mapping[str, Any]) -> Sequence[Resource]:
         found: list[KeyRecord] = []
-        if operation == "Decrypt":
-            key = service.blob_key(params.get("CiphertextBlob"))
+        if operation == "Decrypt" and ignores_ciphertext(params):
+            key = service.target(caller, params["KeyId"]) if params.get("KeyId") else None
+            found = [key] if key is not None else []
+        elif operation == "Decrypt":
+            key = service.blob_key(caller, params.get("CiphertextBlob"))
             found = [key] if key is not None else []
         elif operation in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
             if operation != "DeleteAlias":
@@ -74,10 +89,18 @@ def key_resolver(service: KeyService) -> Resolver:
                 current = service.target(caller, name)
                 if current is not None and all(current.key_id != k.key_id for k in found):
                     found.append(current)
+        elif operation == "RetireGrant":
+            key = service.retire_target(caller, params)
+            if key is not None:
+                extra = service.retire_grant_keys(caller, params)
+                policy = service.grant_policy(caller, key, operation, params)
+                return [key_resource(key, policy, extra)]
         elif params.get("KeyId"):
             key = service.target(caller, params["KeyId"])
             found = [key] if key is not None else []
-        return [key_resource(key) for key in found]
+        return [
+            key_resource(key, service.grant_policy(caller, key, operation, params)) for key in found
+        ]
 
     return resolve
 
@@ -97,7 +120,11 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
 
     def checks(caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         base: ContextValues = {"kms:CallerAccount": (caller.account_id,)}
-        source = service.blob_key(params.get("CiphertextBlob"))
+        if ignores_ciphertext(params):
+            source_ref = params.get("SourceKeyId")
+            source = service.target(caller, source_ref) if source_ref else None
+        else:
+            source = service.blob_key(caller, params.get("CiphertextBlob"))
         destination = service.target(caller, params["DestinationKeyId"])
         same = re_encrypt_keys(source, destination)
         found: list[Check] = []
@@ -109,7 +136,14 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
                 **operation_request_keys("kms:ReEncryptFrom", params),
                 **same,
             }
-            found.append(key_check("kms:ReEncryptFrom", source, context))
+            found.append(
+                key_check(
+                    "kms:ReEncryptFrom",
+                    source,
+                    context,
+                    service.grant_policy(caller, source, "ReEncryptFrom", params),
+                )
+            )
         if destination is not None:
             context = {
                 **base,
@@ -118,7 +152,14 @@ def _re_encrypt(service: KeyService) -> CheckBuilder:
                 **operation_request_keys("kms:ReEncryptTo", params),
                 **same,
             }
-            found.append(key_check("kms:ReEncryptTo", destination, context))
+            found.append(
+                key_check(
+                    "kms:ReEncryptTo",
+                    destination,
+                    context,
+                    service.grant_policy(caller, destination, "ReEncryptTo", params),
+                )
+            )
         return found or [Check(f"kms:{operation}", context=base)]
 
     return checks

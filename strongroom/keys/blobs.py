@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection
 
 from strongroom.keys import repository as repo
-from strongroom.keys.kms_common import invalid_ciphertext, not_found
+from strongroom.keys.kms_common import invalid_ciphertext, unknown_ciphertext_key
 from strongroom.keys.material import KeyMaterial, Material
 from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError
@@ -146,12 +146,13 @@ class Ciphertexts(KeyMaterial):
         _, raw_key_id, generation = _BLOB_HEADER.unpack_from(blob)
         key = known if known is not None and known.key_id.encode() == raw_key_id else None
         key = key or self._blob_key(conn, blob)
-        if key is None:
-            try:
-                key_id = raw_key_id.decode("ascii")
-            except UnicodeDecodeError:
-                raise invalid_ciphertext() from None
-            raise not_found(f"Key '{self._arn(caller, key_id)}' does not exist")
+        if key is None or (action is not None and key.region != caller.region):
+            # A ciphertext decrypts only in its key's region; a missing key answers alike.
+            # Secrets Manager's own opening (no action) is exempt: a secret's value sealed
+            # before keys were regional may name a key of another region, and must still
+            # open (to be read, or re-encrypted by UpdateSecret under a key of its region);
+            # no new value is sealed under such a key (the reference is not found).
+            raise unknown_ciphertext_key()
         if expected_key is not None:
             named = self._resolve(conn, caller, expected_key)
             if named.key_id != key.key_id:
@@ -193,11 +194,14 @@ class Ciphertexts(KeyMaterial):
     def _key_by_id(conn: Connection, key_id: str) -> KeyRecord | None:
         return repo.key_by_id(conn, key_id)
 
-    def blob_key(self, blob: bytes | None) -> KeyRecord | None:
+    def blob_key(self, caller: Caller, blob: bytes | None) -> KeyRecord | None:
+        """The key of a ciphertext, for authorization: None when there is none in the
+        caller's region (the operation then refuses it, naming no key)."""
         if not blob:
             return None
         with self._store.read() as conn:
-            return self._blob_key(conn, blob)
+            key = self._blob_key(conn, blob)
+        return key if key is not None and key.region == caller.region else None
 
     def sealed_key(self, conn: Connection, sealed: bytes) -> KeyRecord | None:
         """The key under which a secret value (``seal_with``'s output) was sealed."""

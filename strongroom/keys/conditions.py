@@ -112,6 +112,48 @@ def tag_request_keys(operation: str, params: Mapping[str, Any]) -> ContextValues
     return keys
 
 
+def grant_constraint_keys(constraints: Mapping[str, Any] | None) -> ContextValues:
+    """The keys a grant's constraints define (CreateGrant's request, RetireGrant's grant):
+    kms:GrantConstraintType and the constraint's encryption context."""
+    if not constraints:
+        return {}
+    keys: ContextValues = {}
+    kinds = tuple(
+        kind
+        for kind in ("EncryptionContextEquals", "EncryptionContextSubset")
+        if constraints.get(kind) is not None
+    )
+    if kinds:
+        keys["kms:GrantConstraintType"] = kinds
+    for kind in kinds:
+        keys.update(encryption_context_keys(constraints[kind]))
+    return keys
+
+
+def grant_request_keys(operation: str, params: Mapping[str, Any]) -> ContextValues:
+    """The grant keys of CreateGrant's members, and kms:GrantIsForAWSResource: a request
+    to Strongroom's KMS API never comes from an AWS service's integration."""
+    keys: ContextValues = {}
+    if operation in ("CreateGrant", "ListGrants", "RevokeGrant"):
+        keys["kms:GrantIsForAWSResource"] = ("false",)
+    if operation != "CreateGrant":
+        return keys
+    keys["kms:GrantOperations"] = tuple(str(o) for o in params.get("Operations") or ())
+    for member, key in (
+        ("GranteePrincipal", "kms:GranteePrincipal"),
+        ("RetiringPrincipal", "kms:RetiringPrincipal"),
+        ("GranteeServicePrincipal", "kms:GranteeServicePrincipal"),
+        ("RetiringServicePrincipal", "kms:RetiringServicePrincipal"),
+    ):
+        if params.get(member):
+            keys[key] = (str(params[member]),)
+    constraints = params.get("Constraints") or {}
+    keys.update(grant_constraint_keys(constraints))
+    if constraints.get("SourceArn"):
+        keys["kms:GrantConstraintSourceArn"] = (str(constraints["SourceArn"]),)
+    return keys
+
+
 def create_key_request_keys(params: Mapping[str, Any]) -> ContextValues:
     """The attributes of the key CreateKey would make, as the request asks or defaults."""
     spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or SYMMETRIC
@@ -138,6 +180,7 @@ def operation_request_keys(action: str, params: Mapping[str, Any]) -> ContextVal
         keys["kms:EncryptionAlgorithm"] = (str(algorithm or SYMMETRIC),)
     if operation == "CreateKey":
         keys.update(create_key_request_keys(params))
+    keys.update(grant_request_keys(operation, params))
     keys.update(tag_request_keys(operation, params))
     return keys
 
@@ -149,13 +192,19 @@ def re_encrypt_keys(source: KeyRecord | None, destination: KeyRecord | None) -> 
     return {"kms:ReEncryptOnSameKey": (_text(source.key_id == destination.key_id),)}
 
 
-def key_check(action: str, key: KeyRecord, context: Mapping[str, tuple[str, ...]]) -> Check:
-    """``action`` on ``key``: decided by its key policy, with its resource keys."""
+def key_check(
+    action: str,
+    key: KeyRecord,
+    context: Mapping[str, tuple[str, ...]],
+    policy: str | None = None,
+) -> Check:
+    """``action`` on ``key``: decided by its key policy (``policy``: with what grants add
+    to it), with its resource keys."""
     return Check(
         action,
         key.arn,
         key.account_id,
-        key.policy,
+        policy or key.policy,
         key_policy=True,
         context={**key_resource_keys(key), **context},
     )

@@ -131,17 +131,28 @@ class KeyPolicies(KmsBase):
             key = self._resolve(conn, caller, params["KeyId"])
         if name != "default":
             raise not_found("No such policy exists")
-        return {"Policy": key.policy, "PolicyName": "default"}
+        return {"Policy": self._principal_ids.show(key.policy), "PolicyName": "default"}
+
+    def list_key_policies(self, caller: Caller, params: Params) -> Output:
+        """A key has one policy, named "default"."""
+        with self._store.read() as conn:
+            self._resolve(conn, caller, params["KeyId"])
+        page, marker = self._page(
+            "ListKeyPolicies", caller, ["default"], params, default_limit=100, maximum=1000
+        )
+        return {"PolicyNames": list(page), "Truncated": marker is not None, "NextMarker": marker}
 
     def put_key_policy(self, caller: Caller, params: Params) -> Output:
         if params.get("PolicyName", "default") != "default":
             raise not_found("No such policy exists")
         with self._store.write() as conn:
-            key = self._changeable(
+            # Allowed on a key pending deletion, as on AWS (the key state table).
+            key = self._permitted(
                 caller, self._resolve(conn, caller, params["KeyId"]), "PutKeyPolicy"
             )
             _check_policy(params["Policy"])
+            policy = self._bound(params["Policy"])
             if not params.get("BypassPolicyLockoutSafetyCheck"):
-                _check_lockout(caller, key, params["Policy"])
-            self._update(conn, key, policy=params["Policy"])
+                _check_lockout(caller, key, policy)
+            self._update(conn, key, policy=policy)
         return {}

@@ -2,18 +2,28 @@
 # worker link that watches it), kept together so that they change together.
 """The keyholder: the one process that holds the unsealed root key, and never hands it out.
 
-``strongroom server`` is the keyholder. It unseals (or stays sealed, for Shamir), then
-serves a Unix socket ``keyholder.sock`` in the data directory (0600, in a 0700
-directory; every peer is checked with ``SO_PEERCRED`` to run as the same user). The
-root key stays in this process: workers seal and open values through it.
+``strongroom server`` is the keyholder, and only the keyholder: it never serves HTTP; its
+worker processes do (at least one, spawned by uvicorn's supervisor running in it). It
+unseals (or stays sealed, for Shamir), makes itself non-dumpable (``PR_SET_DUMPABLE`` 0,
+``RLIMIT_CORE`` 0: no core file, no ``ptrace`` or ``/proc/<pid>/mem`` by other processes
+of the user), then serves its workers. The root key stays in this process: workers seal
+and open values through it.
+
+Each worker reaches it over its own *channel* (keys/channel.py), a socket pair the
+keyholder made for that worker and the worker inherited when it was spawned: there is no
+path to connect to it, so no other process can. Every connection below is opened over
+it. The socket ``keyholder.sock`` in the data directory (0600; every peer checked with
+``SO_PEERCRED`` to run as the same user) serves anyone else of the user the status and
+unseal input only (the shares or passphrase are the credential), and nothing else.
 
 Each worker keeps one *watch* connection open, on which the keyholder pushes the seal
 state, ``{"type": "state", "sealed": false}`` or ``{"sealed": true}`` (never a key). A
 worker acknowledges each push once it has applied it (built or dropped its deployment),
 and an unseal or seal is answered only after every worker acknowledged, so once
-``unseal`` returns every worker serves, and once ``seal`` returns none does. While
-unsealed, a worker's barrier (keys/remote_barrier.py) keeps a *barrier* connection on which it
-asks, one JSON line each way::
+``unseal`` returns every worker serves, and once ``seal`` returns none does (and then the
+workers are replaced by fresh processes: ``on_sealed``). While unsealed, a worker's
+barrier (keys/remote_barrier.py) keeps a *barrier* connection on which it asks, one JSON
+line each way::
 
     {"op": "seal" | "open", "data": b64, "aad": b64} -> {"ok": true, "data": b64} | {"ok": false}
 
@@ -24,13 +34,6 @@ for that connection alone (or ``{"ok": false, "code": ...}``), serves seal and o
 as on a barrier connection, and drops the key when the connection closes. The key
 itself is never sent, sealed or not.
 
-Watch, barrier, verify and ``seal`` connections are served only to the keyholder's own family:
-this process (one worker: uvicorn serves in it) and the worker processes it started
-(the peer's parent is this process). Any other process of the same user may ask for the
-status and submit unseal input (the shares or passphrase are the credential) and gets
-nothing else. A seal reaches the keyholder only from a worker, which authenticated,
-authorized and audited it (``POST /_strongroom/seal``).
-
 Operator requests arrive on short connections, one JSON line each way::
 
     {"op": "status"}
@@ -38,9 +41,8 @@ Operator requests arrive on short connections, one JSON line each way::
     {"op": "unseal"}  (file/pkcs11: fetch the key again)  | {"op": "unseal", "reset": true}
     {"op": "seal"}    (workers only: the HTTP layer has authenticated and audited it)
 
-The keyholder makes itself non-dumpable (``PR_SET_DUMPABLE`` 0: no core file, no
-``ptrace`` or ``/proc/<pid>/mem`` by other processes of the user). Nothing here logs a
-key, a share or a passphrase.
+Watch, barrier, verify and seal are served on a worker's channel only. Nothing here logs
+a key, a share or a passphrase.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strongroom.keys.channel import Connect, channel_pair, receive_connections
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.providers import SealConfig, SealError, Unsealer
 
@@ -76,6 +79,9 @@ SOCKET_NAME = "keyholder.sock"
 ACK_TIMEOUT = 30.0  # seconds a worker has to apply a pushed state
 REQUEST_TIMEOUT = 60.0  # an unseal may run scrypt or talk to an HSM
 LINE_LIMIT = 64 * 1024
+# How long the keyholder keeps its copy of a worker's end of a new channel when the worker
+# never uses it: the copy must outlive the spawn that passes it on, and no more.
+CHANNEL_HANDOFF = 60.0
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes with the terminating NUL
 
 
@@ -90,11 +96,11 @@ _FAMILY_ONLY = frozenset({"watch", "barrier", "verify", "seal"})
 KEY_PROVIDERS = ("file", "pkcs11")
 
 
-def _not_a_worker(status: Mapping[str, Any]) -> dict[str, Any]:
+def _not_a_worker(op: str, status: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "ok": False,
         "code": "AccessDeniedException",
-        "message": "seal through the server's authenticated endpoint (strongroom seal)",
+        "message": f"{op} through the server's authenticated endpoint (strongroom {op})",
         **status,
     }
 
@@ -176,19 +182,6 @@ def _peer_uid(sock: Any) -> tuple[int, int] | None:
     return pid, uid
 
 
-def _family(pid: int) -> bool:
-    """Whether ``pid`` is this process or one it started (a worker)."""
-    if pid == os.getpid():
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The command name (field 2) may hold spaces and parentheses: count after the last ")".
-    after_name = fields.rsplit(")", 1)[-1].split()
-    return len(after_name) > 1 and after_name[1] == str(os.getpid())
-
-
 _PR_SET_DUMPABLE = 4
 
 
@@ -210,7 +203,6 @@ def make_undumpable() -> bool:
 @dataclass(eq=False)
 class _Watcher:
     writer: asyncio.StreamWriter
-    pid: int
     pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
 
 
@@ -227,13 +219,18 @@ class Keyholder:
         config: SealConfig,
         unsealer: Unsealer,
         root_key: bytes | None,
+        *,
+        on_sealed: Callable[[], None] | None = None,
     ) -> None:
         self._path = socket_path(data_dir)
+        self._on_sealed = on_sealed  # after every worker dropped its deployment
         self._config = config
         self._unsealer = unsealer
         self._barrier = Barrier(root_key) if root_key is not None else None
         self._watchers: set[_Watcher] = set()
         self._barrier_links: set[asyncio.StreamWriter] = set()
+        self._channels: set[socket.socket] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._seq = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -287,6 +284,19 @@ class Keyholder:
         if not ready.wait(10):
             raise KeyholderError("the keyholder did not start")
 
+    def worker_channel(self) -> socket.socket:
+        """A new channel for one worker process, which it must inherit as it is spawned
+        (keys/channel.py); the keyholder serves what arrives on it as its family. The
+        keyholder keeps its copy of the returned end until the worker first uses it (or
+        ``CHANNEL_HANDOFF`` seconds), so that a worker that is gone closes the channel."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise KeyholderError("the keyholder is not running")
+        mine, theirs = channel_pair()
+        mine.setblocking(False)
+        loop.call_soon_threadsafe(self._add_channel, mine, theirs)
+        return theirs
+
     def stop(self) -> None:
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
@@ -318,31 +328,90 @@ class Keyholder:
                 watcher.writer.close()
             self._watchers.clear()
             self._drop_barrier_links()
+            for channel in list(self._channels):
+                self._close_channel(channel)
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- worker channels -------------------------------------------------------------------
+
+    def _add_channel(self, channel: socket.socket, handed: socket.socket) -> None:
+        assert self._loop is not None
+        self._channels.add(channel)
+        handoff = self._loop.call_later(CHANNEL_HANDOFF, handed.close)
+        self._loop.add_reader(channel.fileno(), self._on_channel, channel, handed, handoff)
+
+    def _close_channel(self, channel: socket.socket) -> None:
+        assert self._loop is not None
+        if channel in self._channels:
+            self._channels.discard(channel)
+            self._loop.remove_reader(channel.fileno())
+            channel.close()
+
+    def _on_channel(
+        self, channel: socket.socket, handed: socket.socket, handoff: asyncio.TimerHandle
+    ) -> None:
+        received = receive_connections(channel)
+        if received is None:
+            handoff.cancel()
+            handed.close()
+            self._close_channel(channel)
+            return
+        if received:
+            handoff.cancel()  # the worker has its end: drop ours, so its exit is seen
+            handed.close()
+        for conn in received:
+            task = asyncio.ensure_future(self._on_family_connection(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _on_family_connection(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=LINE_LIMIT)
+        except OSError:
+            conn.close()
+            return
+        await self._serve_connection(reader, writer, family=True)
 
     # --- connections -------------------------------------------------------------------------
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        """A connection on the socket path: never a worker (they use their channels)."""
         peer = _peer_uid(writer.get_extra_info("socket"))
         if peer is not None and peer[1] != os.getuid():
             log.warning("refused a keyholder connection from uid %d (pid %d)", peer[1], peer[0])
             writer.close()
             return
+        await self._serve_connection(reader, writer, family=False, peer=peer)
+
+    async def _serve_connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        family: bool,
+        peer: tuple[int, int] | None = None,
+    ) -> None:
         try:
             line = await reader.readline()
             request = json.loads(line) if line else None
             if not isinstance(request, dict):
                 return
             op = request.get("op")
-            if op in _FAMILY_ONLY and (peer is None or not _family(peer[0])):
-                log.warning("refused %r from pid %s: not a worker of this server", op, peer)
-                if op == "seal":
-                    writer.write(json.dumps(_not_a_worker(self._status())).encode() + b"\n")
+            if not family and (op in _FAMILY_ONLY or self._fetches_key(request)):
+                pid = peer[0] if peer else "unknown"
+                log.warning("refused %r on the socket path (pid %s): not a worker", op, pid)
+                if op in ("seal", "unseal"):
+                    refusal = _not_a_worker(str(op), self._status())
+                    writer.write(json.dumps(refusal).encode() + b"\n")
                     await writer.drain()
                 return
             if op == "watch":
-                await self._watch(reader, writer, peer[0] if peer else 0)
+                await self._watch(reader, writer)
                 return
             if op == "barrier":
                 await self._serve_barrier(reader, writer)
@@ -357,6 +426,16 @@ class Keyholder:
             pass
         finally:
             writer.close()
+
+    def _fetches_key(self, request: Mapping[str, Any]) -> bool:
+        """An unseal that makes the keyholder fetch a file or PKCS#11 key by itself: the
+        operator's signature authorizes that, checked by a worker."""
+        return (
+            request.get("op") == "unseal"
+            and self.sealed
+            and self._config.provider in KEY_PROVIDERS
+            and not request.get("reset")
+        )
 
     async def _command(self, request: Mapping[str, Any]) -> dict[str, Any]:
         assert self._lock is not None
@@ -425,6 +504,8 @@ class Keyholder:
             log.info("sealed")
             self._drop_barrier_links()
             await self._broadcast()
+            if self._on_sealed is not None:
+                self._on_sealed()
         return {"ok": True, **self._status()}
 
     # --- the barrier, served to workers ----------------------------------------------------
@@ -517,11 +598,9 @@ class Keyholder:
 
     # --- watchers -------------------------------------------------------------------------
 
-    async def _watch(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pid: int
-    ) -> None:
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._lock is not None
-        watcher = _Watcher(writer, pid)
+        watcher = _Watcher(writer)
         async with self._lock:
             self._watchers.add(watcher)
             await self._push(watcher, next(self._seq), expect_ack=False)
@@ -578,12 +657,12 @@ class KeyholderLink:
 
     def __init__(
         self,
-        path: Path,
+        connect: Connect,
         on_unsealed: Callable[[], Awaitable[None]],
         on_sealed: Callable[[], Awaitable[None]],
         on_lost: Callable[[], Awaitable[None]],
     ) -> None:
-        self._path = path
+        self._connect = connect
         self._on_unsealed = on_unsealed
         self._on_sealed = on_sealed
         self._on_lost = on_lost
@@ -592,18 +671,16 @@ class KeyholderLink:
         self._closing = False
 
     def __repr__(self) -> str:
-        return f"KeyholderLink({str(self._path)!r})"
+        return f"KeyholderLink({self._connect!r})"
 
     async def start(self) -> None:
         """Connect, and apply the current state before returning."""
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self._path), limit=LINE_LIMIT)
+            reader, writer = await _open(self._connect)
         except OSError as problem:
-            raise KeyholderError(
-                f"cannot reach the keyholder at {self._path}: {problem.strerror}"
-            ) from None
+            raise KeyholderError(f"cannot reach the keyholder: {problem.strerror}") from None
         self._writer = writer
-        writer.write(json.dumps({"op": "watch", "pid": os.getpid()}).encode() + b"\n")
+        writer.write(json.dumps({"op": "watch"}).encode() + b"\n")
         await writer.drain()
         first = await reader.readline()
         if not first:
@@ -648,12 +725,16 @@ class KeyholderLink:
 
     async def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Send one operator request to the keyholder and return its reply."""
-        return await request(self._path, message)
+        return await request(self._connect, message)
 
 
-async def request(path: Path, message: Mapping[str, Any]) -> dict[str, Any]:
+async def _open(connect: Connect) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(sock=connect(), limit=LINE_LIMIT)
+
+
+async def request(connect: Connect, message: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        reader, writer = await asyncio.open_unix_connection(str(path), limit=LINE_LIMIT)
+        reader, writer = await _open(connect)
     except OSError as problem:
         raise KeyholderError(f"cannot reach the keyholder: {problem.strerror}") from None
     try:

@@ -1,7 +1,8 @@
 """A KMS-compatible key service: symmetric keys, aliases, key policies, rotation,
-deletion windows, and the cryptographic operations, one module per part: keys
+deletion windows, grants and the cryptographic operations, one module per part: keys
 (:mod:`.kms_keys`), rotation (:mod:`.kms_rotation`), aliases (:mod:`.kms_aliases`), key
-policies (:mod:`.key_policies`), the cryptographic operations (:mod:`.kms_crypto`) and
+policies (:mod:`.key_policies`), grants (:mod:`.kms_grants`), the cryptographic
+operations (:mod:`.kms_crypto`) and
 Secrets Manager's envelope encryption (:mod:`.secret_envelopes`), over the ciphertext
 blob format (:mod:`.blobs`), the key material and its cache (:mod:`.material`), the
 data-key cache (:mod:`.data_keys`), the
@@ -31,6 +32,7 @@ from strongroom.keys.kms_common import (
     unsupported,
 )
 from strongroom.keys.kms_crypto import CryptoOperations
+from strongroom.keys.kms_grants import Grants
 from strongroom.keys.kms_rotation import Rotation
 from strongroom.keys.repository import KeyRecord
 from strongroom.keys.secret_envelopes import SecretEnvelopes
@@ -56,6 +58,6 @@ __all__ = [
 ]
 
 
-class KeyService(SecretEnvelopes, Rotation, Aliases, CryptoOperations, KeyPolicies):
+class KeyService(SecretEnvelopes, Rotation, Aliases, CryptoOperations, KeyPolicies, Grants):
     """The KMS service: every part's operations over one store, root barrier, clock and
     Marker codec."""

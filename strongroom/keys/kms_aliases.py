@@ -6,8 +6,16 @@ from sqlalchemy import Connection
 
 from strongroom.clock import from_ms
 from strongroom.keys import repository as repo
+from strongroom.keys.conditions import alias_arn
 from strongroom.keys.kms_base import KmsBase
-from strongroom.keys.kms_common import Output, Params, _check_alias_name, invalid_state
+from strongroom.keys.kms_common import (
+    PREDEFINED_ALIASES,
+    Output,
+    Params,
+    _check_alias_name,
+    invalid_state,
+    not_found,
+)
 from strongroom.keys.repository import KeyRecord
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.types import Caller
@@ -33,7 +41,13 @@ class Aliases(KmsBase):
     def _target(self, conn: Connection, caller: Caller, ref: str, action: str) -> KeyRecord:
         if ref.startswith("alias/") or ":alias/" in ref:
             raise validation_error("Aliases must refer to keys. Not aliases")
-        key = self._permitted(caller, self._resolve(conn, caller, ref), action)
+        key = self._resolve(conn, caller, ref)
+        if key.account_id != caller.account_id:
+            # An alias and its key are in one account (and region, which resolving the
+            # reference already holds to): the key is looked for in the alias's account.
+            raise not_found(f"Key '{key.arn}' does not exist")
+        # Customer managed keys only: an AWS managed key's policy allows no alias.
+        self._permitted(caller, key, action)
         if key.state == "PendingDeletion":
             raise invalid_state(key, "pending deletion")
         return key
@@ -63,20 +77,27 @@ class Aliases(KmsBase):
             if params.get("KeyId"):
                 key_id = self._resolve(conn, caller, params["KeyId"]).key_id
             rows = repo.alias_listing(conn, caller.account_id, caller.region, key_id)
+        entries = [
+            {
+                "AliasName": row.alias_name,
+                "AliasArn": alias_arn(caller.region, caller.account_id, row.alias_name),
+                "TargetKeyId": row.target_key_id,
+                "CreationDate": from_ms(row.created_ms),
+                "LastUpdatedDate": from_ms(row.updated_ms),
+            }
+            for row in rows
+        ]
+        if key_id is None:
+            # As on AWS: the predefined aliases of the services served are listed before
+            # their AWS managed key exists, without a target (ListAliases).
+            present = {row.alias_name for row in rows}
+            entries += [
+                {"AliasName": name, "AliasArn": alias_arn(caller.region, caller.account_id, name)}
+                for name in PREDEFINED_ALIASES
+                if name not in present
+            ]
+            entries.sort(key=lambda entry: str(entry["AliasName"]))
         page, marker = self._page(
-            "ListAliases", caller, rows, params, default_limit=50, maximum=100
+            "ListAliases", caller, entries, params, default_limit=50, maximum=100
         )
-        return {
-            "Aliases": [
-                {
-                    "AliasName": row.alias_name,
-                    "AliasArn": f"arn:aws:kms:{caller.region}:{caller.account_id}:{row.alias_name}",
-                    "TargetKeyId": row.target_key_id,
-                    "CreationDate": from_ms(row.created_ms),
-                    "LastUpdatedDate": from_ms(row.updated_ms),
-                }
-                for row in page
-            ],
-            "Truncated": marker is not None,
-            "NextMarker": marker,
-        }
+        return {"Aliases": list(page), "Truncated": marker is not None, "NextMarker": marker}

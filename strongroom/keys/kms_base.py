@@ -19,19 +19,39 @@ from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import Store, cached
-from strongroom.types import Caller
+from strongroom.types import Caller, PrincipalIds, UnboundPrincipals, UnknownPrincipal
 
 # Every secret write without its own key resolves aws/secretsmanager.
 _BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), copy=True, remember_absent=False)
 
 
 class KmsBase:
-    def __init__(self, store: Store, barrier: Barrier, clock: Clock, tokens: TokenCodec) -> None:
+    def __init__(
+        self,
+        store: Store,
+        barrier: Barrier,
+        clock: Clock,
+        tokens: TokenCodec,
+        principal_ids: PrincipalIds | None = None,
+    ) -> None:
         self._store = store
         self._barrier = barrier
         self._clock = clock
         self._tokens = tokens
+        # Key policies bind the users and roles they name by unique id (IAM's).
+        self._principal_ids: PrincipalIds = principal_ids or UnboundPrincipals()
         self._data_keys = DataKeys(clock=clock)
+
+    def _bound(self, policy: str) -> str:
+        """A key policy as stored: the users and roles it names bound by unique id
+        (iam/principal_ids.py); KMS's refusal of a principal that does not exist."""
+        try:
+            return self._principal_ids.bind(policy)
+        except UnknownPrincipal:
+            raise ServiceError(
+                "MalformedPolicyDocumentException",
+                "Policy contains a statement with one or more invalid principals.",
+            ) from None
 
     def _now_ms(self) -> int:
         return to_ms(self._clock.now())
@@ -43,6 +63,9 @@ class KmsBase:
             if len(parts) != 6 or parts[2] != "kms":
                 raise not_found(f"Invalid arn {ref}")
             region, account, resource = parts[3], parts[4], parts[5]
+            if region != caller.region:
+                # A key lives in one region: a request signed for another never reaches it.
+                raise not_found(f"Invalid arn {region}")
             if resource.startswith("alias/"):
                 return self._by_alias(conn, account, region, resource, ref)
             found = repo.key_by_arn(conn, ref)

@@ -12,6 +12,9 @@ from strongroom.types import Caller
 Params = Mapping[str, Any]
 Output = dict[str, Any]
 SECRETS_MANAGER_ALIAS = "alias/aws/secretsmanager"
+# The predefined aliases of AWS managed keys of the services Strongroom serves, listed
+# before the key is first used.
+PREDEFINED_ALIASES = (SECRETS_MANAGER_ALIAS,)
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 MAX_ON_DEMAND_ROTATIONS = 25
 
@@ -32,6 +35,16 @@ def invalid_ciphertext() -> ServiceError:
     return ServiceError("InvalidCiphertextException", "")
 
 
+def unknown_ciphertext_key() -> ServiceError:
+    """What AWS answers for a ciphertext whose key is gone, in another region, or not the
+    caller's to use: one answer for all three, so absence is not told from refusal."""
+    return ServiceError(
+        "AccessDeniedException",
+        "The ciphertext refers to a customer master key that does not exist, does not exist "
+        "in this region, or you are not allowed to access.",
+    )
+
+
 def unsupported(message: str) -> ServiceError:
     return ServiceError("UnsupportedOperationException", message)
 
@@ -43,6 +56,14 @@ def access_denied(caller: Caller, action: str, key: KeyRecord) -> ServiceError:
         "AccessDeniedException",
         f"User: {caller.arn} is not authorized to perform: kms:{action} on resource: "
         f"{key.arn} because no resource-based policy allows the kms:{action} action",
+    )
+
+
+def ignores_ciphertext(params: Params) -> bool:
+    """A dry run of Decrypt or ReEncrypt with DryRunModifiers IGNORE_CIPHERTEXT: only the
+    named key's authorization and state are checked, not the ciphertext."""
+    return bool(params.get("DryRun")) and "IGNORE_CIPHERTEXT" in (
+        params.get("DryRunModifiers") or ()
     )
 
 

@@ -12,6 +12,7 @@ from strongroom.keys.kms_common import (
     Params,
     _check_algorithm,
     _data_key_size,
+    ignores_ciphertext,
     unsupported,
 )
 from strongroom.protocol.errors import validation_error
@@ -28,8 +29,25 @@ class CryptoOperations(Ciphertexts):
             blob, _ = self._encrypt(conn, key, params["Plaintext"], params.get("EncryptionContext"))
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": SYMMETRIC}
 
+    def _ignoring_ciphertext(
+        self, caller: Caller, member: str, action: str, params: Params
+    ) -> Output:
+        """A dry run that checks only the key named in ``member`` (the facade then answers
+        DryRunOperationException)."""
+        if not params.get(member):
+            raise validation_error(
+                f"{member} is required when DryRunModifiers is IGNORE_CIPHERTEXT."
+            )
+        with self._store.read() as conn:
+            key = self._usable(
+                self._permitted(caller, self._resolve(conn, caller, params[member]), action)
+            )
+        return {"KeyId": key.arn}
+
     def decrypt(self, caller: Caller, params: Params) -> Output:
         _check_algorithm(params.get("EncryptionAlgorithm"))
+        if ignores_ciphertext(params):
+            return self._ignoring_ciphertext(caller, "KeyId", "Decrypt", params)
         if "CiphertextBlob" not in params:
             raise validation_error(
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
@@ -54,6 +72,9 @@ class CryptoOperations(Ciphertexts):
     def re_encrypt(self, caller: Caller, params: Params) -> Output:
         _check_algorithm(params.get("SourceEncryptionAlgorithm"))
         _check_algorithm(params.get("DestinationEncryptionAlgorithm"))
+        if ignores_ciphertext(params):
+            self._ignoring_ciphertext(caller, "DestinationKeyId", "ReEncryptTo", params)
+            return self._ignoring_ciphertext(caller, "SourceKeyId", "ReEncryptFrom", params)
         if "CiphertextBlob" not in params:
             raise validation_error(
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "

@@ -104,6 +104,7 @@ class Keys(Ciphertexts):
         policy = params.get("Policy")
         if policy is not None:
             _check_policy(policy)
+            policy = self._bound(policy)
         with self._store.write() as conn:
             key = self._create(
                 conn,
@@ -139,6 +140,14 @@ class Keys(Ciphertexts):
             "Truncated": marker is not None,
             "NextMarker": marker,
         }
+
+    def update_key_description(self, caller: Caller, params: Params) -> Output:
+        with self._store.write() as conn:
+            key = self._changeable(
+                caller, self._resolve(conn, caller, params["KeyId"]), "UpdateKeyDescription"
+            )
+            self._update(conn, key, description=params["Description"])
+        return {}
 
     def enable_key(self, caller: Caller, params: Params) -> Output:
         return self._set_state(caller, params["KeyId"], "Enabled", "EnableKey")

@@ -14,7 +14,6 @@ from strongroom.keys.kms_common import (
     Output,
     Params,
     _days_ms,
-    invalid_state,
 )
 from strongroom.keys.material import KeyMaterial
 from strongroom.keys.repository import KeyRecord
@@ -51,15 +50,38 @@ class Rotation(KeyMaterial):
 
     def get_key_rotation_status(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
+            # Answered for a key pending deletion too, as on AWS (the key state table).
             key = self._resolve(conn, caller, params["KeyId"])
-        if key.state == "PendingDeletion":
-            raise invalid_state(key, "pending deletion")
         enabled = key.rotation_period_days is not None
         return {
             "KeyRotationEnabled": enabled,
             "KeyId": key.arn,
             "RotationPeriodInDays": key.rotation_period_days,
             "NextRotationDate": from_ms(key.next_rotation_ms) if enabled else None,
+        }
+
+    def list_key_rotations(self, caller: Caller, params: Params) -> Output:
+        """Every rotation of the key's material, oldest first; with IncludeKeyMaterial
+        ALL_KEY_MATERIAL its first material too (which no rotation made)."""
+        everything = params.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+        with self._store.read() as conn:
+            key = self._resolve(conn, caller, params["KeyId"])
+            rows = repo.rotations(conn, key.key_id, with_first=everything)
+        page, marker = self._page(
+            "ListKeyRotations", caller, rows, params, default_limit=100, maximum=1000
+        )
+        return {
+            "Rotations": [
+                {"KeyId": key.key_id, "KeyMaterialId": row.material_id}
+                | (
+                    {"RotationDate": from_ms(row.created_ms), "RotationType": row.rotation_type}
+                    if row.rotation_type
+                    else {}
+                )
+                for row in page
+            ],
+            "Truncated": marker is not None,
+            "NextMarker": marker,
         }
 
     def rotate_key_on_demand(self, caller: Caller, params: Params) -> Output:

@@ -8,9 +8,9 @@ import contextlib
 import json
 import socket
 import threading
-from pathlib import Path
 from typing import Any
 
+from strongroom.keys.channel import Connect
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.keyholder import LINE_LIMIT, REQUEST_TIMEOUT, KeyholderError
 
@@ -29,20 +29,20 @@ class KeyholderBarrier(Barrier):
     connection (reopened once if the keyholder dropped it). The root key never enters
     this process. Thread-safe: one request at a time."""
 
-    def __init__(self, path: Path) -> None:  # no key: deliberately not Barrier.__init__
-        self._path = path
+    def __init__(self, connect: Connect) -> None:  # no key: deliberately not Barrier.__init__
+        self._connect_to = connect
         self._op = "barrier"
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._file: Any = None
 
     @classmethod
-    def verifying(cls, path: Path) -> KeyholderBarrier:
+    def verifying(cls, connect: Connect) -> KeyholderBarrier:
         """A barrier over a *verify* connection (keys/keyholder.py): usable while a file or
         PKCS#11 deployment is sealed, for as long as this one connection lasts (it is not
         reopened); the keyholder drops the key it loaded for it on :meth:`close`. Raises
         :class:`VerificationRefused` when the keyholder will not load it."""
-        barrier = cls(path)
+        barrier = cls(connect)
         barrier._op = "verify"
         try:
             barrier._connect()
@@ -58,7 +58,7 @@ class KeyholderBarrier(Barrier):
         return barrier
 
     def __repr__(self) -> str:
-        return f"KeyholderBarrier({str(self._path)!r}, {self._op})"
+        return f"KeyholderBarrier({self._connect_to!r}, {self._op})"
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         return self._call("seal", plaintext, associated_data)
@@ -108,10 +108,9 @@ class KeyholderBarrier(Barrier):
         raise KeyholderError("the keyholder did not answer (sealed?)")
 
     def _connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = self._connect_to()
         sock.settimeout(REQUEST_TIMEOUT)
         try:
-            sock.connect(str(self._path))
             sock.sendall(json.dumps({"op": self._op}).encode() + b"\n")
         except OSError:
             sock.close()

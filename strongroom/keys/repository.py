@@ -1,4 +1,4 @@
-"""The KMS tables (kms_keys, kms_aliases, kms_key_material): the key record and the
+"""The KMS tables (kms_keys, kms_aliases, kms_key_material, kms_grants): the key record and the
 statements the key service runs, in one place as secrets/ and iam/ have theirs."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from strongroom.store import schema
 
@@ -121,7 +121,8 @@ def keys_to_purge(conn: Connection, now_ms: int) -> list[KeyRecord]:
 
 
 def delete_key(conn: Connection, key_id: str) -> None:
-    """The key, its aliases and all its material."""
+    """The key, its aliases, its grants and all its material."""
+    conn.execute(delete(schema.kms_grants).where(schema.kms_grants.c.key_id == key_id))
     conn.execute(delete(schema.kms_aliases).where(schema.kms_aliases.c.target_key_id == key_id))
     conn.execute(delete(schema.kms_key_material).where(schema.kms_key_material.c.key_id == key_id))
     conn.execute(delete(schema.kms_keys).where(schema.kms_keys.c.key_id == key_id))
@@ -192,6 +193,20 @@ def on_demand_rotations(conn: Connection, key_id: str) -> int:
         select(func.count()).where(table.c.key_id == key_id, table.c.rotation_type == "ON_DEMAND")
     ).scalar_one()
     return count
+
+
+def rotations(conn: Connection, key_id: str, *, with_first: bool = False) -> Sequence[Any]:
+    """The generations of the key's material that KMS rotations made (automatic or on
+    demand; a rekey's are the operator's, not the key's), and its first one if asked,
+    oldest first: (material_id, created_ms, rotation_type) rows."""
+    table = schema.kms_key_material
+    made = table.c.rotation_type.in_(("AUTOMATIC", "ON_DEMAND"))
+    listed = or_(made, table.c.generation == 1) if with_first else made
+    return conn.execute(
+        select(table.c.material_id, table.c.created_ms, table.c.rotation_type)
+        .where(table.c.key_id == key_id, listed)
+        .order_by(table.c.generation)
+    ).all()
 
 
 def latest_generation(conn: Connection, key_id: str) -> int:
@@ -267,3 +282,67 @@ def alias_listing(
     if key_id is not None:
         query = query.where(aliases.c.target_key_id == key_id)
     return conn.execute(query.order_by(aliases.c.alias_name)).all()
+
+
+# Grants ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    grant_id: str
+    key_id: str
+    account_id: str
+    region: str
+    name: str | None
+    grantee_principal: str
+    retiring_principal: str | None
+    issuing_account: str
+    operations: tuple[str, ...]
+    constraints: Mapping[str, Any] | None
+    created_ms: int
+
+
+def _grant(row: Row[Any]) -> GrantRecord:
+    values = {c.name: getattr(row, c.name) for c in schema.kms_grants.columns}
+    values["operations"] = tuple(values["operations"])
+    return GrantRecord(**values)
+
+
+def insert_grant(conn: Connection, grant: GrantRecord) -> None:
+    values = {c.name: getattr(grant, c.name) for c in schema.kms_grants.columns}
+    values["operations"] = list(grant.operations)
+    conn.execute(insert(schema.kms_grants).values(**values))
+
+
+def grants_of_key(conn: Connection, key_id: str) -> tuple[GrantRecord, ...]:
+    """The key's grants, oldest first."""
+    grants = schema.kms_grants
+    rows = conn.execute(
+        select(grants)
+        .where(grants.c.key_id == key_id)
+        .order_by(grants.c.created_ms, grants.c.grant_id)
+    )
+    return tuple(_grant(row) for row in rows)
+
+
+def grants_retirable_by(conn: Connection, region: str, principal: str) -> tuple[GrantRecord, ...]:
+    """The grants on keys in the region (of any account) that name ``principal`` as their
+    retiring principal."""
+    grants = schema.kms_grants
+    rows = conn.execute(
+        select(grants)
+        .where(grants.c.region == region, grants.c.retiring_principal == principal)
+        .order_by(grants.c.created_ms, grants.c.grant_id)
+    )
+    return tuple(_grant(row) for row in rows)
+
+
+def grant_by_id(conn: Connection, grant_id: str) -> GrantRecord | None:
+    row = conn.execute(
+        select(schema.kms_grants).where(schema.kms_grants.c.grant_id == grant_id)
+    ).first()
+    return _grant(row) if row is not None else None
+
+
+def delete_grant(conn: Connection, grant_id: str) -> None:
+    conn.execute(delete(schema.kms_grants).where(schema.kms_grants.c.grant_id == grant_id))

@@ -26,6 +26,7 @@ from strongroom.clock import Clock
 from strongroom.policy.document import PolicyDocument
 from strongroom.policy.evaluate import (
     CLOCK_KEYS,
+    Decision,
     PolicySet,
     RequestContext,
     access_denied_message,
@@ -37,6 +38,9 @@ from strongroom.policy.evaluate import (
 from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
 from strongroom.protocol.errors import ServiceError
 from strongroom.types import Check, Identities, Principal, PrincipalPolicies
+
+_GONE = Decision(False, "implicit_deny", "identity")
+"""The decision for a principal whose IAM user or role no longer exists."""
 
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
@@ -247,7 +251,12 @@ class PolicyAuthorizer:
             resource_account=check.resource_account,
             context=context,
         )
-        decision = evaluate(request, policies, key_policy=check.key_policy)
+        if identity is None and principal.kind != "root":
+            # The user or role behind these credentials is gone (a session outlives its
+            # role; a user's GetSessionToken session outlives the user): it may do
+            # nothing, not even what a resource policy grants everyone. Fails closed.
+            return stamp, access_denied_message(request, _GONE)
+        decision = evaluate(request, policies, key_policy=check.key_policy, bounded=check.bounded)
         if decision.allowed:
             return stamp, None
         return stamp, access_denied_message(request, decision)
@@ -284,7 +293,8 @@ class PolicyAuthorizer:
     def _read_identity(self, principal: Principal) -> _Identity | None:
         """The principal's policies, compiled, and its account's organization."""
         organization = self._identities.organization_id(principal.account_id)
-        if principal.kind == "root":
+        if principal.kind == "root" or principal.identity_arn.endswith(":root"):
+            # The account root, or a federated user it made (GetFederationToken).
             root = load_policy(_ALLOW_ALL, "identity")
             return _Identity(
                 (root,),
@@ -297,6 +307,15 @@ class PolicyAuthorizer:
                 organization,
             )
         found = self._identities.principal_policies(principal.identity_arn)
+        if (
+            found is not None
+            and principal.kind == "assumed-role"
+            and principal.unique_id is not None
+            and principal.unique_id.split(":", 1)[0] != found.user_id
+        ):
+            # A session of a role that was deleted: the role of that name now is another
+            # one (AWS binds a session to its role's unique id).
+            found = None
         return _compile(found, organization) if found is not None else None
 
     def _request_keys(
@@ -327,7 +346,9 @@ class PolicyAuthorizer:
         self, principal: Principal, identity: _Identity | None, facts: CallFacts
     ) -> dict[str, tuple[str, ...]]:
         user_id = None
-        if identity is not None:
+        if principal.kind == "federated-user":
+            user_id = principal.unique_id  # <account>:<name>
+        elif identity is not None:
             user_id = (
                 f"{identity.user_id}:{principal.arn.rsplit('/', 1)[-1]}"
                 if principal.kind == "assumed-role"

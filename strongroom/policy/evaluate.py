@@ -37,6 +37,12 @@ evaluation logic", "Permissions boundaries for IAM entities", "Session policies"
    them must allow (inline and managed session policies together, like identity
    policies). A role session without session policies is not limited; a federated-user
    session (GetFederationToken) without one has no permissions of its own.
+7. **Role trust policies** (``bounded=True``): a trust policy that names the caller
+   itself (or ``"*"``) needs no identity policy in the same account, but the caller's
+   permissions boundary and session policies must still allow ``sts:AssumeRole``
+   (IAM User Guide, "Permissions boundaries for IAM entities": a boundary limits what
+   the entity may do, and role trust policies are an exception to the resource-policy
+   rule that a direct grant escapes the boundary).
 
 Principals match level by level, like AWS: a role ARN matches the sessions of that role
 (by account and role name, since a session ARN does not show the role's path), an
@@ -474,11 +480,20 @@ def _label(names: Sequence[str], index: int, kind: str) -> str:
     return names[index] if index < len(names) else f"{kind}[{index}]"
 
 
-def evaluate(request: RequestContext, policies: PolicySet, *, key_policy: bool = False) -> Decision:
+def evaluate(
+    request: RequestContext,
+    policies: PolicySet,
+    *,
+    key_policy: bool = False,
+    bounded: bool = False,
+) -> Decision:
     """Allow or deny ``request`` under ``policies`` (see the module docstring).
 
     ``key_policy=True`` when ``policies.resource`` is a KMS key policy (or a role trust
     policy): it must allow, by itself or by naming the account for IAM policies to allow.
+    ``bounded=True`` for a role trust policy: a grant that names the caller itself (or
+    everyone) is still limited by the caller's permissions boundary and session policies
+    (rule 7).
     """
     caller = _caller(request.principal_arn, request.principal_account)
     keys = request.condition_keys
@@ -570,13 +585,13 @@ def evaluate(request: RequestContext, policies: PolicySet, *, key_policy: bool =
     if via_identity and boundary and session:
         delegated = account_grant if key_policy else []
         return _allowed(identity_allows + delegated + limits)
-    if by_level[DIRECT]:
-        return _allowed(by_level[DIRECT])
+    if by_level[DIRECT] and (not bounded or (boundary and session)):
+        return _allowed(by_level[DIRECT] + (limits if bounded else []))
     if by_level[ROLE] and boundary and session:
         return _allowed(by_level[ROLE] + limits)
     if key_policy and not account_grant:
         return _implicit("resource")
-    if not via_identity and not by_level[ROLE]:
+    if not via_identity and not by_level[ROLE] and not by_level[DIRECT]:
         return _implicit("identity")
     if not boundary:
         return _implicit("permissions_boundary")

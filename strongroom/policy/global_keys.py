@@ -14,7 +14,12 @@ from strongroom.types import Principal
 
 Keys = dict[str, tuple[str, ...]]
 
-_PRINCIPAL_TYPES = {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}
+_PRINCIPAL_TYPES = {
+    "user": "User",
+    "assumed-role": "AssumedRole",
+    "federated-user": "FederatedUser",
+    "root": "Account",
+}
 
 
 def global_keys(
@@ -42,7 +47,10 @@ def global_keys(
     made inside the server) leaves ``aws:SourceIp`` out.
     """
     keys: Keys = {
-        "aws:PrincipalArn": (principal.identity_arn,),
+        # A federated user's ARN is its own (its policies are the calling user's).
+        "aws:PrincipalArn": (
+            principal.arn if principal.kind == "federated-user" else principal.identity_arn,
+        ),
         "aws:PrincipalAccount": (principal.account_id,),
         "aws:PrincipalType": (_PRINCIPAL_TYPES[principal.kind],),
         "aws:SecureTransport": ("true" if secure_transport else "false",),

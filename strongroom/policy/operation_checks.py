@@ -44,6 +44,7 @@ class Resource(NamedTuple):
     policy: str | None = None  # a secret's resource policy, a key policy, a trust policy
     key_policy: bool = False  # the policy must allow by itself (KMS keys, role trust)
     keys: ContextValues = _NO_KEYS
+    bounded: bool = False  # a grant naming the caller is limited by its boundary (role trust)
 
 
 # (caller, operation, params) -> the resources of one resource type the request names;
@@ -170,6 +171,7 @@ def plan_checks(
                     resource.policy,
                     key_policy=resource.key_policy,
                     context=context,
+                    bounded=resource.bounded,
                 )
             )
     return found or [Check(action, context=request)]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.model import service_model
+from strongroom.protocol.rest_routes import RestRoutes
 
 KIB = 1024
 DEFAULT_LIMIT = 64 * KIB
@@ -49,8 +50,7 @@ OPERATION_LIMITS: Mapping[str, Mapping[str, int]] = {
     },
     "lambda": {
         # A function's deployment package uploaded directly: 50 MB zipped (Lambda quotas),
-        # 66.7 MB once base64-encoded in the JSON body. Lambda's routes carry no target,
-        # so every lambda request is held to this largest limit (docs/limits.md).
+        # 66.7 MB once base64-encoded in the JSON body.
         "CreateFunction": 72 * KIB * KIB,
         "UpdateFunctionCode": 72 * KIB * KIB,
         # Invoke's payload: 6 MB (synchronous), the raw body.
@@ -107,13 +107,15 @@ def nested_too_deep() -> ServiceError:
 
 
 class BodyLimits:
-    """The limit for a request, from the headers that route it: ``X-Amz-Target`` for the
-    JSON services, the SigV4 credential scope for the Query ones (whose operation is in
-    the body, so they get their largest operation's limit)."""
+    """The limit for a request, from what routes it: ``X-Amz-Target`` for the JSON
+    services, the SigV4 credential scope for the Query ones (whose operation is in the
+    body, so they get their largest operation's limit), the method and path for the REST
+    ones (Lambda)."""
 
     def __init__(self, services: Iterable[str]) -> None:
         self._by_target: dict[bytes, int] = {}
         self._by_scope: dict[bytes, int] = {}
+        self._rest: list[tuple[RestRoutes, Mapping[str, int]]] = []
         for name in services:
             model = service_model(name)
             limits = OPERATION_LIMITS.get(name, {})
@@ -121,7 +123,9 @@ class BodyLimits:
             if unknown:
                 raise ValueError(f"limits for operations {name} does not have: {unknown}")
             prefix = model.metadata.get("targetPrefix")
-            if prefix:
+            if model.metadata.get("protocol") == "rest-json":
+                self._rest.append((RestRoutes(model), limits))
+            elif prefix:
                 for operation in model.operation_names:
                     target = f"{prefix}.{operation}".encode()
                     self._by_target[target] = limits.get(operation, DEFAULT_LIMIT)
@@ -139,5 +143,15 @@ class BodyLimits:
                 return self._by_scope.get(parts[3], DEFAULT_LIMIT)
         return DEFAULT_LIMIT
 
+    def limit_rest(self, method: str, path: str) -> int:
+        """The limit of the REST operation a method and path name (queries never change
+        which Lambda operation is meant)."""
+        for routes, limits in self._rest:
+            operation = routes.match(method, path, "")
+            if operation is not None:
+                return limits.get(operation, DEFAULT_LIMIT)
+        return DEFAULT_LIMIT
+
     def largest(self) -> int:
-        return max([DEFAULT_LIMIT, *self._by_target.values(), *self._by_scope.values()])
+        rest = [limit for _routes, limits in self._rest for limit in limits.values()]
+        return max([DEFAULT_LIMIT, *self._by_target.values(), *self._by_scope.values(), *rest])

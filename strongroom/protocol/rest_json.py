@@ -16,9 +16,7 @@ the body, with the status the model gives the error shape.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -31,8 +29,11 @@ from strongroom.protocol import json_codec
 from strongroom.protocol.errors import ServiceError, modeled_errors, serialization_error
 from strongroom.protocol.errors import validation_error as _validation_error
 from strongroom.protocol.model import shape_plan
+from strongroom.protocol.rest_routes import RestRoutes, group_name, route
 from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.protocol.validation import INT_RANGES, validate
+
+__all__ = ["RestRoutes", "error_response", "parse_input", "serialize_output"]
 
 CONTENT_TYPE = "application/json"
 # The status REST services answer the common errors with (no model lists them).
@@ -45,81 +46,7 @@ _COMMON_STATUS = {
     "ExpiredTokenException": 403,
     "UnknownOperationException": 404,
 }
-_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 _BOUND = frozenset({"uri", "querystring", "header", "headers", "statusCode"})
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    literal_query: tuple[str, ...]  # keys the URI template's "?..." requires
-    operation: str
-    specificity: tuple[int, int]
-
-
-_ROUTES: dict[tuple[str, str], Route] = {}
-
-
-def _route(operation: OperationModel) -> Route:
-    key = (operation.service_model.service_name, operation.name)
-    found = _ROUTES.get(key)
-    if found is None:
-        found = _ROUTES[key] = _plan_route(operation)
-    return found
-
-
-def _plan_route(operation: OperationModel) -> Route:
-    uri = str(operation.http.get("requestUri", "/"))
-    path, _, query = uri.partition("?")
-    pattern = ""
-    at = 0
-    literal = 0
-    for match in _LABEL.finditer(path):
-        pattern += re.escape(path[at : match.start()])
-        literal += match.start() - at
-        name = match.group(1)
-        pattern += f"(?P<{_group(name)}>.+)" if match.group(2) else f"(?P<{_group(name)}>[^/]+)"
-        at = match.end()
-    pattern += re.escape(path[at:].rstrip("/")) + "/?"
-    literal += len(path) - at
-    keys = tuple(part.partition("=")[0] for part in query.split("&") if part)
-    return Route(
-        str(operation.http.get("method", "POST")),
-        re.compile(pattern),
-        keys,
-        operation.name,
-        (literal + len(keys), -pattern.count("(?P<")),
-    )
-
-
-def _group(name: str) -> str:
-    return re.sub(r"\W", "_", name)
-
-
-class RestRoutes:
-    """Which operation of a REST service a method and path name."""
-
-    def __init__(self, model: ServiceModel) -> None:
-        routes = [_route(model.operation_model(name)) for name in model.operation_names]
-        # The most literal template first: /functions/{F}/configuration before /functions/{F}.
-        self._routes = sorted(routes, key=lambda route: route.specificity, reverse=True)
-        self.prefixes = frozenset(
-            "/" + str(model.operation_model(name).http["requestUri"]).lstrip("/").split("/")[0]
-            for name in model.operation_names
-        )
-
-    def match(self, method: str, path: str, query: str) -> str | None:
-        keys = {key for key, _ in parse_qsl(query, keep_blank_values=True)}
-        for route in self._routes:
-            if route.method != method or not route.pattern.fullmatch(path):
-                continue
-            if all(key in keys for key in route.literal_query):
-                return route.operation
-        return None
-
-    def serves_path(self, path: str) -> bool:
-        return "/" + path.lstrip("/").split("/")[0] in self.prefixes
 
 
 # --------------------------------------------------------------------------- input
@@ -174,8 +101,8 @@ def _unbound_names(shape: Shape) -> frozenset[str]:
 def _bound_members(operation: OperationModel, shape: Shape, request: HttpRequest) -> dict[str, Any]:
     found: dict[str, Any] = {}
     labels: dict[str, str] = {}
-    route = _route(operation)
-    matched = route.pattern.fullmatch(request.path)
+    planned = route(operation)
+    matched = planned.pattern.fullmatch(request.path)
     if matched is not None:
         labels = {name: unquote(value) for name, value in matched.groupdict().items()}
     query = parse_qsl(request.query, keep_blank_values=True)
@@ -184,8 +111,8 @@ def _bound_members(operation: OperationModel, shape: Shape, request: HttpRequest
         location = member.serialization.get("location")
         wire = str(member.serialization.get("name", name))
         if location == "uri":
-            if _group(wire) in labels:
-                found[name] = labels[_group(wire)]
+            if group_name(wire) in labels:
+                found[name] = labels[group_name(wire)]
         elif location == "querystring":
             if member.type_name == "map":
                 bound = {

@@ -20,6 +20,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from strongroom.protocol import json_codec, rest_json
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.rest_routes import RestRoutes
 from strongroom.protocol.sigv4 import HttpRequest
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -106,7 +107,7 @@ class QueryWire:
 class RestJsonWire:
     def __init__(self, model: ServiceModel) -> None:
         self._model = model
-        self.routes = rest_json.RestRoutes(model)
+        self.routes = RestRoutes(model)
 
     def parse(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
         return rest_json.parse_input(operation, request)

@@ -19,6 +19,7 @@ OPERATIONS = (
     "GetRandomPassword",
     "GetResourcePolicy",
     "GetSecretValue",
+    "ListResourcePolicies",
     "ListSecretVersionIds",
     "ListSecrets",
     "PutResourcePolicy",

@@ -89,7 +89,7 @@ def _filters_list_secrets(
 
 
 def secretsmanager_authorization(service: SecretsManager) -> Authorization:
-    return Authorization(
+    base = Authorization(
         "secretsmanager",
         {"Secret": secret_resolver(service)},
         request_keys_of(service),
@@ -98,6 +98,18 @@ def secretsmanager_authorization(service: SecretsManager) -> Authorization:
             "BatchGetSecretValue": _filters_list_secrets,
         },
     )
+    get_policy = reference_checks(base, ("GetResourcePolicy",))
+
+    def list_policies(caller: Caller, _operation: str, params: Mapping[str, Any]) -> list[Check]:
+        # ListResourcePolicies is newer than the Service Authorization Reference data we
+        # pin; its API reference: "Required permissions: secretsmanager:ListResourcePolicies",
+        # on the secret, as GetResourcePolicy is.
+        return [
+            replace(check, action="secretsmanager:ListResourcePolicies")
+            for check in get_policy(caller, "GetResourcePolicy", params)
+        ]
+
+    return replace(base, replace={"ListResourcePolicies": list_policies})
 
 
 def secretsmanager_checks(service: SecretsManager, operations: Sequence[str]) -> CheckBuilder:

@@ -24,7 +24,7 @@ from strongroom.secrets.common import (
 )
 from strongroom.secrets.repository import SecretRecord
 from strongroom.store.engine import Store, per_snapshot
-from strongroom.types import Caller
+from strongroom.types import Caller, PrincipalIds, UnboundPrincipals
 
 
 class SecretsBase:
@@ -35,12 +35,15 @@ class SecretsBase:
         clock: Clock,
         tokens: TokenCodec,
         rng: random.Random | None = None,
+        principal_ids: PrincipalIds | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
         self._tokens = tokens
         self._rng = rng or stdlib_secrets.SystemRandom()
+        # Resource policies bind the users and roles they name by unique id (IAM's).
+        self._principal_ids: PrincipalIds = principal_ids or UnboundPrincipals()
 
     def _now_ms(self) -> int:
         return to_ms(self._clock.now())

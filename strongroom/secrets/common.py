@@ -3,7 +3,7 @@ the value a request carries, and tag helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -125,8 +125,29 @@ def _merge_tags(existing: list[list[str]] | None, new: list[Mapping[str, str]]) 
     return [[k, v] for k, v in merged.items()]
 
 
-def _owning_service(tags: list[Mapping[str, str]] | None) -> str | None:
-    for tag in tags or []:
-        if tag.get("Key") == "aws:secretsmanager:owningService":
-            return tag.get("Value")
-    return None
+MAX_TAGS = 50  # "Maximum number of tags per secret: 50" (TagResource API reference)
+RESERVED_TAG_PREFIX = "aws:"
+
+
+def _check_user_tags(keys: Iterable[str]) -> None:
+    """Tag keys a client may set or remove: not ``aws:``-prefixed, in any case ("Do not use
+    the aws: prefix [...] You can't edit or delete tag names or values with this prefix").
+    Decision: InvalidParameterException (an error TagResource's reference lists), in our
+    words. This is also what keeps ``OwningService`` true: only a service sets it."""
+    for key in keys:
+        if key.lower().startswith(RESERVED_TAG_PREFIX):
+            raise ServiceError(
+                "InvalidParameterException",
+                f"Tag key {key} is not valid: the aws: prefix is reserved for AWS use.",
+            )
+
+
+def _tags_within_quota(tags: list[list[str]]) -> list[list[str]]:
+    """``tags`` if they are at most :data:`MAX_TAGS` (AWS's ``aws:`` tags would not count;
+    clients cannot set any). Decision: InvalidParameterException, in our words."""
+    if len(tags) > MAX_TAGS:
+        raise ServiceError(
+            "InvalidParameterException",
+            f"A secret can have at most {MAX_TAGS} tags; this request would give it {len(tags)}.",
+        )
+    return tags

@@ -4,6 +4,7 @@ version, the secret ARN and version id as encryption context), and the checks on
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from sqlalchemy import Connection
 
@@ -64,11 +65,12 @@ class SecretEncryption(SecretsBase):
         action: str,
         key: KeyRecord,
         record: SecretRecord,
-        version_id: str,
+        encryption_context: Mapping[str, str],
+        conn: Connection,
     ) -> None:
         """Secrets Manager uses the secret's KMS key on the caller's behalf, so the caller
-        needs the KMS permission too, through the key policy (with kms:ViaService). None:
-        the service acting for itself (replication)."""
+        needs the KMS permission too, through the key policy (with kms:ViaService) or a
+        grant of the key. None: the service acting for itself (replication)."""
         if caller is None:
             return
         if key.key_manager == "AWS" and key.account_id != caller.account_id:
@@ -79,10 +81,17 @@ class SecretEncryption(SecretsBase):
         context = {
             "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
             "kms:CallerAccount": (caller.account_id,),
-            **encryption_context_keys(self.context(record.arn, version_id)),
+            **encryption_context_keys(encryption_context),
         }
+        policy = self._keys.grant_policy(
+            caller,
+            key,
+            action.removeprefix("kms:"),
+            {"EncryptionContext": encryption_context},
+            conn,
+        )
         try:
-            caller.authorize(key_check(action, key, context))
+            caller.authorize(key_check(action, key, context, policy))
         except ServiceError as denied:
             if denied.code != "AccessDeniedException":
                 raise
@@ -102,15 +111,14 @@ class SecretEncryption(SecretsBase):
         AWS, a version reports its key as the secret's KmsKeyId named it (``ref``, else the
         secret's own), so key id, ARN, alias name and alias ARN come back as given."""
         key = key or self._encryption_key(conn, record)
-        self._check_key_use(caller, "kms:GenerateDataKey", key, record, version_id)
+        context = self.context(record.arn, version_id)
+        self._check_key_use(caller, "kms:GenerateDataKey", key, record, context, conn)
         try:
-            sealed = self._keys.seal_with(
-                conn, key, value.data, self.context(record.arn, version_id)
-            )
+            sealed = self._keys.seal_with(conn, key, value.data, context)
         except ServiceError as error:
             raise _encryption_failure(error) from None
         if caller is not None:
-            _record_kms_call("GenerateDataKey", key, record, version_id, keySpec="AES_256")
+            _record_kms_call("GenerateDataKey", key, context, keySpec="AES_256")
         if key.key_manager == "AWS":
             return sealed, None
         return sealed, ref or record.kms_key_id or key.arn
@@ -122,28 +130,55 @@ class SecretEncryption(SecretsBase):
         version: VersionRecord,
         caller: Caller | None = None,
     ) -> _Value:
+        """The version's value. After a key change a version is sealed under both the new
+        key and the previous one: if the new key cannot open it (disabled, pending
+        deletion, or the caller may not use it), the previous key is tried, and if
+        that fails too, the first failure is what the caller hears."""
         assert version.ciphertext is not None and version.value_kind is not None
+        try:
+            data = self._open_sealed(conn, record, version.version_id, version.ciphertext, caller)
+        except ServiceError:
+            if version.previous_ciphertext is None:
+                raise
+            try:
+                data = self._open_sealed(
+                    conn, record, version.version_id, version.previous_ciphertext, caller
+                )
+            except ServiceError:
+                pass
+            else:
+                return _Value(version.value_kind, data)
+            raise
+        return _Value(version.value_kind, data)
+
+    def _open_sealed(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        version_id: str,
+        ciphertext: bytes,
+        caller: Caller | None,
+    ) -> bytes:
         key = None
+        context = self.context(record.arn, version_id)
         if caller is not None:
-            key = self._keys.sealed_key(conn, version.ciphertext)
+            key = self._keys.sealed_key(conn, ciphertext)
             if key is None:
                 raise _decryption_failure()
-            self._check_key_use(caller, "kms:Decrypt", key, record, version.version_id)
+            self._check_key_use(caller, "kms:Decrypt", key, record, context, conn)
         try:
             data = self._keys.open_sealed(
                 conn,
                 _acting_for(record.account_id, record.region),
-                version.ciphertext,
-                self.context(record.arn, version.version_id),
+                ciphertext,
+                context,
                 key,
             )
         except ServiceError:
             raise _decryption_failure() from None
         if key is not None:  # a caller's read (its key was checked above)
-            _record_kms_call(
-                "Decrypt", key, record, version.version_id, encryptionAlgorithm="SYMMETRIC_DEFAULT"
-            )
-        return _Value(version.value_kind, data)
+            _record_kms_call("Decrypt", key, context, encryptionAlgorithm="SYMMETRIC_DEFAULT")
+        return data
 
     def _same_value(
         self,
@@ -160,9 +195,7 @@ class SecretEncryption(SecretsBase):
         return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)
 
 
-def _record_kms_call(
-    name: str, key: KeyRecord, record: SecretRecord, version_id: str, **extra: str
-) -> None:
+def _record_kms_call(name: str, key: KeyRecord, context: dict[str, str], **extra: str) -> None:
     """Audit the KMS call made on the caller's behalf (CloudTrail: a KMS event with
     ``invokedBy: secretsmanager.amazonaws.com`` and the encryption context), written with
     the request's own record."""
@@ -173,7 +206,7 @@ def _record_kms_call(
             event_name=name,
             request_parameters={
                 "keyId": key.arn,
-                "encryptionContext": SecretEncryption.context(record.arn, version_id),
+                "encryptionContext": context,
                 **extra,
             },
             resources=(key.arn,),

@@ -66,19 +66,26 @@ _SEPARATORS = frozenset("/_+=.@-")
 # MyTest -> My|Test, COMPANYthings -> COMPAN|Ythings, COMPANY stays whole (moto AWS-run
 # test_with_all_filter_special_characters: "company" and "Ythings" match, "N", "pany",
 # "things" do not).
-_CAMEL_BOUNDARY = re.compile(r"(?<=.)(?=[A-Z][a-z])")
+# A word also ends where letters meet digits ("credsDatabase892" -> creds|Database|892, as
+# the user guide's "Find secrets" page describes).
+_CAMEL_BOUNDARY = re.compile(r"(?<=.)(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+# Whitespace and ":" always separate (the same page: punctuation such as ":").
+_TOKEN_SEPARATORS = re.compile(r"[\s:]+")
 
 
 def split_words(text: str) -> list[str]:
     """Split ``text`` into words the way AWS's secret search does (case preserved).
 
-    Whitespace separates tokens. A token with exactly one kind of separator among
-    ``/ _ + = . @ -`` is cut at it (``prod/AppBeta/x``, ``prod+AppBeta+x``, ...), a token
-    mixing two kinds stays one word, and every resulting piece is cut before each
-    capitalised term. Separators are never words: ``"+"`` has none.
+    Whitespace and ``:`` separate tokens. A token with exactly one kind of separator
+    among ``/ _ + = . @ -`` is cut at it (``prod/AppBeta/x``, ``prod+AppBeta+x``, ...), a
+    token mixing two kinds stays one word, and every resulting piece is cut before each
+    capitalised term and where letters and digits meet. Separators are never words:
+    ``"+"`` has none.
     """
     words: list[str] = []
-    for token in text.split():
+    for token in _TOKEN_SEPARATORS.split(text):
+        if not token:
+            continue
         separators = [c for c in _SEPARATORS if c in token]
         if len(separators) > 1:
             # Only one separator kind at a time is recognised (moto's reading of the AWS-run

@@ -4,7 +4,7 @@ RestoreSecret, the purge of expired deletions, tags and resource policies."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -20,13 +20,16 @@ from strongroom.secrets.checks import request_keys, secret_check
 from strongroom.secrets.common import (
     _NEED_TOKEN,
     DEFAULT_RECOVERY_DAYS,
+    MANAGED_KEY,
     Output,
     Params,
+    _check_user_tags,
     _invalid_parameter,
     _invalid_request,
+    _marked_for_deletion,
     _merge_tags,
-    _owning_service,
     _replica_readonly,
+    _tags_within_quota,
     _Value,
     _value_from,
     not_found,
@@ -34,7 +37,7 @@ from strongroom.secrets.common import (
 from strongroom.secrets.listing import Listing
 from strongroom.secrets.repository import SecretRecord
 from strongroom.secrets.versions import Versions
-from strongroom.types import Caller
+from strongroom.types import Caller, UnknownPrincipal
 
 
 class SecretLifecycle(Versions, Listing):
@@ -67,10 +70,9 @@ class SecretLifecycle(Versions, Listing):
                 description=params.get("Description") or None,
                 kms_key_id=params.get("KmsKeyId") or None,
                 secret_type=params.get("Type") or None,
-                tags=_merge_tags(None, params["Tags"]) if params.get("Tags") else None,
+                tags=_new_tags(None, params["Tags"]) if params.get("Tags") else None,
                 created_ms=now,
                 last_changed_ms=now,
-                owning_service=_owning_service(params.get("Tags")),
             )
             # Tags and replicas given at creation need their own actions on the new secret.
             if params.get("Tags"):
@@ -132,6 +134,9 @@ class SecretLifecycle(Versions, Listing):
         if value is not None and token is None:
             raise _invalid_request(_NEED_TOKEN)
         with self._write() as conn:
+            record = self._resolve(conn, caller, params["SecretId"], for_update=True)
+            if record.is_replica:
+                return self._update_replica_key(conn, record, params, value, caller)
             record = self._mutable(conn, caller, params["SecretId"])
             changes: dict[str, Any] = {}
             if "Description" in params:
@@ -152,11 +157,46 @@ class SecretLifecycle(Versions, Listing):
                 self._changed(conn, record, **changes)
         return output
 
+    def _update_replica_key(
+        self,
+        conn: Connection,
+        replica: SecretRecord,
+        params: Params,
+        value: _Value | None,
+        caller: Caller,
+    ) -> Output:
+        """UpdateSecret on a replica: only its KMS key may change ("a replica secret can't
+        be updated independently from its primary secret, except for its encryption
+        key", user guide). Its labelled versions are re-encrypted under the new key, and
+        the primary's ReplicationStatus shows the key."""
+        others = ("Description", "Type")
+        if value is not None or "KmsKeyId" not in params or any(m in params for m in others):
+            raise _replica_readonly()
+        if replica.scheduled_for_deletion:
+            raise _marked_for_deletion()
+        ref = params["KmsKeyId"] or None
+        if ref != replica.kms_key_id:
+            self._change_key(conn, replica, ref, caller)
+            primary = repo.find_by_name(
+                conn, replica.account_id, replica.primary_region or "", replica.name
+            )
+            if primary is not None and primary.replicas:
+                statuses = [
+                    {**status, "KmsKeyId": ref or MANAGED_KEY}
+                    if status.get("Region") == replica.region
+                    else status
+                    for status in primary.replicas
+                ]
+                repo.update_secret(conn, primary, replicas=statuses)
+        return {"ARN": replica.arn, "Name": replica.name}
+
     def _change_key(
         self, conn: Connection, record: SecretRecord, ref: str | None, caller: Caller
     ) -> None:
         """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
-        KMS key, as AWS does; older versions stay under the key that sealed them."""
+        KMS key, as AWS does, keeping each one's ciphertext under the key it had (it still
+        opens with that key if the new one cannot be used); older versions stay under the
+        key that sealed them."""
         self._check_key(conn, record.account_id, record.region, ref)
         key = self._key_named(conn, record, ref)
         current = repo.stages(conn, record.id)
@@ -168,7 +208,17 @@ class SecretLifecycle(Versions, Listing):
             sealed, key_id = self._seal(
                 conn, record, version.version_id, value, key, ref, caller=caller
             )
-            repo.fill_version(conn, record.id, version.version_id, value.kind, sealed, key_id)
+            # AWS keeps the version decryptable with the previous key too ("Change the
+            # encryption key for a secret"): its ciphertext under that key stays beside.
+            repo.fill_version(
+                conn,
+                record.id,
+                version.version_id,
+                value.kind,
+                sealed,
+                key_id,
+                previous=(version.kms_key_id, version.ciphertext),
+            )
         repo.update_secret(conn, record, kms_key_id=ref)
 
     def describe_secret(self, caller: Caller, params: Params) -> Output:
@@ -218,7 +268,14 @@ class SecretLifecycle(Versions, Listing):
                     "deleted."
                 )
             deletion = now + timedelta(days=window or DEFAULT_RECOVERY_DAYS)
-            repo.update_secret(conn, record, deleted_ms=to_ms(now), deletion_ms=to_ms(deletion))
+            # Scheduling the deletion changes the secret: LastChangedDate moves (issue 23).
+            repo.update_secret(
+                conn,
+                record,
+                deleted_ms=to_ms(now),
+                deletion_ms=to_ms(deletion),
+                last_changed_ms=to_ms(now),
+            )
         return {"ARN": record.arn, "Name": record.name, "DeletionDate": deletion}
 
     def _absent_secret(self, caller: Caller, secret_id: str) -> Output:
@@ -255,24 +312,20 @@ class SecretLifecycle(Versions, Listing):
     def tag_resource(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
-            tags = _merge_tags(record.tags, params["Tags"])
-            self._changed(
-                conn,
-                record,
-                tags=tags,
-                owning_service=_owning_service(params["Tags"]) or record.owning_service,
-            )
+            self._changed(conn, record, tags=_new_tags(record.tags, params["Tags"]))
         return {}
 
     def untag_resource(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
+            _check_user_tags(params["TagKeys"])
             drop = set(params["TagKeys"])
             tags = [pair for pair in record.tags or [] if pair[0] not in drop]
             self._changed(conn, record, tags=tags)
         return {}
 
     def put_resource_policy(self, caller: Caller, params: Params) -> Output:
+        _only_default_policy(params)
         text: str = params["ResourcePolicy"]
         document = parse_policy(text, kind="resource")
         if params.get("BlockPublicPolicy") and is_public(document, account_id=caller.account_id):
@@ -283,15 +336,48 @@ class SecretLifecycle(Versions, Listing):
             )
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
-            self._changed(conn, record, resource_policy=text)
+            self._changed(conn, record, resource_policy=self._bound(text))
         return {"ARN": record.arn, "Name": record.name}
+
+    def _bound(self, text: str) -> str:
+        """The policy as stored: the users and roles it names bound by unique id. Decision:
+        Secrets Manager's wording for a principal that does not exist (as its API
+        answers a principal it cannot use)."""
+        try:
+            return self._principal_ids.bind(text)
+        except UnknownPrincipal:
+            raise ServiceError(
+                "MalformedPolicyDocumentException",
+                "This resource policy contains an unsupported principal.",
+            ) from None
 
     def get_resource_policy(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             record = self._resolve(conn, caller, params["SecretId"])
-        return {"ARN": record.arn, "Name": record.name, "ResourcePolicy": record.resource_policy}
+        _only_default_policy(params)
+        policy = record.resource_policy
+        if policy is None:
+            return {"ARN": record.arn, "Name": record.name}
+        return {
+            "ARN": record.arn,
+            "Name": record.name,
+            "ResourcePolicy": self._principal_ids.show(policy),
+            "PolicyName": DEFAULT_POLICY_NAME,
+        }
+
+    def list_resource_policies(self, caller: Caller, params: Params) -> Output:
+        """The names of the secret's resource policies: ``default``, when it has one (the
+        only policy a client can attach). Everything fits on one page, so a NextToken
+        can only be one this service never issued."""
+        if params.get("NextToken"):
+            raise ServiceError("InvalidNextTokenException", "The NextToken value is invalid.")
+        with self._store.read() as conn:
+            record = self._resolve(conn, caller, params["SecretId"])
+        names = [DEFAULT_POLICY_NAME] if record.resource_policy is not None else []
+        return {"ResourcePolicies": [{"PolicyName": name} for name in names]}
 
     def delete_resource_policy(self, caller: Caller, params: Params) -> Output:
+        _only_default_policy(params)
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
             if record.resource_policy is not None:
@@ -311,3 +397,26 @@ class SecretLifecycle(Versions, Listing):
                 {"CheckName": f.check_name, "ErrorMessage": f.error_message} for f in findings
             ],
         }
+
+
+def _new_tags(existing: list[list[str]] | None, new: list[Mapping[str, str]]) -> list[list[str]]:
+    """A secret's tags after CreateSecret or TagResource adds ``new``: no ``aws:`` key, at
+    most 50 in all."""
+    _check_user_tags(tag.get("Key", "") for tag in new)
+    return _tags_within_quota(_merge_tags(existing, new))
+
+
+DEFAULT_POLICY_NAME = "default"
+
+
+def _only_default_policy(params: Params) -> None:
+    """A secret has one resource policy, ``default`` ("You can modify only the default
+    policy", ListResourcePolicies API reference). Decision: another PolicyName is
+    refused with ResourceNotFoundException, in our words."""
+    name = params.get("PolicyName")
+    if name is not None and name != DEFAULT_POLICY_NAME:
+        raise ServiceError(
+            "ResourceNotFoundException",
+            f"The secret has no resource policy named {name}: only {DEFAULT_POLICY_NAME} "
+            "can be used.",
+        )

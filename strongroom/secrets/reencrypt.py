@@ -60,7 +60,12 @@ def reencrypt(
     while True:
         with store.write() as conn:
             query = (
-                select(versions.c.secret_id, versions.c.version_id, versions.c.ciphertext)
+                select(
+                    versions.c.secret_id,
+                    versions.c.version_id,
+                    versions.c.ciphertext,
+                    versions.c.previous_ciphertext,
+                )
                 .add_columns(secrets.c.arn)
                 .join(secrets, secrets.c.id == versions.c.secret_id)
                 .where(versions.c.ciphertext.is_not(None))
@@ -80,13 +85,22 @@ def reencrypt(
             rewrapper = DataKeyRewrapper(conn, barrier)
             for row in rows:
                 context = SecretsManager.context(row.arn, row.version_id)
-                try:
-                    rewrapped = rewrapper.rewrap(bytes(row.ciphertext), context)
-                except RewrapError as problem:
-                    raise ReencryptError(
-                        f"version {row.version_id} of {row.arn}: {problem}"
-                    ) from None
-                if rewrapped is None:
+                # A version changed to another KMS key keeps its ciphertext under the
+                # previous key too (secrets/lifecycle.py): both are re-wrapped.
+                changed: dict[str, bytes] = {}
+                for column in ("ciphertext", "previous_ciphertext"):
+                    sealed = getattr(row, column)
+                    if sealed is None:
+                        continue
+                    try:
+                        rewrapped = rewrapper.rewrap(bytes(sealed), context)
+                    except RewrapError as problem:
+                        raise ReencryptError(
+                            f"version {row.version_id} of {row.arn}: {problem}"
+                        ) from None
+                    if rewrapped is not None:
+                        changed[column] = rewrapped
+                if not changed:
                     outcome.current += 1
                     continue
                 conn.execute(
@@ -95,7 +109,7 @@ def reencrypt(
                         versions.c.secret_id == row.secret_id,
                         versions.c.version_id == row.version_id,
                     )
-                    .values(ciphertext=rewrapped)
+                    .values(**changed)
                 )
                 outcome.rewrapped += 1
             after = (rows[-1].secret_id, rows[-1].version_id)

@@ -72,6 +72,10 @@ class VersionRecord:
     kms_key_id: str | None
     value_kind: str | None
     ciphertext: bytes | None
+    # The value sealed under the secret's previous KMS key (kept by a key change until
+    # the next one) and that key's KmsKeyId (None: the managed key).
+    previous_kms_key_id: str | None = None
+    previous_ciphertext: bytes | None = None
 
 
 _VERSION_FIELDS = [f.name for f in fields(VersionRecord)]
@@ -357,6 +361,8 @@ def insert_version(conn: Connection, secret_id: int, record: VersionRecord) -> N
             "kms_key_id": record.kms_key_id,
             "value_kind": record.value_kind,
             "ciphertext": record.ciphertext,
+            "previous_kms_key_id": record.previous_kms_key_id,
+            "previous_ciphertext": record.previous_ciphertext,
         },
     )
 
@@ -368,13 +374,21 @@ def fill_version(
     value_kind: str,
     ciphertext: bytes,
     kms_key_id: str | None,
+    previous: tuple[str | None, bytes] | None = None,
 ) -> None:
-    """Give a version a new sealed value (a re-encryption under another key)."""
+    """Give a version a new sealed value (a re-encryption under another key), and keep
+    ``previous`` (the KmsKeyId and ciphertext it had) beside it."""
     rows_changed(conn, "secret_versions", secret_id)
     conn.execute(
         update(secret_versions)
         .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version_id == version_id)
-        .values(value_kind=value_kind, ciphertext=ciphertext, kms_key_id=kms_key_id)
+        .values(
+            value_kind=value_kind,
+            ciphertext=ciphertext,
+            kms_key_id=kms_key_id,
+            previous_kms_key_id=previous[0] if previous else None,
+            previous_ciphertext=previous[1] if previous else None,
+        )
     )
 
 

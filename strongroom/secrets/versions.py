@@ -152,7 +152,7 @@ class Versions(Replication):
                     "VersionStages": grouped.get(v.version_id),
                     "LastAccessedDate": from_ms(v.last_accessed_ms),
                     "CreatedDate": from_ms(v.created_ms),
-                    "KmsKeyIds": [v.kms_key_id or "DefaultEncryptionKey"],
+                    "KmsKeyIds": _kms_key_ids(v),
                 }
                 for v in page
             ],
@@ -160,3 +160,14 @@ class Versions(Replication):
             "ARN": record.arn,
             "Name": record.name,
         }
+
+
+def _kms_key_ids(version: VersionRecord) -> list[str]:
+    """The keys a version is encrypted under: its key, and after a key change the
+    previous one too ("DefaultEncryptionKey" for the AWS managed key)."""
+    ids = [version.kms_key_id or "DefaultEncryptionKey"]
+    if version.previous_ciphertext is not None:
+        previous = version.previous_kms_key_id or "DefaultEncryptionKey"
+        if previous not in ids:
+            ids.append(previous)
+    return ids

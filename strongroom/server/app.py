@@ -8,9 +8,11 @@ import gc
 import json
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -20,9 +22,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strongroom.audit.forward import start_forwarders, stop_forwarders
 from strongroom.ids import unique_id
+from strongroom.keys.channel import WorkerChannel
 from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
-from strongroom.protocol.rest_json import RestRoutes
+from strongroom.protocol.rest_routes import RestRoutes
 from strongroom.protocol.wire import JsonWire
 from strongroom.server import jobs as background
 from strongroom.server.bodies import read_body
@@ -180,8 +183,43 @@ async def _purge_loop(gate: SealGate, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def app_from_environment() -> ASGIApp:
-    """uvicorn's factory for worker processes: settings arrive through the environment."""
+class WorkerFactory:
+    """uvicorn's app factory for the worker processes, which reach the keyholder over a
+    channel each inherits (keys/channel.py).
+
+    uvicorn's supervisor pickles its configuration, this factory included, into every
+    worker it spawns (at start, on a restart, on a replacement): pickling asks the
+    keyholder for a new channel (``new_channel``) and passes the worker's end to the
+    child as multiprocessing passes sockets to spawned processes (the descriptor is
+    inherited, ``spawnv_passfds``). So each worker, and only it, holds its own channel."""
+
+    def __init__(
+        self,
+        new_channel: Callable[[], socket.socket] | None = None,
+        channel: socket.socket | None = None,
+    ) -> None:
+        self._new_channel = new_channel
+        self._channel = channel
+
+    def __repr__(self) -> str:
+        return f"WorkerFactory(channel={self._channel is not None})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._new_channel is None:
+            raise TypeError("a worker's factory is not passed on")
+        return (WorkerFactory, (None, self._new_channel()))
+
+    def __call__(self) -> ASGIApp:
+        if self._channel is None:
+            raise RuntimeError("no keyholder channel: workers are started by `strongroom server`")
+        # Passed to this process inheritable: no program it runs (a function) inherits it.
+        os.set_inheritable(self._channel.fileno(), False)
+        return app_from_environment(WorkerChannel(self._channel))
+
+
+def app_from_environment(channel: WorkerChannel) -> ASGIApp:
+    """A worker's app: settings arrive through the environment, the keyholder is reached
+    over ``channel``."""
     raw = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**raw, "data_dir": Path(raw["data_dir"])})
     configure_connections(settings.connection_limits())
@@ -190,7 +228,7 @@ def app_from_environment() -> ASGIApp:
     # The root key stays in the keyholder (the `strongroom server` process): this worker
     # seals and opens through it, over the barrier the gate gives.
     gate = SealGate.following_keyholder(
-        data_dir,
+        channel.connect,
         lambda barrier: open_deployment(
             data_dir,
             barrier=barrier,

@@ -18,7 +18,10 @@ async def read_body(scope: Scope, receive: Receive, limits: BodyLimits) -> bytes
     :class:`ClientDisconnect` if the client leaves first. On every request's path: one
     dict built in C, two lookups, one comparison."""
     headers = dict(scope["headers"])
-    limit = limits.limit(headers.get(b"x-amz-target"), headers.get(b"authorization"))
+    if scope["path"] != "/":  # a REST service: the operation is the method and path
+        limit = limits.limit_rest(scope["method"], scope["path"])
+    else:
+        limit = limits.limit(headers.get(b"x-amz-target"), headers.get(b"authorization"))
     length = headers.get(b"content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise too_large(limit)

@@ -23,6 +23,7 @@ from strongroom.iam.api import iam_spec
 from strongroom.iam.credentials import CredentialStore, admin_arn, new_account_id
 from strongroom.iam.mfa import MfaDevices
 from strongroom.iam.organizations import Organizations, organizations_spec
+from strongroom.iam.principal_ids import IamPrincipalIds
 from strongroom.iam.service import IdentityService, create_admin_user
 from strongroom.iam.sts import SecurityTokenService, sts_spec
 from strongroom.keys import providers
@@ -165,8 +166,10 @@ def open_deployment(
         )
     tokens = token_codec(store, barrier)
     credentials = CredentialStore(store, barrier, clock)
-    keys = KeyService(store, barrier, clock, tokens)
-    secrets = SecretsManager(store, keys, clock, tokens)
+    # Resource, trust and key policies bind the IAM users and roles they name by id.
+    principal_ids = IamPrincipalIds(store)
+    keys = KeyService(store, barrier, clock, tokens, principal_ids)
+    secrets = SecretsManager(store, keys, clock, tokens, principal_ids=principal_ids)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
     audit_log = AuditLog(
@@ -188,6 +191,9 @@ def open_deployment(
         # Invocations' working directories: outside the data directory, whose path a
         # function must not learn; removed when the deployment closes.
         scratch=Path(tempfile.mkdtemp(prefix="strongroom-functions-")),
+        hidden=(data_dir.resolve(), Path.home() / ".aws"),
+        audit=audit_log,
+        tokens=tokens,
     )
     pipeline = Pipeline(
         [

@@ -70,19 +70,20 @@ class Pipeline(Stages):
         if not _reads_by_name(headers):
             try:
                 with self._store.reads_only():
-                    prepared = self._prepare(exchange, request, headers)
+                    prepared_exchange, prepared = self._prepare(exchange, request, headers)
             except WriteAttempted:  # no check writes today; if one ever does, it still works
                 return await self._batched(lambda: self._execute(request, source_ip))
             if isinstance(prepared, ServiceError):
-                return await self._answer(exchange, prepared)  # refused: nothing to write
+                # refused: nothing to write
+                return await self._answer(prepared_exchange, prepared)
             if prepared.awaits:
                 # It waits on something else (Invoke runs a process): never in the write
                 # batch; it writes what it must in its own transactions.
-                return await self._answer(exchange, await self._perform_async(exchange, prepared))
-            return await self._batched(lambda: (exchange, self._perform(exchange, prepared)))
+                return await self._answer(*await self._perform_async(prepared_exchange, prepared))
+            return await self._batched(lambda: self._perform(prepared_exchange, prepared))
         try:
             with self._store.reads_only():
-                outcome = self._run(exchange, request, headers)
+                exchange, outcome = self._run(exchange, request, headers)
         except WriteAttempted:
             # Nothing was written or audited yet: serve it again where writing is allowed.
             return await self._batched(lambda: self._execute(request, source_ip))
@@ -114,7 +115,8 @@ class Pipeline(Stages):
             # serve_batch itself broke (its connection, say): the batch was rolled back and
             # nothing of it committed; the request fails as any unauditable one does.
             log.exception("a write batch failed as a whole")
-            exchange = _Exchange(RequestFacts(unique_id(), self._clock.now(), "", "", ""))
+            facts = RequestFacts(unique_id(), self._clock.now(), "", "", "")
+            exchange = _Exchange(facts, unique_id())
             return self._error_response(exchange, internal_error())
 
     def serve_batch(self, works: Sequence[_Work]) -> list[Response]:

@@ -27,7 +27,6 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,14 +37,9 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from strongroom.ids import unique_id
+from strongroom.keys.channel import Connect
 from strongroom.keys.envelope import Barrier
-from strongroom.keys.keyholder import (
-    KEY_PROVIDERS,
-    KeyholderError,
-    KeyholderLink,
-    make_undumpable,
-    socket_path,
-)
+from strongroom.keys.keyholder import KEY_PROVIDERS, KeyholderError, KeyholderLink, make_undumpable
 from strongroom.keys.remote_barrier import KeyholderBarrier, VerificationRefused
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.sigv4 import HttpRequest
@@ -86,11 +80,11 @@ class SealGate:
     def __init__(
         self,
         *,
-        data_dir: Path | None = None,
+        connect: Connect | None = None,
         opener: Callable[[Barrier], Deployment] | None = None,
         deployment: Deployment | None = None,
     ) -> None:
-        self._data_dir = data_dir
+        self._connect = connect
         self._opener = opener
         self._deployment = deployment
         self._link: KeyholderLink | None = None
@@ -103,11 +97,12 @@ class SealGate:
 
     @classmethod
     def following_keyholder(
-        cls, data_dir: Path, opener: Callable[[Barrier], Deployment]
+        cls, connect: Connect, opener: Callable[[Barrier], Deployment]
     ) -> SealGate:
-        """``opener`` opens the deployment over the barrier it is given: one that asks
-        the keyholder (the root key never enters a worker)."""
-        return cls(data_dir=data_dir, opener=opener)
+        """``connect`` opens a connection to the keyholder (over the worker's inherited
+        channel); ``opener`` opens the deployment over the barrier it is given: one that
+        asks the keyholder (the root key never enters a worker)."""
+        return cls(connect=connect, opener=opener)
 
     def __repr__(self) -> str:
         return f"SealGate(sealed={self.sealed})"
@@ -123,15 +118,13 @@ class SealGate:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._data_dir is None:
+        if self._connect is None:
             return
         # A worker holds KMS material and secret values while it serves: no core files of
         # it, and no ptrace or /proc/<pid>/mem by other processes of the user.
         if not make_undumpable():
             log.warning("could not make this worker non-dumpable (PR_SET_DUMPABLE)")
-        self._link = KeyholderLink(
-            socket_path(self._data_dir), self._unsealed, self._sealed, self._lost
-        )
+        self._link = KeyholderLink(self._connect, self._unsealed, self._sealed, self._lost)
         await self._link.start()
 
     async def stop(self) -> None:
@@ -140,12 +133,14 @@ class SealGate:
         await self._sealed()
 
     async def _unsealed(self) -> None:
-        if self._deployment is not None or self._opener is None or self._data_dir is None:
+        if self._deployment is not None or self._opener is None or self._connect is None:
             return
-        opener, path = self._opener, socket_path(self._data_dir)
+        opener, connect = self._opener, self._connect
         for attempt in range(1, _OPEN_ATTEMPTS + 1):
             try:
-                self._deployment = await to_thread.run_sync(lambda: opener(KeyholderBarrier(path)))
+                self._deployment = await to_thread.run_sync(
+                    lambda: opener(KeyholderBarrier(connect))
+                )
                 break
             except Exception:
                 if attempt == _OPEN_ATTEMPTS:
@@ -285,8 +280,8 @@ class SealGate:
         on which the keyholder uses the key of a file or PKCS#11 deployment for as long as
         the connection lasts (never sending it), open the deployment just long enough to
         run the request through the pipeline's stages, audit included, then drop both."""
-        opener, data_dir = self._opener, self._data_dir
-        if opener is None or data_dir is None or self._link is None:
+        opener, connect = self._opener, self._connect
+        if opener is None or connect is None or self._link is None:
             return _error(
                 400,
                 "InvalidRequestException",
@@ -303,10 +298,9 @@ class SealGate:
             return _error(
                 503, "ThrottlingException", "another operator request is being checked; retry"
             )
-        path = socket_path(data_dir)
         async with self._verifying:
             try:
-                barrier = await to_thread.run_sync(KeyholderBarrier.verifying, path)
+                barrier = await to_thread.run_sync(KeyholderBarrier.verifying, connect)
             except VerificationRefused as refused:
                 if refused.reply.get("code") == "ServiceUnavailableException":
                     return _error(503, "ServiceUnavailableException", str(refused))

@@ -3,9 +3,11 @@
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit
 -> serialize.
 
-Each stage reads and fills in the request's exchange (what is known about it so far, the
-audit record is built from it). Handlers only see a caller and parsed members; nothing
-here knows a single operation. How requests are served (on the event loop, in write
+Each stage takes the request's exchange (what is known about it so far; the audit record
+is built from it), which is immutable, and hands the next stage a new one with what it
+learned; a stage that refuses a request hands back the exchange as far as it got, with
+the error. Handlers only see a caller and parsed members; nothing here knows a single
+operation. How requests are served (on the event loop, in write
 batches, each in its unit of work) is :mod:`strongroom.server.pipeline`."""
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from botocore.model import OperationModel
 
@@ -23,7 +25,6 @@ from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.derived import Derived, OnBehalf, collecting
 from strongroom.audit.events import (
     RequestFacts,
-    account_identity,
     build_event,
     build_on_behalf_event,
     cross_account_copies,
@@ -76,11 +77,13 @@ class Response:
     body: bytes
 
 
-@dataclass
-class _Exchange:
-    """What is known about a request so far; the audit event is built from it."""
+class _Exchange(NamedTuple):
+    """What is known about a request so far; the audit event is built from it. Immutable:
+    a stage returns a new one (a NamedTuple: made in a fraction of a frozen dataclass's
+    time, which matters a few times a request)."""
 
     facts: RequestFacts
+    event_id: str  # the audit event's: a correction reuses it
     service: ServiceSpec | None = None
     wire: Wire | None = None
     operation_name: str = "Unknown"
@@ -90,14 +93,40 @@ class _Exchange:
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
     event_source: str | None = None  # an operator request's; else the service's
-    event_id: str | None = None  # the audit event's, once built: a correction reuses it
     # The resources the request was authorized on (a refused one's too), for its record.
-    checked: list[str] = field(default_factory=list)
+    checked: tuple[str, ...] = ()
     # What the operation did besides (audit/derived.py): recorded in the same batch.
-    derived: list[Derived] = field(default_factory=list)
-    # The copies delivered to other accounts (eventID, account) and their sharedEventID.
-    copies: list[tuple[str, str]] = field(default_factory=list)
-    shared_event_id: str | None = None
+    derived: tuple[Derived, ...] = ()
+
+    def with_output(
+        self, output: Mapping[str, Any] | None, derived: tuple[Derived, ...] = ()
+    ) -> _Exchange:
+        # What _replace(output=..., derived=...) does, in a fifth of its time (once a
+        # request).
+        return _Exchange(
+            self.facts,
+            self.event_id,
+            self.service,
+            self.wire,
+            self.operation_name,
+            self.operation,
+            self.principal,
+            self.claimed_key,
+            self.params,
+            output,
+            self.event_source,
+            self.checked,
+            derived,
+        )
+
+
+class _Refused(Exception):
+    """A stage refused the request: the exchange as far as it got, and the error."""
+
+    def __init__(self, exchange: _Exchange, error: ServiceError) -> None:
+        super().__init__(error.code)
+        self.exchange = exchange
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -115,6 +144,34 @@ class _Call:
 
 _Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
 _Work = Callable[[], tuple[_Exchange, _Outcome]]
+
+
+def _known(
+    exchange: _Exchange,
+    service: ServiceSpec,
+    wire: Wire,
+    operation_name: str,
+    facts: RequestFacts | None = None,
+    claimed_key: str | None = None,
+    principal: Principal | None = None,
+    operation: OperationModel | None = None,
+) -> _Exchange:
+    """The exchange as far as a refused request got (the way through makes it whole)."""
+    return exchange._replace(
+        service=service,
+        wire=wire,
+        operation_name=operation_name,
+        facts=facts or exchange.facts,
+        claimed_key=claimed_key,
+        principal=principal,
+        operation=operation,
+    )
+
+
+def _with_derived(exchange: _Exchange, derived: list[Derived]) -> _Exchange:
+    """A failed operation's exchange, with what it did on the caller's behalf before it
+    failed (recorded all the same: those calls happened)."""
+    return exchange._replace(derived=tuple(derived)) if derived else exchange
 
 
 async def _awaited(pending: Any) -> Any:
@@ -165,94 +222,106 @@ class Stages:
         each would let anyone fill the audit log without a credential."""
         exchange, headers = self._exchange(request, "")
         if "x-amz-target" not in headers and looks_like_query(request, headers):
-            exchange.wire = QueryWire(None)
+            exchange = exchange._replace(wire=QueryWire(None))
         response = self._error_response(exchange, error)
         return Response(response.status, {**response.headers, "Connection": "close"}, response.body)
 
     def _execute(self, request: sigv4.HttpRequest, source_ip: str) -> tuple[_Exchange, _Outcome]:
         """Run the request from the start up to its audit record."""
         exchange, headers = self._exchange(request, source_ip)
-        return exchange, self._run(exchange, request, headers)
+        return self._run(exchange, request, headers)
 
     def _run(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Outcome:
+    ) -> tuple[_Exchange, _Outcome]:
         """The answer, or the error to give. One read snapshot serves all of the request's
         reads (credentials, IAM, the secret, its key)."""
         try:
             with self._store.read():
-                prepared = self._prepare(exchange, request, headers)
+                exchange, prepared = self._prepare(exchange, request, headers)
                 if isinstance(prepared, ServiceError):
-                    return prepared
+                    return exchange, prepared
                 return self._perform(exchange, prepared)
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return exchange, internal_error()
 
     def _exchange(
         self, request: sigv4.HttpRequest, source_ip: str
     ) -> tuple[_Exchange, dict[str, str]]:
         headers = {name.lower(): value for name, value in request.headers}
-        exchange = _Exchange(
-            RequestFacts(
-                request_id=unique_id(),
-                time=self._clock.now(),
-                source_ip=source_ip,
-                user_agent=headers.get("user-agent", ""),
-                region="",
-            )
+        facts = RequestFacts(
+            request_id=unique_id(),
+            time=self._clock.now(),
+            source_ip=source_ip,
+            user_agent=headers.get("user-agent", ""),
+            region="",
         )
-        return exchange, headers
+        return _Exchange(facts, unique_id()), headers
 
     def _prepare(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call | ServiceError:
-        """Authenticate, parse and authorize: the call to make, or the error to give."""
+    ) -> tuple[_Exchange, _Call | ServiceError]:
+        """Authenticate, parse and authorize: the exchange as far as it got, and the call
+        to make or the error to give."""
         try:
             with self._store.read():
                 return self._authorized_call(exchange, request, headers)
-        except ServiceError as raised:
-            return raised
+        except _Refused as refused:
+            return refused.exchange, refused.error
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return exchange, internal_error()
 
-    def _perform(self, exchange: _Exchange, call: _Call) -> _Outcome:
-        """Run the operation of a prepared call: its serialized answer, or its error."""
-        assert exchange.wire is not None and exchange.operation is not None
+    def _perform(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
+        """Run the operation of a prepared call: the exchange with its output, and its
+        serialized answer or its error."""
+        wire, operation = exchange.wire, exchange.operation
+        assert wire is not None and operation is not None
+        derived: list[Derived] = []
         try:
             with self._store.read(), collecting() as derived:
-                exchange.derived = derived
                 output = call.handler(call.caller, exchange.params or {})
                 if inspect.isawaitable(output):  # served blocking (Pipeline.handle)
                     output = asyncio.run(_awaited(output))
-                exchange.output = output
-            return exchange.wire.serialize(
-                exchange.operation, exchange.output, exchange.facts.request_id
-            )
         except ServiceError as raised:
-            return raised
+            return _with_derived(exchange, derived), raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return _with_derived(exchange, derived), internal_error()
+        exchange = exchange.with_output(output, tuple(derived))
+        try:
+            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
+        except ServiceError as raised:
+            return exchange, raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return exchange, internal_error()
 
-    async def _perform_async(self, exchange: _Exchange, call: _Call) -> _Outcome:
+    async def _perform_async(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Await an operation that is a coroutine (:attr:`_Call.awaits`), outside any
-        transaction: its serialized answer, or its error."""
-        assert exchange.wire is not None and exchange.operation is not None
+        transaction: the exchange with its output, and its serialized answer or error."""
+        wire, operation = exchange.wire, exchange.operation
+        assert wire is not None and operation is not None
+        derived: list[Derived] = []
         try:
             with collecting() as derived:
-                exchange.derived = derived
                 output = call.handler(call.caller, exchange.params or {})
-                exchange.output = await output if inspect.isawaitable(output) else output
-            return exchange.wire.serialize(
-                exchange.operation, exchange.output, exchange.facts.request_id
-            )
+                if inspect.isawaitable(output):
+                    output = await output
         except ServiceError as raised:
-            return raised
+            return _with_derived(exchange, derived), raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return internal_error()
+            return _with_derived(exchange, derived), internal_error()
+        exchange = exchange.with_output(output, tuple(derived))
+        try:
+            return exchange, wire.serialize(operation, output, exchange.facts.request_id)
+        except ServiceError as raised:
+            return exchange, raised
+        except Exception:
+            log.exception("request %s failed", exchange.facts.request_id)
+            return exchange, internal_error()
 
     def serves_path(self, path: str) -> bool:
         """Whether ``path`` belongs to a REST service served here (``/2015-03-31/...``)."""
@@ -276,106 +345,134 @@ class Stages:
         other accounts got (same eventIDs, the final outcome; audit/corrections.py), which
         every reader applies."""
         try:
-            exchange.output = None
-            event = self._event(exchange, failure)
+            event = self._event(exchange._replace(output=None), failure)
             event[CORRECTION] = {"reason": COMMIT_FAILED}
-            corrected = [event]
-            if exchange.copies:
-                event["sharedEventID"] = exchange.shared_event_id
-                shown = account_identity(event["userIdentity"])
-                corrected.extend(
-                    {
-                        **event,
-                        "userIdentity": dict(shown),
-                        "eventID": copy_id,
-                        "recipientAccountId": owner,
-                    }
-                    for copy_id, owner in exchange.copies
-                )
-            self._audit.write_many(corrected)
+            # The copies' ids follow from the event's: the same copies are corrected.
+            self._audit.write_many([event, *cross_account_copies(event)])
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
     def _authorized_call(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> _Call:
-        service, operation_name = self._route(exchange, request, headers)
-        exchange.service = service
-        exchange.wire = self._wires[service.name]
-        exchange.operation_name = operation_name
-        exchange.principal, region = self._authenticate(exchange, request, service)
+    ) -> tuple[_Exchange, _Call]:
+        """Route, authenticate, parse and authorize; raises :class:`_Refused` with the
+        exchange as far as it got. On the way through, the new exchange is made once,
+        whole: only a refusal makes the partial ones."""
+        service, wire, operation_name = self._route(exchange, request, headers)
+        routed = (exchange, service, wire, operation_name)  # what a refusal names
+        try:
+            credential = sigv4.parse_credential(request)
+        except ServiceError as error:
+            raise _Refused(_known(*routed), error) from None
+        # Known before anything is verified, so a refused request's audit record says
+        # which key and region it claimed.
+        facts = _with_region(exchange.facts, credential.region)
+        try:
+            principal, region = self.authenticate(request, service.signing_name, credential)
+        except ServiceError as error:
+            raise _Refused(_known(*routed, facts, credential.access_key_id), error) from None
         handler = service.handlers.get(operation_name)
         if handler is None:
             # AWS answers an unknown operation with no message; an operation the model has
             # but this server does not serve yet says so, so the caller is not left guessing.
-            known = operation_name in service.model.operation_names
-            message = f"Strongroom does not support {operation_name} yet." if known else ""
-            if service.protocol == "json":
-                raise ServiceError("UnknownOperationException", message)
-            raise ServiceError(
-                "InvalidAction", message or f"Could not find operation {operation_name}"
+            modeled = operation_name in service.model.operation_names
+            message = f"Strongroom does not support {operation_name} yet." if modeled else ""
+            unknown = (
+                ServiceError("UnknownOperationException", message)
+                if service.protocol == "json"
+                else ServiceError(
+                    "InvalidAction", message or f"Could not find operation {operation_name}"
+                )
             )
-        exchange.operation = service.model.operation_model(operation_name)
+            known = _known(*routed, facts, credential.access_key_id, principal)
+            raise _Refused(known, unknown)
+        operation = service.model.operation_model(operation_name)
         try:
-            exchange.params = exchange.wire.parse(exchange.operation, request)
-        except ServiceError as invalid:
-            if service.invalid_input is None:
-                raise
-            raise service.invalid_input(operation_name, invalid) from None
-        principal = exchange.principal
-        facts = CallFacts(exchange.facts.source_ip, region)
-        checked = exchange.checked
+            params = wire.parse(operation, request)
+        except ServiceError as error:
+            if service.invalid_input is not None:
+                error = service.invalid_input(operation_name, error)
+            known = _known(*routed, facts, credential.access_key_id, principal, operation)
+            raise _Refused(known, error) from None
+        call_facts = CallFacts(facts.source_ip, region)
+        checked: list[str] = []
 
         def authorize(check: Check) -> None:
-            self._authorizer.authorize(principal, check, facts)
+            self._authorizer.authorize(principal, check, call_facts)
 
         def authorize_named(check: Check) -> None:
             # The request's own checks name the resources its record lists, refused or not.
             if check.resource != "*" and "*" not in check.resource:
                 checked.append(check.resource)
-            self._authorizer.authorize(principal, check, facts)
+            self._authorizer.authorize(principal, check, call_facts)
+
+        def whole() -> _Exchange:
+            # Made once, after the checks: the resources they named go with it.
+            return _Exchange(
+                facts,
+                exchange.event_id,
+                service,
+                wire,
+                operation_name,
+                operation,
+                principal,
+                credential.access_key_id,
+                params,
+                None,
+                exchange.event_source,
+                tuple(checked),
+            )
 
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
-        service.authorize(caller, operation_name, exchange.params, authorize_named)
-        return _Call(handler, caller)
+        try:
+            service.authorize(caller, operation_name, params, authorize_named)
+        except ServiceError as error:
+            raise _Refused(whole(), error) from None
+        return whole(), _Call(handler, caller)
 
     def _route(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
-    ) -> tuple[ServiceSpec, str]:
-        """Which service and operation a request is for, before anything is trusted."""
+    ) -> tuple[ServiceSpec, Wire, str]:
+        """Which service and operation a request is for, before anything is trusted (and
+        the wire its answer takes); a refusal carries what was learned."""
         target = headers.get("x-amz-target")
         if not target and request.path not in ("/", ""):
-            for spec, wire in self._rest:
-                found = wire.routes.match(request.method, request.path, request.query)
+            for spec, rest_wire in self._rest:
+                found = rest_wire.routes.match(request.method, request.path, request.query)
                 if found is not None:
-                    return spec, found
-            raise ServiceError(
+                    return spec, rest_wire, found
+            error = ServiceError(
                 "UnknownOperationException",
                 f"Strongroom serves no {request.method} {request.path}.",
                 status=404,
             )
+            raise _Refused(exchange, error)
         if target:
             prefix, _, operation_name = target.rpartition(".")
             service = self._by_prefix.get(prefix)
             if service is None:
-                raise ServiceError("UnknownOperationException", self._not_served(request, prefix))
-            return service, operation_name
-        if looks_like_query(request, headers):
-            exchange.wire = QueryWire(None)  # errors before the service is known are XML
-            action = query_action(request)
-            if not action:
-                raise ServiceError("MissingAction", "Missing Action")
-            exchange.operation_name = action
+                error = ServiceError("UnknownOperationException", self._not_served(request, prefix))
+                raise _Refused(exchange, error)
+            return service, self._wires[service.name], operation_name
+        if not looks_like_query(request, headers):
+            raise _Refused(exchange, ServiceError("UnknownOperationException", ""))
+        exchange = exchange._replace(wire=QueryWire(None))  # errors before the service: XML
+        action = query_action(request)
+        if not action:
+            raise _Refused(exchange, ServiceError("MissingAction", "Missing Action"))
+        exchange = exchange._replace(operation_name=action)
+        try:
             # Every client sends every service to the same endpoint; the credential scope
             # says which service the request was signed for.
             scope_service = sigv4.parse_credential(request).service
             service = self._by_signing_name.get(scope_service)
             if service is None:
                 raise ServiceError("InvalidAction", self._not_served(request, action))
-            return service, action
-        raise ServiceError("UnknownOperationException", "")
+        except ServiceError as error:
+            raise _Refused(exchange, error) from None
+        return service, self._wires[service.name], action
 
     def _not_served(self, request: sigv4.HttpRequest, named: str) -> str:
         """Why a request for a service this server does not have fails: the service its
@@ -386,16 +483,6 @@ class Stages:
             service = named
         served = ", ".join(sorted(spec.name for spec in self.services))
         return f"Strongroom does not serve the {service} service ({named}); it serves {served}."
-
-    def _authenticate(
-        self, exchange: _Exchange, request: sigv4.HttpRequest, service: ServiceSpec
-    ) -> tuple[Principal, str]:
-        credential = sigv4.parse_credential(request)
-        # Known before anything is verified, so a refused request's audit record says
-        # which key and region it claimed.
-        exchange.claimed_key = credential.access_key_id
-        exchange.facts = _with_region(exchange.facts, credential.region)
-        return self.authenticate(request, service.signing_name, credential)
 
     def authorize_operator(
         self, request: sigv4.HttpRequest, source_ip: str, action: OperatorAction
@@ -408,16 +495,17 @@ class Stages:
         When the audit record cannot be written the action is refused, unless
         ``action.unaudited_ok`` (sealing: it protects, so a full disk must not stop it)."""
         exchange, _headers = self._exchange(request, source_ip)
-        exchange.operation_name = action.name
-        exchange.event_source = EVENT_SOURCE
+        exchange = exchange._replace(operation_name=action.name, event_source=EVENT_SOURCE)
         error: ServiceError | None = None
         try:
             with self._store.read():
                 credential = sigv4.parse_credential(request)
-                exchange.claimed_key = credential.access_key_id
-                exchange.facts = _with_region(exchange.facts, credential.region)
+                exchange = exchange._replace(
+                    claimed_key=credential.access_key_id,
+                    facts=_with_region(exchange.facts, credential.region),
+                )
                 principal, region = self.authenticate(request, SIGNING_NAME, credential)
-                exchange.principal = principal
+                exchange = exchange._replace(principal=principal)
                 management = self._credentials.management_account()
                 if principal.account_id != management:
                     # Accounts are tenants: no policy of another account reaches the
@@ -452,8 +540,7 @@ class Stages:
         """Audit an operator action that was not signed but done with shares (a Shamir or
         passphrase unseal, once the key it recovered opened the audit log)."""
         exchange, _headers = self._exchange(request, source_ip)
-        exchange.operation_name = action.name
-        exchange.event_source = EVENT_SOURCE
+        exchange = exchange._replace(operation_name=action.name, event_source=EVENT_SOURCE)
         try:
             self._audit.write(self._event(exchange, None))
         except Exception:
@@ -502,9 +589,6 @@ class Stages:
         operation did on the caller's behalf (audit/derived.py), with their copies."""
         event = self._event(exchange, error)
         copies = cross_account_copies(event)
-        if copies:
-            exchange.shared_event_id = event["sharedEventID"]
-            exchange.copies = [(copy["eventID"], copy["recipientAccountId"]) for copy in copies]
         if not exchange.derived:
             return [event, *copies] if copies else [event]
         events = [event, *copies]
@@ -549,11 +633,8 @@ class Stages:
             error_message=error.message if error else None,
             resources=self._resources(exchange),
             resource_type=exchange.service.resource_type if exchange.service else "",
+            event_id=exchange.event_id,
         )
-        if exchange.event_id is None:
-            exchange.event_id = str(event["eventID"])
-        else:
-            event["eventID"] = exchange.event_id
         return event
 
     def _key_account(self, access_key_id: str) -> str | None:

@@ -123,6 +123,11 @@ secret_versions = Table(
     # "string" or "binary". Nullable as created by 0001; every version written has a value.
     Column("value_kind", String(8)),
     Column("ciphertext", LargeBinary),
+    # After a KMS key change: the value as it was sealed under the previous key (its
+    # KmsKeyId, None for the managed key), kept so the version still opens if the new
+    # key cannot be used (0009).
+    Column("previous_kms_key_id", String(2048)),
+    Column("previous_ciphertext", LargeBinary),
 )
 Index("ix_versions_created", secret_versions.c.secret_id, secret_versions.c.created_ms)
 
@@ -189,6 +194,31 @@ kms_aliases = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
 )
+
+# A grant lets its grantee principal use the key for the listed operations, without a key
+# policy statement (KMS developer guide, "Grants in AWS KMS"); it lives with its key.
+kms_grants = Table(
+    "kms_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column(
+        "key_id",
+        String(36),
+        ForeignKey("kms_keys.key_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("account_id", String(12), nullable=False),  # the key's account
+    Column("region", String(128), nullable=False),
+    Column("name", String(256)),
+    Column("grantee_principal", String(256), nullable=False),
+    Column("retiring_principal", String(256)),
+    Column("issuing_account", String(256), nullable=False),
+    Column("operations", JSON, nullable=False),  # ["Decrypt", ...]
+    Column("constraints", JSON),  # {"EncryptionContextSubset": {...}} | ... | NULL
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ix_kms_grants_key", kms_grants.c.key_id)
+Index("ix_kms_grants_retiring", kms_grants.c.region, kms_grants.c.retiring_principal)
 
 # IAM ---------------------------------------------------------------------------------
 # Only strongroom/iam touches these tables. IAM names are unique per account ignoring

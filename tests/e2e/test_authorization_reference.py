@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.aws import ACCOUNT
+from tests.aws import ACCOUNT, create_account
 from tests.e2e.test_enforcement import (
     REGION,
     Deployment,
@@ -575,24 +575,44 @@ def test_describe_account_is_on_the_account_arn_and_create_account_has_request_t
     except ClientError as error:
         assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
     org_id = orgs.describe_organization()["Organization"]["Id"]
+    # Issue 22 item 6: tags on CreateAccount also need organizations:TagResource.
+    untagging = narrow(
+        dep,
+        allow(["organizations:CreateAccount", "organizations:DescribeCreateAccountStatus"]),
+    )
+    count = len(orgs.list_accounts()["Accounts"])
+    dep.refused(
+        untagging.client("organizations").create_account,
+        Email=f"{unique('x')}@example.com",
+        AccountName="tagged",
+        Tags=[{"Key": "team", "Value": "blue"}],
+    )
+    assert len(orgs.list_accounts()["Accounts"]) == count
+    plain = create_account(
+        untagging.client("organizations"),
+        Email=f"{unique('plain')}@example.com",
+        AccountName="plain",
+    )
+    assert plain["State"] == "SUCCEEDED"
     tagger = narrow(
         dep,
         allow(
-            "organizations:CreateAccount",
+            ["organizations:CreateAccount", "organizations:TagResource"],
             "*",
             Condition={
                 "StringEquals": {"aws:RequestTag/team": "blue"},
                 "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]},
             },
         ),
-        allow("organizations:ListAccounts"),
+        allow(["organizations:ListAccounts", "organizations:DescribeCreateAccountStatus"]),
     )
     client = tagger.client("organizations")
-    created = client.create_account(
+    created = create_account(
+        client,
         Email=f"{unique('blue')}@example.com",
         AccountName="blue",
         Tags=[{"Key": "team", "Value": "blue"}],
-    )["CreateAccountStatus"]
+    )
     assert created["State"] == "SUCCEEDED"
     before = len(orgs.list_accounts()["Accounts"])
     dep.refused(client.create_account, Email=f"{unique('x')}@example.com", AccountName="untagged")

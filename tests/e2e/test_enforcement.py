@@ -41,7 +41,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.aws import ACCOUNT, state
+from tests.aws import ACCOUNT, create_account, state
 from tests.server import ServerProcess
 
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -787,23 +787,22 @@ def test_a_user_without_iam_permissions_cannot_create_users(dep: Deployment) -> 
 # Cross account -----------------------------------------------------------------------------
 
 
-def member_account_iam(dep: Deployment, name: str) -> tuple[str, Any]:
-    """A new account of the organization (created if need be) and an IAM client inside
-    it, as the account's OrganizationAccountAccessRole."""
+def member_account_iam(dep: Deployment, name: str, service: str = "iam") -> tuple[str, Any]:
+    """A new account of the organization (created if need be) and an IAM client (or a
+    client of ``service``) inside it, as the account's OrganizationAccountAccessRole."""
     orgs = dep.client("organizations")
     try:
         orgs.create_organization(FeatureSet="ALL")
     except ClientError as error:
         assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
-    status = orgs.create_account(Email=f"{unique(name)}@example.com", AccountName=name)
-    status = status["CreateAccountStatus"]
+    status = create_account(orgs, Email=f"{unique(name)}@example.com", AccountName=name)
     assert status["State"] == "SUCCEEDED", status
     session = dep.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{status['AccountId']}:role/OrganizationAccountAccessRole",
         RoleSessionName="setup",
     )["Credentials"]
     return status["AccountId"], dep.client(
-        "iam",
+        service,
         aws_access_key_id=session["AccessKeyId"],
         aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"],

@@ -101,7 +101,7 @@ def test_invalid_json_in_an_iam_policy_gets_awss_message(server: ServerProcess) 
 
 @pytest.mark.parametrize(
     ("service", "call"),
-    [("logs", "describe_log_groups"), ("config", "describe_config_rules")],
+    [("ssm", "describe_parameters"), ("config", "describe_config_rules")],
 )
 def test_an_unserved_service_is_named(server: ServerProcess, service: str, call: str) -> None:
     error = aws_error(getattr(server.client(service), call), code="UnknownOperationException")

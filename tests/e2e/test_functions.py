@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -276,11 +277,14 @@ def lambda_handler(event, context):
 """
 
 SPAWNS = """
-import subprocess, sys
+import os, subprocess, sys
 
 def lambda_handler(event, context):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    return {"child": child.pid}
+    # One child in the function's process group, one that leaves it (a new session).
+    code = "import time; time.sleep(300)  # " + event["marker"]
+    subprocess.Popen([sys.executable, "-c", code])
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    return {"started": 2}
 """
 
 SHOWS_ENVIRONMENT = """
@@ -324,11 +328,20 @@ def test_memory_is_enforced(lam: Any, role: str) -> None:
 
 def test_nothing_outlives_the_invocation(lam: Any, role: str) -> None:
     name = create(lam, role, SPAWNS, Timeout=30)["FunctionName"]
-    _answer, result = invoke(lam, name, {})
-    child = int(result["child"])
-    # The child the function started was killed with it (at most a zombie left to reap).
-    stat = Path(f"/proc/{child}/stat")
-    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    marker = uuid.uuid4().hex
+    _answer, result = invoke(lam, name, {"marker": marker})
+    assert result == {"started": 2}
+    # Both children were killed with the invocation (at most zombies left to reap).
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in command and state != "Z":
+            alive.append(proc.name)
+    assert alive == []
 
 
 def test_the_environment_is_built_from_nothing(server: ServerProcess, lam: Any, role: str) -> None:
@@ -488,6 +501,18 @@ def test_event_invocations_run_in_the_background(
     answer = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')
     assert answer["StatusCode"] == 202
     assert answer["Payload"].read() == b""
+    # It ran after the answer: its log appears (waiting for it, not timing it).
+    logs = server.client("logs")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            found = []
+        if any(event["message"].startswith("REPORT") for event in found):
+            break
+        time.sleep(0.2)
+    assert "event {'n': 1}\n" in [event["message"] for event in found]
 
 
 def test_invalid_payload_is_refused(lam: Any, role: str) -> None:
@@ -512,9 +537,25 @@ def test_lambda_requests_are_audited(server: ServerProcess, lam: Any, role: str)
     names = {event["EventName"] for event in events}
     assert {"CreateFunction", "Invoke"} <= names
     for event in events:
-        assert event["EventSource"] == "lambda.amazonaws.com"
         assert "do-not-log-me" not in event["CloudTrailEvent"]
         assert "hunter2-secret" not in event["CloudTrailEvent"]
+    by_lambda = [e for e in events if e["EventSource"] == "lambda.amazonaws.com"]
+    assert {e["EventName"] for e in by_lambda} == {"CreateFunction", "Invoke"}
+    # The execution role's session, recorded as STS records a service assuming a role.
+    (assumed,) = [e for e in events if e["EventName"] == "AssumeRole"]
+    record = json.loads(assumed["CloudTrailEvent"])
+    assert record["eventSource"] == "sts.amazonaws.com"
+    assert record["userIdentity"]["invokedBy"] == "lambda.amazonaws.com"
+    assert {r["ARN"] for r in record["resources"]} == {role, created["FunctionArn"]}
+    # A second invocation reuses the session: no second AssumeRole.
+    invoke(lam, created["FunctionName"], {})
+    again = trail.lookup_events(
+        LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": created["FunctionArn"]}
+        ]
+    )["Events"]
+    assert [e["EventName"] for e in again].count("AssumeRole") == 1
+    assert [e["EventName"] for e in again].count("Invoke") == 2
 
 
 def test_logs_are_viewable_through_cloudwatch_and_the_cli(
@@ -578,3 +619,97 @@ def test_logs_need_permission(server: ServerProcess, iam: Any, lam: Any, role: s
         code="AccessDeniedException",
     )
     assert "logs:FilterLogEvents" in error["Message"]
+
+
+PROBES = """
+import ctypes, os
+
+def attempt(action):
+    try:
+        return repr(action())
+    except OSError as error:
+        return type(error).__name__
+
+def lambda_handler(event, context):
+    data_dir = event["data_dir"]
+    libc = ctypes.CDLL(None, use_errno=True)
+    return {
+        "list_data_dir": attempt(lambda: os.listdir(data_dir)),
+        "read_root_key": attempt(lambda: open(os.path.join(data_dir, "root.key"), "rb").read()),
+        "unmount": libc.umount2(data_dir.encode(), 2),
+        "write_outside": attempt(lambda: open(event["outside"], "w").write("x")),
+        "write_tmp": attempt(lambda: open(os.path.join(os.environ["TMPDIR"], "f"), "w").write("x")),
+        "processes": len([p for p in os.listdir("/proc") if p.isdigit()]),
+    }
+"""
+
+
+def test_an_invocation_cannot_reach_the_data_directory(new_server: Any, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = new_server("--dev", "--data-dir", str(data_dir))
+    iam, lam = server.client("iam"), server.client("lambda")
+    role = iam.create_role(
+        RoleName=unique("probe"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    name = create(lam, role, PROBES, Timeout=30)["FunctionName"]
+    outside = tmp_path / "escaped"
+    answer, seen = invoke(lam, name, {"data_dir": str(data_dir), "outside": str(outside)})
+    assert "FunctionError" not in answer, seen
+    assert seen["list_data_dir"] == "PermissionError"
+    assert seen["read_root_key"] == "PermissionError"
+    assert seen["unmount"] == -1  # no capability left to undo the cover
+    assert seen["write_outside"] == "OSError" and not outside.exists()  # read-only
+    assert seen["write_tmp"] == "1"
+    assert seen["processes"] <= 3  # its own PID namespace: none of the server's processes
+    assert (data_dir / "root.key").exists()
+
+
+def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role: str) -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "functions.md").read_text()
+    source = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    secret = server.client().create_secret(Name=unique("guide"), SecretString="twelve chars")
+    name = create(lam, role, source, Timeout=30)["FunctionName"]
+    answer, result = invoke(lam, name, {"SecretId": secret["Name"]}, LogType="Tail")
+    assert "FunctionError" not in answer, result
+    assert result["length"] == 12
+    assert f"reading {secret['Name']}" in base64.b64decode(answer["LogResult"]).decode()
+
+
+def test_list_functions_pages_with_a_signed_marker(server: ServerProcess, role: str) -> None:
+    region = f"eu-north-{uuid.uuid4().int % 1000}"  # an empty Region of the account
+    lam = server.client("lambda", region=region)
+    for _ in range(3):
+        create(lam, role, FunctionName=unique("page"))
+    # Built-in functions, if any are shipped, are listed too: page through them all.
+    every = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert every == sorted(every) and len(every) >= 3
+    paged: list[str] = []
+    request: dict[str, Any] = {"MaxItems": 2}
+    while True:
+        page = lam.list_functions(**request)
+        assert len(page["Functions"]) <= 2
+        paged += [f["FunctionName"] for f in page["Functions"]]
+        if "NextMarker" not in page:
+            break
+        request["Marker"] = page["NextMarker"]
+    assert paged == every
+    aws_error(lam.list_functions, Marker="forged", code="InvalidParameterValueException")
+
+
+def test_authentication_failures_are_rest_json_errors(server: ServerProcess) -> None:
+    forger = server.client("lambda", aws_access_key_id="test", aws_secret_access_key="wrong")
+    aws_error(forger.list_functions, code="InvalidSignatureException", status=403)
+    stranger = server.client("lambda", aws_access_key_id="AKIANOBODY", aws_secret_access_key="x")
+    aws_error(stranger.list_functions, code="UnrecognizedClientException", status=403)

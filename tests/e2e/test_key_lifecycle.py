@@ -8,9 +8,13 @@ secret version stored in the data directory afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import shutil
 import socket
+import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,8 @@ from strongroom.keys.material import Material, material_aad
 from strongroom.store import schema
 from strongroom.store.engine import Store, sqlite_url
 from tests.aws import aws_error
+from tests.e2e.test_audit_trail import audit
+from tests.e2e.test_operator_seal import operator_events
 from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
     admin_env,
     assert_nothing_listens,
@@ -35,6 +41,7 @@ from tests.e2e.test_seal import (  # noqa: F401 - hsm and servers are fixtures
     serve_and_fail,
     servers,
 )
+from tests.server import socket_owner
 from tests.softhsm import SoftHsmToken
 
 Materials = dict[tuple[str, int], Material]
@@ -124,6 +131,17 @@ def test_the_old_root_key_and_a_pre_rekey_copy_open_nothing_after_rekey_reencryp
     rekeyed, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
     assert rekeyed["new_key_generations"] == 2
     assert reencrypted == {"reencrypted": 2, "already_current": 0}
+    # Each offline command left its record in the audit trail, signed and chained.
+    (rekey_event,) = operator_events(data_dir, "Rekey")
+    assert rekey_event["serviceEventDetails"]["newKeyGenerations"] == 2
+    assert rekey_event["serviceEventDetails"]["rootKeyProvider"] == "file"
+    assert rekey_event["userIdentity"]["type"] == "Operator"
+    assert rekey_event["recipientAccountId"] == created["account_id"]
+    assert "errorCode" not in rekey_event
+    (reencrypt_event,) = operator_events(data_dir, "Reencrypt")
+    assert reencrypt_event["serviceEventDetails"] == {"secretVersions": 2}
+    verified = audit("verify", "--data-dir", str(data_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     server = servers(data_dir)
     sm = server.client(**credentials(created))
@@ -160,6 +178,11 @@ def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers:
     rotated, reencrypted = (json.loads(line) for line in result.stdout.splitlines())
     assert rotated == {"rotated": 1}
     assert reencrypted == {"reencrypted": 1, "already_current": 0}
+    (rotation,) = operator_events(data_dir, "RotateManagedKeys")
+    assert rotation["serviceEventDetails"] == {"rotatedKeys": 1}
+    assert rotation["recipientAccountId"] == created["account_id"]
+    (reencryption,) = operator_events(data_dir, "Reencrypt")
+    assert reencryption["serviceEventDetails"] == {"secretVersions": 1}
 
     server = servers(data_dir)
     sm = server.client(**credentials(created))
@@ -175,6 +198,49 @@ def test_the_operator_rotates_the_default_key_on_demand(tmp_path: Path, servers:
         if (parts := split_sealed(sealed)) is not None
     }
     assert generations == {(managed["KeyId"], 2)}
+
+
+def test_an_offline_command_that_cannot_be_audited_changes_nothing(
+    tmp_path: Path,
+    servers: Any,  # noqa: F811
+) -> None:
+    data_dir = tmp_path / "data"
+    created = init(data_dir)
+    server = servers(data_dir)
+    server.client(**credentials(created)).create_secret(Name="kept", SecretString="v")
+    server.stop()
+    old_key = (data_dir / "root.key").read_bytes()
+    seal_before = (data_dir / "seal.json").read_bytes()
+    materials = stolen_materials(data_dir, old_key)
+    # Tests run as root, so permissions do not stop a write: put a plain file where the
+    # audit log's directory is.
+    logs = data_dir / "audit" / "logs"
+    moved = logs.with_name("logs-moved")
+    logs.rename(moved)
+    logs.write_bytes(b"not a directory")
+    try:
+        for command in (
+            ("rekey", "--data-dir", str(data_dir), "--root-key", "file", "--reencrypt"),
+            ("rotate-managed", "--data-dir", str(data_dir)),
+            ("reencrypt", "--data-dir", str(data_dir)),
+        ):
+            refused = run(*command, check=False)
+            assert refused.returncode != 0
+            assert "audit record could not be written" in refused.stderr, refused.stderr
+            # Nothing changed: the same key, the same seal, the same material generations.
+            assert (data_dir / "root.key").read_bytes() == old_key
+            assert (data_dir / "seal.json").read_bytes() == seal_before
+            assert stolen_materials(data_dir, old_key).keys() == materials.keys()
+    finally:
+        logs.unlink()
+        moved.rename(logs)
+    for name in ("Rekey", "RotateManagedKeys", "Reencrypt"):
+        assert operator_events(data_dir, name) == []
+    server = servers(data_dir)
+    assert (
+        server.client(**credentials(created)).get_secret_value(SecretId="kept")["SecretString"]
+        == "v"
+    )
 
 
 def test_a_live_session_survives_a_rekey(tmp_path: Path, servers: Any) -> None:  # noqa: F811
@@ -283,20 +349,58 @@ def keyholder_says(socket_file: Path, message: dict[str, str]) -> bytes:
             return b""
 
 
+def worker_pids(keyholder_pid: int) -> list[int]:
+    """uvicorn's worker processes of a server (spawned: a fresh interpreter, nothing copied
+    by fork), not multiprocessing's resource tracker."""
+    children = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and parent_of(int(entry.name)) == keyholder_pid
+    ]
+    found = []
+    for pid in children:
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{pid}/cmdline").read_text()
+            if "spawn_main" in text and "resource_tracker" not in text:
+                found.append(pid)
+    return sorted(found)
+
+
+def serving_pid(url: str, candidates: list[int]) -> int:
+    """The process that holds the server's end of an HTTP connection this test keeps open:
+    the one that serves it."""
+    parsed = urllib.parse.urlsplit(url)
+    assert parsed.hostname is not None and parsed.port is not None
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        conn.request("GET", "/_strongroom/health")
+        conn.getresponse().read()
+        assert conn.sock is not None
+        owner = socket_owner(parsed.port, conn.sock.getsockname()[1], candidates)
+        assert owner is not None
+        return owner
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["default", "two-workers"])
 def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no_root_key(
     tmp_path: Path,
     servers: Any,  # noqa: F811
+    workers: tuple[str, ...],
 ) -> None:
     data_dir = tmp_path / "data"
     created = init(data_dir)
     root_key = (data_dir / "root.key").read_bytes()
-    server = servers(data_dir, "--workers", "2")
+    server = servers(data_dir, *workers)
+    count = int(workers[1]) if workers else 1
     sm = server.client(**credentials(created))
-    for number in range(6):  # requests reach both workers
+    for number in range(6):  # requests reach every worker
         sm.create_secret(Name=f"w{number}", SecretString="value")
         assert sm.get_secret_value(SecretId=f"w{number}")["SecretString"] == "value"
 
-    # This test process runs as the same user but was not started by the keyholder.
+    # This test process runs as the same user but was not started by the keyholder: it
+    # has only the socket path, and no channel of a worker.
     socket_file = data_dir / "keyholder.sock"
     assert keyholder_says(socket_file, {"op": "watch"}) == b""
     assert keyholder_says(socket_file, {"op": "barrier"}) == b""
@@ -311,30 +415,38 @@ def test_a_same_user_process_gets_nothing_from_the_keyholder_and_workers_hold_no
 
     assert server.process is not None
     keyholder_pid = server.process.pid
-    workers = [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and parent_of(int(entry.name)) == keyholder_pid
-    ]
-    # uvicorn's worker processes (spawned: a fresh interpreter, nothing copied by fork),
-    # not multiprocessing's resource tracker
-    workers = [
-        pid
-        for pid in workers
-        if "spawn_main" in (text := Path(f"/proc/{pid}/cmdline").read_text())
-        and "resource_tracker" not in text
-    ]
-    assert len(workers) == 2
+    pids = worker_pids(keyholder_pid)
+    assert len(pids) == count
+    # HTTP is served by a worker, never by the keyholder, with one worker too.
+    assert serving_pid(server.url, [keyholder_pid, *pids]) in pids
     assert memory_holds(keyholder_pid, root_key)  # the scan finds the key where it is
-    assert not any(memory_holds(pid, root_key) for pid in workers)
+    assert not any(memory_holds(pid, root_key) for pid in pids)
 
     # Sealed, a worker checks an operator's unseal over a verify connection: the keyholder
     # uses the key for it, and the worker still never holds it.
     run("seal", "--url", server.url, env=admin_env(created))
+    # Then every worker is replaced by a fresh process: nothing a sealed worker held
+    # stays in a process that lives on.
+    replaced = pids
+    for _ in range(600):
+        replaced = worker_pids(keyholder_pid)
+        if len(replaced) == count and not set(replaced) & set(pids):
+            break
+        time.sleep(0.1)
+    assert len(replaced) == count and not set(replaced) & set(pids)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     forged = {**admin_env(created), "AWS_SECRET_ACCESS_KEY": "not-it"}
     for _ in range(2):  # checked by one worker or the other
         refused = run("unseal", "--url", server.url, check=False, env=forged)
         assert refused.returncode != 0 and "signature" in refused.stderr
-    assert not any(memory_holds(pid, root_key) for pid in workers)
+    # A same-user process cannot make a sealed file deployment fetch its key either.
+    refused = json.loads(keyholder_says(socket_file, {"op": "unseal"}))
+    assert (refused["ok"], refused["code"], refused["sealed"]) == (
+        False,
+        "AccessDeniedException",
+        True,
+    )
+    assert not any(memory_holds(pid, root_key) for pid in replaced)
     assert "Unsealed" in run("unseal", "--url", server.url, env=admin_env(created)).stdout
     assert sm.get_secret_value(SecretId="w0")["SecretString"] == "value"
+    assert serving_pid(server.url, [keyholder_pid, *replaced]) in replaced

@@ -150,6 +150,22 @@ def test_all_splits_words_at_case_and_separators(sm: Client) -> None:
     assert sorted(names(sm, Filters=[by("all", "!prod")])) == ["ThisTestSecret", "plain", "tagged"]
 
 
+def test_all_splits_words_where_letters_meet_digits_and_at_colons(sm: Client) -> None:
+    # Issue 23 item 2 (user guide, "Find secrets"): "credsDatabase892" is creds, Database
+    # and 892; ":" separates words.
+    create(sm, "credsDatabase892")
+    create(sm, "owned", Description="team:payments:primary")
+    create(sm, "other", Tags=[{"Key": "scope", "Value": "env:prod42"}])
+    assert names(sm, Filters=[by("all", "892")]) == ["credsDatabase892"]
+    assert names(sm, Filters=[by("all", "database 892")]) == ["credsDatabase892"]
+    assert names(sm, Filters=[by("all", "payments")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "primary team")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "prod 42")]) == ["other"]
+    assert names(sm, Filters=[by("description", "payments")]) == ["owned"]
+    assert names(sm, Filters=[by("all", "atabase")]) == []  # words match by prefix
+    assert names(sm, Filters=[by("all", "92")]) == []
+
+
 def test_values_or_and_filters_and(sm: Client) -> None:
     create(sm, "a/one", Tags=[{"Key": "env", "Value": "prod"}])
     create(sm, "a/two", Tags=[{"Key": "env", "Value": "dev"}])
@@ -189,19 +205,26 @@ def test_primary_region_and_owning_service(server: ServerProcess, sm: Client) ->
     there = random_region("ls")
     create(sm, "local")
     create(sm, "replicated", AddReplicaRegions=[{"Region": there}])
-    create(sm, "managed", Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}])
+    # Issue 23 item 3: a client cannot claim that a service manages its secret (the aws:
+    # prefix is reserved), so no secret here has an OwningService.
+    aws_error(
+        sm.create_secret,
+        Name="managed",
+        SecretString="v",
+        Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}],
+        code="InvalidParameterException",
+    )
     entries = {e["Name"]: e for e in sm.list_secrets()["SecretList"]}
+    assert sorted(entries) == ["local", "replicated"]
     assert entries["replicated"]["PrimaryRegion"] == here
     assert "PrimaryRegion" not in entries["local"]
-    assert entries["managed"]["OwningService"] == "rds"
-    assert "OwningService" not in entries["local"]
+    assert not any("OwningService" in entry for entry in entries.values())
 
     assert names(sm, Filters=[by("primary-region", here)]) == ["replicated"]
     assert names(sm, Filters=[by("primary-region", here[:4])]) == ["replicated"]
     assert names(sm, Filters=[by("primary-region", there)]) == []
-    assert sorted(names(sm, Filters=[by("primary-region", f"!{here}")])) == ["local", "managed"]
-    assert names(sm, Filters=[by("owning-service", "rds")]) == ["managed"]
-    assert names(sm, Filters=[by("owning-service", "RDS")]) == []
+    assert sorted(names(sm, Filters=[by("primary-region", f"!{here}")])) == ["local"]
+    assert names(sm, Filters=[by("owning-service", "rds")]) == []
     assert sorted(names(sm, Filters=[by("owning-service", "!rds")])) == ["local", "replicated"]
 
     # In the replica's region the replica is listed with the primary's region.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws import Client, aws_error, body, state
+from tests.aws import Client, aws_error, body, new_key, state
 from tests.server import ServerProcess
 
 PRIMARY = "us-east-1"
@@ -471,3 +471,37 @@ def test_stop_replication_on_a_secret_that_is_no_replica(sm: Client, eu: Client,
     error = aws_error(lambda: eu.stop_replication_to_replica(SecretId=f"{name}-missing"))
     assert error["Code"] == "ResourceNotFoundException"
     assert (everything(sm, name), everything(eu, name), everything(sm, standalone)) == before
+
+
+def test_a_replicas_encryption_key_can_be_changed(
+    server: ServerProcess, sm: Client, eu: Client, name: str
+) -> None:
+    # Issue 23 item 4: "a replica secret can't be updated independently from its primary
+    # secret, except for its encryption key" (user guide).
+    replicated(sm, name, EU, SecretString="v1")
+    eu_key = new_key(server.client("kms", region=EU))
+    before_primary = everything(sm, name)
+    aws_error(
+        lambda: eu.update_secret(SecretId=name, KmsKeyId=eu_key["Arn"], Description="x"),
+        code="InvalidParameterException",
+        message=REPLICA_READONLY,
+    )
+    assert everything(sm, name) == before_primary
+    assert body(eu.update_secret(SecretId=name, KmsKeyId=eu_key["Arn"])) == {
+        "ARN": eu.describe_secret(SecretId=name)["ARN"],
+        "Name": name,
+    }
+    assert eu.describe_secret(SecretId=name)["KmsKeyId"] == eu_key["Arn"]
+    [status] = sm.describe_secret(SecretId=name)["ReplicationStatus"]
+    assert status["KmsKeyId"] == eu_key["Arn"]
+    assert "KmsKeyId" not in sm.describe_secret(SecretId=name)  # the primary's is unchanged
+    versions = eu.list_secret_version_ids(SecretId=name)["Versions"]
+    # Re-encrypted under the new key, and still under the default key it had.
+    assert all(v["KmsKeyIds"] == [eu_key["Arn"], "DefaultEncryptionKey"] for v in versions)
+    assert eu.get_secret_value(SecretId=name)["SecretString"] == "v1"
+    # A version the primary adds later is sealed under the replica's new key.
+    sm.put_secret_value(SecretId=name, SecretString="v2")
+    assert eu.get_secret_value(SecretId=name)["SecretString"] == "v2"
+    current = eu.get_secret_value(SecretId=name)["VersionId"]
+    listed = {v["VersionId"]: v for v in eu.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert listed[current]["KmsKeyIds"] == [eu_key["Arn"]]

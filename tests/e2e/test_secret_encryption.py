@@ -109,7 +109,8 @@ def test_update_secret_to_each_form_of_key_reference(
     updated = sm.update_secret(SecretId=name, KmsKeyId=ref)
     assert body(updated) == {"ARN": created["ARN"], "Name": name}  # no new version
     assert sm.describe_secret(SecretId=name)["KmsKeyId"] == ref
-    assert versions(sm, name)[created["VersionId"]]["KmsKeyIds"] == [ref]
+    # Re-encrypted, and still under the default key it had (issue 23 item 1).
+    assert versions(sm, name)[created["VersionId"]]["KmsKeyIds"] == [ref, "DefaultEncryptionKey"]
     put = sm.put_secret_value(SecretId=name, SecretString="second")
     assert versions(sm, name)[put["VersionId"]]["KmsKeyIds"] == [ref]
     kms.disable_key(KeyId=key["KeyId"])
@@ -271,6 +272,9 @@ def test_update_secret_to_an_unusable_key_changes_nothing(
 def test_update_secret_kms_key_re_encrypts_current_pending_and_previous(
     sm: Client, kms: Client, name: str
 ) -> None:
+    # Issue 23 item 1 ("Change the encryption key for a secret", user guide): AWSCURRENT,
+    # AWSPENDING and AWSPREVIOUS are re-encrypted under the new key and stay decryptable
+    # with the previous one; KmsKeyIds shows both.
     old, new = new_key(kms), new_key(kms)
     v1 = sm.create_secret(Name=name, SecretString="one", KmsKeyId=old["Arn"])["VersionId"]
     v2 = sm.put_secret_value(SecretId=name, SecretString="two")["VersionId"]
@@ -296,28 +300,39 @@ def test_update_secret_kms_key_re_encrypts_current_pending_and_previous(
     listed = versions(sm, name)
     assert {v: listed[v]["KmsKeyIds"] for v in (v1, v2, v3, v4, v5)} == {
         v1: [old["Arn"]],
-        v2: [new["Alias"]],
-        v3: [new["Alias"]],
-        v4: [new["Alias"]],
+        v2: [new["Alias"], old["Arn"]],
+        v3: [new["Alias"], old["Arn"]],
+        v4: [new["Alias"], old["Arn"]],
         v5: [old["Arn"]],
     }
+    labelled = {
+        "AWSPREVIOUS": ({"VersionStage": PREVIOUS}, "two"),
+        "AWSCURRENT": ({}, "three"),
+        "AWSPENDING": ({"VersionStage": PENDING}, "four"),
+        "CUSTOM": ({"VersionStage": "CUSTOM"}, "five"),
+    }
 
-    # with the old key disabled, exactly the re-encrypted versions still read
+    # With the old key disabled, the re-encrypted versions read under the new key; the
+    # versions only the old key sealed do not.
     kms.disable_key(KeyId=old["KeyId"])
-    assert sm.get_secret_value(SecretId=name, VersionId=v2)["SecretString"] == "two"
-    assert sm.get_secret_value(SecretId=name)["SecretString"] == "three"
-    assert sm.get_secret_value(SecretId=name, VersionStage=PENDING)["SecretString"] == "four"
+    for label in ("AWSPREVIOUS", "AWSCURRENT", "AWSPENDING"):
+        how, value = labelled[label]
+        assert sm.get_secret_value(SecretId=name, **how)["SecretString"] == value, label
     for stale in (v1, v5):
         assert aws_error(sm.get_secret_value, SecretId=name, VersionId=stale) == (
             DECRYPTION_FAILURE
         )
     kms.enable_key(KeyId=old["KeyId"])
-    assert sm.get_secret_value(SecretId=name, VersionId=v1)["SecretString"] == "one"
 
-    # and with the new key disabled, the other way round
+    # With the new key disabled, every labelled version still reads (under the old key).
     kms.disable_key(KeyId=new["KeyId"])
-    assert sm.get_secret_value(SecretId=name, VersionId=v5)["SecretString"] == "five"
+    for label, (how, value) in labelled.items():
+        assert sm.get_secret_value(SecretId=name, **how)["SecretString"] == value, label
+    assert sm.get_secret_value(SecretId=name, VersionId=v1)["SecretString"] == "one"
+    # With both disabled, nothing does.
+    kms.disable_key(KeyId=old["KeyId"])
     assert aws_error(sm.get_secret_value, SecretId=name) == DECRYPTION_FAILURE
+    kms.enable_key(KeyId=old["KeyId"])
     kms.enable_key(KeyId=new["KeyId"])
 
 
@@ -329,7 +344,8 @@ def test_empty_kms_key_id_re_encrypts_under_the_default_key(
     sm.update_secret(SecretId=name, KmsKeyId="")
     assert "KmsKeyId" not in sm.describe_secret(SecretId=name)
     listed = versions(sm, name)
-    assert listed[first]["KmsKeyIds"] == listed[second]["KmsKeyIds"] == ["DefaultEncryptionKey"]
+    assert listed[first]["KmsKeyIds"] == listed[second]["KmsKeyIds"]
+    assert listed[first]["KmsKeyIds"] == ["DefaultEncryptionKey", key["KeyId"]]
     kms.disable_key(KeyId=key["KeyId"])
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "b"
     assert sm.get_secret_value(SecretId=name, VersionStage=PREVIOUS)["SecretString"] == "a"
@@ -342,7 +358,10 @@ def test_same_key_named_differently_is_still_a_change_of_reference(
     created = sm.create_secret(Name=name, SecretString="same", KmsKeyId=key["KeyId"])
     sm.update_secret(SecretId=name, KmsKeyId=key["AliasArn"])
     assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key["AliasArn"]
-    assert versions(sm, name)[created["VersionId"]]["KmsKeyIds"] == [key["AliasArn"]]
+    assert versions(sm, name)[created["VersionId"]]["KmsKeyIds"] == [
+        key["AliasArn"],
+        key["KeyId"],
+    ]
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "same"
 
 

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.rawhttp import send
-from tests.server import STRONGROOM, ServerProcess, free_port
+from tests.server import STRONGROOM, ServerProcess, free_port, socket_owner
 
 BIN = Path(sys.executable).parent
 SEED_JSON = '{"username":"admin","password":"P@ssw0rd123"}'
@@ -142,8 +142,10 @@ def test_seed_example_with_the_aws_cli(new_server: Callable[..., ServerProcess])
 
     # "In memory": a scratch directory that SIGTERM removes with the data in it.
     assert server.process is not None
+    # Opened by the workers (the keyholder never serves).
+    workers = _live_worker_pids(server.log())
     (scratch,) = {
-        path.parent for path in _open_files(server.process.pid) if path.name == "strongroom.db"
+        path.parent for pid in workers for path in _open_files(pid) if path.name == "strongroom.db"
     }
     assert (scratch / "root.key").exists()
     _sigterm_main_process(server)
@@ -164,28 +166,6 @@ def _live_worker_pids(log: str) -> list[int]:
     machine may miss, and starts another ("Child process [N] died")."""
     died = {int(pid) for pid in re.findall(r"Child process \[(\d+)\] died", log)}
     return [pid for pid in _worker_pids(log) if pid not in died]
-
-
-def _socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
-    """The worker whose accepted socket is the server end of our connection."""
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote = fields[1], fields[2]
-        if int(local.rsplit(":", 1)[1], 16) == server_port and (
-            int(remote.rsplit(":", 1)[1], 16) == client_port
-        ):
-            inode = fields[9]
-    if inode is None:
-        return None
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except OSError:
-                continue
-    return None
 
 
 def test_two_workers_read_your_writes(
@@ -223,7 +203,7 @@ def test_two_workers_read_your_writes(
             "secretsmanager.GetSecretValue",
             {"SecretId": name},
             while_connected=lambda port, seen=owners: seen.append(
-                _socket_owner(server.port, port, pids)
+                socket_owner(server.port, port, pids)
             ),
         )
         assert response.status == 200, response.body

@@ -402,3 +402,238 @@ def test_session_secrets_stay_out_of_the_audit_trail_and_the_log(
     for secret in (credentials["SecretAccessKey"], credentials["SessionToken"]):
         assert secret not in text
         assert secret not in server.log()
+
+
+# Issue 22: principals, boundaries and sessions on trust ------------------------------------
+
+
+def managed(iam: Any, text: str) -> str:
+    """A new customer managed policy's ARN."""
+    return str(iam.create_policy(PolicyName=unique("policy"), PolicyDocument=text)["Policy"]["Arn"])
+
+
+def denied_assume(client: Any, caller_arn: str, role_arn: str, **extra: Any) -> None:
+    aws_error(
+        client.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="denied",
+        code="AccessDenied",
+        message=f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on "
+        f"resource: {role_arn}",
+        status=403,
+        **extra,
+    )
+
+
+def test_a_permissions_boundary_limits_a_trust_policy_naming_the_user(
+    server: ServerProcess,
+    iam: Any,
+    role: Callable[..., str],
+    user: Callable[..., dict[str, Any]],
+) -> None:
+    made = user()
+    name, arn = made["user"]["UserName"], made["user"]["Arn"]
+    by_arn = role(trust(arn))
+    by_everyone = role(trust("*", {"StringEquals": {"aws:PrincipalArn": arn}}))
+    user_sts = session_client(server, "sts", made["credentials"])
+    # No identity policy is needed when the trust policy names the user: it assumes both.
+    user_sts.assume_role(RoleArn=by_arn, RoleSessionName="before")
+    user_sts.assume_role(RoleArn=by_everyone, RoleSessionName="before")
+    iam.put_user_permissions_boundary(
+        UserName=name, PermissionsBoundary=managed(iam, allow("secretsmanager:ListSecrets"))
+    )
+    for role_arn in (by_arn, by_everyone):
+        denied_assume(user_sts, arn, role_arn)
+    iam.put_user_permissions_boundary(
+        UserName=name, PermissionsBoundary=managed(iam, allow("sts:AssumeRole", by_arn))
+    )
+    user_sts.assume_role(RoleArn=by_arn, RoleSessionName="allowed")
+    denied_assume(user_sts, arn, by_everyone)
+
+
+def test_a_session_of_a_deleted_role_can_do_nothing(
+    server: ServerProcess, iam: Any, sts: Any, sm: Any, role: Callable[..., str], name: str
+) -> None:
+    first = role(trust(ACCOUNT_ROOT), "arn:aws:iam::aws:policy/AdministratorAccess")
+    first_name = first.rsplit("/", 1)[1]
+    second = role(trust(first))
+    everyone = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        ],
+    }
+    sm.create_secret(Name=name, SecretString="for everyone")
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(everyone))
+    credentials = sts.assume_role(RoleArn=first, RoleSessionName="orphan")["Credentials"]
+    session_sts = session_client(server, "sts", credentials)
+    session_sm = session_client(server, "secretsmanager", credentials)
+    session_sts.assume_role(RoleArn=second, RoleSessionName="while-it-lives")
+    assert session_sm.get_secret_value(SecretId=name)["SecretString"] == "for everyone"
+
+    iam.detach_role_policy(
+        RoleName=first_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    iam.delete_role(RoleName=first_name)
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{first_name}/orphan"
+    denied_assume(session_sts, session_arn, second)
+    aws_error(session_sm.get_secret_value, SecretId=name, code="AccessDeniedException")
+    aws_error(session_sm.list_secrets, code="AccessDeniedException")
+    # A new role of the same name is another role: the old session stays powerless.
+    iam.create_role(RoleName=first_name, AssumeRolePolicyDocument=trust(ACCOUNT_ROOT))
+    iam.attach_role_policy(
+        RoleName=first_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    aws_error(session_sm.get_secret_value, SecretId=name, code="AccessDeniedException")
+    aws_error(session_sm.list_secrets, code="AccessDeniedException")
+
+
+def test_a_carried_source_identity_needs_set_source_identity_in_the_next_trust_policy(
+    server: ServerProcess, sts: Any, role: Callable[..., str]
+) -> None:
+    with_source = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ACCOUNT_ROOT},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+    }
+    first = role(json.dumps({"Version": "2012-10-17", "Statement": [with_source]}))
+    assume_only = role(trust(first))
+    with_source["Principal"] = {"AWS": first}
+    accepting = role(json.dumps({"Version": "2012-10-17", "Statement": [with_source]}))
+    plain = sts.assume_role(RoleArn=first, RoleSessionName="plain")["Credentials"]
+    # Without a source identity, sts:AssumeRole is enough.
+    session_client(server, "sts", plain).assume_role(RoleArn=assume_only, RoleSessionName="ok")
+    carrying = sts.assume_role(RoleArn=first, RoleSessionName="carry", SourceIdentity="alice")
+    hop = session_client(server, "sts", carrying["Credentials"])
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{first.rsplit('/', 1)[1]}/carry"
+    aws_error(
+        hop.assume_role,
+        RoleArn=assume_only,
+        RoleSessionName="refused",
+        code="AccessDenied",
+        message=f"User: {session_arn} is not authorized to perform: sts:SetSourceIdentity on "
+        f"resource: {assume_only}",
+        status=403,
+    )
+    chained = hop.assume_role(RoleArn=accepting, RoleSessionName="chained")
+    assert chained["SourceIdentity"] == "alice"
+
+
+# GetFederationToken ------------------------------------------------------------------------
+
+
+def test_get_federation_token(
+    server: ServerProcess, sm: Any, user: Callable[..., dict[str, Any]], name: str
+) -> None:
+    secret_arn = sm.create_secret(Name=name, SecretString="federated")["ARN"]
+    made = user(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "sts:GetFederationToken",
+                            "secretsmanager:ListSecrets",
+                            "secretsmanager:GetSecretValue",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        )
+    )
+    user_sts = session_client(server, "sts", made["credentials"])
+    before = datetime.now(UTC)
+    issued = user_sts.get_federation_token(
+        Name="fed-bob", Policy=allow("secretsmanager:ListSecrets")
+    )
+    arn = f"arn:aws:sts::{ACCOUNT}:federated-user/fed-bob"
+    assert issued["FederatedUser"] == {"FederatedUserId": f"{ACCOUNT}:fed-bob", "Arn": arn}
+    assert issued["PackedPolicySize"] > 0
+    credentials = issued["Credentials"]
+    assert credentials["AccessKeyId"].startswith("ASIA")
+    assert credentials["Expiration"] >= before + timedelta(hours=12) - timedelta(seconds=1)
+    fed_sts = session_client(server, "sts", credentials)
+    assert body(fed_sts.get_caller_identity()) == {
+        "UserId": f"{ACCOUNT}:fed-bob",
+        "Account": ACCOUNT,
+        "Arn": arn,
+    }
+    # The intersection of the user's policies and the session policy.
+    fed_sm = session_client(server, "secretsmanager", credentials)
+    fed_sm.list_secrets()
+    aws_error(
+        fed_sm.get_secret_value,
+        SecretId=name,
+        code="AccessDeniedException",
+        message=f"User: {arn} is not authorized to perform: secretsmanager:GetSecretValue on "
+        f"resource: {secret_arn} because no session policy allows the "
+        "secretsmanager:GetSecretValue action",
+    )
+    # No IAM, and no STS but GetCallerIdentity.
+    aws_error(
+        session_client(server, "iam", credentials).list_users,
+        code="InvalidClientTokenId",
+        message=INVALID_TOKEN,
+        status=403,
+    )
+    aws_error(fed_sts.get_federation_token, Name="again", code="AccessDenied", status=403)
+    aws_error(
+        session_client(
+            server, "sts", user_sts.get_session_token()["Credentials"]
+        ).get_federation_token,
+        Name="again",
+        code="AccessDenied",
+        message="Cannot call GetFederationToken with session credentials",
+        status=403,
+    )
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/any"
+    aws_error(
+        fed_sts.assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="fed",
+        code="AccessDenied",
+        status=403,
+    )
+    # Without a session policy a federated user has no permissions of its own.
+    bare = user_sts.get_federation_token(Name="fed-bare")["Credentials"]
+    assert "PackedPolicySize" not in bare
+    aws_error(
+        session_client(server, "secretsmanager", bare).list_secrets,
+        code="AccessDeniedException",
+    )
+    raw = server.client(
+        "sts",
+        validate=False,
+        aws_access_key_id=made["key"]["AccessKeyId"],
+        aws_secret_access_key=made["key"]["SecretAccessKey"],
+    )
+    aws_error(
+        raw.get_federation_token,
+        Name="fed-long",
+        DurationSeconds=129601,
+        code="ValidationError",
+        message="1 validation error detected: Value '129601' at 'durationSeconds' failed to "
+        "satisfy constraint: Member must have value less than or equal to 129600",
+    )
+
+
+def test_get_federation_token_needs_its_permission(
+    server: ServerProcess, user: Callable[..., dict[str, Any]]
+) -> None:
+    made = user(allow("secretsmanager:ListSecrets"))
+    aws_error(
+        session_client(server, "sts", made["credentials"]).get_federation_token,
+        Name="fed-nobody",
+        code="AccessDenied",
+        message=f"User: {made['user']['Arn']} is not authorized to perform: "
+        f"sts:GetFederationToken on resource: arn:aws:sts::{ACCOUNT}:federated-user/fed-nobody",
+        status=403,
+    )

@@ -4,11 +4,13 @@ real server."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
-from tests.aws import aws_error, body, described, not_found
+from tests.aws import aws_error, body, described, not_found, state
+from tests.server import ServerProcess
 
 ACCOUNT = "000000000000"
 PUBLIC_POLICY = (
@@ -181,7 +183,12 @@ def test_policy_round_trip(sm: Any, name: str) -> None:
     put = sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
     assert body(put) == {"ARN": arn, "Name": name}
     got = sm.get_resource_policy(SecretId=arn)
-    assert body(got) == {"ARN": arn, "Name": name, "ResourcePolicy": ACCOUNT_POLICY}
+    assert body(got) == {
+        "ARN": arn,
+        "Name": name,
+        "ResourcePolicy": ACCOUNT_POLICY,
+        "PolicyName": "default",
+    }
     # A second Put replaces the first.
     sm.put_resource_policy(SecretId=arn, ResourcePolicy=OTHER_ACCOUNT_POLICY)
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == OTHER_ACCOUNT_POLICY
@@ -273,8 +280,24 @@ def test_block_public_policy_refuses_broad_access(sm: Any, name: str, case: str)
     ],
 )
 def test_block_public_policy_accepts_named_principals(
-    sm: Any, name: str, principal: dict[str, str]
+    server: ServerProcess, sm: Any, name: str, principal: dict[str, str]
 ) -> None:
+    if principal["AWS"].endswith(":role/app"):
+        # A principal must exist (it is bound by its unique id): a role of its own.
+        role_name = f"app-{uuid.uuid4().hex[:10]}"
+        principal = {
+            "AWS": server.client("iam").create_role(
+                RoleName=role_name,
+                AssumeRolePolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "*"}
+                        ],
+                    }
+                ),
+            )["Role"]["Arn"]
+        }
     sm.create_secret(Name=name)
     text = policy(principal)
     sm.put_resource_policy(SecretId=name, ResourcePolicy=text, BlockPublicPolicy=True)
@@ -369,3 +392,101 @@ def test_policy_of_20481_characters_is_rejected(raw: Any, sm: Any, name: str) ->
         )
     assert sm.get_resource_policy(SecretId=name)["ResourcePolicy"] == ACCOUNT_POLICY
     assert described(sm, name) == before
+
+
+# Issue 23 item 3: tag rules -------------------------------------------------------------------
+
+
+def fifty_tags(prefix: str = "k") -> list[dict[str, str]]:
+    return [{"Key": f"{prefix}{number}", "Value": str(number)} for number in range(50)]
+
+
+def test_a_secret_has_at_most_fifty_tags(sm: Any, name: str) -> None:
+    aws_error(
+        sm.create_secret,
+        Name=name,
+        SecretString="v",
+        Tags=[*fifty_tags(), {"Key": "one-more", "Value": "x"}],
+        code="InvalidParameterException",
+        message="A secret can have at most 50 tags; this request would give it 51.",
+    )
+    not_found(sm.describe_secret, SecretId=name)
+    sm.create_secret(Name=name, SecretString="v", Tags=fifty_tags())
+    before = described(sm, name)
+    aws_error(
+        sm.tag_resource,
+        SecretId=name,
+        Tags=[{"Key": "one-more", "Value": "x"}],
+        code="InvalidParameterException",
+        message="A secret can have at most 50 tags; this request would give it 51.",
+    )
+    assert described(sm, name) == before
+    # Overwriting a tag that is there adds none.
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "k0", "Value": "new"}])
+    assert len(sm.describe_secret(SecretId=name)["Tags"]) == 50
+
+
+@pytest.mark.parametrize("key", ["aws:secretsmanager:owningService", "AWS:team", "aws:x"])
+def test_the_aws_prefix_is_reserved(sm: Any, name: str, key: str) -> None:
+    message = f"Tag key {key} is not valid: the aws: prefix is reserved for AWS use."
+    aws_error(
+        sm.create_secret,
+        Name=name,
+        SecretString="v",
+        Tags=[{"Key": key, "Value": "rds"}],
+        code="InvalidParameterException",
+        message=message,
+    )
+    not_found(sm.describe_secret, SecretId=name)
+    sm.create_secret(Name=name, SecretString="v", Tags=[{"Key": "team", "Value": "a"}])
+    before = described(sm, name)
+    for call in (
+        lambda: sm.tag_resource(SecretId=name, Tags=[{"Key": key, "Value": "rds"}]),
+        lambda: sm.untag_resource(SecretId=name, TagKeys=[key]),
+    ):
+        aws_error(call, code="InvalidParameterException", message=message)
+    assert described(sm, name) == before
+    assert "OwningService" not in before
+
+
+# Issue 23 item 5: policy names, ListResourcePolicies, LastChangedDate on deletion ----------
+
+
+def test_the_resource_policy_is_named_default(sm: Any, name: str) -> None:
+    arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
+    assert body(sm.list_resource_policies(SecretId=name)) == {"ResourcePolicies": []}
+    assert body(sm.get_resource_policy(SecretId=name)) == {"ARN": arn, "Name": name}
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=ACCOUNT_POLICY)
+    assert body(sm.get_resource_policy(SecretId=name)) == {
+        "ARN": arn,
+        "Name": name,
+        "ResourcePolicy": ACCOUNT_POLICY,
+        "PolicyName": "default",
+    }
+    assert sm.get_resource_policy(SecretId=name, PolicyName="default")["PolicyName"] == "default"
+    assert body(sm.list_resource_policies(SecretId=arn)) == {
+        "ResourcePolicies": [{"PolicyName": "default"}]
+    }
+    before = state(sm, name, policy=True)
+    for call in (sm.get_resource_policy, sm.delete_resource_policy):
+        aws_error(call, SecretId=name, PolicyName="other", code="ResourceNotFoundException")
+    aws_error(
+        sm.put_resource_policy,
+        SecretId=name,
+        ResourcePolicy=ACCOUNT_POLICY,
+        PolicyName="other",
+        code="ResourceNotFoundException",
+    )
+    assert state(sm, name, policy=True) == before
+    sm.delete_resource_policy(SecretId=name)
+    assert body(sm.list_resource_policies(SecretId=name)) == {"ResourcePolicies": []}
+    not_found(sm.list_resource_policies, SecretId=f"{name}-missing")
+
+
+def test_scheduling_a_deletion_moves_last_changed_date(sm: Any, name: str) -> None:
+    sm.create_secret(Name=name, SecretString="v")
+    created = sm.describe_secret(SecretId=name)
+    sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    deleted = sm.describe_secret(SecretId=name)
+    assert deleted["LastChangedDate"] == deleted["DeletedDate"]
+    assert deleted["LastChangedDate"] > created["LastChangedDate"]

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from strongroom.keys import keyholder as keyholder_module
 from strongroom.keys import providers
+from strongroom.keys.channel import Connect, WorkerChannel, by_path
 from strongroom.keys.envelope import Barrier, DecryptionError
 from strongroom.keys.keyholder import (
     DataDirLock,
@@ -34,19 +36,19 @@ class Worker:
     """What a worker does with pushed states, recorded: unsealed, it seals and opens
     through the keyholder."""
 
-    def __init__(self, path: Path, *, fail: bool = False) -> None:
-        self.path = path
+    def __init__(self, connect: Connect, *, fail: bool = False) -> None:
+        self.connect = connect
         self.barrier: KeyholderBarrier | None = None
         self.applied: list[str] = []
         self.lost = False
         self.fail = fail
-        self.link = KeyholderLink(path, self.unsealed, self.sealed, self.on_lost)
+        self.link = KeyholderLink(connect, self.unsealed, self.sealed, self.on_lost)
 
     async def unsealed(self) -> None:
         await asyncio.sleep(0.05)  # building a deployment takes a moment
         if self.fail:
             raise RuntimeError("cannot open the database")
-        self.barrier = KeyholderBarrier(self.path)
+        self.barrier = KeyholderBarrier(self.connect)
         self.applied.append("unsealed")
 
     async def sealed(self) -> None:
@@ -68,6 +70,12 @@ class Worker:
 
     async def on_lost(self) -> None:
         self.lost = True
+
+
+def family(keyholder: Keyholder) -> Connect:
+    """How a worker the keyholder spawned connects: over a channel of its own."""
+    # A duplicate, as a spawned worker inherits it: the keyholder closes its own copy.
+    return WorkerChannel(keyholder.worker_channel().dup()).connect
 
 
 @pytest.fixture
@@ -103,10 +111,10 @@ def test_unseal_reaches_every_worker_before_it_is_answered(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     data_dir, protection = shamir_dir
-    path = socket_path(data_dir)
+    path = by_path(socket_path(data_dir))  # status and unseal input: anyone of the user
 
     async def scenario() -> None:
-        workers = [Worker(path), Worker(path), Worker(path)]
+        workers = [Worker(family(keyholder)) for _ in range(3)]
         for worker in workers:
             await worker.link.start()
         assert all(w.applied == ["sealed"] and w.barrier is None for w in workers)
@@ -133,13 +141,13 @@ def test_unseal_reaches_every_worker_before_it_is_answered(
         again = await request(path, {"op": "unseal", "share": protection.shares[1]})
         assert again["ok"] and not again["sealed"]
 
-        late = Worker(path)  # a worker (re)started while unsealed serves at once
+        late = Worker(family(keyholder))  # a worker (re)started while unsealed serves at once
         await late.link.start()
         assert late.opens(protection)
         kept = workers[0].barrier
         assert kept is not None
 
-        reply = await request(path, {"op": "seal"})
+        reply = await request(workers[1].connect, {"op": "seal"})  # a worker's, audited
         assert reply["sealed"]
         assert all(w.barrier is None for w in [*workers, late])
         with pytest.raises(KeyholderError):  # a barrier kept past the seal opens nothing
@@ -155,10 +163,10 @@ def test_a_worker_that_fails_to_apply_does_not_block_the_others(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     data_dir, protection = shamir_dir
-    path = socket_path(data_dir)
+    path = by_path(socket_path(data_dir))
 
     async def scenario() -> None:
-        good, bad = Worker(path), Worker(path, fail=True)
+        good, bad = Worker(family(keyholder)), Worker(family(keyholder), fail=True)
         await good.link.start()
         await bad.link.start()
         await request(path, {"op": "unseal", "share": protection.shares[0]})
@@ -175,7 +183,7 @@ def test_reset_and_unknown_operations(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     data_dir, protection = shamir_dir
-    path = socket_path(data_dir)
+    path = by_path(socket_path(data_dir))
 
     async def scenario() -> None:
         await request(path, {"op": "unseal", "share": protection.shares[0]})
@@ -190,10 +198,8 @@ def test_reset_and_unknown_operations(
 def test_workers_learn_when_the_keyholder_goes_away(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
-    path = socket_path(shamir_dir[0])
-
     async def scenario() -> None:
-        worker = Worker(path)
+        worker = Worker(family(keyholder))
         await worker.link.start()
         await asyncio.to_thread(keyholder.stop)
         for _ in range(100):
@@ -226,7 +232,7 @@ def test_a_stale_socket_is_replaced(shamir_dir: tuple[Path, providers.Protection
     holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
     holder.start()
     try:
-        reply = asyncio.run(request(socket_path(data_dir), {"op": "status"}))
+        reply = asyncio.run(request(by_path(socket_path(data_dir)), {"op": "status"}))
         assert reply["sealed"]
     finally:
         holder.stop()
@@ -244,7 +250,7 @@ def test_a_data_directory_path_too_long_for_a_socket_still_serves(tmp_path: Path
         assert path.parent == runtime_dir()
         assert path.parent.stat().st_mode & 0o777 == 0o700
         assert path.stat().st_mode & 0o777 == 0o600
-        reply = asyncio.run(request(path, {"op": "status"}))
+        reply = asyncio.run(request(by_path(path), {"op": "status"}))
         assert reply["provider"] == "file"
     finally:
         holder.stop()
@@ -274,8 +280,8 @@ def test_peers_of_another_user_are_refused(
 ) -> None:
     data_dir, protection = shamir_dir
     path = socket_path(data_dir)
-    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
-    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
+    asyncio.run(request(by_path(path), {"op": "unseal", "share": protection.shares[0]}))
+    asyncio.run(request(by_path(path), {"op": "unseal", "share": protection.shares[1]}))
     assert not keyholder.sealed
     # As if the peer ran as another user (file permissions let it through).
     monkeypatch.setattr(keyholder_module, "_peer_uid", lambda _sock: (4242, os.getuid() + 1))
@@ -293,17 +299,15 @@ def test_peers_of_another_user_are_refused(
 
 
 def test_a_process_the_keyholder_did_not_start_gets_nothing_it_can_use(
-    shamir_dir: tuple[Path, providers.Protection],
-    keyholder: Keyholder,
-    monkeypatch: pytest.MonkeyPatch,
+    shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     data_dir, protection = shamir_dir
     path = socket_path(data_dir)
-    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
-    asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
+    asyncio.run(request(by_path(path), {"op": "unseal", "share": protection.shares[0]}))
+    asyncio.run(request(by_path(path), {"op": "unseal", "share": protection.shares[1]}))
     assert not keyholder.sealed
-    # The same user, but not this process nor a worker it started.
-    monkeypatch.setattr(keyholder_module, "_family", lambda _pid: False)
+    # The same user (even the keyholder's own process), but on the socket path: not over
+    # a channel the keyholder handed to a worker it spawned.
     for message in ({"op": "watch"}, {"op": "barrier"}):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(5)
@@ -315,11 +319,11 @@ def test_a_process_the_keyholder_did_not_start_gets_nothing_it_can_use(
                 answer = b""
             assert answer == b""  # no state, no barrier
     with pytest.raises(KeyholderError):
-        KeyholderBarrier(path).open(Barrier(protection.root_key).seal(b"v", b"a"), b"a")
-    refused = asyncio.run(request(path, {"op": "seal"}))
+        KeyholderBarrier(by_path(path)).open(Barrier(protection.root_key).seal(b"v", b"a"), b"a")
+    refused = asyncio.run(request(by_path(path), {"op": "seal"}))
     assert (refused["ok"], refused["code"]) == (False, "AccessDeniedException")
     assert not keyholder.sealed  # sealing goes through the audited HTTP endpoint
-    status = asyncio.run(request(path, {"op": "status"}))
+    status = asyncio.run(request(by_path(path), {"op": "status"}))
     assert status["ok"] and set(status) == {
         "ok",
         "sealed",
@@ -335,10 +339,10 @@ def test_the_barrier_refuses_what_the_root_key_did_not_seal(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     data_dir, protection = shamir_dir
-    path = socket_path(data_dir)
+    path = by_path(socket_path(data_dir))
     asyncio.run(request(path, {"op": "unseal", "share": protection.shares[0]}))
     asyncio.run(request(path, {"op": "unseal", "share": protection.shares[1]}))
-    barrier = KeyholderBarrier(path)
+    barrier = KeyholderBarrier(family(keyholder))
     try:
         sealed = barrier.seal(b"value", b"row-1")
         assert barrier.open(sealed, b"row-1") == b"value"
@@ -375,7 +379,7 @@ def test_a_data_directory_too_deep_for_a_socket_address_still_serves(tmp_path: P
 
 
 def test_a_sealed_file_deployment_is_checked_over_a_verify_connection_without_its_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "d"
     secure_directory(data_dir)
@@ -385,18 +389,17 @@ def test_a_sealed_file_deployment_is_checked_over_a_verify_connection_without_it
     holder = Keyholder(data_dir, config, providers.unsealer_for(data_dir, config), None)
     holder.start()
     try:
-        path = socket_path(data_dir)
+        path, worker = socket_path(data_dir), family(holder)
         # What a worker sees on the verify connection: a yes, never the key.
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        with worker() as raw:
             raw.settimeout(5)
-            raw.connect(str(path))
             raw.sendall(b'{"op": "verify"}\n')
             handshake = raw.makefile("rb").readline()
         assert json.loads(handshake)["ok"] and "key" not in json.loads(handshake)
         assert protection.root_key.hex().encode() not in handshake
         assert base64.b64encode(protection.root_key) not in handshake
 
-        barrier = KeyholderBarrier.verifying(path)
+        barrier = KeyholderBarrier.verifying(worker)
         try:
             root = Barrier(protection.root_key)
             assert barrier.open(root.seal(b"probe", b"aad"), b"aad") == b"probe"
@@ -407,10 +410,13 @@ def test_a_sealed_file_deployment_is_checked_over_a_verify_connection_without_it
         with pytest.raises(KeyholderError):  # its key went with the connection
             barrier.open(Barrier(protection.root_key).seal(b"v", b"a"), b"a")
 
-        # Another process of the user gets nothing from it.
-        monkeypatch.setattr(keyholder_module, "_family", lambda _pid: False)
+        # Another process of the user gets nothing from it, nor a key-fetching unseal.
         with pytest.raises(KeyholderError):
-            KeyholderBarrier.verifying(path)
+            KeyholderBarrier.verifying(by_path(path))
+        refused = asyncio.run(request(by_path(path), {"op": "unseal"}))
+        assert (refused["ok"], refused["code"]) == (False, "AccessDeniedException")
+        assert holder.sealed
+        assert asyncio.run(request(worker, {"op": "unseal"}))["sealed"] is False
     finally:
         holder.stop()
 
@@ -419,6 +425,22 @@ def test_a_share_deployment_has_no_key_to_verify_with(
     shamir_dir: tuple[Path, providers.Protection], keyholder: Keyholder
 ) -> None:
     with pytest.raises(VerificationRefused) as refused:
-        KeyholderBarrier.verifying(socket_path(shamir_dir[0]))
+        KeyholderBarrier.verifying(family(keyholder))
     assert refused.value.reply["code"] == "InvalidRequestException"
     assert "key" not in refused.value.reply and keyholder.sealed
+
+
+def test_a_channel_closes_when_its_worker_is_gone(keyholder: Keyholder) -> None:
+    """A worker's exit (its end of the channel closed) is seen: the keyholder keeps no
+    copy of the end it handed over once the worker used it."""
+    channel = WorkerChannel(keyholder.worker_channel().dup())
+    with channel.connect() as conn:
+        conn.settimeout(5)
+        conn.sendall(b'{"op": "status"}\n')
+        assert json.loads(conn.makefile("rb").readline())["ok"]
+    channel.close()
+    for _ in range(100):
+        if not keyholder._channels:
+            break
+        time.sleep(0.05)
+    assert not keyholder._channels

@@ -238,7 +238,9 @@ def test_a_key_past_its_waiting_period_is_purged_and_its_secrets_fail(
     assert error.message == (
         "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
     )
-    raises("NotFoundException", lambda: decrypt(keys, blob))
+    # As on AWS: a ciphertext of a deleted key answers as one the caller may not use.
+    error = raises("AccessDeniedException", lambda: decrypt(keys, blob))
+    assert error.message.startswith("The ciphertext refers to a customer master key that does")
     # a new value cannot be encrypted under the deleted key either
     raises("EncryptionFailure", lambda: put_secret(sm, "purge/doomed", "x"))
     assert read_secret(sm, "purge/spared") == "kept"
@@ -453,3 +455,34 @@ def test_data_keys_are_forgotten_after_their_time(clock: ManualClock) -> None:
     assert remembered.get(b"wrapped", b"{}") == data_key
     clock.advance(timedelta(seconds=1))
     assert remembered.get(b"wrapped", b"{}") is None and len(remembered) == 0
+
+
+def test_a_secret_sealed_under_another_regions_key_before_keys_were_regional_still_opens(
+    deployment: Deployment, keys: KeyService, sm: SecretsManager
+) -> None:
+    """Existing data: before keys were regional, Secrets Manager in us-east-1 accepted a
+    us-west-2 KmsKeyId. Such a value still opens through Secrets Manager (and moves to a
+    key of its region with UpdateSecret), while the KMS API refuses the ciphertext and no
+    new value is sealed under the foreign key."""
+    west = Caller(DEV_ACCOUNT, "us-west-2", admin_arn(DEV_ACCOUNT))
+    west_key = keys.create_key(west, {})["KeyMetadata"]
+    create_secret(sm, "legacy/foreign-key", "old value")
+    arn = sm.describe_secret(SM, {"SecretId": "legacy/foreign-key"})["ARN"]
+    versions = schema.secret_versions
+    with deployment.store.write() as conn:
+        record = keys._resolve(conn, west, west_key["KeyId"])
+        (version_id,) = conn.execute(select(versions.c.version_id)).scalars()
+        context = {"SecretARN": arn, "SecretVersionId": version_id}
+        sealed = keys.seal_with(conn, record, b"old value", context)
+        conn.execute(versions.update().values(ciphertext=sealed, kms_key_id=west_key["Arn"]))
+        conn.execute(schema.secrets.update().values(kms_key_id=west_key["Arn"]))
+    assert read_secret(sm, "legacy/foreign-key") == "old value"
+    wrapped = sealed[2 : 2 + struct.unpack_from(">H", sealed)[0]]
+    error = raises("AccessDeniedException", lambda: decrypt(keys, wrapped))
+    assert error.message.startswith("The ciphertext refers to a customer master key")
+    raises("EncryptionFailure", lambda: put_secret(sm, "legacy/foreign-key", "new value"))
+    east_key = new_key(keys)
+    sm.update_secret(SM, {"SecretId": "legacy/foreign-key", "KmsKeyId": east_key})
+    assert read_secret(sm, "legacy/foreign-key") == "old value"
+    put_secret(sm, "legacy/foreign-key", "new value")
+    assert read_secret(sm, "legacy/foreign-key") == "new value"

@@ -41,6 +41,7 @@ from strongroom.protocol.pagination import TokenCodec
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.types import Caller, Check, Principal, ServiceSpec, admin_arn
+from tests.aws import create_account
 from tests.inprocess import client, signing_at
 
 REGION = "us-east-1"
@@ -94,6 +95,9 @@ NEVER_DEFINED = {
     "kms:RecipientAttestation:": "no enclave attestation",
     # When a key was last used is not tracked.
     "kms:TrailingDaysWithoutKeyUsage": "key use is not tracked",
+    # Grants name IAM principals only: CreateGrant refuses service principals.
+    "kms:GranteeServicePrincipal": "no service principals in grants",
+    "kms:RetiringServicePrincipal": "no service principals in grants",
     # Multi-Region keys are not served (MultiRegion=true is refused).
     "kms:MultiRegionKeyType": "no multi-Region keys",
     # IAM's role templates are not served.
@@ -159,6 +163,7 @@ class World:
     boundary_arn: str
     access_key_id: str
     key_id: str
+    grant_id: str
     ciphertext: bytes
     secret_arn: str
     version_id: str
@@ -196,6 +201,13 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
             "KeyId"
         ]
         kms.create_alias(AliasName="alias/walk", TargetKeyId=key_id)
+        grant_id = kms.create_grant(
+            KeyId=key_id,
+            GranteePrincipal=user["Arn"],
+            RetiringPrincipal=ADMIN,
+            Operations=["Decrypt", "RetireGrant"],
+            Constraints={"EncryptionContextSubset": {"app": "walk"}},
+        )["GrantId"]
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"app": "walk"})[
             "CiphertextBlob"
         ]
@@ -206,11 +218,12 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         )
         org = client(deployment, "organizations")
         org.create_organization()
-        status = org.create_account(
+        status = create_account(
+            org,
             Email="member@example.com",
             AccountName="member",
             Tags=[{"Key": "team", "Value": "blue"}],
-        )["CreateAccountStatus"]
+        )
         function_role = iam.create_role(
             RoleName="walk-function-role", AssumeRolePolicyDocument=LAMBDA_TRUST
         )["Role"]["Arn"]
@@ -257,6 +270,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         boundary["Arn"],
         key,
         key_id,
+        grant_id,
         blob,
         secret["ARN"],
         secret["VersionId"],
@@ -373,6 +387,13 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
     kms: dict[str, Mapping[str, Any]] = {
         "CancelKeyDeletion": key,
         "CreateAlias": {"AliasName": "alias/walk-2", "TargetKeyId": w.key_id},
+        "CreateGrant": {
+            **key,
+            "GranteePrincipal": w.user_arn,
+            "RetiringPrincipal": ADMIN,
+            "Operations": ["Encrypt", "Decrypt"],
+            "Constraints": {"EncryptionContextEquals": {"app": "walk"}, "SourceArn": w.secret_arn},
+        },
         "CreateKey": {
             "KeySpec": "SYMMETRIC_DEFAULT",
             "KeyUsage": "ENCRYPT_DECRYPT",
@@ -405,6 +426,10 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "GetKeyPolicy": key,
         "GetKeyRotationStatus": key,
         "ListAliases": {},
+        "ListGrants": key,
+        "ListKeyPolicies": key,
+        "ListKeyRotations": key,
+        "ListRetirableGrants": {"RetiringPrincipal": ADMIN},
         "ListKeys": {},
         "ListResourceTags": key,
         "PutKeyPolicy": {**key, "Policy": ALLOW_ALL, "BypassPolicyLockoutSafetyCheck": True},
@@ -417,11 +442,14 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
             "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
         },
+        "RetireGrant": {**key, "GrantId": w.grant_id},
+        "RevokeGrant": {**key, "GrantId": w.grant_id},
         "RotateKeyOnDemand": key,
         "ScheduleKeyDeletion": {**key, "PendingWindowInDays": 7},
         "TagResource": {**key, "Tags": [{"TagKey": "team", "TagValue": "red"}]},
         "UntagResource": {**key, "TagKeys": ["team"]},
         "UpdateAlias": {"AliasName": "alias/walk", "TargetKeyId": w.key_id},
+        "UpdateKeyDescription": {**key, "Description": "d"},
     }
     secret = {"SecretId": w.secret_arn}
     secretsmanager: dict[str, Mapping[str, Any]] = {
@@ -440,6 +468,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "DescribeSecret": secret,
         "GetRandomPassword": {},
         "GetResourcePolicy": secret,
+        "ListResourcePolicies": secret,
         "GetSecretValue": {**secret, "VersionId": w.version_id, "VersionStage": "AWSCURRENT"},
         "ListSecretVersionIds": secret,
         "ListSecrets": {},
@@ -470,6 +499,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         },
         "GetAccessKeyInfo": {"AccessKeyId": w.access_key_id},
         "GetCallerIdentity": {},
+        "GetFederationToken": {"Name": "walker", "Tags": [{"Key": "project", "Value": "walk"}]},
         "GetSessionToken": {},
     }
     organizations: dict[str, Mapping[str, Any]] = {
@@ -540,8 +570,18 @@ def walk(world: World) -> Iterator[tuple[str, str, list[Check]]]:
             yield service, operation, spec.checks_for(admin_caller(), operation, params)
 
 
+# Actions newer than the pinned Service Authorization Reference data, walked as the action
+# AWS documents them like (secretsmanager:ListResourcePolicies: on the secret, as
+# GetResourcePolicy).
+NEWER_THAN_REFERENCE = {"secretsmanager:ListResourcePolicies": "secretsmanager:GetResourcePolicy"}
+
+
+def as_in_reference(check: Check) -> str:
+    return NEWER_THAN_REFERENCE.get(check.action, check.action)
+
+
 def action_of(check: Check) -> reference.Action:
-    service, name = check.action.split(":", 1)
+    service, name = as_in_reference(check).split(":", 1)
     return reference.action(service, name)
 
 
@@ -572,7 +612,7 @@ def test_checks_name_exactly_the_reference_resource_types_and_keys(world: World)
             for resource in action.resources:
                 if resource.required:
                     assert any(
-                        check.action == action.iam_action
+                        as_in_reference(check) == action.iam_action
                         and resource.type.arn_matches(check.resource)
                         for check in checks
                     ), (where, action.iam_action, resource.type.name)
@@ -595,7 +635,7 @@ def test_every_listed_key_with_a_value_is_in_the_request_context(world: World) -
             carried = [
                 key
                 for check in checks
-                if check.action == action.iam_action
+                if as_in_reference(check) == action.iam_action
                 for key in check.context
             ]
             for template in action.all_condition_keys:

@@ -1,7 +1,7 @@
 """the audit writers' registry: every writer in a durable order, its key and last digest
 
-Revision ID: 0009_audit
-Revises: 0008_functions
+Revision ID: 0010_audit
+Revises: 0009_previous_ciphertexts
 Create Date: 2026-12-07 07:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_audit"
-down_revision: str | None = "0008_functions"
+revision: str = "0010_audit"
+down_revision: str | None = "0009_previous_ciphertexts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
