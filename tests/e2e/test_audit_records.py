@@ -425,7 +425,9 @@ def test_create_account_records_its_parameters_masked_and_its_result(
     assert result["eventType"] == "AwsServiceEvent"
     assert result["serviceEventDetails"]["createAccountStatus"]["id"] == status["Id"]
     assert result["serviceEventDetails"]["createAccountStatus"]["state"] == "SUCCEEDED"
-    assert result["serviceEventDetails"]["createAccountStatus"]["accountId"] == status["AccountId"]
+    outcome = orgs.describe_create_account_status(CreateAccountRequestId=status["Id"])
+    account = outcome["CreateAccountStatus"]["AccountId"]
+    assert result["serviceEventDetails"]["createAccountStatus"]["accountId"] == account
     assert email not in json.dumps(record) + json.dumps(result)
 
 
