@@ -1,3 +1,5 @@
+# long module: the stages share the exchange and its audit record; each is small, and
+# splitting them would scatter the one path every request takes.
 """The stages of the one request path every operation of every service takes:
 
 protocol (parse by model) -> authenticate (SigV4) -> authorize -> operation -> audit

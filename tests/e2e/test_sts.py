@@ -391,7 +391,7 @@ def test_session_secrets_stay_out_of_the_audit_trail_and_the_log(
     [event] = [
         json.loads(e["CloudTrailEvent"])
         for e in events
-        if json.loads(e["CloudTrailEvent"])["requestID"] == request_id
+        if json.loads(e["CloudTrailEvent"]).get("requestID") == request_id
     ]
     assert event["eventSource"] == "sts.amazonaws.com"
     assert event["requestParameters"] == {"roleArn": role_arn, "roleSessionName": "audited"}
