@@ -272,6 +272,9 @@ CheckBuilder = Callable[[Any, str, Mapping[str, Any]], list[Check]]
 # words its refusals itself (STS names no reason); anything but an AccessDenied is
 # handed back as it is.
 Refusal = Callable[[Any, Check, Exception], Exception]
+# (operation, the model's validation error) -> the error to give instead, when a service
+# answers invalid input with errors of its own (CloudTrail's InvalidMaxResultsException).
+InputRefusal = Callable[[str, Any], Any]
 # (params, output or None) -> the ARNs an event is about, for the audit record.
 ResourceFinder = Callable[[Mapping[str, Any], Mapping[str, Any] | None], list[str]]
 
@@ -290,6 +293,7 @@ class ServiceSpec:
     resources_of: ResourceFinder = _no_resources
     checks: CheckBuilder | None = None  # None: the action on "*"
     refused: Refusal | None = None  # None: the authorizer's refusal as it is
+    invalid_input: InputRefusal | None = None  # None: the model's validation error as it is
 
     def checks_for(self, caller: Any, operation: str, params: Mapping[str, Any]) -> list[Check]:
         if self.checks is None:

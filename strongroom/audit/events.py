@@ -11,22 +11,31 @@ AWS service events (``eventType`` ``AwsServiceEvent``, as KMS writes for ``Rotat
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from botocore.model import OperationModel, Shape
 
+from strongroom.clock import from_ms
 from strongroom.ids import unique_id
 from strongroom.protocol.model import planned_on_first_use, shape_plan
 from strongroom.types import Principal
 
 EVENT_VERSION = "1.11"  # CloudTrail's current record format
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Validate", "Lookup")
-# KMS records its cryptographic operations as reads ("readOnly": true), like CloudTrail.
+# KMS records its cryptographic operations as reads ("readOnly": true), like CloudTrail;
+# so are STS's credential requests (they change no resource).
 READ_ONLY_OPERATIONS = frozenset(
     {
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoot",
+        "DecodeAuthorizationMessage",
         "Encrypt",
         "Decrypt",
         "ReEncrypt",
@@ -44,6 +53,47 @@ READ_ONLY_OPERATIONS = frozenset(
         "SimulateCustomPolicy",
     }
 )
+# Read-only, yet CloudTrail records their responseElements: the credentials they issue
+# (without the secret), so a session key can be traced to the call that made it.
+RESPONSE_RECORDED = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoot",
+        "GetSessionToken",
+        "GetFederationToken",
+    }
+)
+# Global services: CloudTrail records their calls in us-east-1 whatever region the client
+# signed for ("global service events"). STS is served as its global endpoint.
+GLOBAL_REGION = "us-east-1"
+GLOBAL_SOURCES = frozenset(
+    {"iam.amazonaws.com", "sts.amazonaws.com", "organizations.amazonaws.com"}
+)
+# Members that hold a credential though the model does not mark them sensitive (an MFA
+# one-time code, a session token, ...): never recorded, like the sensitive ones.
+CREDENTIAL_MEMBERS = frozenset(
+    {
+        "TokenCode",
+        "AuthenticationCode1",
+        "AuthenticationCode2",
+        "SessionToken",
+        "SecretAccessKey",
+        "Password",
+        "OldPassword",
+        "NewPassword",
+        "PrivateKey",
+        "SAMLAssertion",
+        "WebIdentityToken",
+        "ClientSecret",
+        "SSHPublicKeyBody",
+    }
+)
+# Sensitive members CloudTrail keeps, masked (Organizations' CreateAccount): the record
+# says they were given, never what they were.
+MASKED_MEMBERS = frozenset({"Email", "AccountName"})
+MASK = "****"
 # CloudTrail's resource types by the service and resource of an ARN.
 _RESOURCE_TYPES = {
     ("secretsmanager", "secret"): "AWS::SecretsManager::Secret",
@@ -83,7 +133,10 @@ def cloudtrail_resource_type(arn: str, default: str = "") -> str:
 def user_identity(principal: Principal) -> dict[str, Any]:
     """CloudTrail's userIdentity for an authenticated caller. ``principalId`` is IAM's
     unique id (``AIDA...`` for a user, ``AROA...:<session>`` for a role session, the account
-    id for root) when the credentials carry it; otherwise the access key id stands in."""
+    id for root) when the credentials carry it; otherwise the access key id stands in.
+    Temporary credentials carry ``sessionContext.attributes`` (when they were issued,
+    whether with MFA): a role session's with its ``sessionIssuer``, GetSessionToken's on
+    the IAM user's (or root's) own identity."""
     identity: dict[str, Any] = {
         "type": "IAMUser",
         "principalId": principal.unique_id or principal.access_key_id,
@@ -105,14 +158,12 @@ def user_identity(principal: Principal) -> dict[str, Any]:
         )
         identity["sessionContext"] = {
             "sessionIssuer": issuer,
-            "attributes": {
-                "mfaAuthenticated": "true"
-                if principal.mfa_authenticated_ms is not None
-                else "false"
-            },
+            "webIdFederationData": {},
+            "attributes": session_attributes(principal),
         }
         if principal.source_identity:
             identity["sessionContext"]["sourceIdentity"] = principal.source_identity
+        return identity
     elif principal.kind == "federated-user":
         identity["type"] = "FederatedUser"
         issuer_arn = principal.identity_arn
@@ -123,11 +174,34 @@ def user_identity(principal: Principal) -> dict[str, Any]:
                 "accountId": principal.account_id,
                 "userName": issuer_arn.rsplit("/", 1)[-1],
             },
-            "attributes": {"mfaAuthenticated": "false"},
+            "attributes": session_attributes(principal),
         }
+        return identity
     else:
         identity["userName"] = principal.arn.rsplit("/", 1)[-1]
+    if principal.session_token:
+        identity["sessionContext"] = {"attributes": session_attributes(principal)}
     return identity
+
+
+def session_attributes(principal: Principal) -> dict[str, str]:
+    """``sessionContext.attributes``: when the credentials were issued, and with MFA or not."""
+    attributes = {
+        "mfaAuthenticated": "true" if principal.mfa_authenticated_ms is not None else "false"
+    }
+    if principal.token_issued_ms is not None:
+        attributes["creationDate"] = _event_time(from_ms(principal.token_issued_ms))
+    return attributes
+
+
+def account_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The userIdentity a resource owner's copy of a cross-account call shows: the calling
+    account and its principal's id, nothing more (CloudTrail's ``AWSAccount``)."""
+    shown: dict[str, Any] = {"type": "AWSAccount"}
+    if identity.get("principalId"):
+        shown["principalId"] = identity["principalId"]
+    shown["accountId"] = identity.get("accountId")
+    return shown
 
 
 def unverified_identity(access_key_id: str, account_id: str | None) -> dict[str, Any]:
@@ -201,6 +275,11 @@ def _structure_plan(shape: Shape, active: frozenset[str]) -> Redactor:
     # member's plan is None: its value is kept as it is (a datetime in ISO form).
     members: dict[str, tuple[str, Redactor | None]] = {}
     for name, member in shape.members.items():
+        if name in CREDENTIAL_MEMBERS:
+            continue
+        if name in MASKED_MEMBERS and member.type_name == "string":
+            members[name] = (camel(name), _masked)
+            continue
         plan = _plan(member, active)
         if plan is not _nothing:
             members[name] = (camel(name), None if plan is _leaf else plan)
@@ -225,6 +304,10 @@ def _structure_plan(shape: Shape, active: frozenset[str]) -> Redactor:
         return kept
 
     return redact_structure
+
+
+def _masked(value: Any) -> str:
+    return MASK
 
 
 def _list_plan(item_plan: Redactor) -> Redactor:
@@ -274,18 +357,21 @@ def build_event(
     event_id: str | None = None,
 ) -> dict[str, Any]:
     read_only = is_read_only(operation_name)
+    request_parameters = redact(operation.input_shape, params) if operation else None
+    if event_source == KMS_SOURCE and request_parameters is not None and output:
+        _kms_parameters(request_parameters, output)
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": dict(identity) if identity else {"type": "Unknown"},
         "eventTime": _event_time(facts.time),
         "eventSource": event_source,
         "eventName": operation_name,
-        "awsRegion": facts.region,
+        "awsRegion": GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region,
         "sourceIPAddress": facts.source_ip,
         "userAgent": facts.user_agent,
-        "requestParameters": redact(operation.input_shape, params) if operation else None,
+        "requestParameters": request_parameters,
         "responseElements": None
-        if read_only or operation is None
+        if operation is None or (read_only and operation_name not in RESPONSE_RECORDED)
         else redact(operation.output_shape, output),
         "resources": _resources(resources, resource_type),
         "requestID": facts.request_id,
@@ -300,6 +386,101 @@ def build_event(
         event["errorCode"] = error_code
         event["errorMessage"] = error_message
     return event
+
+
+KMS_SOURCE = "kms.amazonaws.com"
+
+
+def _kms_parameters(parameters: dict[str, Any], output: Mapping[str, Any]) -> None:
+    """KMS's records name the key by its ARN and the algorithm used, as CloudTrail's do,
+    even when the caller named the key by alias or not at all (Decrypt)."""
+    key_arn = output.get("KeyId")
+    if isinstance(key_arn, str) and key_arn.startswith("arn:") and "sourceKeyId" not in parameters:
+        parameters["keyId"] = key_arn
+    algorithm = output.get("EncryptionAlgorithm")
+    if isinstance(algorithm, str) and "encryptionAlgorithm" not in parameters:
+        parameters["encryptionAlgorithm"] = algorithm
+
+
+def build_on_behalf_event(
+    *,
+    facts: RequestFacts,
+    event_time: str,
+    identity: Mapping[str, Any] | None,
+    invoked_by: str,
+    event_source: str,
+    event_name: str,
+    request_parameters: Mapping[str, Any],
+    resources: list[str],
+) -> dict[str, Any]:
+    """A call one service made to another on the caller's behalf while serving its request
+    (Secrets Manager's GenerateDataKey and Decrypt with the secret's KMS key): the caller's
+    identity with ``invokedBy``, the service as source and agent, its own event and request
+    ids. Recorded with the request's own record, in the same durable batch.
+    ``event_time``: the request record's ``eventTime`` (the same moment)."""
+    shown = {**identity, "invokedBy": invoked_by} if identity else {"invokedBy": invoked_by}
+    return {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": shown,
+        "eventTime": event_time,
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region,
+        "sourceIPAddress": invoked_by,
+        "userAgent": invoked_by,
+        "requestParameters": dict(request_parameters),
+        "responseElements": None,
+        "resources": _resources(resources, ""),
+        "requestID": unique_id(),
+        "eventID": unique_id(),
+        "readOnly": is_read_only(event_name),
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": shown.get("accountId"),
+        "eventCategory": "Management",
+    }
+
+
+def cross_account_copies(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """CloudTrail delivers a call on another account's resource to both accounts: the
+    copies ``event`` needs, one per other account owning one of its resources, each with
+    its own ``eventID``, that account as ``recipientAccountId`` and only the calling
+    account and principal id as ``userIdentity`` (type ``AWSAccount``). ``event`` and its
+    copies share one ``sharedEventID`` (set on ``event`` too). The ids follow from
+    ``event``'s ``eventID`` and the account, so a correction of ``event`` corrects the same
+    copies. Requests whose caller was not authenticated are not delivered to other
+    accounts: anyone could fill them."""
+    identity = event.get("userIdentity") or {}
+    recipient = event.get("recipientAccountId")
+    if identity.get("type") in (None, "Unknown") or not recipient:
+        return []
+    owners: list[str] = []
+    for resource in event.get("resources") or ():
+        owner = resource.get("accountId")
+        if owner and owner != recipient and owner.isdigit() and owner not in owners:
+            owners.append(owner)
+    if not owners:
+        return []
+    origin = str(event["eventID"])
+    shared = event["sharedEventID"] = derived_id(origin, "shared")
+    shown = account_identity(identity)
+    return [
+        {
+            **event,
+            "userIdentity": dict(shown),
+            "eventID": derived_id(origin, owner),
+            "recipientAccountId": owner,
+            "sharedEventID": shared,
+        }
+        for owner in owners
+    ]
+
+
+def derived_id(origin: str, purpose: str) -> str:
+    """An event id (UUID v4 form) that follows from ``origin``'s and ``purpose``."""
+    digits = hashlib.sha256(f"{origin}/{purpose}".encode()).hexdigest()[:32]
+    digits = f"{digits[:12]}4{digits[13:16]}{'89ab'[int(digits[16], 16) % 4]}{digits[17:]}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def build_service_event(
@@ -342,22 +523,11 @@ def build_service_event(
 
 
 def _resources(arns: list[str] | None, default_type: str) -> list[dict[str, str]] | None:
-    """CloudTrail's resources for ``arns`` (each split once; see cloudtrail_resource_type)."""
+    """CloudTrail's resources for ``arns`` (see cloudtrail_resource_type). An event is
+    written, never changed, so the element of an ARN is made once and shared."""
     if not arns:
         return None
-    resources = []
-    for arn in arns:
-        parts = arn.split(":", 5)
-        if len(parts) < 6:
-            continue
-        kind = parts[5].split("/", 1)[0].split(":", 1)[0]
-        resources.append(
-            {
-                "accountId": parts[4],
-                "type": _RESOURCE_TYPES.get((parts[2], kind), default_type),
-                "ARN": arn,
-            }
-        )
+    resources = [element for arn in arns if (element := _resource(arn, default_type))]
     return resources or None
 
 
@@ -398,3 +568,16 @@ def sign_in_event(
     if not success:
         event["errorMessage"] = error_message
     return event
+
+
+@lru_cache(maxsize=4096)
+def _resource(arn: str, default_type: str) -> dict[str, str] | None:
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    kind = parts[5].split("/", 1)[0].split(":", 1)[0]
+    return {
+        "accountId": parts[4],
+        "type": _RESOURCE_TYPES.get((parts[2], kind), default_type),
+        "ARN": arn,
+    }

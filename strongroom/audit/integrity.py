@@ -22,7 +22,8 @@ DIGESTS = "digests"
 PUBLIC_KEY_FILE = "signing-key.pub"
 INTEGRITY = "strongroomIntegrity"
 ZERO_HASH = "0" * 64
-DIGEST_VERSION = 1
+DIGEST_VERSION = 2  # 2: periodic even when idle, previousWriter, digestIntervalSeconds
+DIGEST_VERSIONS = (1, 2)  # what verify reads
 SIGNATURE_ALGORITHM = "Ed25519"
 
 LOG_NAME = re.compile(r"^(\d{12})\.jsonl$")

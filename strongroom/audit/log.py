@@ -35,6 +35,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ import orjson
 
 from strongroom.audit import integrity
 from strongroom.audit.integrity import DIGESTS, INTEGRITY, LOGS, ZERO_HASH
+from strongroom.audit.writers import Link, Registration, WriterRegistry
 from strongroom.clock import Clock, SystemClock
 
 log = logging.getLogger("strongroom.audit")
@@ -69,7 +71,7 @@ class AuditWriteError(Exception):
 class AuditLogOptions:
     rotate_bytes: int = 64 * MIB  # start a new file once this one would grow past it
     rotate_seconds: float = 86400.0  # ... or once it is this old
-    digest_interval: float = 300.0  # seconds between signed digests (when anything was logged)
+    digest_interval: float = 300.0  # seconds between signed digests (written even when idle)
     retention_days: float | None = None  # delete whole files older than this; None: keep all
     retention_check_interval: float = 3600.0
 
@@ -87,6 +89,9 @@ class AuditLogOptions:
 class Signer(Protocol):
     @property
     def fingerprint(self) -> str: ...
+
+    @property
+    def public_bytes(self) -> bytes: ...
 
     def sign(self, data: bytes) -> bytes: ...
 
@@ -221,6 +226,7 @@ class AuditLog:
         options: AuditLogOptions | None = None,
         disk: Disk | None = None,
         writer: str | None = None,
+        registry: WriterRegistry | None = None,
     ) -> None:
         self.directory = directory
         self.options = options or AuditLogOptions()
@@ -251,11 +257,40 @@ class AuditLog:
         self._next_retention = now
         self.records_written = 0
         self.batches_written = 0
+        # The first digest, at open: it names the writer before this one (through the
+        # registry, which orders every writer) and anchors this writer's chain in time.
+        self._registry = registry
+        self._link: Link | None = None
+        self._opened = now
+        if registry is None:
+            self._digest()
+        else:
+            try:
+                registry.register(
+                    Registration(
+                        self.writer,
+                        now,
+                        signer.public_bytes,
+                        signer.fingerprint,
+                        self.options.digest_interval,
+                    ),
+                    self._first_digest,
+                )
+            except BaseException:
+                # Not registered: leave no digest behind that names a writer verify would
+                # then find missing from the registry.
+                shutil.rmtree(directory / DIGESTS / self.writer, ignore_errors=True)
+                raise
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.directory)!r}, writer={self.writer!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the key this log's digests are signed with."""
+        return self._signer.fingerprint
 
     def problem(self) -> str | None:
         """Why records cannot be written now, or None: the last append failed (and no
@@ -287,9 +322,14 @@ class AuditLog:
     async def write_async(self, event: Mapping[str, Any]) -> None:
         """:meth:`write` for a caller on an event loop: the loop serves other requests
         while the record becomes durable."""
+        await self.write_many_async((event,))
+
+    async def write_many_async(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`write_many` for a caller on an event loop: the records join the loop's
+        current turn's batch (all durable together, or none)."""
         if self._closing:
             raise AuditWriteError("the audit log is closed")
-        record = _record(event)
+        records = [_record(event) for event in events]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Batch] = loop.create_future()
         staged = self._staged.get(loop)
@@ -298,7 +338,7 @@ class AuditLog:
             # request of this turn has staged its record by then.
             staged = self._staged[loop] = _Staged()
             loop.call_soon(self._hand_over, loop)
-        staged.records.append(record)
+        staged.records.extend(records)
         staged.futures.append(future)
         _raise_failure(await future)
 
@@ -329,15 +369,21 @@ class AuditLog:
     def close(self) -> None:
         """Write what is queued, a final digest, and stop. Later writes fail."""
         with self._cond:
+            already = self._closing
             self._closing = True
             self._cond.notify_all()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
+        if self._registry is not None and not already:
+            try:
+                self._registry.closed(self.writer, self._clock.now())
+            except Exception:
+                log.exception("could not record the close of audit writer %s", self.writer)
 
     # --- on demand (tests, operators) ------------------------------------------------------
 
-    def write_digest(self) -> Path | None:
-        """Write a digest now if anything was logged since the last one; its path."""
+    def write_digest(self) -> Path:
+        """Write a digest now (covering what was logged since the last one); its path."""
         return self._call(self._digest)
 
     def apply_retention(self) -> list[Path]:
@@ -392,9 +438,7 @@ class AuditLog:
 
     def _seconds_to_wakeup(self) -> float | None:
         """Seconds until the next digest or retention check is due; None: nothing is."""
-        due = []
-        if self._coverage:
-            due.append(self._next_digest)
+        due = [self._next_digest]
         if self.options.retention_days is not None:
             due.append(self._next_retention)
         if not due:
@@ -403,7 +447,7 @@ class AuditLog:
 
     def _housekeeping(self) -> None:
         now = self._clock.now()
-        if self._coverage and now >= self._next_digest:
+        if now >= self._next_digest:
             try:
                 self._digest()
             except Exception:
@@ -558,9 +602,18 @@ class AuditLog:
 
     # --- digests -----------------------------------------------------------------------------
 
-    def _digest(self) -> Path | None:
-        if not self._coverage:
-            return None
+    def _first_digest(self, link: Link | None) -> tuple[int, str]:
+        """Digest 1, naming ``link`` (called by the registry while it holds its order;
+        again, replacing it, if the registry has to retry)."""
+        self._link = link
+        self._digest_sequence, self._previous_digest = 0, ZERO_HASH
+        self._digest_start = self._opened
+        self._digest()
+        return self._digest_sequence, self._previous_digest
+
+    def _digest(self) -> Path:
+        """Sign what was appended since the previous digest (possibly nothing: digests are
+        periodic, so a missing one is noticed) and chain to it."""
         end = self._clock.now()
         number = self._digest_sequence + 1
         digest: dict[str, Any] = {
@@ -569,11 +622,14 @@ class AuditLog:
             "digestSequence": number,
             "digestStartTime": integrity.iso(self._digest_start),
             "digestEndTime": integrity.iso(end),
+            "digestIntervalSeconds": self.options.digest_interval,
             "previousDigestHash": self._previous_digest,
             "logFiles": [coverage.entry() for coverage in self._coverage.values()],
             "publicKeyFingerprint": self._signer.fingerprint,
             "signatureAlgorithm": integrity.SIGNATURE_ALGORITHM,
         }
+        if number == 1:
+            digest["previousWriter"] = self._link.as_dict() if self._link else None
         signature = self._signer.sign(integrity.signing_input(digest))
         digest["signature"] = base64.b64encode(signature).decode("ascii")
         directory = self.directory / DIGESTS / self.writer
@@ -585,6 +641,8 @@ class AuditLog:
         self._digest_start = end
         self._coverage.clear()
         self._next_digest = end + timedelta(seconds=self.options.digest_interval)
+        if self._registry is not None and number > 1:
+            self._registry.digested(self.writer, number, self._previous_digest, end)
         return path
 
     # --- retention ---------------------------------------------------------------------------
@@ -646,13 +704,19 @@ class AuditLog:
                 count -= 1
                 continue
             break
-        doomed_digests: list[Path] = []
+        doomed: list[tuple[Path, set[str]]] = []
         for path, names, ended in digests:
             # A digest goes when every file it covers is gone: removed now, or missing
             # already (an interrupted earlier pass) and the digest itself is old enough.
             if names & kept or (names - gone and ended >= cutoff):
                 break
-            doomed_digests.append(path)
+            doomed.append((path, names))
+        if not (count == len(files) and not own):
+            # Empty (idle) digests after the last one that signed a removed file stay: they
+            # chain what remains. With the whole writer gone, they go too.
+            while doomed and not doomed[-1][1]:
+                doomed.pop()
+        doomed_digests = [path for path, _ in doomed]
         removed: list[Path] = []
         for path in [*files[:count], *doomed_digests]:
             try:
@@ -664,6 +728,9 @@ class AuditLog:
             for directory in (self.directory / LOGS / writer, digest_dir):
                 with contextlib.suppress(OSError):  # not empty: something new arrived
                     directory.rmdir()
+            if self._registry is not None and removed:
+                # verify must not take a writer retention removed for one deleted.
+                self._registry.retired(writer, self._clock.now())
         return removed
 
 

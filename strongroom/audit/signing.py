@@ -30,10 +30,20 @@ log = logging.getLogger("strongroom.audit")
 SETTING = "audit-signing-key"
 
 
+def raw_public(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def fingerprint(public_key: Ed25519PublicKey) -> str:
     """hex(sha256(raw public key)), as digests name their key."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(raw_public(public_key)).hexdigest()
+
+
+def public_der(public_key: Ed25519PublicKey) -> bytes:
+    """The key as CloudTrail's ListPublicKeys gives it: DER SubjectPublicKeyInfo."""
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
@@ -49,6 +59,7 @@ class AuditSigningKey:
         self._private = private_key
         self.public_key = private_key.public_key()
         self.fingerprint = fingerprint(self.public_key)
+        self.public_bytes = raw_public(self.public_key)
 
     @classmethod
     def generate(cls) -> AuditSigningKey:

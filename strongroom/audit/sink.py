@@ -19,3 +19,6 @@ class AuditSink(Protocol):
 
     async def write_async(self, event: Mapping[str, Any]) -> None:
         """:meth:`write`, awaited on an event loop instead of blocking a thread."""
+
+    async def write_many_async(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`write_many`, awaited on an event loop instead of blocking a thread."""

@@ -17,6 +17,25 @@ For every writer (format: docs/audit-format.md):
 Retention removes whole old files and the digests covering only them, so two things are
 accepted, and nothing else: the oldest remaining digest may chain to a removed digest,
 and the first remaining record may chain to a removed record.
+
+Across writers (docs/audit-format.md, "Writers"):
+
+- digests are periodic even when nothing was logged: two digests of a writer further
+  apart than twice its digest interval are a gap in time (the writer stopped signing, or
+  digests were removed and the chain re-signed);
+- each writer's first digest names the writer before it and that writer's digest: it must
+  be there, unchanged;
+- the registry of writers in the database (audit/writers.py), outside the audit
+  directory, lists every writer, its key and its last digest: a writer deleted whole
+  (first, middle or last), digests removed from a writer's end, a digest signed by
+  another key than the writer registered, are each an error.
+
+The key digests are checked with is anchored outside the audit directory when it can be
+(``--public-key``, ``--fingerprint``, ``--endpoint``: the server's ListPublicKeys, or the
+registry's keys); the ``signing-key.pub`` beside the logs alone is a loud warning.
+
+This module walks one writer (``_WriterCheck``); choosing the key is ``audit/anchors.py``,
+the checks across writers ``audit/writer_links.py``, what is reported ``audit/findings.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +43,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,141 +53,63 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from strongroom.audit import integrity
+from strongroom.audit.anchors import FALLBACK_WARNING, anchor_keys
 from strongroom.audit.corrections import is_correction
+from strongroom.audit.findings import (
+    COVERAGE,
+    DIGEST,
+    RECORD,
+    Finding,
+    VerifyResult,
+    WriterSummary,
+)
 from strongroom.audit.integrity import DIGESTS, HEX64, INTEGRITY, LOGS, ZERO_HASH
-from strongroom.audit.signing import fingerprint, read_public_key
+from strongroom.audit.writer_links import UNKNOWN, across_writers
+from strongroom.audit.writers import WriterRow
 
-# Findings about records come first: the first bad record is what an operator looks for.
-_RECORD, _DIGEST, _COVERAGE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "error" | "warning"
-    writer: str
-    message: str
-    path: str | None = None  # relative to the audit directory
-    line: int | None = None
-    sequence: int | None = None
-    rank: int = _RECORD
-
-    def where(self) -> str:
-        parts = [self.path or f"writer {self.writer}"]
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.sequence is not None:
-            parts.append(f"sequence {self.sequence}")
-        return ", ".join(parts)
-
-    def __str__(self) -> str:
-        return f"{self.where()}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity,
-            "writer": self.writer,
-            "path": self.path,
-            "line": self.line,
-            "sequence": self.sequence,
-            "message": self.message,
-        }
+__all__ = ["FALLBACK_WARNING", "Finding", "VerifyResult", "WriterSummary", "verify_audit"]
 
 
-@dataclass
-class WriterSummary:
-    writer: str
-    files: int = 0
-    records: int = 0
-    first_sequence: int | None = None
-    last_sequence: int | None = None
-    digests: int = 0
-    signed_through: int | None = None  # the last sequence a digest covers
-    tail_records: int = 0
-    errors: int = 0
-    warnings: int = 0
+def verify_audit(
+    audit_dir: Path,
+    public_key: Ed25519PublicKey | None = None,
+    *,
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+    anchor: str | None = None,
+    fingerprint_given: str | None = None,
+    registry: list[WriterRow] | None = None,
+) -> VerifyResult:
+    """Check every writer under ``audit_dir``.
 
-    @property
-    def status(self) -> str:
-        if self.errors:
-            return "FAILED"
-        if self.warnings:
-            return "ok, unsigned tail"
-        return "ok"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "writer": self.writer,
-            "files": self.files,
-            "records": self.records,
-            "firstSequence": self.first_sequence,
-            "lastSequence": self.last_sequence,
-            "digests": self.digests,
-            "signedThrough": self.signed_through,
-            "tailRecords": self.tail_records,
-            "status": self.status,
-        }
-
-
-@dataclass
-class VerifyResult:
-    audit_dir: Path
-    public_key_fingerprint: str | None
-    writers: list[WriterSummary] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def first_error(self) -> Finding | None:
-        errors = self.errors
-        return errors[0] if errors else None
-
-    def as_dict(self) -> dict[str, Any]:
-        first = self.first_error
-        return {
-            "ok": self.ok,
-            "auditDir": str(self.audit_dir),
-            "publicKeyFingerprint": self.public_key_fingerprint,
-            "writers": [w.as_dict() for w in self.writers],
-            "firstError": first.as_dict() if first else None,
-            "findings": [f.as_dict() for f in self.findings],
-        }
-
-
-def verify_audit(audit_dir: Path, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
-    """Check every writer under ``audit_dir``; ``public_key`` defaults to the
-    ``signing-key.pub`` there (copy it somewhere safe and pass it instead)."""
-    findings: list[Finding] = []
-    if public_key is None:
-        key_path = audit_dir / integrity.PUBLIC_KEY_FILE
-        try:
-            public_key = read_public_key(key_path)
-        except FileNotFoundError:
-            if integrity.writers(audit_dir):
-                findings.append(
-                    Finding("error", "-", f"no public key: {key_path} is missing", rank=_DIGEST)
-                )
-        except ValueError as problem:
-            findings.append(Finding("error", "-", str(problem), rank=_DIGEST))
-    result = VerifyResult(audit_dir, fingerprint(public_key) if public_key else None)
-    result.findings.extend(findings)
+    The keys digests are checked with, first found: ``trusted`` (fingerprint -> key, e.g.
+    from the server's ListPublicKeys; ``anchor`` says where from), ``public_key`` (a copy
+    kept somewhere safe), the ``registry``'s keys, else the ``signing-key.pub`` beside
+    the logs (a loud warning). ``fingerprint_given`` (recorded outside) must be the
+    fingerprint of the key used. ``registry``: the writers the database lists."""
+    chosen = anchor_keys(audit_dir, public_key, trusted, anchor, fingerprint_given, registry)
+    keys = chosen.keys
+    result = VerifyResult(audit_dir, chosen.fingerprint, anchor=chosen.source)
+    result.findings.extend(chosen.findings)
+    rows = {row.writer: row for row in registry or ()}
+    checks: dict[str, _WriterCheck] = {}
     for writer in integrity.writers(audit_dir):
-        check = _WriterCheck(audit_dir, writer, public_key)
+        row = rows.get(writer)
+        check = _WriterCheck(audit_dir, writer, keys, row.fingerprint if row else None)
         summary = check.run()
+        checks[writer] = check
         result.writers.append(summary)
         ordered = sorted(enumerate(check.findings), key=lambda item: (item[1].rank, item[0]))
         result.findings.extend(finding for _, finding in ordered)
+    across = across_writers(checks, registry)
+    result.findings.extend(across)
+    for summary in result.writers:
+        summary.errors += sum(f.writer == summary.writer for f in across)
     return result
+
+
+# A digest may be late by a busy writer thread or a loaded machine: a gap is more than two
+# periods and this much.
+GAP_GRACE = 60.0
 
 
 @dataclass
@@ -189,12 +131,23 @@ class _Entry:
 
 
 class _WriterCheck:
-    def __init__(self, audit_dir: Path, writer: str, public_key: Ed25519PublicKey | None) -> None:
+    def __init__(
+        self,
+        audit_dir: Path,
+        writer: str,
+        keys: dict[str, Ed25519PublicKey] | None,
+        registered_fingerprint: str | None,
+    ) -> None:
         self.audit_dir = audit_dir
         self.writer = writer
-        self.public_key = public_key
-        self.key_fingerprint = fingerprint(public_key) if public_key else None
+        self.keys = keys
+        self.registered_fingerprint = registered_fingerprint
         self.findings: list[Finding] = []
+        # For the checks across writers: digest number -> its hash, the link of digest 1.
+        self.digest_hashes: dict[int, str] = {}
+        self.link: Any = UNKNOWN
+        self.trimmed = False  # retention removed its oldest digests
+        self.version = 1
         self.summary = WriterSummary(writer)
         # chain state
         self.expected: int | None = None
@@ -214,7 +167,7 @@ class _WriterCheck:
                     "error",
                     f"log file {entry.name} (sequences {entry.first}..{entry.last}, signed by "
                     f"digest {entry.digest}) is missing: it was deleted",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=integrity.log_path(self.writer, entry.name),
                     sequence=entry.first,
                 )
@@ -256,7 +209,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     "unexpected file in a writer's log directory",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=self._rel(path),
                 )
         return files
@@ -279,7 +232,7 @@ class _WriterCheck:
             rel = self._rel(path)
             match = integrity.DIGEST_NAME.match(path.name)
             if match is None or not path.is_file():
-                self._add("error", "unexpected file among the digests", rank=_DIGEST, path=rel)
+                self._add("error", "unexpected file among the digests", rank=DIGEST, path=rel)
                 continue
             number = int(match.group(1))
             digest = self._parse_digest(path, rel, number)
@@ -288,12 +241,18 @@ class _WriterCheck:
             self.summary.digests += 1
             if not self._signature_ok(digest, rel):
                 continue  # nothing a forged digest says is trusted
+            self.digest_hashes[number] = integrity.digest_hash(digest)
+            self.version = max(self.version, int(digest["version"]))
+            if number == 1 and digest["version"] >= 2:
+                self.link = digest.get("previousWriter")
+            elif previous is None:
+                self.trimmed = True
             if previous is None:
                 if number == 1 and digest["previousDigestHash"] != ZERO_HASH:
                     self._add(
                         "error",
                         "digest 1 must have a zero previousDigestHash",
-                        rank=_DIGEST,
+                        rank=DIGEST,
                         path=rel,
                     )
                 # number > 1: older digests were removed by retention (checked against the
@@ -307,7 +266,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     f"{missing} missing: digest {number} follows digest {previous[0]}",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=rel,
                 )
             elif digest["previousDigestHash"] != integrity.digest_hash(previous[1]):
@@ -315,9 +274,13 @@ class _WriterCheck:
                     "error",
                     f"previousDigestHash does not match digest {previous[0]}: a digest was "
                     "replaced",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=rel,
                 )
+            # After the chain's findings: a missing digest is named as such first. The
+            # start meets the previous end only for a digest that directly follows it.
+            adjacent = previous is not None and number == previous[0] + 1
+            self._timing(digest, previous[1] if previous and adjacent else None, rel)
             previous = (number, digest)
             for item in digest["logFiles"]:
                 name = item["path"].rsplit("/", 1)[-1]
@@ -338,45 +301,87 @@ class _WriterCheck:
                     self._add(
                         "error",
                         f"digest {number} covers an empty or shrinking range of {name}",
-                        rank=_DIGEST,
+                        rank=DIGEST,
                         path=rel,
                     )
                 covered_to[name] = max(start, entry.end)
                 entries.append(entry)
         return entries
 
+    def _timing(self, digest: dict[str, Any], previous: dict[str, Any] | None, rel: str) -> None:
+        """Digests are periodic: none may cover more than twice the writer's interval, and
+        each starts where the one before it ended."""
+        interval = digest.get("digestIntervalSeconds")
+        if not isinstance(interval, int | float) or isinstance(interval, bool):
+            return  # a version 1 digest: written only when something was logged
+        start = _seconds(digest["digestStartTime"])
+        end = _seconds(digest["digestEndTime"])
+        if start is None or end is None:
+            return
+        if previous is not None and previous["digestEndTime"] != digest["digestStartTime"]:
+            self._add(
+                "error",
+                f"digest {digest['digestSequence']} starts at {digest['digestStartTime']}, not "
+                f"where digest {previous['digestSequence']} ended "
+                f"({previous['digestEndTime']})",
+                rank=DIGEST,
+                path=rel,
+            )
+        if end - start > 2 * interval + GAP_GRACE:
+            self._add(
+                "error",
+                f"time gap: no digest from {digest['digestStartTime']} to "
+                f"{digest['digestEndTime']} ({end - start:.0f} s; this writer signs every "
+                f"{interval:g} s): it stopped signing for longer than a period, or digests "
+                "were removed and the rest re-signed",
+                rank=DIGEST,
+                path=rel,
+            )
+
     def _parse_digest(self, path: Path, rel: str, number: int) -> dict[str, Any] | None:
         try:
             digest = orjson.loads(path.read_bytes())
         except (OSError, orjson.JSONDecodeError) as unreadable:
-            self._add("error", f"unreadable digest: {unreadable}", rank=_DIGEST, path=rel)
+            self._add("error", f"unreadable digest: {unreadable}", rank=DIGEST, path=rel)
             return None
         problem = _digest_shape_problem(digest, self.writer, number)
         if problem:
-            self._add("error", f"malformed digest: {problem}", rank=_DIGEST, path=rel)
+            self._add("error", f"malformed digest: {problem}", rank=DIGEST, path=rel)
             return None
         return digest  # type: ignore[no-any-return]
 
     def _signature_ok(self, digest: dict[str, Any], rel: str) -> bool:
-        if self.public_key is None:
+        if self.keys is None:
             return True  # reported once for the whole run
-        if digest["publicKeyFingerprint"] != self.key_fingerprint:
+        named = digest["publicKeyFingerprint"]
+        registered = self.registered_fingerprint
+        if registered is not None and named != registered:
             self._add(
                 "error",
-                f"signed by another key (fingerprint {digest['publicKeyFingerprint'][:16]}..., "
-                f"expected {str(self.key_fingerprint)[:16]}...)",
-                rank=_DIGEST,
+                f"signed by another key (fingerprint {named[:16]}..., the registry says this "
+                f"writer signs with {registered[:16]}...)",
+                rank=DIGEST,
+                path=rel,
+            )
+            return False
+        key = self.keys.get(named)
+        if key is None:
+            expected = ", ".join(f"{known[:16]}..." for known in sorted(self.keys)) or "none"
+            self._add(
+                "error",
+                f"signed by another key (fingerprint {named[:16]}..., expected {expected})",
+                rank=DIGEST,
                 path=rel,
             )
             return False
         try:
             signature = base64.b64decode(digest["signature"], validate=True)
-            self.public_key.verify(signature, integrity.signing_input(digest))
+            key.verify(signature, integrity.signing_input(digest))
         except (InvalidSignature, binascii.Error, ValueError):
             self._add(
                 "error",
                 "the signature does not verify: the digest was forged or altered",
-                rank=_DIGEST,
+                rank=DIGEST,
                 path=rel,
             )
             return False
@@ -410,12 +415,12 @@ class _WriterCheck:
                     "error",
                     f"bytes {covered}..{size} are signed by no digest although later records "
                     "are: records were appended to a finished file",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=rel,
                 )
         if size == 0:
             if not last:
-                self._add("error", "empty log file inside the chain", rank=_RECORD, path=rel)
+                self._add("error", "empty log file inside the chain", rank=RECORD, path=rel)
             return
         named_first = int(integrity.LOG_NAME.match(path.name).group(1))  # type: ignore[union-attr]
         offset, line = 0, 0
@@ -433,7 +438,7 @@ class _WriterCheck:
                     self._add(
                         "error",
                         f"the file name says it starts at sequence {named_first}",
-                        rank=_RECORD,
+                        rank=RECORD,
                         path=rel,
                         line=line,
                         sequence=sequence,
@@ -458,7 +463,7 @@ class _WriterCheck:
                     "error",
                     f"the file was truncated: digest {entry.digest} signed its first "
                     f"{entry.end} bytes (through sequence {entry.last}), it has {len(data)}",
-                    rank=_DIGEST,  # a bad record found in it is the better pointer
+                    rank=DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                     sequence=entry.last,
                 )
@@ -471,7 +476,7 @@ class _WriterCheck:
                     "error",
                     f"the first {entry.end} bytes differ from what digest {entry.digest} "
                     f"signed (sequences up to {entry.last}): the file was altered",
-                    rank=_DIGEST,  # a bad record found in it is the better pointer
+                    rank=DIGEST,  # a bad record found in it is the better pointer
                     path=rel,
                 )
 
@@ -480,7 +485,7 @@ class _WriterCheck:
             self._add(
                 "warning",
                 "the last line is incomplete: a write cut short (a crash), not acknowledged",
-                rank=_COVERAGE,
+                rank=COVERAGE,
                 path=rel,
                 line=line,
             )
@@ -488,7 +493,7 @@ class _WriterCheck:
             self._add(
                 "error",
                 "incomplete line (no newline): the file was truncated or edited",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=self.expected,
@@ -499,7 +504,7 @@ class _WriterCheck:
         expected = self.expected
 
         def bad(message: str, sequence: int | None) -> None:
-            self._add("error", message, rank=_RECORD, path=rel, line=line, sequence=sequence)
+            self._add("error", message, rank=RECORD, path=rel, line=line, sequence=sequence)
 
         try:
             event = orjson.loads(raw)
@@ -564,7 +569,7 @@ class _WriterCheck:
                 self._add(
                     "error",
                     f"a second record of event {event_id}: one request, two outcomes",
-                    rank=_RECORD,
+                    rank=RECORD,
                     path=rel,
                     line=line,
                     sequence=sequence,
@@ -578,7 +583,7 @@ class _WriterCheck:
             self._add(
                 "warning" if trimmed else "error",
                 f"a correction of event {event_id}, which this writer never recorded",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=sequence,
@@ -588,7 +593,7 @@ class _WriterCheck:
                 "error",
                 f"a correction of event {event_id} that does not pair with it (a second "
                 "correction, or another request's)",
-                rank=_RECORD,
+                rank=RECORD,
                 path=rel,
                 line=line,
                 sequence=sequence,
@@ -611,12 +616,15 @@ class _WriterCheck:
         first_record = self.summary.first_sequence
         if entries and first_record is not None:
             first_digest = entries[0].digest
-            if first_record == 1 and first_digest > 1:
+            # Digests before the first that signs records may be empty ones (periodic).
+            if first_record == 1 and any(
+                number not in self.digest_hashes for number in range(1, first_digest)
+            ):
                 self._add(
                     "error",
                     f"digests 1..{first_digest - 1} are missing although the records they "
                     "signed are still here",
-                    rank=_DIGEST,
+                    rank=DIGEST,
                     path=entries[0].digest_path,
                 )
         want = first_record
@@ -629,7 +637,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} signs {entry.name} from sequence {entry.first}, "
                     f"but the signed records so far end at {want - 1}",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.first,
                 )
@@ -638,7 +646,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} says sequence {entry.first} starts at byte "
                     f"{entry.start} of {entry.name}; the file disagrees",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.first,
                 )
@@ -647,7 +655,7 @@ class _WriterCheck:
                     "error",
                     f"digest {entry.digest} says byte {entry.end} of {entry.name} ends sequence "
                     f"{entry.last} with hash {entry.last_hash[:16]}...; the file disagrees",
-                    rank=_COVERAGE,
+                    rank=COVERAGE,
                     path=entry.digest_path,
                     sequence=entry.last,
                 )
@@ -663,7 +671,7 @@ class _WriterCheck:
                 f"{tail} record(s) up to sequence {last} are not signed yet ({since}): "
                 "expected while the writer runs or after a crash (or a newest digest was "
                 "removed)",
-                rank=_COVERAGE,
+                rank=COVERAGE,
             )
 
 
@@ -682,10 +690,17 @@ def _integrity_problem(marks: Any, writer: str) -> str | None:
     return None
 
 
+def _seconds(text: Any) -> float | None:
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 def _digest_shape_problem(digest: Any, writer: str, number: int) -> str | None:
     if not isinstance(digest, dict):
         return "not a JSON object"
-    if digest.get("version") != integrity.DIGEST_VERSION:
+    if digest.get("version") not in integrity.DIGEST_VERSIONS:
         return f"unknown version {digest.get('version')!r}"
     if digest.get("writer") != writer:
         return f"names writer {digest.get('writer')!r}, not this directory's"

@@ -6,9 +6,11 @@ Both work on the files alone, without the root key or a running server.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -43,13 +45,34 @@ def audit() -> None:
     default=None,
     help="The digest signing key (PEM) kept somewhere safe [default: audit/signing-key.pub].",
 )
+@click.option(
+    "--fingerprint",
+    default=None,
+    help="The signing key's fingerprint (64 hex digits, as ListPublicKeys and digests give "
+    "it), recorded somewhere the audit directory's editors cannot reach.",
+)
+@click.option(
+    "--endpoint",
+    default=None,
+    help="A Strongroom server URL: the keys are fetched with CloudTrail's ListPublicKeys "
+    "(credentials and region from the usual AWS environment).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def verify(data_dir: Path, public_key: Path | None, as_json: bool) -> None:
-    """Check every hash chain, digest signature and signed byte range.
+def verify(
+    data_dir: Path,
+    public_key: Path | None,
+    fingerprint: str | None,
+    endpoint: str | None,
+    as_json: bool,
+) -> None:
+    """Check every hash chain, digest signature and signed byte range, the digests'
+    periods, the links between writers and the registry of writers in the database.
 
-    Exits 0 when the log is intact (an unsigned tail after the last digest is only a
-    warning: the server is running, or crashed), 1 when anything was altered, removed or
-    reordered; the first bad record is named.
+    The key is anchored outside the audit directory: --endpoint, --public-key or
+    --fingerprint, else the database's registry of writers; the signing-key.pub beside
+    the logs alone is a loud warning. Exits 0 when the log is intact (an unsigned tail
+    after the last digest is only a warning: the server is running, or crashed), 1 when
+    anything was altered, removed or reordered; the first bad record is named.
     """
     from strongroom.audit.signing import read_public_key
     from strongroom.audit.verify import verify_audit
@@ -61,7 +84,17 @@ def verify(data_dir: Path, public_key: Path | None, as_json: bool) -> None:
             key = read_public_key(public_key)
         except ValueError as problem:
             raise click.ClickException(str(problem)) from problem
-    result = verify_audit(audit_dir, key)
+    if fingerprint is not None and not re.fullmatch(r"[0-9a-f]{64}", fingerprint.lower()):
+        raise click.ClickException("--fingerprint must be 64 hex digits")
+    trusted = _served_keys(endpoint) if endpoint else None
+    result = verify_audit(
+        audit_dir,
+        key,
+        trusted=trusted,
+        anchor=f"ListPublicKeys at {endpoint}" if endpoint else None,
+        fingerprint_given=fingerprint.lower() if fingerprint else None,
+        registry=_registry(data_dir),
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         sys.exit(0 if result.ok else 1)
@@ -89,6 +122,7 @@ def verify(data_dir: Path, public_key: Path | None, as_json: bool) -> None:
             f"[{colour}]{writer.status}[/]",
         )
     out.print(table)
+    click.echo(f"key anchored on: {result.anchor}")
     if result.public_key_fingerprint:
         click.echo(f"signing key fingerprint: {result.public_key_fingerprint}")
     first = result.first_error
@@ -113,6 +147,49 @@ def verify(data_dir: Path, public_key: Path | None, as_json: bool) -> None:
         + f": {len(result.errors)} problem(s) in {records} record(s)"
     )
     sys.exit(1)
+
+
+def _registry(data_dir: Path) -> list[Any] | None:
+    """The writers the data directory's database lists (None: no database or registry)."""
+    from strongroom.audit.writers import read_registry
+    from strongroom.store.engine import Store, sqlite_url
+
+    if not (data_dir / "strongroom.db").exists():
+        return None
+    store = Store(sqlite_url(data_dir))
+    try:
+        return read_registry(store)
+    finally:
+        store.dispose()
+
+
+def _served_keys(endpoint: str) -> dict[str, Any]:
+    """The audit signing keys a server publishes (CloudTrail ListPublicKeys)."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError, ClientError
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    from strongroom.audit.signing import fingerprint
+
+    session = botocore.session.get_session()
+    client = session.create_client(
+        "cloudtrail",
+        endpoint_url=endpoint,
+        region_name=session.get_config_variable("region") or "us-east-1",
+    )
+    keys: dict[str, Any] = {}
+    try:
+        for page in client.get_paginator("list_public_keys").paginate():
+            for item in page.get("PublicKeyList", []):
+                loaded = load_der_public_key(item["Value"])
+                if isinstance(loaded, Ed25519PublicKey):
+                    keys[fingerprint(loaded)] = loaded
+    except (BotoCoreError, ClientError) as problem:
+        raise click.ClickException(f"ListPublicKeys at {endpoint} failed: {problem}") from None
+    if not keys:
+        raise click.ClickException(f"{endpoint} published no audit signing key")
+    return keys
 
 
 @audit.command()

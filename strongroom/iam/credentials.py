@@ -15,7 +15,7 @@ import logging
 import secrets
 import string
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -262,8 +262,20 @@ class CredentialStore:
             return None
         opened = self._barrier.open(session.secret_ciphertext, _session_aad(access_key_id))
         record = _session_record(session)
+        principal = record.principal()
+        if record.kind == "user":
+            # GetSessionToken's credentials act as the IAM user: its unique id (AIDA...)
+            # is their principalId, as CloudTrail records it.
+            principal = replace(
+                principal,
+                unique_id=conn.execute(
+                    select(schema.iam_users.c.id).where(
+                        schema.iam_users.c.arn == record.identity_arn
+                    )
+                ).scalar_one_or_none(),
+            )
         return AccessKey(
-            record.principal(),
+            principal,
             "Active",
             opened.decode(),
             token_hash=bytes(session.token_hash),

@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from strongroom.audit.derived import service_event
+from strongroom.audit.events import GLOBAL_REGION, MASK, build_service_event
 from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.iam import repository as iam_repo
 from strongroom.iam.credentials import CredentialStore, new_account_id
@@ -165,6 +167,38 @@ def _status_out(row: Any) -> Output:
     if row.failure_reason is not None:
         out["FailureReason"] = row.failure_reason
     return out
+
+
+def _record_result(management: str, status: Output, clock: Clock) -> None:
+    """CloudTrail's ``CreateAccountResult``: the service event that says how the account's
+    creation ended, written with the CreateAccount call's own record."""
+    details = {
+        "createAccountStatus": {
+            "id": status["Id"],
+            "state": status["State"],
+            "accountName": MASK,
+            "requestedTimestamp": status["RequestedTimestamp"].isoformat(),
+            **({"accountId": status["AccountId"]} if "AccountId" in status else {}),
+            **(
+                {"completedTimestamp": status["CompletedTimestamp"].isoformat()}
+                if "CompletedTimestamp" in status
+                else {}
+            ),
+            **({"failureReason": status["FailureReason"]} if "FailureReason" in status else {}),
+        }
+    }
+    service_event(
+        build_service_event(
+            time=clock.now(),
+            event_source="organizations.amazonaws.com",
+            event_name="CreateAccountResult",
+            account_id=management,
+            region=GLOBAL_REGION,
+            invoked_by="AWS Internal",
+            resources=[],
+            details=details,
+        )
+    )
 
 
 def _in_progress(row: Any) -> Output:
@@ -352,6 +386,9 @@ class Organizations:
                 )
             )
             row = self._request(conn, org, request_id)
+        # The answer says IN_PROGRESS; the outcome is CloudTrail's CreateAccountResult
+        # (and DescribeCreateAccountStatus).
+        _record_result(org.management_account_id, _status_out(row), self._clock)
         return {"CreateAccountStatus": _in_progress(row)}
 
     @staticmethod

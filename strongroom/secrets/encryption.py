@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection
 
+from strongroom.audit.derived import OnBehalf, on_behalf
 from strongroom.keys.conditions import encryption_context_keys, key_check
 from strongroom.keys.kms import KeyRecord
 from strongroom.protocol.errors import ServiceError
@@ -116,6 +117,8 @@ class SecretEncryption(SecretsBase):
             sealed = self._keys.seal_with(conn, key, value.data, context)
         except ServiceError as error:
             raise _encryption_failure(error) from None
+        if caller is not None:
+            _record_kms_call("GenerateDataKey", key, context, keySpec="AES_256")
         if key.key_manager == "AWS":
             return sealed, None
         return sealed, ref or record.kms_key_id or key.arn
@@ -164,7 +167,7 @@ class SecretEncryption(SecretsBase):
                 raise _decryption_failure()
             self._check_key_use(caller, "kms:Decrypt", key, record, context, conn)
         try:
-            return self._keys.open_sealed(
+            data = self._keys.open_sealed(
                 conn,
                 _acting_for(record.account_id, record.region),
                 ciphertext,
@@ -173,6 +176,9 @@ class SecretEncryption(SecretsBase):
             )
         except ServiceError:
             raise _decryption_failure() from None
+        if key is not None:  # a caller's read (its key was checked above)
+            _record_kms_call("Decrypt", key, context, encryptionAlgorithm="SYMMETRIC_DEFAULT")
+        return data
 
     def _same_value(
         self,
@@ -187,3 +193,22 @@ class SecretEncryption(SecretsBase):
             return False
         stored = self._open(conn, record, version, caller)
         return stored.kind == value.kind and hmac.compare_digest(stored.data, value.data)
+
+
+def _record_kms_call(name: str, key: KeyRecord, context: dict[str, str], **extra: str) -> None:
+    """Audit the KMS call made on the caller's behalf (CloudTrail: a KMS event with
+    ``invokedBy: secretsmanager.amazonaws.com`` and the encryption context), written with
+    the request's own record."""
+    on_behalf(
+        OnBehalf(
+            invoked_by="secretsmanager.amazonaws.com",
+            event_source="kms.amazonaws.com",
+            event_name=name,
+            request_parameters={
+                "keyId": key.arn,
+                "encryptionContext": context,
+                **extra,
+            },
+            resources=(key.arn,),
+        )
+    )

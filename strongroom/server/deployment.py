@@ -11,9 +11,10 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from strongroom.audit import signing
-from strongroom.audit.api import cloudtrail_spec
+from strongroom.audit.api import PublicKeys, cloudtrail_spec
 from strongroom.audit.log import AuditLog, AuditLogOptions
 from strongroom.audit.lookup import EventLookup
+from strongroom.audit.writers import StoreRegistry
 from strongroom.clock import Clock, SystemClock, now_ms
 from strongroom.functions.api import lambda_spec
 from strongroom.functions.logs import FunctionLogs, logs_spec
@@ -175,7 +176,13 @@ def open_deployment(
     keys = KeyService(store, barrier, clock, tokens, principal_ids)
     signing_key = signing.load_or_create(store, barrier)
     signing.write_public_key(data_dir / "audit", signing_key)
-    audit_log = AuditLog(data_dir / "audit", signing_key, clock=clock, options=audit)
+    audit_log = AuditLog(
+        data_dir / "audit",
+        signing_key,
+        clock=clock,
+        options=audit,
+        registry=StoreRegistry(store),
+    )
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)
     service = FunctionService(
@@ -201,7 +208,10 @@ def open_deployment(
         [
             secretsmanager_spec(secrets),
             kms_spec(keys),
-            cloudtrail_spec(EventLookup(data_dir / "audit", clock, tokens)),
+            cloudtrail_spec(
+                EventLookup(data_dir / "audit", clock, tokens),
+                PublicKeys(store, clock, signing_key.fingerprint),
+            ),
             iam_spec(identities, mfa),
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),

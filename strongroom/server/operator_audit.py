@@ -28,6 +28,7 @@ from strongroom.audit import signing
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
 from strongroom.audit.events import build_service_event
 from strongroom.audit.log import AuditLog
+from strongroom.audit.writers import StoreRegistry
 from strongroom.clock import Clock, SystemClock
 from strongroom.iam.credentials import CredentialStore
 from strongroom.keys.envelope import Barrier
@@ -104,13 +105,18 @@ def operator_audit(
         key = signing.load_or_create(store, barrier)
         signing.write_public_key(data_dir / "audit", key)
         account_id = CredentialStore(store, barrier, clock).management_account()
-    finally:
+        # A writer like any other: registered, linked to the one before it.
+        log = AuditLog(data_dir / "audit", key, clock=clock, registry=StoreRegistry(store))
+    except BaseException:
         store.dispose()
-    log = AuditLog(data_dir / "audit", key, clock=clock)
+        raise
     try:
         yield OperatorAudit(log, account_id, clock)
     finally:
-        log.close()
+        try:
+            log.close()
+        finally:
+            store.dispose()
 
 
 def _user_name() -> str:

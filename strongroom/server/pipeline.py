@@ -53,7 +53,7 @@ class Pipeline(Stages):
             if isinstance(outcome, ServiceError):
                 unit.rollback()
             try:
-                self._audit.write(self._event(exchange, _error_of(outcome)))
+                self._audit.write_many(self._events(exchange, _error_of(outcome)))
             except Exception:
                 log.exception("audit write failed for request %s", exchange.facts.request_id)
                 unit.rollback()
@@ -108,7 +108,7 @@ class Pipeline(Stages):
     async def _answer(self, exchange: _Exchange, outcome: _Outcome) -> Response:
         """Audit a request that wrote nothing, then answer it."""
         try:
-            await self._audit.write_async(self._event(exchange, _error_of(outcome)))
+            await self._audit.write_many_async(self._events(exchange, _error_of(outcome)))
         except Exception:
             log.exception("audit write failed for request %s", exchange.facts.request_id)
             return self._error_response(exchange, internal_error())
@@ -154,7 +154,9 @@ class Pipeline(Stages):
                         unit.commit()  # kept for the batch's commit
                 served.append((exchange, outcome))
             try:
-                self._audit.write_many([self._event(e, _error_of(o)) for e, o in served])
+                self._audit.write_many(
+                    [event for e, o in served for event in self._events(e, _error_of(o))]
+                )
             except Exception:
                 log.exception("audit write failed for a batch of %d requests", len(served))
                 batch.rollback()

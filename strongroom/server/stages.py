@@ -23,7 +23,15 @@ from typing import Any, NamedTuple
 from botocore.model import OperationModel
 
 from strongroom.audit.corrections import COMMIT_FAILED, CORRECTION
-from strongroom.audit.events import RequestFacts, build_event, unverified_identity, user_identity
+from strongroom.audit.derived import Derived, OnBehalf, collecting
+from strongroom.audit.events import (
+    RequestFacts,
+    build_event,
+    build_on_behalf_event,
+    cross_account_copies,
+    unverified_identity,
+    user_identity,
+)
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
@@ -86,10 +94,19 @@ class _Exchange(NamedTuple):
     params: Mapping[str, Any] | None = None
     output: Mapping[str, Any] | None = None
     event_source: str | None = None  # an operator request's; else the service's
+    # The resources the request was authorized on (a refused one's too), for its record.
+    checked: tuple[str, ...] = ()
+    # What the operation did besides (audit/derived.py): recorded in the same batch.
+    derived: tuple[Derived, ...] = ()
 
-    def with_output(self, output: Mapping[str, Any] | None) -> _Exchange:
-        # What _replace(output=...) does, in a fraction of its time (once a request).
-        return _whole(_Exchange, (*self[:_OUTPUT], output, *self[_OUTPUT + 1 :]))
+    def with_output(
+        self, output: Mapping[str, Any] | None, derived: tuple[Derived, ...] = ()
+    ) -> _Exchange:
+        # What _replace(output=..., derived=...) does, in a fraction of its time (once a
+        # request): output and derived are the last fields but event_source and checked.
+        return _whole(
+            _Exchange, (*self[:_OUTPUT], output, self.event_source, self.checked, derived)
+        )
 
 
 # Makes an _Exchange from all of its fields at once, without the generated __new__'s frame:
@@ -108,7 +125,9 @@ assert _Exchange._fields == (
     "params",
     "output",
     "event_source",
-), "_authorized_call makes an _Exchange field by field: keep it in step"
+    "checked",
+    "derived",
+), "_authorized_call and with_output make an _Exchange field by field: keep them in step"
 
 
 class _Refused(Exception):
@@ -169,6 +188,12 @@ def _known(
         principal=principal,
         operation=operation,
     )
+
+
+def _with_derived(exchange: _Exchange, derived: list[Derived]) -> _Exchange:
+    """A failed operation's exchange, with what it did on the caller's behalf before it
+    failed (recorded all the same: those calls happened)."""
+    return exchange._replace(derived=tuple(derived)) if derived else exchange
 
 
 async def _awaited(pending: Any) -> Any:
@@ -285,32 +310,35 @@ class Stages:
     def _perform(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Run the operation of a prepared call: the exchange with its output, and its
         serialized answer or its error."""
+        derived: list[Derived] = []
         try:
-            with self._store.read():
+            with self._store.read(), collecting() as derived:
                 output = call.handler(call.caller, exchange.params or {})
                 # Served blocking (Pipeline.handle). Most outputs are dicts: no ABC check.
                 if type(output) is not dict and inspect.isawaitable(output):
                     output = asyncio.run(_awaited(output))
         except ServiceError as raised:
-            return exchange, raised
+            return _with_derived(exchange, derived), raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
-        return self._serialized(exchange.with_output(output))
+            return _with_derived(exchange, derived), internal_error()
+        return self._serialized(exchange.with_output(output, tuple(derived)))
 
     async def _perform_async(self, exchange: _Exchange, call: _Call) -> tuple[_Exchange, _Outcome]:
         """Await an operation that is a coroutine (:attr:`_Call.awaits`), outside any
         transaction: the exchange with its output, and its serialized answer or error."""
+        derived: list[Derived] = []
         try:
-            output = call.handler(call.caller, exchange.params or {})
-            if inspect.isawaitable(output):
-                output = await output
+            with collecting() as derived:
+                output = call.handler(call.caller, exchange.params or {})
+                if inspect.isawaitable(output):
+                    output = await output
         except ServiceError as raised:
-            return exchange, raised
+            return _with_derived(exchange, derived), raised
         except Exception:
             log.exception("request %s failed", exchange.facts.request_id)
-            return exchange, internal_error()
-        return self._serialized(exchange.with_output(output))
+            return _with_derived(exchange, derived), internal_error()
+        return self._serialized(exchange.with_output(output, tuple(derived)))
 
     @staticmethod
     def _serialized(exchange: _Exchange) -> tuple[_Exchange, _Outcome]:
@@ -344,12 +372,14 @@ class Stages:
         return Response(status, {**self._headers(exchange), **headers}, body)
 
     def _audit_commit_failure(self, exchange: _Exchange, failure: ServiceError) -> None:
-        """The success already audited did not commit: correct its record (same eventID,
-        the final outcome; audit/corrections.py), which every reader applies."""
+        """The success already audited did not commit: correct its record and the copies
+        other accounts got (same eventIDs, the final outcome; audit/corrections.py), which
+        every reader applies."""
         try:
             event = self._event(exchange._replace(output=None), failure)
             event[CORRECTION] = {"reason": COMMIT_FAILED}
-            self._audit.write(event)
+            # The copies' ids follow from the event's: the same copies are corrected.
+            self._audit.write_many([event, *cross_account_copies(event)])
         except Exception:
             log.exception("audit of commit failure lost for request %s", exchange.facts.request_id)
 
@@ -423,37 +453,51 @@ class Stages:
         try:
             params = wire.parse(operation, request)
         except ServiceError as error:
+            if service.invalid_input is not None:
+                error = service.invalid_input(operation_name, error)
             known = _known(*routed, facts, claimed_key, principal, operation)
             raise _Refused(known, error) from None
-        exchange = _whole(
-            _Exchange,
-            (
-                facts,
-                exchange.event_id,
-                service,
-                wire,
-                operation_name,
-                operation,
-                principal,
-                claimed_key,
-                params,
-                None,
-                exchange.event_source,
-            ),
-        )
         call_facts = CallFacts(facts.source_ip, region)
+        checked: list[str] = []
 
         def authorize(check: Check) -> None:
             self._authorizer.authorize(principal, check, call_facts)
+
+        def authorize_named(check: Check) -> None:
+            # The request's own checks name the resources its record lists, refused or not.
+            if check.resource != "*" and "*" not in check.resource:
+                checked.append(check.resource)
+            self._authorizer.authorize(principal, check, call_facts)
+
+        def whole() -> _Exchange:
+            # Made once, after the checks: the resources they named go with it.
+            return _whole(
+                _Exchange,
+                (
+                    facts,
+                    exchange.event_id,
+                    service,
+                    wire,
+                    operation_name,
+                    operation,
+                    principal,
+                    claimed_key,
+                    params,
+                    None,
+                    exchange.event_source,
+                    tuple(checked),
+                    (),
+                ),
+            )
 
         caller = Caller(
             principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
         )
         try:
-            service.authorize(caller, operation_name, params, authorize)
+            service.authorize(caller, operation_name, params, authorize_named)
         except ServiceError as error:
-            raise _Refused(exchange, error) from None
-        return exchange, _Call(handler, caller)
+            raise _Refused(whole(), error) from None
+        return whole(), _Call(handler, caller)
 
     def _route(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]
@@ -638,6 +682,33 @@ class Stages:
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {"x-amzn-RequestId": exchange.facts.request_id}
 
+    def _events(self, exchange: _Exchange, error: ServiceError | None) -> list[dict[str, Any]]:
+        """Every record a request leaves, written together (one durable batch): its own
+        event, the copies other accounts get of a call on their resources, and what the
+        operation did on the caller's behalf (audit/derived.py), with their copies."""
+        event = self._event(exchange, error)
+        copies = cross_account_copies(event)
+        if not exchange.derived:
+            return [event, *copies] if copies else [event]
+        events = [event, *copies]
+        for item in exchange.derived:
+            if isinstance(item, OnBehalf):
+                caused = build_on_behalf_event(
+                    facts=exchange.facts,
+                    event_time=event["eventTime"],
+                    identity=event["userIdentity"],
+                    invoked_by=item.invoked_by,
+                    event_source=item.event_source,
+                    event_name=item.event_name,
+                    request_parameters=item.request_parameters,
+                    resources=list(item.resources),
+                )
+            else:
+                caused = item
+            events.append(caused)
+            events.extend(cross_account_copies(caused))
+        return events
+
     def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
         principal = exchange.principal
         identity = (
@@ -676,10 +747,15 @@ class Stages:
 
     @staticmethod
     def _resources(exchange: _Exchange) -> list[str]:
+        """What the service names as the request's resources, and the resources it was
+        authorized on (so a lookup by resource finds who was refused)."""
         if exchange.service is None or exchange.params is None:
             return []
         try:
-            return exchange.service.resources_of(exchange.params, exchange.output)
+            named = exchange.service.resources_of(exchange.params, exchange.output)
         except Exception:  # an audit record without resources beats no audit record
             log.exception("could not name the resources of request %s", exchange.facts.request_id)
-            return []
+            named = []
+        if not exchange.checked:
+            return named
+        return list(dict.fromkeys([*named, *exchange.checked]))

@@ -33,6 +33,26 @@ settings = Table(
     Column("value", LargeBinary, nullable=False),
 )
 
+# Every audit writer (one open of a deployment, on any node), in the order they started:
+# what `strongroom audit verify` checks the files against (audit/writers.py).
+audit_writers = Table(
+    "audit_writers",
+    metadata,
+    Column("ordinal", Integer, primary_key=True, autoincrement=False),
+    Column("writer", String(64), nullable=False, unique=True),
+    Column("node", String(255), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("previous_writer", String(64), nullable=True),
+    Column("public_key", LargeBinary, nullable=False),  # raw Ed25519
+    Column("fingerprint", String(64), nullable=False),
+    Column("digest_interval_ms", BigInteger, nullable=False),
+    Column("last_digest_sequence", Integer, nullable=True),
+    Column("last_digest_hash", String(64), nullable=True),
+    Column("last_digest_ms", BigInteger, nullable=True),
+    Column("closed_ms", BigInteger, nullable=True),
+    Column("retired_ms", BigInteger, nullable=True),  # retention removed its files
+)
+
 accounts = Table(
     "accounts",
     metadata,

@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.server import STRONGROOM, ServerProcess
+from tests.audit import audit, audit_records
+from tests.server import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
-
-
-def audit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STRONGROOM), "audit", *args], capture_output=True, text=True, timeout=120
-    )
-
-
-def audit_records(data_dir: Path) -> list[dict[str, Any]]:
-    found = []
-    for path in sorted((data_dir / "audit" / "logs").glob("*/*.jsonl")):
-        for line in path.read_bytes().splitlines(keepends=True):
-            if line.endswith(b"\n"):  # a torn last line after a crash is not a record
-                found.append(orjson.loads(line))
-    return found
 
 
 def audit_bytes(data_dir: Path) -> bytes:

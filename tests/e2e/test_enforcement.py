@@ -112,7 +112,9 @@ class Deployment:
         for path in sorted((self.data_dir / "audit" / "logs").glob("*/*.jsonl")):
             for line in path.read_bytes().splitlines():
                 record = orjson.loads(line)
-                if record.get("requestID") == request_id:
+                # The caller's record; a resource owner's copy (AWSAccount) is the same call.
+                copy = record.get("userIdentity", {}).get("type") == "AWSAccount"
+                if record.get("requestID") == request_id and not copy:
                     found.append(record)
         return found
 

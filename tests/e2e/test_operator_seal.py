@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_audit_trail import audit, audit_records
+from tests.audit import audit, audit_records
 from tests.e2e.test_enforcement import Deployment as Enforced
 from tests.e2e.test_enforcement import member_account_iam
 from tests.e2e.test_seal import health, init, run

@@ -21,8 +21,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from strongroom.audit.integrity import INTEGRITY
+from tests.audit import audit_records
 from tests.aws import Client, random_region
-from tests.e2e.test_audit_trail import audit_records
 from tests.server import ServerProcess
 
 THREADS = 32

@@ -14,7 +14,16 @@ import pytest
 from botocore.model import OperationModel, Shape
 
 from strongroom.audit import events, integrity
-from strongroom.audit.events import RequestFacts, build_event, camel, redact, user_identity
+from strongroom.audit.events import (
+    CREDENTIAL_MEMBERS,
+    MASK,
+    MASKED_MEMBERS,
+    RequestFacts,
+    build_event,
+    camel,
+    redact,
+    user_identity,
+)
 from strongroom.audit.log import _record
 from strongroom.iam.credentials import Principal
 from strongroom.protocol.model import operation_model, service_model
@@ -38,7 +47,12 @@ def reference_redact(shape: Shape | None, value: Any) -> Any:
         kept = {}
         for name, item in value.items():
             member = members.get(name)
-            if member is None or member.metadata.get("sensitive"):
+            if member is None or item is None or name in CREDENTIAL_MEMBERS:
+                continue
+            if name in MASKED_MEMBERS and member.type_name == "string":
+                kept[camel(name)] = MASK
+                continue
+            if member.metadata.get("sensitive"):
                 continue
             cleaned = reference_redact(member, item)
             if cleaned is not None:

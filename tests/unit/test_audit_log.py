@@ -19,7 +19,12 @@ import pytest
 
 from strongroom.audit import integrity
 from strongroom.audit.log import AuditLog, AuditLogOptions, AuditWriteError, Disk
-from strongroom.audit.signing import AuditSigningKey, fingerprint, write_public_key
+from strongroom.audit.signing import (
+    AuditSigningKey,
+    fingerprint,
+    read_public_key,
+    write_public_key,
+)
 from strongroom.audit.verify import verify_audit
 from strongroom.clock import ManualClock
 
@@ -71,7 +76,8 @@ def records(audit_dir: Path, writer: str) -> list[dict[str, Any]]:
 
 
 def assert_intact(audit_dir: Path, *, warnings: bool = False) -> None:
-    result = verify_audit(audit_dir)
+    # The test holds the key: verify anchors on it, not on the file beside the logs.
+    result = verify_audit(audit_dir, read_public_key(audit_dir / "signing-key.pub"))
     assert result.ok, [str(f) for f in result.errors]
     if not warnings:
         assert not result.warnings, [str(f) for f in result.warnings]
@@ -359,7 +365,8 @@ def test_files_rotate_by_size_and_the_chain_runs_across_them(opened: Any, audit_
 
 def test_files_rotate_by_age(opened: Any, audit_dir: Path) -> None:
     clock = ManualClock(datetime.now(UTC))
-    log = opened(clock=clock, options=AuditLogOptions(rotate_seconds=3600))
+    options = AuditLogOptions(rotate_seconds=3600, digest_interval=3600)
+    log = opened(clock=clock, options=options)
     log.write(event(1))
     clock.advance(timedelta(minutes=59))
     log.write(event(2))
@@ -380,24 +387,32 @@ def test_digests_sign_what_was_appended_since_the_previous_one(
     opened: Any, audit_dir: Path, key: AuditSigningKey
 ) -> None:
     log = opened(options=AuditLogOptions(rotate_bytes=1500))
-    assert log.write_digest() is None  # nothing logged yet
+    # Digest 1 is written at open, empty: it anchors the writer (and its link) in time.
+    opening = digests(audit_dir, log.writer)
+    assert [d["logFiles"] for d in opening] == [[]]
+    assert opening[0]["previousWriter"] is None  # no registry: no writer before it
     for n in range(4):
         log.write(event(n))
     first_path = log.write_digest()
-    assert first_path is not None and first_path.name == "00000001.json"
-    assert log.write_digest() is None  # nothing new
+    assert first_path.name == "00000002.json"
+    idle = log.write_digest()  # nothing new: written anyway, signing nothing
+    assert idle.name == "00000003.json"
     for n in range(4, 9):
         log.write(event(n))
     log.close()  # the final digest
-    first, second = digests(audit_dir, log.writer)
+    empty, first, quiet, second = digests(audit_dir, log.writer)
+    assert empty["logFiles"] == quiet["logFiles"] == []
+    assert quiet["previousDigestHash"] == integrity.digest_hash(first)
     for digest in (first, second):
         key.public_key.verify(
             base64.b64decode(digest["signature"]), integrity.signing_input(digest)
         )
         assert digest["publicKeyFingerprint"] == fingerprint(key.public_key)
-        assert digest["signatureAlgorithm"] == "Ed25519" and digest["version"] == 1
-    assert first["previousDigestHash"] == integrity.ZERO_HASH
-    assert second["previousDigestHash"] == integrity.digest_hash(first)
+        assert digest["signatureAlgorithm"] == "Ed25519" and digest["version"] == 2
+        assert digest["digestIntervalSeconds"] == 300.0
+    assert empty["previousDigestHash"] == integrity.ZERO_HASH
+    assert first["previousDigestHash"] == integrity.digest_hash(empty)
+    assert second["previousDigestHash"] == integrity.digest_hash(quiet)
     assert first["logFiles"][0]["firstSequence"] == 1
     assert first["logFiles"][-1]["lastSequence"] == 4
     assert second["logFiles"][0]["firstSequence"] == 5
@@ -409,9 +424,7 @@ def test_digests_sign_what_was_appended_since_the_previous_one(
     assert_intact(audit_dir)
 
 
-def test_digests_are_written_every_interval_when_something_was_logged(
-    opened: Any, audit_dir: Path
-) -> None:
+def test_digests_are_written_every_interval_even_when_idle(opened: Any, audit_dir: Path) -> None:
     clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
     log = opened(options=AuditLogOptions(digest_interval=300), clock=clock)
     log.write(event(1))
@@ -420,19 +433,20 @@ def test_digests_are_written_every_interval_when_something_was_logged(
     def count() -> int:
         return len(list(directory.glob("*.json"))) if directory.is_dir() else 0
 
+    assert count() == 1  # at open
     clock.advance(timedelta(seconds=299))
     log.run_due()
-    assert count() == 0  # not due yet
+    assert count() == 1  # not due yet
     clock.advance(timedelta(seconds=1))
     log.run_due()
-    assert count() == 1
-    clock.advance(timedelta(seconds=600))
+    assert count() == 2
+    clock.advance(timedelta(seconds=300))
     log.run_due()
-    assert count() == 1  # idle: nothing new to sign
+    assert count() == 3  # idle: written anyway, so a missing one is noticed
     log.write(event(2))
     clock.advance(timedelta(seconds=300))
     log.run_due()
-    assert count() == 2
+    assert count() == 4
     assert_intact(audit_dir)
 
 
@@ -456,8 +470,8 @@ def test_retention_deletes_whole_old_files_and_what_remains_verifies(
     for n in range(1, 7):
         old.write(event(n))
         if n in (2, 4):
-            old.write_digest()  # digest 1: files 1-2; digest 2: files 3-4
-    old.close()  # digest 3: files 5-6
+            old.write_digest()  # digest 2: files 1-2; digest 3: files 3-4
+    old.close()  # digest 4: files 5-6 (digest 1, empty, was written at open)
     files = integrity.log_files(audit_dir, old.writer)
     assert len(files) == 6
     for path in files[:3]:
@@ -467,19 +481,21 @@ def test_retention_deletes_whole_old_files_and_what_remains_verifies(
     pruner = opened(options=AuditLogOptions(retention_days=5, rotate_seconds=60))
     pruner.apply_retention()
     after = {str(p.relative_to(audit_dir)) for p in audit_dir.rglob("*") if p.is_file()}
-    # File 3 is old too, but digest 2 also signs file 4 (recent): it stays with it.
+    # File 3 is old too, but digest 3 also signs file 4 (recent): it stays with it.
     assert before - after == {
         f"logs/{old.writer}/000000000001.jsonl",
         f"logs/{old.writer}/000000000002.jsonl",
         f"digests/{old.writer}/00000001.json",
+        f"digests/{old.writer}/00000002.json",
     }
     result = verify_audit(audit_dir)
     assert result.ok, [str(f) for f in result.errors]
-    assert result.writers[0].first_sequence == 3
+    [summary] = [w for w in result.writers if w.writer == old.writer]
+    assert summary.first_sequence == 3
     # Tampering is still found after retention: a removed middle digest.
-    (audit_dir / "digests" / old.writer / "00000002.json").rename(audit_dir / "spare.json")
+    (audit_dir / "digests" / old.writer / "00000003.json").rename(audit_dir / "spare.json")
     assert not verify_audit(audit_dir).ok
-    (audit_dir / "spare.json").rename(audit_dir / "digests" / old.writer / "00000002.json")
+    (audit_dir / "spare.json").rename(audit_dir / "digests" / old.writer / "00000003.json")
     for path in integrity.log_files(audit_dir, old.writer):
         age(path, 10)
     pruner.apply_retention()
@@ -514,7 +530,8 @@ def test_retention_keeps_a_writers_own_unsigned_records(opened: Any, audit_dir: 
         "000000000001.jsonl",
         "000000000002.jsonl",
         "000000000003.jsonl",
-        "00000001.json",
+        "00000001.json",  # the empty one written at open
+        "00000002.json",
     ]
     log.close()
     assert_intact(audit_dir)

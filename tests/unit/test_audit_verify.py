@@ -55,7 +55,8 @@ def event(n: int) -> dict[str, object]:
 
 @pytest.fixture
 def trail(tmp_path: Path) -> Trail:
-    """20 records in files of about four, signed by three digests (after 8, 14 and 20)."""
+    """20 records in files of about four, signed by three digests (after 8, 14 and 20), after
+    the empty digest 1 every writer writes when it opens."""
     audit_dir = tmp_path / "audit"
     key = AuditSigningKey.generate()
     write_public_key(audit_dir, key)
@@ -79,12 +80,29 @@ def first_error(result: VerifyResult) -> Finding:
 
 
 def test_an_untouched_trail_verifies(trail: Trail) -> None:
-    result = verify_audit(trail.audit_dir)
+    result = verify_audit(trail.audit_dir, trail.key.public_key)
     assert result.ok and not result.findings
     [writer] = result.writers
     assert (writer.records, writer.first_sequence, writer.last_sequence) == (20, 1, 20)
-    assert (writer.digests, writer.signed_through, writer.tail_records) == (3, 20, 0)
+    assert (writer.digests, writer.signed_through, writer.tail_records) == (4, 20, 0)
     assert writer.files == len(trail.files)
+
+
+def test_the_key_beside_the_logs_alone_is_a_loud_warning(trail: Trail) -> None:
+    result = verify_audit(trail.audit_dir)
+    assert result.ok
+    [warning] = result.warnings
+    assert warning.message.startswith("UNANCHORED") and "--fingerprint" in warning.message
+    assert "beside the logs" in result.anchor
+
+
+def test_a_fingerprint_recorded_elsewhere_anchors_the_key(trail: Trail) -> None:
+    result = verify_audit(trail.audit_dir, fingerprint_given=trail.key.fingerprint)
+    assert result.ok and not result.findings
+    assert "confirmed" in result.anchor
+    other = AuditSigningKey.generate().fingerprint
+    first = first_error(verify_audit(trail.audit_dir, fingerprint_given=other))
+    assert f"not the {other} given: the key was replaced" in first.message
 
 
 def test_an_edited_record_is_named(trail: Trail) -> None:
@@ -177,7 +195,7 @@ def test_a_truncated_last_file_is_found(trail: Trail) -> None:
 
 
 def test_a_forged_digest_is_found(trail: Trail) -> None:
-    path = trail.digest(2)
+    path = trail.digest(3)
     digest = orjson.loads(path.read_bytes())
     digest["logFiles"][0]["byteLength"] -= 1
     path.write_bytes(orjson.dumps(digest))
@@ -190,7 +208,7 @@ def test_digests_re_signed_by_another_key_fail_against_the_kept_public_key(
     trail: Trail,
 ) -> None:
     intruder = AuditSigningKey.generate()
-    for number in (1, 2, 3):
+    for number in (1, 2, 3, 4):
         path = trail.digest(number)
         digest = orjson.loads(path.read_bytes())
         digest["publicKeyFingerprint"] = intruder.fingerprint
@@ -198,7 +216,7 @@ def test_digests_re_signed_by_another_key_fail_against_the_kept_public_key(
             intruder.sign(integrity.signing_input(digest))
         ).decode()
         path.write_bytes(orjson.dumps(digest))
-    for number in (2, 3):  # keep the digest chain consistent, as a careful intruder would
+    for number in (2, 3, 4):  # keep the digest chain consistent, as a careful intruder would
         previous = orjson.loads(trail.digest(number - 1).read_bytes())
         path = trail.digest(number)
         digest = orjson.loads(path.read_bytes())
@@ -208,16 +226,22 @@ def test_digests_re_signed_by_another_key_fail_against_the_kept_public_key(
         ).decode()
         path.write_bytes(orjson.dumps(digest))
     (trail.audit_dir / integrity.PUBLIC_KEY_FILE).write_bytes(public_pem(intruder.public_key))
-    assert verify_audit(trail.audit_dir).ok  # the key beside the log was replaced too...
-    first = first_error(verify_audit(trail.audit_dir, trail.key.public_key))  # ...the kept one
-    assert "signed by another key" in first.message
+    unanchored = verify_audit(trail.audit_dir)  # the key beside the log was replaced too...
+    assert unanchored.ok and unanchored.warnings[0].message.startswith("UNANCHORED")
+    kept = verify_audit(trail.audit_dir, trail.key.public_key).errors  # ...the kept one
+    assert "the public key file was replaced" in kept[0].message
+    assert any("signed by another key" in f.message for f in kept)
+    fingerprint_kept = first_error(
+        verify_audit(trail.audit_dir, fingerprint_given=trail.key.fingerprint)
+    )
+    assert "the key was replaced" in fingerprint_kept.message
 
 
 def test_a_removed_middle_digest_is_found(trail: Trail) -> None:
-    trail.digest(2).unlink()
+    trail.digest(3).unlink()
     first = first_error(verify_audit(trail.audit_dir))
-    assert first.path == trail.rel(trail.digest(3))
-    assert "digest 2 missing" in first.message
+    assert first.path == trail.rel(trail.digest(4))
+    assert "digest 3 missing" in first.message
 
 
 def test_a_removed_first_digest_is_found(trail: Trail) -> None:
@@ -229,8 +253,8 @@ def test_a_removed_first_digest_is_found(trail: Trail) -> None:
 def test_a_removed_newest_digest_leaves_only_an_unsigned_tail(trail: Trail) -> None:
     """Indistinguishable from a crash before the last digest: a warning, as CloudTrail's
     validation cannot tell either; keep a copy of the digests elsewhere to close it."""
-    trail.digest(3).unlink()
-    result = verify_audit(trail.audit_dir)
+    trail.digest(4).unlink()
+    result = verify_audit(trail.audit_dir, trail.key.public_key)
     assert result.ok
     assert result.writers[0].tail_records == 6
     assert "not signed yet" in result.warnings[0].message
@@ -264,7 +288,7 @@ def test_a_running_or_crashed_writer_leaves_only_warnings(tmp_path: Path) -> Non
         path = integrity.log_files(audit_dir, log.writer)[-1]
         with path.open("ab") as handle:
             handle.write(b'{"eventVersion":"1.08","eventName":"Get')
-        result = verify_audit(audit_dir)
+        result = verify_audit(audit_dir, key.public_key)
         assert result.ok, [str(f) for f in result.errors]
         assert result.writers[0].tail_records == 3
         messages = " ".join(f.message for f in result.warnings)

@@ -17,7 +17,7 @@ from strongroom.audit import tail
 from strongroom.audit.corrections import CORRECTION
 from strongroom.audit.verify import verify_audit
 from strongroom.server.deployment import Deployment
-from tests.e2e.test_audit_trail import audit_records
+from tests.audit import audit_records
 from tests.inprocess import client, signing_at
 
 

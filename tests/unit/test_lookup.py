@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from strongroom.audit.events import cross_account_copies
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.protocol.errors import ServiceError
@@ -72,27 +73,27 @@ def names(result: dict[str, Any]) -> list[str]:
     return [str(e["EventName"]) for e in result["Events"]]
 
 
-def test_an_account_sees_its_events_and_calls_on_its_resources(
+def test_an_account_sees_its_own_copy_of_a_call_on_its_resources(
     tmp_path: Path, lookup: EventLookup
 ) -> None:
     mine = f"arn:aws:secretsmanager:{REGION}:{MINE}:secret:db-AbCdEf"
+    theirs_on_mine = event("TheirsOnMine", account=THEIRS, resources=[mine])
+    theirs_on_mine.pop("strongroomIntegrity")
+    [copy] = cross_account_copies(theirs_on_mine)  # what the pipeline writes for MINE
     write(
         tmp_path,
-        [
-            event("Mine"),
-            event("Theirs", account=THEIRS),
-            # A call from the other account on one of my secrets: both accounts see it.
-            event("TheirsOnMine", account=THEIRS, resources=[mine]),
-        ],
+        [event("Mine"), event("Theirs", account=THEIRS), theirs_on_mine, copy],
     )
-    assert sorted(names(lookup.lookup_events(Caller(MINE, REGION), {}))) == [
-        "Mine",
-        "TheirsOnMine",
-    ]
-    assert sorted(names(lookup.lookup_events(Caller(THEIRS, REGION), {}))) == [
-        "Theirs",
-        "TheirsOnMine",
-    ]
+    mine_view = lookup.lookup_events(Caller(MINE, REGION), {})["Events"]
+    assert sorted(names({"Events": mine_view})) == ["Mine", "TheirsOnMine"]
+    [seen] = [orjson.loads(e["CloudTrailEvent"]) for e in mine_view if e["EventName"] != "Mine"]
+    assert seen["userIdentity"] == {"type": "AWSAccount", "accountId": THEIRS}
+    assert seen["recipientAccountId"] == MINE
+    their_view = lookup.lookup_events(Caller(THEIRS, REGION), {})["Events"]
+    assert sorted(names({"Events": their_view})) == ["Theirs", "TheirsOnMine"]
+    [own] = [orjson.loads(e["CloudTrailEvent"]) for e in their_view if e["EventName"] != "Theirs"]
+    assert own["userIdentity"]["userName"] == "alice"
+    assert own["sharedEventID"] == seen["sharedEventID"] and own["eventID"] != seen["eventID"]
     assert names(lookup.lookup_events(Caller(MINE, "us-east-1"), {})) == []
 
 

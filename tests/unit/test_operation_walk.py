@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.audit.api import cloudtrail_spec
+from strongroom.audit.api import PublicKeys, cloudtrail_spec
 from strongroom.audit.lookup import EventLookup
 from strongroom.clock import ManualClock
 from strongroom.functions.api import lambda_spec
@@ -250,7 +250,10 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
     specs = [
         secretsmanager_spec(deployment.secrets),
         kms_spec(deployment.keys),
-        cloudtrail_spec(EventLookup(deployment.data_dir / "audit", clock, tokens)),
+        cloudtrail_spec(
+            EventLookup(deployment.data_dir / "audit", clock, tokens),
+            PublicKeys(deployment.store, clock, deployment.audit.fingerprint),
+        ),
         iam_spec(identities, mfa),
         sts_spec(
             SecurityTokenService(deployment.store, deployment.credentials, identities, clock, mfa)
@@ -561,7 +564,7 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "secretsmanager": secretsmanager,
         "sts": sts,
         "organizations": organizations,
-        "cloudtrail": {"LookupEvents": {}},
+        "cloudtrail": {"LookupEvents": {}, "ListPublicKeys": {}},
     }
 
 
