@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -260,8 +261,16 @@ def _call(
         headers = _signed_headers(target, data or b"", headers)
     request = urllib.request.Request(target, data=data, method=method, headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            return response.status, _json(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                return response.status, _json(response.read())
+        except ConnectionResetError:
+            # A worker being replaced (after a seal) may close a fresh connection unanswered.
+            # Status, seal and unseal are idempotent (a sealed server seals to nothing more,
+            # an unsealed one unseals to nothing more), so one more try is safe.
+            time.sleep(0.5)
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                return response.status, _json(response.read())
     except urllib.error.HTTPError as answer:
         return answer.code, _json(answer.read())
     except urllib.error.URLError as problem:
@@ -271,6 +280,11 @@ def _call(
         ) from None
     except TimeoutError:
         raise click.ClickException(f"Strongroom at {url} did not answer in time") from None
+    except ConnectionResetError:
+        raise click.ClickException(
+            f"Strongroom at {url} closed the connection twice without answering; "
+            "check its log, then try again"
+        ) from None
 
 
 def _json(raw: bytes) -> dict[str, Any]:
