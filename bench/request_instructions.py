@@ -37,9 +37,9 @@ from collections import Counter
 from pathlib import Path
 
 from bench import procs
-from bench.rawhttp import RequestFactory
+from bench.rawhttp import RequestFactory, SecretsManagerRequests
 from bench.servers import HOST, free_port
-from bench.targets import PYTHON, SecretsManagerRequests, prepare_strongroom_store
+from bench.targets import PYTHON, prepare_strongroom_store
 from bench.workloads import WORKLOADS, build_pool
 
 _CRYPTO = re.compile(r"libcrypto|_rust\.abi3|_hashlib")
