@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 from uvicorn import Config
 
+from strongroom.server.http import HttpProtocol
 from strongroom.server.workers import Worker
 
 
@@ -31,7 +32,8 @@ def worker() -> Iterator[tuple[Worker, int, threading.Thread]]:
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     port = listener.getsockname()[1]
-    server = Worker(Config(app, lifespan="off", log_level="warning", http="h11"))
+    # The protocol the server serves with (server/http.py, over uvicorn's httptools one).
+    server = Worker(Config(app, lifespan="off", log_level="warning", http=HttpProtocol))
     thread = threading.Thread(
         target=lambda: asyncio.run(server.serve(sockets=[listener])), daemon=True
     )
