@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -169,24 +170,29 @@ _UPDATE_SECRET = update(secrets).where(secrets.c.id == bindparam("p_id"))
 
 
 def find_by_arn(conn: Connection, arn: str, *, for_update: bool = False) -> SecretRecord | None:
-    params = {"p_arn": arn}
+    # The parameters are built by the load, which a cache hit never runs.
     return cached(
         conn,
         _BY_REFERENCE,
         ("arn", arn),
-        lambda: _load(conn, _BUNDLE_BY_ARN, _SELECT_BY_ARN, params, for_update),
+        lambda: _load(conn, _BUNDLE_BY_ARN, _SELECT_BY_ARN, {"p_arn": arn}, for_update),
     )
 
 
 def find_by_name(
     conn: Connection, account_id: str, region: str, name: str, *, for_update: bool = False
 ) -> SecretRecord | None:
-    params = {"p_account": account_id, "p_region": region, "p_name": name}
     return cached(
         conn,
         _BY_REFERENCE,
         ("name", account_id, region, name),
-        lambda: _load(conn, _BUNDLE_BY_NAME, _SELECT_BY_NAME, params, for_update),
+        lambda: _load(
+            conn,
+            _BUNDLE_BY_NAME,
+            _SELECT_BY_NAME,
+            {"p_account": account_id, "p_region": region, "p_name": name},
+            for_update,
+        ),
     )
 
 
@@ -215,7 +221,9 @@ def _load_bundle(
         return None
     found = [dict(zip(query.columns, row, strict=True)) for row in rows]
     record = _secret(found[0])
-    labels = {row["label_stage"]: row["label_version"] for row in found if row["label_stage"]}
+    labels = MappingProxyType(
+        {row["label_stage"]: row["label_version"] for row in found if row["label_stage"]}
+    )  # read-only, as _load_stages
     remember(cast(Connection, conn), _STAGES, record.id, labels)
     for row in found:
         if row["label_stage"] == CURRENT and row["current_version_id"] is not None:
@@ -416,11 +424,18 @@ def touch_version(conn: Connection, secret_id: int, version_id: str, day_ms: int
 
 def stages(conn: Connection, secret_id: int) -> dict[str, str]:
     """Stage -> version id; a copy, the caller may change it."""
-    return dict(cached(conn, _STAGES, secret_id, lambda: _load_stages(conn, secret_id)))
+    return dict(stages_view(conn, secret_id))
 
 
-def _load_stages(conn: Connection, secret_id: int) -> dict[str, str]:
-    return dict(_SELECT_STAGES.rows(conn, {"p_secret": secret_id}))
+def stages_view(conn: Connection, secret_id: int) -> Mapping[str, str]:
+    """Stage -> version id, read-only: the cached mapping itself, for a caller that only
+    looks (GetSecretValue), without the copy :func:`stages` makes."""
+    return cached(conn, _STAGES, secret_id, lambda: _load_stages(conn, secret_id))
+
+
+def _load_stages(conn: Connection, secret_id: int) -> Mapping[str, str]:
+    # Read-only: the row cache hands this very mapping to every later reader.
+    return MappingProxyType(dict(_SELECT_STAGES.rows(conn, {"p_secret": secret_id})))
 
 
 def stages_of_many(conn: Connection, secret_ids: Sequence[int]) -> dict[int, dict[str, str]]:

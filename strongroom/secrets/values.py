@@ -48,7 +48,7 @@ class SecretValues(Versions, Listing):
     ) -> tuple[Output, VersionRecord]:
         if record.scheduled_for_deletion:
             raise _marked_for_deletion()
-        current = repo.stages(conn, record.id)
+        current = repo.stages_view(conn, record.id)  # only looked at: no copy
         if version_id is not None:
             version = repo.version(conn, record.id, version_id)
             if version is None or version.ciphertext is None:

@@ -222,16 +222,9 @@ class WriteBatch:
             self._turn.release()
             raise
 
-    @contextmanager
-    def unit(self) -> Iterator[UnitOfWork]:
-        unit = _BatchUnit(self._store, self.connection)
-        token, batch_token = _unit.set(unit), _batch.set(self)
-        try:
-            yield unit
-        finally:
-            _batch.reset(batch_token)
-            _unit.reset(token)
-            unit.rollback()  # neither kept nor undone by the caller: undone
+    def unit(self) -> AbstractContextManager[UnitOfWork]:
+        """One request of the batch: neither kept nor undone by the caller, it is undone."""
+        return _UnitScope(_BatchUnit(self._store, self.connection), self)
 
     def untouched(self, namespace: Namespace) -> bool:
         """Whether nothing the namespace is read from was written in this transaction."""
@@ -302,6 +295,8 @@ class SnapshotReader:
     the row cache never takes a connection. Quacks like the
     :class:`~sqlalchemy.Connection` it opens."""
 
+    __slots__ = ("_conn", "_loop", "_readers", "cache", "epoch", "seen")
+
     def __init__(self, readers: LoopReaders, cache: RowCache | None, epoch: int) -> None:
         self._readers = readers
         self.cache = cache
@@ -351,14 +346,18 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 
     Any other writer's reads always go to the database."""
     if isinstance(conn, SnapshotReader):
-        # Within one snapshot the same object is handed out again: it is already this
-        # request's own copy (the cache copies for namespaces that need it).
+        # Within one snapshot the same object is handed out again (per_snapshot, inlined:
+        # a request makes about seven of these lookups): it is already this request's own
+        # copy (the cache copies for namespaces that need it).
+        seen, seen_key = conn.seen, (namespace.name, key)
+        found = seen.get(seen_key, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         cache = conn.cache
-        if cache is None:
-            return per_snapshot(conn, (namespace.name, key), load)
-        return per_snapshot(
-            conn, (namespace.name, key), lambda: cache.get(namespace, key, load, conn.epoch)
+        value = seen[seen_key] = (
+            load() if cache is None else cache.get(namespace, key, load, conn.epoch)
         )
+        return value
     batch = _batch.get()
     if (
         batch is not None
@@ -389,11 +388,14 @@ def per_snapshot(conn: Connection, key: tuple[str, Any], load: Callable[[], T]) 
     if not isinstance(conn, SnapshotReader):
         return load()
     seen = conn.seen
-    if key in seen:
-        found: T = seen[key]
+    found = seen.get(key, _UNSEEN)
+    if found is not _UNSEEN:
         return found
     value = seen[key] = load()
     return value
+
+
+_UNSEEN = object()  # not looked up in this snapshot yet (None is an answer: no such row)
 
 
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
@@ -401,7 +403,24 @@ _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", def
 # never holds two pooled read connections (which could drain the pool and deadlock).
 _batch: ContextVar[WriteBatch | None] = ContextVar("strongroom_write_batch", default=None)
 _reads_only: ContextVar[bool] = ContextVar("strongroom_reads_only", default=False)
-_reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
+# How a nested read() joins it: the open snapshot's scope (_Joined).
+_scope: ContextVar[_Joined | None] = ContextVar("strongroom_reader", default=None)
+
+
+class _Joined:
+    """A read() nested in an open snapshot: it hands out that snapshot and ends nothing.
+    One per snapshot, entered by every nested read() of the request (a dozen)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, reader: SnapshotReader) -> None:
+        self._conn = cast(Connection, reader)
+
+    def __enter__(self) -> Connection:
+        return self._conn
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
 
 class _Snapshot:
@@ -417,14 +436,38 @@ class _Snapshot:
         cache = self._store.cache
         epoch = cache.refresh() if cache is not None else 0
         self._reader = SnapshotReader(self._store.readers, cache, epoch)
-        self._token = _reader.set(self._reader)
+        self._token = _scope.set(_Joined(self._reader))
         return cast(Connection, self._reader)
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             self._reader.close(commit=kind is None)
         finally:
-            _reader.reset(self._token)
+            _scope.reset(self._token)
+
+
+class _UnitScope:
+    """``Store.unit_of_work()`` and ``WriteBatch.unit()``: a class, not a generator, for
+    one is entered per request. What the caller neither committed nor rolled back is
+    rolled back."""
+
+    __slots__ = ("_batch", "_batch_token", "_token", "_unit")
+
+    def __init__(self, unit: UnitOfWork, batch: WriteBatch | None) -> None:
+        self._unit = unit
+        self._batch = batch
+
+    def __enter__(self) -> UnitOfWork:
+        self._token = _unit.set(self._unit)
+        if self._batch is not None:
+            self._batch_token = _batch.set(self._batch)
+        return self._unit
+
+    def __exit__(self, *_: object) -> None:
+        if self._batch is not None:
+            _batch.reset(self._batch_token)
+        _unit.reset(self._token)
+        self._unit.rollback()
 
 
 class _ReadsOnly:
@@ -493,17 +536,10 @@ class Store:
             self._checkpointer.start()
         return engine
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """Writes inside this block join one transaction that the caller commits or rolls
         back; it is rolled back if the caller does neither."""
-        unit = UnitOfWork(self)
-        token = _unit.set(unit)
-        try:
-            yield unit
-        finally:
-            _unit.reset(token)
-            unit.rollback()
+        return _UnitScope(UnitOfWork(self), None)
 
     def batch_turn(self) -> BatchTurn:
         """This process's turn to hold the write lock for a batch (blocks until it is)."""
@@ -522,10 +558,11 @@ class Store:
         unit = _unit.get()
         if unit is not None and unit.connection is not None:
             return nullcontext(unit.connection)
-        outer = _reader.get()
+        outer = _scope.get()
         if outer is not None:
-            # A request reads through a dozen nested read() blocks: no generator for them.
-            return nullcontext(cast(Connection, outer))
+            # A request reads through a dozen nested read() blocks: they all join the open
+            # snapshot through its one scope object, built once per snapshot.
+            return outer
         return _Snapshot(self)
 
     def uncommitted_writes(self) -> frozenset[str]:
