@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -321,6 +321,14 @@ class SnapshotReader:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.opened(), name)
 
+    # A read() nested in this snapshot (Store.read) enters the reader itself: it hands the
+    # reader out and ends nothing; the snapshot's own scope (_Snapshot) ends it.
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
     def close(self, *, commit: bool) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
@@ -403,24 +411,7 @@ _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", def
 # never holds two pooled read connections (which could drain the pool and deadlock).
 _batch: ContextVar[WriteBatch | None] = ContextVar("strongroom_write_batch", default=None)
 _reads_only: ContextVar[bool] = ContextVar("strongroom_reads_only", default=False)
-# How a nested read() joins it: the open snapshot's scope (_Joined).
-_scope: ContextVar[_Joined | None] = ContextVar("strongroom_reader", default=None)
-
-
-class _Joined:
-    """A read() nested in an open snapshot: it hands out that snapshot and ends nothing.
-    One per snapshot, entered by every nested read() of the request (a dozen)."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, reader: SnapshotReader) -> None:
-        self._conn = cast(Connection, reader)
-
-    def __enter__(self) -> Connection:
-        return self._conn
-
-    def __exit__(self, *_: object) -> None:
-        return None
+_reader: ContextVar[SnapshotReader | None] = ContextVar("strongroom_reader", default=None)
 
 
 class _Snapshot:
@@ -435,15 +426,16 @@ class _Snapshot:
     def __enter__(self) -> Connection:
         cache = self._store.cache
         epoch = cache.refresh() if cache is not None else 0
-        self._reader = SnapshotReader(self._store.readers, cache, epoch)
-        self._token = _scope.set(_Joined(self._reader))
-        return cast(Connection, self._reader)
+        reader: Any = SnapshotReader(self._store.readers, cache, epoch)  # a Connection's stand-in
+        self._reader = reader
+        self._token = _reader.set(reader)
+        return reader  # type: ignore[no-any-return]
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             self._reader.close(commit=kind is None)
         finally:
-            _scope.reset(self._token)
+            _reader.reset(self._token)
 
 
 class _UnitScope:
@@ -558,10 +550,10 @@ class Store:
         unit = _unit.get()
         if unit is not None and unit.connection is not None:
             return nullcontext(unit.connection)
-        outer = _scope.get()
+        outer = _reader.get()
         if outer is not None:
-            # A request reads through a dozen nested read() blocks: they all join the open
-            # snapshot through its one scope object, built once per snapshot.
+            # A request reads through a dozen nested read() blocks: they enter the open
+            # snapshot's reader itself, which ends nothing (no object per nested block).
             return outer
         return _Snapshot(self)
 
