@@ -231,6 +231,10 @@ class Grants(KmsBase):
     ) -> str:
         if operation == "RetireGrant":
             return self._retire_policy(conn, caller, principal, key, params)
+        if key.grants is False:
+            # Known to have none when the key was read (blobs.py keeps it true): nothing to
+            # add to the key policy, and no lookup on every check of the key.
+            return key.policy
         grants = self._grants_of(conn, key.key_id)
         if not grants:
             return key.policy
