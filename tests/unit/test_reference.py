@@ -229,3 +229,15 @@ def test_check_fields_are_in_the_order_plan_checks_passes_them() -> None:
         context={},
         bounded=True,
     )
+
+
+def test_a_check_is_a_frozen_record_whatever_its_init() -> None:
+    check = Check("iam:GetUser", "arn:u", context={"k": ("v",)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.action = "iam:DeleteUser"  # type: ignore[misc]
+    assert check == Check("iam:GetUser", "arn:u", None, None, False, {"k": ("v",)}, False)
+    assert check != Check("iam:GetUser", "arn:u", context={"k": ("w",)})
+    assert dataclasses.replace(check, action="iam:ListUsers").context == {"k": ("v",)}
+    assert (Check("a").resource, Check("a").key_policy, Check("a").bounded) == ("*", False, False)
+    assert Check("a").context == {} and Check("a").context is not Check("a").context
+    assert vars(check).keys() == {f.name for f in dataclasses.fields(Check)}
