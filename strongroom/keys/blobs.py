@@ -217,6 +217,8 @@ class Ciphertexts(KeyMaterial):
         return key if key is not None and key.region == caller.region else None
 
     def sealed_key(self, conn: Connection, sealed: bytes) -> KeyRecord | None:
-        """The key under which a secret value (``seal_with``'s output) was sealed."""
-        parts = split_sealed(sealed)
-        return self._blob_key(conn, parts[0]) if parts is not None else None
+        """The key under which a secret value (``seal_with``'s output) was sealed: the one
+        its wrapped data key names (split_sealed's first part, without copying the rest)."""
+        if len(sealed) < 2:
+            return None
+        return self._blob_key(conn, sealed[2 : 2 + _WRAPPED_LENGTH.unpack_from(sealed)[0]])
