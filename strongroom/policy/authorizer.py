@@ -178,12 +178,16 @@ class PolicyAuthorizer:
             self._relevant_context(principal, check, generation),
             _facts_fields(facts),
         )
-        memo: _Memo | None = None
-        try:
+        if generation != self._generation:
             with self._lock:
                 if generation != self._generation:
                     self._renew(generation)
-                memo = self._decisions.get(key)
+        memo: _Memo | None = None
+        try:
+            # No lock for the lookup: one dict lookup is atomic, and the key holds the
+            # generation, so it never finds what was decided under another one (an entry
+            # is remembered only while its generation is current, see _remember).
+            memo = self._decisions.get(key)
         except TypeError:  # a condition key's value is not hashable: decided afresh
             key = None
         # A remembered decision answers now if it reads no clock, or the clock keys have the
