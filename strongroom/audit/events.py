@@ -29,7 +29,7 @@ from strongroom.audit.identities import principal_identity as principal_identity
 from strongroom.audit.identities import session_attributes as session_attributes
 from strongroom.audit.identities import unverified_identity as unverified_identity
 from strongroom.audit.identities import user_identity as user_identity
-from strongroom.ids import unique_id
+from strongroom.ids import unique_id, unique_id_pair
 from strongroom.protocol.model import planned_on_first_use, shape_plan
 
 EVENT_VERSION = "1.11"  # CloudTrail's current record format
@@ -374,6 +374,7 @@ def build_on_behalf_event(
     event_source = call.event_source
     identity = event["userIdentity"]
     shown = {**identity, "invokedBy": invoked_by} if identity else {"invokedBy": invoked_by}
+    request_id, event_id = unique_id_pair()
     return {
         "eventVersion": EVENT_VERSION,
         "userIdentity": shown,
@@ -386,8 +387,8 @@ def build_on_behalf_event(
         "requestParameters": dict(call.request_parameters),
         "responseElements": None,
         "resources": _resources(call.resources, ""),
-        "requestID": unique_id(),
-        "eventID": unique_id(),
+        "requestID": request_id,
+        "eventID": event_id,
         "readOnly": is_read_only(call.event_name),
         "eventType": "AwsApiCall",
         "managementEvent": True,

@@ -354,7 +354,7 @@ class AuditLog:
         current turn's batch (all durable together, or none)."""
         if self._closing:
             raise AuditWriteError("the audit log is closed")
-        records = [_record(event) for event in events]
+        records = list(map(_record, events))  # (no comprehension's frame, once a request)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Batch] = loop.create_future()
         staged = self._staged.get(loop)
