@@ -29,8 +29,8 @@ from strongroom.audit.events import (
     build_event,
     build_on_behalf_event,
     cross_account_copies,
+    principal_identity,
     unverified_identity,
-    user_identity,
 )
 from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock, signing_time
@@ -688,31 +688,23 @@ class Stages:
         operation did on the caller's behalf (audit/derived.py), with their copies."""
         event = self._event(exchange, error)
         copies = cross_account_copies(event)
-        if not exchange.derived:
-            return [event, *copies] if copies else [event]
-        events = [event, *copies]
+        events = [event, *copies] if copies else [event]
         for item in exchange.derived:
-            if isinstance(item, OnBehalf):
-                caused = build_on_behalf_event(
-                    facts=exchange.facts,
-                    event_time=event["eventTime"],
-                    identity=event["userIdentity"],
-                    invoked_by=item.invoked_by,
-                    event_source=item.event_source,
-                    event_name=item.event_name,
-                    request_parameters=item.request_parameters,
-                    resources=list(item.resources),
-                )
-            else:
-                caused = item
+            caused = (
+                build_on_behalf_event(exchange.facts, event, item)
+                if isinstance(item, OnBehalf)
+                else item
+            )
             events.append(caused)
-            events.extend(cross_account_copies(caused))
+            copies = cross_account_copies(caused)
+            if copies:
+                events.extend(copies)
         return events
 
     def _event(self, exchange: _Exchange, error: ServiceError | None) -> dict[str, Any]:
         principal = exchange.principal
         identity = (
-            user_identity(principal)
+            principal_identity(principal)  # made once per principal; build_event copies it
             if principal
             else unverified_identity(exchange.claimed_key, self._key_account(exchange.claimed_key))
             if exchange.claimed_key

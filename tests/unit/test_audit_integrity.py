@@ -177,3 +177,31 @@ def test_records_of_real_events_are_what_a_verifier_recomputes() -> None:
         read = orjson.loads(line)
         read.pop(integrity.INTEGRITY)
         assert integrity.canonical(read) == record
+
+
+@pytest.mark.parametrize(
+    "writer", ["20261207T094300Z-4242-0a1b2c3d", "w", 'odd "writer"\\ \u00e9\n\u2028']
+)
+def test_the_logs_record_lines_are_record_line(writer: str) -> None:
+    """The log joins RecordLines' parts of a whole batch; record_line (orjson writing the
+    integrity member) is the reference, for any writer name and any record."""
+    lines = integrity.RecordLines(writer)
+    rng = random.Random(5)
+    previous = integrity.ZERO_HASH
+    for sequence, record in enumerate(
+        [b"{}", b'{"a":1}', _record({"eventName": "x", "n": [1, 2]}), b'{"z":{"y":[]}}'], 1
+    ):
+        hashed = integrity.record_hash(previous, record)
+        for number in (sequence, rng.getrandbits(63), 2**64 - 1):
+            made = b"".join(lines.parts(record, number, previous, hashed))
+            assert made == integrity.record_line(record, writer, number, previous, hashed)
+            assert orjson.loads(made)[integrity.INTEGRITY]["sequence"] == number
+        previous = hashed
+
+
+def test_record_hash_is_the_hash_of_the_previous_hash_and_the_record() -> None:
+    import hashlib
+
+    record = _record({"eventName": "x"})
+    expected = hashlib.sha256(integrity.ZERO_HASH.encode() + b"\n" + record).hexdigest()
+    assert integrity.record_hash(integrity.ZERO_HASH, record) == expected

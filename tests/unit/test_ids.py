@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 
-from strongroom.ids import unique_id
+from strongroom.ids import unique_id, unique_id_pair
 
 
 def test_ids_are_version_4_uuids_in_canonical_form() -> None:
@@ -44,15 +44,37 @@ def test_ids_are_the_text_uuid_gives_for_the_same_random_bits() -> None:
     import strongroom.ids as ids
 
     state = random.Random(20261129)
-    saved = ids._random
+    saved = ids._bits
     try:
         for _ in range(2_000):
             bits = state.getrandbits(128)
-            ids._random = random.Random()
-            ids._random.getrandbits = lambda _k, b=bits: b  # type: ignore[method-assign]
+            ids._bits = lambda _k, b=bits: b
             assert unique_id() == str(uuid.UUID(int=bits, version=4))
         for bits in (0, 2**128 - 1):
-            ids._random.getrandbits = lambda _k, b=bits: b  # type: ignore[method-assign]
+            ids._bits = lambda _k, b=bits: b
             assert unique_id() == str(uuid.UUID(int=bits, version=4))
     finally:
-        ids._random = saved
+        ids._bits = saved
+
+
+def test_a_pair_is_two_ids_from_twice_the_bits() -> None:
+    import random
+
+    import strongroom.ids as ids
+
+    state = random.Random(20261207)
+    saved = ids._bits
+    try:
+        for bits in [state.getrandbits(256) for _ in range(1_000)] + [0, 2**256 - 1]:
+            ids._bits = lambda _k, b=bits: b
+            assert unique_id_pair() == (
+                str(uuid.UUID(int=bits >> 128, version=4)),
+                str(uuid.UUID(int=bits & (2**128 - 1), version=4)),
+            )
+    finally:
+        ids._bits = saved
+    pairs = [unique_id_pair() for _ in range(20_000)]
+    assert len({text for pair in pairs for text in pair}) == 40_000
+    for first, second in pairs[:100]:
+        for text in (first, second):
+            assert uuid.UUID(text).version == 4 and str(uuid.UUID(text)) == text
