@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.model import OperationModel, Shape
 
@@ -108,8 +107,10 @@ _RESOURCE_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
+    """What every record of one request shares (two are made a request: a NamedTuple costs
+    a fraction of a frozen dataclass's __init__)."""
+
     request_id: str
     time: datetime
     source_ip: str
