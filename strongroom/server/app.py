@@ -119,12 +119,15 @@ class AwsEndpoint:
             return
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._for_aws(scope):
-            await self._other(scope, receive, send)
-            return
-        if _is_browser_visit(scope):
-            await RedirectResponse("/console/", status_code=302)(scope, receive, send)
-            return
+        # POST / (every JSON-protocol request) is AWS's and never a browser visit: known
+        # from two lookups, before the general checks.
+        if not (scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST"):
+            if scope["type"] != "http" or not self._for_aws(scope):
+                await self._other(scope, receive, send)
+                return
+            if _is_browser_visit(scope):
+                await RedirectResponse("/console/", status_code=302)(scope, receive, send)
+                return
         current = self._gate.deployment
         if current is None:
             await self._gate.sealed_response(Request(scope))(scope, receive, send)
@@ -139,8 +142,10 @@ class AwsEndpoint:
             result = await pipeline.handle_async(
                 http_request(scope, body), client[0] if client else "unknown"
             )
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
-        headers.append((b"content-length", str(len(result.body)).encode("ascii")))
+        # Each name and value latin-1 encoded, iterated in C.
+        answer = result.headers
+        headers = list(zip(map(_latin1, answer), map(_latin1, answer.values()), strict=True))
+        headers.append((b"content-length", b"%d" % len(result.body)))
         await send({"type": "http.response.start", "status": result.status, "headers": headers})
         await send({"type": "http.response.body", "body": result.body})
 
@@ -153,6 +158,7 @@ class AwsEndpoint:
         return path.startswith(_REST_PREFIXES) and scope["method"] in _REST_METHODS
 
 
+_latin1 = partial(str.encode, encoding="latin-1")
 _METHODS = frozenset(("POST", "GET"))
 _REST_METHODS = frozenset(("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD"))
 # The first path segment of every REST-JSON operation served (Lambda's API versions);

@@ -201,6 +201,83 @@ def test_authorization_items_split_as_the_regex_does(rest: str) -> None:
     assert rest.replace(",", " ").split() == expected
 
 
+def _authorization_variants() -> Iterator[tuple[str, HttpRequest]]:
+    plain = sign()
+    value = dict((n.lower(), v) for n, v in plain.headers)["authorization"]
+    scheme, rest = value.split(" ", 1)
+    credential, signed, signature = rest.split(", ")
+    variants = {
+        "as sent": value,
+        "no spaces": f"{scheme} {credential},{signed},{signature}",
+        "reordered": f"{scheme} {signature}, {credential}, {signed}",
+        "tab": f"{scheme}\t{credential}, {signed}, {signature}",
+        "two spaces": f"{scheme} {credential},  {signed}, {signature}",
+        "leading space": f" {value}",
+        "trailing comma": f"{value},",
+        "repeated": f"{value}, Signature=00",
+        "extra parameter": f"{value}, Extra=1",
+        "missing signature": f"{scheme} {credential}, {signed}",
+        "empty signature": f"{scheme} {credential}, {signed}, Signature=",
+        "equals in a value": f"{value}=",
+        "lowercase scheme": f"{scheme.lower()} {rest}",
+        "other scheme": f"AWS4-ECDSA-P256-SHA256 {rest}",
+        "no equals": f"{scheme} {credential}, {signed}, Signature",
+        "nbsp": f"{scheme} {credential},\xa0{signed}, {signature}",
+    }
+    for name, authorization in variants.items():
+        request = with_header(plain, "Authorization", authorization)
+        yield name, request
+        yield f"{name}, Date not X-Amz-Date", _dated(request)
+        yield f"{name}, no date", with_header(request, "X-Amz-Date", None)
+
+
+def _dated(request: HttpRequest) -> HttpRequest:
+    amz_date = dict((n.lower(), v) for n, v in request.headers)["x-amz-date"]
+    when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    dated = with_header(request, "X-Amz-Date", None)
+    headers = [*dated.headers, ("Date", when.strftime("%a, %d %b %Y %H:%M:%S GMT"))]
+    return dataclasses.replace(dated, headers=headers)
+
+
+AUTHORIZATIONS = dict(_authorization_variants())
+
+
+@pytest.mark.parametrize("request_", AUTHORIZATIONS.values(), ids=AUTHORIZATIONS.keys())
+def test_the_usual_authorization_reads_as_the_general_reading(
+    request_: HttpRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usual = _outcome(request_)
+    with monkeypatch.context() as patch:
+        patch.setattr(sigv4, "_USUAL_AUTHORIZATION", re.compile(r"(?!)"))  # never matches
+        general = _outcome(request_)
+    assert usual == general
+
+
+def test_the_sdks_authorization_takes_the_usual_reading() -> None:
+    value = dict((n.lower(), v) for n, v in sign().headers)["authorization"]
+    assert sigv4._USUAL_AUTHORIZATION.fullmatch(value) is not None
+    assert _outcome(AUTHORIZATIONS["as sent"]) == "accepted"
+    assert _outcome(AUTHORIZATIONS["reordered"]) == "accepted"
+
+
+def test_the_header_map_keeps_every_value_in_order() -> None:
+    headers = [("Host", "a"), ("X-M", "1"), ("x-m", "2"), ("Date", "d"), ("X-M", "3")]
+    assert sigv4._header_map(headers) == {"host": ("a",), "x-m": ("1", "2", "3"), "date": ("d",)}
+    assert sigv4._header_map(headers[:2]) == {"host": ("a",), "x-m": ("1",)}
+    assert sigv4._header_map([]) == {}
+
+
+def test_a_received_request_is_built_as_its_init_would() -> None:
+    plain = sign(token=TOKEN)
+    args = (plain.method, plain.path, plain.query, list(plain.headers), plain.body)
+    made, built = sigv4.received(*args), HttpRequest(*args)
+    assert vars(made) == vars(built)
+    assert made == built and repr(made) == repr(built)
+    assert sigv4.parse_credential(made) == sigv4.parse_credential(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.path = "/x"  # type: ignore[misc]
+
+
 # --- what parse_credential read is reused, and only for the same request ---------------------
 
 
