@@ -18,6 +18,7 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -131,6 +132,15 @@ assert _Exchange._fields == (
     "checked",
     "derived",
 ), "_authorized_call and with_output make an _Exchange field by field: keep them in step"
+assert Caller._fields == (
+    "account_id",
+    "region",
+    "principal_arn",
+    "authorize",
+    "principal",
+    "source_ip",
+), "_authorized makes a Caller field by field: keep them in step"
+assert Response._fields == ("status", "headers", "body"), "_success makes a Response whole"
 
 
 class _Refused(Exception):
@@ -367,7 +377,7 @@ class Stages:
         if STATUS_HEADER in response_headers:
             response_headers = dict(response_headers)
             status = int(response_headers.pop(STATUS_HEADER))
-        return Response(status, {**self._headers(exchange), **response_headers}, body)
+        return _whole(Response, (status, {**self._headers(exchange), **response_headers}, body))
 
     def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
         wire = exchange.wire or JsonWire()
@@ -462,9 +472,9 @@ class Stages:
             raise _Refused(known, error) from None
         call_facts = CallFacts(facts.source_ip, region)
         checked: list[str] = []
-
-        def authorize(check: Check) -> None:
-            self._authorizer.authorize(principal, check, call_facts)
+        # What the operation asks about (its KMS key, say): the authorizer's own method,
+        # bound, with no frame of ours between.
+        authorize = partial(self._authorizer.authorize, principal, facts=call_facts)
 
         def authorize_named(check: Check) -> None:
             # The request's own checks name the resources its record lists, refused or not.
@@ -493,8 +503,10 @@ class Stages:
                 ),
             )
 
-        caller = Caller(
-            principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
+        # Every field, in order (asserted below): made as _whole makes an _Exchange.
+        caller = _whole(
+            Caller,
+            (principal.account_id, region, principal.arn, authorize, principal, facts.source_ip),
         )
         try:
             service.authorize(caller, operation_name, params, authorize_named)
