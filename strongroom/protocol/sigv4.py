@@ -36,8 +36,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from itertools import repeat
-from operator import itemgetter
 from urllib.parse import quote, unquote_to_bytes
 
 from strongroom.protocol.errors import (
@@ -71,10 +69,6 @@ _EXPIRES = re.compile(r"-?[0-9]{1,12}")
 _REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 # An Authorization scheme word we may echo back ("Bearer", "AWS4-ECDSA-P256-SHA256").
 _SCHEME = re.compile(r"[A-Za-z0-9-]{1,40}")
-# The Authorization value as the SDKs write it (botocore's SigV4Auth), parameters in its order.
-_USUAL_AUTHORIZATION = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=([^\s,]*), SignedHeaders=([^\s,]*), Signature=([^\s,]*)"
-)
 
 _HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 _CONTENT_SHA256_MISMATCH = (
@@ -287,9 +281,7 @@ class _Read:
 
     __slots__ = ("credential", "headers", "source")
 
-    def __init__(
-        self, source: Sequence[tuple[str, str]], headers: dict[str, Sequence[str]]
-    ) -> None:
+    def __init__(self, source: Sequence[tuple[str, str]], headers: dict[str, list[str]]) -> None:
         self.source = source
         self.headers = headers
         self.credential: SigV4Credential | None = None
@@ -310,43 +302,8 @@ def _read_of(request: HttpRequest) -> _Read:
 
 
 def _from_authorization_header(
-    authorization: str, headers: dict[str, Sequence[str]]
+    authorization: str, headers: dict[str, list[str]]
 ) -> SigV4Credential:
-    amz_date = _first(headers.get("x-amz-date"))
-    # The form every SDK sends, read by one match; the match leaves exactly the items the
-    # general reading below would find (no whitespace or comma inside a value), so both
-    # read the same parameters. Anything else, and a request without X-Amz-Date (an error,
-    # or a Date header to convert), takes the general reading.
-    usual = _USUAL_AUTHORIZATION.fullmatch(authorization)
-    if usual is not None and amz_date is not None:
-        credential, signed, signature = usual.groups()
-        signed_headers = _signed_headers(signed)
-        amz_date = _checked_amz_date(amz_date)
-    else:
-        credential, signed, signature = _authorization_params(authorization, headers)
-        signed_headers = _signed_headers(signed)
-        if amz_date is not None:
-            amz_date = _checked_amz_date(amz_date)
-        else:
-            http_date = _first(headers.get("date"))
-            assert http_date is not None  # _authorization_params refused a request without
-            amz_date = _amz_date_from_http_date(http_date)
-    return _credential(
-        credential,
-        signed_headers=signed_headers,
-        signature=signature,
-        amz_date=amz_date,
-        security_token=_first(headers.get("x-amz-security-token")),
-        presigned=False,
-        expires=None,
-    )
-
-
-def _authorization_params(
-    authorization: str, headers: dict[str, Sequence[str]]
-) -> tuple[str, str, str]:
-    """The Credential, SignedHeaders and Signature of an Authorization header, read as AWS
-    reads them, or the AWS error (a request needs X-Amz-Date or Date besides)."""
     words = authorization.split(None, 1)  # the scheme, then its parameters
     scheme = words[0] if words else ""
     rest = words[1] if len(words) > 1 else ""
@@ -367,21 +324,37 @@ def _authorization_params(
             )
         params[name] = value  # AWS: a repeated parameter's last value wins
 
-    dated = "x-amz-date" in headers or "date" in headers
+    amz_date = _first(headers.get("x-amz-date"))
+    http_date = _first(headers.get("date"))
     complete = "Credential" in params and "Signature" in params and "SignedHeaders" in params
-    if not complete or not dated:
+    if not complete or (amz_date is None and http_date is None):
         missing = [
             f"Authorization header requires '{name}' parameter."
             for name in ("Credential", "Signature", "SignedHeaders")
             if name not in params
         ]
-        if not dated:
+        if amz_date is None and http_date is None:
             missing.append(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
                 "header."
             )
         raise incomplete_signature(" ".join(missing) + f" Authorization={_ALGORITHM}")
-    return params["Credential"], params["SignedHeaders"], params["Signature"]
+
+    signed_headers = _signed_headers(params["SignedHeaders"])
+    if amz_date is not None:
+        amz_date = _checked_amz_date(amz_date)
+    else:
+        assert http_date is not None
+        amz_date = _amz_date_from_http_date(http_date)
+    return _credential(
+        params["Credential"],
+        signed_headers=signed_headers,
+        signature=params["Signature"],
+        amz_date=amz_date,
+        security_token=_first(headers.get("x-amz-security-token")),
+        presigned=False,
+        expires=None,
+    )
 
 
 def _from_query(algorithm: str, query: list[tuple[bytes, bytes]]) -> SigV4Credential:
@@ -547,7 +520,7 @@ def _check_clock(credential: SigV4Credential, signed_at: datetime, now: datetime
         )
 
 
-def _payload_hash(headers: dict[str, Sequence[str]], body_hash: str, allow_unsigned: bool) -> str:
+def _payload_hash(headers: dict[str, list[str]], body_hash: str, allow_unsigned: bool) -> str:
     declared = _first(headers.get("x-amz-content-sha256"))
     if declared is None:
         return body_hash
@@ -566,7 +539,7 @@ def _payload_hash(headers: dict[str, Sequence[str]], body_hash: str, allow_unsig
 def _canonical_request(
     request: HttpRequest,
     credential: SigV4Credential,
-    headers: dict[str, Sequence[str]],
+    headers: dict[str, list[str]],
     payload_hash: str,
 ) -> bytes:
     fast = _canonical_request_fast(request, credential, headers, payload_hash)
@@ -578,7 +551,7 @@ def _canonical_request(
 def _canonical_request_fast(
     request: HttpRequest,
     credential: SigV4Credential,
-    headers: dict[str, Sequence[str]],
+    headers: dict[str, list[str]],
     payload_hash: str,
 ) -> bytes | None:
     """:func:`_canonical_request_general` without per-character work, for the usual shape.
@@ -589,7 +562,7 @@ def _canonical_request_fast(
     (each part's wire bytes are its latin-1 bytes). Anything else: ``None``.
     """
     names = credential.signed_headers
-    values = list(map(",".join, map(headers.get, map(str.lower, names), repeat(()))))
+    values = [",".join(headers.get(name.lower(), ())) for name in names]
     probe = ",".join(values)
     if (
         not (probe.isascii() and probe.isprintable())
@@ -627,7 +600,7 @@ def _canonical_query_of(request: HttpRequest, credential: SigV4Credential) -> st
 def _canonical_request_general(
     request: HttpRequest,
     credential: SigV4Credential,
-    headers: dict[str, Sequence[str]],
+    headers: dict[str, list[str]],
     payload_hash: str,
 ) -> bytes:
     header_lines = b"".join(
@@ -699,22 +672,14 @@ def _derive_signing_key(secret_access_key: str, date: str, region: str, service:
 # --- small helpers -------------------------------------------------------------------------
 
 
-def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
-    """Every value of each header, by its lowercased name, in the order received."""
-    names = list(map(str.lower, map(itemgetter(0), headers)))
-    # Names seldom repeat: then each value alone (a 1-tuple), the whole map built in C.
-    by_name: dict[str, Sequence[str]] = dict(
-        zip(names, zip(map(itemgetter(1), headers)), strict=True)
-    )
-    if len(by_name) == len(names):
-        return by_name
-    repeated: dict[str, list[str]] = {}
-    for name, (_, value) in zip(names, headers, strict=True):
-        repeated.setdefault(name, []).append(value)
-    return {name: tuple(values) for name, values in repeated.items()}
+def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    by_name: dict[str, list[str]] = {}
+    for name, value in headers:
+        by_name.setdefault(name.lower(), []).append(value)
+    return by_name
 
 
-def _first(values: Sequence[str] | None) -> str | None:
+def _first(values: list[str] | None) -> str | None:
     return values[0] if values else None  # AWS reads the first of repeated auth headers
 
 

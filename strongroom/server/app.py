@@ -137,9 +137,9 @@ class AwsEndpoint:
                 result = await pipeline.handle_async(
                     http_request(scope, body), client[0] if client else "unknown"
                 )
-            # Each name and value latin-1 encoded, iterated in C.
-            answer = result.headers
-            headers = list(zip(map(_latin1, answer), map(_latin1, answer.values()), strict=True))
+            headers = [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()
+            ]
             headers.append((b"content-length", b"%d" % len(result.body)))
             await send({"type": "http.response.start", "status": result.status, "headers": headers})
             await send({"type": "http.response.body", "body": result.body})
@@ -157,7 +157,6 @@ class AwsEndpoint:
         return path.startswith(_REST_PREFIXES) and scope["method"] in _REST_METHODS
 
 
-_latin1 = partial(str.encode, encoding="latin-1")
 _METHODS = frozenset(("POST", "GET"))
 _REST_METHODS = frozenset(("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD"))
 # The first path segment of every REST-JSON operation served (Lambda's API versions);

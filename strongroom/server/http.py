@@ -16,8 +16,6 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
 from typing import Any, ClassVar
 
 import orjson
@@ -145,30 +143,10 @@ class HttpProtocol(HttpToolsProtocol):
         self._waiting_for = _HEADERS
         self._deadline = self.loop.time() + self.limits.header_timeout
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # Kept as received: on_headers_complete normalizes them all at once.
-        self.headers.append((name, value))
-
     def on_headers_complete(self) -> None:
         self._waiting_for = _BODY
         self._deadline = self.loop.time() + self.limits.body_timeout
-        self._normalize_headers()
         super().on_headers_complete()
-
-    def _normalize_headers(self) -> None:
-        """What uvicorn's on_header does to each header (the name lowercased; the trailing
-        whitespace llhttp keeps, which RFC 9110 section 5.5 excludes, taken off the value;
-        ``Expect: 100-continue`` noted), done once for all of them, iterated in C: a
-        request's headers cost a Python call each already, and uvicorn's took 20 bytecodes
-        more. The list stays the same object (the scope holds it)."""
-        received = self.headers
-        names = list(map(bytes.lower, map(itemgetter(0), received)))
-        values = list(map(bytes.rstrip, map(itemgetter(1), received), repeat(b" \t")))
-        received[:] = zip(names, values, strict=True)
-        if b"expect" in names and any(
-            name == b"expect" and value.lower() == b"100-continue" for name, value in received
-        ):
-            self.expect_100_continue = True
 
     def on_message_complete(self) -> None:
         # Until the next request begins, uvicorn's keep-alive timeout is the one that runs.

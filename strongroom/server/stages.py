@@ -18,8 +18,6 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from botocore.model import OperationModel
@@ -289,12 +287,7 @@ class Stages:
     def _exchange(
         self, request: sigv4.HttpRequest, source_ip: str
     ) -> tuple[_Exchange, dict[str, str]]:
-        raw = request.headers
-        # {name.lower(): value for name, value in raw} (a repeated name's last value wins),
-        # iterated in C.
-        headers = dict(
-            zip(map(str.lower, map(itemgetter(0), raw)), map(itemgetter(1), raw), strict=True)
-        )
+        headers = {name.lower(): value for name, value in request.headers}
         facts = RequestFacts(
             unique_id(), self._clock.now(), source_ip, headers.get("user-agent", ""), ""
         )
@@ -472,9 +465,9 @@ class Stages:
             raise _Refused(known, error) from None
         call_facts = CallFacts(facts.source_ip, region)
         checked: list[str] = []
-        # What the operation asks about (its KMS key, say): the authorizer's own method,
-        # bound, with no frame of ours between.
-        authorize = partial(self._authorizer.authorize, principal, facts=call_facts)
+
+        def authorize(check: Check) -> None:
+            self._authorizer.authorize(principal, check, call_facts)
 
         def authorize_named(check: Check) -> None:
             # The request's own checks name the resources its record lists, refused or not.

@@ -155,8 +155,9 @@ def _served(protocol_class: Any, raw: bytes) -> tuple[list[tuple[bytes, bytes]],
     ],
 )
 def test_headers_reach_the_app_as_uvicorns_own_protocol_gives_them(headers: bytes) -> None:
-    """HttpProtocol lowercases and trims the request headers all at once (uvicorn's does it
-    header by header): the app sees the same list, and Expect: 100-continue is answered."""
+    """Whatever HttpProtocol overrides of uvicorn's protocol, the app sees the headers as
+    uvicorn gives them (lowercased names, trimmed values), and Expect: 100-continue is
+    answered."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from strongroom.server.http import HttpProtocol
