@@ -162,12 +162,12 @@ def server(config_file: Path | None, **flags: Any) -> None:
     deployment starts sealed, answering 503 until `strongroom unseal` got enough shares.
     """
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from strongroom.cli.operator import start_keyholder
     from strongroom.server.app import SETTINGS_ENV, TEST_CLOCK_ENV, WorkerFactory
     from strongroom.server.deployment import initialize, is_initialized
     from strongroom.server.http import http_protocol
+    from strongroom.server.workers import Supervisor
 
     try:
         settings = load_settings(flags, config_file=config_file)
@@ -209,8 +209,8 @@ def server(config_file: Path | None, **flags: Any) -> None:
         _check_port_free(settings.host, settings.port)
         # This process is the keyholder: it keeps the root key and seals and opens for the
         # workers over their channels; the key itself never leaves it. After a seal, the
-        # supervisor replaces every worker (SIGHUP: uvicorn's restart, each new worker up
-        # before its old one stops), so no key material or value stays in a live process.
+        # supervisor replaces every worker (SIGHUP: each new worker up before its old one
+        # retires, server/workers.py), so no key material or value stays in a live process.
         keyholder, lock = start_keyholder(
             data_dir, on_sealed=lambda: os.kill(os.getpid(), signal.SIGHUP)
         )
@@ -237,10 +237,10 @@ def server(config_file: Path | None, **flags: Any) -> None:
             # takes longer than uvicorn's 5 s, and a restart would give up on it.
             timeout_worker_healthcheck=_WORKER_START_TIMEOUT,
         )
-        # Always uvicorn's supervisor, even for one worker: HTTP is served only in worker
-        # processes, never in this one, which holds the root key (uvicorn.run would serve
-        # a single worker in-process).
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        # Always the supervisor (uvicorn's, whose workers retire without dropping a
+        # connection), even for one worker: HTTP is served only in worker processes, never
+        # in this one, which holds the root key (uvicorn.run would serve in-process).
+        Supervisor(config, sockets=[config.bind_socket()]).run()
     finally:
         keyholder.stop()
         lock.release()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -261,16 +260,8 @@ def _call(
         headers = _signed_headers(target, data or b"", headers)
     request = urllib.request.Request(target, data=data, method=method, headers=headers)  # noqa: S310
     try:
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-                return response.status, _json(response.read())
-        except ConnectionResetError:
-            # A worker being replaced (after a seal) may close a fresh connection unanswered.
-            # Status, seal and unseal are idempotent (a sealed server seals to nothing more,
-            # an unsealed one unseals to nothing more), so one more try is safe.
-            time.sleep(0.5)
-            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-                return response.status, _json(response.read())
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            return response.status, _json(response.read())
     except urllib.error.HTTPError as answer:
         return answer.code, _json(answer.read())
     except urllib.error.URLError as problem:
@@ -280,9 +271,11 @@ def _call(
         ) from None
     except TimeoutError:
         raise click.ClickException(f"Strongroom at {url} did not answer in time") from None
-    except ConnectionResetError:
+    except ConnectionResetError:  # http.client's RemoteDisconnected (an empty reply) too
+        # Not a worker being replaced (it answers what it accepted, server/workers.py):
+        # the server stopped, or something between us dropped the connection.
         raise click.ClickException(
-            f"Strongroom at {url} closed the connection twice without answering; "
+            f"Strongroom at {url} closed the connection without answering; "
             "check its log, then try again"
         ) from None
 

@@ -36,6 +36,7 @@ from strongroom.rotation.runner import RotationRunner
 from strongroom.secrets.api import secretsmanager_spec
 from strongroom.secrets.service import SecretsManager
 from strongroom.server.pipeline import Pipeline
+from strongroom.server.startup import retry_locking_protocol
 from strongroom.store import schema
 from strongroom.store.cache import DEFAULT_CACHE_ENTRIES
 from strongroom.store.engine import Store, secure_directory, sqlite_url
@@ -163,25 +164,35 @@ def open_deployment(
     os.umask(0o077)
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir), background_checkpoints=True)
-    store.migrate()
+    # Every worker runs these transactions at once when a server starts: each is tried
+    # again (briefly, bounded) when SQLite answers "locking protocol" (server/startup.py).
+    retry_locking_protocol(store.migrate, "migrating the database")
     store.enable_cache(cache_entries)
     if barrier is None:
         barrier = Barrier(
             root_key if root_key is not None else providers.unseal_unattended(data_dir)
         )
-    tokens = token_codec(store, barrier)
+    opened_barrier = barrier
+    tokens = retry_locking_protocol(
+        lambda: token_codec(store, opened_barrier), "reading the pagination key"
+    )
     credentials = CredentialStore(store, barrier, clock)
     # Resource, trust and key policies bind the IAM users and roles they name by id.
     principal_ids = IamPrincipalIds(store)
     keys = KeyService(store, barrier, clock, tokens, principal_ids)
-    signing_key = signing.load_or_create(store, barrier)
+    signing_key = retry_locking_protocol(
+        lambda: signing.load_or_create(store, opened_barrier), "loading the audit signing key"
+    )
     signing.write_public_key(data_dir / "audit", signing_key)
-    audit_log = AuditLog(
-        data_dir / "audit",
-        signing_key,
-        clock=clock,
-        options=audit,
-        registry=StoreRegistry(store),
+    audit_log = retry_locking_protocol(
+        lambda: AuditLog(
+            data_dir / "audit",
+            signing_key,
+            clock=clock,
+            options=audit,
+            registry=StoreRegistry(store),
+        ),
+        "registering the audit writer",
     )
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)

@@ -175,6 +175,13 @@ class WalIndexWatch:
     The mapping is read-only and stays valid: while the cache's own connection is open
     (it holds SQLite's shared "DMS" lock) no connection may truncate the file. Without a
     ``-shm`` file (not WAL mode) :meth:`header` is None and callers always ask SQLite.
+
+    Its descriptors stay open until :meth:`close`: closing *any* descriptor of a file
+    drops every POSIX lock the process holds on it, SQLite's included (fcntl(2); SQLite's
+    "How To Corrupt" 2.2). Closed at open, it dropped this process's DMS and read locks:
+    a worker starting next truncated the file under it (SIGBUS) or SQLite answered
+    "locking protocol". So close it only after this process's connections to the
+    database are closed.
     """
 
     SIZE = 48  # one copy of the header
@@ -182,15 +189,13 @@ class WalIndexWatch:
     def __init__(self, database: str) -> None:
         self.seen: bytes | None = None  # the header at the last full check
         self._map: mmap.mmap | None = None
+        self._fd: int | None = None
         try:
-            fd = os.open(f"{database}-shm", os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = os.open(f"{database}-shm", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return
-        try:
-            if os.fstat(fd).st_size >= self.SIZE:
-                self._map = mmap.mmap(fd, self.SIZE, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)
+        if os.fstat(self._fd).st_size >= self.SIZE:
+            self._map = mmap.mmap(self._fd, self.SIZE, prot=mmap.PROT_READ)
 
     def header(self) -> bytes | None:
         return self._map[: self.SIZE] if self._map is not None else None
@@ -199,6 +204,9 @@ class WalIndexWatch:
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class _Space:
@@ -328,9 +336,10 @@ class RowCache:
                 space.by_row.setdefault(row, set()).add(key)
 
     def close(self) -> None:
+        """Call once the store's other connections are closed (WalIndexWatch.close)."""
         with self._lock:
-            self._index.close()
             self._watch.close()
+            self._index.close()
 
     def _register(self, namespace: Namespace) -> _Space:
         space = self._spaces[namespace.name] = _Space(namespace, self.epoch)

@@ -610,11 +610,11 @@ class Store:
         if self._turns is not None:
             self._turns.close()
             self._turns = None
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
         self.readers.close()
         self.engine.dispose()
+        if self.cache is not None:  # last: closing its -shm descriptor drops SQLite's locks
+            self.cache.close()
+            self.cache = None
 
 
 def _take_over_sqlite_transactions(engine: Engine, *, autocheckpoint: bool) -> None:
