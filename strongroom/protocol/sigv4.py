@@ -45,7 +45,14 @@ from strongroom.protocol.errors import (
     missing_authentication,
 )
 
-__all__ = ["HttpRequest", "SigV4Credential", "SigningKeyCache", "parse_credential", "verify"]
+__all__ = [
+    "HttpRequest",
+    "SigV4Credential",
+    "SigningKeyCache",
+    "parse_credential",
+    "received",
+    "verify",
+]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
@@ -87,6 +94,18 @@ class HttpRequest:
     # here only, never by a caller; not in __init__, equality or the repr, and
     # dataclasses.replace starts its copy without it.
     _read: _Read | None = field(default=None, init=False, repr=False, compare=False)
+
+
+def received(
+    method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
+) -> HttpRequest:
+    """``HttpRequest(method, path, query, headers, body)``, as the HTTP adapter makes one per
+    request: the same object, without the frozen __init__'s object.__setattr__ per field
+    (five calls, as many as the rest of the adapter makes); the unit tests hold the two
+    alike. ``_read`` is the class's None until parse_credential sets it, as after __init__."""
+    request = object.__new__(HttpRequest)
+    request.__dict__.update(method=method, path=path, query=query, headers=headers, body=body)
+    return request
 
 
 @dataclass(frozen=True)

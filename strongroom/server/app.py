@@ -111,38 +111,42 @@ class AwsEndpoint:
         self._other = other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # One coroutine, not a wrapper around another: each suspension of a request (for its
+        # body, for its audit record) passes through every coroutine frame of the chain.
         try:
-            await self._serve(scope, receive, send)
+            # POST / (every JSON-protocol request) is AWS's and never a browser visit: known
+            # from two lookups, before the general checks.
+            if not (scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST"):
+                if scope["type"] != "http" or not self._for_aws(scope):
+                    await self._other(scope, receive, send)
+                    return
+                if _is_browser_visit(scope):
+                    await RedirectResponse("/console/", status_code=302)(scope, receive, send)
+                    return
+            current = self._gate.deployment
+            if current is None:
+                await self._gate.sealed_response(Request(scope))(scope, receive, send)
+                return
+            pipeline = current.pipeline
+            try:
+                body = await read_body(scope, receive, pipeline.body_limits)
+            except ServiceError as refused:
+                result = pipeline.refuse_unread(http_request(scope, b""), refused)
+            else:
+                client = scope.get("client")
+                result = await pipeline.handle_async(
+                    http_request(scope, body), client[0] if client else "unknown"
+                )
+            headers = [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()
+            ]
+            headers.append((b"content-length", b"%d" % len(result.body)))
+            await send({"type": "http.response.start", "status": result.status, "headers": headers})
+            await send({"type": "http.response.body", "body": result.body})
         except ClientDisconnect:
             # The client went away mid-request, or a read timeout dropped it: the HTTP
             # protocol (server/http.py) logged that one line; no traceback here.
             return
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._for_aws(scope):
-            await self._other(scope, receive, send)
-            return
-        if _is_browser_visit(scope):
-            await RedirectResponse("/console/", status_code=302)(scope, receive, send)
-            return
-        current = self._gate.deployment
-        if current is None:
-            await self._gate.sealed_response(Request(scope))(scope, receive, send)
-            return
-        pipeline = current.pipeline
-        try:
-            body = await read_body(scope, receive, pipeline.body_limits)
-        except ServiceError as refused:
-            result = pipeline.refuse_unread(http_request(scope, b""), refused)
-        else:
-            client = scope.get("client")
-            result = await pipeline.handle_async(
-                http_request(scope, body), client[0] if client else "unknown"
-            )
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
-        headers.append((b"content-length", str(len(result.body)).encode("ascii")))
-        await send({"type": "http.response.start", "status": result.status, "headers": headers})
-        await send({"type": "http.response.body", "body": result.body})
 
     def _for_aws(self, scope: Scope) -> bool:
         """``POST /`` or ``GET /`` (JSON and Query services), or a path of a REST service

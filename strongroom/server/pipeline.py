@@ -5,6 +5,7 @@ unit of work whose writes commit only once its audit record is durable."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from anyio import to_thread
 
@@ -32,7 +33,12 @@ def _reads_by_name(headers: Mapping[str, str]) -> bool:
     records LastAccessedDate once a day): then it is served again by the write batcher.
     Query-protocol requests (IAM, STS) always take the write path."""
     target = headers.get("x-amz-target")
-    return target is not None and is_read_only(target.rpartition(".")[2])
+    return target is not None and _target_reads(target)
+
+
+@lru_cache(maxsize=256)  # the targets clients send are few; any other just falls out
+def _target_reads(target: str) -> bool:
+    return is_read_only(target.rpartition(".")[2])
 
 
 class Pipeline(Stages):

@@ -42,7 +42,7 @@ from strongroom.keys.envelope import Barrier
 from strongroom.keys.keyholder import KEY_PROVIDERS, KeyholderError, KeyholderLink, make_undumpable
 from strongroom.keys.remote_barrier import KeyholderBarrier, VerificationRefused
 from strongroom.protocol.errors import ServiceError
-from strongroom.protocol.sigv4 import HttpRequest
+from strongroom.protocol.sigv4 import HttpRequest, received
 from strongroom.protocol.wire import JsonWire, QueryWire, looks_like_query
 from strongroom.server.bodies import read_limited
 from strongroom.server.deployment import Deployment
@@ -65,12 +65,16 @@ def sealed_error() -> ServiceError:
 
 def http_request(scope: Scope, body: bytes) -> HttpRequest:
     """The framework-independent request SigV4 verification reads (raw path and query)."""
-    return HttpRequest(
-        method=scope["method"],
-        path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0],
-        query=scope.get("query_string", b"").decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-        body=body,
+    raw_path = scope.get("raw_path")
+    if raw_path is None:
+        raw_path = scope["path"].encode()
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    return received(
+        scope["method"],
+        raw_path.decode("latin-1").partition("?")[0],
+        scope.get("query_string", b"").decode("latin-1"),
+        headers,
+        body,
     )
 
 

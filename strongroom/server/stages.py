@@ -71,8 +71,10 @@ from strongroom.types import Caller
 log = logging.getLogger("strongroom.request")
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
+    """What a request is answered (one a request: a NamedTuple, cheaper to make than a
+    frozen dataclass)."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -128,6 +130,15 @@ assert _Exchange._fields == (
     "checked",
     "derived",
 ), "_authorized_call and with_output make an _Exchange field by field: keep them in step"
+assert Caller._fields == (
+    "account_id",
+    "region",
+    "principal_arn",
+    "authorize",
+    "principal",
+    "source_ip",
+), "_authorized makes a Caller field by field: keep them in step"
+assert Response._fields == ("status", "headers", "body"), "_success makes a Response whole"
 
 
 class _Refused(Exception):
@@ -151,8 +162,7 @@ class SignedIn:
     region: str
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     """An authenticated, parsed and authorized request, ready for its operation."""
 
     handler: Handler
@@ -279,11 +289,7 @@ class Stages:
     ) -> tuple[_Exchange, dict[str, str]]:
         headers = {name.lower(): value for name, value in request.headers}
         facts = RequestFacts(
-            request_id=unique_id(),
-            time=self._clock.now(),
-            source_ip=source_ip,
-            user_agent=headers.get("user-agent", ""),
-            region="",
+            unique_id(), self._clock.now(), source_ip, headers.get("user-agent", ""), ""
         )
         return _Exchange(facts, unique_id()), headers
 
@@ -364,7 +370,7 @@ class Stages:
         if STATUS_HEADER in response_headers:
             response_headers = dict(response_headers)
             status = int(response_headers.pop(STATUS_HEADER))
-        return Response(status, {**self._headers(exchange), **response_headers}, body)
+        return _whole(Response, (status, {**self._headers(exchange), **response_headers}, body))
 
     def _error_response(self, exchange: _Exchange, error: ServiceError) -> Response:
         wire = exchange.wire or JsonWire()
@@ -490,8 +496,10 @@ class Stages:
                 ),
             )
 
-        caller = Caller(
-            principal.account_id, region, principal.arn, authorize, principal, facts.source_ip
+        # Every field, in order (asserted below): made as _whole makes an _Exchange.
+        caller = _whole(
+            Caller,
+            (principal.account_id, region, principal.arn, authorize, principal, facts.source_ip),
         )
         try:
             service.authorize(caller, operation_name, params, authorize_named)

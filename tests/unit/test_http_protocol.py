@@ -114,3 +114,57 @@ def test_the_hidden_switch_serves_uvicorns_own_protocol(monkeypatch: pytest.Monk
     assert http_protocol() is HttpProtocol
     monkeypatch.setenv(HTTP_ENV, "httptools")
     assert http_protocol() == "httptools"
+
+
+def _served(protocol_class: Any, raw: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers the app's scope held, and what the client was sent, for ``raw``."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    scopes: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    real = FakeTransport()
+
+    async def steps() -> None:
+        config = Config(app=app, log_config=None, lifespan="off", date_header=False)
+        config.load()
+        protocol = protocol_class(config, ServerState(), {}, asyncio.get_running_loop())
+        protocol.connection_made(real)
+        protocol.data_received(raw)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        protocol.connection_lost(None)
+
+    run(steps)
+    return scopes[0]["headers"], b"".join(real.writes)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Host: a\r\nContent-Length: 2\r\n",
+        b"HOST: a \t\r\nX-Amz-Target:  secretsmanager.GetSecretValue\t \r\nContent-Length: 2\r\n",
+        b"Host: a\r\nX-M: 1\r\nx-m: 2 \r\nContent-Length: 2\r\nExpect: 100-Continue \r\n",
+        b"Host: a\r\nContent-Length: 2\r\nexpect: nothing\r\n",
+    ],
+)
+def test_headers_reach_the_app_as_uvicorns_own_protocol_gives_them(headers: bytes) -> None:
+    """Whatever HttpProtocol overrides of uvicorn's protocol, the app sees the headers as
+    uvicorn gives them (lowercased names, trimmed values), and Expect: 100-continue is
+    answered."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from strongroom.server.http import HttpProtocol
+
+    raw = b"POST / HTTP/1.1\r\n" + headers + b"\r\n{}"
+    ours = _served(HttpProtocol, raw)
+    assert ours == _served(HttpToolsProtocol, raw)
+    seen, sent = ours
+    assert all(name == name.lower() and not value.endswith((b" ", b"\t")) for name, value in seen)
+    assert sent.startswith(b"HTTP/1.1 100 Continue") == (b"100-Continue" in headers)

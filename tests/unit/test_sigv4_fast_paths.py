@@ -201,6 +201,17 @@ def test_authorization_items_split_as_the_regex_does(rest: str) -> None:
     assert rest.replace(",", " ").split() == expected
 
 
+def test_a_received_request_is_built_as_its_init_would() -> None:
+    plain = sign(token=TOKEN)
+    args = (plain.method, plain.path, plain.query, list(plain.headers), plain.body)
+    made, built = sigv4.received(*args), HttpRequest(*args)
+    assert vars(made) == vars(built)
+    assert made == built and repr(made) == repr(built)
+    assert sigv4.parse_credential(made) == sigv4.parse_credential(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.path = "/x"  # type: ignore[misc]
+
+
 # --- what parse_credential read is reused, and only for the same request ---------------------
 
 
