@@ -9,7 +9,9 @@ log records requests): the function builds it from the reverse the payload carri
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +23,7 @@ import pytest
 from tests.audit import audit_records
 from tests.aws import aws_error
 from tests.e2e.test_functions import LAMBDA_TRUST, create, unique
-from tests.server import ServerProcess
+from tests.server import DEV_CREDENTIALS, STRONGROOM, ServerProcess
 
 PRINTS_MARKER = """
 def lambda_handler(event, context):
@@ -85,6 +87,24 @@ class Rig:
         return dict(group)
 
 
+def cli(rig: Rig, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``strongroom functions ARGS`` against the rig's server, with the dev credentials."""
+    done = subprocess.run(
+        [str(STRONGROOM), "functions", *args, "--endpoint-url", rig.server.url],
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": DEV_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": DEV_CREDENTIALS["aws_secret_access_key"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture
 def start(new_server: Any, tmp_path: Path) -> Callable[..., Rig]:
     def started(env: dict[str, str] | None = None) -> Rig:
@@ -139,6 +159,14 @@ def test_retention_policy(start: Callable[..., Rig]) -> None:
     )
     assert rig.group(name)["retentionInDays"] == 14
     rig.logs.delete_retention_policy(logGroupName=group)
+    assert "retentionInDays" not in rig.group(name)
+    # The CLI: show, set, a value refused, --never.
+    assert cli(rig, "retention", name).stdout == f"{group}: never expire\n"
+    assert cli(rig, "retention", name, "30").stdout == f"{group}: 30 days\n"
+    refused = cli(rig, "retention", name, "31", check=False)
+    assert refused.returncode != 0 and "InvalidParameterException" in refused.stderr
+    assert rig.group(name)["retentionInDays"] == 30
+    assert cli(rig, "retention", name, "--never").stdout == f"{group}: never expire\n"
     assert "retentionInDays" not in rig.group(name)
     for call, extra in (
         (rig.logs.put_retention_policy, {"retentionInDays": 1}),
