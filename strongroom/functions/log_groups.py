@@ -185,9 +185,16 @@ class LogGroups:
                 )
             )
 
-    def logs(self, group: LogGroup, *, opened: bool = True) -> list[StoredLog]:
-        """The group's invocation logs, oldest first; opened (decrypted) unless only their
-        metadata is wanted (``DescribeLogStreams``, ``DeleteLogStream``)."""
+    def logs(
+        self,
+        group: LogGroup,
+        *,
+        opened: bool = True,
+        only: Callable[[StoredLog], bool] | None = None,
+    ) -> list[StoredLog]:
+        """The group's invocation logs, oldest first (those ``only`` keeps, judged on their
+        metadata before any is opened); opened (decrypted) unless only their metadata is
+        wanted (``DescribeLogStreams``, ``DeleteLogStream``)."""
         t = schema.lambda_invocations
         columns = [t.c.request_id, t.c.function_name, t.c.started_ms, t.c.duration_ms]
         if opened:
@@ -196,21 +203,20 @@ class LogGroups:
             rows = conn.execute(
                 select(*columns).where(*_of(t, group)).order_by(t.c.started_ms, t.c.request_id)
             ).all()
+        found = [(StoredLog(*row[:4]), row) for row in rows]
+        if only is not None:
+            found = [(stored, row) for stored, row in found if only(stored)]
         if not opened:
-            return [StoredLog(*row) for row in rows]
-        key = self._vault.log_key(group.arn, group.data_key)
+            return [stored for stored, _row in found]
+        key = self._vault.log_key(group.arn, group.data_key) if found else b""
         return [
-            StoredLog(
-                row.request_id,
-                row.function_name,
-                row.started_ms,
-                row.duration_ms,
+            stored._replace(
                 # A row an older version wrote, not sealed yet (the pass runs at open).
-                row.log
+                log=row.log
                 if row.sealed is None
-                else self._vault.open_log(key, group.arn, row.request_id, row.sealed),
+                else self._vault.open_log(key, group.arn, row.request_id, row.sealed)
             )
-            for row in rows
+            for stored, row in found
         ]
 
     # ------------------------------------------------------------------ maintenance
@@ -253,7 +259,8 @@ class LogGroups:
                 return 0
         done = 0
         with self._store.write() as conn:
-            conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            if self._store.dialect == "sqlite":  # freed space overwritten, not left behind
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
             rows = conn.execute(select(t).where(t.c.sealed.is_(None))).all()
             keys: dict[tuple[str, str, str], tuple[LogGroup, bytes]] = {}
             for row in rows:

@@ -105,15 +105,19 @@ class FunctionLogs:
         return page, self._tokens.encode(scope, {"at": start + limit}) if more else None
 
     def filter_log_events(self, caller: Caller, params: Params) -> dict[str, Any]:
-        invocations = self._groups.logs(self._group(caller, params))
         wanted = set(params.get("logStreamNames") or ())
         prefix = params.get("logStreamNamePrefix") or ""
         start, end = params.get("startTime"), params.get("endTime")
         matches = _pattern(params.get("filterPattern") or "")
+        invocations = self._groups.logs(
+            self._group(caller, params),
+            only=lambda stored: (
+                (not wanted or stored.stream in wanted) and stored.stream.startswith(prefix)
+            ),
+        )
         events = [
             event
             for invocation in invocations
-            if (not wanted or invocation.stream in wanted) and invocation.stream.startswith(prefix)
             for event in _events(invocation)
             if (start is None or event["timestamp"] >= start)
             and (end is None or event["timestamp"] <= end)
@@ -126,9 +130,9 @@ class FunctionLogs:
         return out
 
     def get_log_events(self, caller: Caller, params: Params) -> dict[str, Any]:
-        invocations = self._groups.logs(self._group(caller, params))
         stream = str(params["logStreamName"])
-        found = [invocation for invocation in invocations if invocation.stream == stream]
+        group = self._group(caller, params)
+        found = self._groups.logs(group, only=lambda stored: stored.stream == stream)
         if not found:
             raise _stream_not_found()
         events = _events(found[0])
@@ -204,11 +208,11 @@ class FunctionLogs:
     def delete_log_stream(self, caller: Caller, params: Params) -> dict[str, Any]:
         group = self._group(caller, params)
         stream = str(params.get("logStreamName") or "")
-        for invocation in self._groups.logs(group, opened=False):
-            if invocation.stream == stream:
-                self._groups.delete_stream(group, invocation.request_id)
-                return {}
-        raise _stream_not_found()
+        found = self._groups.logs(group, opened=False, only=lambda stored: stored.stream == stream)
+        if not found:
+            raise _stream_not_found()
+        self._groups.delete_stream(group, found[0].request_id)
+        return {}
 
 
 def _pattern(text: str) -> Any:
