@@ -80,7 +80,7 @@ class Principal:
 ContextValues = Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Check:
     """One authorization question: an action on a resource, with the resource's own policy
     (if any) and the request's condition keys. Services build these; the authorizer answers
@@ -95,6 +95,29 @@ class Check:
     # A role trust policy: even a grant naming the caller itself is limited by the caller's
     # permissions boundary and session policies (AWS requires them to allow sts:AssumeRole).
     bounded: bool = False
+
+    def __init__(
+        self,
+        action: str,
+        resource: str = "*",
+        resource_account: str | None = None,
+        resource_policy: str | None = None,
+        key_policy: bool = False,
+        context: ContextValues | None = None,
+        bounded: bool = False,
+    ) -> None:
+        # The dataclass's own __init__, in one step: a frozen dataclass's sets each field
+        # through object.__setattr__, and every request makes two checks (the secret, its
+        # KMS key). Still frozen: assigning a field raises. ``context`` None: a new {}.
+        self.__dict__.update(
+            action=action,
+            resource=resource,
+            resource_account=resource_account,
+            resource_policy=resource_policy,
+            key_policy=key_policy,
+            context={} if context is None else context,
+            bounded=bounded,
+        )
 
 
 # An operation asks its caller's ``authorize`` about actions it discovers while running

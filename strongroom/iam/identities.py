@@ -38,9 +38,10 @@ class RoleInfo:
 class IdentityReads(IdentityBase):
     def reads_uncommitted(self) -> bool:
         """Whether IAM reads here may see IAM writes that could still roll back."""
-        return any(
-            table == EVERYTHING or table.startswith("iam_")
-            for table in self._store.uncommitted_writes()
+        written = self._store.uncommitted_writes()
+        # Every authorization asks, and a read has written nothing: no generator for it.
+        return bool(written) and any(
+            table == EVERYTHING or table.startswith("iam_") for table in written
         )
 
     def generation(self) -> int:

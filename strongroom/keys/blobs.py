@@ -23,8 +23,12 @@ from strongroom.store.engine import cached
 from strongroom.types import Caller
 
 # Read to open every secret value: cached per process (store/cache.py).
-# A key record carries its aliases (kms:ResourceAliases), so alias changes drop it too.
-_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases"), copy=True)
+# A key record carries its aliases (kms:ResourceAliases), so alias changes drop it too;
+# and whether it has grants (KeyRecord.grants), so grant changes drop it too: every
+# CreateGrant, RetireGrant, RevokeGrant and key deletion writes kms_grants, which drops
+# this namespace in every worker at its next refresh, and inside the writing transaction
+# its reads go to the database (store/engine.py, cached).
+_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases", "kms_grants"), copy=True)
 _LEGACY_BLOB = 1  # encrypted under the material itself
 _BLOB_VERSION = 2  # encrypted under a key derived from the material over a random salt
 _SALT = 32
@@ -196,7 +200,12 @@ class Ciphertexts(KeyMaterial):
 
     @staticmethod
     def _key_by_id(conn: Connection, key_id: str) -> KeyRecord | None:
-        return repo.key_by_id(conn, key_id)
+        key = repo.key_by_id(conn, key_id)
+        if key is not None:
+            # Read in the key's own snapshot: a key without grants skips the grant lookup
+            # of every check on it (Grants.grant_policy).
+            key.grants = repo.key_has_grants(conn, key_id)
+        return key
 
     def blob_key(self, caller: Caller, blob: bytes | None) -> KeyRecord | None:
         """The key of a ciphertext, for authorization: None when there is none in the
@@ -208,6 +217,8 @@ class Ciphertexts(KeyMaterial):
         return key if key is not None and key.region == caller.region else None
 
     def sealed_key(self, conn: Connection, sealed: bytes) -> KeyRecord | None:
-        """The key under which a secret value (``seal_with``'s output) was sealed."""
-        parts = split_sealed(sealed)
-        return self._blob_key(conn, parts[0]) if parts is not None else None
+        """The key under which a secret value (``seal_with``'s output) was sealed: the one
+        its wrapped data key names (split_sealed's first part, without copying the rest)."""
+        if len(sealed) < 2:
+            return None
+        return self._blob_key(conn, sealed[2 : 2 + _WRAPPED_LENGTH.unpack_from(sealed)[0]])

@@ -67,15 +67,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# The attributes every key Strongroom makes has, as condition keys (key_resource_keys):
+# copied into each check's context in one step.
+_FIXED_KEY_KEYS: ContextValues = {
+    "kms:KeySpec": (SYMMETRIC,),
+    "kms:KeyUsage": (KEY_USAGE,),
+    "kms:KeyOrigin": (ORIGIN,),
+    "kms:MultiRegion": ("false",),
+}
+
+
 def key_resource_keys(key: KeyRecord) -> ContextValues:
     """The condition keys of a key resource: its tags, aliases and fixed attributes."""
-    keys: ContextValues = {f"aws:ResourceTag/{k}": (v,) for k, v in key.tags or []}
+    tags = key.tags
+    keys: ContextValues = {f"aws:ResourceTag/{k}": (v,) for k, v in tags} if tags else {}
     if key.aliases:
         keys["kms:ResourceAliases"] = key.aliases
-    keys["kms:KeySpec"] = (SYMMETRIC,)
-    keys["kms:KeyUsage"] = (KEY_USAGE,)
-    keys["kms:KeyOrigin"] = (ORIGIN,)
-    keys["kms:MultiRegion"] = ("false",)
+    keys.update(_FIXED_KEY_KEYS)
     return keys
 
 
@@ -207,6 +215,31 @@ def key_check(
         policy or key.policy,
         key_policy=True,
         context={**key_resource_keys(key), **context},
+    )
+
+
+def key_use_check(
+    action: str,
+    key: KeyRecord,
+    via_service: str,
+    caller_account: str,
+    encryption_context: Mapping[str, str],
+    policy: str | None = None,
+) -> Check:
+    """:func:`key_check` of a key used on a caller's behalf by a service (Secrets Manager
+    decrypting a secret's value): kms:ViaService, kms:CallerAccount and the encryption
+    context's keys, after the key's own. Built as one dictionary (a check per read), with
+    the same items in the same order as ``key_check(action, key, {"kms:ViaService": ...,
+    "kms:CallerAccount": ..., **encryption_context_keys(encryption_context)}, policy)``."""
+    context = key_resource_keys(key)
+    context["kms:ViaService"] = (via_service,)
+    context["kms:CallerAccount"] = (caller_account,)
+    if encryption_context:
+        for name, value in encryption_context.items():
+            context[f"kms:EncryptionContext:{name}"] = (value,)
+        context["kms:EncryptionContextKeys"] = tuple(encryption_context)
+    return Check(
+        action, key.arn, key.account_id, policy or key.policy, key_policy=True, context=context
     )
 
 

@@ -4,7 +4,7 @@ statements the key service runs, in one place as secrets/ and iam/ have theirs."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
@@ -31,6 +31,10 @@ class KeyRecord:
     on_demand_rotation_ms: int | None
     # The alias names pointing at the key (not a column): its kms:ResourceAliases.
     aliases: tuple[str, ...] = ()
+    # Whether the key has grants (not a column), when the loader read it with the key in
+    # the same snapshot (keys/blobs.py): False lets a check skip the grant lookup. None:
+    # not known, the grants are looked up.
+    grants: bool | None = field(default=None, compare=False)
 
 
 def _key(row: Row[Any], aliases: tuple[str, ...] = ()) -> KeyRecord:
@@ -323,6 +327,12 @@ def grants_of_key(conn: Connection, key_id: str) -> tuple[GrantRecord, ...]:
         .order_by(grants.c.created_ms, grants.c.grant_id)
     )
     return tuple(_grant(row) for row in rows)
+
+
+def key_has_grants(conn: Connection, key_id: str) -> bool:
+    grants = schema.kms_grants
+    found = conn.execute(select(grants.c.grant_id).where(grants.c.key_id == key_id).limit(1))
+    return found.first() is not None
 
 
 def grants_retirable_by(conn: Connection, region: str, principal: str) -> tuple[GrantRecord, ...]:

@@ -11,7 +11,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection
 
-from strongroom.keys.blobs import _NONCE, canonical_context, join_sealed
+from strongroom.keys.blobs import _NONCE, _WRAPPED_LENGTH, canonical_context, join_sealed
 from strongroom.keys.kms_common import SECRETS_MANAGER_ALIAS, invalid_ciphertext
 from strongroom.keys.kms_keys import Keys
 from strongroom.keys.repository import KeyRecord
@@ -48,7 +48,7 @@ class SecretEnvelopes(Keys):
         """Open a value sealed by :meth:`seal_with`. The key's state is checked every time;
         the unwrapped data key is remembered (see :class:`DataKeys`)."""
         try:
-            (length,) = struct.unpack_from(">H", sealed)
+            (length,) = _WRAPPED_LENGTH.unpack_from(sealed)
         except struct.error:
             raise invalid_ciphertext() from None
         wrapped = sealed[2 : 2 + length]

@@ -17,10 +17,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC
 from operator import attrgetter
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from strongroom.clock import Clock
 from strongroom.policy.document import PolicyDocument
@@ -55,21 +55,43 @@ MENTIONED_LIMIT = 4096
 """How many policy sets a :class:`PolicyAuthorizer` remembers the mentioned keys of."""
 
 
-@dataclass(frozen=True)
 class CallFacts:
     """What the authorizer knows of the request itself, for global condition keys. One per
     request: it also remembers IAM's generation, so the several checks of one request
     (the secret, then its KMS key) cost one read of it, and the request's global keys and
-    time (read once, and only if a policy asks for it)."""
+    time (read once, and only if a policy asks for it).
 
-    source_ip: str
-    region: str
-    secure_transport: bool = False
-    memo: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-    keys: dict[str, dict[str, tuple[str, ...]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    clock: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    A plain class with slots, not a dataclass: one is made per request, and a frozen
+    dataclass sets each field through ``object.__setattr__``. Two are equal when their
+    :attr:`COMPARED` fields are (the request's facts, not its memos)."""
+
+    __slots__ = ("clock", "generation", "keys", "region", "secure_transport", "source_ip")
+    COMPARED: ClassVar[tuple[str, ...]] = ("source_ip", "region", "secure_transport")
+    """The facts of the request: part of every decision's memo key."""
+    MEMOS: ClassVar[tuple[str, ...]] = ("generation", "keys", "clock")
+    """What is read once per request and kept for its other checks."""
+
+    def __init__(self, source_ip: str, region: str, secure_transport: bool = False) -> None:
+        self.source_ip = source_ip
+        self.region = region
+        self.secure_transport = secure_transport
+        self.generation: int | None = None  # IAM's, read by the request's first check
+        self.keys: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.clock: dict[str, tuple[str, ...]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallFacts):
+            return NotImplemented
+        return _facts_fields(self) == _facts_fields(other)
+
+    def __hash__(self) -> int:
+        return hash(_facts_fields(self))
+
+    def __repr__(self) -> str:
+        return (
+            f"CallFacts(source_ip={self.source_ip!r}, region={self.region!r}, "
+            f"secure_transport={self.secure_transport!r})"
+        )
 
 
 class Authorizer(Protocol):
@@ -93,7 +115,7 @@ class _Identity:
 # its context (a dict: made a tuple of its items), and every field of CallFacts that its
 # equality compares (not its per-request memos).
 _check_fields = attrgetter(*(f.name for f in fields(Check) if f.name != "context"))
-_facts_fields = attrgetter(*(f.name for f in fields(CallFacts) if f.compare))
+_facts_fields = attrgetter(*CallFacts.COMPARED)
 
 _Stamp = tuple[tuple[str, ...], ...]
 """The values of the clock keys a decision was made with."""
@@ -145,7 +167,10 @@ class PolicyAuthorizer:
             policies = _policy_set(principal, check, identity)
             self._deny(self._decide(principal, check, facts, identity, policies)[1])
             return
-        generation = self._generation_of(facts)
+        # IAM's generation, read once per request (its checks share it).
+        generation = facts.generation
+        if generation is None:
+            generation = facts.generation = self._identities.generation()
         key: tuple[object, ...] | None = (
             generation,
             principal,
@@ -153,16 +178,23 @@ class PolicyAuthorizer:
             self._relevant_context(principal, check, generation),
             _facts_fields(facts),
         )
-        memo: _Memo | None = None
-        try:
+        if generation != self._generation:
             with self._lock:
                 if generation != self._generation:
                     self._renew(generation)
-                memo = self._decisions.get(key)
+        memo: _Memo | None = None
+        try:
+            # No lock for the lookup: one dict lookup is atomic, and the key holds the
+            # generation, so it never finds what was decided under another one (an entry
+            # is remembered only while its generation is current, see _remember).
+            memo = self._decisions.get(key)
         except TypeError:  # a condition key's value is not hashable: decided afresh
             key = None
-        if memo is not None and self._holds(memo, facts):
-            self._deny(memo[1])
+        # A remembered decision answers now if it reads no clock, or the clock keys have the
+        # values it was made with.
+        if memo is not None and (memo[0] is None or memo[0] == self._stamp(facts)):
+            if memo[1] is not None:
+                raise ServiceError("AccessDeniedException", memo[1])
             return
         identity = self._identity(principal, generation)
         policies = _policy_set(principal, check, identity)
@@ -193,7 +225,12 @@ class PolicyAuthorizer:
                     if len(self._mentioned) >= MENTIONED_LIMIT:
                         self._mentioned.clear()  # many policy sets: each is quick to redo
                     self._mentioned[scope] = mentioned
-        return tuple([(name, context[name]) for name in mentioned]) if mentioned else ()
+        # The mentioned items, paired without a Python-level loop (a check per request).
+        return (
+            tuple(zip(mentioned, map(context.__getitem__, mentioned), strict=True))
+            if mentioned
+            else ()
+        )
 
     def _remember(self, generation: int, key: tuple[object, ...], decided: _Memo) -> None:
         if self._decision_limit <= 0:
@@ -205,11 +242,6 @@ class PolicyAuthorizer:
                 if key not in decisions and len(decisions) >= self._decision_limit:
                     decisions.popitem(last=False)
                 decisions[key] = decided
-
-    def _holds(self, memo: _Memo, facts: CallFacts) -> bool:
-        """Whether a remembered decision answers now: it reads no clock, or the clock
-        keys have the values it was made with."""
-        return memo[0] is None or memo[0] == self._stamp(facts)
 
     @staticmethod
     def _deny(message: str | None) -> None:
@@ -260,13 +292,6 @@ class PolicyAuthorizer:
         if decision.allowed:
             return stamp, None
         return stamp, access_denied_message(request, decision)
-
-    def _generation_of(self, facts: CallFacts) -> int:
-        """IAM's generation, read once per request."""
-        generation = facts.memo.get("iam-generation")
-        if generation is None:
-            generation = facts.memo["iam-generation"] = self._identities.generation()
-        return generation
 
     def _renew(self, generation: int) -> None:
         """IAM has changed (under ``self._lock``): forget what was read or decided."""

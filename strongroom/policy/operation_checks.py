@@ -71,6 +71,9 @@ class Authorization:
     request_keys: RequestKeys = no_request_keys
     replace: Mapping[str, CheckBuilder] = field(default_factory=dict)
     dependent: Mapping[str, Dependent] = field(default_factory=dict)
+    # The request-key function of one operation, asked once per operation when the builder
+    # is made (what depends only on the operation settled then); None: ``request_keys``.
+    request_keys_for: Callable[[str], RequestKeys] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,20 +135,36 @@ def plan_operations(
 
 
 def reference_checks(authorization: Authorization, operations: Sequence[str]) -> CheckBuilder:
-    """The check builder of a service serving ``operations``."""
+    """The check builder of a service serving ``operations``: one builder per operation,
+    specialised when made (:func:`_operation_checks`), then one dictionary lookup per
+    request."""
     plans = plan_operations(authorization, operations)
-    replace = authorization.replace
-    dependent = authorization.dependent
-    request_keys = authorization.request_keys
+    keys_for = authorization.request_keys_for
+    builders: dict[str, CheckBuilder] = dict(authorization.replace)
+    for operation, plan in plans.items():
+        builders[operation] = _operation_checks(
+            plan,
+            keys_for(operation) if keys_for is not None else authorization.request_keys,
+            authorization.dependent.get(operation),
+        )
 
     def checks(caller: Any, operation: str, params: Params) -> list[Check]:
-        plan = plans.get(operation)
-        if plan is None:
-            return replace[operation](caller, operation, params)
+        return builders[operation](caller, operation, params)
+
+    return checks
+
+
+def _operation_checks(
+    plan: OperationPlan, request_keys: RequestKeys, more: Dependent | None
+) -> CheckBuilder:
+    """The checks of one operation (:func:`plan_checks` with its request keys, then its
+    dependent actions), with its plan, request-key function and dependent actions found
+    once here rather than looked up on every request."""
+
+    def checks(caller: Any, operation: str, params: Params) -> list[Check]:
         found = plan_checks(
             plan, caller, operation, params, request_keys(caller, operation, params)
         )
-        more = dependent.get(operation)
         if more is not None:
             found.extend(more(caller, params, found))
         return found
@@ -162,21 +181,24 @@ def plan_checks(
     found: list[Check] = []
     for _type, resolve in plan.resolvers:
         for resource in resolve(caller, operation, params):
-            if not resource.keys:
+            keys = resource.keys
+            if not keys:
                 context = request
             elif not request:  # most reads: the resource's keys alone, not copied again
-                context = plan.resource_keys(resource.keys)
+                context = plan.resource_keys(keys)
             else:
-                context = {**plan.resource_keys(resource.keys), **request}
+                context = {**plan.resource_keys(keys), **request}
+            # Positional, in Check's field order (a keyword call costs more, once a read):
+            # action, resource, resource_account, resource_policy, key_policy, context, bounded.
             found.append(
                 Check(
                     action,
                     resource.arn,
                     resource.account,
                     resource.policy,
-                    key_policy=resource.key_policy,
-                    context=context,
-                    bounded=resource.bounded,
+                    resource.key_policy,
+                    context,
+                    resource.bounded,
                 )
             )
     return found or [Check(action, context=request)]

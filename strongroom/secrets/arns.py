@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import string
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from strongroom.protocol.errors import validation_error
 
@@ -36,9 +36,10 @@ def with_region(arn: str, region: str) -> str:
     return ":".join(parts)
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """What a ``SecretId`` names: a full ARN, a partial ARN (no suffix), or a name."""
+class SecretRef(NamedTuple):
+    """What a ``SecretId`` names: a full ARN, a partial ARN (no suffix), or a name. A
+    NamedTuple, not a frozen dataclass: every request that names a secret parses one, and
+    a frozen dataclass sets each field through ``object.__setattr__``."""
 
     account_id: str | None
     region: str | None

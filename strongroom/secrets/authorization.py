@@ -16,7 +16,7 @@ from strongroom.policy.operation_checks import (
     Resource,
     reference_checks,
 )
-from strongroom.secrets.checks import kms_key_arn_keys, request_keys, secret_keys
+from strongroom.secrets.checks import kms_key_arn_keys, request_keys_for, secret_keys
 from strongroom.secrets.service import SecretsManager
 from strongroom.types import Caller
 
@@ -59,17 +59,25 @@ def secret_resolver(service: SecretsManager) -> Any:
 
 
 def request_keys_of(service: SecretsManager) -> Any:
-    """The condition keys Secrets Manager's request members define; KmsKeyId also as the
-    ARN of the key it names (``secretsmanager:KmsKeyArn``)."""
+    """The condition keys Secrets Manager's request members define, per operation
+    (:func:`~strongroom.secrets.checks.request_keys_for`); KmsKeyId also as the ARN of the
+    key it names (``secretsmanager:KmsKeyArn``)."""
 
-    def keys(caller: Caller, operation: str, params: Mapping[str, Any]) -> ContextValues:
-        found = request_keys(operation, params)
-        if operation in ("CreateSecret", "UpdateSecret") and params.get("KmsKeyId"):
-            key = service.kms_key(caller, str(params["KmsKeyId"]))
-            found.update(kms_key_arn_keys(key.arn if key is not None else None))
-        return found
+    def keys_for(operation: str) -> Any:
+        members = request_keys_for(operation)
+        if operation not in ("CreateSecret", "UpdateSecret"):
+            return members
 
-    return keys
+        def keys(caller: Caller, operation: str, params: Mapping[str, Any]) -> ContextValues:
+            found = members(caller, operation, params)
+            if params.get("KmsKeyId"):
+                key = service.kms_key(caller, str(params["KmsKeyId"]))
+                found.update(kms_key_arn_keys(key.arn if key is not None else None))
+            return found
+
+        return keys
+
+    return keys_for
 
 
 def _also_put_resource_policy(
@@ -105,12 +113,12 @@ def secretsmanager_authorization(service: SecretsManager) -> Authorization:
     base = Authorization(
         "secretsmanager",
         {"Secret": secret_resolver(service)},
-        request_keys_of(service),
         dependent={
             "ValidateResourcePolicy": _also_put_resource_policy,
             "BatchGetSecretValue": _filters_list_secrets,
             "RotateSecret": _also_invoke_function,
         },
+        request_keys_for=request_keys_of(service),
     )
     get_policy = reference_checks(base, ("GetResourcePolicy",))
 

@@ -3,7 +3,8 @@ it contributes (tags, primary region, rotation function)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 from strongroom.policy.checks import Check
@@ -81,29 +82,52 @@ def kms_key_arn_keys(key_arn: str | None) -> dict[str, tuple[str, ...]]:
     return {"secretsmanager:KmsKeyArn": (key_arn,)} if key_arn else {}
 
 
-def request_keys(operation: str, params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    keys: dict[str, tuple[str, ...]] = {
-        key: (_text(params[member]),)
-        for member, key in _REQUEST_KEYS.get(operation, {}).items()
-        if params.get(member) is not None
-    }
-    regions = params.get("AddReplicaRegions")
-    if regions:
-        keys["secretsmanager:AddReplicaRegions"] = tuple(
-            # Region is optional in the model: the service refuses a replica without one.
-            r["Region"]
-            for r in regions
-            if "Region" in r
-        )
-    tags = params.get("Tags") if operation in ("CreateSecret", "TagResource") else None
-    if tags:
-        for tag in tags:
-            keys[f"aws:RequestTag/{tag.get('Key', '')}"] = (tag.get("Value", ""),)
-        keys["aws:TagKeys"] = tuple(tag.get("Key", "") for tag in tags)
-    if operation == "RotateSecret":
-        keys["secretsmanager:ModifyRotationRules"] = (
-            _text(params.get("RotationRules") is not None),
-        )
-    if operation == "UntagResource" and params.get("TagKeys"):
-        keys["aws:TagKeys"] = tuple(params["TagKeys"])
+# (caller, operation, params) -> the condition keys: a RequestKeys of operation_checks.py
+# whose answer is a dict of its own (Create/UpdateSecret's add secretsmanager:KmsKeyArn).
+RequestKeysOf = Callable[[Any, str, Mapping[str, Any]], dict[str, tuple[str, ...]]]
+
+
+@cache
+def request_keys_for(operation: str) -> RequestKeysOf:
+    """The condition keys ``operation``'s request members define, as a function of the
+    request (caller, operation, params): what depends only on the operation (which members
+    it maps, whether it carries tags) is settled here, once per operation."""
+    members = tuple(_REQUEST_KEYS.get(operation, {}).items())
+    tagged = operation in ("CreateSecret", "TagResource")
+    rotation = operation == "RotateSecret"
+    untag = operation == "UntagResource"
+
+    def keys(
+        _caller: Any, _operation: str, params: Mapping[str, Any]
+    ) -> dict[str, tuple[str, ...]]:
+        found: dict[str, tuple[str, ...]] = {}
+        for member, key in members:
+            value = params.get(member)
+            if value is not None:
+                found[key] = (_text(value),)
+        regions = params.get("AddReplicaRegions")
+        if regions:
+            found["secretsmanager:AddReplicaRegions"] = tuple(
+                # Region is optional in the model: the service refuses a replica without one.
+                r["Region"]
+                for r in regions
+                if "Region" in r
+            )
+        tags = params.get("Tags") if tagged else None
+        if tags:
+            for tag in tags:
+                found[f"aws:RequestTag/{tag.get('Key', '')}"] = (tag.get("Value", ""),)
+            found["aws:TagKeys"] = tuple(tag.get("Key", "") for tag in tags)
+        if rotation:
+            found["secretsmanager:ModifyRotationRules"] = (
+                _text(params.get("RotationRules") is not None),
+            )
+        if untag and params.get("TagKeys"):
+            found["aws:TagKeys"] = tuple(params["TagKeys"])
+        return found
+
     return keys
+
+
+def request_keys(operation: str, params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    return request_keys_for(operation)(None, operation, params)

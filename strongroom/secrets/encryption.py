@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from sqlalchemy import Connection
 
 from strongroom.audit.derived import OnBehalf, on_behalf
-from strongroom.keys.conditions import encryption_context_keys, key_check
+from strongroom.keys.conditions import key_use_check
 from strongroom.keys.kms import KeyRecord
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets.base import SecretsBase
@@ -78,11 +78,6 @@ class SecretEncryption(SecretsBase):
                 "You can't access a secret from a different AWS account if you encrypt the "
                 "secret with the default KMS service key."
             )
-        context = {
-            "kms:ViaService": (f"secretsmanager.{record.region}.amazonaws.com",),
-            "kms:CallerAccount": (caller.account_id,),
-            **encryption_context_keys(encryption_context),
-        }
         policy = self._keys.grant_policy(
             caller,
             key,
@@ -90,8 +85,16 @@ class SecretEncryption(SecretsBase):
             {"EncryptionContext": encryption_context},
             conn,
         )
+        check = key_use_check(
+            action,
+            key,
+            f"secretsmanager.{record.region}.amazonaws.com",
+            caller.account_id,
+            encryption_context,
+            policy,
+        )
         try:
-            caller.authorize(key_check(action, key, context, policy))
+            caller.authorize(check)
         except ServiceError as denied:
             if denied.code != "AccessDeniedException":
                 raise

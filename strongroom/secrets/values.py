@@ -48,8 +48,9 @@ class SecretValues(Versions, Listing):
     ) -> tuple[Output, VersionRecord]:
         if record.scheduled_for_deletion:
             raise _marked_for_deletion()
-        current = repo.stages(conn, record.id)
+        # The labels are only looked at here: the cached mapping, no copy.
         if version_id is not None:
+            current = repo.stages_view(conn, record.id)
             version = repo.version(conn, record.id, version_id)
             if version is None or version.ciphertext is None:
                 raise ServiceError(
@@ -63,8 +64,11 @@ class SecretValues(Versions, Listing):
                 )
         else:
             stage = stage or labels.CURRENT
-            holder = current.get(stage)
-            version = repo.version(conn, record.id, holder) if holder else None
+            # The labels and the AWSCURRENT version come in one lookup (the usual request).
+            current, version = repo.staged(conn, record.id)
+            if stage != labels.CURRENT:
+                holder = current.get(stage)
+                version = repo.version(conn, record.id, holder) if holder else None
             if version is None or version.ciphertext is None:
                 raise ServiceError(
                     "ResourceNotFoundException",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -222,16 +222,9 @@ class WriteBatch:
             self._turn.release()
             raise
 
-    @contextmanager
-    def unit(self) -> Iterator[UnitOfWork]:
-        unit = _BatchUnit(self._store, self.connection)
-        token, batch_token = _unit.set(unit), _batch.set(self)
-        try:
-            yield unit
-        finally:
-            _batch.reset(batch_token)
-            _unit.reset(token)
-            unit.rollback()  # neither kept nor undone by the caller: undone
+    def unit(self) -> AbstractContextManager[UnitOfWork]:
+        """One request of the batch: neither kept nor undone by the caller, it is undone."""
+        return _UnitScope(_BatchUnit(self._store, self.connection), self)
 
     def untouched(self, namespace: Namespace) -> bool:
         """Whether nothing the namespace is read from was written in this transaction."""
@@ -302,6 +295,8 @@ class SnapshotReader:
     the row cache never takes a connection. Quacks like the
     :class:`~sqlalchemy.Connection` it opens."""
 
+    __slots__ = ("_conn", "_loop", "_readers", "cache", "epoch", "seen")
+
     def __init__(self, readers: LoopReaders, cache: RowCache | None, epoch: int) -> None:
         self._readers = readers
         self.cache = cache
@@ -325,6 +320,14 @@ class SnapshotReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.opened(), name)
+
+    # A read() nested in this snapshot (Store.read) enters the reader itself: it hands the
+    # reader out and ends nothing; the snapshot's own scope (_Snapshot) ends it.
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
     def close(self, *, commit: bool) -> None:
         conn, self._conn = self._conn, None
@@ -351,14 +354,18 @@ def cached(conn: Connection, namespace: Namespace, key: Any, load: Callable[[], 
 
     Any other writer's reads always go to the database."""
     if isinstance(conn, SnapshotReader):
-        # Within one snapshot the same object is handed out again: it is already this
-        # request's own copy (the cache copies for namespaces that need it).
+        # Within one snapshot the same object is handed out again (per_snapshot, inlined:
+        # a request makes about seven of these lookups): it is already this request's own
+        # copy (the cache copies for namespaces that need it).
+        seen, seen_key = conn.seen, (namespace.name, key)
+        found = seen.get(seen_key, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         cache = conn.cache
-        if cache is None:
-            return per_snapshot(conn, (namespace.name, key), load)
-        return per_snapshot(
-            conn, (namespace.name, key), lambda: cache.get(namespace, key, load, conn.epoch)
+        value = seen[seen_key] = (
+            load() if cache is None else cache.get(namespace, key, load, conn.epoch)
         )
+        return value
     batch = _batch.get()
     if (
         batch is not None
@@ -389,11 +396,14 @@ def per_snapshot(conn: Connection, key: tuple[str, Any], load: Callable[[], T]) 
     if not isinstance(conn, SnapshotReader):
         return load()
     seen = conn.seen
-    if key in seen:
-        found: T = seen[key]
+    found = seen.get(key, _UNSEEN)
+    if found is not _UNSEEN:
         return found
     value = seen[key] = load()
     return value
+
+
+_UNSEEN = object()  # not looked up in this snapshot yet (None is an answer: no such row)
 
 
 _unit: ContextVar[UnitOfWork | None] = ContextVar("strongroom_unit_of_work", default=None)
@@ -416,15 +426,40 @@ class _Snapshot:
     def __enter__(self) -> Connection:
         cache = self._store.cache
         epoch = cache.refresh() if cache is not None else 0
-        self._reader = SnapshotReader(self._store.readers, cache, epoch)
-        self._token = _reader.set(self._reader)
-        return cast(Connection, self._reader)
+        reader: Any = SnapshotReader(self._store.readers, cache, epoch)  # a Connection's stand-in
+        self._reader = reader
+        self._token = _reader.set(reader)
+        return reader  # type: ignore[no-any-return]
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             self._reader.close(commit=kind is None)
         finally:
             _reader.reset(self._token)
+
+
+class _UnitScope:
+    """``Store.unit_of_work()`` and ``WriteBatch.unit()``: a class, not a generator, for
+    one is entered per request. What the caller neither committed nor rolled back is
+    rolled back."""
+
+    __slots__ = ("_batch", "_batch_token", "_token", "_unit")
+
+    def __init__(self, unit: UnitOfWork, batch: WriteBatch | None) -> None:
+        self._unit = unit
+        self._batch = batch
+
+    def __enter__(self) -> UnitOfWork:
+        self._token = _unit.set(self._unit)
+        if self._batch is not None:
+            self._batch_token = _batch.set(self._batch)
+        return self._unit
+
+    def __exit__(self, *_: object) -> None:
+        if self._batch is not None:
+            _batch.reset(self._batch_token)
+        _unit.reset(self._token)
+        self._unit.rollback()
 
 
 class _ReadsOnly:
@@ -493,17 +528,10 @@ class Store:
             self._checkpointer.start()
         return engine
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """Writes inside this block join one transaction that the caller commits or rolls
         back; it is rolled back if the caller does neither."""
-        unit = UnitOfWork(self)
-        token = _unit.set(unit)
-        try:
-            yield unit
-        finally:
-            _unit.reset(token)
-            unit.rollback()
+        return _UnitScope(UnitOfWork(self), None)
 
     def batch_turn(self) -> BatchTurn:
         """This process's turn to hold the write lock for a batch (blocks until it is)."""
@@ -524,8 +552,9 @@ class Store:
             return nullcontext(unit.connection)
         outer = _reader.get()
         if outer is not None:
-            # A request reads through a dozen nested read() blocks: no generator for them.
-            return nullcontext(cast(Connection, outer))
+            # A request reads through a dozen nested read() blocks: they enter the open
+            # snapshot's reader itself, which ends nothing (no object per nested block).
+            return outer
         return _Snapshot(self)
 
     def uncommitted_writes(self) -> frozenset[str]:

@@ -10,8 +10,10 @@ import pytest
 from strongroom.keys.conditions import (
     alias_check,
     create_key_request_keys,
+    encryption_context_keys,
     key_check,
     key_resource_keys,
+    key_use_check,
     operation_request_keys,
     re_encrypt_keys,
     request_alias_keys,
@@ -71,6 +73,39 @@ def test_a_key_check_is_decided_by_the_key_policy_with_the_resource_keys() -> No
     assert check.key_policy is True
     assert check.context["kms:ResourceAliases"] == ("alias/x",)
     assert check.context["kms:CallerAccount"] == ("111122223333",)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [record(), record(tags=[["team", "blue"], ["env", "prod"]], aliases=("alias/aws/x",))],
+)
+@pytest.mark.parametrize(
+    "context", [{}, {"SecretARN": "arn:s", "SecretVersionId": "v1"}, {"b": "2", "a": "1"}]
+)
+@pytest.mark.parametrize("policy", [None, '{"Statement": [{"Sid": "grant"}]}'])
+def test_a_key_used_on_a_callers_behalf_is_the_key_check_of_its_keys(
+    key: KeyRecord, context: dict[str, str], policy: str | None
+) -> None:
+    """key_use_check builds in one step what key_check of the composed keys does: the same
+    check, with the same condition keys in the same order (the decision memo keys on it)."""
+    composed = {
+        "kms:ViaService": ("secretsmanager.us-east-1.amazonaws.com",),
+        "kms:CallerAccount": ("444455556666",),
+        **encryption_context_keys(context),
+    }
+    expected = key_check("kms:Decrypt", key, composed, policy)
+    built = key_use_check(
+        "kms:Decrypt",
+        key,
+        "secretsmanager.us-east-1.amazonaws.com",
+        "444455556666",
+        context,
+        policy,
+    )
+    assert built == expected
+    assert list(built.context.items()) == list(expected.context.items())
+    assert built.resource_policy == (policy or key.policy)
+    assert ("kms:EncryptionContextKeys" in built.context) is bool(context)
 
 
 def test_an_alias_check_is_on_the_alias_arn_with_no_policy() -> None:

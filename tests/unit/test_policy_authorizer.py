@@ -382,8 +382,11 @@ def test_secure_transport(
 
 
 def test_every_compared_field_of_the_call_facts_is_part_of_the_key() -> None:
-    compared = {f.name for f in fields(CallFacts) if f.compare}
-    assert compared == {"source_ip", "region", "secure_transport"}
+    # Every slot is a fact of the request (in the key) or a per-request memo (not).
+    assert set(CallFacts.__slots__) == {*CallFacts.COMPARED, *CallFacts.MEMOS}
+    assert set(CallFacts.COMPARED) == {"source_ip", "region", "secure_transport"}
+    assert facts(secure_transport=True) != facts(secure_transport=False)
+    assert facts() == facts() and hash(facts()) == hash(facts())
     assert authorizer_module._facts_fields(facts(secure_transport=True)) == (
         "192.0.2.10",
         "us-east-1",

@@ -3,6 +3,7 @@ generic check builder over it (strongroom/policy/operation_checks.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
@@ -15,6 +16,7 @@ from strongroom.policy.operation_checks import (
     Authorization,
     Params,
     Resource,
+    plan_checks,
     plan_operations,
     reference_checks,
 )
@@ -138,6 +140,36 @@ def test_checks_are_on_the_reference_resource_with_request_and_listed_resource_k
     ]
 
 
+def test_request_keys_for_is_asked_once_per_operation_and_used_for_it_alone() -> None:
+    asked: list[str] = []
+
+    def keys_for(operation: str) -> Any:
+        asked.append(operation)
+
+        def keys(_caller: Any, _operation: str, _params: Params) -> dict[str, tuple[str, ...]]:
+            return {"test:Operation": (operation,)}
+
+        return keys
+
+    authorization = Authorization(
+        "iam",
+        {"group": _groups, "user": _users},
+        request_keys=lambda *_: {"test:Generic": ("x",)},  # not used when keys_for is given
+        request_keys_for=keys_for,
+    )
+    checks = reference_checks(authorization, ["GetGroup", "GetUser", "ListUsers"])
+    assert sorted(asked) == ["GetGroup", "GetUser", "ListUsers"]
+    for operation, resource in (
+        ("GetGroup", "arn:aws:iam::000000000000:group/g"),
+        ("GetUser", "arn:aws:iam::000000000000:user/u"),
+        ("ListUsers", "*"),
+    ):
+        (check,) = checks(_Caller(), operation, {"GroupName": "g", "UserName": "u"})
+        assert (check.action, check.resource) == (f"iam:{operation}", resource)
+        assert check.context == {"test:Operation": (operation,)}
+    assert len(asked) == 3  # not asked again per request
+
+
 def test_an_action_without_resource_types_is_on_star() -> None:
     checks = reference_checks(Authorization("iam"), ["ListUsers"])
     assert checks(_Caller(), "ListUsers", {}) == [Check("iam:ListUsers")]
@@ -171,3 +203,41 @@ def test_an_unknown_operation_or_a_missing_resolver_fails_at_startup() -> None:
         plan_operations(Authorization("iam"), ["NoSuchOperation"])
     with pytest.raises(ValueError, match="no resolver for resource type role"):
         plan_operations(Authorization("iam", {"user": _users}), ["GetRole"])
+
+
+def test_check_fields_are_in_the_order_plan_checks_passes_them() -> None:
+    # plan_checks builds each Check positionally: a reordered Check must fail here.
+    assert [f.name for f in dataclasses.fields(Check)] == [
+        "action",
+        "resource",
+        "resource_account",
+        "resource_policy",
+        "key_policy",
+        "context",
+        "bounded",
+    ]
+    resource = Resource("arn:r", "1", "{}", key_policy=True, keys={"k": ("v",)}, bounded=True)
+    plan = plan_operations(Authorization("iam", {"user": lambda *_: [resource]}), ["GetUser"])
+    (check,) = plan_checks(plan["GetUser"], _Caller(), "GetUser", {}, {})
+    # "k" is not a key the reference lists for iam:GetUser: not carried.
+    assert check == Check(
+        "iam:GetUser",
+        resource="arn:r",
+        resource_account="1",
+        resource_policy="{}",
+        key_policy=True,
+        context={},
+        bounded=True,
+    )
+
+
+def test_a_check_is_a_frozen_record_whatever_its_init() -> None:
+    check = Check("iam:GetUser", "arn:u", context={"k": ("v",)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.action = "iam:DeleteUser"  # type: ignore[misc]
+    assert check == Check("iam:GetUser", "arn:u", None, None, False, {"k": ("v",)}, False)
+    assert check != Check("iam:GetUser", "arn:u", context={"k": ("w",)})
+    assert dataclasses.replace(check, action="iam:ListUsers").context == {"k": ("v",)}
+    assert (Check("a").resource, Check("a").key_policy, Check("a").bounded) == ("*", False, False)
+    assert Check("a").context == {} and Check("a").context is not Check("a").context
+    assert vars(check).keys() == {f.name for f in dataclasses.fields(Check)}

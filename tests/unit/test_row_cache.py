@@ -1042,13 +1042,64 @@ def test_a_first_read_by_name_or_arn_brings_the_labels_and_current_version_along
         assert repo.stages(conn, found.id) == stages
         assert repo.version(conn, found.id, put["VersionId"]) == current
         assert cache.misses == misses  # handed over by the lookup, in this snapshot
+        assert repo.staged(conn, found.id) == (stages, current)
+        assert cache.misses == misses
     with b.store.read() as conn:  # and in the row cache, for the next request
         assert repo.stages(conn, record.id) == stages
         assert repo.version(conn, record.id, put["VersionId"]) == current
+        assert repo.staged(conn, record.id) == (stages, current)
         assert cache.misses == misses
         # Only the current version comes along.
         assert repo.version(conn, record.id, created["VersionId"]) is not None
         assert cache.misses == misses + 1
+
+
+def test_the_cached_labels_are_read_only_and_each_stages_call_gets_its_own_copy(
+    deployment: Deployment, second: Deployment
+) -> None:
+    deployment.secrets.create_secret(
+        SM, {"Name": "app/labels", "SecretString": "v", "ClientRequestToken": str(uuid.uuid4())}
+    )
+    with second.store.read() as conn:
+        found = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "app/labels")
+        assert found is not None
+        view = repo.stages_view(conn, found.id)
+        with pytest.raises(TypeError):
+            view["MINE"] = "x"  # type: ignore[index]
+        with pytest.raises(TypeError):
+            repo.staged(conn, found.id).stages["MINE"] = "x"  # type: ignore[index]
+        copy = repo.stages(conn, found.id)
+        copy["MINE"] = "x"
+        assert "MINE" not in repo.stages(conn, found.id)
+    with second.store.read() as conn:
+        assert "MINE" not in repo.stages_view(conn, found.id)
+
+
+def test_a_current_version_rewritten_in_one_worker_is_read_anew_in_another(
+    deployment: Deployment, second: Deployment
+) -> None:
+    """The staged entry (labels and current version) depends on secret_versions too: a
+    write to the version alone, labels unchanged, drops it in other workers."""
+    a, b = deployment, second
+    a.secrets.create_secret(
+        SM, {"Name": "app/rewritten", "SecretString": "v", "ClientRequestToken": str(uuid.uuid4())}
+    )
+    assert get_value(b, "app/rewritten")["SecretString"] == "v"
+    assert get_value(b, "app/rewritten")["SecretString"] == "v"  # LastAccessedDate written once
+    with b.store.read() as conn:
+        record = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "app/rewritten")
+        assert record is not None
+        before = repo.staged(conn, record.id)
+    current = before.current
+    assert current is not None and current.value_kind is not None
+    with a.store.write() as conn:
+        repo.fill_version(
+            conn, record.id, current.version_id, current.value_kind, b"rewritten", None
+        )
+    with b.store.read() as conn:
+        after = repo.staged(conn, record.id)
+    assert after.stages == before.stages
+    assert after.current is not None and after.current.ciphertext == b"rewritten"
 
 
 def test_a_secret_without_a_value_is_read_with_no_labels_and_no_version(
