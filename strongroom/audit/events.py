@@ -58,6 +58,9 @@ READ_ONLY_OPERATIONS = frozenset(
         "DeriveSharedSecret",
         "SimulatePrincipalPolicy",
         "SimulateCustomPolicy",
+        # CloudWatch Logs' read of log events (as CloudTrail records it): its response,
+        # the log events (a function's output, sealed at rest), is not recorded.
+        "FilterLogEvents",
     }
 )
 # Read-only, yet CloudTrail records their responseElements: the credentials they issue

@@ -21,6 +21,7 @@ from strongroom.audit.sink import AuditSink
 from strongroom.clock import Clock, from_ms, now_ms
 from strongroom.functions import repository as repo
 from strongroom.functions.common import (
+    LOG_GROUP,
     SERVICE_PRINCIPAL,
     builtin_refused,
     function_arn,
@@ -28,6 +29,7 @@ from strongroom.functions.common import (
     name_parts,
     not_found,
 )
+from strongroom.functions.log_groups import LogGroups
 from strongroom.functions.repository import CodeVault, FunctionRecord, code_sha256
 from strongroom.functions.runtime import Runtime
 from strongroom.iam.credentials import CredentialStore
@@ -46,13 +48,6 @@ log = logging.getLogger("strongroom.functions")
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
-LOG_GROUP = "/aws/lambda/"
-
-
-def log_stream(request_id: str, at_ms: int) -> str:
-    """The log stream of one invocation, as Lambda names them: its day and request id."""
-    day = from_ms(at_ms).astimezone(UTC).strftime("%Y/%m/%d")
-    return f"{day}/[$LATEST]{request_id.replace('-', '')}"
 
 
 def builtin_role_arn(account: str) -> str:
@@ -109,6 +104,8 @@ class FunctionsBase:
         self._identities = identities
         self._credentials = credentials
         self._vault = CodeVault(barrier)
+        # The invocation logs, sealed under their log groups' keys (log_groups.py).
+        self.log_groups = LogGroups(store, self._vault, clock)
         self._endpoint = endpoint
         self._builtins = BUILTINS if builtins is None else builtins
         self._builtin_code = builtin_code

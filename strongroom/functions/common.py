@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
+from strongroom.clock import from_ms
 from strongroom.protocol.errors import ServiceError
 
 SERVICE_PRINCIPAL = "lambda.amazonaws.com"
@@ -36,6 +38,15 @@ RESERVED_VARIABLES = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+
+LOG_GROUP = "/aws/lambda/"  # a function's log group is LOG_GROUP + its name
+
+
+def log_stream(request_id: str, at_ms: int) -> str:
+    """The log stream of one invocation, as Lambda names them: its day and request id."""
+    day = from_ms(at_ms).astimezone(UTC).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{request_id.replace('-', '')}"
+
 
 _ARN = re.compile(
     r"arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"

@@ -11,26 +11,22 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
-
 from strongroom.audit.events import build_service_event
 from strongroom.clock import now_ms, to_ms
-from strongroom.functions.base import (
+from strongroom.functions.base import Output, Params, log, trusts_lambda
+from strongroom.functions.common import (
     LOG_GROUP,
-    Output,
-    Params,
-    log,
+    SERVICE_PRINCIPAL,
+    invalid_parameter,
     log_stream,
-    trusts_lambda,
+    not_found,
 )
-from strongroom.functions.common import SERVICE_PRINCIPAL, invalid_parameter, not_found
 from strongroom.functions.permissions import FunctionPermissions
 from strongroom.functions.repository import FunctionRecord
 from strongroom.functions.runtime import Launch, Outcome
 from strongroom.iam.credentials import SessionGrant
 from strongroom.iam.sts import role_named
 from strongroom.protocol.errors import ServiceError
-from strongroom.store import schema
 from strongroom.types import Caller, Invocation
 
 
@@ -198,20 +194,9 @@ class Invocations(FunctionPermissions):
         }
 
     def _record_log(self, record: FunctionRecord, request_id: str, outcome: Outcome) -> None:
-        with self._store.write() as conn:
-            conn.execute(
-                insert(schema.lambda_invocations).values(
-                    request_id=request_id,
-                    function_arn=record.arn,
-                    account_id=record.account_id,
-                    region=record.region,
-                    function_name=record.name,
-                    started_ms=outcome.started_ms,
-                    duration_ms=outcome.duration_ms,
-                    outcome=outcome.kind,
-                    log=outcome.log,
-                )
-            )
+        self.log_groups.record(
+            record.arn, record.account_id, record.region, record.name, request_id, outcome
+        )
 
     async def invoke(
         self,

@@ -3,65 +3,74 @@ group is ``/aws/lambda/<name>``, each invocation one log stream
 (``YYYY/MM/DD/[$LATEST]<request id>``), each line of its log one event.
 
 Served: ``FilterLogEvents`` (log stream names, a time range, a filter pattern of terms
-that must all appear, or one quoted phrase), ``GetLogEvents``, ``DescribeLogStreams`` and
-``DescribeLogGroups`` (the functions that have logs),
-through the pipeline like every API (SigV4, ``logs:*`` authorization, audit).
+that must all appear, or one quoted phrase), ``GetLogEvents``, ``DescribeLogStreams``,
+``DescribeLogGroups``, ``PutRetentionPolicy``, ``DeleteRetentionPolicy``,
+``DeleteLogGroup`` and ``DeleteLogStream``, through the pipeline like every API (SigV4,
+``logs:*`` authorization from the reference, audit). The logs are kept sealed
+(:mod:`strongroom.functions.log_groups`): reads open them, and a filter pattern is
+matched after opening.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
-from strongroom.functions.base import LOG_GROUP, log_stream
+from strongroom.functions.common import LOG_GROUP
+from strongroom.functions.log_groups import RETENTION_DAYS, LogGroup, LogGroups, StoredLog
 from strongroom.policy.operation_checks import Authorization, Resource, reference_checks
 from strongroom.protocol.errors import ServiceError
 from strongroom.protocol.pagination import TokenCodec, request_scope
 from strongroom.protocol.service import Handler, ServiceSpec, snake_case
-from strongroom.store import schema
-from strongroom.store.engine import Store
 from strongroom.types import Caller
 
 Params = Mapping[str, Any]
-OPERATIONS = ("FilterLogEvents", "GetLogEvents", "DescribeLogStreams", "DescribeLogGroups")
+OPERATIONS = (
+    "FilterLogEvents",
+    "GetLogEvents",
+    "DescribeLogStreams",
+    "DescribeLogGroups",
+    "PutRetentionPolicy",
+    "DeleteRetentionPolicy",
+    "DeleteLogGroup",
+    "DeleteLogStream",
+)
 DEFAULT_LIMIT = 10_000
 
 
-@dataclass(frozen=True)
-class _Invocation:
-    request_id: str
-    function_name: str
-    started_ms: int
-    duration_ms: int
-    log: str
-
-    @property
-    def stream(self) -> str:
-        return log_stream(self.request_id, self.started_ms)
-
-    def events(self) -> list[dict[str, Any]]:
-        lines = self.log.splitlines()
-        found = []
-        for index, line in enumerate(lines):
-            # START at the start, END and REPORT at the end, the rest in between.
-            at = self.started_ms if index == 0 else self.started_ms + self.duration_ms
-            found.append(
-                {
-                    "logStreamName": self.stream,
-                    "timestamp": at,
-                    "ingestionTime": at,
-                    "message": line + "\n",
-                    "eventId": f"{self.request_id}-{index:06d}",
-                }
-            )
-        return found
+def _events(invocation: StoredLog) -> list[dict[str, Any]]:
+    stream = invocation.stream
+    found = []
+    for index, line in enumerate(invocation.log.splitlines()):
+        # START at the start, END and REPORT at the end, the rest in between.
+        at = invocation.started_ms if index == 0 else invocation.started_ms + invocation.duration_ms
+        found.append(
+            {
+                "logStreamName": stream,
+                "timestamp": at,
+                "ingestionTime": at,
+                "message": line + "\n",
+                "eventId": f"{invocation.request_id}-{index:06d}",
+            }
+        )
+    return found
 
 
 def _not_found() -> ServiceError:
     return ServiceError("ResourceNotFoundException", "The specified log group does not exist.")
+
+
+def _stream_not_found() -> ServiceError:
+    return ServiceError("ResourceNotFoundException", "The specified log stream does not exist.")
+
+
+def _bad_retention(value: Any) -> ServiceError:
+    allowed = ", ".join(str(days) for days in RETENTION_DAYS)
+    return ServiceError(
+        "InvalidParameterException",
+        f"1 validation error detected: Value '{value}' at 'retentionInDays' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: [{allowed}]",
+    )
 
 
 def _group_arn(caller: Caller, group: str) -> str:
@@ -69,35 +78,19 @@ def _group_arn(caller: Caller, group: str) -> str:
 
 
 class FunctionLogs:
-    def __init__(self, store: Store, tokens: TokenCodec) -> None:
-        self._store = store
+    def __init__(self, groups: LogGroups, tokens: TokenCodec) -> None:
+        self._groups = groups
         self._tokens = tokens
 
-    def _function(self, params: Params) -> str:
-        group = str(params.get("logGroupName") or params.get("logGroupIdentifier") or "")
-        group = group.rsplit(":log-group:", 1)[-1]
-        if not group.startswith(LOG_GROUP):
+    def _group(self, caller: Caller, params: Params) -> LogGroup:
+        name = str(params.get("logGroupName") or params.get("logGroupIdentifier") or "")
+        name = name.rsplit(":log-group:", 1)[-1]
+        if not name.startswith(LOG_GROUP):
             raise _not_found()
-        return group[len(LOG_GROUP) :]
-
-    def _invocations(self, caller: Caller, name: str) -> list[_Invocation]:
-        t = schema.lambda_invocations
-        with self._store.read() as conn:
-            rows = conn.execute(
-                select(t)
-                .where(
-                    t.c.account_id == caller.account_id,
-                    t.c.region == caller.region,
-                    t.c.function_name == name,
-                )
-                .order_by(t.c.started_ms, t.c.request_id)
-            ).all()
-        if not rows:
+        group = self._groups.find(caller.account_id, caller.region, name[len(LOG_GROUP) :])
+        if group is None:
             raise _not_found()
-        return [
-            _Invocation(row.request_id, row.function_name, row.started_ms, row.duration_ms, row.log)
-            for row in rows
-        ]
+        return group
 
     def _page(
         self, operation: str, params: Params, items: Sequence[Any], default: int
@@ -112,16 +105,20 @@ class FunctionLogs:
         return page, self._tokens.encode(scope, {"at": start + limit}) if more else None
 
     def filter_log_events(self, caller: Caller, params: Params) -> dict[str, Any]:
-        invocations = self._invocations(caller, self._function(params))
         wanted = set(params.get("logStreamNames") or ())
         prefix = params.get("logStreamNamePrefix") or ""
         start, end = params.get("startTime"), params.get("endTime")
         matches = _pattern(params.get("filterPattern") or "")
+        invocations = self._groups.logs(
+            self._group(caller, params),
+            only=lambda stored: (
+                (not wanted or stored.stream in wanted) and stored.stream.startswith(prefix)
+            ),
+        )
         events = [
             event
             for invocation in invocations
-            if (not wanted or invocation.stream in wanted) and invocation.stream.startswith(prefix)
-            for event in invocation.events()
+            for event in _events(invocation)
             if (start is None or event["timestamp"] >= start)
             and (end is None or event["timestamp"] <= end)
             and matches(event["message"])
@@ -133,20 +130,17 @@ class FunctionLogs:
         return out
 
     def get_log_events(self, caller: Caller, params: Params) -> dict[str, Any]:
-        invocations = self._invocations(caller, self._function(params))
         stream = str(params["logStreamName"])
-        found = [invocation for invocation in invocations if invocation.stream == stream]
+        group = self._group(caller, params)
+        found = self._groups.logs(group, only=lambda stored: stored.stream == stream)
         if not found:
-            raise ServiceError(
-                "ResourceNotFoundException", "The specified log stream does not exist."
-            )
-        events = found[0].events()
+            raise _stream_not_found()
+        events = _events(found[0])
         token = f"f/{len(events):056d}"
         return {"events": events, "nextForwardToken": token, "nextBackwardToken": "b/" + "0" * 56}
 
     def describe_log_streams(self, caller: Caller, params: Params) -> dict[str, Any]:
-        name = self._function(params)
-        invocations = self._invocations(caller, name)
+        group = self._group(caller, params)
         streams: list[dict[str, Any]] = [
             {
                 "logStreamName": invocation.stream,
@@ -154,9 +148,9 @@ class FunctionLogs:
                 "firstEventTimestamp": invocation.started_ms,
                 "lastEventTimestamp": invocation.started_ms + invocation.duration_ms,
                 "lastIngestionTime": invocation.started_ms + invocation.duration_ms,
-                "arn": f"{_group_arn(caller, LOG_GROUP + name)}:log-stream:{invocation.stream}",
+                "arn": f"{group.arn}:log-stream:{invocation.stream}",
             }
-            for invocation in invocations
+            for invocation in self._groups.logs(group, opened=False)
             if invocation.stream.startswith(params.get("logStreamNamePrefix") or "")
         ]
         if params.get("orderBy") == "LastEventTime":
@@ -172,34 +166,53 @@ class FunctionLogs:
         return out
 
     def describe_log_groups(self, caller: Caller, params: Params) -> dict[str, Any]:
-        t = schema.lambda_invocations
-        with self._store.read() as conn:
-            rows = conn.execute(
-                select(t.c.function_name, func.min(t.c.started_ms), func.sum(func.length(t.c.log)))
-                .where(t.c.account_id == caller.account_id, t.c.region == caller.region)
-                .group_by(t.c.function_name)
-                .order_by(t.c.function_name)
-            ).all()
         prefix = params.get("logGroupNamePrefix") or ""
         pattern = params.get("logGroupNamePattern") or ""
-        groups = [
-            {
-                "logGroupName": LOG_GROUP + name,
-                "creationTime": created,
+        groups = []
+        for group, size in self._groups.listing(caller.account_id, caller.region):
+            if not (group.name.startswith(prefix) and pattern in group.name):
+                continue
+            described: dict[str, Any] = {
+                "logGroupName": group.name,
+                "creationTime": group.created_ms,
                 "metricFilterCount": 0,
-                "arn": _group_arn(caller, LOG_GROUP + name) + ":*",
-                "logGroupArn": _group_arn(caller, LOG_GROUP + name),
-                "storedBytes": int(size or 0),
+                "arn": group.arn + ":*",
+                "logGroupArn": group.arn,
+                "storedBytes": size,
                 "logGroupClass": "STANDARD",
             }
-            for name, created, size in rows
-            if (LOG_GROUP + name).startswith(prefix) and pattern in LOG_GROUP + name
-        ]
+            if group.retention_days is not None:  # absent when the logs never expire
+                described["retentionInDays"] = group.retention_days
+            groups.append(described)
         page, token = self._page("DescribeLogGroups", params, groups, 50)
         out: dict[str, Any] = {"logGroups": page}
         if token:
             out["nextToken"] = token
         return out
+
+    def put_retention_policy(self, caller: Caller, params: Params) -> dict[str, Any]:
+        days = params.get("retentionInDays")
+        if isinstance(days, bool) or days not in RETENTION_DAYS:
+            raise _bad_retention(days)
+        self._groups.set_retention(self._group(caller, params), int(days))
+        return {}
+
+    def delete_retention_policy(self, caller: Caller, params: Params) -> dict[str, Any]:
+        self._groups.set_retention(self._group(caller, params), None)
+        return {}
+
+    def delete_log_group(self, caller: Caller, params: Params) -> dict[str, Any]:
+        self._groups.delete_group(self._group(caller, params))
+        return {}
+
+    def delete_log_stream(self, caller: Caller, params: Params) -> dict[str, Any]:
+        group = self._group(caller, params)
+        stream = str(params.get("logStreamName") or "")
+        found = self._groups.logs(group, opened=False, only=lambda stored: stored.stream == stream)
+        if not found:
+            raise _stream_not_found()
+        self._groups.delete_stream(group, found[0].request_id)
+        return {}
 
 
 def _pattern(text: str) -> Any:

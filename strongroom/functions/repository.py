@@ -6,6 +6,10 @@ own 256-bit data key, sealed by the root barrier and bound to the function's ARN
 under it, bound to the ARN and (for the code) its SHA-256, which is checked again
 whenever the code is opened. So the database alone reveals neither, and a zip moved to
 another function's row, or altered, does not open.
+
+A function's invocation logs are kept the same way under their log group's own data key
+(the group outlives the function), bound to the group's ARN and each invocation's request
+id: :mod:`strongroom.functions.log_groups`.
 """
 
 from __future__ import annotations
@@ -27,12 +31,24 @@ from strongroom.types import Sealer
 
 _NONCE = 12
 
-ROOT_SEALED = (SealedColumn(schema.lambda_functions, "data_key", lambda row: _key_aad(row.arn)),)
-"""What the function service seals with the root barrier: each function's data key."""
+ROOT_SEALED = (
+    SealedColumn(schema.lambda_functions, "data_key", lambda row: _key_aad(row.arn)),
+    SealedColumn(schema.lambda_log_groups, "data_key", lambda row: _log_key_aad(row.arn)),
+)
+"""What the function service seals with the root barrier: each function's data key and
+each log group's."""
 
 
 def _key_aad(arn: str) -> bytes:
     return f"lambda-function-key:{arn}".encode()
+
+
+def _log_key_aad(group_arn: str) -> bytes:
+    return f"logs-group-key:{group_arn}".encode()
+
+
+def _log_aad(group_arn: str, request_id: str) -> bytes:
+    return f"logs-invocation:{group_arn}:{request_id}".encode()
 
 
 def code_sha256(code: bytes) -> str:
@@ -113,6 +129,20 @@ class CodeVault:
         """A fresh data key and its root-sealed form."""
         key = AESGCM.generate_key(bit_length=256)
         return key, self._barrier.seal(key, _key_aad(arn))
+
+    def new_log_key(self, group_arn: str) -> tuple[bytes, bytes]:
+        """A fresh data key for a log group and its root-sealed form, bound to its ARN."""
+        key = AESGCM.generate_key(bit_length=256)
+        return key, self._barrier.seal(key, _log_key_aad(group_arn))
+
+    def log_key(self, group_arn: str, sealed_key: bytes) -> bytes:
+        return self._barrier.open(sealed_key, _log_key_aad(group_arn))
+
+    def seal_log(self, key: bytes, group_arn: str, request_id: str, log: str) -> bytes:
+        return self.seal(key, log.encode(), _log_aad(group_arn, request_id))
+
+    def open_log(self, key: bytes, group_arn: str, request_id: str, sealed: bytes) -> str:
+        return self.open(key, sealed, _log_aad(group_arn, request_id)).decode()
 
     def key(self, record: FunctionRecord) -> bytes:
         return self._barrier.open(record.data_key, _key_aad(record.arn))

@@ -210,6 +210,8 @@ def open_deployment(
         audit=audit_log,
         tokens=tokens,
     )
+    # Logs an older version stored in plaintext are sealed now that the root key is here.
+    service.log_groups.seal_plaintext()
     # Rotation invokes through the function service (a test may hand in its own Functions).
     invoker: Functions = functions if functions is not None else service
     secrets = SecretsManager(
@@ -227,7 +229,7 @@ def open_deployment(
             sts_spec(SecurityTokenService(store, credentials, identities, clock, mfa)),
             organizations_spec(Organizations(store, credentials, clock, tokens)),
             lambda_spec(service),
-            logs_spec(FunctionLogs(store, tokens)),
+            logs_spec(FunctionLogs(service.log_groups, tokens)),
         ],
         store,
         credentials,

@@ -10,6 +10,10 @@ request): KMS writes ``DeleteKey`` and ``RotateKey`` with ``invokedBy`` "AWS Int
 (KMS developer guide, "DeleteKey" and "RotateKey" log entries); Secrets Manager writes
 ``EndSecretVersionDelete`` when a secret's deletion ends (Secrets Manager user guide,
 "Log entries for deletion").
+CloudWatch Logs deletes the log events older than a log group's retention without a
+CloudTrail record of its own; we record each invocation log the retention removes as the
+service's ``DeleteLogStream`` (``invokedBy`` logs.amazonaws.com), so the audit trail says
+what left the store and why (``serviceEventDetails``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strongroom.audit.background import audited
 from strongroom.audit.events import build_service_event
+from strongroom.functions.log_groups import PurgedLog
 from strongroom.keys.kms import KeyRecord
 from strongroom.secrets.repository import SecretRecord
 
@@ -31,6 +36,7 @@ Observe = Callable[[T], None]
 KMS_SOURCE = "kms.amazonaws.com"
 KMS_INVOKER = "AWS Internal"  # what KMS's own service events name as userIdentity.invokedBy
 SECRETS_SOURCE = "secretsmanager.amazonaws.com"
+LOGS_SOURCE = "logs.amazonaws.com"
 
 
 def purge_secrets(deployment: Deployment) -> int:
@@ -83,6 +89,33 @@ def rotate_keys(deployment: Deployment) -> int:
         )
 
     return _audited(deployment, deployment.keys.run_due_rotations, event)
+
+
+def purge_function_logs(deployment: Deployment) -> int:
+    """Delete the function invocation logs older than their log group's retention:
+    ``DeleteLogStream`` each, as a service event."""
+    functions = deployment.functions
+    if functions is None:
+        return 0
+
+    def event(purged: PurgedLog) -> dict[str, Any]:
+        group = purged.group
+        return build_service_event(
+            time=deployment.clock.now(),
+            event_source=LOGS_SOURCE,
+            event_name="DeleteLogStream",
+            account_id=group.account_id,
+            region=group.region,
+            invoked_by=LOGS_SOURCE,
+            resources=[f"{group.arn}:log-stream:{purged.stream}"],
+            details={
+                "logGroupName": group.name,
+                "logStreamName": purged.stream,
+                "retentionInDays": group.retention_days,
+            },
+        )
+
+    return _audited(deployment, functions.log_groups.purge_expired, event)
 
 
 def _audited(

@@ -528,7 +528,24 @@ lambda_functions = Table(
     UniqueConstraint("account_id", "region", "name", name="uq_lambda_functions_name"),
 )
 
-# One invocation's log (START ... END, REPORT): what the function wrote to stdout/stderr.
+# A function's log group (/aws/lambda/NAME, per account and Region): its own data key,
+# root-sealed and bound to the group's ARN, and its retention. It outlives the function
+# (as in AWS, deleting a function keeps its logs); DeleteLogGroup removes it.
+lambda_log_groups = Table(
+    "lambda_log_groups",
+    metadata,
+    Column("arn", String(512), primary_key=True),  # arn:aws:logs:REGION:ACCT:log-group:NAME
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("function_name", String(64), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),  # root-sealed, bound to the ARN
+    Column("retention_days", Integer),  # None: never expire (no retention policy)
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "region", "function_name", name="uq_lambda_log_groups_name"),
+)
+
+# One invocation's log (START ... END, REPORT): what the function wrote to stdout/stderr,
+# AES-256-GCM under its log group's data key, bound to the group's ARN and the request id.
 lambda_invocations = Table(
     "lambda_invocations",
     metadata,
@@ -540,7 +557,11 @@ lambda_invocations = Table(
     Column("started_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
     Column("outcome", String(32), nullable=False),  # ok, Unhandled, timeout, memory
+    # Plaintext only in rows an older version wrote, until the pass that seals them at
+    # open (functions/log_groups.py seal_plaintext) empties it; always "" otherwise.
     Column("log", Text, nullable=False),
+    Column("sealed", LargeBinary),  # the log, sealed; None only in such older rows
+    Column("stored_bytes", BigInteger),  # the log's UTF-8 byte count (storedBytes)
 )
 Index(
     "ix_lambda_invocations_function",

@@ -143,6 +143,10 @@ NOT_YET = {
     ("logs", "FilterLogEvents"): ("aws:ResourceTag/${TagKey}",),
     ("logs", "GetLogEvents"): ("aws:ResourceTag/${TagKey}",),
     ("logs", "DescribeLogStreams"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "PutRetentionPolicy"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "DeleteRetentionPolicy"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "DeleteLogGroup"): ("aws:ResourceTag/${TagKey}",),
+    ("logs", "DeleteLogStream"): ("aws:ResourceTag/${TagKey}",),
 }
 # Request keys that a resource type lists for every action on it (Secrets Manager's
 # secret does): a request defines them only when it carries tags, which the action then
@@ -260,7 +264,7 @@ def world(deployment: Deployment, clock: ManualClock) -> Iterator[World]:
         ),
         organizations_spec(Organizations(deployment.store, deployment.credentials, clock, tokens)),
         lambda_spec(deployment.functions),
-        logs_spec(FunctionLogs(deployment.store, tokens)),
+        logs_spec(FunctionLogs(deployment.functions.log_groups, tokens)),
     ]
     yield World(
         {spec.name: spec for spec in specs},
@@ -555,6 +559,10 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         "GetLogEvents": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
         "DescribeLogStreams": group,
         "DescribeLogGroups": {"logGroupNamePrefix": "/aws/lambda/"},
+        "PutRetentionPolicy": {**group, "retentionInDays": 30},
+        "DeleteRetentionPolicy": group,
+        "DeleteLogGroup": group,
+        "DeleteLogStream": {**group, "logStreamName": "2026/12/07/[$LATEST]0123"},
     }
     return {
         "logs": logs,
