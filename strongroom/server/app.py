@@ -191,6 +191,9 @@ async def _purge_loop(gate: SealGate, interval: float) -> None:
                     background.purge_keys, deployment
                 ),
                 "KMS key(s) rotated on schedule": partial(background.rotate_keys, deployment),
+                "function log(s) purged after their retention": partial(
+                    background.purge_function_logs, deployment
+                ),
                 # Housekeeping, no AWS event: the sessions are already refused as expired.
                 "expired STS session(s) purged": deployment.credentials.purge_expired_sessions,
             }
