@@ -9,7 +9,9 @@ on the log group, like any client. ``retention`` shows or sets how long they are
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -36,26 +38,17 @@ def functions() -> None:
 @click.option("--limit", type=int, default=1000, show_default=True, help="At most this many lines.")
 def logs(name: str, endpoint_url: str | None, region: str | None, pattern: str, limit: int) -> None:
     """Show the logs of function NAME's invocations (START ... END, REPORT), oldest first."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     client = _client(endpoint_url, region)
     console = Console(highlight=False)
     events: list[dict[str, Any]] = []
     request: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}", "filterPattern": pattern}
-    try:
+    with _logs_errors(name):
         while len(events) < limit:
             page = client.filter_log_events(**request, limit=min(10_000, limit - len(events)))
             events.extend(page.get("events", []))
             if not page.get("nextToken"):
                 break
             request["nextToken"] = page["nextToken"]
-    except ClientError as failed:
-        error = failed.response.get("Error", {})
-        if error.get("Code") == "ResourceNotFoundException":
-            raise click.ClickException(f"{name} has no invocation logs (yet).") from None
-        raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
-    except BotoCoreError as failed:
-        raise click.ClickException(str(failed)) from None
     stream = None
     for event in events:
         if event["logStreamName"] != stream:
@@ -79,13 +72,11 @@ def retention(
 ) -> None:
     """Show how long function NAME's invocation logs are kept, or set it to DAYS (one of
     CloudWatch Logs' values: 1, 3, 5, 7, 14, 30 ... 3653), or --never expire them."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if never and days is not None:
         raise click.UsageError("give DAYS or --never, not both")
     client = _client(endpoint_url, region)
     group = f"/aws/lambda/{name}"
-    try:
+    with _logs_errors(name):
         if never:
             client.delete_retention_policy(logGroupName=group)
         elif days is not None:
@@ -95,13 +86,6 @@ def retention(
             for g in client.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
             if g["logGroupName"] == group
         ]
-    except ClientError as failed:
-        error = failed.response.get("Error", {})
-        if error.get("Code") == "ResourceNotFoundException":
-            raise click.ClickException(f"{name} has no invocation logs (yet).") from None
-        raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
-    except BotoCoreError as failed:
-        raise click.ClickException(str(failed)) from None
     if not found:
         raise click.ClickException(f"{name} has no invocation logs (yet).")
     kept = found[0].get("retentionInDays")
@@ -127,3 +111,19 @@ def _styled(line: str) -> Text:
     if line.startswith("[ERROR]") or "Task timed out" in line or line.startswith("Runtime."):
         return Text(line, style="bold red")
     return Text(line)
+
+
+@contextlib.contextmanager
+def _logs_errors(name: str) -> Iterator[None]:
+    """What went wrong reading or setting function NAME's logs, as a one-line CLI error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as failed:
+        error = failed.response.get("Error", {})
+        if error.get("Code") == "ResourceNotFoundException":
+            raise click.ClickException(f"{name} has no invocation logs (yet).") from None
+        raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as failed:
+        raise click.ClickException(str(failed)) from None
