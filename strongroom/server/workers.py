@@ -25,16 +25,26 @@ This subclasses uvicorn internals (pyproject.toml bounds uvicorn's version).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import socket
 import threading
 from types import FrameType
+from typing import Any
 
 from uvicorn import Config, Server
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+from strongroom.server.accept import (
+    NOT_ACCEPTING,
+    SLOTS,
+    ConnectionCounts,
+    OneAtATimeListener,
+)
 
 log = logging.getLogger("uvicorn.error")
 
@@ -51,15 +61,38 @@ _DRAIN_POLL = 0.02
 class Worker(Server):
     """A worker's server: uvicorn's, which retires on :data:`RETIRE`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, counts: Any = None, slot: int = 0) -> None:
         super().__init__(config)
         self.retiring = False
+        self._shared_counts, self._slot = counts, slot
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # Signals reach the main thread only; a worker always runs its server there.
         if threading.current_thread() is threading.main_thread():
             signal.signal(RETIRE, self._retire)
-        await super().startup(sockets=sockets)
+        if sockets is None or self.config.ssl is not None:
+            await super().startup(sockets=sockets)
+            return
+        # uvicorn's startup without its servers, which would take whole bursts of
+        # connections from the shared socket: ours accept one at a time (accept.py).
+        await super().startup(sockets=[])
+        loop = asyncio.get_running_loop()
+        config, state = self.config, self.server_state
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        counts = (
+            None
+            if self._shared_counts is None
+            else ConnectionCounts(self._shared_counts, self._slot, state.connections)
+        )
+        self.servers = [
+            OneAtATimeListener(loop, sock, create_protocol, config.backlog, counts)  # type: ignore[misc]
+            for sock in sockets
+        ]
 
     def _retire(self, _signum: int, _frame: FrameType | None) -> None:
         self.retiring = True
@@ -96,12 +129,20 @@ class Worker(Server):
 
 
 class WorkerProcess(Process):
-    """uvicorn's worker process, serving with a :class:`Worker`."""
+    """uvicorn's worker process, serving with a :class:`Worker` that publishes its count
+    of connections in slot ``slot`` of ``counts`` (shared memory, passed to the child with
+    this object when it is spawned)."""
+
+    def __init__(
+        self, config: Config, sockets: list[socket.socket], counts: Any, slot: int
+    ) -> None:
+        super().__init__(config, sockets)
+        self.counts, self.slot = counts, slot
 
     @property
     def server(self) -> Server:
         if self._server is None:
-            self._server = Worker(config=self.config)
+            self._server = Worker(config=self.config, counts=self.counts, slot=self.slot)
         return self._server
 
     def retire(self) -> None:
@@ -121,17 +162,34 @@ class Supervisor(Multiprocess):
     old worker once its replacement is ready, and waits for them all at the end (their
     drains overlap, each new worker starts while the old ones still answer)."""
 
+    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        # Each worker's count of open connections, by which they share out new ones
+        # (accept.py); a slot per worker, its replacement taking another while it retires.
+        self.counts = multiprocessing.get_context("spawn").RawArray(ctypes.c_int, SLOTS)
+        self.counts[:] = [NOT_ACCEPTING] * SLOTS
+        self._retiring: list[WorkerProcess] = []
+
     def _spawn(self) -> WorkerProcess:
-        process = WorkerProcess(self.config, self.sockets)
+        held = {p.slot for p in (*self.processes, *self._retiring) if isinstance(p, WorkerProcess)}
+        slot = next(i for i in range(SLOTS) if i not in held)  # at most 2 x 64 workers held
+        self.counts[slot] = NOT_ACCEPTING  # until the worker listens
+        process = WorkerProcess(self.config, self.sockets, self.counts, slot)
         process.start()
         return process
+
+    def _forget(self, process: Process) -> None:
+        """``process`` exited: nobody accepts for its slot (a worker clears its own when it
+        stops accepting; one killed could not)."""
+        if isinstance(process, WorkerProcess):
+            self.counts[process.slot] = NOT_ACCEPTING
 
     def init_processes(self) -> None:
         for _ in range(self.processes_num):
             self.processes.append(self._spawn())
 
     def restart_all(self) -> None:
-        retired: list[Process] = []
+        retired = self._retiring
         try:
             for idx, old in enumerate(self.processes):
                 if self.should_exit.is_set():
@@ -143,6 +201,7 @@ class Supervisor(Multiprocess):
                 if not ready:
                     new.kill()
                     new.join()
+                    self._forget(new)
                     if not self.should_exit.is_set():
                         log.error(
                             "New child process [%s] was not ready in time; keeping worker "
@@ -152,13 +211,15 @@ class Supervisor(Multiprocess):
                         )
                     return
                 self._retire(old)
-                retired.append(old)
+                if isinstance(old, WorkerProcess):
+                    retired.append(old)
                 self.processes[idx] = new
         finally:
             for old in retired:
                 old.join()
-                if isinstance(old, WorkerProcess):
-                    old.close_pipes()
+                old.close_pipes()
+                self._forget(old)
+            retired.clear()
 
     @staticmethod
     def _retire(process: Process) -> None:
@@ -166,6 +227,7 @@ class Supervisor(Multiprocess):
             process.retire()
         else:  # not one of ours: it knows no RETIRE
             process.terminate()
+            process.join()
 
     # uvicorn's, spawning a WorkerProcess where uvicorn spawns its Process.
     def keep_subprocess_alive(self) -> None:
@@ -176,6 +238,7 @@ class Supervisor(Multiprocess):
                 continue
             process.kill()  # hung: kill it
             process.join()
+            self._forget(process)
             if process.exitcode == STARTUP_FAILURE:
                 # Broken before it served (the app, the socket): every restart would fail too.
                 log.error(

@@ -1,0 +1,83 @@
+"""Workers share out a burst of new connections: a client pool that opens 64 at once gets
+them served by both workers, not one worker holding nearly all of them (as it did when each
+worker's event loop accepted whole bursts: splits of 2/62 and 0/64 were seen, and the
+throughput of every keep-alive connection on the loaded worker halved)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_key_lifecycle import worker_pids
+from tests.server import ServerProcess
+
+BURST = 64
+HEALTH = b"GET /_strongroom/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.fixture
+def two_workers(new_server: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
+    return new_server("--dev", "--data-dir", str(tmp_path / "data"), "--workers", "2")
+
+
+@contextlib.contextmanager
+def burst(port: int) -> Iterator[list[socket.socket]]:
+    """``BURST`` connections opened at once, each answered once (so each was accepted)."""
+    conns = [socket.socket() for _ in range(BURST)]
+    try:
+        for conn in conns:
+            conn.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                conn.connect(("127.0.0.1", port))
+        for conn in conns:
+            conn.setblocking(True)
+            conn.settimeout(30)
+            conn.sendall(HEALTH)
+        for conn in conns:
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200"), "a connection was not served"
+        yield conns
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def established_by_pid(port: int, pids: list[int]) -> dict[int, int]:
+    """How many established connections to ``port`` each of ``pids`` holds (/proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # ESTABLISHED
+                    inodes.add(fields[9])
+    held: dict[int, int] = {}
+    for pid in pids:
+        count = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = fd.readlink().name if fd.is_symlink() else ""
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    count += 1
+        held[pid] = count
+    return held
+
+
+def test_a_burst_of_connections_is_shared_by_the_workers(two_workers: ServerProcess) -> None:
+    server = two_workers
+    assert server.process is not None
+    workers = worker_pids(server.process.pid)
+    assert len(workers) == 2
+    for _ in range(3):
+        with burst(server.port):
+            held = established_by_pid(server.port, workers)
+            assert sum(held.values()) == BURST, held
+            # Even: 32 each; SLACK lets one be ahead by a connection or two while the other
+            # is busy. Nowhere near the 2/62 of a worker taking the whole burst.
+            assert min(held.values()) >= BURST // 4, held
+        time.sleep(0.5)  # the workers see the burst's connections close
