@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8420
 
-.PHONY: serve test lint typecheck unit e2e clean bench bench-smoke bench-tools libpq browser
+.PHONY: serve test lint typecheck unit e2e clean bench bench-interleaved bench-smoke bench-tools libpq browser
 
 $(BIN)/python:
 	@echo "==> Creating the virtual environment $(VENV) (once)"
@@ -57,6 +57,11 @@ e2e: $(VENV)/.installed-test browser
 # BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--targets strongroom-w2,openbao".
 bench: $(VENV)/.installed-bench bench-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# This checkout against another commit (BASELINE=<commit or checkout>) and OpenBao, all up at
+# once, in alternating windows, so host drift cancels out of the ratios (bench/README.md).
+bench-interleaved: $(VENV)/.installed-bench bench-tools
+	$(BIN)/python -m bench.interleaved --baseline $(BASELINE) $(BENCH_ARGS)
 
 # A few seconds against Strongroom alone (tests/e2e/test_bench_smoke.py runs the same).
 bench-smoke: $(VENV)/.installed-test bench-tools

@@ -9,10 +9,12 @@ time they start; the bare ASGI app needs no seeding.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import seeding
@@ -99,15 +101,19 @@ class Strongroom(Target):
         workers: int,
         *,
         copy: bool = True,
+        checkout: Checkout | None = None,
     ) -> None:
         """Serve ``store`` (a stopped data directory): a fresh copy of it at every start,
-        or (``copy=False``) the directory itself, for stores too big to copy."""
+        or (``copy=False``) the directory itself, for stores too big to copy; by the code
+        of ``checkout`` (default: this one)."""
         super().__init__(workdir, names)
         self.store = store
         self.workers = workers
         self.copy = copy
-        self.key = f"strongroom-w{workers}"
-        self.label = f"Strongroom ({workers} worker{'s' if workers > 1 else ''})"
+        self.checkout = checkout or THIS_CHECKOUT
+        suffix = f"@{self.checkout.name}" if checkout else ""
+        self.key = f"strongroom-w{workers}{suffix}"
+        self.label = f"Strongroom ({workers} worker{'s' if workers > 1 else ''}){suffix}"
 
     @property
     def data_dir(self) -> Path:
@@ -117,17 +123,51 @@ class Strongroom(Target):
         if self.copy:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             shutil.copytree(self.store, self.data_dir)
-        return strongroom_server(self.data_dir, port, self.workers, self._log())
+        return strongroom_server(self.data_dir, port, self.workers, self._log(), self.checkout)
 
     def requests(self) -> RequestFactory:
         return SecretsManagerRequests(self.host)
 
 
-def strongroom_server(data_dir: Path, port: int, workers: int, log: Path) -> ServerProcess:
+@dataclass(frozen=True)
+class Checkout:
+    """A Strongroom source tree and the Python that runs it (its own venv's, where it has
+    one: another commit may pin other dependencies)."""
+
+    name: str
+    root: Path
+    python: str
+
+    @classmethod
+    def at(cls, root: Path, name: str | None = None) -> Checkout:
+        root = root.resolve()
+        venv = root / ".venv" / "bin" / "python"
+        python = str(venv) if venv.exists() else PYTHON
+        return cls(name or _short_commit(root) or root.name, root, python)
+
+
+def _short_commit(root: Path) -> str | None:
+    done = subprocess.run(  # noqa: S603 - a fixed command
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or None
+
+
+THIS_CHECKOUT = Checkout("this checkout", REPO, PYTHON)
+
+
+def strongroom_server(
+    data_dir: Path, port: int, workers: int, log: Path, checkout: Checkout = THIS_CHECKOUT
+) -> ServerProcess:
+    # The checkout's own code, whatever the Python it runs with has installed.
+    env = {} if checkout is THIS_CHECKOUT else {"PYTHONPATH": str(checkout.root)}
     return ServerProcess(
         name="strongroom",
         command=[
-            PYTHON,
+            checkout.python,
             "-m",
             "strongroom.cli.main",
             "server",
@@ -146,13 +186,18 @@ def strongroom_server(data_dir: Path, port: int, workers: int, log: Path) -> Ser
         port=port,
         health_path="/_strongroom/health",
         log_path=log,
+        env=env,
+        cwd=checkout.root,
     )
 
 
-def prepare_strongroom_store(store: Path, names: Sequence[str], log: Path) -> dict[str, float]:
+def prepare_strongroom_store(
+    store: Path, names: Sequence[str], log: Path, checkout: Checkout = THIS_CHECKOUT
+) -> dict[str, float]:
     """Create a data directory holding ``names``, seeded through the API (CreateSecret,
-    then one GetSecretValue each); returns the seconds each step took."""
-    server = strongroom_server(store, free_port(), 1, log)
+    then one GetSecretValue each) by ``checkout``'s server; returns the seconds each step
+    took."""
+    server = strongroom_server(store, free_port(), 1, log, checkout)
     started = time.perf_counter()
     server.start()
     try:
