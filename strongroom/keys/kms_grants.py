@@ -213,8 +213,9 @@ class Grants(KmsBase):
             ) from None
 
     def _stored_as(self, value: str) -> str:
-        """What a stored principal equals when a request names ``value`` (ListRetirableGrants):
-        the id of the user or role it names, else the value itself."""
+        """What a stored principal equals when a list request names ``value`` (ListGrants'
+        and ListRetirableGrants' filters): the id of the user or role it names, else the
+        value itself (an account root, a deleted entity's id)."""
         try:
             return self._principal_ids.bind_principal(value)
         except UnknownPrincipal:
