@@ -9,7 +9,7 @@ each other.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
@@ -216,6 +216,17 @@ class PrincipalIds(Protocol):
         exists shown as its current ARN; a deleted entity's id stays (as on AWS)."""
         ...
 
+    def bind_principal(self, value: str) -> str:
+        """One principal as :meth:`bind` stores it (a KMS grant's grantee or retiring
+        principal): a user or role ARN -> the entity's id, anything else as it is. Raises
+        :class:`UnknownPrincipal` for a user or role that does not exist."""
+        ...
+
+    def current_arns(self, values: Iterable[str]) -> Mapping[str, str]:
+        """The current ARN of each of ``values`` that is the id of an existing user or
+        role (what :meth:`show` shows it as); other values are left out."""
+        ...
+
 
 class UnboundPrincipals:
     """For a service used without IAM (unit tests of one domain): policies are kept and
@@ -226,6 +237,12 @@ class UnboundPrincipals:
 
     def show(self, policy: str) -> str:
         return policy
+
+    def bind_principal(self, value: str) -> str:
+        return value
+
+    def current_arns(self, values: Iterable[str]) -> Mapping[str, str]:
+        return {}
 
 
 # --- the root barrier, as the layers below keys see it ---------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from strongroom.iam.repository import Kind, Tags
 from strongroom.policy.document import parse_policy
+from strongroom.policy.principal_ids import ENTITY_ARN
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.protocol.pagination import TokenCodec
 from strongroom.protocol.query_codec import modeled_error
@@ -48,7 +49,6 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _NAME_MEMBER: dict[Kind, str] = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
 _TITLE: dict[Kind, str] = {"user": "User", "group": "Group", "role": "Role"}
 _POLICY_ARN = re.compile(r"arn:aws:iam::(aws|[0-9]{12}):policy(/(?:[^/]+/)*)([^/]+)")
-_IAM_PRINCIPAL = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)(/(?:[^/]+/)*)([^/]+)")
 _ASSUMED_ROLE = re.compile(r"arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/(.+)")
 _WHITESPACE = re.compile(r"\s")
 
@@ -290,7 +290,7 @@ def _position(index: int) -> tuple[str, ...]:
 
 def _principal_name(arn: str) -> tuple[str, Kind, str] | None:
     """(account id, "user" | "role", name) of a user, role or role-session ARN."""
-    match = _IAM_PRINCIPAL.fullmatch(arn)
+    match = ENTITY_ARN.fullmatch(arn)
     if match is not None:
         return match.group(1), "user" if match.group(2) == "user" else "role", match.group(4)
     match = _ASSUMED_ROLE.fullmatch(arn)

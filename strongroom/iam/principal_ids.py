@@ -16,14 +16,18 @@ policies, KMS key policies). Strongroom does it the same way:
 - :meth:`IamPrincipalIds.show`, when a policy is read back (GetRole, GetResourcePolicy,
   GetKeyPolicy): each id of an entity that still exists is shown as its current ARN, and
   the id of a deleted one stays, as AWS shows it.
+
+KMS grants bind their grantee and retiring principals the same way, one principal at a
+time (:meth:`IamPrincipalIds.bind_principal`, :meth:`IamPrincipalIds.current_arns`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from strongroom.iam import repository as repo
-from strongroom.iam.common import _IAM_PRINCIPAL
 from strongroom.iam.repository import Kind
-from strongroom.policy.principal_ids import principal_strings, rewrite_principals
+from strongroom.policy.principal_ids import ENTITY_ARN, principal_strings, rewrite_principals
 from strongroom.store.engine import Store
 from strongroom.types import UnknownPrincipal
 
@@ -35,33 +39,38 @@ class IamPrincipalIds:
         self._store = store
 
     def bind(self, policy: str) -> str:
-        if not any(_IAM_PRINCIPAL.fullmatch(found) for _, _, found in principal_strings(policy)):
+        if not any(ENTITY_ARN.fullmatch(found) for _, _, found in principal_strings(policy)):
             return policy
+        return rewrite_principals(policy, self.bind_principal)
 
-        def bound(value: str) -> str:
-            match = _IAM_PRINCIPAL.fullmatch(value)
-            if match is None:
-                return value  # an account, "*", a role session, an id already
-            kind: Kind = "user" if match.group(2) == "user" else "role"
-            with self._store.read() as conn:
-                entity = repo.find(conn, kind, match.group(1), match.group(4))
-            if entity is None or entity.arn != value:
-                raise UnknownPrincipal(value)
-            return str(entity.id)
-
-        return rewrite_principals(policy, bound)
+    def bind_principal(self, value: str) -> str:
+        """One principal as stored: a user or role ARN becomes the entity's id; anything
+        else (an account, ``*``, a role session, an id already) stays as it is."""
+        match = ENTITY_ARN.fullmatch(value)
+        if match is None:
+            return value
+        kind: Kind = "user" if match.group(2) == "user" else "role"
+        with self._store.read() as conn:
+            entity = repo.find(conn, kind, match.group(1), match.group(4))
+        if entity is None or entity.arn != value:
+            raise UnknownPrincipal(value)
+        return str(entity.id)
 
     def show(self, policy: str) -> str:
-        ids = {
-            found
-            for _, _, found in principal_strings(policy)
-            if found[:4] in _ID_PREFIXES and ":" not in found
-        }
-        if not ids:
+        arns = self.current_arns(found for _, _, found in principal_strings(policy))
+        if not arns:
             return policy
+        return rewrite_principals(policy, lambda value: arns.get(value, value))
+
+    def current_arns(self, values: Iterable[str]) -> dict[str, str]:
+        """For each of ``values`` that is the id of a user or role that exists, its current
+        ARN (one read for them all); ids of deleted entities and other values are left out."""
+        ids = {found for found in values if found[:4] in _ID_PREFIXES and ":" not in found}
+        if not ids:
+            return {}
         arns: dict[str, str] = {}
         with self._store.read() as conn:
             for kind in ("user", "role"):
                 wanted = [i for i in ids if _ID_PREFIXES[i[:4]] == kind]
                 arns.update((entity.id, entity.arn) for entity in repo.by_ids(conn, kind, wanted))
-        return rewrite_principals(policy, lambda value: arns.get(value, value))
+        return arns

@@ -8,6 +8,15 @@ includes, the grant's constraints. It is authorized like the key policy it compl
 operation when a grant gives it, so an explicit Deny (key policy, IAM, boundary) still
 wins and the decision memo keys on it. Grants take effect at once (there is no
 eventual consistency to wait out), so a grant token only has to be one we issued.
+
+A grant names an IAM user or role by its unique id, as a resource policy does
+(docs/architecture.md, "Principals in resource policies: bound by unique id"): CreateGrant
+stores the grantee and retiring principal ARNs of users and roles as the entities' ids
+(``AIDA...``/``AROA...``, :meth:`strongroom.types.PrincipalIds.bind_principal`), a caller
+is matched by its own id, and ListGrants shows each id as the entity's current ARN while it
+exists, the id once it is deleted (as KMS answers: aws/aws-sdk-go#1718). A user or role
+deleted and created again with the same name is another principal: the old grants are not
+its own.
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ from strongroom.keys.conditions import grant_constraint_keys
 from strongroom.keys.kms_base import KmsBase
 from strongroom.keys.kms_common import Output, Params, not_found, unsupported
 from strongroom.keys.repository import GrantRecord, KeyRecord
+from strongroom.policy.principal_ids import ENTITY_ARN
 from strongroom.protocol.errors import ServiceError, validation_error
 from strongroom.store.cache import Namespace
 from strongroom.store.engine import cached
-from strongroom.types import Caller, Principal
+from strongroom.types import Caller, Principal, UnknownPrincipal
 
 # The grant operations a symmetric encryption key supports (GrantOperation's values that
 # apply to it; Sign, Verify, GenerateMac... are for other key types).
@@ -82,9 +92,19 @@ def grant_not_found(grant_id: str) -> ServiceError:
 
 
 def grantee_matches(grantee: str | None, principal: Principal) -> bool:
-    """A grant names its grantee (or retiring principal) by ARN: the user, the role (for
-    every session of it) or the session itself."""
-    return grantee is not None and grantee in (principal.arn, principal.identity_arn)
+    """Whether a grant's grantee (or retiring principal) names the caller. A user or role
+    is named by its unique id: the user, or every session of the role (whose id is
+    ``AROA...:<session>``), never one created later with the same name. The account root, a
+    role session and a federated user are named by ARN. A user or role ARN (a grant the
+    migration to ids found no entity for) names nobody: it fails closed."""
+    if grantee is None:
+        return False
+    if ":" not in grantee:
+        unique_id = principal.unique_id
+        return unique_id is not None and unique_id.split(":", 1)[0] == grantee
+    if ENTITY_ARN.fullmatch(grantee):
+        return False
+    return grantee in (principal.arn, principal.identity_arn)
 
 
 def context_satisfies(
@@ -162,14 +182,16 @@ def with_grants(policy: str, operation: str) -> str:
     return orjson.dumps({**document, "Statement": [*statements, grant]}).decode()
 
 
-def _entry(grant: GrantRecord, key_arn: str) -> dict[str, Any]:
+def _entry(grant: GrantRecord, key_arn: str, arns: Mapping[str, str]) -> dict[str, Any]:
+    """A GrantListEntry; ``arns``: the current ARN of each principal id that still exists."""
+    retiring = grant.retiring_principal
     entry: dict[str, Any] = {
         "KeyId": key_arn,
         "GrantId": grant.grant_id,
         "Name": grant.name,
         "CreationDate": from_ms(grant.created_ms),
-        "GranteePrincipal": grant.grantee_principal,
-        "RetiringPrincipal": grant.retiring_principal,
+        "GranteePrincipal": arns.get(grant.grantee_principal, grant.grantee_principal),
+        "RetiringPrincipal": arns.get(retiring, retiring) if retiring else None,
         "IssuingAccount": grant.issuing_account,
         "Operations": list(grant.operations),
         "Constraints": dict(grant.constraints) if grant.constraints else None,
@@ -178,6 +200,37 @@ def _entry(grant: GrantRecord, key_arn: str) -> dict[str, Any]:
 
 
 class Grants(KmsBase):
+    # Principals ----------------------------------------------------------------------------
+
+    def _bound_principal(self, value: str) -> str:
+        """A grant's principal as stored: a user or role ARN bound to the entity's id; one
+        naming no existing user or role is not a valid principal."""
+        try:
+            return self._principal_ids.bind_principal(value)
+        except UnknownPrincipal:
+            raise ServiceError(
+                "InvalidArnException", f"{value} is not a valid principal ARN."
+            ) from None
+
+    def _stored_as(self, value: str) -> str:
+        """What a stored principal equals when a list request names ``value`` (ListGrants'
+        and ListRetirableGrants' filters): the id of the user or role it names, else the
+        value itself (an account root, a deleted entity's id)."""
+        try:
+            return self._principal_ids.bind_principal(value)
+        except UnknownPrincipal:
+            return value
+
+    def _entries(self, grants: Sequence[GrantRecord], key_arns: Mapping[str, str]) -> list[Any]:
+        """GrantListEntries, principal ids shown as current ARNs (one IAM read for them all)."""
+        arns = self._principal_ids.current_arns(
+            principal
+            for grant in grants
+            for principal in (grant.grantee_principal, grant.retiring_principal)
+            if principal
+        )
+        return [_entry(grant, key_arns[grant.key_id], arns) for grant in grants]
+
     # Grant tokens --------------------------------------------------------------------------
 
     def _token(self, grant: GrantRecord) -> str:
@@ -335,9 +388,11 @@ class Grants(KmsBase):
                 f"Grant operations {', '.join(invalid)} are not valid for a symmetric "
                 "encryption KMS key."
             )
-        grantee = _principal(params, "GranteePrincipal", required=True)
-        assert grantee is not None
+        named = _principal(params, "GranteePrincipal", required=True)
+        assert named is not None
+        grantee = self._bound_principal(named)
         retiring = _principal(params, "RetiringPrincipal", required=False)
+        retiring = self._bound_principal(retiring) if retiring else None
         self.check_grant_tokens(params.get("GrantTokens"))
         constraints = _constraints(params.get("Constraints"))
         name = params.get("Name")
@@ -387,16 +442,20 @@ class Grants(KmsBase):
             key = self._resolve(conn, caller, params["KeyId"])
             grants = self._grants_of(conn, key.key_id)
         grantee = params.get("GranteePrincipal")
+        # A grant is found by the principal it is shown with (a user's or role's current ARN,
+        # a deleted one's id) or by the value it stores.
+        wanted = {grantee, self._stored_as(grantee)} if grantee is not None else set()
         listed = [
-            _entry(grant, key.arn)
+            grant
             for grant in grants
             if (grant_id is None or grant.grant_id == grant_id)
-            and (grantee is None or grant.grantee_principal == grantee)
+            and (grantee is None or grant.grantee_principal in wanted)
         ]
         page, marker = self._page(
             "ListGrants", caller, listed, params, default_limit=50, maximum=100
         )
-        return {"Grants": list(page), "Truncated": marker is not None, "NextMarker": marker}
+        entries = self._entries(page, {key.key_id: key.arn})
+        return {"Grants": entries, "Truncated": marker is not None, "NextMarker": marker}
 
     def list_retirable_grants(self, caller: Caller, params: Params) -> Output:
         principal = _principal(params, "RetiringPrincipal", required=True)
@@ -410,15 +469,13 @@ class Grants(KmsBase):
                 f"{principal}: it is not a principal of account {caller.account_id}.",
             )
         with self._store.read() as conn:
-            grants = repo.grants_retirable_by(conn, caller.region, principal)
-            arns = {
-                g.key_id: f"arn:aws:kms:{g.region}:{g.account_id}:key/{g.key_id}" for g in grants
-            }
-        listed = [_entry(grant, arns[grant.key_id]) for grant in grants]
+            grants = repo.grants_retirable_by(conn, caller.region, self._stored_as(principal))
         page, marker = self._page(
-            "ListRetirableGrants", caller, listed, params, default_limit=50, maximum=100
+            "ListRetirableGrants", caller, grants, params, default_limit=50, maximum=100
         )
-        return {"Grants": list(page), "Truncated": marker is not None, "NextMarker": marker}
+        arns = {g.key_id: f"arn:aws:kms:{g.region}:{g.account_id}:key/{g.key_id}" for g in page}
+        entries = self._entries(page, arns)
+        return {"Grants": entries, "Truncated": marker is not None, "NextMarker": marker}
 
     def retire_grant(self, caller: Caller, params: Params) -> Output:
         token, key_ref, grant_id = (

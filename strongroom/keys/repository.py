@@ -298,6 +298,7 @@ class GrantRecord:
     account_id: str
     region: str
     name: str | None
+    # A user or role as its unique id (AIDA.../AROA...), any other principal as its ARN.
     grantee_principal: str
     retiring_principal: str | None
     issuing_account: str

@@ -305,7 +305,8 @@ class PolicyAuthorizer:
             if generation != self._generation:
                 self._renew(generation)
             if principal.identity_arn in self._cache:
-                return self._cache[principal.identity_arn]
+                identity = self._cache[principal.identity_arn]
+                return _of_session(principal, identity) if principal.kind == _ROLE else identity
         identity = self._read_identity(principal)
         with self._lock:
             if generation == self._generation:
@@ -313,7 +314,7 @@ class PolicyAuthorizer:
                     # Many principals calling between two IAM changes: the oldest goes.
                     del self._cache[next(iter(self._cache))]
                 self._cache[principal.identity_arn] = identity
-        return identity
+        return _of_session(principal, identity) if principal.kind == _ROLE else identity
 
     def _read_identity(self, principal: Principal) -> _Identity | None:
         """The principal's policies, compiled, and its account's organization."""
@@ -332,15 +333,6 @@ class PolicyAuthorizer:
                 organization,
             )
         found = self._identities.principal_policies(principal.identity_arn)
-        if (
-            found is not None
-            and principal.kind == "assumed-role"
-            and principal.unique_id is not None
-            and principal.unique_id.split(":", 1)[0] != found.user_id
-        ):
-            # A session of a role that was deleted: the role of that name now is another
-            # one (AWS binds a session to its role's unique id).
-            found = None
         return _compile(found, organization) if found is not None else None
 
     def _request_keys(
@@ -389,6 +381,23 @@ class PolicyAuthorizer:
             region=facts.region,
             secure_transport=facts.secure_transport,
         )
+
+
+_ROLE = "assumed-role"
+
+
+def _of_session(principal: Principal, identity: _Identity | None) -> _Identity | None:
+    """The identity of a role session: None when the session's role was deleted and the
+    role of that name now is another one (AWS binds a session to its role's unique id).
+    Checked per session, not kept with the role's identity, which is cached by the role's
+    ARN: sessions of the old role and of the new one share that ARN."""
+    if (
+        identity is not None
+        and principal.unique_id is not None
+        and principal.unique_id.split(":", 1)[0] != identity.user_id
+    ):
+        return None
+    return identity
 
 
 def _policy_set(principal: Principal, check: Check, identity: _Identity | None) -> PolicySet:

@@ -17,12 +17,17 @@ exactly as the client wrote it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 _WHITESPACE = " \t\n\r"
 _decoder = json.JSONDecoder()
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _PRINCIPAL_PATHS = {("Statement", "Principal", "AWS"), ("Statement", "NotPrincipal", "AWS")}
+
+# The ARN of an IAM user or role (groups: account, "user" or "role", path, name): what is
+# bound to the entity's unique id, in a policy as in a KMS grant.
+ENTITY_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)(/(?:[^/]+/)*)([^/]+)")
 
 Span = tuple[int, int, str]  # (start, end) of a JSON string token in the text, its value
 

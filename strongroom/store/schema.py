@@ -232,6 +232,8 @@ kms_grants = Table(
     Column("account_id", String(12), nullable=False),  # the key's account
     Column("region", String(128), nullable=False),
     Column("name", String(256)),
+    # A user or role by its unique id (AIDA.../AROA..., migration 0013), another principal
+    # (an account root, a role session) by its ARN.
     Column("grantee_principal", String(256), nullable=False),
     Column("retiring_principal", String(256)),
     Column("issuing_account", String(256), nullable=False),

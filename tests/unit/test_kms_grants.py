@@ -65,21 +65,45 @@ def test_a_derived_grant_keeps_its_parents_constraints(
     assert at_least_as_strict(parent, child) is kept
 
 
-def test_a_grant_names_a_user_a_role_for_its_sessions_or_one_session() -> None:
-    user = Principal("111122223333", "arn:aws:iam::111122223333:user/ana", "AKIA1")
+def test_a_grant_names_a_user_or_a_role_by_id_and_others_by_arn() -> None:
+    user = Principal(
+        "111122223333", "arn:aws:iam::111122223333:user/ana", "AKIA1", unique_id="AIDAANA"
+    )
     session = Principal(
         "111122223333",
         "arn:aws:sts::111122223333:assumed-role/billing/worker",
         "ASIA1",
         kind="assumed-role",
         identity_arn="arn:aws:iam::111122223333:role/billing",
+        unique_id="AROABILLING:worker",
     )
-    assert grantee_matches("arn:aws:iam::111122223333:user/ana", user)
-    assert not grantee_matches("arn:aws:iam::111122223333:user/an", user)
+    federated = Principal(
+        "111122223333",
+        "arn:aws:sts::111122223333:federated-user/ana",
+        "ASIA2",
+        kind="federated-user",
+        identity_arn="arn:aws:iam::111122223333:user/ana",
+        unique_id="111122223333:ana",
+    )
+    root = Principal("111122223333", "arn:aws:iam::111122223333:root", "AKIA2", kind="root")
+    # A user by its id; a role's id names every session of it.
+    assert grantee_matches("AIDAANA", user)
+    assert not grantee_matches("AIDAAN", user)
     assert not grantee_matches(None, user)
-    assert grantee_matches("arn:aws:iam::111122223333:role/billing", session)
+    assert grantee_matches("AROABILLING", session)
+    assert not grantee_matches("AROABILLING", user)
+    # A user or role ARN names nobody (a grant the migration found no entity for), not even
+    # the entity of that name now.
+    assert not grantee_matches("arn:aws:iam::111122223333:user/ana", user)
+    assert not grantee_matches("arn:aws:iam::111122223333:role/billing", session)
+    assert not grantee_matches("arn:aws:iam::111122223333:user/ana", federated)
+    assert not grantee_matches("AIDAANA", federated)  # its id is <account>:<name>
+    # The account root, a role session and a federated user by ARN.
     assert grantee_matches("arn:aws:sts::111122223333:assumed-role/billing/worker", session)
+    assert grantee_matches("arn:aws:sts::111122223333:federated-user/ana", federated)
+    assert grantee_matches("arn:aws:iam::111122223333:root", root)
     assert not grantee_matches("arn:aws:iam::111122223333:root", session)
+    assert not grantee_matches("111122223333", root)
 
 
 def test_with_grants_adds_one_allow_and_keeps_the_key_policy() -> None:

@@ -266,6 +266,26 @@ def test_another_identity_arn(
     )
 
 
+def test_a_session_of_a_deleted_role_is_told_apart_from_the_new_roles(
+    iam: IdentityService, clock: ManualClock, counter: Counter
+) -> None:
+    """Sessions of a role deleted and created again share the role's ARN, under which its
+    identity is cached: the old one is refused whichever of them asks first."""
+    new_role(iam, "reader", document(allow()))
+    role_id = iam.get_role(ADMIN, {"RoleName": "reader"})["Role"]["RoleId"]
+    current = as_session("reader", "s", unique_id=f"{role_id}:s")
+    stale = as_session("reader", "s", unique_id="AROAOLDREADER0000000:s")
+    assert_kept_apart(
+        PolicyAuthorizer(iam, clock),
+        counter,
+        (current, secret_check(), facts()),
+        (stale, secret_check(), facts()),
+    )
+    stale_first = PolicyAuthorizer(iam, clock)
+    assert outcome(stale_first, (stale, secret_check(), facts())) is not None
+    assert outcome(stale_first, (current, secret_check(), facts())) is None
+
+
 def test_another_account_id(
     iam: IdentityService, authorizer: PolicyAuthorizer, counter: Counter
 ) -> None:
