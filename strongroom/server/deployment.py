@@ -3,6 +3,7 @@ credentials and the services."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -162,8 +163,33 @@ def open_deployment(
     ``root_key``; without either, recover the key unattended (key file, or PIN/passphrase
     from the environment)."""
     os.umask(0o077)
+    # What opened so far is closed again if a later step fails: a worker tries again
+    # (server/sealing.py), and each try must not leave a store, its checkpoint thread, an
+    # audit writer or a barrier connection behind.
+    with contextlib.ExitStack() as opened:
+        if barrier is not None:
+            opened.callback(barrier.close)
+        deployment = _open(
+            opened, data_dir, clock, root_key, audit, cache_entries, barrier, endpoint, functions
+        )
+        opened.pop_all()
+    return deployment
+
+
+def _open(
+    opened: contextlib.ExitStack,
+    data_dir: Path,
+    clock: Clock | None,
+    root_key: bytes | None,
+    audit: AuditLogOptions | None,
+    cache_entries: int,
+    barrier: Barrier | None,
+    endpoint: str,
+    functions: Functions | None,
+) -> Deployment:
     clock = clock or SystemClock()
     store = Store(sqlite_url(data_dir), background_checkpoints=True)
+    opened.callback(store.dispose)
     # Every worker runs these transactions at once when a server starts: each is tried
     # again (briefly, bounded) when SQLite answers "locking protocol" (server/startup.py).
     retry_locking_protocol(store.migrate, "migrating the database")
@@ -172,6 +198,7 @@ def open_deployment(
         barrier = Barrier(
             root_key if root_key is not None else providers.unseal_unattended(data_dir)
         )
+        opened.callback(barrier.close)
     opened_barrier = barrier
     tokens = retry_locking_protocol(
         lambda: token_codec(store, opened_barrier), "reading the pagination key"
@@ -194,6 +221,7 @@ def open_deployment(
         ),
         "registering the audit writer",
     )
+    opened.callback(audit_log.close)
     identities = IdentityService(store, barrier, clock, credentials, tokens)
     mfa = MfaDevices(store, barrier, clock, tokens)
     service = FunctionService(
@@ -210,6 +238,7 @@ def open_deployment(
         audit=audit_log,
         tokens=tokens,
     )
+    opened.callback(service.close)
     # Logs an older version stored in plaintext are sealed now that the root key is here.
     service.log_groups.seal_plaintext()
     # Rotation invokes through the function service (a test may hand in its own Functions).
@@ -237,6 +266,7 @@ def open_deployment(
         audit_log,
         clock,
     )
+    opened.callback(pipeline.close)
     rotations = RotationRunner(secrets, invoker, store, audit_log, clock)
     return Deployment(
         data_dir,
