@@ -460,11 +460,14 @@ def build_service_event(
     invoked_by: str,
     resources: list[str],
     details: Mapping[str, Any] | None = None,
+    additional: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An event the service itself caused, not a request (CloudTrail's AwsServiceEvent):
     a KMS key rotated or deleted on schedule, a secret deleted after its recovery window.
     No request, so no requestParameters, responseElements or requestID; the identity is
-    the account on whose behalf the service acted, ``invokedBy`` the service."""
+    the account on whose behalf the service acted, ``invokedBy`` the service.
+    ``details`` become ``serviceEventDetails``, ``additional`` ``additionalEventData``
+    (where Secrets Manager's rotation events name the secret: ``SecretId``)."""
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": {"accountId": account_id, "invokedBy": invoked_by},
@@ -476,6 +479,7 @@ def build_service_event(
         "userAgent": invoked_by,
         "requestParameters": None,
         "responseElements": None,
+        **({"additionalEventData": dict(additional)} if additional else {}),
         "eventID": unique_id(),
         "readOnly": False,
         "resources": _resources(resources, ""),

@@ -21,19 +21,18 @@ import json
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from anyio import to_thread
 
 from strongroom.audit.background import audited
-from strongroom.audit.events import build_service_event
 from strongroom.audit.log import AuditLog
 from strongroom.clock import Clock
 from strongroom.secrets.rotation import (
     SERVICE_PRINCIPAL,
     Observe,
     RotationClaim,
-    RotationEvent,
+    rotation_record,
 )
 from strongroom.secrets.service import SecretsManager
 from strongroom.store.engine import Store
@@ -142,19 +141,9 @@ class RotationRunner:
         """Run ``work`` in one transaction that commits only once the service events it
         observed are in the audit log (if they cannot be written, nothing changed)."""
         return audited(
-            self._store, self._audit, lambda add: work(lambda event: add(self._record(event)))
-        )
-
-    def _record(self, event: RotationEvent) -> dict[str, Any]:
-        return build_service_event(
-            time=self._clock.now(),
-            event_source=SERVICE_PRINCIPAL,
-            event_name=event.name,
-            account_id=event.record.account_id,
-            region=event.record.region,
-            invoked_by=SERVICE_PRINCIPAL,
-            resources=[event.record.arn],
-            details=event.details,
+            self._store,
+            self._audit,
+            lambda add: work(lambda event: add(rotation_record(event, self._clock.now()))),
         )
 
 

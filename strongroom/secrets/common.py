@@ -95,6 +95,19 @@ def token_in_use(token: str, arn: str) -> ServiceError:
     )
 
 
+def bad_rotation_token() -> ServiceError:
+    """PutSecretValue's RotationToken is not the one of this secret's rotation in progress.
+    AWS documents that it "validates the identity with the rotation token", not the error
+    a token that fails the check gets. Decision: AccessDeniedException (the identity was
+    not validated; AWS's common error for a caller it refuses), in our words. The token
+    itself is never echoed."""
+    return ServiceError(
+        "AccessDeniedException",
+        "The RotationToken isn't valid: it doesn't belong to a rotation of this secret "
+        "that is in progress.",
+    )
+
+
 _NEED_TOKEN = "You must provide a ClientRequestToken value. We recommend a UUID-type value."  # noqa: S105 - a message, not a password
 _BOTH_VALUES = (
     "You can't specify both a binary secret value and a string secret value in the same secret."

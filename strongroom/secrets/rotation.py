@@ -12,10 +12,18 @@ Every state change the scheduler makes is one transaction with its claim (the ro
 ``secret_rotations``, :mod:`.rotation_state`), so a due rotation starts exactly once
 however many workers look; ``observe`` hears of each CloudTrail service event inside that
 transaction (the caller audits them before it commits).
+
+A manual change abandons the rotation in progress (user guide, CloudTrail's
+``RotationAbandoned``): a new value that takes AWSCURRENT, from a request that is not the
+rotation's own, takes AWSPENDING off the rotation's version and drops the rotation's claim,
+so the worker running it stops at its next step. A request is the rotation's own when it
+carries the rotation's ``RotationToken`` (PutSecretValue), which is handed to the function
+in each step's event and refused on any other secret or after the claim ended.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets as stdlib_secrets
 import uuid
 from collections.abc import Callable
@@ -25,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from strongroom.audit.derived import service_event
+from strongroom.audit.events import build_service_event
 from strongroom.clock import from_ms, to_ms
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets import labels
@@ -35,6 +45,7 @@ from strongroom.secrets.common import (
     Output,
     Params,
     _invalid_parameter,
+    bad_rotation_token,
     token_in_use,
 )
 from strongroom.secrets.repository import SecretRecord, VersionRecord
@@ -84,8 +95,14 @@ class RotationClaim:
             "Step": step,
             "SecretId": self.arn,
             "ClientRequestToken": self.token,
-            "RotationToken": self.claim_id,
+            "RotationToken": rotation_token(self.claim_id),
         }
+
+
+def rotation_token(claim_id: str) -> str:
+    """The RotationToken of a claim: its 128 random bits in UUID form (the model wants 36 to
+    256 characters of letters, digits and hyphens), good only while the claim holds."""
+    return str(uuid.UUID(hex=claim_id))
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,24 @@ class RotationEvent:
 
 
 Observe = Callable[[RotationEvent], None]
+
+
+def rotation_record(event: RotationEvent, time: datetime) -> dict[str, Any]:
+    """The CloudTrail record of a rotation event: a service event of Secrets Manager on the
+    secret's account, the secret in ``resources`` and, as AWS writes it,
+    ``additionalEventData.SecretId``."""
+    arn = event.record.arn
+    return build_service_event(
+        time=time,
+        event_source=SERVICE_PRINCIPAL,
+        event_name=event.name,
+        account_id=event.record.account_id,
+        region=event.record.region,
+        invoked_by=SERVICE_PRINCIPAL,
+        resources=[arn],
+        details=event.details,
+        additional={"SecretId": arn},
+    )
 
 
 def _ignore(_event: RotationEvent) -> None:
@@ -324,8 +359,7 @@ class SecretRotation(Versions):
     ) -> None:
         assert row.token is not None
         self._drop_test_copy(conn, record, row.token)
-        row.kind, row.token, row.attempt = None, None, 0
-        row.state, row.step, row.claim_id, row.lease_until_ms = state.SCHEDULED, None, None, None
+        _idle(row)
         window_end = self._plan(conn, record, row, self._schedule_of(record), now, rotated=False)
         if row.due_ms is None:
             state.remove(conn, record.id)
@@ -353,7 +387,7 @@ class SecretRotation(Versions):
             row = state.claimed(conn, claim.secret_id, claim.claim_id)
             record = repo.find_by_id(conn, claim.secret_id)
             if row is None or record is None:
-                return "the rotation was cancelled"
+                return "the rotation was cancelled or abandoned"
             stages = repo.stages(conn, record.id)
             if stages.get(labels.CURRENT) != claim.token:
                 reason = "finishSecret did not move AWSCURRENT to the new version"
@@ -362,13 +396,7 @@ class SecretRotation(Versions):
             if stages.get(labels.PENDING) == claim.token:
                 repo.replace_stages(conn, record.id, stages, labels.detach(stages, labels.PENDING))
             now = self._clock.now()
-            row.token, row.attempt, row.last_error = None, 0, None
-            row.state, row.step, row.claim_id, row.lease_until_ms = (
-                state.SCHEDULED,
-                None,
-                None,
-                None,
-            )
+            _idle(row)
             window_end = self._plan(conn, record, row, self._schedule_of(record), now, rotated=True)
             if row.due_ms is None:
                 state.remove(conn, record.id)
@@ -461,9 +489,62 @@ class SecretRotation(Versions):
         version = repo.version(conn, record.id, current) if current else None
         return from_ms(version.created_ms) if version is not None else None
 
+    # --- manual changes during a rotation -----------------------------------------------------
+
+    def _by_rotation(self, conn: Connection, record: SecretRecord, token: str | None) -> bool:
+        """A RotationToken is good only for the secret whose rotation's claim it is, while
+        that claim holds (compared in constant time); anything else is refused."""
+        if token is None:
+            return False
+        row = state.get(conn, record.id)
+        if row is None or row.state != state.RUNNING or row.claim_id is None:
+            raise bad_rotation_token()
+        if not hmac.compare_digest(rotation_token(row.claim_id).encode(), token.encode()):
+            raise bad_rotation_token()
+        return True
+
+    def _supersede_rotation(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        old: labels.Stages,
+        new: labels.Stages,
+        version_id: str,
+    ) -> labels.Stages:
+        """AWS (user guide, CloudTrail's RotationAbandoned): a manually created version
+        "signals the abandonment of the current ongoing rotation in favor of the new secret
+        version", and Secrets Manager removes AWSPENDING "to allow future rotations to
+        succeed". So a new value taking AWSCURRENT during a rotation (running, or waiting
+        for its retry) takes AWSPENDING off the rotation's version and drops its claim (the
+        worker stops at its next step; the schedule counts from this change). Rotation
+        stays enabled. RotateImmediately=false's test is not a rotation: it goes on."""
+        if not record.rotation_enabled or not in_progress(old):
+            return new
+        if new.get(labels.CURRENT) != version_id:
+            return new
+        row = state.get(conn, record.id)
+        if row is not None and row.kind == state.TEST:
+            return new
+        pending = old[labels.PENDING]
+        if new.get(labels.PENDING) == pending:
+            left = labels.detach(new, labels.PENDING)
+            repo.replace_stages(conn, record.id, new, left)
+            new = left
+        if row is not None:
+            _idle(row)
+            if record.rotation_rules:
+                state.put(conn, row)  # _current_moved plans the next window from now
+            else:
+                state.remove(conn, record.id)
+        details = {"versionId": pending, "supersededBy": version_id}
+        event = RotationEvent("RotationAbandoned", record, details)
+        service_event(rotation_record(event, self._clock.now()))
+        return new
+
     def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
         """A manual change of the value counts as a rotation: the next window is counted
-        from now. A rotation under way finishes (or fails) on its own."""
+        from now. (A rotation under way was abandoned by the change, unless the change was
+        the rotation's own.)"""
         if not record.rotation_enabled or not record.rotation_rules:
             return
         row = state.get(conn, record.id)
@@ -474,6 +555,12 @@ class SecretRotation(Versions):
         )
         state.put(conn, row)
         repo.update_secret(conn, record, next_rotation_ms=window_end)
+
+
+def _idle(row: RotationRow) -> None:
+    """No rotation under way: no version, no claim, no attempts (the schedule is kept)."""
+    row.state, row.kind, row.token, row.step, row.attempt = state.SCHEDULED, None, None, None, 0
+    row.claim_id, row.lease_until_ms, row.last_error = None, None, None
 
 
 def to_ms_delta(delta: timedelta) -> int:

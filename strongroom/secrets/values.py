@@ -153,8 +153,17 @@ class SecretValues(Versions, Listing):
             raise _invalid_request(_NEED_TOKEN)
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
+            # Checked before anything changes: a token that is not this secret's rotation's
+            # is refused; the right one marks the request as the rotation's own.
+            by_rotation = self._by_rotation(conn, record, params.get("RotationToken"))
             version_id, stages, created = self._add_version(
-                conn, record, token, value, params.get("VersionStages"), caller
+                conn,
+                record,
+                token,
+                value,
+                params.get("VersionStages"),
+                caller,
+                by_rotation=by_rotation,
             )
             if created:
                 self._changed(conn, record)

@@ -20,6 +20,7 @@ from strongroom.secrets.common import (
     _check_label_quota,
     _invalid_parameter,
     _Value,
+    bad_rotation_token,
     token_in_use,
 )
 from strongroom.secrets.replication import Replication
@@ -36,13 +37,23 @@ class Versions(Replication):
         value: _Value,
         stages_to_attach: list[str] | None,
         caller: Caller | None,
+        *,
+        by_rotation: bool = False,
     ) -> tuple[str, list[str], bool]:
-        """Create (or idempotently find) version ``token``; returns (id, labels, created)."""
+        """Create (or idempotently find) version ``token``; returns (id, labels, created).
+        ``by_rotation``: the request is the secret's rotation's own (its RotationToken), so
+        it cannot abandon that rotation."""
         existing = repo.version(conn, record.id, token)
         current = repo.stages(conn, record.id)
-        if existing is not None and existing.ciphertext is None:
+        if (
+            existing is not None
+            and existing.ciphertext is None
+            and current.get(labels.PENDING) == token
+        ):
             # The version a rotation made without a value (AWSPENDING): the rotation
-            # function's PutSecretValue gives it its value.
+            # function's PutSecretValue gives it its value. (Once a manual change
+            # abandoned that rotation, its version lost AWSPENDING and stays empty: a
+            # late PutSecretValue of the function must not bring the rotation back.)
             sealed, key_id = self._seal(conn, record, token, value, caller=caller)
             repo.fill_version(conn, record.id, token, value.kind, sealed, key_id)
             wanted = list(stages_to_attach) if stages_to_attach else [labels.CURRENT]
@@ -68,8 +79,30 @@ class Versions(Replication):
         new = labels.attach(current, token, wanted, new_value=True)
         _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
-        self._moved(conn, record, current, new)
-        return token, labels.labels_of(new, token), True
+        after = new if by_rotation else self._supersede_rotation(conn, record, current, new, token)
+        self._moved(conn, record, current, after)
+        return token, labels.labels_of(after, token), True
+
+    def _supersede_rotation(
+        self,
+        conn: Connection,
+        record: SecretRecord,
+        old: labels.Stages,
+        new: labels.Stages,
+        version_id: str,
+    ) -> labels.Stages:
+        """A new value, not the rotation's, became version ``version_id`` (labels ``old``
+        then ``new``): a rotation in progress is abandoned in its favour (:mod:`.rotation`
+        overrides this). Returns the labels after."""
+        return new
+
+    def _by_rotation(self, conn: Connection, record: SecretRecord, token: str | None) -> bool:
+        """Whether a request carrying RotationToken ``token`` is the secret's rotation's own
+        (False without a token); a token that is not that rotation's is refused
+        (:mod:`.rotation` overrides this; without rotation, no token is good)."""
+        if token is None:
+            return False
+        raise bad_rotation_token()
 
     def _moved(
         self, conn: Connection, record: SecretRecord, old: labels.Stages, new: labels.Stages
