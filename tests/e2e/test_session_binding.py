@@ -24,7 +24,7 @@ from strongroom.store.engine import MIGRATIONS
 from tests.aws import ACCOUNT, aws_error
 from tests.e2e.test_lookup_events import every_event
 from tests.e2e.test_principal_binding import delete_user, new_user
-from tests.e2e.test_sts import INVALID_TOKEN, allow, session_client, unique
+from tests.e2e.test_sts import INVALID_TOKEN, allow, session_client, trust, unique
 from tests.server import ServerProcess
 
 GET = "secretsmanager:GetSecretValue"
@@ -218,3 +218,42 @@ def test_migration_binds_stored_sessions_to_the_user_they_were_issued_to(
     )
     refused_everywhere(server, gone_session, arn)
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "before"
+
+
+def test_a_role_session_never_acts_as_the_role_created_again(
+    server: ServerProcess, sm: Any
+) -> None:
+    """A role session is bound by its role's id where it is authorized: after the role is
+    deleted and created again, the new role's sessions work and the old one can do
+    nothing, whichever of them is served first."""
+    iam, sts = server.client("iam"), server.client("sts")
+    name, secret = unique("ops"), unique("secret")
+    arn = sm.create_secret(Name=secret, SecretString="ops")["ARN"]
+    trusted = trust(f"arn:aws:iam::{ACCOUNT}:root")
+
+    def make_role() -> str:
+        role_arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trusted)["Role"][
+            "Arn"
+        ]
+        iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=readable(arn))
+        return role_arn
+
+    role_arn = make_role()
+    old = sts.assume_role(RoleArn=role_arn, RoleSessionName="old")["Credentials"]
+    old_sm = session_client(server, "secretsmanager", old)
+    assert old_sm.get_secret_value(SecretId=arn)["SecretString"] == "ops"
+    iam.delete_role_policy(RoleName=name, PolicyName="read")
+    iam.delete_role(RoleName=name)
+    assert make_role() == role_arn
+    new = sts.assume_role(RoleArn=role_arn, RoleSessionName="new")["Credentials"]
+    new_sm = session_client(server, "secretsmanager", new)
+    for _ in range(2):
+        assert new_sm.get_secret_value(SecretId=arn)["SecretString"] == "ops"
+        aws_error(old_sm.get_secret_value, SecretId=arn, code="AccessDeniedException")
+        aws_error(
+            old_sm.put_secret_value,
+            SecretId=arn,
+            SecretString="changed",
+            code="AccessDeniedException",
+        )
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "ops"
