@@ -84,7 +84,9 @@ class SessionGrant:
     its credentials. ``principal_arn`` is the session's ARN (``assumed-role/...``), or the
     user's for GetSessionToken; ``identity_arn`` the role's ARN (with its path) or the
     user's. ``session_policies`` are policy documents: the inline one, then the managed
-    ones, resolved when the session is issued."""
+    ones, resolved when the session is issued. ``user_id`` is the unique id (AIDA...) of
+    the IAM user a user's or federated user's session belongs to: the session acts as
+    that user, never as another one later given its name."""
 
     account_id: str
     kind: PrincipalKind
@@ -92,6 +94,7 @@ class SessionGrant:
     identity_arn: str
     duration_seconds: int
     role_id: str | None = None
+    user_id: str | None = None
     session_name: str | None = None
     session_policies: tuple[str, ...] = ()
     session_tags: tuple[tuple[str, str], ...] = ()
@@ -129,6 +132,7 @@ class SessionRecord:
     created_ms: int
     expires_ms: int
     mfa_authenticated_ms: int | None = None
+    user_id: str | None = None  # the IAM user's AIDA... (SessionGrant.user_id)
 
     @property
     def expiration(self) -> datetime:
@@ -139,6 +143,10 @@ class SessionRecord:
             return f"{self.role_id}:{self.session_name}"
         if self.kind == "federated-user" and self.session_name:
             return f"{self.account_id}:{self.session_name}"
+        if self.kind == "user":
+            # GetSessionToken's credentials act as the IAM user: its unique id (AIDA...)
+            # is their principalId, as CloudTrail records it.
+            return self.user_id
         return None
 
     def principal(self) -> Principal:
@@ -260,20 +268,13 @@ class CredentialStore:
             return AccessKey(principal, row.status, secret)
         if session is None:
             return None
+        record = _bound(conn, _session_record(session))
+        if record is None:
+            # The user the session was issued to is gone (one of its name now is another
+            # user): the session is nobody's, and authenticates as nobody.
+            return None
         opened = self._barrier.open(session.secret_ciphertext, _session_aad(access_key_id))
-        record = _session_record(session)
         principal = record.principal()
-        if record.kind == "user":
-            # GetSessionToken's credentials act as the IAM user: its unique id (AIDA...)
-            # is their principalId, as CloudTrail records it.
-            principal = replace(
-                principal,
-                unique_id=conn.execute(
-                    select(schema.iam_users.c.id).where(
-                        schema.iam_users.c.arn == record.identity_arn
-                    )
-                ).scalar_one_or_none(),
-            )
         return AccessKey(
             principal,
             "Active",
@@ -299,6 +300,7 @@ class CredentialStore:
                 principal_arn=grant.principal_arn,
                 identity_arn=grant.identity_arn,
                 role_id=grant.role_id,
+                user_id=grant.user_id,
                 session_name=grant.session_name,
                 secret_ciphertext=self._barrier.seal(secret.encode(), _session_aad(key_id)),
                 token_hash=token_hash(token),
@@ -411,7 +413,34 @@ def _session_record(row: Any) -> SessionRecord:
         created_ms=row.created_ms,
         expires_ms=row.expires_ms,
         mfa_authenticated_ms=row.mfa_authenticated_ms,
+        user_id=row.user_id,
     )
+
+
+def _bound(conn: Connection, record: SessionRecord) -> SessionRecord | None:
+    """``record`` as the user it belongs to is now, or None if that user is gone.
+
+    A user's or federated user's session belongs to its user's unique id (``user_id``):
+    resolved through the id, a user renamed or moved since keeps its sessions (their
+    ARNs follow it), and a user deleted leaves its sessions unusable, even when another
+    of the same name is created. Root's sessions (and a federated user root made) belong
+    to the account; a role session is bound by its ``role_id`` where it is authorized
+    (policy/authorizer.py: one whose role is gone can do nothing)."""
+    if record.kind in ("root", "assumed-role") or record.identity_arn.endswith(":root"):
+        return record
+    if record.user_id is None:
+        return None  # a user's session that could not be bound (migration 0013)
+    arn = conn.execute(
+        select(schema.iam_users.c.arn).where(
+            schema.iam_users.c.id == record.user_id,
+            schema.iam_users.c.account_id == record.account_id,
+        )
+    ).scalar_one_or_none()
+    if arn is None:
+        return None
+    if record.kind == "user":
+        return replace(record, principal_arn=arn, identity_arn=arn)
+    return replace(record, identity_arn=arn)
 
 
 # What IAM seals with the root barrier, for a rekey to re-wrap (strongroom.server.keyring):

@@ -118,6 +118,12 @@ def principal_of(caller: Any) -> Principal:
     return principal
 
 
+def _issuing_user(principal: Principal) -> str | None:
+    """The unique id (AIDA...) of the IAM user asking for a session with its long-term
+    key, which the session belongs to; None for root."""
+    return principal.unique_id if principal.kind == "user" else None
+
+
 def _credentials_out(issued: IssuedSession) -> Output:
     return {
         "AccessKeyId": issued.access_key_id,
@@ -220,6 +226,7 @@ class SecurityTokenService:
             principal_arn=principal.arn,
             identity_arn=principal.identity_arn,
             duration_seconds=duration,
+            user_id=_issuing_user(principal),
             minimum_token_size=int(params.get("MinimumSessionTokenSize") or 0),
             mfa_authenticated_ms=mfa_ms,
         )
@@ -379,6 +386,7 @@ class SecurityTokenService:
             principal_arn=arn,
             identity_arn=principal.identity_arn,
             duration_seconds=duration,
+            user_id=_issuing_user(principal),
             session_name=name,
             session_policies=((inline,) if inline is not None else ()) + documents,
             session_tags=tags,

@@ -130,7 +130,10 @@ class PolicyAuthorizer:
     ) -> None:
         self._identities = identities
         self._clock = clock
-        self._cache: dict[str, _Identity | None] = {}
+        # Compiled identities by (identity ARN, the unique id the principal is bound to):
+        # two principals of one ARN but of different entities (a role session of a
+        # deleted role and one of the role created again) never share one.
+        self._cache: dict[tuple[str, str | None], _Identity | None] = {}
         self._decisions: OrderedDict[object, _Memo] = OrderedDict()
         # (IAM generation, principal, resource policy, key-policy mode, condition keys) ->
         # the condition keys that a policy of that set mentions.
@@ -301,20 +304,20 @@ class PolicyAuthorizer:
         self._generation = generation
 
     def _identity(self, principal: Principal, generation: int) -> _Identity | None:
+        key = (principal.identity_arn, _entity_id(principal))
         with self._lock:
             if generation != self._generation:
                 self._renew(generation)
-            if principal.identity_arn in self._cache:
-                identity = self._cache[principal.identity_arn]
-                return _of_session(principal, identity) if principal.kind == _ROLE else identity
+            if key in self._cache:
+                return self._cache[key]
         identity = self._read_identity(principal)
         with self._lock:
             if generation == self._generation:
                 if len(self._cache) >= IDENTITY_LIMIT:
                     # Many principals calling between two IAM changes: the oldest goes.
                     del self._cache[next(iter(self._cache))]
-                self._cache[principal.identity_arn] = identity
-        return _of_session(principal, identity) if principal.kind == _ROLE else identity
+                self._cache[key] = identity
+        return identity
 
     def _read_identity(self, principal: Principal) -> _Identity | None:
         """The principal's policies, compiled, and its account's organization."""
@@ -333,6 +336,11 @@ class PolicyAuthorizer:
                 organization,
             )
         found = self._identities.principal_policies(principal.identity_arn)
+        bound = _entity_id(principal)
+        if found is not None and bound is not None and bound != found.user_id:
+            # A session of a role (or a user) that was deleted: the one of that name now
+            # is another (AWS binds a session to its role's or user's unique id).
+            found = None
         return _compile(found, organization) if found is not None else None
 
     def _request_keys(
@@ -383,21 +391,12 @@ class PolicyAuthorizer:
         )
 
 
-_ROLE = "assumed-role"
-
-
-def _of_session(principal: Principal, identity: _Identity | None) -> _Identity | None:
-    """The identity of a role session: None when the session's role was deleted and the
-    role of that name now is another one (AWS binds a session to its role's unique id).
-    Checked per session, not kept with the role's identity, which is cached by the role's
-    ARN: sessions of the old role and of the new one share that ARN."""
-    if (
-        identity is not None
-        and principal.unique_id is not None
-        and principal.unique_id.split(":", 1)[0] != identity.user_id
-    ):
+def _entity_id(principal: Principal) -> str | None:
+    """The unique id of the IAM user or role ``principal`` acts as, when it is bound to one
+    (a user's AIDA..., a role session's AROA...); None for root and federated users."""
+    if principal.unique_id is None or principal.kind not in ("user", "assumed-role"):
         return None
-    return identity
+    return principal.unique_id.split(":", 1)[0]
 
 
 def _policy_set(principal: Principal, check: Check, identity: _Identity | None) -> PolicySet:

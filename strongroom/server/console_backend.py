@@ -169,6 +169,7 @@ class ServerBackend:
             principal_arn=principal.arn,
             identity_arn=principal.identity_arn,
             duration_seconds=seconds,
+            user_id=principal.unique_id,  # the signed-in user's AIDA...: its session
             session_name="console",
         )
 

@@ -741,9 +741,13 @@ class Stages:
         shows the attempt (a forged or mistyped signature with one of its keys)."""
         try:
             key = self._credentials.lookup(access_key_id)
+            if key is not None:
+                return key.principal.account_id
+            # A session of a user that is gone authenticates as nobody, but the attempt
+            # is still its account's to see.
+            return self._credentials.account_of(access_key_id)
         except Exception:
             return None
-        return key.principal.account_id if key is not None else None
 
     @staticmethod
     def _resources(exchange: _Exchange) -> list[str]:

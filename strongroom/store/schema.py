@@ -414,6 +414,11 @@ sts_sessions = Table(
     Column("principal_arn", String(2048), nullable=False),  # the session ARN, or the user's
     Column("identity_arn", String(2048), nullable=False),  # the role's ARN, or the user's
     Column("role_id", String(32)),  # AROA... for a role session
+    # The IAM user (AIDA...) a user's session (GetSessionToken, the console) or a
+    # federated user's (GetFederationToken) belongs to: the session is that user's, not
+    # its name's (iam/credentials.py). NULL for root's and role sessions, and for a session
+    # migration 0013 could not bind (unusable).
+    Column("user_id", String(32)),
     Column("session_name", String(64)),
     Column("secret_ciphertext", LargeBinary, nullable=False),
     Column("token_hash", LargeBinary, nullable=False),

@@ -940,7 +940,8 @@ def test_the_principals_whose_policies_are_kept_are_bounded(
     authorizer = PolicyAuthorizer(iam, clock, decision_limit=0)
     for user in users:
         assert outcome(authorizer, (user, secret_check(), facts())) is None
-    assert list(authorizer._cache) == [users[1].identity_arn, users[2].identity_arn]
+    kept = [arn for arn, _bound in authorizer._cache]
+    assert kept == [users[1].identity_arn, users[2].identity_arn]
     assert outcome(authorizer, (users[2], secret_check(), facts())) is None
     assert len(reads) == 3  # still kept
     assert outcome(authorizer, (users[0], secret_check(), facts())) is None
@@ -1046,3 +1047,24 @@ def test_the_memo_decides_like_evaluating_every_time(
                 {"UserName": "bob", "PolicyName": "p0", "PolicyDocument": document(allow())},
             )
     assert None in answers and len(answers) > 3  # a mix of allows and denials
+
+
+def test_a_session_of_a_deleted_role_never_shares_the_new_roles_policies(
+    iam: IdentityService, clock: ManualClock
+) -> None:
+    """The compiled identities are kept per ARN and unique id: once the role of a name is
+    another, the old role's session stays powerless even after a session of the new role
+    had its policies compiled (which once left them under the ARN for both)."""
+    new_role(iam, "Ops", document(allow()))
+    old_id = iam.get_role(ADMIN, {"RoleName": "Ops"})["Role"]["RoleId"]
+    iam.delete_inline("role", ADMIN, {"RoleName": "Ops", "PolicyName": "p0"})
+    iam.delete_role(ADMIN, {"RoleName": "Ops"})
+    new_role(iam, "Ops", document(allow()))
+    new_id = iam.get_role(ADMIN, {"RoleName": "Ops"})["Role"]["RoleId"]
+    assert new_id != old_id
+    old = as_session("Ops", "before", unique_id=f"{old_id}:before")
+    new = as_session("Ops", "after", unique_id=f"{new_id}:after")
+    authorizer = PolicyAuthorizer(iam, clock, decision_limit=0)
+    assert outcome(authorizer, (new, secret_check(), facts())) is None
+    assert outcome(authorizer, (old, secret_check(), facts())) is not None
+    assert outcome(authorizer, (new, secret_check(), facts())) is None

@@ -613,15 +613,21 @@ def test_a_live_sts_session_still_signs_after_a_rekey(deployment_dir: Path) -> N
     """IAM declares the sessions it sealed with the root barrier, so a rekey re-wraps them
     too: temporary credentials issued before it keep working after it."""
     from strongroom.iam.credentials import SessionGrant
+    from strongroom.store import schema
 
     deployment = open_deployment(deployment_dir)
     try:
+        with deployment.store.read() as conn:
+            admin_id = conn.execute(
+                select(schema.iam_users.c.id).where(schema.iam_users.c.arn == CALLER.principal_arn)
+            ).scalar_one()
         grant = SessionGrant(
             account_id="000000000000",
             kind="user",
             principal_arn=CALLER.principal_arn,
             identity_arn=CALLER.principal_arn,
             duration_seconds=3600,
+            user_id=admin_id,  # the user the session belongs to
         )
         with deployment.store.write() as conn:
             issued = deployment.credentials.create_session(conn, grant)
