@@ -179,10 +179,14 @@ class LogGroups:
                 conn, account, region, function_name
             )
             key = self._vault.log_key(group.arn, group.data_key)
+            g = schema.lambda_log_groups
+            conn.execute(update(g).where(g.c.arn == group.arn).values(logged=g.c.logged + 1))
+            sequence = conn.execute(select(g.c.logged).where(g.c.arn == group.arn)).scalar_one()
             conn.execute(
                 insert(schema.lambda_invocations).values(
                     request_id=request_id,
                     attempt=attempt,
+                    sequence=sequence,
                     function_arn=function_arn,
                     account_id=account,
                     region=region,
@@ -214,7 +218,8 @@ class LogGroups:
             rows = conn.execute(
                 select(*columns)
                 .where(*_of(t, group))
-                .order_by(t.c.started_ms, t.c.request_id, t.c.attempt)
+                # Logs of one time (a test clock, one millisecond) in the order recorded.
+                .order_by(t.c.started_ms, func.coalesce(t.c.sequence, 0), t.c.request_id)
             ).all()
         first: dict[str, int] = {}
         for row in rows:  # oldest first: a request's first attempt names its stream

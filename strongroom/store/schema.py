@@ -544,6 +544,7 @@ lambda_log_groups = Table(
     Column("data_key", LargeBinary, nullable=False),  # root-sealed, bound to the ARN
     Column("retention_days", Integer),  # None: never expire (no retention policy)
     Column("created_ms", BigInteger, nullable=False),
+    Column("logged", BigInteger, nullable=False, server_default="0"),  # logs recorded so far
     UniqueConstraint("account_id", "region", "function_name", name="uq_lambda_log_groups_name"),
 )
 
@@ -563,6 +564,9 @@ lambda_invocations = Table(
     Column("started_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
     Column("outcome", String(32), nullable=False),  # ok, Unhandled, timeout, memory
+    # The order logs were recorded in, within their group (lambda_log_groups.logged):
+    # logs of the same time (a test clock, the same millisecond) read in that order.
+    Column("sequence", BigInteger),
     # Plaintext only in rows an older version wrote, until the pass that seals them at
     # open (functions/log_groups.py seal_plaintext) empties it; always "" otherwise.
     Column("log", Text, nullable=False),

@@ -1,5 +1,7 @@
 """asynchronous invocations as Lambda runs them: the event queue, each function's event
-invoke config, and one log row per attempt (the attempt joins the request id in the key)
+invoke config, and one log row per attempt (the attempt joins the request id in the key);
+logs are numbered in the order their group recorded them (logs of the same time read in
+that order; older rows have no number and read first among their time's)
 
 Revision ID: 0014_async_invocations
 Revises: 0013_grant_principal_ids
@@ -44,9 +46,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_lambda_event_queue_due", "lambda_event_queue", ["state", "due_ms"])
     _key_invocations(["request_id", "attempt"], add_attempt=True)
+    with op.batch_alter_table("lambda_invocations") as batch:
+        batch.add_column(sa.Column("sequence", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("lambda_log_groups") as batch:
+        batch.add_column(sa.Column("logged", sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lambda_log_groups") as batch:
+        batch.drop_column("logged")
+    with op.batch_alter_table("lambda_invocations") as batch:
+        batch.drop_column("sequence")
     op.execute("DELETE FROM lambda_invocations WHERE attempt > 1")
     _key_invocations(["request_id"], add_attempt=False)
     op.drop_index("ix_lambda_event_queue_due", table_name="lambda_event_queue")
