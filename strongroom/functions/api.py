@@ -20,6 +20,11 @@ OPERATIONS = (
     "AddPermission",
     "RemovePermission",
     "GetPolicy",
+    "PutFunctionEventInvokeConfig",
+    "GetFunctionEventInvokeConfig",
+    "UpdateFunctionEventInvokeConfig",
+    "DeleteFunctionEventInvokeConfig",
+    "ListFunctionEventInvokeConfigs",
 )
 
 

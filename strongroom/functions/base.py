@@ -111,7 +111,7 @@ class FunctionsBase:
         self._builtin_code = builtin_code
         self.scratch = scratch
         # What an invocation's sandbox covers up: the data directory above all.
-        self._runtime = Runtime(scratch, concurrency, hidden)
+        self._runtime = Runtime(scratch, concurrency, hidden, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
         # (function ARN, role ARN) -> the role session invocations reuse while it lasts.
         self._sessions: dict[tuple[str, str], tuple[dict[str, str], int]] = {}

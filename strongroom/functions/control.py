@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from strongroom.clock import now_ms
+from strongroom.functions import event_queue
 from strongroom.functions import repository as repo
 from strongroom.functions.base import FunctionsBase, Output, Params, check_revision
 from strongroom.functions.common import (
@@ -180,6 +181,8 @@ class FunctionControl(FunctionsBase):
         t = schema.lambda_functions
         with self._store.write() as conn:
             conn.execute(delete(t).where(t.c.arn == record.arn))
+            # Its event invoke config and the events still queued go with it, as on Lambda.
+            event_queue.forget_function(conn, record.arn)
         return {"StatusCode": 204, "FunctionArn": record.arn}
 
 

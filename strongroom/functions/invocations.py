@@ -1,18 +1,21 @@
 """Invocation: Lambda's Invoke, and invoking for a service principal (types.Functions):
-the execution role's credentials from STS, the environment, the runtime, the log."""
+the execution role's credentials from STS, the environment, the runtime, the log; and the
+asynchronous invocations (``InvocationType=Event``): queued in the store
+(:mod:`strongroom.functions.event_queue`), first attempted at once by the worker that
+accepted them, retried as Lambda retries them by whichever worker's sweep claims them."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from strongroom.audit.events import build_service_event
 from strongroom.clock import now_ms, to_ms
+from strongroom.functions import event_queue
 from strongroom.functions.base import Output, Params, log, trusts_lambda
 from strongroom.functions.common import (
     LOG_GROUP,
@@ -21,6 +24,8 @@ from strongroom.functions.common import (
     log_stream,
     not_found,
 )
+from strongroom.functions.event_configs import EventInvokeConfigs
+from strongroom.functions.event_queue import EventClaim
 from strongroom.functions.permissions import FunctionPermissions
 from strongroom.functions.repository import FunctionRecord
 from strongroom.functions.runtime import Launch, Outcome
@@ -29,8 +34,10 @@ from strongroom.iam.sts import role_named
 from strongroom.protocol.errors import ServiceError
 from strongroom.types import Caller, Invocation
 
+_CLAIMS_PER_SWEEP = 16
 
-class Invocations(FunctionPermissions):
+
+class Invocations(FunctionPermissions, EventInvokeConfigs):
     def _role_credentials(self, record: FunctionRecord) -> dict[str, str]:
         """Temporary credentials of the execution role (its trust policy checked again
         each time: it may have changed since CreateFunction). A session STS issues for
@@ -115,9 +122,11 @@ class Invocations(FunctionPermissions):
         if kind == "DryRun":
             return {"StatusCode": 204, "FunctionArn": record.arn}
         if kind == "Event":
-            self._in_background(record, payload)
+            # Durable before the 202: a restart or another worker retries it from the store.
+            claim = await asyncio.to_thread(self._enqueue, record, payload)
+            self._in_background(claim)
             return {"StatusCode": 202, "FunctionArn": record.arn}
-        outcome = await self._run(record, payload)
+        outcome = await self._run(record, payload, str(uuid.uuid4()))
         out: Output = {
             "StatusCode": 200,
             "Payload": outcome.payload,
@@ -130,19 +139,134 @@ class Invocations(FunctionPermissions):
             out["LogResult"] = base64.b64encode(outcome.tail.encode()).decode("ascii")
         return out
 
-    def _in_background(self, record: FunctionRecord, payload: bytes) -> None:
+    # ------------------------------------------------------------------ asynchronous
+
+    def _enqueue(self, record: FunctionRecord, payload: bytes) -> EventClaim:
+        request_id = str(uuid.uuid4())
+        sealed_key, sealed = self._vault.seal_event(record.arn, request_id, payload)
+        with self._store.write() as conn:
+            return event_queue.enqueue(
+                conn,
+                request_id=request_id,
+                function_arn=record.arn,
+                data_key=sealed_key,
+                payload=sealed,
+                now_ms=now_ms(self._clock),
+            )
+
+    def _in_background(self, claim: EventClaim) -> None:
         async def run() -> None:
             try:
-                await self._run(record, payload)
+                await self._attempt(claim)
             except Exception:
-                log.exception("event invocation of %s failed", record.arn)
+                log.exception("event invocation of %s failed", claim.function_arn)
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _run(self, record: FunctionRecord, payload: bytes) -> Outcome:
-        request_id = str(uuid.uuid4())
+    @property
+    def busy(self) -> bool:
+        """Whether asynchronous attempts this worker started are still running."""
+        return bool(self._background)
+
+    async def start_due_events(self) -> int:
+        """Claim the asynchronous events whose next attempt is due and start them in the
+        background; how many started."""
+        claims = await asyncio.to_thread(self._claim_events)
+        for claim in claims:
+            self._in_background(claim)
+        return len(claims)
+
+    def _claim_events(self) -> list[EventClaim]:
+        now = now_ms(self._clock)
+        with self._store.read() as conn:  # the common case: nothing due, no write lock
+            if not event_queue.any_due(conn, now):
+                return []
+        kept = []
+        with self._store.write() as conn:
+            for claim in event_queue.claim_due(conn, now, _CLAIMS_PER_SWEEP):
+                # An abandoned claim (its worker died) counts as an attempt made.
+                policy = event_queue.policy(conn, claim.function_arn)
+                if policy.expired(claim.queued_ms, now) or claim.attempt > policy.retries + 1:
+                    event_queue.finish(conn, claim)
+                    log.info(
+                        "asynchronous event %s for %s dropped before attempt %d: %s",
+                        claim.request_id,
+                        claim.function_arn,
+                        claim.attempt,
+                        "older than its maximum age"
+                        if policy.expired(claim.queued_ms, now)
+                        else "no retry left",
+                    )
+                else:
+                    kept.append(claim)
+        return kept
+
+    async def _attempt(self, claim: EventClaim) -> None:
+        """One attempt of a queued event; then it is done with, or its retry is queued."""
+        record = self._target(claim.function_arn)
+        if record is None:  # deleted since (its queued events went with it)
+            await asyncio.to_thread(self._settle, claim, None)
+            return
+        payload = await asyncio.to_thread(  # the root barrier: the keyholder, over a socket
+            self._vault.open_event,
+            claim.function_arn,
+            claim.request_id,
+            claim.data_key,
+            claim.payload,
+        )
+        try:
+            outcome = await self._run(record, payload, claim.request_id, claim)
+            error = outcome.function_error
+        except ServiceError as failed:  # the role cannot be assumed: an error, retried
+            log.warning("asynchronous invocation of %s: %s", record.arn, failed.code)
+            error = failed.code
+        await asyncio.to_thread(self._settle, claim, error)
+
+    def _settle(self, claim: EventClaim, error: str | None) -> None:
+        now = now_ms(self._clock)
+        with self._store.write() as conn:
+            due = (
+                None
+                if error is None
+                else event_queue.policy(conn, claim.function_arn).next_due(claim, now)
+            )
+            done = (
+                event_queue.finish(conn, claim)
+                if due is None
+                else event_queue.retry_at(conn, claim, due)
+            )
+        if not done:
+            log.info("asynchronous event %s: its claim was taken over", claim.request_id)
+        elif error is not None:
+            if due is None:
+                log.info(
+                    "asynchronous event %s for %s failed attempt %d; dropped (no retry left, "
+                    "or too old by the next)",
+                    claim.request_id,
+                    claim.function_arn,
+                    claim.attempt,
+                )
+            else:
+                log.info(
+                    "asynchronous event %s for %s failed attempt %d; retried at %d",
+                    claim.request_id,
+                    claim.function_arn,
+                    claim.attempt,
+                    due,
+                )
+
+    # ------------------------------------------------------------------ running
+
+    async def _run(
+        self,
+        record: FunctionRecord,
+        payload: bytes,
+        request_id: str,
+        claim: EventClaim | None = None,
+    ) -> Outcome:
+        """Run an invocation (an attempt of ``claim``'s, when asynchronous) and keep its log."""
         credentials = await asyncio.to_thread(self._role_credentials, record)
         builtin = record.name in self._builtins
         code = None if builtin else await asyncio.to_thread(self._vault.open_code, record)
@@ -161,16 +285,29 @@ class Invocations(FunctionPermissions):
             timeout=record.timeout,
             memory_size=record.memory_size,
             payload=payload,
-            environment={**variables, **self._environment(record, credentials, request_id)},
+            environment={
+                **variables,
+                **self._environment(
+                    record,
+                    credentials,
+                    request_id,
+                    now_ms(self._clock) if claim is None else claim.queued_ms,
+                ),
+            },
             code=code,
             code_dir=self._builtin_code if builtin else None,
         )
         outcome = await self._runtime.run(launch)
-        await asyncio.to_thread(self._record_log, record, request_id, outcome)
+        attempt = 1 if claim is None else claim.attempt
+        await asyncio.to_thread(self._record_log, record, request_id, outcome, attempt)
         return outcome
 
     def _environment(
-        self, record: FunctionRecord, credentials: Mapping[str, str], request_id: str
+        self,
+        record: FunctionRecord,
+        credentials: Mapping[str, str],
+        request_id: str,
+        stream_ms: int,
     ) -> dict[str, str]:
         """Everything an invocation's process sees besides the function's own variables
         (which cannot set these: RESERVED_VARIABLES)."""
@@ -184,8 +321,8 @@ class Invocations(FunctionPermissions):
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": LOG_GROUP + record.name,
-            # The runtime's start is the log's first event: the same day but at midnight.
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream(request_id, int(time.time() * 1000)),
+            # Named by the request's first attempt, on the deployment's clock, as the log.
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream(request_id, stream_ms),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{record.runtime}",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -193,9 +330,11 @@ class Invocations(FunctionPermissions):
             "PYTHONUNBUFFERED": "1",
         }
 
-    def _record_log(self, record: FunctionRecord, request_id: str, outcome: Outcome) -> None:
+    def _record_log(
+        self, record: FunctionRecord, request_id: str, outcome: Outcome, attempt: int
+    ) -> None:
         self.log_groups.record(
-            record.arn, record.account_id, record.region, record.name, request_id, outcome
+            record.arn, record.account_id, record.region, record.name, request_id, outcome, attempt
         )
 
     async def invoke(
@@ -224,7 +363,7 @@ class Invocations(FunctionPermissions):
                 403,
             )
         try:
-            outcome = await self._run(record, payload)
+            outcome = await self._run(record, payload, str(uuid.uuid4()))
         except ServiceError as failed:  # the role cannot be assumed
             body = json.dumps({"errorMessage": failed.message, "errorType": failed.code})
             return Invocation(200, body.encode(), "Unhandled")
@@ -233,6 +372,6 @@ class Invocations(FunctionPermissions):
         )
 
     async def drain(self) -> None:
-        """Wait for the Event invocations still running (at shutdown)."""
+        """Wait for the Event attempts still running (at shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)

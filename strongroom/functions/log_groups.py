@@ -66,17 +66,26 @@ class LogGroup:
 
 
 class StoredLog(NamedTuple):
-    """One invocation's log, opened."""
+    """One attempt of an invocation's log, opened. Every attempt of a request (an
+    asynchronous invocation's retries) is in one log stream, named by its first."""
 
     request_id: str
     function_name: str
     started_ms: int
     duration_ms: int
+    attempt: int = 1
     log: str = ""  # "" when only its metadata was read
+    first_ms: int | None = None  # the request's first attempt's start, when not this one
 
     @property
     def stream(self) -> str:
-        return log_stream(self.request_id, self.started_ms)
+        return log_stream(
+            self.request_id, self.started_ms if self.first_ms is None else self.first_ms
+        )
+
+    @property
+    def ended_ms(self) -> int:
+        return self.started_ms + self.duration_ms
 
 
 class GroupSummary(NamedTuple):
@@ -161,17 +170,23 @@ class LogGroups:
         function_name: str,
         request_id: str,
         outcome: Outcome,
+        attempt: int = 1,
     ) -> None:
-        """Keep one invocation's log, sealed under its group's key;
-        the group is made, with a new key, by its first log."""
+        """Keep one invocation's log (one attempt's, for an asynchronous invocation), sealed
+        under its group's key; the group is made, with a new key, by its first log."""
         with self._store.write() as conn:
             group = _find(conn, account, region, function_name) or self._create(
                 conn, account, region, function_name
             )
             key = self._vault.log_key(group.arn, group.data_key)
+            g = schema.lambda_log_groups
+            conn.execute(update(g).where(g.c.arn == group.arn).values(logged=g.c.logged + 1))
+            sequence = conn.execute(select(g.c.logged).where(g.c.arn == group.arn)).scalar_one()
             conn.execute(
                 insert(schema.lambda_invocations).values(
                     request_id=request_id,
+                    attempt=attempt,
+                    sequence=sequence,
                     function_arn=function_arn,
                     account_id=account,
                     region=region,
@@ -180,7 +195,7 @@ class LogGroups:
                     duration_ms=outcome.duration_ms,
                     outcome=outcome.kind,
                     log="",
-                    sealed=self._vault.seal_log(key, group.arn, request_id, outcome.log),
+                    sealed=self._vault.seal_log(key, group.arn, request_id, outcome.log, attempt),
                     stored_bytes=len(outcome.log.encode()),
                 )
             )
@@ -196,14 +211,33 @@ class LogGroups:
         metadata before any is opened); opened (decrypted) unless only their metadata is
         wanted (``DescribeLogStreams``, ``DeleteLogStream``)."""
         t = schema.lambda_invocations
-        columns = [t.c.request_id, t.c.function_name, t.c.started_ms, t.c.duration_ms]
+        columns = [t.c.request_id, t.c.function_name, t.c.started_ms, t.c.duration_ms, t.c.attempt]
         if opened:
             columns += [t.c.sealed, t.c.log]
         with self._store.read() as conn:
             rows = conn.execute(
-                select(*columns).where(*_of(t, group)).order_by(t.c.started_ms, t.c.request_id)
+                select(*columns)
+                .where(*_of(t, group))
+                # Logs of one time (a test clock, one millisecond) in the order recorded.
+                .order_by(t.c.started_ms, func.coalesce(t.c.sequence, 0), t.c.request_id)
             ).all()
-        found = [(StoredLog(*row[:4]), row) for row in rows]
+        first: dict[str, int] = {}
+        for row in rows:  # oldest first: a request's first attempt names its stream
+            first.setdefault(row.request_id, row.started_ms)
+        found = [
+            (
+                StoredLog(
+                    row.request_id,
+                    row.function_name,
+                    row.started_ms,
+                    row.duration_ms,
+                    row.attempt,
+                    first_ms=first[row.request_id],
+                ),
+                row,
+            )
+            for row in rows
+        ]
         if only is not None:
             found = [(stored, row) for stored, row in found if only(stored)]
         if not opened:
@@ -214,7 +248,7 @@ class LogGroups:
                 # A row an older version wrote, not sealed yet (the pass runs at open).
                 log=row.log
                 if row.sealed is None
-                else self._vault.open_log(key, group.arn, row.request_id, row.sealed)
+                else self._vault.open_log(key, group.arn, row.request_id, row.sealed, row.attempt)
             )
             for stored, row in found
         ]
@@ -222,8 +256,9 @@ class LogGroups:
     # ------------------------------------------------------------------ maintenance
 
     def purge_expired(self, observe: Callable[[PurgedLog], None]) -> int:
-        """Delete the invocation logs older than their group's retention (their last event
-        before now minus the retention); ``observe`` is told of each (to audit it)."""
+        """Delete the invocation logs older than their group's retention (a log stream whose
+        last event, of any attempt, is before now minus the retention); ``observe`` is told
+        of each (to audit it)."""
         g, t = schema.lambda_log_groups, schema.lambda_invocations
         now = now_ms(self._clock)
         with self._store.write() as conn:
@@ -236,9 +271,10 @@ class LogGroups:
                 assert group.retention_days is not None
                 cutoff = now - group.retention_days * DAY_MS
                 old = conn.execute(
-                    select(t.c.request_id, t.c.started_ms).where(
-                        *_of(t, group), t.c.started_ms + t.c.duration_ms < cutoff
-                    )
+                    select(t.c.request_id, func.min(t.c.started_ms))
+                    .where(*_of(t, group))
+                    .group_by(t.c.request_id)
+                    .having(func.max(t.c.started_ms + t.c.duration_ms) < cutoff)
                 ).all()
                 for request_id, started_ms in old:
                     conn.execute(delete(t).where(t.c.request_id == request_id))

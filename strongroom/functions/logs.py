@@ -40,6 +40,8 @@ DEFAULT_LIMIT = 10_000
 
 def _events(invocation: StoredLog) -> list[dict[str, Any]]:
     stream = invocation.stream
+    # A retry's events are told apart from the first attempt's (same request id).
+    prefix = invocation.request_id + ("" if invocation.attempt == 1 else f"-{invocation.attempt}")
     found = []
     for index, line in enumerate(invocation.log.splitlines()):
         # START at the start, END and REPORT at the end, the rest in between.
@@ -50,7 +52,7 @@ def _events(invocation: StoredLog) -> list[dict[str, Any]]:
                 "timestamp": at,
                 "ingestionTime": at,
                 "message": line + "\n",
-                "eventId": f"{invocation.request_id}-{index:06d}",
+                "eventId": f"{prefix}-{index:06d}",
             }
         )
     return found
@@ -135,24 +137,29 @@ class FunctionLogs:
         found = self._groups.logs(group, only=lambda stored: stored.stream == stream)
         if not found:
             raise _stream_not_found()
-        events = _events(found[0])
+        events = [event for attempt in found for event in _events(attempt)]
         token = f"f/{len(events):056d}"
         return {"events": events, "nextForwardToken": token, "nextBackwardToken": "b/" + "0" * 56}
 
     def describe_log_streams(self, caller: Caller, params: Params) -> dict[str, Any]:
         group = self._group(caller, params)
-        streams: list[dict[str, Any]] = [
-            {
-                "logStreamName": invocation.stream,
-                "creationTime": invocation.started_ms,
-                "firstEventTimestamp": invocation.started_ms,
-                "lastEventTimestamp": invocation.started_ms + invocation.duration_ms,
-                "lastIngestionTime": invocation.started_ms + invocation.duration_ms,
-                "arn": f"{group.arn}:log-stream:{invocation.stream}",
-            }
-            for invocation in self._groups.logs(group, opened=False)
-            if invocation.stream.startswith(params.get("logStreamNamePrefix") or "")
-        ]
+        by_stream: dict[str, dict[str, Any]] = {}
+        for invocation in self._groups.logs(group, opened=False):  # oldest first
+            if not invocation.stream.startswith(params.get("logStreamNamePrefix") or ""):
+                continue
+            stream = by_stream.setdefault(
+                invocation.stream,
+                {
+                    "logStreamName": invocation.stream,
+                    "creationTime": invocation.started_ms,
+                    "firstEventTimestamp": invocation.started_ms,
+                    "arn": f"{group.arn}:log-stream:{invocation.stream}",
+                },
+            )
+            # Every attempt of a request (asynchronous retries) is in its one stream.
+            last = max(stream.get("lastEventTimestamp", 0), invocation.ended_ms)
+            stream["lastEventTimestamp"] = stream["lastIngestionTime"] = last
+        streams = list(by_stream.values())
         if params.get("orderBy") == "LastEventTime":
             streams.sort(key=lambda stream: stream["lastEventTimestamp"])
         else:

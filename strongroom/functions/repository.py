@@ -34,9 +34,10 @@ _NONCE = 12
 ROOT_SEALED = (
     SealedColumn(schema.lambda_functions, "data_key", lambda row: _key_aad(row.arn)),
     SealedColumn(schema.lambda_log_groups, "data_key", lambda row: _log_key_aad(row.arn)),
+    SealedColumn(schema.lambda_event_queue, "data_key", lambda row: _event_key_aad(row.request_id)),
 )
-"""What the function service seals with the root barrier: each function's data key and
-each log group's."""
+"""What the function service seals with the root barrier: each function's data key, each
+log group's and each queued asynchronous event's."""
 
 
 def _key_aad(arn: str) -> bytes:
@@ -47,8 +48,19 @@ def _log_key_aad(group_arn: str) -> bytes:
     return f"logs-group-key:{group_arn}".encode()
 
 
-def _log_aad(group_arn: str, request_id: str) -> bytes:
-    return f"logs-invocation:{group_arn}:{request_id}".encode()
+def _log_aad(group_arn: str, request_id: str, attempt: int) -> bytes:
+    # An asynchronous invocation's retries share its request id: each attempt's log is
+    # bound to its number too (the first keeps the binding logs had before retries).
+    suffix = "" if attempt == 1 else f":{attempt}"
+    return f"logs-invocation:{group_arn}:{request_id}{suffix}".encode()
+
+
+def _event_key_aad(request_id: str) -> bytes:
+    return f"lambda-event-key:{request_id}".encode()
+
+
+def _event_aad(function_arn: str, request_id: str) -> bytes:
+    return f"lambda-event:{function_arn}:{request_id}".encode()
 
 
 def code_sha256(code: bytes) -> str:
@@ -138,11 +150,28 @@ class CodeVault:
     def log_key(self, group_arn: str, sealed_key: bytes) -> bytes:
         return self._barrier.open(sealed_key, _log_key_aad(group_arn))
 
-    def seal_log(self, key: bytes, group_arn: str, request_id: str, log: str) -> bytes:
-        return self.seal(key, log.encode(), _log_aad(group_arn, request_id))
+    def seal_log(
+        self, key: bytes, group_arn: str, request_id: str, log: str, attempt: int = 1
+    ) -> bytes:
+        return self.seal(key, log.encode(), _log_aad(group_arn, request_id, attempt))
 
-    def open_log(self, key: bytes, group_arn: str, request_id: str, sealed: bytes) -> str:
-        return self.open(key, sealed, _log_aad(group_arn, request_id)).decode()
+    def open_log(
+        self, key: bytes, group_arn: str, request_id: str, sealed: bytes, attempt: int = 1
+    ) -> str:
+        return self.open(key, sealed, _log_aad(group_arn, request_id, attempt)).decode()
+
+    def seal_event(self, function_arn: str, request_id: str, payload: bytes) -> tuple[bytes, bytes]:
+        """A queued event's payload (customer data) sealed under a data key of its own:
+        (the root-sealed key, the sealed payload)."""
+        key = AESGCM.generate_key(bit_length=256)
+        sealed_key = self._barrier.seal(key, _event_key_aad(request_id))
+        return sealed_key, self.seal(key, payload, _event_aad(function_arn, request_id))
+
+    def open_event(
+        self, function_arn: str, request_id: str, sealed_key: bytes, sealed: bytes
+    ) -> bytes:
+        key = self._barrier.open(sealed_key, _event_key_aad(request_id))
+        return self.open(key, sealed, _event_aad(function_arn, request_id))
 
     def key(self, record: FunctionRecord) -> bytes:
         return self._barrier.open(record.data_key, _key_aad(record.arn))

@@ -13,7 +13,9 @@ the invocation ends, so nothing the function started outlives it. At most
 ``concurrency`` invocations run at once per worker; others wait their turn.
 
 Output (stdout and stderr together) is the invocation's log, framed with Lambda's
-``START``/``END``/``REPORT`` lines; only its last :data:`LOG_LIMIT` bytes are kept.
+``START``/``END``/``REPORT`` lines; only its last :data:`LOG_LIMIT` bytes are kept. Its
+events are stamped on the deployment's clock (the one retention purges read: a test
+clock in tests); durations and the timeout are measured on the real one.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from strongroom.clock import Clock, SystemClock, from_ms, now_ms
 from strongroom.functions.common import MAX_UNZIPPED_BYTES, invalid_parameter
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
@@ -159,8 +161,10 @@ class Runtime:
         concurrency: int = DEFAULT_CONCURRENCY,
         hidden: tuple[Path, ...] = (),
         sandbox: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self._scratch = scratch
+        self._clock = clock or SystemClock()
         self._slots = asyncio.Semaphore(concurrency)
         self._hidden = hidden
         self._sandbox = sandbox
@@ -177,6 +181,7 @@ class Runtime:
         workdir = Path(tempfile.mkdtemp(prefix="invocation-", dir=self._scratch))
         prefix = await asyncio.to_thread(sandbox_prefix) if self._sandbox else None
         started = time.time()
+        started_ms = now_ms(self._clock)  # the log's time; the deadline is the real clock's
         try:
             task_root = launch.code_dir or workdir / "task"
             if launch.code is not None:
@@ -234,7 +239,7 @@ class Runtime:
             elapsed_ms = int((time.time() - started) * 1000)
             document = _read_result(result) if not timed_out else None
             return _outcome(
-                launch, document, process.returncode, timed_out, output, started, elapsed_ms
+                launch, document, process.returncode, timed_out, output, started_ms, elapsed_ms
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -291,10 +296,8 @@ def _read_result(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _stamp(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{int(moment * 1000) % 1000:03d}Z"
-    )
+def _stamp(ms: int) -> str:
+    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _outcome(
@@ -303,7 +306,7 @@ def _outcome(
     returncode: int | None,
     timed_out: bool,
     output: _Tail,
-    started: float,
+    started_ms: int,
     elapsed_ms: int,
 ) -> Outcome:
     rid = launch.request_id
@@ -315,7 +318,9 @@ def _outcome(
     if timed_out:
         kind = "timeout"
         seconds = f"{launch.timeout:.2f}"
-        lines.append(f"{_stamp(time.time())} {rid} Task timed out after {seconds} seconds")
+        lines.append(
+            f"{_stamp(started_ms + elapsed_ms)} {rid} Task timed out after {seconds} seconds"
+        )
         error: dict[str, Any] = {
             "errorMessage": f"RequestId: {rid} Error: Task timed out after {seconds} seconds",
             "errorType": "Sandbox.Timedout",
@@ -365,7 +370,7 @@ def _outcome(
         function_error,
         kind,
         "\n".join(lines) + "\n",
-        int(started * 1000),
+        started_ms,
         elapsed_ms,
         launch.request_id,
     )

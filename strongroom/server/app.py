@@ -211,8 +211,9 @@ async def _purge_loop(gate: SealGate, interval: float) -> None:
 
 
 async def _rotation_loop(gate: SealGate, interval: float) -> None:
-    """Start the secret rotations that are due and run them (strongroom/rotation). Every
-    worker sweeps; a rotation is claimed once, in the transaction that starts it."""
+    """Start the secret rotations that are due and run them (strongroom/rotation), and the
+    asynchronous function invocations whose next attempt is due (strongroom/functions).
+    Every worker sweeps; each is claimed once, in the transaction that starts it."""
     while True:
         deployment = gate.deployment
         if deployment is not None:
@@ -223,15 +224,23 @@ async def _rotation_loop(gate: SealGate, interval: float) -> None:
                     log.info("%d secret rotation(s) started", started)
             except Exception:
                 log.exception("rotation sweep failed; will retry")
-            if not deployment.rotations.busy:
+            functions = deployment.functions
+            try:
+                if functions is not None:
+                    retried = await functions.start_due_events()
+                    if retried:
+                        log.info("%d asynchronous invocation attempt(s) started", retried)
+            except Exception:
+                log.exception("asynchronous invocation sweep failed; will retry")
+            if not deployment.rotations.busy and not (functions is not None and functions.busy):
                 _mark_swept(deployment, seen)
         await asyncio.sleep(interval)
 
 
 def _mark_swept(deployment: Deployment, seen: int) -> None:
     """Under a test clock, say which time this worker's last sweep saw, once the rotations
-    it started are done: tests wait for every worker's mark before they look at what a
-    time step caused."""
+    and asynchronous invocation attempts it started are done: tests wait for every
+    worker's mark before they look at what a time step caused."""
     clock = deployment.clock
     if isinstance(clock, FileClock):
         mark = clock.path.with_name(f"{clock.path.name}.swept.{os.getpid()}")

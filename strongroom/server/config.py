@@ -28,7 +28,7 @@ class Settings:
     dev: bool = False
     log_level: str = "info"
     purge_interval: float = 60.0  # seconds between sweeps for expired deletion windows
-    rotation_interval: float = 2.0  # seconds between looks for due secret rotations
+    rotation_interval: float = 2.0  # seconds between looks for due rotations and event retries
     # Rows each worker keeps in memory per kind (secrets, their versions, keys, ...): about
     # 1.5 KiB per secret read. Reads of secrets beyond it go to the database.
     cache_entries: int = DEFAULT_CACHE_ENTRIES

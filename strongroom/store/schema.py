@@ -1,3 +1,4 @@
+# long module: the one relational schema, every table beside the others (as migrations see it)
 """The relational schema, in portable SQLAlchemy Core. SQLite is the database served today;
 nothing here is SQLite-only, so that PostgreSQL (planned) can share it.
 
@@ -548,15 +549,19 @@ lambda_log_groups = Table(
     Column("data_key", LargeBinary, nullable=False),  # root-sealed, bound to the ARN
     Column("retention_days", Integer),  # None: never expire (no retention policy)
     Column("created_ms", BigInteger, nullable=False),
+    Column("logged", BigInteger, nullable=False, server_default="0"),  # logs recorded so far
     UniqueConstraint("account_id", "region", "function_name", name="uq_lambda_log_groups_name"),
 )
 
 # One invocation's log (START ... END, REPORT): what the function wrote to stdout/stderr,
 # AES-256-GCM under its log group's data key, bound to the group's ARN and the request id.
+# An asynchronous invocation that Lambda retries writes one row per attempt, all with its
+# request id (and in its one log stream): the attempt is part of the key.
 lambda_invocations = Table(
     "lambda_invocations",
     metadata,
     Column("request_id", String(36), primary_key=True),
+    Column("attempt", Integer, primary_key=True, nullable=False, server_default="1"),
     Column("function_arn", String(256), nullable=False),
     Column("account_id", String(12), nullable=False),
     Column("region", String(64), nullable=False),
@@ -564,6 +569,9 @@ lambda_invocations = Table(
     Column("started_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
     Column("outcome", String(32), nullable=False),  # ok, Unhandled, timeout, memory
+    # The order logs were recorded in, within their group (lambda_log_groups.logged):
+    # logs of the same time (a test clock, the same millisecond) read in that order.
+    Column("sequence", BigInteger),
     # Plaintext only in rows an older version wrote, until the pass that seals them at
     # open (functions/log_groups.py seal_plaintext) empties it; always "" otherwise.
     Column("log", Text, nullable=False),
@@ -577,3 +585,35 @@ Index(
     lambda_invocations.c.function_name,
     lambda_invocations.c.started_ms,
 )
+
+# A function's asynchronous invocation settings (PutFunctionEventInvokeConfig): None is
+# Lambda's default (2 retries, 21600 seconds). Deleted with the function.
+lambda_event_invoke_configs = Table(
+    "lambda_event_invoke_configs",
+    metadata,
+    Column("function_arn", String(256), primary_key=True),
+    Column("maximum_retry_attempts", Integer),
+    Column("maximum_event_age_seconds", Integer),
+    Column("modified_ms", BigInteger, nullable=False),
+)
+
+# The asynchronous invocation queue (Invoke with InvocationType=Event): each event until
+# it succeeded, failed its last attempt or grew older than its maximum age. ``queued``: the
+# next attempt may start at ``due_ms``; ``running``: a worker's ``claim_id`` holds it until
+# ``lease_until_ms`` (a claim whose lease ran out was abandoned: another worker takes it).
+# The payload is customer data: sealed under the event's own data key, itself root-sealed.
+lambda_event_queue = Table(
+    "lambda_event_queue",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("function_arn", String(256), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),  # root-sealed, bound to the request id
+    Column("payload", LargeBinary, nullable=False),  # sealed under data_key
+    Column("queued_ms", BigInteger, nullable=False),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),  # attempts started so far
+    Column("state", String(16), nullable=False),
+    Column("claim_id", String(36)),
+    Column("lease_until_ms", BigInteger),
+)
+Index("ix_lambda_event_queue_due", lambda_event_queue.c.state, lambda_event_queue.c.due_ms)

@@ -8,10 +8,12 @@ import io
 import json
 import stat
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from strongroom.clock import ManualClock, from_ms, to_ms
 from strongroom.functions import runtime
 from strongroom.functions.runtime import Launch, Runtime, unpack
 from strongroom.protocol.errors import ServiceError
@@ -156,3 +158,16 @@ def test_a_response_past_six_megabytes_is_refused(tmp_path: Path) -> None:
         "(6291556 bytes).",
         "errorType": "Function.ResponseSizeTooLarge",
     }
+
+
+def test_the_log_is_stamped_on_the_deployments_clock(tmp_path: Path) -> None:
+    """The log's time is the injected clock's (what retention purges read), not the wall
+    clock's; a timeout's line is stamped at its start plus the time it ran."""
+    clock = ManualClock(datetime(2026, 3, 1, 20, 30, tzinfo=UTC))
+    code = zipped({"index.py": "import time\ndef handler(event, context):\n    time.sleep(5)\n"})
+    outcome = asyncio.run(Runtime(tmp_path, clock=clock).run(launch(code, timeout=1)))
+    assert outcome.kind == "timeout"
+    assert outcome.started_ms == to_ms(clock.now())
+    stamped = from_ms(outcome.started_ms + outcome.duration_ms)
+    (line,) = [line for line in outcome.log.splitlines() if "Task timed out" in line]
+    assert line.startswith(stamped.strftime("%Y-%m-%dT%H:%M:%S."))

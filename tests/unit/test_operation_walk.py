@@ -552,6 +552,11 @@ def requests(w: World) -> dict[str, dict[str, Mapping[str, Any]]]:
         },
         "RemovePermission": {**function, "StatementId": "walk"},
         "GetPolicy": function,
+        "PutFunctionEventInvokeConfig": {**function, "MaximumRetryAttempts": 1},
+        "GetFunctionEventInvokeConfig": function,
+        "UpdateFunctionEventInvokeConfig": {**function, "MaximumEventAgeInSeconds": 60},
+        "DeleteFunctionEventInvokeConfig": function,
+        "ListFunctionEventInvokeConfigs": function,
     }
     group = {"logGroupName": "/aws/lambda/walk-function"}
     logs: dict[str, Mapping[str, Any]] = {
