@@ -1,4 +1,4 @@
-"""Migration 0014: an invocation log's key gains the attempt (an asynchronous invocation
+"""Migration 0015: an invocation log's key gains the attempt (an asynchronous invocation
 that Lambda retries keeps one row per attempt under one request id); rows stored before
 it are attempt 1, and keep their log."""
 
@@ -36,7 +36,7 @@ def test_rows_before_it_are_attempt_one_and_a_retry_has_its_own_row(tmp_path: Pa
     config.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "0013_grant_principal_ids")
+        command.upgrade(config, "0014_session_users")
     with store.engine.begin() as conn:
         # As 0013 had the table: no attempt column yet.
         columns = ", ".join(ROW)

@@ -3,8 +3,8 @@ invoke config, and one log row per attempt (the attempt joins the request id in 
 logs are numbered in the order their group recorded them (logs of the same time read in
 that order; older rows have no number and read first among their time's)
 
-Revision ID: 0014_async_invocations
-Revises: 0013_grant_principal_ids
+Revision ID: 0015_async_invocations
+Revises: 0014_session_users
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import SAWarning
 
-revision: str = "0014_async_invocations"
-down_revision: str | None = "0013_grant_principal_ids"
+revision: str = "0015_async_invocations"
+down_revision: str | None = "0014_session_users"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
