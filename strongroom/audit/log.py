@@ -230,6 +230,7 @@ class _Coverage:
 class _LogFile:
     def __init__(self, path: Path, fd: int, rotate_at: datetime, status: os.stat_result) -> None:
         self.path = path
+        self.text = str(path)  # for os.stat once a batch (a Path converts in Python code)
         self.name = path.name
         self.fd = fd
         self.rotate_at = rotate_at  # a new file starts at this time (rotation by age)
@@ -762,7 +763,7 @@ def _check_in_place(file: _LogFile) -> None:
     (not moved away, deleted, or its directory replaced). (The descriptor's own identity
     was read when the file was opened: it cannot change.)"""
     try:
-        there = os.stat(file.path)
+        there = os.stat(file.text)
     except OSError as problem:
         raise OSError(f"{file.path} is gone: {problem}") from problem
     if file.identity != (there.st_dev, there.st_ino):
