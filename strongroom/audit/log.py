@@ -137,9 +137,12 @@ class _Batch:
         """Called once, by the writer thread, when the batch is durable or has failed."""
         self._gate.release()
         for loop, futures in self.waiters.items():
-            # One wake-up per loop and batch, however many requests it carries.
-            with contextlib.suppress(RuntimeError):  # the loop has closed
+            # One wake-up per loop and batch, however many requests it carries. (try, not
+            # contextlib.suppress: three calls of Python code less, once a batch.)
+            try:  # noqa: SIM105
                 loop.call_soon_threadsafe(_settle, self, futures)
+            except RuntimeError:  # the loop has closed
+                pass
 
 
 def _settle(batch: _Batch, futures: list[asyncio.Future[_Batch]]) -> None:
