@@ -137,9 +137,12 @@ class _Batch:
         """Called once, by the writer thread, when the batch is durable or has failed."""
         self._gate.release()
         for loop, futures in self.waiters.items():
-            # One wake-up per loop and batch, however many requests it carries.
-            with contextlib.suppress(RuntimeError):  # the loop has closed
+            # One wake-up per loop and batch, however many requests it carries. (try, not
+            # contextlib.suppress: three calls of Python code less, once a batch.)
+            try:  # noqa: SIM105
                 loop.call_soon_threadsafe(_settle, self, futures)
+            except RuntimeError:  # the loop has closed
+                pass
 
 
 def _settle(batch: _Batch, futures: list[asyncio.Future[_Batch]]) -> None:
@@ -228,11 +231,14 @@ class _Coverage:
 
 
 class _LogFile:
-    def __init__(self, path: Path, fd: int, opened_at: datetime) -> None:
+    def __init__(self, path: Path, fd: int, rotate_at: datetime, status: os.stat_result) -> None:
         self.path = path
+        self.text = str(path)  # for os.stat once a batch (a Path converts in Python code)
         self.name = path.name
         self.fd = fd
-        self.opened_at = opened_at
+        self.rotate_at = rotate_at  # a new file starts at this time (rotation by age)
+        # What the descriptor is (never changes): the file at ``path`` must still be it.
+        self.identity = (status.st_dev, status.st_ino)
         self.size = 0  # bytes known durable
         self.hasher = hashlib.sha256()  # over those bytes
         self.damaged = False  # bytes past ``size`` may exist (a failed append)
@@ -444,7 +450,7 @@ class AuditLog:
             with self._cond:
                 while not (self._batch.records or self._calls or self._closing):
                     wait = self._seconds_to_wakeup()
-                    if wait is not None and wait <= 0:
+                    if wait <= 0:
                         break
                     self._cond.wait(wait)
                 batch: _Batch | None = None
@@ -452,26 +458,24 @@ class AuditLog:
                     batch, self._batch = self._batch, _Batch()
                 calls, self._calls = self._calls, []
                 closing = self._closing
+            now = self._clock.now()  # one reading a turn: rotation by age, what is due
             if batch is not None:
-                self._commit(batch)
-            self._housekeeping()
+                self._commit(batch, now)
+            self._housekeeping(now)
             for call in calls:
                 call.run()
             if closing:
                 self._finish()
                 return
 
-    def _seconds_to_wakeup(self) -> float | None:
-        """Seconds until the next digest or retention check is due; None: nothing is."""
-        due = [self._next_digest]
-        if self.options.retention_days is not None:
-            due.append(self._next_retention)
-        if not due:
-            return None
-        return (min(due) - self._clock.now()).total_seconds()
+    def _seconds_to_wakeup(self) -> float:
+        """Seconds until the next digest or retention check is due."""
+        due = self._next_digest
+        if self.options.retention_days is not None and self._next_retention < due:
+            due = self._next_retention
+        return (due - self._clock.now()).total_seconds()
 
-    def _housekeeping(self) -> None:
-        now = self._clock.now()
+    def _housekeeping(self, now: datetime) -> None:
         if now >= self._next_digest:
             try:
                 self._digest()
@@ -502,21 +506,13 @@ class AuditLog:
 
     # --- appending ---------------------------------------------------------------------------
 
-    def _commit(self, batch: _Batch) -> None:
+    def _commit(self, batch: _Batch, now: datetime) -> None:
         try:
             if self._failure is not None:
                 self._recover()
-            sequence, last_hash = self._sequence, self._last_hash
-            # The batch's lines in parts, joined once: each record is copied once.
-            parts: list[bytes | memoryview] = []
-            line_parts = self._lines.parts
-            for record in batch.records:
-                sequence += 1
-                hashed = integrity.record_hash(last_hash, record)
-                parts.extend(line_parts(record, sequence, last_hash, hashed))
-                last_hash = hashed
-            data = b"".join(parts)
-            file = self._file_for(len(data))
+            data, last_hash = self._lines.batch(batch.records, self._sequence, self._last_hash)
+            sequence = self._sequence + len(batch.records)
+            file = self._file_for(len(data), now)
             self._append(file, data)
         except Exception as problem:
             if self._failure is None:
@@ -542,17 +538,16 @@ class AuditLog:
         finally:
             batch.settle()
 
-    def _file_for(self, size: int) -> _LogFile:
+    def _file_for(self, size: int, now: datetime) -> _LogFile:
         """The file the next ``size`` bytes go to, rotating by size or age."""
         current = self._file
-        if current is not None and current.size > 0:
-            too_big = current.size + size > self.options.rotate_bytes
-            too_old = self._clock.now() - current.opened_at >= timedelta(
-                seconds=self.options.rotate_seconds
-            )
-            if too_big or too_old:
-                self._close_file()
-                current = None
+        if (
+            current is not None
+            and current.size > 0
+            and (current.size + size > self.options.rotate_bytes or now >= current.rotate_at)
+        ):
+            self._close_file()
+            current = None
         if current is None:
             current = self._open_file(self._sequence + 1)
         return current
@@ -563,7 +558,8 @@ class AuditLog:
         path = directory / integrity.log_file_name(first_sequence)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_size:
+            status = os.fstat(fd)
+            if status.st_size:
                 # Only this writer names files after its own sequences, and a failed append
                 # is cut back before a file is left: something else wrote here.
                 raise AuditWriteError(f"{path} already holds data it should not")
@@ -573,7 +569,10 @@ class AuditLog:
         except BaseException:
             os.close(fd)
             raise
-        self._file = _LogFile(path, fd, self._clock.now())
+        opened = self._clock.now()
+        self._file = _LogFile(
+            path, fd, opened + timedelta(seconds=self.options.rotate_seconds), status
+        )
         return self._file
 
     def _append(self, file: _LogFile, data: bytes) -> None:
@@ -764,13 +763,13 @@ def _timestamp(text: str) -> float:
 
 def _check_in_place(file: _LogFile) -> None:
     """The records just synced are where readers look: the path still names this file
-    (not moved away, deleted, or its directory replaced)."""
-    here = os.fstat(file.fd)
+    (not moved away, deleted, or its directory replaced). (The descriptor's own identity
+    was read when the file was opened: it cannot change.)"""
     try:
-        there = os.stat(file.path)
+        there = os.stat(file.text)
     except OSError as problem:
         raise OSError(f"{file.path} is gone: {problem}") from problem
-    if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+    if file.identity != (there.st_dev, there.st_ino):
         raise OSError(f"{file.path} was replaced while being written")
 
 

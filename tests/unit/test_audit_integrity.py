@@ -183,20 +183,24 @@ def test_records_of_real_events_are_what_a_verifier_recomputes() -> None:
     "writer", ["20261207T094300Z-4242-0a1b2c3d", "w", 'odd "writer"\\ \u00e9\n\u2028']
 )
 def test_the_logs_record_lines_are_record_line(writer: str) -> None:
-    """The log joins RecordLines' parts of a whole batch; record_line (orjson writing the
-    integrity member) is the reference, for any writer name and any record."""
+    """The log makes a whole batch's lines with RecordLines.batch; record_line (orjson
+    writing the integrity member) and record_hash are the reference, for any writer name,
+    any record and any batch."""
     lines = integrity.RecordLines(writer)
     rng = random.Random(5)
-    previous = integrity.ZERO_HASH
-    for sequence, record in enumerate(
-        [b"{}", b'{"a":1}', _record({"eventName": "x", "n": [1, 2]}), b'{"z":{"y":[]}}'], 1
-    ):
-        hashed = integrity.record_hash(previous, record)
-        for number in (sequence, rng.getrandbits(63), 2**64 - 1):
-            made = b"".join(lines.parts(record, number, previous, hashed))
-            assert made == integrity.record_line(record, writer, number, previous, hashed)
-            assert orjson.loads(made)[integrity.INTEGRITY]["sequence"] == number
-        previous = hashed
+    records = [b"{}", b'{"a":1}', _record({"eventName": "x", "n": [1, 2]}), b'{"z":{"y":[]}}']
+    for start in (0, 1, rng.getrandbits(63), 2**64 - 10):
+        for size in range(len(records) + 1):
+            batch = records[:size]
+            previous = integrity.ZERO_HASH if start == 0 else f"{rng.getrandbits(256):064x}"
+            expected, last = [], previous
+            for sequence, record in enumerate(batch, start + 1):
+                hashed = integrity.record_hash(last, record)
+                expected.append(integrity.record_line(record, writer, sequence, last, hashed))
+                last = hashed
+            assert lines.batch(batch, start, previous) == (b"".join(expected), last)
+            for sequence, line in enumerate(expected, start + 1):
+                assert orjson.loads(line)[integrity.INTEGRITY]["sequence"] == sequence
 
 
 def test_record_hash_is_the_hash_of_the_previous_hash_and_the_record() -> None:

@@ -237,9 +237,12 @@ def test_the_kms_event_is_built_from_the_request_record(
         resources=(KEY,),
     )
     caused = build_on_behalf_event(FACTS, event, call)
+    # Members in canonical order (events.py's CANONICAL_ORDER: orjson's sort has less to do).
+    assert list(caused) == sorted(caused)
+    assert list(event) == sorted(event)
+    assert list(caused["resources"][0]) == sorted(caused["resources"][0])
     request_id, event_id = caused.pop("requestID"), caused.pop("eventID")
     assert caused == reference_on_behalf(event, call)
-    assert list(caused) == list(reference_on_behalf(event, call))  # the same member order
     assert len({request_id, event_id, event["eventID"], event["requestID"]}) == 4
     assert caused["awsRegion"] == "eu-west-1"  # KMS's region, whatever the request's source
     assert caused["userIdentity"] is not event["userIdentity"]
@@ -295,3 +298,44 @@ def test_a_collecting_scope_ends_when_the_operation_raises() -> None:
         raise RuntimeError("failed")
     on_behalf(OnBehalf("a", "b", "c", {}, ()))
     assert len(found) == 1
+
+
+def test_events_and_identities_are_made_in_canonical_order() -> None:
+    """Built with their members already in the order canonical() sorts them into (events.py's
+    CANONICAL_ORDER), so orjson's sort has little to do; an error's members come last."""
+    for principal in PRINCIPALS:
+        identity = principal_identity(principal)
+        assert list(identity) == sorted(identity)
+    made = [
+        request_event(principal_identity(PRINCIPALS[0]), [SECRET, KEY]),
+        request_event(None, [], "iam.amazonaws.com"),
+        events.build_service_event(
+            time=FACTS.time,
+            event_source="kms.amazonaws.com",
+            event_name="RotateKey",
+            account_id=ACCOUNT,
+            region="eu-west-1",
+            invoked_by="AWS Internal",
+            resources=[KEY],
+            details={"rotationType": "AUTOMATIC"},
+        ),
+        events.sign_in_event(
+            facts=FACTS, event_name="ConsoleLogin", identity={"type": "Root"}, error_message=None
+        ),
+    ]
+    for event in made:
+        assert list(event) == sorted(event)
+        assert all(list(r) == sorted(r) for r in event.get("resources") or ())
+    refused = events.build_event(
+        facts=FACTS,
+        event_source="secretsmanager.amazonaws.com",
+        operation=None,
+        operation_name="GetSecretValue",
+        identity=None,
+        params=None,
+        output=None,
+        error_code="AccessDeniedException",
+        error_message="no",
+    )
+    assert list(refused)[-2:] == ["errorCode", "errorMessage"]
+    assert list(refused)[:-2] == sorted(refused.keys() - {"errorCode", "errorMessage"})
