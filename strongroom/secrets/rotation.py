@@ -374,7 +374,7 @@ class SecretRotation(Versions):
                 state.remove(conn, record.id)
             else:
                 state.put(conn, row)
-            repo.update_secret(
+            record = repo.update_secret(
                 conn, record, last_rotated_ms=to_ms(now), next_rotation_ms=window_end
             )
             self._sync_replicas(conn, record)
@@ -461,19 +461,19 @@ class SecretRotation(Versions):
         version = repo.version(conn, record.id, current) if current else None
         return from_ms(version.created_ms) if version is not None else None
 
-    def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
+    def _current_moved(self, conn: Connection, record: SecretRecord) -> SecretRecord:
         """A manual change of the value counts as a rotation: the next window is counted
         from now. A rotation under way finishes (or fails) on its own."""
         if not record.rotation_enabled or not record.rotation_rules:
-            return
+            return record
         row = state.get(conn, record.id)
         if row is None or row.state != state.SCHEDULED or row.token is not None:
-            return
+            return record
         window_end = self._plan(
             conn, record, row, self._schedule_of(record), self._clock.now(), rotated=True
         )
         state.put(conn, row)
-        repo.update_secret(conn, record, next_rotation_ms=window_end)
+        return repo.update_secret(conn, record, next_rotation_ms=window_end)
 
 
 def to_ms_delta(delta: timedelta) -> int:

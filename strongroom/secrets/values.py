@@ -153,11 +153,11 @@ class SecretValues(Versions, Listing):
             raise _invalid_request(_NEED_TOKEN)
         with self._write() as conn:
             record = self._mutable(conn, caller, params["SecretId"])
-            version_id, stages, created = self._add_version(
+            version_id, stages, created, record = self._add_version(
                 conn, record, token, value, params.get("VersionStages"), caller
             )
             if created:
-                self._changed(conn, record)
+                record = self._changed(conn, record)
         return {
             "ARN": record.arn,
             "Name": record.name,

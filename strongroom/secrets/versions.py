@@ -36,8 +36,9 @@ class Versions(Replication):
         value: _Value,
         stages_to_attach: list[str] | None,
         caller: Caller | None,
-    ) -> tuple[str, list[str], bool]:
-        """Create (or idempotently find) version ``token``; returns (id, labels, created)."""
+    ) -> tuple[str, list[str], bool, SecretRecord]:
+        """Create (or idempotently find) version ``token``; returns (id, labels, created,
+        the record as changed: a new AWSCURRENT may replan the rotation)."""
         existing = repo.version(conn, record.id, token)
         current = repo.stages(conn, record.id)
         if existing is not None and existing.ciphertext is None:
@@ -49,11 +50,11 @@ class Versions(Replication):
             new = labels.attach(current, token, wanted, new_value=True)
             _check_label_quota(new)
             repo.replace_stages(conn, record.id, current, new)
-            self._moved(conn, record, current, new)
-            return token, labels.labels_of(new, token), True
+            record = self._moved(conn, record, current, new)
+            return token, labels.labels_of(new, token), True, record
         if existing is not None:
             if self._same_value(conn, record, existing, value, caller):
-                return token, labels.labels_of(current, token), False
+                return token, labels.labels_of(current, token), False, record
             raise token_in_use(token, record.arn)
         self._make_room(conn, record, current)
         sealed, key_id = self._seal(conn, record, token, value, caller=caller)
@@ -68,19 +69,21 @@ class Versions(Replication):
         new = labels.attach(current, token, wanted, new_value=True)
         _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
-        self._moved(conn, record, current, new)
-        return token, labels.labels_of(new, token), True
+        record = self._moved(conn, record, current, new)
+        return token, labels.labels_of(new, token), True, record
 
     def _moved(
         self, conn: Connection, record: SecretRecord, old: labels.Stages, new: labels.Stages
-    ) -> None:
+    ) -> SecretRecord:
+        """The record after its labels moved from ``old`` to ``new``."""
         if old.get(labels.CURRENT) != new.get(labels.CURRENT):
-            self._current_moved(conn, record)
+            return self._current_moved(conn, record)
+        return record
 
-    def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
+    def _current_moved(self, conn: Connection, record: SecretRecord) -> SecretRecord:
         """AWSCURRENT moved to another version (a new value): the rotation schedule hears
-        of it (:mod:`.rotation` overrides this)."""
-        return None
+        of it (:mod:`.rotation` overrides this); the record as changed."""
+        return record
 
     def _make_room(
         self, conn: Connection, record: SecretRecord, current: Mapping[str, str]
@@ -146,7 +149,7 @@ class Versions(Replication):
             if new != current:
                 _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
-                self._changed(conn, record)
+                record = self._changed(conn, record)
                 self._moved(conn, record, current, new)
         return {"ARN": record.arn, "Name": record.name}
 
