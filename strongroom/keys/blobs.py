@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping
+from dataclasses import replace
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -28,7 +29,7 @@ from strongroom.types import Caller
 # CreateGrant, RetireGrant, RevokeGrant and key deletion writes kms_grants, which drops
 # this namespace in every worker at its next refresh, and inside the writing transaction
 # its reads go to the database (store/engine.py, cached).
-_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases", "kms_grants"), copy=True)
+_KEY_BY_ID = Namespace("kms-key", ("kms_keys", "kms_aliases", "kms_grants"))
 _LEGACY_BLOB = 1  # encrypted under the material itself
 _BLOB_VERSION = 2  # encrypted under a key derived from the material over a random salt
 _SALT = 32
@@ -204,7 +205,7 @@ class Ciphertexts(KeyMaterial):
         if key is not None:
             # Read in the key's own snapshot: a key without grants skips the grant lookup
             # of every check on it (Grants.grant_policy).
-            key.grants = repo.key_has_grants(conn, key_id)
+            return replace(key, grants=repo.key_has_grants(conn, key_id))
         return key
 
     def blob_key(self, caller: Caller, blob: bytes | None) -> KeyRecord | None:

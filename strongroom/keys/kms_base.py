@@ -22,7 +22,7 @@ from strongroom.store.engine import Store, cached
 from strongroom.types import Caller, PrincipalIds, UnboundPrincipals, UnknownPrincipal
 
 # Every secret write without its own key resolves aws/secretsmanager.
-_BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), copy=True, remember_absent=False)
+_BY_ALIAS = Namespace("kms-alias", ("kms_aliases", "kms_keys"), remember_absent=False)
 
 
 class KmsBase:
@@ -123,8 +123,6 @@ class KmsBase:
 
     def _update(self, conn: Connection, key: KeyRecord, **values: Any) -> None:
         repo.update_key(conn, key.key_id, values)
-        for name, value in values.items():
-            setattr(key, name, value)
 
     def _page(
         self,

@@ -12,8 +12,11 @@ from sqlalchemy import Connection, Row, delete, func, insert, or_, select, updat
 from strongroom.store import schema
 
 
-@dataclass
+@dataclass(frozen=True)
 class KeyRecord:
+    """A ``kms_keys`` row. Immutable: the row cache hands every reader the record it holds
+    (no copy per read)."""
+
     key_id: str
     account_id: str
     region: str

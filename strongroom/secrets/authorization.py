@@ -49,11 +49,10 @@ def secret_resolver(service: SecretsManager) -> Any:
         if record is None:
             arn, account = _unnamed_arn(caller, params["SecretId"])
             return [Resource(arn, account)]
-        return [
-            Resource(
-                record.arn, record.account_id, record.resource_policy, keys=secret_keys(record)
-            )
-        ]
+        # tuple.__new__ makes the Resource from its fields in order (asserted below),
+        # without the generated __new__'s Python frame: one a request naming a secret.
+        fields = (record.arn, record.account_id, record.resource_policy, False)
+        return [tuple.__new__(Resource, (*fields, secret_keys(record), False))]
 
     return resolve
 
@@ -136,3 +135,8 @@ def secretsmanager_authorization(service: SecretsManager) -> Authorization:
 
 def secretsmanager_checks(service: SecretsManager, operations: Sequence[str]) -> CheckBuilder:
     return reference_checks(secretsmanager_authorization(service), operations)
+
+
+assert Resource._fields == ("arn", "account", "policy", "key_policy", "keys", "bounded"), (
+    "the secret resolver makes a Resource field by field: keep them in step"
+)

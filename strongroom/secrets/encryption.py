@@ -202,16 +202,26 @@ def _record_kms_call(name: str, key: KeyRecord, context: dict[str, str], **extra
     """Audit the KMS call made on the caller's behalf (CloudTrail: a KMS event with
     ``invokedBy: secretsmanager.amazonaws.com`` and the encryption context), written with
     the request's own record."""
+    # tuple.__new__ makes the OnBehalf from its fields in order (asserted below), without
+    # the generated __new__'s Python frame: one a read.
     on_behalf(
-        OnBehalf(
-            invoked_by="secretsmanager.amazonaws.com",
-            event_source="kms.amazonaws.com",
-            event_name=name,
-            request_parameters={
-                "keyId": key.arn,
-                "encryptionContext": context,
-                **extra,
-            },
-            resources=(key.arn,),
+        tuple.__new__(
+            OnBehalf,
+            (
+                "secretsmanager.amazonaws.com",  # invoked_by
+                "kms.amazonaws.com",  # event_source
+                name,  # event_name
+                {"keyId": key.arn, "encryptionContext": context, **extra},  # request_parameters
+                (key.arn,),  # resources
+            ),
         )
     )
+
+
+assert OnBehalf._fields == (
+    "invoked_by",
+    "event_source",
+    "event_name",
+    "request_parameters",
+    "resources",
+), "_record_kms_call makes an OnBehalf field by field: keep them in step"

@@ -93,7 +93,7 @@ class SecretLifecycle(Versions, Listing):
             output: Output = {"ARN": record.arn, "Name": record.name}
             if value is not None:
                 assert token is not None
-                output["VersionId"], _, _ = self._add_version(
+                output["VersionId"], _, _, record = self._add_version(
                     conn, record, token, value, None, caller
                 )
             if replicas:
@@ -139,7 +139,7 @@ class SecretLifecycle(Versions, Listing):
             if "Description" in params:
                 changes["description"] = params["Description"]
             if "KmsKeyId" in params and (params["KmsKeyId"] or None) != record.kms_key_id:
-                self._change_key(conn, record, params["KmsKeyId"] or None, caller)
+                record = self._change_key(conn, record, params["KmsKeyId"] or None, caller)
                 changes["kms_key_id"] = record.kms_key_id
             if "Type" in params:
                 changes["secret_type"] = params["Type"] or None
@@ -147,7 +147,7 @@ class SecretLifecycle(Versions, Listing):
             created = False
             if value is not None:
                 assert token is not None
-                output["VersionId"], _, created = self._add_version(
+                output["VersionId"], _, created, record = self._add_version(
                     conn, record, token, value, None, caller
                 )
             if changes or created:
@@ -189,7 +189,7 @@ class SecretLifecycle(Versions, Listing):
 
     def _change_key(
         self, conn: Connection, record: SecretRecord, ref: str | None, caller: Caller
-    ) -> None:
+    ) -> SecretRecord:
         """Re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions under another
         KMS key, as AWS does, keeping each one's ciphertext under the key it had (it still
         opens with that key if the new one cannot be used); older versions stay under the
@@ -216,7 +216,7 @@ class SecretLifecycle(Versions, Listing):
                 key_id,
                 previous=(version.kms_key_id, version.ciphertext),
             )
-        repo.update_secret(conn, record, kms_key_id=ref)
+        return repo.update_secret(conn, record, kms_key_id=ref)
 
     def describe_secret(self, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:

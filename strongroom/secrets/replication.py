@@ -40,9 +40,12 @@ _MIRRORED = (
 
 
 class Replication(SecretEncryption):
-    def _changed(self, conn: Connection, record: SecretRecord, **values: Any) -> None:
-        repo.update_secret(conn, record, last_changed_ms=self._now_ms(), **values)
+    def _changed(self, conn: Connection, record: SecretRecord, **values: Any) -> SecretRecord:
+        """Write ``values`` and a new LastChangedDate, mirrored to the replicas; the record
+        as changed."""
+        record = repo.update_secret(conn, record, last_changed_ms=self._now_ms(), **values)
         self._sync_replicas(conn, record)
+        return record
 
     def replicate_secret_to_regions(self, caller: Caller, params: Params) -> Output:
         regions = params["AddReplicaRegions"]
@@ -149,7 +152,9 @@ class Replication(SecretEncryption):
                 status.update(Status="InSync", StatusMessage="Replication succeeded")
             statuses[region] = {k: v for k, v in status.items() if v is not None}
         replicas = list(statuses.values())
-        repo.update_secret(conn, primary, replicas=replicas, last_changed_ms=self._now_ms())
+        primary = repo.update_secret(
+            conn, primary, replicas=replicas, last_changed_ms=self._now_ms()
+        )
         self._sync_replicas(conn, primary)
         return replicas
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, NamedTuple, cast
 
@@ -28,8 +28,11 @@ from strongroom.store.prepared import PreparedSelect
 from strongroom.store.schema import secret_versions, secrets, version_stages
 
 
-@dataclass
+@dataclass(frozen=True)
 class SecretRecord:
+    """A ``secrets`` row. Immutable: the row cache hands every reader the record it holds
+    (no copy per read), and a write gets the changed record back (:func:`update_secret`)."""
+
     id: int
     account_id: str
     region: str
@@ -100,7 +103,7 @@ def _secret(found: Mapping[Any, Any]) -> SecretRecord:
 # Each entry is filed under its secret's id, the key every write below declares
 # (rows_changed): a write to one secret drops only that secret's entries in other workers.
 _BY_REFERENCE = Namespace(
-    "secret", ("secrets",), copy=True, remember_absent=False, row=lambda _key, record: record.id
+    "secret", ("secrets",), remember_absent=False, row=lambda _key, record: record.id
 )
 _STAGES = Namespace("secret-stages", ("version_stages",), row=lambda secret_id, _value: secret_id)
 _VERSION = Namespace("secret-version", ("secret_versions",), row=lambda key, _value: key[0])
@@ -271,11 +274,12 @@ def insert_secret(conn: Connection, **values: Any) -> SecretRecord:
     return record
 
 
-def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> None:
+def update_secret(conn: Connection, record: SecretRecord, **values: Any) -> SecretRecord:
+    """Write ``values`` to the secret's row; the record as changed (``record`` stays as it
+    was: it may be the row cache's)."""
     rows_changed(conn, "secrets", record.id)
     conn.execute(_UPDATE_SECRET, {"p_id": record.id, **values})
-    for name, value in values.items():
-        setattr(record, name, value)
+    return replace(record, **values)
 
 
 def delete_secret(conn: Connection, secret_id: int) -> None:

@@ -402,7 +402,7 @@ class SecretRotation(Versions):
                 state.remove(conn, record.id)
             else:
                 state.put(conn, row)
-            repo.update_secret(
+            record = repo.update_secret(
                 conn, record, last_rotated_ms=to_ms(now), next_rotation_ms=window_end
             )
             self._sync_replicas(conn, record)
@@ -541,20 +541,20 @@ class SecretRotation(Versions):
         service_event(rotation_record(event, self._clock.now()))
         return new
 
-    def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
+    def _current_moved(self, conn: Connection, record: SecretRecord) -> SecretRecord:
         """A manual change of the value counts as a rotation: the next window is counted
         from now. (A rotation under way was abandoned by the change, unless the change was
         the rotation's own.)"""
         if not record.rotation_enabled or not record.rotation_rules:
-            return
+            return record
         row = state.get(conn, record.id)
         if row is None or row.state != state.SCHEDULED or row.token is not None:
-            return
+            return record
         window_end = self._plan(
             conn, record, row, self._schedule_of(record), self._clock.now(), rotated=True
         )
         state.put(conn, row)
-        repo.update_secret(conn, record, next_rotation_ms=window_end)
+        return repo.update_secret(conn, record, next_rotation_ms=window_end)
 
 
 def _idle(row: RotationRow) -> None:

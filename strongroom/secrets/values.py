@@ -156,7 +156,7 @@ class SecretValues(Versions, Listing):
             # Checked before anything changes: a token that is not this secret's rotation's
             # is refused; the right one marks the request as the rotation's own.
             by_rotation = self._by_rotation(conn, record, params.get("RotationToken"))
-            version_id, stages, created = self._add_version(
+            version_id, stages, created, record = self._add_version(
                 conn,
                 record,
                 token,
@@ -166,7 +166,7 @@ class SecretValues(Versions, Listing):
                 by_rotation=by_rotation,
             )
             if created:
-                self._changed(conn, record)
+                record = self._changed(conn, record)
         return {
             "ARN": record.arn,
             "Name": record.name,

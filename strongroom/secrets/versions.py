@@ -39,8 +39,9 @@ class Versions(Replication):
         caller: Caller | None,
         *,
         by_rotation: bool = False,
-    ) -> tuple[str, list[str], bool]:
-        """Create (or idempotently find) version ``token``; returns (id, labels, created).
+    ) -> tuple[str, list[str], bool, SecretRecord]:
+        """Create (or idempotently find) version ``token``; returns (id, labels, created,
+        the record as changed: a new AWSCURRENT may replan the rotation).
         ``by_rotation``: the request is the secret's rotation's own (its RotationToken), so
         it cannot abandon that rotation."""
         existing = repo.version(conn, record.id, token)
@@ -60,11 +61,11 @@ class Versions(Replication):
             new = labels.attach(current, token, wanted, new_value=True)
             _check_label_quota(new)
             repo.replace_stages(conn, record.id, current, new)
-            self._moved(conn, record, current, new)
-            return token, labels.labels_of(new, token), True
+            record = self._moved(conn, record, current, new)
+            return token, labels.labels_of(new, token), True, record
         if existing is not None:
             if self._same_value(conn, record, existing, value, caller):
-                return token, labels.labels_of(current, token), False
+                return token, labels.labels_of(current, token), False, record
             raise token_in_use(token, record.arn)
         self._make_room(conn, record, current)
         sealed, key_id = self._seal(conn, record, token, value, caller=caller)
@@ -80,8 +81,8 @@ class Versions(Replication):
         _check_label_quota(new)
         repo.replace_stages(conn, record.id, current, new)
         after = new if by_rotation else self._supersede_rotation(conn, record, current, new, token)
-        self._moved(conn, record, current, after)
-        return token, labels.labels_of(after, token), True
+        record = self._moved(conn, record, current, after)
+        return token, labels.labels_of(after, token), True, record
 
     def _supersede_rotation(
         self,
@@ -106,14 +107,16 @@ class Versions(Replication):
 
     def _moved(
         self, conn: Connection, record: SecretRecord, old: labels.Stages, new: labels.Stages
-    ) -> None:
+    ) -> SecretRecord:
+        """The record after its labels moved from ``old`` to ``new``."""
         if old.get(labels.CURRENT) != new.get(labels.CURRENT):
-            self._current_moved(conn, record)
+            return self._current_moved(conn, record)
+        return record
 
-    def _current_moved(self, conn: Connection, record: SecretRecord) -> None:
+    def _current_moved(self, conn: Connection, record: SecretRecord) -> SecretRecord:
         """AWSCURRENT moved to another version (a new value): the rotation schedule hears
-        of it (:mod:`.rotation` overrides this)."""
-        return None
+        of it (:mod:`.rotation` overrides this); the record as changed."""
+        return record
 
     def _make_room(
         self, conn: Connection, record: SecretRecord, current: Mapping[str, str]
@@ -179,7 +182,7 @@ class Versions(Replication):
             if new != current:
                 _check_label_quota(new)
                 repo.replace_stages(conn, record.id, current, new)
-                self._changed(conn, record)
+                record = self._changed(conn, record)
                 self._moved(conn, record, current, new)
         return {"ARN": record.arn, "Name": record.name}
 

@@ -18,7 +18,7 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from botocore.model import OperationModel
 
@@ -112,9 +112,12 @@ class _Exchange(NamedTuple):
 
 
 # Makes an _Exchange from all of its fields at once, without the generated __new__'s frame:
-# the way through a request makes two, in this order of the fields.
+# the way through a request makes two, in this order of the fields. (So for the other
+# NamedTuples a request makes: a frame costs more than the tuple, about 1.8k instructions.)
 _whole = tuple.__new__
 _OUTPUT = _Exchange._fields.index("output")
+# An exchange's fields after the first two (facts, event_id), as a new one has them.
+_FRESH = _Exchange(cast(RequestFacts, None), "")[2:]
 assert _Exchange._fields == (
     "facts",
     "event_id",
@@ -138,6 +141,9 @@ assert Caller._fields == (
     "principal",
     "source_ip",
 ), "_authorized makes a Caller field by field: keep them in step"
+assert RequestFacts._fields == ("request_id", "time", "source_ip", "user_agent", "region"), (
+    "_exchange and _with_region make RequestFacts field by field: keep them in step"
+)
 assert Response._fields == ("status", "headers", "body"), "_success makes a Response whole"
 
 
@@ -172,6 +178,9 @@ class _Call(NamedTuple):
     def awaits(self) -> bool:
         """Whether the operation is a coroutine, served outside any transaction."""
         return inspect.iscoroutinefunction(self.handler)
+
+
+assert _Call._fields == ("handler", "caller"), "_authorized makes a _Call whole"
 
 
 _Outcome = tuple[dict[str, str], bytes] | ServiceError  # the serialized answer, or the error
@@ -215,7 +224,7 @@ def _error_of(outcome: object) -> ServiceError | None:
 
 
 def _with_region(facts: RequestFacts, region: str) -> RequestFacts:
-    return RequestFacts(facts.request_id, facts.time, facts.source_ip, facts.user_agent, region)
+    return _whole(RequestFacts, (*facts[:4], region))  # every field but the last, and region
 
 
 class Stages:
@@ -288,10 +297,11 @@ class Stages:
         self, request: sigv4.HttpRequest, source_ip: str
     ) -> tuple[_Exchange, dict[str, str]]:
         headers = {name.lower(): value for name, value in request.headers}
-        facts = RequestFacts(
-            unique_id(), self._clock.now(), source_ip, headers.get("user-agent", ""), ""
+        facts = _whole(
+            RequestFacts,
+            (unique_id(), self._clock.now(), source_ip, headers.get("user-agent", ""), ""),
         )
-        return _Exchange(facts, unique_id()), headers
+        return _whole(_Exchange, (facts, unique_id(), *_FRESH)), headers
 
     def _prepare(
         self,
@@ -505,7 +515,7 @@ class Stages:
             service.authorize(caller, operation_name, params, authorize_named)
         except ServiceError as error:
             raise _Refused(whole(), error) from None
-        return whole(), _Call(handler, caller)
+        return whole(), _whole(_Call, (handler, caller))
 
     def _route(
         self, exchange: _Exchange, request: sigv4.HttpRequest, headers: dict[str, str]

@@ -27,11 +27,12 @@ not declared drops the table's namespaces whole, as before; so does a process th
 so far behind that the log no longer holds what it missed.
 
 Only reads through a snapshot reader are cached; a writer always reads the database.
+Every reader of an entry gets the cached object itself: what is cached is immutable (frozen
+records, read-only mappings, tuples).
 """
 
 from __future__ import annotations
 
-import copy
 import mmap
 import os
 import sqlite3
@@ -80,9 +81,6 @@ class Namespace:
     # Whether "there is no such row" is remembered too. Not for lookups anyone can make up
     # keys for (access key ids, secret names): a flood of made-up keys would evict the rest.
     remember_absent: bool = True
-    # The answers are mutable records their callers may change: each reader gets its own
-    # shallow copy, so the cached one stays as the database has it.
-    copy: bool = False
     # The key of the row an entry is read from (from the entry's key and value): with it, a
     # write declared row by row (rows_changed) drops only that row's entries. Every table
     # of the namespace must key its rows alike (the secrets tables: the secret's id).
@@ -145,16 +143,6 @@ def rows_changed(conn: Connection, table: str, *keys: int) -> None:
     no row but those of ``keys`` (the keys of ``Namespace.row``): other processes then drop
     only those rows' entries. Undeclared, a write drops the table's namespaces whole."""
     conn.info[_PENDING] = (table, keys)
-
-
-def shallow_copy(value: T) -> T:
-    """A shallow copy; for the plain record classes, without copy.copy's pickling protocol
-    (a fifth of a cached read)."""
-    if value is None or not hasattr(value, "__dict__"):
-        return copy.copy(value)
-    twin = object.__new__(type(value))
-    twin.__dict__.update(value.__dict__)
-    return twin
 
 
 _ABSENT = object()  # not in the cache (None is a cached answer: no such row)
@@ -305,7 +293,7 @@ class RowCache:
             found = space.entries.get(key, _ABSENT)
             if found is not _ABSENT:
                 self.hits += 1  # a statistic: a lost increment under a race is harmless
-                return shallow_copy(found) if namespace.copy else found  # type: ignore[no-any-return]
+                return found  # type: ignore[no-any-return]
         with self._lock:
             self.misses += 1
         value = load()
@@ -331,7 +319,7 @@ class RowCache:
                 # bigger than the bound keeps the share of it that fits.
                 oldest = next(iter(entries))
                 space.forget(oldest, entries.pop(oldest))
-            entries[key] = shallow_copy(value) if namespace.copy else value
+            entries[key] = value
             if row is not None:
                 space.by_row.setdefault(row, set()).add(key)
 

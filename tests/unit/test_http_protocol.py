@@ -37,6 +37,14 @@ class FakeTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 5000)}.get(name, default)
 
+    reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
 
 def run(steps: Any) -> None:
     asyncio.run(steps())
@@ -100,6 +108,10 @@ def test_everything_else_is_the_real_transports() -> None:
         transport = _Coalescing(real, asyncio.get_running_loop())  # type: ignore[arg-type]
         assert transport.get_extra_info("peername") == ("127.0.0.1", 5000)
         assert transport.is_closing() is False
+        transport.pause_reading()  # uvicorn's flow control
+        assert real.reading is False
+        transport.resume_reading()
+        assert real.reading is True
         transport.writelines([b"a", b"b"])
         await asyncio.sleep(0)
         assert real.writes == [b"ab"]

@@ -14,7 +14,7 @@ import contextvars
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -831,64 +831,60 @@ def test_a_value_written_in_a_unit_of_work_is_read_after_its_commit(
     assert read_setting(other, "a") == b"new"
 
 
-# 6. Copies ---------------------------------------------------------------------------------
+# 6. Shared, immutable entries -------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Record:
     name: str
     value: str
 
 
-def test_a_copy_namespace_gives_each_reader_its_own_record(store: Store) -> None:
-    records = Namespace("test-records", ("settings",), copy=True)
-    loaded = Record("a", "as stored")
-
-    def get() -> Record:
-        with store.read() as conn:
-            return cached(conn, records, "a", lambda: loaded)
-
-    first = get()
-    loaded.value = "changed by the loader after the load"
-    first.value = "changed by the first reader"
-    second = get()
-    assert second == Record("a", "as stored")
-    second.value = "changed by the second reader"
-    assert get() == Record("a", "as stored")
-    assert get() is not get()
-
-
-def test_without_copy_every_reader_shares_the_cached_object(store: Store) -> None:
+def test_every_reader_shares_the_cached_object(store: Store) -> None:
     shared = Namespace("test-shared", ("settings",))
     with store.read() as conn:
         first = cached(conn, shared, "a", lambda: Record("a", "v"))
     with store.read() as conn:
         second = cached(conn, shared, "a", lambda: Record("a", "other"))
-    assert second is first  # the contrast with copy=True: immutable answers only
+    assert second is first  # no copy per read: what is cached is immutable
 
 
-def test_a_secret_record_changed_by_its_reader_is_not_changed_in_the_cache(
+def _find_secret(store: Store, name: str) -> repo.SecretRecord:
+    with store.read() as conn:
+        found = repo.find_by_name(conn, DEV_ACCOUNT, REGION, name)
+    assert found is not None
+    return found
+
+
+def test_a_cached_secret_record_cannot_be_changed_by_its_reader(deployment: Deployment) -> None:
+    deployment.secrets.create_secret(
+        SM, {"Name": "shared/me", "SecretString": "v", "ClientRequestToken": str(uuid.uuid4())}
+    )
+    store = deployment.store
+    first = _find_secret(store, "shared/me")
+    hits = cache_of(store).hits
+    second = _find_secret(store, "shared/me")
+    assert cache_of(store).hits == hits + 1
+    assert second is first
+    with pytest.raises(FrozenInstanceError):
+        first.description = "scribbled"  # type: ignore[misc]
+    assert _find_secret(store, "shared/me").description is None
+
+
+def test_a_secret_write_returns_the_changed_record_and_leaves_the_cached_one(
     deployment: Deployment,
 ) -> None:
     deployment.secrets.create_secret(
-        SM, {"Name": "copy/me", "SecretString": "v", "ClientRequestToken": str(uuid.uuid4())}
+        SM, {"Name": "write/me", "SecretString": "v", "ClientRequestToken": str(uuid.uuid4())}
     )
     store = deployment.store
-
-    def find() -> repo.SecretRecord:
-        with store.read() as conn:
-            found = repo.find_by_name(conn, DEV_ACCOUNT, REGION, "copy/me")
-        assert found is not None
-        return found
-
-    first = find()
-    hits = cache_of(store).hits
-    first.description = "scribbled"
-    first.last_accessed_ms = 12345
-    second = find()
-    assert cache_of(store).hits == hits + 1
-    assert second.description is None
-    assert second.last_accessed_ms != 12345
+    cached_record = _find_secret(store, "write/me")
+    with store.write() as conn:
+        changed = repo.update_secret(conn, cached_record, description="new words")
+    assert changed.description == "new words"
+    assert changed.id == cached_record.id and changed.arn == cached_record.arn
+    assert cached_record.description is None  # what an earlier reader holds is as it read it
+    assert _find_secret(store, "write/me").description == "new words"
 
 
 # 7. Bounded size ---------------------------------------------------------------------------
