@@ -1,7 +1,7 @@
 """What a GetSecretValue costs a real server, counted in machine instructions per thread.
 
     .venv/bin/python -m bench.request_instructions [--requests 1000] [--connections 8]
-        [--top 25] [--keep DIR]
+        [--top 25] [--keep DIR] [--cache-sim]
     PYTHONPATH=/path/to/other/checkout .venv/bin/python -m bench.request_instructions
 
 A wall or CPU time compares two commits only on a quiet machine, and even then a shared
@@ -16,7 +16,9 @@ audit writer), and how many of them the crypto libraries took: valgrind hides th
 SHA extensions, so OpenSSL's SHA-256 is counted in its slow software form (on this
 host's CPU, with SHA-NI, it costs a fraction of that); compare "without crypto" across
 commits. ``--top`` lists the event loop thread's costliest C functions (the
-interpreter's own, libpython's, and the extensions').
+interpreter's own, libpython's, and the extensions'). ``--cache-sim`` adds valgrind's
+simulated cache misses per request (first-level instruction and data, last level): two
+commits with the same instruction count can differ in time by what they miss.
 
 Needs valgrind (Debian's package); a run takes a minute or two.
 """
@@ -108,7 +110,20 @@ def _functions(report: str) -> Counter[str]:
     return costs
 
 
-def measure(requests: int, connections: int, top: int, keep: Path | None) -> int:
+def _event_totals(dump: Path) -> dict[str, int]:
+    """The totals of every event a dump recorded (``events:`` and ``totals:`` lines)."""
+    names: list[str] = []
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith("totals:") and names:  # "summary:" is 0 with counting off at start
+            return dict(zip(names, (int(n) for n in line.split()[1:]), strict=False))
+    return {}
+
+
+def measure(
+    requests: int, connections: int, top: int, keep: Path | None, cache_sim: bool = False
+) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
     scratch = Path(keep or tempfile.mkdtemp(prefix="strongroom-instructions-"))
@@ -126,6 +141,7 @@ def measure(requests: int, connections: int, top: int, keep: Path | None) -> int
     command = [
         "valgrind", "--tool=callgrind", "--trace-children=yes", "--instr-atstart=no",
         "--separate-threads=yes", f"--callgrind-out-file={out}/cg.%p",
+        *(["--cache-sim=yes"] if cache_sim else []),
         PYTHON, "-m", "strongroom.cli.main", "server", "--dev", "--data-dir", str(store),
         "--host", HOST, "--port", str(port), "--workers", "1", "--log-level", "warning",
     ]  # fmt: skip
@@ -162,14 +178,24 @@ def measure(requests: int, connections: int, top: int, keep: Path | None) -> int
         if total / measured < 1000:
             continue  # a thread that did nothing measurable
         crypto = sum(n for name, n in costs.items() if _CRYPTO.search(name))
-        threads.append((total, crypto, dump.name, costs))
+        threads.append((total, crypto, dump.name, costs, _event_totals(dump)))
     threads.sort(reverse=True)
     print(f"{measured} GetSecretValue, {connections} connections: instructions per request")
-    for total, crypto, name, _ in threads:
+    for total, crypto, name, _, events in threads:
         print(
             f"  thread {name}: {total / measured:>11,.0f}   without crypto "
             f"{(total - crypto) / measured:>11,.0f}   crypto {crypto / measured:>9,.0f}"
         )
+        if cache_sim and events:
+            misses = {
+                "I1": events.get("I1mr", 0),
+                "D1": events.get("D1mr", 0) + events.get("D1mw", 0),
+                "LL": events.get("ILmr", 0) + events.get("DLmr", 0) + events.get("DLmw", 0),
+            }
+            print(
+                "      simulated cache misses per request: "
+                + "   ".join(f"{k} {v / measured:>9,.0f}" for k, v in misses.items())
+            )
     if top and threads:
         print(f"\nthe busiest thread's costliest {top} functions (self, per request):")
         for name, n in threads[0][3].most_common(top):
@@ -185,8 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--top", type=int, default=0, help="functions to list")
     parser.add_argument("--keep", type=Path, default=None, help="keep the store and dumps here")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also simulate the caches (valgrind's model, slower): misses per request",
+    )
     args = parser.parse_args(argv)
-    return measure(args.requests, args.connections, args.top, args.keep)
+    return measure(args.requests, args.connections, args.top, args.keep, args.cache_sim)
 
 
 if __name__ == "__main__":
