@@ -68,11 +68,36 @@ def established_by_pid(port: int, pids: list[int]) -> dict[int, int]:
     return held
 
 
+def wait_until_both_accept(port: int, workers: list[int], timeout: float = 120) -> None:
+    """The server answers as soon as one worker is up; the other may still be starting
+    (and takes no connection until it is). Open connections one by one until each worker
+    holds one."""
+    conns: list[socket.socket] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while min(established_by_pid(port, workers).values()) == 0:
+            assert time.monotonic() < deadline, "the second worker never accepted"
+            conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+            conns.append(conn)
+            conn.sendall(HEALTH)
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            if len(conns) > 4:  # the other worker is not accepting yet: start over
+                for old in conns:
+                    old.close()
+                conns.clear()
+                time.sleep(0.2)
+    finally:
+        for conn in conns:
+            conn.close()
+    time.sleep(0.5)  # the workers see those connections close
+
+
 def test_a_burst_of_connections_is_shared_by_the_workers(two_workers: ServerProcess) -> None:
     server = two_workers
     assert server.process is not None
     workers = worker_pids(server.process.pid)
     assert len(workers) == 2
+    wait_until_both_accept(server.port, workers)
     for _ in range(3):
         with burst(server.port):
             held = established_by_pid(server.port, workers)
