@@ -17,8 +17,9 @@ SHA extensions, so OpenSSL's SHA-256 is counted in its slow software form (on th
 host's CPU, with SHA-NI, it costs a fraction of that); compare "without crypto" across
 commits. ``--top`` lists the event loop thread's costliest C functions (the
 interpreter's own, libpython's, and the extensions'). ``--cache-sim`` adds valgrind's
-simulated cache misses per request (first-level instruction and data, last level): two
-commits with the same instruction count can differ in time by what they miss.
+simulated cache misses per request (first-level instruction and data, last level) and
+mispredicted branches (conditional, indirect): two commits with the same instruction count
+can differ in time by what they miss.
 
 Needs valgrind (Debian's package); a run takes a minute or two.
 """
@@ -141,7 +142,7 @@ def measure(
     command = [
         "valgrind", "--tool=callgrind", "--trace-children=yes", "--instr-atstart=no",
         "--separate-threads=yes", f"--callgrind-out-file={out}/cg.%p",
-        *(["--cache-sim=yes"] if cache_sim else []),
+        *(["--cache-sim=yes", "--branch-sim=yes"] if cache_sim else []),
         PYTHON, "-m", "strongroom.cli.main", "server", "--dev", "--data-dir", str(store),
         "--host", HOST, "--port", str(port), "--workers", "1", "--log-level", "warning",
     ]  # fmt: skip
@@ -191,9 +192,11 @@ def measure(
                 "I1": events.get("I1mr", 0),
                 "D1": events.get("D1mr", 0) + events.get("D1mw", 0),
                 "LL": events.get("ILmr", 0) + events.get("DLmr", 0) + events.get("DLmw", 0),
+                "branches Bcm": events.get("Bcm", 0),  # conditional, mispredicted
+                "Bim": events.get("Bim", 0),  # indirect, mispredicted
             }
             print(
-                "      simulated cache misses per request: "
+                "      simulated misses per request: "
                 + "   ".join(f"{k} {v / measured:>9,.0f}" for k, v in misses.items())
             )
     if top and threads:
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache-sim",
         action="store_true",
-        help="also simulate the caches (valgrind's model, slower): misses per request",
+        help="also simulate caches and branch prediction (valgrind's models, slower)",
     )
     args = parser.parse_args(argv)
     return measure(args.requests, args.connections, args.top, args.keep, args.cache_sim)
