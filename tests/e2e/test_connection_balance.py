@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_key_lifecycle import worker_pids
-from tests.server import ServerProcess
+from tests.server import ServerProcess, socket_owner
 
 BURST = 64
 HEALTH = b"GET /_strongroom/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -46,25 +46,13 @@ def burst(port: int) -> Iterator[list[socket.socket]]:
             conn.close()
 
 
-def established_by_pid(port: int, pids: list[int]) -> dict[int, int]:
-    """How many established connections to ``port`` each of ``pids`` holds (/proc)."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                if local_port == port and fields[3] == "01":  # ESTABLISHED
-                    inodes.add(fields[9])
-    held: dict[int, int] = {}
-    for pid in pids:
-        count = 0
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = fd.readlink().name if fd.is_symlink() else ""
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    count += 1
-        held[pid] = count
+def held_by(port: int, conns: list[socket.socket], workers: list[int]) -> dict[int, int]:
+    """How many of ``conns`` each worker serves."""
+    held = dict.fromkeys(workers, 0)
+    for conn in conns:
+        owner = socket_owner(port, conn.getsockname()[1], workers)
+        if owner is not None:
+            held[owner] += 1
     return held
 
 
@@ -75,7 +63,7 @@ def wait_until_both_accept(port: int, workers: list[int], timeout: float = 120) 
     conns: list[socket.socket] = []
     deadline = time.monotonic() + timeout
     try:
-        while min(established_by_pid(port, workers).values()) == 0:
+        while min(held_by(port, conns, workers).values()) == 0:
             assert time.monotonic() < deadline, "the second worker never accepted"
             conn = socket.create_connection(("127.0.0.1", port), timeout=30)
             conns.append(conn)
@@ -99,8 +87,8 @@ def test_a_burst_of_connections_is_shared_by_the_workers(two_workers: ServerProc
     assert len(workers) == 2
     wait_until_both_accept(server.port, workers)
     for _ in range(3):
-        with burst(server.port):
-            held = established_by_pid(server.port, workers)
+        with burst(server.port) as conns:
+            held = held_by(server.port, conns, workers)
             assert sum(held.values()) == BURST, held
             # Even: 32 each; SLACK lets one be ahead by a connection or two while the other
             # is busy. Nowhere near the 2/62 of a worker taking the whole burst.
