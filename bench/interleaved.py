@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -41,10 +40,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import machine, procs, wrk
+from bench import machine, wrk
 from bench.options import RESULTS
 from bench.pools import PoolMaker
-from bench.runner import WORKDIR_BASE
+from bench.runner import WORKDIR_BASE, say
 from bench.secretdata import secret_name
 from bench.targets import (
     REPO,
@@ -213,23 +212,17 @@ class Interleaved:
     ) -> Window:
         args = self.args
         path, _ = pools.file(target.key, target.requests(), WORKLOADS["get"], names, args.pool)
-        cpu_before, everyone_before = procs.cpu_seconds(target.pid), procs.user_cpu_ticks()
-        measured = wrk.run(target.url + "/", path, args.connections, seconds, args.timeout)
-        cpu = procs.cpu_seconds(target.pid) - cpu_before
-        exclude = {os.getpid(), *procs.tree(target.pid)}
-        others = procs.other_cpu_seconds(everyone_before, procs.user_cpu_ticks(), exclude)
+        run = wrk.measured_run(
+            target.pid, target.url + "/", path, args.connections, seconds, args.timeout
+        )
         window = Window(
             round=turn,
             target=target.key,
-            rps=round(measured.rps, 1),
-            p99_ms=round(measured.p99_ms, 2),
-            errors=measured.error_count,
-            cpu_us_per_request=round(cpu / measured.requests * 1e6, 1)
-            if measured.requests
-            else 0.0,
-            other_cpu_pct=round(others / (measured.duration_s * (os.cpu_count() or 1)) * 100, 1)
-            if measured.duration_s
-            else 0.0,
+            rps=round(run.result.rps, 1),
+            p99_ms=round(run.result.p99_ms, 2),
+            errors=run.result.error_count,
+            cpu_us_per_request=round(run.cpu_us_per_request, 1),
+            other_cpu_pct=round(run.other_cpu_pct, 1),
         )
         if turn > 0:
             self._say(
@@ -240,8 +233,7 @@ class Interleaved:
         return window
 
     def _say(self, message: str) -> None:
-        stamp = datetime.datetime.now().strftime("%H:%M:%S")
-        self.console.print(f"[dim]{stamp}[/] {message}", highlight=False)
+        say(self.console, message)
 
 
 def show(doc: dict[str, Any], console: Console) -> None:

@@ -4,7 +4,6 @@ repetitions, then the larger Strongroom stores."""
 from __future__ import annotations
 
 import datetime
-import os
 import shutil
 import tempfile
 import time
@@ -250,16 +249,10 @@ class Runner:
         size = options.write_pool_size if workload.writes else options.pool_size
         expected = int(self._expected_requests(pool_key, workload) * 1.3) + connections
         path, unused = self.pools.file(pool_key, target.requests(), workload, names, size, expected)
-        cpu_before, everyone_before = procs.cpu_seconds(target.pid), procs.user_cpu_ticks()
-        measured = wrk.run(
-            target.url + "/", path, connections, options.duration_s, options.timeout_s
+        run = wrk.measured_run(
+            target.pid, target.url + "/", path, connections, options.duration_s, options.timeout_s
         )
-        cpu = procs.cpu_seconds(target.pid) - cpu_before
-        # Other load on the machine during the run: neither the server, nor wrk (reaped by
-        # this process, which is left out with it).
-        exclude = {os.getpid(), *procs.tree(target.pid)}
-        others = procs.other_cpu_seconds(everyone_before, procs.user_cpu_ticks(), exclude)
-        cores = os.cpu_count() or 1
+        measured = run.result
         rss = procs.rss_bytes(target.pid) / 2**20
         sent = measured.requests + connections
         self.pools.consumed(pool_key, workload, sent)
@@ -280,13 +273,11 @@ class Runner:
             p99_ms=round(measured.p99_ms, 3),
             errors=measured.error_count,
             error_kinds={k: v for k, v in measured.errors.items() if v},
-            cpu_s=round(cpu, 2),
-            cpu_us_per_request=round(cpu / measured.requests * 1e6, 1) if measured.requests else 0,
+            cpu_s=round(run.server_cpu_s, 2),
+            cpu_us_per_request=round(run.cpu_us_per_request, 1),
             rss_mib=round(rss, 1),
             wrk_cpu_s=round(measured.client_cpu_s, 2),
-            other_cpu_pct=round(others / (measured.duration_s * cores) * 100, 1)
-            if measured.duration_s
-            else 0.0,
+            other_cpu_pct=round(run.other_cpu_pct, 1),
             workers=getattr(target, "workers", None),
             pool_wrapped=unused is not None and sent > unused,
         )
@@ -319,5 +310,10 @@ class Runner:
         )
 
     def _say(self, message: str) -> None:
-        stamp = datetime.datetime.now().strftime("%H:%M:%S")
-        self.console.print(f"[dim]{stamp}[/] {message}", highlight=False)
+        say(self.console, message)
+
+
+def say(console: Console, message: str) -> None:
+    """A progress line, stamped with the time of day."""
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    console.print(f"[dim]{stamp}[/] {message}", highlight=False)

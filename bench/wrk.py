@@ -1,13 +1,17 @@
-"""Run wrk against a target with a pool of requests, and read its result."""
+"""Run wrk against a target with a pool of requests, and read its result (and, with
+:func:`measured_run`, what the server and the rest of the machine spent meanwhile)."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench import procs
 
 SCRIPT = Path(__file__).with_name("pool.lua")
 THREADS = 2  # one per core of the 2-core machine the figures come from
@@ -100,3 +104,39 @@ def run(
         errors=errors,
         client_cpu_s=client_cpu,
     )
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    result: WrkResult
+    server_cpu_s: float  # the server's whole process tree
+    other_cpu_s: float  # neither the server nor wrk (reaped by this process, left out too)
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        requests = self.result.requests
+        return self.server_cpu_s / requests * 1e6 if requests else 0.0
+
+    @property
+    def other_cpu_pct(self) -> float:
+        """The other load, as a share of all the machine's cores."""
+        seconds = self.result.duration_s
+        return self.other_cpu_s / (seconds * (os.cpu_count() or 1)) * 100 if seconds else 0.0
+
+
+def measured_run(
+    server_pid: int,
+    url: str,
+    pool_file: Path,
+    connections: int,
+    seconds: float,
+    timeout_s: float = 5.0,
+) -> MeasuredRun:
+    """:func:`run`, with the CPU the server (``server_pid`` and its descendants) used
+    during it and what other processes used."""
+    cpu_before, everyone_before = procs.cpu_seconds(server_pid), procs.user_cpu_ticks()
+    result = run(url, pool_file, connections, seconds, timeout_s)
+    cpu = procs.cpu_seconds(server_pid) - cpu_before
+    exclude = {os.getpid(), *procs.tree(server_pid)}
+    others = procs.other_cpu_seconds(everyone_before, procs.user_cpu_ticks(), exclude)
+    return MeasuredRun(result, cpu, others)
