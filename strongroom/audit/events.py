@@ -373,18 +373,23 @@ def _kms_parameters(parameters: dict[str, Any], output: Mapping[str, Any]) -> No
 
 
 def build_on_behalf_event(
-    facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf
+    facts: RequestFacts,
+    event: Mapping[str, Any],
+    call: OnBehalf,
+    ids: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A call one service made to another on the caller's behalf while serving its request
     (Secrets Manager's GenerateDataKey and Decrypt with the secret's KMS key): the caller's
     identity with ``invokedBy``, the service as source and agent, its own event and request
-    ids. Recorded with the request's own record, in the same durable batch. ``event``: the
-    request's own record, whose identity and ``eventTime`` (the same moment) it shares."""
+    ids (``ids``: request id, event id; new ones by default). Recorded with the request's
+    own record, in the same durable batch. ``event``: the request's own record, whose
+    identity and ``eventTime`` (the same moment) it shares. (audit/templates.py renders the
+    same record without building it, for the calls a server repeats.)"""
     invoked_by = call.invoked_by
     event_source = call.event_source
     identity = event["userIdentity"]
     shown = {**identity, "invokedBy": invoked_by} if identity else {"invokedBy": invoked_by}
-    request_id, event_id = unique_id_pair()
+    request_id, event_id = ids or unique_id_pair()
     return {  # in canonical order (see CANONICAL_ORDER)
         "awsRegion": GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region,
         "eventCategory": "Management",

@@ -47,6 +47,7 @@ import orjson
 
 from strongroom.audit import integrity
 from strongroom.audit.integrity import DIGESTS, INTEGRITY, LOGS, ZERO_HASH
+from strongroom.audit.sink import Event
 from strongroom.audit.writers import Link, Registration, WriterRegistry
 from strongroom.clock import Clock, SystemClock
 
@@ -179,9 +180,14 @@ class _Call(Generic[T]):
             self.done.set()
 
 
-def _record(event: Mapping[str, Any]) -> bytes:
+def _record(event: Event) -> bytes:
     """``integrity.normalize(event)``: its one pass made here for a dict of plain JSON
-    values (every request's events), which saves a call per record on the event loop."""
+    values (every request's events), which saves a call per record on the event loop. A
+    record given as bytes is already in canonical form (audit/templates.py)."""
+    if type(event) is bytes:
+        return event
+    if not isinstance(event, dict) and not isinstance(event, Mapping):
+        raise AuditWriteError("an event is a mapping, or its canonical record as bytes")
     if INTEGRITY in event:
         raise AuditWriteError(f"an event must not carry its own {INTEGRITY}")
     if type(event) is dict:
@@ -338,24 +344,24 @@ class AuditLog:
 
     # --- the sink --------------------------------------------------------------------------
 
-    def write(self, event: Mapping[str, Any]) -> None:
+    def write(self, event: Event) -> None:
         """Append ``event``; returns once its record is durable, else raises
         :class:`AuditWriteError`."""
         self.write_many((event,))
 
-    def write_many(self, events: Sequence[Mapping[str, Any]]) -> None:
+    def write_many(self, events: Sequence[Event]) -> None:
         """Append ``events`` in order, all in one group commit; returns once every record
         is durable, else raises (then none of them is)."""
         batch = self._enqueue(events)
         batch.wait()
         _raise_failure(batch)
 
-    async def write_async(self, event: Mapping[str, Any]) -> None:
+    async def write_async(self, event: Event) -> None:
         """:meth:`write` for a caller on an event loop: the loop serves other requests
         while the record becomes durable."""
         await self.write_many_async((event,))
 
-    async def write_many_async(self, events: Sequence[Mapping[str, Any]]) -> None:
+    async def write_many_async(self, events: Sequence[Event]) -> None:
         """:meth:`write_many` for a caller on an event loop: the records join the loop's
         current turn's batch (all durable together, or none)."""
         if self._closing:
@@ -387,7 +393,7 @@ class AuditLog:
             batch.waiters.setdefault(loop, []).extend(staged.futures)
             self._cond.notify()
 
-    def _enqueue(self, events: Sequence[Mapping[str, Any]]) -> _Batch:
+    def _enqueue(self, events: Sequence[Event]) -> _Batch:
         records = [_record(event) for event in events]
         with self._cond:
             if self._closing:

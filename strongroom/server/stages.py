@@ -32,7 +32,8 @@ from strongroom.audit.events import (
     principal_identity,
     unverified_identity,
 )
-from strongroom.audit.sink import AuditSink
+from strongroom.audit.sink import AuditSink, Event
+from strongroom.audit.templates import OnBehalfRecords
 from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.ids import unique_id
@@ -255,6 +256,7 @@ class Stages:
         self._audit = audit
         self._clock = clock
         self._signing_keys = sigv4.SigningKeyCache()
+        self._on_behalf = OnBehalfRecords()
 
     def refuse_unread(self, request: sigv4.HttpRequest, error: ServiceError) -> Response:
         """Answer a request refused before its body was read (too large): in its
@@ -700,19 +702,28 @@ class Stages:
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         return {"x-amzn-RequestId": exchange.facts.request_id}
 
-    def _events(self, exchange: _Exchange, error: ServiceError | None) -> list[dict[str, Any]]:
+    def _events(self, exchange: _Exchange, error: ServiceError | None) -> list[Event]:
         """Every record a request leaves, written together (one durable batch): its own
         event, the copies other accounts get of a call on their resources, and what the
-        operation did on the caller's behalf (audit/derived.py), with their copies."""
+        operation did on the caller's behalf (audit/derived.py), with their copies; a
+        call on the caller's behalf as its record's bytes where a template renders it
+        (audit/templates.py)."""
         event = self._event(exchange, error)
         copies = cross_account_copies(event)
-        events = [event, *copies] if copies else [event]
+        events: list[Event] = [event, *copies] if copies else [event]
         for item in exchange.derived:
-            caused = (
-                build_on_behalf_event(exchange.facts, event, item)
-                if isinstance(item, OnBehalf)
-                else item
-            )
+            if isinstance(item, OnBehalf):
+                rendered = (
+                    self._on_behalf.render(exchange.facts, event, item, exchange.principal)
+                    if exchange.principal
+                    else None
+                )
+                if rendered is not None:  # its record, already serialized (no copies)
+                    events.append(rendered)
+                    continue
+                caused = build_on_behalf_event(exchange.facts, event, item)
+            else:
+                caused = item
             events.append(caused)
             copies = cross_account_copies(caused)
             if copies:

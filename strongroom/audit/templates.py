@@ -1,0 +1,163 @@
+"""Audit records rendered from templates: the canonical bytes of a record that a server
+writes again and again with only its ids, its time and a member or two changed.
+
+Every record is serialized on the event loop that served its request (orjson, keys
+sorted; integrity.canonical). The KMS call Secrets Manager makes on a caller's behalf
+(``Decrypt`` on every read, audit/events.py's build_on_behalf_event) is such a record:
+for one caller, one region and one key it is the same but for its event id, request id,
+time and encryption context. A :class:`RecordTemplate` is the canonical form of an event
+cut around those members, once; a record is then its parts joined with the members'
+bytes, instead of a dict of 18 members built, serialized and sorted for every read.
+
+What is written does not change, byte for byte: a template is used only once a record
+rendered from it has been found equal to the canonical form of the same event built as a
+dict (checked when the template is made), and the members put in its holes are made by
+this server in fixed forms (UUIDs, the record time's text, a serialized JSON value).
+tests/unit/test_audit_templates.py compares the two ways; ``strongroom audit verify``
+recomputes every record's canonical form from the written line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from strongroom.audit.derived import OnBehalf
+from strongroom.audit.events import RequestFacts, build_on_behalf_event, cross_account_copies
+from strongroom.audit.integrity import PLAIN_ONLY, canonical
+from strongroom.ids import unique_id_pair
+
+_MARK = "\x00%d"  # a member no event holds: orjson writes it escaped, as "\u0000<n>"
+
+
+class RecordTemplate:
+    """The canonical bytes of ``event`` cut around the members named in ``texts`` (strings
+    written as they are, between the quotes: ids, times) and ``values`` (any JSON value,
+    given serialized). :attr:`holes` lists them in the order their bytes are given to
+    :meth:`render`: the record's order (sorted, as canonical sorts keys)."""
+
+    __slots__ = ("holes", "parts")
+
+    def __init__(self, event: Mapping[str, Any], texts: Sequence[str], values: Sequence[str]):
+        if set(texts) & set(values) or not set(texts) | set(values) <= set(event):
+            raise ValueError("each hole must be one member of the event")
+        self.holes = tuple(sorted((*texts, *values)))
+        marked = dict(event)
+        for index, name in enumerate(self.holes):
+            marked[name] = _MARK % index
+        data = canonical(marked)
+        parts: list[bytes] = []
+        for index, name in enumerate(self.holes):
+            mark = b"\\u0000%d" % index
+            if name in values:
+                mark = b'"' + mark + b'"'
+            if data.count(mark) != 1:
+                raise ValueError(f"the member {name} cannot be cut out of this event")
+            head, _, data = data.partition(mark)
+            parts.append(head)
+        parts.append(data)
+        self.parts = tuple(parts)
+
+    def render(self, pieces: Sequence[bytes]) -> bytes:
+        """The record with ``pieces`` (one per hole, in :attr:`holes` order) in its holes."""
+        if len(pieces) != len(self.holes):
+            raise ValueError(f"{len(self.holes)} pieces expected, {len(pieces)} given")
+        joined: list[bytes] = [self.parts[0]]
+        for piece, part in zip(pieces, self.parts[1:], strict=True):
+            joined += (piece, part)
+        return b"".join(joined)
+
+
+# An on-behalf record's holes (in record order: eventID, eventTime, requestID,
+# requestParameters), and what its template is found by besides the caller's identity.
+_TEXTS = ("eventID", "eventTime", "requestID")
+_VALUES = ("requestParameters",)
+_Key = tuple[Hashable, str, str, str, str, tuple[str, ...]]
+
+
+class OnBehalfRecords:
+    """The records of the calls made on callers' behalf (audit/derived.py's
+    :class:`OnBehalf`), rendered from a template per caller and call: what
+    :func:`build_on_behalf_event` and the log's serialization make of them, made in a
+    fraction of the time. One per server (an event loop's thread uses it alone). At most
+    ``capacity`` templates are kept; when full, they are all dropped and learnt again."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        # None: the call's records are built as dicts (other accounts get copies of them).
+        self._learned: dict[_Key, tuple[bytes, ...] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._learned)
+
+    def render(
+        self, facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf, caller: Hashable
+    ) -> bytes | None:
+        """The canonical record of ``build_on_behalf_event(facts, event, call)`` with new
+        ids, or None where only the dict will do (its requestParameters are not plain
+        JSON, or other accounts get copies of it): build that instead. ``caller``: what
+        ``event``'s userIdentity is made from, and only from (its Principal)."""
+        key = (
+            caller,
+            facts.region,
+            call.invoked_by,
+            call.event_source,
+            call.event_name,
+            call.resources,
+        )
+        try:
+            parts = self._learned[key]
+        except KeyError:
+            return self._learn(key, facts, event, call)
+        if parts is None:
+            return None
+        try:
+            parameters = _dumps(call.request_parameters, option=PLAIN_ONLY)
+        except TypeError:  # not plain JSON (or not a dict): the dict's way decides
+            return None
+        request_id, event_id = unique_id_pair()
+        return b"".join(
+            (
+                parts[0],
+                event_id.encode(),
+                parts[1],
+                event["eventTime"].encode(),
+                parts[2],
+                request_id.encode(),
+                parts[3],
+                parameters,
+                parts[4],
+            )
+        )
+
+    def _learn(
+        self, key: _Key, facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf
+    ) -> bytes | None:
+        """Make the template of ``key`` from this call's record, built as a dict; the
+        record rendered from it, once it is found to be that dict's canonical form."""
+        ids = unique_id_pair()
+        built = build_on_behalf_event(facts, event, call, ids)
+        rendered: bytes | None = None
+        parts: tuple[bytes, ...] | None = None
+        if not cross_account_copies(dict(built)):
+            try:
+                template = RecordTemplate(built, _TEXTS, _VALUES)
+                expected = canonical(built)
+                parameters = _dumps(built["requestParameters"], option=PLAIN_ONLY)
+            except (TypeError, ValueError):  # not plain JSON, or not cut cleanly
+                template = None
+            if template is not None:
+                request_id, event_id = ids
+                pieces = (event_id, event["eventTime"], request_id)
+                candidate = template.render([*(p.encode() for p in pieces), parameters])
+                if candidate == expected:
+                    parts, rendered = template.parts, candidate
+        if len(self._learned) >= self._capacity:
+            self._learned.clear()
+        self._learned[key] = parts
+        return rendered
+
+
+_dumps = orjson.dumps
