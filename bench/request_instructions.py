@@ -1,7 +1,7 @@
 """What a GetSecretValue costs a real server, counted in machine instructions per thread.
 
     .venv/bin/python -m bench.request_instructions [--requests 1000] [--connections 8]
-        [--top 25] [--keep DIR] [--cache-sim]
+        [--top 25] [--keep DIR] [--cache-sim] [--secrets 200]
     PYTHONPATH=/path/to/other/checkout .venv/bin/python -m bench.request_instructions
 
 A wall or CPU time compares two commits only on a quiet machine, and even then a shared
@@ -123,18 +123,23 @@ def _event_totals(dump: Path) -> dict[str, int]:
 
 
 def measure(
-    requests: int, connections: int, top: int, keep: Path | None, cache_sim: bool = False
+    requests: int,
+    connections: int,
+    top: int,
+    keep: Path | None,
+    cache_sim: bool = False,
+    secrets: int = 200,
 ) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
     scratch = Path(keep or tempfile.mkdtemp(prefix="strongroom-instructions-"))
-    names = [f"bench/secret-{i:05d}" for i in range(200)]
+    names = [f"bench/secret-{i:05d}" for i in range(secrets)]
     store = scratch / "store"
     if not store.exists():
         prepare_strongroom_store(store, names, scratch / "prepare.log")
     port = free_port()
     factory: RequestFactory = SecretsManagerRequests(f"{HOST}:{port}")
-    warm = 300
+    warm = max(300, 3 * secrets)  # every secret read (its caches filled) before counting
     pool = build_pool(factory, WORKLOADS["get"], names, warm + requests, random.Random(20))
     out = scratch / "callgrind"
     shutil.rmtree(out, ignore_errors=True)
@@ -219,8 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also simulate caches and branch prediction (valgrind's models, slower)",
     )
+    parser.add_argument(
+        "--secrets",
+        type=int,
+        default=200,
+        help="secrets in the store, read at random (the bench's stores hold 1,000)",
+    )
     args = parser.parse_args(argv)
-    return measure(args.requests, args.connections, args.top, args.keep, args.cache_sim)
+    return measure(
+        args.requests, args.connections, args.top, args.keep, args.cache_sim, args.secrets
+    )
 
 
 if __name__ == "__main__":
