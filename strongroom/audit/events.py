@@ -320,17 +320,9 @@ def build_event(
     resource_type: str = "",
     event_id: str | None = None,
 ) -> dict[str, Any]:
-    if operation is None:
-        read_only = is_read_only(operation_name)
-        request_parameters = response_elements = None
-    else:
-        audit = _operation_audit(operation, operation_name)
-        read_only = audit.read_only
-        request_parameters = None if params is None else audit.request(params)
-        response = audit.response
-        response_elements = None if output is None or response is None else response(output)
-        if event_source == KMS_SOURCE and request_parameters is not None and output:
-            _kms_parameters(request_parameters, output)
+    read_only, request_parameters, response_elements = recorded_members(
+        event_source, operation, operation_name, params, output
+    )
     # In canonical order (see CANONICAL_ORDER); an error's two members come last.
     event: dict[str, Any] = {
         "awsRegion": GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region,
@@ -346,7 +338,7 @@ def build_event(
         "recipientAccountId": identity.get("accountId") if identity else None,
         "requestID": facts.request_id,
         "requestParameters": request_parameters,
-        "resources": _resources(resources, resource_type),
+        "resources": resource_elements(resources, resource_type),
         "responseElements": response_elements,
         "sourceIPAddress": facts.source_ip,
         "userAgent": facts.user_agent,
@@ -356,6 +348,26 @@ def build_event(
         event["errorCode"] = error_code
         event["errorMessage"] = error_message
     return event
+
+
+def recorded_members(
+    event_source: str,
+    operation: OperationModel | None,
+    operation_name: str,
+    params: Mapping[str, Any] | None,
+    output: Mapping[str, Any] | None,
+) -> tuple[bool, Any, Any]:
+    """A request record's ``readOnly``, ``requestParameters`` and ``responseElements``: what
+    it keeps of its input and output (audit/templates.py renders records with them too)."""
+    if operation is None:
+        return is_read_only(operation_name), None, None
+    audit = _operation_audit(operation, operation_name)
+    request_parameters = None if params is None else audit.request(params)
+    response = audit.response
+    response_elements = None if output is None or response is None else response(output)
+    if event_source == KMS_SOURCE and request_parameters is not None and output:
+        _kms_parameters(request_parameters, output)
+    return audit.read_only, request_parameters, response_elements
 
 
 KMS_SOURCE = "kms.amazonaws.com"
@@ -404,7 +416,7 @@ def build_on_behalf_event(
         "recipientAccountId": shown.get("accountId"),
         "requestID": request_id,
         "requestParameters": dict(call.request_parameters),
-        "resources": _resources(call.resources, ""),
+        "resources": resource_elements(call.resources, ""),
         "responseElements": None,
         "sourceIPAddress": invoked_by,
         "userAgent": invoked_by,
@@ -494,7 +506,7 @@ def build_service_event(
         "readOnly": False,
         "recipientAccountId": account_id,
         "requestParameters": None,
-        "resources": _resources(resources, ""),
+        "resources": resource_elements(resources, ""),
         "responseElements": None,
     }
     if details:
@@ -504,7 +516,7 @@ def build_service_event(
     return event
 
 
-def _resources(arns: Sequence[str] | None, default_type: str) -> list[dict[str, str]] | None:
+def resource_elements(arns: Sequence[str] | None, default_type: str) -> list[dict[str, str]] | None:
     """CloudTrail's resources for ``arns`` (see cloudtrail_resource_type). An event is
     written, never changed, so the element of an ARN is made once and shared."""
     if not arns:

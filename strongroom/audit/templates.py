@@ -23,11 +23,23 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import orjson
+from botocore.model import OperationModel
 
 from strongroom.audit.derived import OnBehalf
-from strongroom.audit.events import RequestFacts, build_on_behalf_event, cross_account_copies
+from strongroom.audit.events import (
+    GLOBAL_REGION,
+    GLOBAL_SOURCES,
+    RequestFacts,
+    build_event,
+    build_on_behalf_event,
+    cross_account_copies,
+    recorded_members,
+    resource_elements,
+)
+from strongroom.audit.identities import event_time, principal_identity
 from strongroom.audit.integrity import PLAIN_ONLY, canonical
 from strongroom.ids import unique_id_pair
+from strongroom.types import Principal
 
 _MARK = "\x00%d"  # a member no event holds: orjson writes it escaped, as "\u0000<n>"
 
@@ -160,4 +172,174 @@ class OnBehalfRecords:
         return rendered
 
 
+# A request record's holes, in record order; and what its template is found by besides
+# the caller (Principal): the region recorded, the service and the operation.
+_REQUEST_VALUES = (
+    "eventID",
+    "eventTime",
+    "requestID",
+    "requestParameters",
+    "resources",
+    "responseElements",
+    "sourceIPAddress",
+    "userAgent",
+)
+_RequestKey = tuple[Principal, str, str, str]
+assert tuple(sorted(_REQUEST_VALUES)) == _REQUEST_VALUES  # RecordTemplate's holes, in order
+
+
+class RequestRecords:
+    """The records of requests that succeeded for an authenticated caller (audit/events.py's
+    :func:`build_event`), rendered from a template per caller, region, service and
+    operation: the members that vary from one request to the next (ids, time, what is
+    kept of the input and output, the resources, the client's address and agent) are
+    serialized each time, the rest joined from the template's parts. One per server (an
+    event loop's thread uses it alone); at most ``capacity`` templates, all dropped and
+    learnt again when full."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        # None: that operation's records are built as dicts (not plain JSON).
+        self._learned: dict[_RequestKey, tuple[bytes, ...] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._learned)
+
+    def render(
+        self,
+        facts: RequestFacts,
+        caller: Principal,
+        event_source: str,
+        operation: OperationModel,
+        operation_name: str,
+        params: Mapping[str, Any] | None,
+        output: Mapping[str, Any] | None,
+        resources: Sequence[str],
+        resource_type: str,
+        event_id: str,
+    ) -> tuple[bytes, str] | None:
+        """The canonical record of ``build_event(...)`` for this request (no error, the
+        identity of ``caller``) and its ``eventTime``; or None where only the dict will do
+        (another account owns one of its resources: it gets a copy; or a member is not
+        plain JSON): build that instead."""
+        elements = resource_elements(resources, resource_type)
+        if elements:
+            account = caller.account_id
+            for element in elements:
+                if element["accountId"] != account:
+                    return None
+        region = GLOBAL_REGION if event_source in GLOBAL_SOURCES else facts.region
+        key = (caller, region, event_source, operation_name)
+        parts = self._learned.get(key, _UNKNOWN)
+        if parts is None:
+            return None
+        _, parameters, response = recorded_members(
+            event_source, operation, operation_name, params, output
+        )
+        time = event_time(facts.time)
+        dumps = _dumps
+        try:
+            pieces = (
+                dumps(event_id),
+                dumps(time),
+                dumps(facts.request_id),
+                dumps(parameters, option=PLAIN_ONLY),
+                dumps(elements),
+                dumps(response, option=PLAIN_ONLY),
+                dumps(facts.source_ip),
+                dumps(facts.user_agent),
+            )
+        except TypeError:  # not plain JSON: the dict's way (normalize) decides
+            return None
+        if parts is _UNKNOWN:
+            return self._learn(
+                key,
+                pieces,
+                time,
+                facts,
+                caller,
+                event_source,
+                operation,
+                operation_name,
+                params,
+                output,
+                resources,
+                resource_type,
+                event_id,
+            )
+        assert parts is not None
+        return (
+            b"".join(
+                (
+                    parts[0],
+                    pieces[0],
+                    parts[1],
+                    pieces[1],
+                    parts[2],
+                    pieces[2],
+                    parts[3],
+                    pieces[3],
+                    parts[4],
+                    pieces[4],
+                    parts[5],
+                    pieces[5],
+                    parts[6],
+                    pieces[6],
+                    parts[7],
+                    pieces[7],
+                    parts[8],
+                )
+            ),
+            time,
+        )
+
+    def _learn(
+        self,
+        key: _RequestKey,
+        pieces: Sequence[bytes],
+        time: str,
+        facts: RequestFacts,
+        caller: Principal,
+        event_source: str,
+        operation: OperationModel,
+        operation_name: str,
+        params: Mapping[str, Any] | None,
+        output: Mapping[str, Any] | None,
+        resources: Sequence[str],
+        resource_type: str,
+        event_id: str,
+    ) -> tuple[bytes, str] | None:
+        built = build_event(
+            facts=facts,
+            event_source=event_source,
+            operation=operation,
+            operation_name=operation_name,
+            identity=principal_identity(caller),
+            params=params,
+            output=output,
+            error_code=None,
+            error_message=None,
+            resources=resources,
+            resource_type=resource_type,
+            event_id=event_id,
+        )
+        parts: tuple[bytes, ...] | None = None
+        rendered: bytes | None = None
+        if built["eventTime"] == time and not cross_account_copies(dict(built)):
+            try:
+                template = RecordTemplate(built, (), _REQUEST_VALUES)
+                expected = canonical(built)
+            except (TypeError, ValueError):
+                template = None
+            if template is not None:
+                candidate = template.render(pieces)
+                if candidate == expected:
+                    parts, rendered = template.parts, candidate
+        if len(self._learned) >= self._capacity:
+            self._learned.clear()
+        self._learned[key] = parts
+        return None if rendered is None else (rendered, time)
+
+
+_UNKNOWN: Any = object()  # no template learnt yet
 _dumps = orjson.dumps

@@ -33,7 +33,7 @@ from strongroom.audit.events import (
     unverified_identity,
 )
 from strongroom.audit.sink import AuditSink, Event
-from strongroom.audit.templates import OnBehalfRecords
+from strongroom.audit.templates import OnBehalfRecords, RequestRecords
 from strongroom.clock import Clock, signing_time
 from strongroom.iam.credentials import CredentialStore, Principal
 from strongroom.ids import unique_id
@@ -257,6 +257,7 @@ class Stages:
         self._clock = clock
         self._signing_keys = sigv4.SigningKeyCache()
         self._on_behalf = OnBehalfRecords()
+        self._requests = RequestRecords()
 
     def refuse_unread(self, request: sigv4.HttpRequest, error: ServiceError) -> Response:
         """Answer a request refused before its body was read (too large): in its
@@ -708,18 +709,51 @@ class Stages:
         operation did on the caller's behalf (audit/derived.py), with their copies; a
         call on the caller's behalf as its record's bytes where a template renders it
         (audit/templates.py)."""
-        event = self._event(exchange, error)
-        copies = cross_account_copies(event)
-        events: list[Event] = [event, *copies] if copies else [event]
+        principal, operation = exchange.principal, exchange.operation
+        rendered = (
+            self._requests.render(
+                exchange.facts,
+                principal,
+                exchange.event_source or exchange.service.event_source,
+                operation,
+                exchange.operation_name,
+                exchange.params,
+                exchange.output,
+                self._resources(exchange),
+                exchange.service.resource_type,
+                exchange.event_id,
+            )
+            if error is None
+            and principal is not None
+            and operation is not None
+            and exchange.service is not None
+            else None
+        )
+        events: list[Event]
+        if rendered is not None:  # its record, already serialized (no copies)
+            record, time = rendered
+            events = [record]
+            if not exchange.derived:
+                return events
+            # What the records of the calls made on the caller's behalf take from it.
+            event: Mapping[str, Any] = {
+                "eventTime": time,
+                "userIdentity": principal_identity(principal),
+            }
+        else:
+            built = self._event(exchange, error)
+            copies = cross_account_copies(built)
+            events = [built, *copies] if copies else [built]
+            event = built
         for item in exchange.derived:
             if isinstance(item, OnBehalf):
-                rendered = (
-                    self._on_behalf.render(exchange.facts, event, item, exchange.principal)
-                    if exchange.principal
+                call = (
+                    self._on_behalf.render(exchange.facts, event, item, principal)
+                    if principal
                     else None
                 )
-                if rendered is not None:  # its record, already serialized (no copies)
-                    events.append(rendered)
+                if call is not None:  # its record, already serialized (no copies)
+                    events.append(call)
                     continue
                 caused = build_on_behalf_event(exchange.facts, event, item)
             else:

@@ -357,4 +357,4 @@ def reference_resources(arns: list[str] | None, default_type: str) -> Any:
 )
 def test_resources_are_as_before(arns: list[str] | None) -> None:
     for default in ("", "AWS::SecretsManager::Secret"):
-        assert events._resources(arns, default) == reference_resources(arns, default)
+        assert events.resource_elements(arns, default) == reference_resources(arns, default)

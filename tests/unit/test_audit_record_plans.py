@@ -213,7 +213,7 @@ def reference_on_behalf(event: Mapping[str, Any], call: OnBehalf) -> dict[str, A
         "userAgent": call.invoked_by,
         "requestParameters": dict(call.request_parameters),
         "responseElements": None,
-        "resources": events._resources(list(call.resources), ""),
+        "resources": events.resource_elements(list(call.resources), ""),
         "readOnly": is_read_only(call.event_name),
         "eventType": "AwsApiCall",
         "managementEvent": True,

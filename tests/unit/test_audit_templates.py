@@ -24,7 +24,7 @@ from strongroom.audit.events import (
 from strongroom.audit.integrity import canonical
 from strongroom.audit.log import AuditLog, AuditWriteError
 from strongroom.audit.signing import AuditSigningKey, read_public_key, write_public_key
-from strongroom.audit.templates import OnBehalfRecords, RecordTemplate
+from strongroom.audit.templates import OnBehalfRecords, RecordTemplate, RequestRecords
 from strongroom.audit.verify import verify_audit
 from strongroom.clock import ManualClock
 from strongroom.protocol.model import operation_model
@@ -234,3 +234,161 @@ def test_the_log_refuses_bytes_of_another_type(tmp_path: Path) -> None:
             log.write(memoryview(b"{}"))  # type: ignore[arg-type]
     finally:
         log.close()
+
+
+# --- request records -------------------------------------------------------------------------
+
+OTHER_SECRET = "arn:aws:secretsmanager:eu-west-1:444455556666:secret:shared-XyZ123"
+AGENTS = ["aws-cli/2.15", 'Boto3/1.44 md/"quoted" \u00e9\u2028 \\', ""]
+
+
+def _request_record(
+    records: RequestRecords,
+    principal: Principal,
+    facts: RequestFacts,
+    service: str,
+    operation_name: str,
+    params: dict[str, Any],
+    output: dict[str, Any] | None,
+    resources: list[str],
+    event_source: str | None = None,
+) -> tuple[bytes | None, bytes]:
+    """What ``records`` renders for the request, and the canonical form of the same record
+    built as a dict (with the same ids)."""
+    source = event_source or f"{service}.amazonaws.com"
+    operation = operation_model(service, operation_name)
+    event_id = f"0b0e7c4a-0000-4000-8000-{len(records):012d}"
+    rendered = records.render(
+        facts, principal, source, operation, operation_name, params, output, resources, "", event_id
+    )
+    built = build_event(
+        facts=facts,
+        event_source=source,
+        operation=operation,
+        operation_name=operation_name,
+        identity=principal_identity(principal),
+        params=params,
+        output=output,
+        error_code=None,
+        error_message=None,
+        resources=resources,
+        event_id=event_id,
+    )
+    if rendered is not None:
+        assert rendered[1] == built["eventTime"]
+        return rendered[0], canonical(built)
+    return None, canonical(built)
+
+
+@pytest.mark.parametrize("kind", sorted(PRINCIPALS))
+def test_request_records_are_the_built_ones_byte_for_byte(kind: str) -> None:
+    principal = PRINCIPALS[kind]
+    records = RequestRecords()
+    requests: list[tuple[str, str, dict[str, Any], dict[str, Any] | None, list[str]]] = [
+        ("secretsmanager", "GetSecretValue", {"SecretId": "app/db"}, {"ARN": SECRET}, [SECRET]),
+        (
+            "secretsmanager",
+            "GetSecretValue",
+            {"SecretId": "app/db\u00e9", "VersionStage": 'AWS"PREVIOUS'},
+            {"ARN": SECRET, "SecretString": "never written", "CreatedDate": datetime.now(UTC)},
+            [SECRET],
+        ),
+        (  # a write: its response is recorded; the secret value never is
+            "secretsmanager",
+            "PutSecretValue",
+            {"SecretId": SECRET, "SecretString": "never written", "ClientRequestToken": "t-1"},
+            {"ARN": SECRET, "Name": "app/db", "VersionId": "v-2", "VersionStages": ["AWSCURRENT"]},
+            [SECRET],
+        ),
+        ("secretsmanager", "ListSecrets", {"MaxResults": 5}, {"SecretList": []}, []),
+        (  # KMS records the key as an ARN and the algorithm
+            "kms",
+            "Decrypt",
+            {"CiphertextBlob": b"\x01\x02", "EncryptionContext": {"a": "b"}},
+            {"KeyId": KEY, "Plaintext": b"never", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            [KEY],
+        ),
+        (  # a global service: recorded in us-east-1
+            "iam",
+            "GetUser",
+            {"UserName": "alice"},
+            {"User": {"UserName": "alice"}},
+            [f"arn:aws:iam::{ACCOUNT}:user/alice"],
+        ),
+    ]
+    for turn in range(3):  # the second and third turns render from the templates learnt
+        for index, (service, name, params, output, resources) in enumerate(requests):
+            facts = _facts(second=turn + 1)._replace(
+                request_id=f"5d0c1c3e-0000-4000-8000-0000000{turn}{index:04d}",
+                user_agent=AGENTS[(turn + index) % len(AGENTS)],
+                source_ip=f"10.0.{turn}.{index}",
+            )
+            rendered, expected = _request_record(
+                records, principal, facts, service, name, params, output, resources
+            )
+            assert rendered is not None, (service, name)
+            assert rendered == expected, (service, name)
+    assert len(records) == len(requests) - 1  # both reads share GetSecretValue's
+
+
+def test_a_request_on_another_accounts_resource_is_left_to_the_dict_and_its_copies() -> None:
+    records = RequestRecords()
+    principal = PRINCIPALS["user"]
+    for resources in ([OTHER_SECRET], [SECRET, OTHER_SECRET]):
+        rendered, _ = _request_record(
+            records,
+            principal,
+            _facts(),
+            "secretsmanager",
+            "GetSecretValue",
+            {"SecretId": OTHER_SECRET},
+            None,
+            resources,
+        )
+        assert rendered is None
+    # ...while the same operation on the caller's own secret renders.
+    rendered, expected = _request_record(
+        records,
+        principal,
+        _facts(),
+        "secretsmanager",
+        "GetSecretValue",
+        {"SecretId": SECRET},
+        None,
+        [SECRET],
+    )
+    assert rendered == expected
+
+
+def test_a_request_member_that_is_not_plain_json_is_left_to_the_dict() -> None:
+    records = RequestRecords()
+    principal = PRINCIPALS["user"]
+    facts = _facts()
+    arguments = (facts, "secretsmanager", "GetSecretValue")
+    assert _request_record(records, principal, *arguments, {"SecretId": "a"}, None, [SECRET])[0]
+    odd = {"SecretId": _Name("a")}  # a str subclass: normalize's round trip decides
+    rendered, expected = _request_record(records, principal, *arguments, odd, None, [SECRET])
+    assert rendered is None
+    assert b'"secretId":"a"' in expected
+
+
+class _Name(str):
+    pass
+
+
+def test_request_templates_are_bounded() -> None:
+    records = RequestRecords(capacity=2)
+    for index in range(5):
+        principal = Principal(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/u{index}", f"AKIA{index}")
+        rendered, expected = _request_record(
+            records,
+            principal,
+            _facts(),
+            "secretsmanager",
+            "GetSecretValue",
+            {"SecretId": "x"},
+            None,
+            [SECRET],
+        )
+        assert rendered == expected
+        assert len(records) <= 2
