@@ -82,35 +82,61 @@ class RecordTemplate:
         return b"".join(joined)
 
 
-# An on-behalf record's holes (in record order: eventID, eventTime, requestID,
-# requestParameters), and what its template is found by besides the caller's identity.
-_TEXTS = ("eventID", "eventTime", "requestID")
-_VALUES = ("requestParameters",)
-_Key = tuple[Hashable, str, str, str, str, tuple[str, ...]]
-
-
-class OnBehalfRecords:
-    """The records of the calls made on callers' behalf (audit/derived.py's
-    :class:`OnBehalf`), rendered from a template per caller and call: what
-    :func:`build_on_behalf_event` and the log's serialization make of them, made in a
-    fraction of the time. One per server (an event loop's thread uses it alone). At most
-    ``capacity`` templates are kept; when full, they are all dropped and learnt again."""
+class _Templates:
+    """Templates learnt per key, at most ``capacity`` (when full, all are dropped and
+    learnt again); a key whose records the template cannot render maps to None."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
-        # None: the call's records are built as dicts (other accounts get copies of them).
-        self._learned: dict[_Key, tuple[bytes, ...] | None] = {}
+        self._learned: dict[Hashable, tuple[bytes, ...] | None] = {}
 
     def __len__(self) -> int:
         return len(self._learned)
 
+    def _learn(
+        self,
+        key: Hashable,
+        built: dict[str, Any],
+        texts: Sequence[str],
+        values: Sequence[str],
+        pieces: Sequence[bytes],
+    ) -> tuple[bytes, ...] | None:
+        """Remember under ``key`` the template cut from ``built`` (the record built as a
+        dict, with ``pieces`` as its holes' bytes) and return its parts; None (remembered
+        too) where other accounts get copies of the record, or where the template does not
+        render ``pieces`` into ``built``'s canonical form."""
+        parts: tuple[bytes, ...] | None = None
+        if not cross_account_copies(dict(built)):
+            try:
+                template = RecordTemplate(built, texts, values)
+                if template.render(pieces) == canonical(built):
+                    parts = template.parts
+            except (TypeError, ValueError):  # not plain JSON, or not cut cleanly
+                pass
+        if len(self._learned) >= self._capacity:
+            self._learned.clear()
+        self._learned[key] = parts
+        return parts
+
+
+# An on-behalf record's holes, in record order.
+_TEXTS = ("eventID", "eventTime", "requestID")
+_VALUES = ("requestParameters",)
+
+
+class OnBehalfRecords(_Templates):
+    """The records of the calls made on callers' behalf (audit/derived.py's
+    :class:`OnBehalf`), rendered from a template per caller, region and call: what
+    :func:`build_on_behalf_event` and the log's serialization make of them, made in a
+    fraction of the time. One per server (an event loop's thread uses it alone)."""
+
     def render(
-        self, facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf, caller: Hashable
+        self, facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf, caller: Principal
     ) -> bytes | None:
         """The canonical record of ``build_on_behalf_event(facts, event, call)`` with new
         ids, or None where only the dict will do (its requestParameters are not plain
         JSON, or other accounts get copies of it): build that instead. ``caller``: what
-        ``event``'s userIdentity is made from, and only from (its Principal)."""
+        ``event``'s userIdentity is made from, and only from."""
         key = (
             caller,
             facts.region,
@@ -119,23 +145,27 @@ class OnBehalfRecords:
             call.event_name,
             call.resources,
         )
-        try:
-            parts = self._learned[key]
-        except KeyError:
-            return self._learn(key, facts, event, call)
+        parts = self._learned.get(key, _UNKNOWN)
         if parts is None:
             return None
         try:
             parameters = _dumps(call.request_parameters, option=PLAIN_ONLY)
         except TypeError:  # not plain JSON (or not a dict): the dict's way decides
             return None
-        request_id, event_id = unique_id_pair()
+        ids = request_id, event_id = unique_id_pair()
+        time = event["eventTime"]
+        if parts is _UNKNOWN:
+            built = build_on_behalf_event(facts, event, call, ids)
+            pieces = (event_id.encode(), time.encode(), request_id.encode(), parameters)
+            parts = self._learn(key, built, _TEXTS, _VALUES, pieces)
+            if parts is None:
+                return None
         return b"".join(
             (
                 parts[0],
                 event_id.encode(),
                 parts[1],
-                event["eventTime"].encode(),
+                time.encode(),
                 parts[2],
                 request_id.encode(),
                 parts[3],
@@ -144,36 +174,8 @@ class OnBehalfRecords:
             )
         )
 
-    def _learn(
-        self, key: _Key, facts: RequestFacts, event: Mapping[str, Any], call: OnBehalf
-    ) -> bytes | None:
-        """Make the template of ``key`` from this call's record, built as a dict; the
-        record rendered from it, once it is found to be that dict's canonical form."""
-        ids = unique_id_pair()
-        built = build_on_behalf_event(facts, event, call, ids)
-        rendered: bytes | None = None
-        parts: tuple[bytes, ...] | None = None
-        if not cross_account_copies(dict(built)):
-            try:
-                template = RecordTemplate(built, _TEXTS, _VALUES)
-                expected = canonical(built)
-                parameters = _dumps(built["requestParameters"], option=PLAIN_ONLY)
-            except (TypeError, ValueError):  # not plain JSON, or not cut cleanly
-                template = None
-            if template is not None:
-                request_id, event_id = ids
-                pieces = (event_id, event["eventTime"], request_id)
-                candidate = template.render([*(p.encode() for p in pieces), parameters])
-                if candidate == expected:
-                    parts, rendered = template.parts, candidate
-        if len(self._learned) >= self._capacity:
-            self._learned.clear()
-        self._learned[key] = parts
-        return rendered
 
-
-# A request record's holes, in record order; and what its template is found by besides
-# the caller (Principal): the region recorded, the service and the operation.
+# A request record's holes, in record order.
 _REQUEST_VALUES = (
     "eventID",
     "eventTime",
@@ -184,26 +186,16 @@ _REQUEST_VALUES = (
     "sourceIPAddress",
     "userAgent",
 )
-_RequestKey = tuple[Principal, str, str, str]
 assert tuple(sorted(_REQUEST_VALUES)) == _REQUEST_VALUES  # RecordTemplate's holes, in order
 
 
-class RequestRecords:
+class RequestRecords(_Templates):
     """The records of requests that succeeded for an authenticated caller (audit/events.py's
     :func:`build_event`), rendered from a template per caller, region, service and
     operation: the members that vary from one request to the next (ids, time, what is
     kept of the input and output, the resources, the client's address and agent) are
     serialized each time, the rest joined from the template's parts. One per server (an
-    event loop's thread uses it alone); at most ``capacity`` templates, all dropped and
-    learnt again when full."""
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        # None: that operation's records are built as dicts (not plain JSON).
-        self._learned: dict[_RequestKey, tuple[bytes, ...] | None] = {}
-
-    def __len__(self) -> int:
-        return len(self._learned)
+    event loop's thread uses it alone)."""
 
     def render(
         self,
@@ -252,22 +244,23 @@ class RequestRecords:
         except TypeError:  # not plain JSON: the dict's way (normalize) decides
             return None
         if parts is _UNKNOWN:
-            return self._learn(
-                key,
-                pieces,
-                time,
-                facts,
-                caller,
-                event_source,
-                operation,
-                operation_name,
-                params,
-                output,
-                resources,
-                resource_type,
-                event_id,
+            built = build_event(
+                facts=facts,
+                event_source=event_source,
+                operation=operation,
+                operation_name=operation_name,
+                identity=principal_identity(caller),
+                params=params,
+                output=output,
+                error_code=None,
+                error_message=None,
+                resources=resources,
+                resource_type=resource_type,
+                event_id=event_id,
             )
-        assert parts is not None
+            parts = self._learn(key, built, (), _REQUEST_VALUES, pieces)
+            if parts is None:
+                return None
         return (
             b"".join(
                 (
@@ -292,53 +285,6 @@ class RequestRecords:
             ),
             time,
         )
-
-    def _learn(
-        self,
-        key: _RequestKey,
-        pieces: Sequence[bytes],
-        time: str,
-        facts: RequestFacts,
-        caller: Principal,
-        event_source: str,
-        operation: OperationModel,
-        operation_name: str,
-        params: Mapping[str, Any] | None,
-        output: Mapping[str, Any] | None,
-        resources: Sequence[str],
-        resource_type: str,
-        event_id: str,
-    ) -> tuple[bytes, str] | None:
-        built = build_event(
-            facts=facts,
-            event_source=event_source,
-            operation=operation,
-            operation_name=operation_name,
-            identity=principal_identity(caller),
-            params=params,
-            output=output,
-            error_code=None,
-            error_message=None,
-            resources=resources,
-            resource_type=resource_type,
-            event_id=event_id,
-        )
-        parts: tuple[bytes, ...] | None = None
-        rendered: bytes | None = None
-        if built["eventTime"] == time and not cross_account_copies(dict(built)):
-            try:
-                template = RecordTemplate(built, (), _REQUEST_VALUES)
-                expected = canonical(built)
-            except (TypeError, ValueError):
-                template = None
-            if template is not None:
-                candidate = template.render(pieces)
-                if candidate == expected:
-                    parts, rendered = template.parts, candidate
-        if len(self._learned) >= self._capacity:
-            self._learned.clear()
-        self._learned[key] = parts
-        return None if rendered is None else (rendered, time)
 
 
 _UNKNOWN: Any = object()  # no template learnt yet
