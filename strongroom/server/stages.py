@@ -706,9 +706,9 @@ class Stages:
     def _events(self, exchange: _Exchange, error: ServiceError | None) -> list[Event]:
         """Every record a request leaves, written together (one durable batch): its own
         event, the copies other accounts get of a call on their resources, and what the
-        operation did on the caller's behalf (audit/derived.py), with their copies; a
-        call on the caller's behalf as its record's bytes where a template renders it
-        (audit/templates.py)."""
+        operation did on the caller's behalf (audit/derived.py), with their copies. The
+        request's own record and those of its calls on the caller's behalf come as their
+        canonical bytes where a template renders them (audit/templates.py)."""
         principal, operation = exchange.principal, exchange.operation
         rendered = (
             self._requests.render(
