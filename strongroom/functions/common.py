@@ -7,6 +7,7 @@ from datetime import UTC
 
 from strongroom.clock import from_ms
 from strongroom.protocol.errors import ServiceError
+from strongroom.protocol.limits import too_large
 
 SERVICE_PRINCIPAL = "lambda.amazonaws.com"
 RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
@@ -15,6 +16,21 @@ DEFAULT_MEMORY = 128  # MB, as Lambda
 MAX_ZIP_BYTES = 50 * 1000 * 1000  # a direct upload, zipped
 MAX_UNZIPPED_BYTES = 250 * 1000 * 1000  # the deployment package, unzipped
 MAX_POLICY_BYTES = 20 * 1024  # a function's resource policy
+# Invoke's request payload (the raw body), by invocation type. Lambda's Invoke API
+# reference and the Payload member of botocore's model: "The maximum payload size is 6 MB
+# for synchronous invocations and 1 MB for asynchronous invocations" (the asynchronous
+# limit was 256 KB until AWS raised it in October 2025: AWS Compute Blog, "More room to
+# build: serverless services now support payloads up to 1 MB"). Lambda counts them in
+# bytes of 1024 * 1024 and refuses with RequestEntityTooLargeException, HTTP 413, "N byte
+# payload is too large for the RequestResponse invocation type (limit 6291456 bytes)"
+# ("... Event ... (limit 1048576 bytes)"), as clients have logged it; a payload of exactly
+# the limit is accepted. botocore's model names the error RequestTooLargeException, which
+# the service does not send. DryRun runs nothing: given the synchronous limit.
+MAX_PAYLOAD_BYTES = {
+    "RequestResponse": 6 * 1024 * 1024,
+    "DryRun": 6 * 1024 * 1024,
+    "Event": 1024 * 1024,
+}
 # Keys a function's own variables may not set (Lambda's reserved environment variables).
 RESERVED_VARIABLES = frozenset(
     {
@@ -74,6 +90,19 @@ def name_parts(reference: str, region: str, account: str) -> tuple[str, str, str
     if _NAME.fullmatch(reference) is None:
         raise invalid_parameter(f"Function name {reference!r} is not valid.")
     return region, account, reference
+
+
+def payload_too_large(invocation_type: str, size: int) -> ServiceError | None:
+    """Lambda's refusal of an Invoke payload of ``size`` bytes, or None within the limit
+    of its invocation type."""
+    limit = MAX_PAYLOAD_BYTES.get(invocation_type, MAX_PAYLOAD_BYTES["RequestResponse"])
+    if size <= limit:
+        return None
+    return too_large(
+        limit,
+        f"{size} byte payload is too large for the {invocation_type} invocation type "
+        f"(limit {limit} bytes)",
+    )
 
 
 def not_found(what: str) -> ServiceError:

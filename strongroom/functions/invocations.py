@@ -23,6 +23,7 @@ from strongroom.functions.common import (
     invalid_parameter,
     log_stream,
     not_found,
+    payload_too_large,
 )
 from strongroom.functions.event_configs import EventInvokeConfigs
 from strongroom.functions.event_queue import EventClaim
@@ -105,10 +106,18 @@ class Invocations(FunctionPermissions, EventInvokeConfigs):
 
     async def invoke_operation(self, caller: Caller, params: Params) -> Output:
         """Lambda's Invoke (a coroutine: the pipeline awaits it outside any transaction)."""
+        kind = params.get("InvocationType") or "RequestResponse"
+        body: bytes = params.get("Payload") or b""
+        # Its bytes against its invocation type's limit first: before the function is
+        # looked up or the payload parsed, so before anything is queued or run (the
+        # pipeline audits the refusal as any operation's error).
+        refused = payload_too_large(kind, len(body))
+        if refused is not None:
+            raise refused
+        payload = body or b"{}"
         if params.get("Qualifier") not in (None, "$LATEST"):
             raise not_found(f"{params['FunctionName']}:{params['Qualifier']}")
         record = self._existing(caller, params["FunctionName"])
-        payload = params.get("Payload") or b"{}"
         try:
             json.loads(payload)
         except ValueError as bad:
@@ -116,7 +125,6 @@ class Invocations(FunctionPermissions, EventInvokeConfigs):
                 "InvalidRequestContentException",
                 f"Could not parse request body into json: {bad.__class__.__name__}",
             ) from None
-        kind = params.get("InvocationType") or "RequestResponse"
         # FunctionArn is not a member of Invoke's output: it names the audit record's
         # resource (api.function_arns) and is never written to the wire.
         if kind == "DryRun":

@@ -53,7 +53,9 @@ OPERATION_LIMITS: Mapping[str, Mapping[str, int]] = {
         # 66.7 MB once base64-encoded in the JSON body.
         "CreateFunction": 72 * KIB * KIB,
         "UpdateFunctionCode": 72 * KIB * KIB,
-        # Invoke's payload: 6 MB (synchronous), the raw body.
+        # Invoke's payload is the raw body: 6 MiB synchronous, 1 MiB asynchronous. Above
+        # both, so that Invoke itself refuses a payload past its invocation type's limit,
+        # with Lambda's message and audited (functions/common.py, payload_too_large).
         "Invoke": 8 * KIB * KIB,
     },
     "iam": {
@@ -91,10 +93,12 @@ def depth_exceeds(document: object, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def too_large(limit: int) -> ServiceError:
+def too_large(limit: int, message: str | None = None) -> ServiceError:
+    """AWS's refusal of a request body past ``limit`` bytes (HTTP 413); ``message``, where
+    a service words it its own way (Lambda's Invoke: functions/common.py)."""
     return ServiceError(
         "RequestEntityTooLargeException",
-        f"The request body is larger than this operation accepts ({limit} bytes).",
+        message or f"The request body is larger than this operation accepts ({limit} bytes).",
         status=413,
     )
 
