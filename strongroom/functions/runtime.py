@@ -288,7 +288,9 @@ def _kill_group(pid: int) -> None:
 
 def _read_result(path: Path) -> dict[str, Any] | None:
     try:
-        if path.stat().st_size > MAX_RESPONSE_BYTES + 64:  # {"ok": ..., "maxrss_kb": N}
+        # Never read into the server: a file past the limit and its wrapper, {"ok": ...,
+        # "maxrss_kb": N}. What it holds is measured exactly once read (_outcome).
+        if path.stat().st_size > MAX_RESPONSE_BYTES + 64:
             return {"error": _too_large()}
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -310,6 +312,10 @@ def _outcome(
     elapsed_ms: int,
 ) -> Outcome:
     rid = launch.request_id
+    # The result's bytes as answered, against the limit (_read_result only bounds the file).
+    result = json.dumps(document["ok"]).encode() if document and "ok" in document else None
+    if result is not None and len(result) > MAX_RESPONSE_BYTES:
+        document, result = {"error": _too_large()}, None
     lines = [f"START RequestId: {rid} Version: $LATEST"]
     body = output.text()
     if body:
@@ -362,9 +368,7 @@ def _outcome(
         f"REPORT RequestId: {rid}\tDuration: {elapsed_ms:.2f} ms\t"
         f"Billed Duration: {max(1, elapsed_ms)} ms\tMemory Size: {launch.memory_size} MB{used}"
     )
-    payload = json.dumps(document["ok"]).encode() if kind == "ok" and document is not None else b""
-    if kind != "ok":
-        payload = json.dumps(error).encode()
+    payload = result if kind == "ok" and result is not None else json.dumps(error).encode()
     return Outcome(
         payload,
         function_error,

@@ -160,6 +160,23 @@ def test_a_response_past_six_megabytes_is_refused(tmp_path: Path) -> None:
     }
 
 
+def test_a_response_of_exactly_six_megabytes_is_answered_and_one_byte_more_is_not(
+    tmp_path: Path,
+) -> None:
+    """Counted in bytes of the JSON answered (a string's quotes included), at the byte."""
+    limit = runtime.MAX_RESPONSE_BYTES
+    code = zipped({"index.py": "def handler(event, context):\n    return 'x' * event\n"})
+    fits = asyncio.run(
+        Runtime(tmp_path).run(launch(code, memory_size=256, payload=b"%d" % (limit - 2)))
+    )
+    assert fits.function_error is None and len(fits.payload) == limit
+    over = asyncio.run(
+        Runtime(tmp_path).run(launch(code, memory_size=256, payload=b"%d" % (limit - 1)))
+    )
+    assert over.function_error == "Unhandled"
+    assert json.loads(over.payload)["errorType"] == "Function.ResponseSizeTooLarge"
+
+
 def test_the_log_is_stamped_on_the_deployments_clock(tmp_path: Path) -> None:
     """The log's time is the injected clock's (what retention purges read), not the wall
     clock's; a timeout's line is stamped at its start plus the time it ran."""
