@@ -23,17 +23,15 @@ from operator import attrgetter
 from typing import ClassVar, Protocol
 
 from strongroom.clock import Clock
+from strongroom.policy.compiled import CLOCK_KEYS, mentions, reads_clock
 from strongroom.policy.document import PolicyDocument
 from strongroom.policy.evaluate import (
-    CLOCK_KEYS,
     Decision,
     PolicySet,
     RequestContext,
     access_denied_message,
     evaluate,
     load_policy,
-    mentions,
-    reads_clock,
 )
 from strongroom.policy.global_keys import global_keys, multi_factor_auth_age
 from strongroom.protocol.errors import ServiceError
@@ -156,7 +154,7 @@ class PolicyAuthorizer:
         moves with it (``aws:CurrentTime``, ``aws:EpochTime``, ``aws:MultiFactorAuthAge``),
         as the others hold at any time; and the
         check's condition keys that no policy involved mentions
-        (:func:`~strongroom.policy.evaluate.mentions`), which cannot change the answer.
+        (:func:`~strongroom.policy.compiled.mentions`), which cannot change the answer.
         A KMS check carries the secret's ARN and version id as encryption context, which
         key policies rarely read: then one decision serves every secret under the key, and
         the memo holds about one decision per secret read, not two.

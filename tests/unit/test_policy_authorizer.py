@@ -24,8 +24,8 @@ from strongroom.iam.credentials import Principal, admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.policy.authorizer import CallFacts, PolicyAuthorizer
 from strongroom.policy.checks import Check
+from strongroom.policy.compiled import CLOCK_KEYS, reads_clock
 from strongroom.policy.document import parse_policy
-from strongroom.policy.evaluate import CLOCK_KEYS, reads_clock
 from strongroom.protocol.errors import ServiceError
 from strongroom.server.deployment import DEV_ACCOUNT, Deployment
 from strongroom.types import Caller
