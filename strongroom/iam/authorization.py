@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from strongroom.iam import policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.repository import Kind
 from strongroom.iam.service import entity_arn
@@ -153,7 +154,7 @@ class IamResolvers:
             return [Resource(f"arn:aws:iam::{account}:policy{path}{params['PolicyName']}", account)]
         arn = str(params["PolicyArn"])
         with self._store.read() as conn:
-            record = repo.find_policy(conn, arn)
+            record = policy_rows.find_policy(conn, arn)
         if record is None:
             # An AWS managed policy (account "aws") belongs to no account: it is read
             # with the caller's own permissions, as any policy of the caller's account.

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from strongroom.clock import Clock, to_ms
-from strongroom.iam import managed_policies
+from strongroom.iam import managed_policies, policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.common import (
     _TITLE,
@@ -31,8 +31,9 @@ from strongroom.iam.common import (
     _validation_error,
 )
 from strongroom.iam.credentials import CredentialStore
+from strongroom.iam.policy_rows import PolicyRecord
 from strongroom.iam.principal_ids import IamPrincipalIds
-from strongroom.iam.repository import GroupRecord, Kind, PolicyRecord, RoleRecord, UserRecord
+from strongroom.iam.repository import GroupRecord, Kind, RoleRecord, UserRecord
 from strongroom.iam.shapes import _Managed
 from strongroom.keys.envelope import Barrier
 from strongroom.protocol.errors import ServiceError
@@ -141,7 +142,7 @@ class IdentityBase:
             return _Managed.of_aws(policy) if policy is not None else None
         if account != caller.account_id:
             return None
-        record = repo.find_policy(conn, arn)
+        record = policy_rows.find_policy(conn, arn)
         return _Managed.local(record) if record is not None else None
 
     def _require_policy(self, conn: Connection, caller: Caller, arn: str) -> _Managed:
@@ -167,7 +168,7 @@ class IdentityBase:
     ) -> tuple[dict[str, int], dict[str, int]]:
         """(attachment count, permissions boundary use count) of each policy ARN."""
         return (
-            repo.attachment_counts(conn, caller.account_id, arns),
+            policy_rows.attachment_counts(conn, caller.account_id, arns),
             repo.boundary_counts(conn, caller.account_id, arns),
         )
 

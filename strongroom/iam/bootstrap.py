@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import Connection
 
-from strongroom.iam import managed_policies
+from strongroom.iam import managed_policies, policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.common import ADMIN_USER, DEFAULT_SESSION_DURATION, entity_arn, new_id
 from strongroom.iam.repository import RoleRecord, UserRecord
@@ -30,7 +30,7 @@ def create_admin_user(conn: Connection, account_id: str, now_ms: int) -> UserRec
         password_last_used_ms=None,
     )
     repo.insert_entity(conn, "user", user)
-    repo.attach(
+    policy_rows.attach(
         conn, "user", user.id, account_id, managed_policies.ADMINISTRATOR_ACCESS.arn, now_ms
     )
     repo.bump_generation(conn)
@@ -71,7 +71,7 @@ def create_account_access_role(
         last_used_region=None,
     )
     repo.insert_entity(conn, "role", role)
-    repo.attach(
+    policy_rows.attach(
         conn, "role", role.id, account_id, managed_policies.ADMINISTRATOR_ACCESS.arn, now_ms
     )
     repo.bump_generation(conn)

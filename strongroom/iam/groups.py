@@ -3,6 +3,7 @@ AddUserToGroup, RemoveUserFromGroup, ListGroupsForUser."""
 
 from __future__ import annotations
 
+from strongroom.iam import policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import (
@@ -63,9 +64,9 @@ class Groups(IdentityBase):
             group = self._group(conn, caller, params["GroupName"])
             if repo.members(conn, group.id):
                 raise _delete_conflict("Cannot delete entity, must remove users from group first.")
-            if repo.inline_policies(conn, group.id):
+            if policy_rows.inline_policies(conn, group.id):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
-            if repo.attached(conn, group.id):
+            if policy_rows.attached(conn, group.id):
                 raise _delete_conflict("Cannot delete entity, must detach all policies first.")
             repo.delete_entity(conn, "group", group.id)
         return {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from strongroom.iam import managed_policies
+from strongroom.iam import managed_policies, policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import _principal_name, _tag_dict
@@ -100,9 +100,9 @@ class IdentityReads(IdentityBase):
         via_group: str | None,
     ) -> None:
         owner = f"{kind} {entity.name}"
-        for policy_name, document in repo.inline_policies(conn, entity.id).items():
+        for policy_name, document in policy_rows.inline_policies(conn, entity.id).items():
             identity.append((f"inline policy {policy_name} of {owner}", document))
-        for arn in repo.attached(conn, entity.id):
+        for arn in policy_rows.attached(conn, entity.id):
             if arn in seen:
                 continue
             managed = self._default_document(conn, entity.account_id, arn)
@@ -116,10 +116,10 @@ class IdentityReads(IdentityBase):
         aws = managed_policies.find(arn)
         if aws is not None:
             return aws.document
-        record = repo.find_policy(conn, arn)
+        record = policy_rows.find_policy(conn, arn)
         if record is None or record.account_id != account_id:
             return None
-        version = repo.version(conn, record.id, record.default_version)
+        version = policy_rows.version(conn, record.id, record.default_version)
         return version.document if version is not None else None
 
     def managed_policy_document(self, account_id: str, arn: str) -> str | None:

@@ -3,7 +3,7 @@ one handler per operation, bound to its kind in :mod:`strongroom.iam.api`."""
 
 from __future__ import annotations
 
-from strongroom.iam import repository as repo
+from strongroom.iam import policy_rows
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import (
     _NAME_MEMBER,
@@ -29,21 +29,21 @@ class InlinePolicies(IdentityBase):
         _parse_identity_policy(document)
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            documents = repo.inline_policies(conn, entity.id)
+            documents = policy_rows.inline_policies(conn, entity.id)
             documents[policy_name] = document
             limit = INLINE_POLICY_SIZE[kind]
             if sum(_policy_size(text) for text in documents.values()) > limit:
                 raise _limit_exceeded(
                     f"Maximum policy size of {limit} bytes exceeded for {kind} {entity.name}"
                 )
-            repo.put_inline(conn, kind, entity.id, policy_name, document)
+            policy_rows.put_inline(conn, kind, entity.id, policy_name, document)
         return {}
 
     def get_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         policy_name: str = params["PolicyName"]
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            document = repo.inline_policies(conn, entity.id).get(policy_name)
+            document = policy_rows.inline_policies(conn, entity.id).get(policy_name)
         if document is None:
             raise _no_such_entity(f"The {kind} policy with name {policy_name} cannot be found.")
         return {
@@ -55,7 +55,7 @@ class InlinePolicies(IdentityBase):
     def list_inline(self, kind: Kind, caller: Caller, params: Params) -> Output:
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            names = list(repo.inline_policies(conn, entity.id))
+            names = list(policy_rows.inline_policies(conn, entity.id))
         page, extra = _page(
             self._tokens, f"List{_TITLE[kind]}Policies", params, names, lambda n: (n,)
         )
@@ -65,7 +65,7 @@ class InlinePolicies(IdentityBase):
         policy_name: str = params["PolicyName"]
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            if policy_name not in repo.inline_policies(conn, entity.id):
+            if policy_name not in policy_rows.inline_policies(conn, entity.id):
                 raise _no_such_entity(f"The {kind} policy with name {policy_name} cannot be found.")
-            repo.delete_inline(conn, entity.id, policy_name)
+            policy_rows.delete_inline(conn, entity.id, policy_name)
         return {}

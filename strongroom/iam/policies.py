@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from strongroom.clock import to_ms
-from strongroom.iam import managed_policies
+from strongroom.iam import managed_policies, policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import (
@@ -36,7 +36,8 @@ from strongroom.iam.common import (
     _unique,
     new_id,
 )
-from strongroom.iam.repository import Entity, Kind, PolicyRecord, VersionRecord
+from strongroom.iam.policy_rows import PolicyRecord, VersionRecord
+from strongroom.iam.repository import Entity, Kind
 from strongroom.iam.shapes import _Managed, _version_out
 from strongroom.types import Caller
 
@@ -51,7 +52,7 @@ class ManagedPolicies(IdentityBase):
             raise _limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}")
         tags = _check_tag_quota(_tags_in(params.get("Tags")), "Policy")
         with self._write() as conn:
-            if repo.find_policy_named(conn, caller.account_id, name) is not None:
+            if policy_rows.find_policy_named(conn, caller.account_id, name) is not None:
                 raise _already_exists(
                     f"A policy called {name} already exists. Duplicate names are not allowed."
                 )
@@ -75,8 +76,8 @@ class ManagedPolicies(IdentityBase):
                     f"A policy called {name} already exists. Duplicate names are not allowed."
                 )
             ):
-                repo.insert_policy(conn, record)
-            repo.insert_version(conn, record.id, VersionRecord("v1", document, now))
+                policy_rows.insert_policy(conn, record)
+            policy_rows.insert_version(conn, record.id, VersionRecord("v1", document, now))
         return {"Policy": _Managed.local(record).out(0, 0, full=True)}
 
     def get_policy(self, caller: Caller, params: Params) -> Output:
@@ -96,7 +97,9 @@ class ManagedPolicies(IdentityBase):
             if scope in ("All", "AWS"):
                 candidates += [_Managed.of_aws(p) for p in managed_policies.CATALOGUE.values()]
             if scope in ("All", "Local"):
-                candidates += [_Managed.local(p) for p in repo.policies(conn, caller.account_id)]
+                candidates += [
+                    _Managed.local(p) for p in policy_rows.policies(conn, caller.account_id)
+                ]
             candidates = [p for p in candidates if p.path.startswith(prefix)]
             attachments, boundaries = self._counts(conn, caller, [p.arn for p in candidates])
 
@@ -121,13 +124,13 @@ class ManagedPolicies(IdentityBase):
             attachments, boundaries = self._counts(conn, caller, [arn])
             if attachments[arn] or boundaries[arn]:
                 raise _delete_conflict("Cannot delete a policy attached to entities.")
-            if len(repo.versions(conn, record.id)) > 1:
+            if len(policy_rows.versions(conn, record.id)) > 1:
                 raise _delete_conflict(
                     "This policy has more than one version. Before you delete a policy, you "
                     "must delete the policy's versions. The default version is deleted with "
                     "the policy."
                 )
-            repo.delete_policy(conn, record.id)
+            policy_rows.delete_policy(conn, record.id)
         return {}
 
     def create_policy_version(self, caller: Caller, params: Params) -> Output:
@@ -139,18 +142,18 @@ class ManagedPolicies(IdentityBase):
             raise _limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}")
         with self._write() as conn:
             record = self._local_policy(conn, caller, arn, "CreatePolicyVersion")
-            if len(repo.versions(conn, record.id)) >= MAX_POLICY_VERSIONS:
+            if len(policy_rows.versions(conn, record.id)) >= MAX_POLICY_VERSIONS:
                 raise _limit_exceeded(
                     f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before "
                     "you create a new version, you must delete an existing version."
                 )
             now = self._now_ms()
             version = VersionRecord(f"v{record.next_version}", document, now)
-            repo.insert_version(conn, record.id, version)
+            policy_rows.insert_version(conn, record.id, version)
             changes: dict[str, Any] = {"next_version": record.next_version + 1, "updated_ms": now}
             if set_as_default:
                 changes["default_version"] = version.version_id
-            repo.update_policy(conn, record, **changes)
+            policy_rows.update_policy(conn, record, **changes)
         return {"PolicyVersion": _version_out(version, record.default_version, document=False)}
 
     def _versions(self, conn: Connection, policy: _Managed) -> list[VersionRecord]:
@@ -158,7 +161,7 @@ class ManagedPolicies(IdentityBase):
             aws = policy.aws
             return [VersionRecord(aws.version_id, aws.document, to_ms(aws.updated))]
         assert policy.record is not None
-        return repo.versions(conn, policy.record.id)
+        return policy_rows.versions(conn, policy.record.id)
 
     def get_policy_version(self, caller: Caller, params: Params) -> Output:
         arn: str = params["PolicyArn"]
@@ -192,11 +195,11 @@ class ManagedPolicies(IdentityBase):
         version_id: str = params["VersionId"]
         with self._write() as conn:
             record = self._local_policy(conn, caller, arn, "DeletePolicyVersion")
-            if repo.version(conn, record.id, version_id) is None:
+            if policy_rows.version(conn, record.id, version_id) is None:
                 raise _no_such_version(arn, version_id)
             if version_id == record.default_version:
                 raise _delete_conflict("Cannot delete the default version of a policy.")
-            repo.delete_version(conn, record.id, version_id)
+            policy_rows.delete_version(conn, record.id, version_id)
         return {}
 
     def set_default_policy_version(self, caller: Caller, params: Params) -> Output:
@@ -204,9 +207,9 @@ class ManagedPolicies(IdentityBase):
         version_id: str = params["VersionId"]
         with self._write() as conn:
             record = self._local_policy(conn, caller, arn, "SetDefaultPolicyVersion")
-            if repo.version(conn, record.id, version_id) is None:
+            if policy_rows.version(conn, record.id, version_id) is None:
                 raise _no_such_version(arn, version_id)
-            repo.update_policy(conn, record, default_version=version_id)
+            policy_rows.update_policy(conn, record, default_version=version_id)
         return {}
 
     def attach(self, kind: Kind, caller: Caller, params: Params) -> Output:
@@ -216,14 +219,14 @@ class ManagedPolicies(IdentityBase):
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
             if self._managed(conn, caller, arn) is None:
                 raise _not_attachable(arn)
-            current = repo.attached(conn, entity.id)
+            current = policy_rows.attached(conn, entity.id)
             if arn in current:
                 return {}
             if len(current) >= MAX_ATTACHED_POLICIES:
                 raise _limit_exceeded(
                     f"Cannot exceed quota for PoliciesPer{_TITLE[kind]}: {MAX_ATTACHED_POLICIES}"
                 )
-            repo.attach(conn, kind, entity.id, caller.account_id, arn, self._now_ms())
+            policy_rows.attach(conn, kind, entity.id, caller.account_id, arn, self._now_ms())
         return {}
 
     def detach(self, kind: Kind, caller: Caller, params: Params) -> Output:
@@ -231,16 +234,16 @@ class ManagedPolicies(IdentityBase):
         _parse_policy_arn(arn)
         with self._write() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            if arn not in repo.attached(conn, entity.id):
+            if arn not in policy_rows.attached(conn, entity.id):
                 raise _policy_not_found(arn)
-            repo.detach(conn, entity.id, arn)
+            policy_rows.detach(conn, entity.id, arn)
         return {}
 
     def list_attached(self, kind: Kind, caller: Caller, params: Params) -> Output:
         prefix: str = params.get("PathPrefix") or "/"
         with self._store.read() as conn:
             entity = self._require(conn, kind, caller.account_id, params[_NAME_MEMBER[kind]])
-            arns = repo.attached(conn, entity.id)
+            arns = policy_rows.attached(conn, entity.id)
         listed: list[tuple[int, dict[str, str]]] = []
         for index, arn in enumerate(arns):
             _account, path, name = _parse_policy_arn(arn)
@@ -264,7 +267,7 @@ class ManagedPolicies(IdentityBase):
             found: dict[str, tuple[int, Kind, Entity]] = {}
             if usage != "PermissionsBoundary":
                 ids: dict[Kind, list[str]] = {"user": [], "group": [], "role": []}
-                for kind, principal_id in repo.attached_to(conn, caller.account_id, arn):
+                for kind, principal_id in policy_rows.attached_to(conn, caller.account_id, arn):
                     ids[kind].append(principal_id)
                 for order, kind in enumerate(kinds):
                     for entity in repo.by_ids(conn, kind, ids[kind]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strongroom.iam import policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import (
@@ -73,9 +74,9 @@ class Roles(IdentityBase):
     def delete_role(self, caller: Caller, params: Params) -> Output:
         with self._write() as conn:
             role = self._role(conn, caller, params["RoleName"])
-            if repo.inline_policies(conn, role.id):
+            if policy_rows.inline_policies(conn, role.id):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
-            if repo.attached(conn, role.id):
+            if policy_rows.attached(conn, role.id):
                 raise _delete_conflict("Cannot delete entity, must detach all policies first.")
             repo.delete_entity(conn, "role", role.id)
         return {}

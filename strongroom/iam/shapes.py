@@ -8,15 +8,8 @@ from dataclasses import dataclass
 from strongroom.clock import from_ms, to_ms
 from strongroom.iam.common import Output, _tags_out, _url_encoded
 from strongroom.iam.managed_policies import AwsManagedPolicy
-from strongroom.iam.repository import (
-    GroupRecord,
-    LoginProfileRecord,
-    PolicyRecord,
-    RoleRecord,
-    Tags,
-    UserRecord,
-    VersionRecord,
-)
+from strongroom.iam.policy_rows import PolicyRecord, VersionRecord
+from strongroom.iam.repository import GroupRecord, LoginProfileRecord, RoleRecord, Tags, UserRecord
 
 
 def _boundary_out(arn: str) -> dict[str, str]:

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from strongroom.iam import managed_policies
+from strongroom.iam import managed_policies, policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.repository import Kind
 from strongroom.policy.conditions import parse_address, parse_binary, parse_number
@@ -162,10 +162,10 @@ def _managed_source(conn: Connection, account_id: str, arn: str) -> PolicySource
     aws = managed_policies.find(arn)
     if aws is not None:
         return PolicySource(aws.name, "aws-managed", aws.document, arn=arn)
-    record = repo.find_policy(conn, arn)
+    record = policy_rows.find_policy(conn, arn)
     if record is None or record.account_id != account_id:
         return None
-    version = repo.version(conn, record.id, record.default_version)
+    version = policy_rows.version(conn, record.id, record.default_version)
     if version is None:
         return None
     return PolicySource(record.name, "user-managed", version.document, arn=arn)
@@ -174,9 +174,9 @@ def _managed_source(conn: Connection, account_id: str, arn: str) -> PolicySource
 def _gather(
     conn: Connection, kind: Kind, entity: Any, sources: list[PolicySource], seen: set[str]
 ) -> None:
-    for name, text in repo.inline_policies(conn, entity.id).items():
+    for name, text in policy_rows.inline_policies(conn, entity.id).items():
         sources.append(PolicySource(name, kind, text, attachment=(kind, entity.name)))
-    for arn in repo.attached(conn, entity.id):
+    for arn in policy_rows.attached(conn, entity.id):
         if arn in seen:
             continue
         source = _managed_source(conn, entity.account_id, arn)

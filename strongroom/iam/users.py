@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from strongroom.iam import policy_rows
 from strongroom.iam import repository as repo
 from strongroom.iam.base import IdentityBase
 from strongroom.iam.common import (
@@ -90,9 +91,9 @@ class Users(IdentityBase):
                 raise _delete_conflict("Cannot delete entity, must delete access keys first.")
             if repo.has_mfa_devices(conn, user.id):
                 raise _delete_conflict("Cannot delete entity, must delete MFA device first.")
-            if repo.inline_policies(conn, user.id):
+            if policy_rows.inline_policies(conn, user.id):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
-            if repo.attached(conn, user.id):
+            if policy_rows.attached(conn, user.id):
                 raise _delete_conflict("Cannot delete entity, must detach all policies first.")
             if repo.groups_of(conn, user.id):
                 raise _delete_conflict("Cannot delete entity, must remove users from group first.")
