@@ -18,11 +18,14 @@ A manual change abandons the rotation in progress (user guide, CloudTrail's
 rotation's own, takes AWSPENDING off the rotation's version and drops the rotation's claim,
 so the worker running it stops at its next step. A request is the rotation's own when it
 carries the rotation's ``RotationToken`` (PutSecretValue), which is handed to the function
-in each step's event and refused on any other secret or after the claim ended.
+in each step's event and refused on any other secret or after the claim ended. The token is
+minted with the claim and known only to the worker holding it; the store keeps its digest
+as the claim's id (:func:`token_digest`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets as stdlib_secrets
 import uuid
@@ -84,7 +87,10 @@ class RotationClaim:
     region: str
     lambda_arn: str
     token: str
-    claim_id: str
+    claim_id: str  # the store's key of the claim: the digest of its RotationToken
+    # The RotationToken handed to the function: only this worker holds it (the store keeps
+    # its digest); a credential, so never in a repr.
+    rotation_token: str = field(repr=False)
     attempt: int
     steps: tuple[str, ...] = STEPS
     test: bool = False  # RotateImmediately=false's test: testSecret on a copy of the value
@@ -95,14 +101,27 @@ class RotationClaim:
             "Step": step,
             "SecretId": self.arn,
             "ClientRequestToken": self.token,
-            "RotationToken": rotation_token(self.claim_id),
+            "RotationToken": self.rotation_token,
         }
 
 
-def rotation_token(claim_id: str) -> str:
-    """The RotationToken of a claim: its 128 random bits in UUID form (the model wants 36 to
-    256 characters of letters, digits and hyphens), good only while the claim holds."""
-    return str(uuid.UUID(hex=claim_id))
+def new_rotation_token() -> str:
+    """A RotationToken: 128 random bits in UUID form (the model wants 36 to 256 characters
+    of letters, digits and hyphens), good only while the claim it is minted for holds."""
+    return str(uuid.UUID(bytes=stdlib_secrets.token_bytes(16)))
+
+
+def token_digest(token: str) -> str:
+    """What the store keeps of a RotationToken, as its claim's ``claim_id``: the first 128
+    bits of its SHA-256, in hex. The token is 128 random bits, so the digest cannot be
+    turned back into it: someone who reads the store (a dump, a backup) cannot forge the
+    token of a running rotation.
+
+    A claim written before the store held digests (its token was its ``claim_id`` in UUID
+    form) matches no token now: a rotation running across that upgrade has no valid token,
+    its function's PutSecretValue with one is refused, and the rotation is retried under a
+    new claim once its lease runs out (the worker holding it went with the upgrade)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -322,7 +341,8 @@ class SecretRotation(Versions):
         record: SecretRecord, row: RotationRow, now: datetime, steps: tuple[str, ...]
     ) -> RotationClaim:
         row.state, row.step, row.attempt = state.RUNNING, steps[0], row.attempt + 1
-        row.claim_id = stdlib_secrets.token_hex(16)
+        rotation_token = new_rotation_token()
+        row.claim_id = token_digest(rotation_token)
         row.lease_until_ms = to_ms(now + STEP_LEASE)
         assert record.rotation_lambda_arn is not None and row.token is not None
         return RotationClaim(
@@ -333,6 +353,7 @@ class SecretRotation(Versions):
             record.rotation_lambda_arn,
             row.token,
             row.claim_id,
+            rotation_token,
             row.attempt,
             steps,
             test=row.kind == state.TEST,
@@ -493,13 +514,14 @@ class SecretRotation(Versions):
 
     def _by_rotation(self, conn: Connection, record: SecretRecord, token: str | None) -> bool:
         """A RotationToken is good only for the secret whose rotation's claim it is, while
-        that claim holds (compared in constant time); anything else is refused."""
+        that claim holds: its digest must be the claim's (compared in constant time; the
+        store holds only the digest); anything else is refused."""
         if token is None:
             return False
         row = state.get(conn, record.id)
         if row is None or row.state != state.RUNNING or row.claim_id is None:
             raise bad_rotation_token()
-        if not hmac.compare_digest(rotation_token(row.claim_id).encode(), token.encode()):
+        if not hmac.compare_digest(token_digest(token).encode(), row.claim_id.encode()):
             raise bad_rotation_token()
         return True
 

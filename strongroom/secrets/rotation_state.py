@@ -2,7 +2,9 @@
 
 One row per secret whose rotation is turned on. ``scheduled``: the next attempt may start
 at ``due_ms``. ``running``: a worker claimed it (``claim_id``) until ``lease_until_ms``;
-a claim whose lease ran out was abandoned and another worker may take it over.
+a claim whose lease ran out was abandoned and another worker may take it over. The
+``claim_id`` is the digest of the claim's RotationToken, never the token itself
+(:func:`strongroom.secrets.rotation.token_digest`).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ secret_rotations = Table(
     Column("window_end_ms", BigInteger),
     Column("step", String(16)),
     Column("attempt", Integer, nullable=False),
-    Column("claim_id", String(32)),
+    Column("claim_id", String(32)),  # the digest of the claim's RotationToken, not the token
     Column("lease_until_ms", BigInteger),
     Column("last_error", String(256)),
     Column("kind", String(8)),  # "test": RotateImmediately=false's testSecret run; NULL: rotation

@@ -10,8 +10,11 @@ of its PutSecretValue; a token that is not the secret's rotation's is refused.""
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +22,17 @@ import pytest
 from strongroom.secrets.rotation import RETRY_DELAYS
 from tests.aws import snapshot
 from tests.e2e.test_functions import package
-from tests.e2e.test_rotation import GOOD, ROTATION_ACTIONS, START, Rig, rig
+from tests.e2e.test_rotation import (
+    GOOD,
+    ROTATION_ACTIONS,
+    START,
+    WORKERS,
+    Rig,
+    ServerTime,
+    rig,
+)
 from tests.e2e.test_rotation_docs import wait_for
+from tests.server import ServerProcess
 
 __all__ = ["rig"]  # the fixture, used by name
 
@@ -197,3 +209,101 @@ def test_the_rotation_token_is_good_only_for_its_own_rotation(rig: Rig) -> None:
     for record in records:
         assert "rotationToken" not in (record.get("requestParameters") or {})
         assert forged not in json.dumps(record)
+
+
+# The guide's function passing its RotationToken with its PutSecretValue. It prints the
+# token (for the test to look for in the store: a test's function, not a product's log)
+# and waits in setSecret until the test has read the store (the tag "store-read").
+REMEMBERING = (
+    GOOD.replace(
+        "def lambda_handler(event, context):\n",
+        "def lambda_handler(event, context):\n    global EVENT\n    EVENT = event\n",
+    )
+    .replace(
+        '        VersionStages=["AWSPENDING"],\n    )\n',
+        '        VersionStages=["AWSPENDING"],\n        RotationToken=EVENT["RotationToken"],\n'
+        '    )\n    print("TOKEN " + EVENT["RotationToken"])\n',
+    )
+    .replace(
+        "def set_secret(arn, token, stages):\n",
+        """def set_secret(arn, token, stages):
+    import time
+    service.tag_resource(SecretId=arn, Tags=[{"Key": "rotation-step", "Value": "setSecret"}])
+    for _ in range(300):
+        tags = service.describe_secret(SecretId=arn).get("Tags", [])
+        if any(tag["Key"] == "store-read" for tag in tags):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the test never read the store")
+""",
+    )
+)
+
+
+@pytest.fixture
+def stored(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Rig]:
+    """The rig of tests/e2e/test_rotation.py over a data directory the test can read."""
+    clock = ServerTime(tmp_path / "clock", WORKERS)
+    server = new_server(
+        "--dev",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--workers",
+        str(WORKERS),
+        env={"STRONGROOM_TEST_CLOCK": str(clock.path), "STRONGROOM_ROTATION_INTERVAL": "0.1"},
+    )
+    yield Rig(
+        server,
+        clock,
+        server.client(),
+        server.client("lambda"),
+        server.client("iam"),
+        server.client("cloudtrail"),
+        server.client("logs"),
+    )
+
+
+def read_store(database: Path) -> tuple[str, list[str]]:
+    """The whole database as a dump, and the claim ids of the running rotations: what
+    someone who can read the store (a copy of the file, a backup) learns."""
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        claims = db.execute("SELECT claim_id FROM secret_rotations WHERE state = 'running'")
+        return "\n".join(db.iterdump()), [row[0] for row in claims]
+    finally:
+        db.close()
+
+
+def test_the_store_holds_no_rotation_token(stored: Rig, tmp_path: Path) -> None:
+    function = stored.function(
+        REMEMBERING, actions=[*ROTATION_ACTIONS, "secretsmanager:TagResource"]
+    )
+    arn = stored.secret()
+    (old,) = stored.sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    version = stored.sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["VersionId"]
+    wait_for(lambda: stored.sm.describe_secret(SecretId=arn).get("Tags"), "setSecret")
+    # createSecret's PutSecretValue carried the token and was accepted.
+    assert "AWSPENDING" in stored.sm.describe_secret(SecretId=arn)["VersionIdsToStages"][version]
+    (line,) = log_lines(stored, function, "TOKEN ")
+    token = line.split()[1]
+
+    dumped, (claim_id,) = read_store(tmp_path / "data" / "strongroom.db")
+    dumped = dumped.lower()
+    assert token.lower() not in dumped
+    assert token.replace("-", "").lower() not in dumped
+    # What a reader could make of the row (the claim id as a token, the way the store's
+    # earlier form derived the token from it) is refused and changes nothing.
+    before = snapshot(stored.sm, arn)
+    forged = str(uuid.UUID(hex=claim_id))
+    with pytest.raises(stored.sm.exceptions.ClientError) as refused:
+        stored.sm.put_secret_value(SecretId=arn, SecretString="forged", RotationToken=forged)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert snapshot(stored.sm, arn) == before
+
+    stored.sm.tag_resource(SecretId=arn, Tags=[{"Key": "store-read", "Value": "yes"}])
+    wait_for(lambda: stored.events("RotationSucceeded", arn), "the rotation")
+    assert stored.sm.describe_secret(SecretId=arn)["VersionIdsToStages"] == {
+        old: ["AWSPREVIOUS"],
+        version: ["AWSCURRENT"],
+    }
+    assert stored.events("RotationAbandoned", arn) == []

@@ -7,6 +7,7 @@ function, are in tests/e2e/test_rotation_abandon.py)."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -18,7 +19,7 @@ from strongroom.audit.derived import collecting
 from strongroom.clock import ManualClock
 from strongroom.models import service_model
 from strongroom.protocol.errors import ServiceError
-from strongroom.secrets.rotation import RETRY_DELAYS, rotation_token
+from strongroom.secrets.rotation import RETRY_DELAYS, new_rotation_token
 from strongroom.server.deployment import Deployment
 from tests.unit.test_rotation_runner import (
     FUNCTION,
@@ -333,6 +334,61 @@ def test_a_rotation_token_without_a_rotation_is_refused(worker: Deployment) -> N
     arn = new_secret(worker)
     before = state_of(worker, arn)
     with pytest.raises(ServiceError) as refused:
-        put(worker, arn, "x", RotationToken=rotation_token(uuid.uuid4().hex))
+        put(worker, arn, "x", RotationToken=new_rotation_token())
     assert refused.value.code == "AccessDeniedException"
     assert state_of(worker, arn) == before
+
+
+def dump(deployment: Deployment) -> str:
+    """Everything the store holds, as a reader of the database file sees it (a dump)."""
+    db = sqlite3.connect(f"file:{deployment.data_dir / 'strongroom.db'}?mode=ro", uri=True)
+    try:
+        return "\n".join(db.iterdump())
+    finally:
+        db.close()
+
+
+def running_claim_ids(deployment: Deployment) -> list[str]:
+    db = sqlite3.connect(f"file:{deployment.data_dir / 'strongroom.db'}?mode=ro", uri=True)
+    try:
+        found = db.execute("SELECT claim_id FROM secret_rotations WHERE state = 'running'")
+        return [row[0] for row in found]
+    finally:
+        db.close()
+
+
+def test_the_store_holds_no_rotation_token(
+    worker: Deployment, functions: TemplateFunctions
+) -> None:
+    """While a rotation runs, neither its row nor anything else in the database holds its
+    RotationToken, in any form; what a reader of the store could make of the row (the claim
+    id, read as a token the way the store's earlier form derived tokens) is refused and
+    changes nothing; the token itself still works."""
+    arn = new_secret(worker)
+    found: dict[str, Any] = {}
+
+    def during(event: dict[str, Any]) -> None:
+        token = event["RotationToken"]
+        stored = dump(worker).lower()
+        found["forms"] = [token.lower(), token.replace("-", "").lower()]
+        found["stored"] = [form for form in found["forms"] if form in stored]
+        (claim_id,) = running_claim_ids(worker)
+        before = state_of(worker, arn)
+        for forged in (str(uuid.UUID(hex=claim_id)), claim_id, claim_id.upper()):
+            with pytest.raises(ServiceError) as refused:
+                put(worker, arn, "forged", RotationToken=forged)
+            found.setdefault("codes", []).append(refused.value.code)
+        found["unchanged"] = state_of(worker, arn) == before
+        found["own"] = put(worker, arn, "labelled", RotationToken=token, VersionStages=["MINE"])
+
+    after(functions, "setSecret", during)
+    rotated = rotate(worker, arn, RotationLambdaARN=FUNCTION)["VersionId"]
+    assert sweep(worker) == 1
+    assert found["stored"] == []
+    assert found["codes"] == ["AccessDeniedException"] * 3
+    assert found["unchanged"] is True
+    assert found["own"]["VersionStages"] == ["MINE"]
+    assert abandoned() == []
+    stages = describe(worker, arn)["VersionIdsToStages"]
+    assert stages[rotated] == ["AWSCURRENT"]
+    assert stages[found["own"]["VersionId"]] == ["MINE"]
