@@ -158,6 +158,25 @@ def secretsmanager() -> Client:
     )
 
 
+def for_rotation(client: Client, arn: str, rotation_token: str | None) -> Client:
+    """``client``, its every PutSecretValue of secret ``arn`` carrying the rotation's
+    ``RotationToken`` (the step's event has it), as the rotation's own request: Secrets
+    Manager then checks that the rotation still holds (refusing the value of one that was
+    cancelled or taken over), and the request never abandons it. (botocore's
+    ``provide-client-params`` event: the parameters before they are validated.) Without a
+    token, the client is left as it is."""
+    if not rotation_token:
+        return client
+
+    def add_token(params: dict[str, Any], **_kwargs: Any) -> None:
+        if params.get("SecretId") == arn:
+            params.setdefault("RotationToken", rotation_token)
+
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"provide-client-params.{service_id}.PutSecretValue", add_token)
+    return client
+
+
 def get_secret(
     client: Client,
     arn: str,
@@ -249,9 +268,10 @@ class Steps:
 def handle(event: Mapping[str, Any], steps: Steps) -> None:
     """Run one step of ``event``, after the checks every AWS template makes: rotation not
     turned off, version ``ClientRequestToken`` staged AWSPENDING (nothing to do when it is
-    already AWSCURRENT)."""
+    already AWSCURRENT). The step's PutSecretValue carries the event's ``RotationToken``
+    (:func:`for_rotation`)."""
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    client = secretsmanager()
+    client = for_rotation(secretsmanager(), arn, event.get("RotationToken"))
     metadata = client.describe_secret(SecretId=arn)
     if metadata.get("RotationEnabled") is False:
         raise RotationError(f"Secret {arn} is not enabled for rotation")
