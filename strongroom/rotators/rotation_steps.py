@@ -228,16 +228,26 @@ def put_pending(client: Client, arn: str, token: str, value: Mapping[str, Any] |
 
 
 def finish_secret(client: Client, arn: str, token: str) -> None:
-    """Move AWSCURRENT to version ``token`` (Secrets Manager moves AWSPREVIOUS along)."""
+    """Move AWSCURRENT to version ``token`` (Secrets Manager moves AWSPREVIOUS along).
+
+    The version must still be AWSPENDING in the same DescribeSecret that names the
+    AWSCURRENT version passed as RemoveFromVersionId. A manual change that abandons the
+    rotation takes AWSPENDING off ``token`` and moves AWSCURRENT to its new value: before
+    this read, it is seen here; after it, RemoveFromVersionId no longer names AWSCURRENT's
+    version and Secrets Manager refuses the move. So a manual change is never overwritten
+    by this rotation. (AWS's templates read the labels again here without the AWSPENDING
+    check: a change between the handler's check and that read is overwritten.)"""
     metadata = client.describe_secret(SecretId=arn)
-    current_version = None
-    for version, stages in metadata["VersionIdsToStages"].items():
-        if CURRENT in stages:
-            if version == token:
-                logger.info("finishSecret: version %s of %s is already AWSCURRENT", token, arn)
-                return
-            current_version = version
-            break
+    versions = metadata["VersionIdsToStages"]
+    if CURRENT in versions.get(token, []):
+        logger.info("finishSecret: version %s of %s is already AWSCURRENT", token, arn)
+        return
+    if PENDING not in versions.get(token, []):
+        raise RotationError(
+            f"Secret version {token} is no longer AWSPENDING for rotation of secret {arn}: "
+            "the rotation was abandoned"
+        )
+    current_version = next((v for v, stages in versions.items() if CURRENT in stages), None)
     client.update_secret_version_stage(
         SecretId=arn,
         VersionStage=CURRENT,

@@ -307,3 +307,67 @@ def test_the_store_holds_no_rotation_token(stored: Rig, tmp_path: Path) -> None:
         version: ["AWSCURRENT"],
     }
     assert stored.events("RotationAbandoned", arn) == []
+
+
+# The guide's function with finishSecret as AWS's templates write it: the labels read again
+# (without checking AWSPENDING) just before the move. It waits in finishSecret, after the
+# handler's staging check, until the test has changed the secret (the tag "changed").
+GOOD_FINISH = """def finish_secret(arn, token, stages):
+    current = next(version for version, labels in stages.items() if "AWSCURRENT" in labels)
+"""
+assert GOOD_FINISH in GOOD
+REREADING = GOOD.replace(
+    GOOD_FINISH,
+    """def finish_secret(arn, token, stages):
+    import time
+    service.tag_resource(SecretId=arn, Tags=[{"Key": "rotation-step", "Value": "finishSecret"}])
+    for _ in range(300):
+        tags = service.describe_secret(SecretId=arn).get("Tags", [])
+        if any(tag["Key"] == "changed" for tag in tags):
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError("nobody changed the secret")
+    stages = service.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    current = next(version for version, labels in stages.items() if "AWSCURRENT" in labels)
+""",
+)
+
+
+def test_a_late_finish_secret_moves_awscurrent_as_on_aws(rig: Rig) -> None:
+    """Pinned (docs/architecture.md, "Rotation"; docs/rotation.md): a finishSecret that
+    passed its staging check before a manual change and reads the labels again after it
+    moves AWSCURRENT onto the abandoned version. Its UpdateSecretVersionStage carries no
+    token and comes with the same role session as any other request of the function, so
+    Secrets Manager serves it as AWS does. (The built-ins, and the guide's function, do not
+    read the labels again: tests/unit/test_builtin_finish_race.py.)"""
+    function = rig.function(REREADING, actions=[*ROTATION_ACTIONS, "secretsmanager:TagResource"])
+    arn = rig.secret()
+    (old,) = rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    token = rig.sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["VersionId"]
+    wait_for(lambda: rig.sm.describe_secret(SecretId=arn).get("Tags"), "finishSecret")
+
+    manual = rig.sm.put_secret_value(SecretId=arn, SecretString='{"password": "by hand"}')
+    assert rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"] == {
+        old: ["AWSPREVIOUS"],
+        manual["VersionId"]: ["AWSCURRENT"],
+    }
+    (abandoned,) = rig.events("RotationAbandoned", arn)
+    assert abandoned["serviceEventDetails"]["versionId"] == token
+
+    rig.sm.tag_resource(SecretId=arn, Tags=[{"Key": "changed", "Value": "yes"}])
+    wait_for(
+        lambda: (
+            "AWSCURRENT"
+            in rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"].get(token, [])
+        ),
+        "the late finishSecret",
+    )
+    rig.time.advance(timedelta(seconds=1))  # every worker is idle again
+    assert rig.sm.describe_secret(SecretId=arn)["VersionIdsToStages"] == {
+        manual["VersionId"]: ["AWSPREVIOUS"],
+        token: ["AWSCURRENT"],
+    }
+    assert rig.events("RotationSucceeded", arn) == []
+    assert rig.events("RotationFailed", arn) == []
+    assert len(rig.events("RotationAbandoned", arn)) == 1

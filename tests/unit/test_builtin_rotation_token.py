@@ -50,15 +50,16 @@ Hook = Callable[[dict[str, Any]], None]
 @dataclass
 class BuiltinFunctions:
     """Invokes the built-in random-value rotator's handler as the function runtime would,
-    its Secrets Manager client served by the deployment in this process. ``before`` maps an
-    operation name to what the test does just before the function sends its request of it
-    (once; handed the serialized request)."""
+    its Secrets Manager client served by the deployment in this process. ``before`` maps
+    (step, operation name, n) to what the test does just before the function sends its
+    n-th request of that operation in that step (handed the serialized request)."""
 
     clock: ManualClock
     secrets: Any = None
     deployment: Deployment | None = None
-    before: dict[str, Hook] = field(default_factory=dict)
+    before: dict[tuple[str, str, int], Hook] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # the error codes the function got
+    messages: list[str] = field(default_factory=list)  # the RotationErrors the function raised
 
     def may_invoke(self, function_arn: str, **_context: str) -> bool:
         return function_arn == BUILTIN
@@ -70,22 +71,26 @@ class BuiltinFunctions:
         except ClientError as refused:
             self.errors.append(refused.response["Error"]["Code"])
             return Invocation(200, b'{"errorType": "ClientError"}', "Unhandled")
-        except steps.RotationError:
+        except steps.RotationError as problem:
+            self.messages.append(str(problem))
             return Invocation(200, b'{"errorType": "RotationError"}', "Unhandled")
         return Invocation(200, b"null")
 
     def _run(self, event: dict[str, Any]) -> None:
         assert self.deployment is not None
         made = client(self.deployment, "secretsmanager")
-        made.meta.events.register("before-call.secrets-manager.*", self._before)
+        sent: dict[str, int] = {}
+
+        def before(model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+            sent[model.name] = sent.get(model.name, 0) + 1
+            hook = self.before.pop((event["Step"], model.name, sent[model.name]), None)
+            if hook is not None:
+                hook(params)
+
+        made.meta.events.register("before-call.secrets-manager.*", before)
         with signing_at(self.clock), pytest.MonkeyPatch.context() as patch:
             patch.setattr(steps, "secretsmanager", lambda: made)
             random_rotation.rotate(event, None)
-
-    def _before(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
-        hook = self.before.pop(model.name, None)
-        if hook is not None:
-            hook(params)
 
 
 @pytest.fixture
@@ -145,7 +150,7 @@ def test_the_builtin_cannot_fill_the_version_of_a_rotation_that_ended(
         worker.secrets.cancel_rotate_secret(SM, {"SecretId": arn})
         seen["before"] = describe(worker, arn)
 
-    builtin.before["PutSecretValue"] = cancel
+    builtin.before["createSecret", "PutSecretValue", 1] = cancel
     assert sweep(worker) == 1
     assert builtin.errors == ["AccessDeniedException"]
     after = describe(worker, arn)

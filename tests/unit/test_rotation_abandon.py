@@ -392,3 +392,64 @@ def test_the_store_holds_no_rotation_token(
     stages = describe(worker, arn)["VersionIdsToStages"]
     assert stages[rotated] == ["AWSCURRENT"]
     assert stages[found["own"]["VersionId"]] == ["MINE"]
+
+
+# --- a late finishSecret ------------------------------------------------------------------------
+
+
+def test_a_late_finish_secret_of_an_abandoned_rotation_is_served_as_aws_serves_it(
+    worker: Deployment, functions: TemplateFunctions
+) -> None:
+    """Pinned (docs/architecture.md, "Rotation"): once a manual change abandoned a rotation,
+    an UpdateSecretVersionStage moving AWSCURRENT onto the abandoned version is served as
+    AWS serves it. It carries no token, and nothing in it tells the abandoned function's
+    late finishSecret from a person's deliberate move, so it is not refused. What guards the
+    manual value is AWS's own check: RemoveFromVersionId must name AWSCURRENT's version, so
+    a move based on labels read before the change is refused (InvalidParameterException)
+    and changes nothing."""
+    arn = new_secret(worker)
+    (old,) = describe(worker, arn)["VersionIdsToStages"]
+    token = rotate(worker, arn, RotationLambdaARN=FUNCTION)["VersionId"]
+    seen: dict[str, Any] = {}
+
+    def change(_event: dict[str, Any]) -> None:
+        # The function read the labels (AWSCURRENT on ``old``), then a person changes the value.
+        seen["manual"] = put(worker, arn, "by hand")["VersionId"]
+        before = state_of(worker, arn)
+        with pytest.raises(ServiceError) as stale:
+            worker.secrets.update_secret_version_stage(
+                SM,
+                {
+                    "SecretId": arn,
+                    "VersionStage": "AWSCURRENT",
+                    "MoveToVersionId": token,
+                    "RemoveFromVersionId": old,
+                },
+            )
+        seen["stale"] = stale.value.code
+        seen["unchanged"] = state_of(worker, arn) == before
+        # Read again after the change, the move is accepted.
+        worker.secrets.update_secret_version_stage(
+            SM,
+            {
+                "SecretId": arn,
+                "VersionStage": "AWSCURRENT",
+                "MoveToVersionId": token,
+                "RemoveFromVersionId": seen["manual"],
+            },
+        )
+
+    after(functions, "testSecret", change)
+    assert sweep(worker) == 1
+    assert seen["stale"] == "InvalidParameterException"
+    assert seen["unchanged"] is True
+    # The runner stopped at its next step (its claim was dropped): no finishSecret, no
+    # RotationSucceeded; AWSCURRENT is where the late move put it.
+    assert [c["Step"] for c in functions.calls] == ["createSecret", "setSecret", "testSecret"]
+    assert describe(worker, arn)["VersionIdsToStages"] == {
+        seen["manual"]: ["AWSPREVIOUS"],
+        token: ["AWSCURRENT"],
+    }
+    assert value(worker, arn) == f"rotated-{token}"
+    assert [e["eventName"] for e in service_events(worker)] == ["RotationStarted"]
+    assert [e["serviceEventDetails"]["versionId"] for e in abandoned()] == [token]
