@@ -5,9 +5,9 @@ An ``Invoke`` with ``InvocationType=Event`` is a row until its function succeede
 attempt failed, or it grew older than its maximum age. ``queued``: the next attempt may
 start at ``due_ms``. ``running``: a worker's ``claim_id`` holds it until
 ``lease_until_ms``; a claim whose lease ran out was abandoned (its worker died) and the
-next sweep takes it over, as the rotation runner's claims (``secrets/rotation_state.py``).
-A claim is one write transaction (SQLite's write lock; PostgreSQL's ``FOR UPDATE SKIP
-LOCKED``), so however many workers and nodes sweep, one runs each attempt.
+next sweep takes it over, as the rotation runner's claims: the lease is
+:mod:`strongroom.store.leases`'s, shared with ``secrets/rotation_state.py``. A claim is one
+write transaction, so however many workers and nodes sweep, one runs each attempt.
 
 Retries are Lambda's (developer guide, "How Lambda handles errors and retries with
 asynchronous invocation"): a function error is tried again after one minute, then after
@@ -21,13 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
+from strongroom.store import leases
 from strongroom.store.schema import lambda_event_invoke_configs as configs
 from strongroom.store.schema import lambda_event_queue as queue
 
 QUEUED = "queued"
-RUNNING = "running"
+RUNNING = leases.RUNNING
 RETRY_DELAYS_MS = (60_000, 120_000)  # before the second attempt, before the third
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE_SECONDS = 21_600
@@ -134,26 +135,16 @@ def enqueue(
     return claim
 
 
-def _due(now_ms: int) -> ColumnElement[bool]:
-    return ((queue.c.state == QUEUED) & (queue.c.due_ms <= now_ms)) | (
-        (queue.c.state == RUNNING) & (queue.c.lease_until_ms <= now_ms)
-    )
-
-
 def any_due(conn: Connection, now_ms: int) -> bool:
     """Whether a claim would find anything: a cheap read before taking the write lock."""
-    found = conn.execute(select(queue.c.request_id).where(_due(now_ms)).limit(1)).first()
-    return found is not None
+    return leases.any_due(conn, queue, QUEUED, now_ms)
 
 
 def claim_due(conn: Connection, now_ms: int, limit: int) -> list[EventClaim]:
     """Claim the events due (and those whose claim's lease ran out: their attempt counts as
     made, its outcome unknown), in this write transaction."""
-    query = select(queue).where(_due(now_ms)).order_by(queue.c.due_ms).limit(limit)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
     claims = []
-    for row in conn.execute(query).all():
+    for row in leases.due(conn, queue, QUEUED, now_ms, limit):
         claim = EventClaim(
             row.request_id,
             row.function_arn,

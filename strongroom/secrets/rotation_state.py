@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from strongroom.store import leases
 from strongroom.store.schema import secret_rotations
 
 SCHEDULED = "scheduled"
-RUNNING = "running"
+RUNNING = leases.RUNNING
 TEST = "test"
 
 
@@ -68,39 +69,16 @@ def remove(conn: Connection, secret_id: int) -> None:
 
 def any_due(conn: Connection, now_ms: int) -> bool:
     """Whether a claim would find anything: a cheap read before taking the write lock."""
-    found = conn.execute(
-        select(secret_rotations.c.secret_id)
-        .where(
-            ((secret_rotations.c.state == SCHEDULED) & (secret_rotations.c.due_ms <= now_ms))
-            | (
-                (secret_rotations.c.state == RUNNING)
-                & (secret_rotations.c.lease_until_ms <= now_ms)
-            )
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+    return leases.any_due(conn, secret_rotations, SCHEDULED, now_ms)
 
 
 def due(conn: Connection, now_ms: int, limit: int) -> list[RotationRow]:
     """Scheduled rows whose time has come and running rows whose lease ran out, locked for
-    this transaction (PostgreSQL: rows another node is claiming are skipped; SQLite: the
-    write transaction holds the database's write lock)."""
-    query = (
-        select(secret_rotations)
-        .where(
-            ((secret_rotations.c.state == SCHEDULED) & (secret_rotations.c.due_ms <= now_ms))
-            | (
-                (secret_rotations.c.state == RUNNING)
-                & (secret_rotations.c.lease_until_ms <= now_ms)
-            )
-        )
-        .order_by(secret_rotations.c.due_ms)
-        .limit(limit)
-    )
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
-    return [_row(found._mapping) for found in conn.execute(query)]
+    this transaction (:mod:`strongroom.store.leases`)."""
+    return [
+        _row(found._mapping)
+        for found in leases.due(conn, secret_rotations, SCHEDULED, now_ms, limit)
+    ]
 
 
 def claimed(conn: Connection, secret_id: int, claim_id: str) -> RotationRow | None:
