@@ -54,9 +54,14 @@ def chromium() -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
-    """Save what ``page`` shows as docs/console/<name>.png (docs/console.md shows them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    """Render what ``page`` shows as a PNG. With STRONGROOM_SCREENSHOTS=1 it is saved as
+    docs/console/<name>.png (docs/console.md shows them); otherwise it is only rendered,
+    so a test run leaves the working tree as it found it."""
+    data = page.screenshot(full_page=full_page)
+    assert data.startswith(b"\x89PNG"), f"{name}: the browser rendered no PNG"
+    if os.environ.get("STRONGROOM_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(data)
 
 
 def text_of(page: Any) -> str:
