@@ -42,8 +42,14 @@ _SESSION_TOKEN_BYTES = 96  # 128 base64 characters
 log = logging.getLogger("strongroom.credentials")
 
 
-# Every request looks its access key up: cached per process (store/cache.py).
-_KEYS = Namespace("access-key", ("access_keys", "sts_sessions", "iam_users"), remember_absent=False)
+# Every request looks its access key up: cached per process (store/cache.py). A session's
+# entry holds only while the user or role it is bound to exists (``_bound``), so the
+# namespace depends on the users' and roles' tables too: deleting either drops it.
+_KEYS = Namespace(
+    "access-key",
+    ("access_keys", "sts_sessions", "iam_users", "iam_roles"),
+    remember_absent=False,
+)
 
 
 @dataclass(frozen=True)
@@ -270,8 +276,8 @@ class CredentialStore:
             return None
         record = _bound(conn, _session_record(session))
         if record is None:
-            # The user the session was issued to is gone (one of its name now is another
-            # user): the session is nobody's, and authenticates as nobody.
+            # The user or role the session was issued to is gone (one of its name now is
+            # another): the session is nobody's, and authenticates as nobody (``_bound``).
             return None
         opened = self._barrier.open(session.secret_ciphertext, _session_aad(access_key_id))
         principal = record.principal()
@@ -418,18 +424,51 @@ def _session_record(row: Any) -> SessionRecord:
 
 
 def _bound(conn: Connection, record: SessionRecord) -> SessionRecord | None:
-    """``record`` as the user it belongs to is now, or None if that user is gone.
+    """``record`` as the user or role it belongs to is now, or None if that one is gone.
 
-    A user's or federated user's session belongs to its user's unique id (``user_id``):
-    resolved through the id, a user renamed or moved since keeps its sessions (their
-    ARNs follow it), and a user deleted leaves its sessions unusable, even when another
-    of the same name is created. Root's sessions (and a federated user root made) belong
-    to the account; a role session is bound by its ``role_id`` where it is authorized
-    (policy/authorizer.py: one whose role is gone can do nothing)."""
-    if record.kind in ("root", "assumed-role") or record.identity_arn.endswith(":root"):
+    A session belongs to the unique id of its principal: a role session to its role's
+    (``role_id``, AROA...), a user's or federated user's session to its user's
+    (``user_id``, AIDA...). Resolved through the id, a user renamed or moved since keeps
+    its sessions (their ARNs follow it); a user or role deleted leaves its sessions
+    unusable, even once another of the same name is created (it has another id). Root's
+    sessions (and a federated user root made) belong to the account.
+
+    What AWS documents: temporary credentials' permissions "are bound to either the role
+    that was assumed (AssumeRole or AssumeRoleWithWebIdentity) or to the IAM user that
+    made the request (GetFederationToken or GetSessionToken)", and "the effective
+    permissions are evaluated when a request is made that uses the credentials, based on
+    the current permissions of the associated IAM user or role"
+    (https://docs.aws.amazon.com/STS/latest/UsingSTS/TokenPermissions.html). A trust
+    policy naming a user or role is bound to its unique principal ID: "if you delete the
+    role or user, then the relationship is broken. The policy no longer applies, even if
+    you recreate the user or role because it does not match the principal ID stored in
+    the trust policy"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_policy-examples.html),
+    and "the roleID or userID ... is different for the recreated IAM principal than it
+    was for the original IAM principal" (EKS, AccessEntry.principalArn). AWS documents
+    no error code for a request signed by a session whose user or role is gone.
+
+    Decision: such a session authenticates nothing, whichever kind it is (fail closed,
+    one behaviour for role and user sessions): its key is no key, so every request,
+    GetCallerIdentity included (which needs no permission, so would otherwise still
+    answer), is refused in authentication with the invalid security token error
+    (``InvalidClientTokenId`` 403 over Query, ``UnrecognizedClientException`` 400 over
+    JSON) and audited as unauthenticated (server/stages.py ``Stages.authenticate``)."""
+    if record.kind == "root" or record.identity_arn.endswith(":root"):
         return record
+    if record.kind == "assumed-role":
+        if record.role_id is None:
+            return None  # a role session that names no role: nobody's
+        found = conn.execute(
+            select(schema.iam_roles.c.id).where(
+                schema.iam_roles.c.id == record.role_id,
+                schema.iam_roles.c.account_id == record.account_id,
+            )
+        ).scalar_one_or_none()
+        # A role is never renamed or moved (IAM has no such operation): its ARNs stand.
+        return record if found is not None else None
     if record.user_id is None:
-        return None  # a user's session that could not be bound (migration 0013)
+        return None  # a user's session that could not be bound (migration 0014)
     arn = conn.execute(
         select(schema.iam_users.c.arn).where(
             schema.iam_users.c.id == record.user_id,

@@ -285,9 +285,10 @@ class PolicyAuthorizer:
             context=context,
         )
         if identity is None and principal.kind != "root":
-            # The user or role behind these credentials is gone (a session outlives its
-            # role; a user's GetSessionToken session outlives the user): it may do
-            # nothing, not even what a resource policy grants everyone. Fails closed.
+            # The user or role behind these credentials is gone: it may do nothing, not
+            # even what a resource policy grants everyone. Fails closed. Authentication
+            # already refuses a session whose user or role is gone (iam/credentials.py
+            # ``_bound``); this holds for any principal that reaches here all the same.
             return stamp, access_denied_message(request, _GONE)
         decision = evaluate(request, policies, key_policy=check.key_policy, bounded=check.bounded)
         if decision.allowed:

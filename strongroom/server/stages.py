@@ -673,6 +673,9 @@ class Stages:
             raise invalid_signature(
                 f"Credential should be scoped to correct service: '{signing_name}'. "
             )
+        # None too for a session whose user or role is gone (deleted, even if created
+        # again): it authenticates nothing, GetCallerIdentity included, and is refused
+        # here for every service alike (a decision: iam/credentials.py ``_bound``).
         key = self._credentials.lookup(credential.access_key_id)
         if (
             key is None
@@ -798,8 +801,8 @@ class Stages:
             key = self._credentials.lookup(access_key_id)
             if key is not None:
                 return key.principal.account_id
-            # A session of a user that is gone authenticates as nobody, but the attempt
-            # is still its account's to see.
+            # A session of a user or role that is gone authenticates as nobody, but the
+            # attempt is still its account's to see.
             return self._credentials.account_of(access_key_id)
         except Exception:
             return None

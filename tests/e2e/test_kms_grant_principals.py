@@ -92,8 +92,13 @@ def test_a_role_recreated_with_the_same_name_does_not_inherit_its_grant(
     # the request's one audit record and its errorCode).
     error = dep.refused(new.decrypt, CiphertextBlob=blob, code="AccessDeniedException")
     assert f"assumed-role/{name}/worker" in error["Message"] and "kms:Decrypt" in error["Message"]
-    # A session of the deleted role can do nothing either.
-    dep.refused(old.decrypt, CiphertextBlob=blob, code="AccessDeniedException")
+    # A session of the deleted role authenticates nothing (iam/credentials.py ``_bound``).
+    dep.refused(
+        old.decrypt,
+        CiphertextBlob=blob,
+        code="UnrecognizedClientException",
+        message="The security token included in the request is invalid.",
+    )
 
     # As KMS lists it: the grantee that is gone by its unique id; the grant is not the new
     # role's, and it is still there, unchanged.

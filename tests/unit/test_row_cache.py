@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from sqlalchemy import Connection, delete, event, insert, select, text, update
 
 import strongroom.store.cache as cache_module
 from strongroom.clock import ManualClock, midnight_ms
-from strongroom.iam.credentials import admin_arn
+from strongroom.iam.credentials import SessionGrant, admin_arn
 from strongroom.iam.service import IdentityService
 from strongroom.protocol.errors import ServiceError
 from strongroom.secrets import repository as repo
@@ -1183,6 +1184,94 @@ def test_deactivating_or_deleting_an_access_key_in_one_worker_reaches_another(
     iam.delete_access_key(SM, {"UserName": "carol", "AccessKeyId": key_id})
     assert b.credentials.lookup(key_id) is None
     assert a.credentials.lookup(key_id) is None
+
+
+_TRUST_ACCOUNT = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def _role_session(deployment: Deployment, iam: IdentityService, name: str) -> str:
+    """A session of role ``name`` (made now, trusting the account), as STS issues one."""
+    role = iam.create_role(SM, {"RoleName": name, "AssumeRolePolicyDocument": _TRUST_ACCOUNT})[
+        "Role"
+    ]
+    with deployment.store.write() as conn:
+        issued = deployment.credentials.create_session(
+            conn,
+            SessionGrant(
+                account_id=DEV_ACCOUNT,
+                kind="assumed-role",
+                principal_arn=f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/{name}/job",
+                identity_arn=role["Arn"],
+                duration_seconds=3600,
+                role_id=role["RoleId"],
+                session_name="job",
+            ),
+        )
+    return issued.access_key_id
+
+
+@pytest.mark.parametrize("kind", ["role", "user"])
+def test_a_session_whose_principal_is_deleted_in_one_worker_is_no_key_in_another(
+    deployment: Deployment, second: Deployment, kind: str
+) -> None:
+    """A session is bound to its role's or user's unique id: once that role or user is
+    deleted (by any worker), its key is no key in every worker, and stays none when one
+    of the same name is created again (another id)."""
+    a, b = deployment, second
+    iam = IdentityService(a.store, a.barrier, a.clock, a.credentials)
+    if kind == "role":
+        key_id = _role_session(a, iam, "ops")
+        found = b.credentials.lookup(key_id)
+        assert found is not None and found.principal.kind == "assumed-role"
+        role_id = iam.get_role(SM, {"RoleName": "ops"})["Role"]["RoleId"]
+        assert found.principal.unique_id == f"{role_id}:job"
+        unrelated = iam.create_role(
+            SM, {"RoleName": "other", "AssumeRolePolicyDocument": _TRUST_ACCOUNT}
+        )
+        assert unrelated["Role"]["RoleId"] != role_id
+        assert b.credentials.lookup(key_id) == found  # another role's change keeps it
+        iam.delete_role(SM, {"RoleName": "ops"})
+        assert b.credentials.lookup(key_id) is None
+        assert a.credentials.lookup(key_id) is None
+        iam.create_role(SM, {"RoleName": "ops", "AssumeRolePolicyDocument": _TRUST_ACCOUNT})
+    else:
+        iam.create_user(SM, {"UserName": "erin"})
+        user_id = iam.get_user(SM, {"UserName": "erin"})["User"]["UserId"]
+        with a.store.write() as conn:
+            key_id = a.credentials.create_session(
+                conn,
+                SessionGrant(
+                    account_id=DEV_ACCOUNT,
+                    kind="user",
+                    principal_arn=f"arn:aws:iam::{DEV_ACCOUNT}:user/erin",
+                    identity_arn=f"arn:aws:iam::{DEV_ACCOUNT}:user/erin",
+                    duration_seconds=3600,
+                    user_id=user_id,
+                ),
+            ).access_key_id
+        found = b.credentials.lookup(key_id)
+        assert found is not None and found.principal.unique_id == user_id
+        iam.delete_user(SM, {"UserName": "erin"})
+        assert b.credentials.lookup(key_id) is None
+        assert a.credentials.lookup(key_id) is None
+        iam.create_user(SM, {"UserName": "erin"})
+    assert b.credentials.lookup(key_id) is None
+    assert a.credentials.lookup(key_id) is None
+    # The session row is still there (purged once expired): only its principal is gone,
+    # and its account is still known for the audit record of a refused request.
+    assert b.credentials.session(key_id) is not None
+    assert b.credentials.account_of(key_id) == DEV_ACCOUNT
 
 
 def test_an_access_key_created_in_one_worker_is_known_at_once_in_another(
