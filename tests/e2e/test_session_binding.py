@@ -152,8 +152,21 @@ def test_a_federated_users_session_belongs_to_the_user_that_asked(
     assert visitor.get_secret_value(SecretId=arn)["SecretString"] == "federated"
 
     delete_user(iam, name)
+    refused_everywhere(server, federation, arn)
     new_user(iam, name, allow("sts:GetFederationToken"), policy)
     refused_everywhere(server, federation, arn)
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "federated"  # nothing changed
+    assert len(sm.list_secret_version_ids(SecretId=arn)["Versions"]) == 1
+    assert attempts(server, federation["AccessKeyId"]) == Counter(
+        {
+            ("GetSecretValue", ""): 1,
+            ("Decrypt", ""): 1,
+            ("GetSecretValue", "UnrecognizedClientException"): 2,
+            ("PutSecretValue", "UnrecognizedClientException"): 2,
+            ("ListKeys", "UnrecognizedClientException"): 2,
+            ("GetCallerIdentity", "InvalidClientTokenId"): 2,
+        }
+    )
 
 
 def test_a_renamed_user_keeps_its_sessions(server: ServerProcess, sm: Any) -> None:
