@@ -31,7 +31,7 @@ from strongroom.functions.common import (
 )
 from strongroom.functions.log_groups import LogGroups
 from strongroom.functions.repository import CodeVault, FunctionRecord, code_sha256
-from strongroom.functions.runtime import Runtime
+from strongroom.functions.runtime import UNSANDBOXED_VARIABLE, Runtime
 from strongroom.iam.credentials import CredentialStore
 from strongroom.iam.service import IdentityService
 from strongroom.iam.sts import role_named
@@ -111,7 +111,13 @@ class FunctionsBase:
         self._builtin_code = builtin_code
         self.scratch = scratch
         # What an invocation's sandbox covers up: the data directory above all.
-        self._runtime = Runtime(scratch, concurrency, hidden, clock=clock)
+        self._runtime = Runtime(
+            scratch,
+            concurrency,
+            hidden,
+            clock=clock,
+            unsandboxed=os.environ.get(UNSANDBOXED_VARIABLE) == "1",
+        )
         self._background: set[asyncio.Task[None]] = set()
         # (function ARN, role ARN) -> the role session invocations reuse while it lasts.
         self._sessions: dict[tuple[str, str], tuple[dict[str, str], int]] = {}

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -40,6 +41,8 @@ from typing import Any
 
 from strongroom.clock import Clock, SystemClock, from_ms, now_ms
 from strongroom.functions.common import MAX_UNZIPPED_BYTES, invalid_parameter
+
+log = logging.getLogger("strongroom.functions")
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 LOG_LIMIT = 1024 * 1024  # bytes of output kept per invocation (its end)
@@ -154,7 +157,31 @@ def sandbox_prefix() -> tuple[str, ...] | None:
     return tuple(prefix) if probe.returncode == 0 else None
 
 
+UNSANDBOXED_VARIABLE = "STRONGROOM_UNSANDBOXED_FUNCTIONS"
+
+
+def _no_sandbox() -> dict[str, Any]:
+    return {
+        "errorMessage": (
+            "This server cannot sandbox function code here (unprivileged user namespaces, "
+            "or util-linux's setpriv and unshare, are unavailable), so it does not run it: "
+            "unsandboxed, it would run as the server's user. Enable user namespaces, or "
+            f"set {UNSANDBOXED_VARIABLE}=1 to accept that (docs/functions.md, Isolation)."
+        ),
+        "errorType": "Runtime.SandboxUnavailable",
+    }
+
+
 class Runtime:
+    """Runs invocations, each in a process of its own.
+
+    ``sandbox``: run them under :func:`sandbox_prefix` where it is available.
+    ``unsandboxed``: where it is not (or ``sandbox`` is off), still run a function's own
+    code (a stored package) as the server's user. Off by default (fail closed): that code
+    could read what the server's user can, the data directory and, with the ``file``
+    provider, the root key. The built-in rotators' code is the server's own and runs
+    either way."""
+
     def __init__(
         self,
         scratch: Path,
@@ -162,12 +189,15 @@ class Runtime:
         hidden: tuple[Path, ...] = (),
         sandbox: bool = True,
         clock: Clock | None = None,
+        unsandboxed: bool = False,
     ) -> None:
         self._scratch = scratch
         self._clock = clock or SystemClock()
         self._slots = asyncio.Semaphore(concurrency)
         self._hidden = hidden
         self._sandbox = sandbox
+        self._unsandboxed = unsandboxed
+        self._warned = False
         self._running: set[int] = set()  # process groups of the invocations running
 
     async def run(self, launch: Launch) -> Outcome:
@@ -175,13 +205,23 @@ class Runtime:
             return await self._run(launch)
 
     async def _run(self, launch: Launch) -> Outcome:
+        prefix = await asyncio.to_thread(sandbox_prefix) if self._sandbox else None
+        started = time.time()
+        started_ms = now_ms(self._clock)  # the log's time; the deadline is the real clock's
+        if prefix is None and launch.code is not None and not self._unsandboxed:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "function code is not run: no sandbox is available on this host "
+                    "(set %s=1 to run it as the server's user)",
+                    UNSANDBOXED_VARIABLE,
+                )
+            refused = {"error": _no_sandbox()}
+            return _outcome(launch, refused, None, False, _Tail(0), started_ms, 0)
         self._scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Write and search, no read: an invocation cannot list its siblings' directories.
         self._scratch.chmod(0o300)
         workdir = Path(tempfile.mkdtemp(prefix="invocation-", dir=self._scratch))
-        prefix = await asyncio.to_thread(sandbox_prefix) if self._sandbox else None
-        started = time.time()
-        started_ms = now_ms(self._clock)  # the log's time; the deadline is the real clock's
         try:
             task_root = launch.code_dir or workdir / "task"
             if launch.code is not None:

@@ -668,6 +668,43 @@ def test_an_invocation_cannot_reach_the_data_directory(new_server: Any, tmp_path
     assert (data_dir / "root.key").exists()
 
 
+def test_without_a_sandbox_function_code_is_not_run_unless_the_operator_allows_it(
+    new_server: Any, tmp_path: Path
+) -> None:
+    """Fail closed: on a host without user namespaces (here: setpriv and unshare not on
+    the server's PATH), a function's code would run as the server's user and could read
+    the root key; the server refuses to run it, unless the operator accepts that."""
+    no_tools = tmp_path / "bin"
+    no_tools.mkdir()
+    data_dir = tmp_path / "data"
+    event = {"data_dir": str(data_dir), "outside": str(tmp_path / "escaped")}
+
+    server = new_server("--dev", "--data-dir", str(data_dir), env={"PATH": str(no_tools)})
+    iam, lam = server.client("iam"), server.client("lambda")
+    role = iam.create_role(
+        RoleName=unique("probe"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
+    )["Role"]["Arn"]
+    name = create(lam, role, PROBES, Timeout=30)["FunctionName"]
+    answer, error = invoke(lam, name, event, LogType="Tail")
+    assert answer["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.SandboxUnavailable"
+    assert "STRONGROOM_UNSANDBOXED_FUNCTIONS=1" in error["errorMessage"]
+    assert "Runtime.SandboxUnavailable" in base64.b64decode(answer["LogResult"]).decode()
+    assert not (tmp_path / "escaped").exists()
+    server.stop()
+
+    allowed = new_server(
+        "--dev",
+        "--data-dir",
+        str(data_dir),
+        env={"PATH": str(no_tools), "STRONGROOM_UNSANDBOXED_FUNCTIONS": "1"},
+    )
+    answer, seen = invoke(allowed.client("lambda"), name, event)
+    assert "FunctionError" not in answer, seen
+    # What the operator accepted: the function runs as the server's user, uncovered.
+    assert "root.key" in seen["list_data_dir"] and seen["processes"] > 3
+
+
 def test_the_guides_example_runs(server: ServerProcess, iam: Any, lam: Any, role: str) -> None:
     guide = (Path(__file__).parents[2] / "docs" / "functions.md").read_text()
     source = guide.split("```python\n", 1)[1].split("```", 1)[0]

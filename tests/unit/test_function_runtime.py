@@ -8,6 +8,7 @@ import io
 import json
 import stat
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,8 +139,49 @@ def test_without_a_sandbox_an_invocation_still_runs_in_a_group_of_its_own(tmp_pa
             )
         }
     )
-    outcome = asyncio.run(Runtime(tmp_path, sandbox=False).run(launch(code)))
+    outcome = asyncio.run(Runtime(tmp_path, sandbox=False, unsandboxed=True).run(launch(code)))
     assert outcome.kind == "ok" and json.loads(outcome.payload) is True
+
+
+def test_without_a_sandbox_a_functions_own_code_is_not_run_unless_allowed(
+    tmp_path: Path,
+) -> None:
+    """Fail closed: unsandboxed, a stored package would run as the server's user (the data
+    directory, the root key of the file provider). Refused with a function error, and
+    nothing is started; the built-ins' code (the server's own) still runs."""
+    marker = tmp_path / "ran"
+    code = zipped(
+        {
+            "index.py": (
+                f"def handler(event, context):\n    open({str(marker)!r}, 'w').close()\n"
+                "    return 'ran'\n"
+            )
+        }
+    )
+    refused = asyncio.run(Runtime(tmp_path / "scratch", sandbox=False).run(launch(code)))
+    error = json.loads(refused.payload)
+    assert (refused.kind, refused.function_error) == ("error", "Unhandled")
+    assert error["errorType"] == "Runtime.SandboxUnavailable"
+    assert "STRONGROOM_UNSANDBOXED_FUNCTIONS=1" in error["errorMessage"]
+    assert "Runtime.SandboxUnavailable" in refused.log and refused.log.startswith("START")
+    assert not marker.exists() and not (tmp_path / "scratch").exists()
+
+    builtin = tmp_path / "builtin"
+    builtin.mkdir()
+    (builtin / "index.py").write_text(
+        f"def handler(event, context):\n    open({str(marker)!r}, 'w').close()\n    return 1\n"
+    )
+    own = asyncio.run(
+        Runtime(tmp_path / "scratch", sandbox=False).run(
+            replace(launch(b""), code=None, code_dir=builtin)
+        )
+    )
+    assert own.kind == "ok" and marker.exists()
+
+    marker.unlink()
+    allowed = Runtime(tmp_path / "scratch", sandbox=False, unsandboxed=True)
+    assert json.loads(asyncio.run(allowed.run(launch(code))).payload) == "ran"
+    assert marker.exists()
 
 
 def test_the_sandbox_is_probed_once() -> None:
