@@ -215,6 +215,39 @@ def postgres() -> Iterator[PostgresInstance]:
 def _enable_tls(instance: PostgresInstance) -> None:
     """A self-signed certificate for 127.0.0.1, and members of ``tls_only`` refused any
     connection without TLS (pg_hba.conf is read first match first)."""
+    certificate = self_signed_certificate()
+    certificate.install(instance.data, owner="postgres")
+    instance.ca_file.write_bytes(certificate.pem)
+    hba = instance.data / "pg_hba.conf"
+    hba.write_text(f"hostnossl all +tls_only {HOST}/32 reject\n" + hba.read_text())
+
+
+# --- TLS: self-signed certificates for the private servers ------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate (its own CA) and its private key, both PEM."""
+
+    pem: bytes
+    key: bytes = field(repr=False)
+
+    def install(self, directory: Path, owner: str | None = None) -> tuple[Path, Path]:
+        """``server.crt`` and ``server.key`` in ``directory``, readable by their owner only
+        (``owner``, the server's user, when we are root): (certificate, key)."""
+        paths = (directory / "server.crt", directory / "server.key")
+        for path, data in zip(paths, (self.pem, self.key), strict=True):
+            path.write_bytes(data)
+            path.chmod(0o600)
+            if owner is not None and os.geteuid() == 0:
+                shutil.chown(path, owner, owner)
+        return paths
+
+
+def self_signed_certificate(common_name: str = HOST) -> Certificate:
+    """A self-signed CA certificate valid for the address 127.0.0.1: the server's
+    certificate, and the CA a client verifies it with. Another call makes a CA that did
+    not sign the first one's certificate."""
     import datetime
 
     from cryptography import x509
@@ -223,7 +256,7 @@ def _enable_tls(instance: PostgresInstance) -> None:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -240,20 +273,14 @@ def _enable_tls(instance: PostgresInstance) -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    crt = certificate.public_bytes(serialization.Encoding.PEM)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+    return Certificate(
+        pem=certificate.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
     )
-    for path, data in ((instance.data / "server.crt", crt), (instance.data / "server.key", pem)):
-        path.write_bytes(data)
-        path.chmod(0o600)
-        if os.geteuid() == 0:
-            shutil.chown(path, "postgres", "postgres")
-    instance.ca_file.write_bytes(crt)
-    hba = instance.data / "pg_hba.conf"
-    hba.write_text(f"hostnossl all +tls_only {HOST}/32 reject\n" + hba.read_text())
 
 
 # --- MariaDB / MySQL: users on the shared server --------------------------------------------
