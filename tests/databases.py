@@ -13,6 +13,7 @@ import ipaddress
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -283,37 +284,67 @@ def self_signed_certificate(common_name: str = HOST) -> Certificate:
     )
 
 
-# --- MariaDB / MySQL: users on the shared server --------------------------------------------
+# --- MariaDB / MySQL: users on the shared server, or on a private one with TLS ---------------
 
 
 @dataclass
 class MariaDB:
+    """A MariaDB server as the tests use it: the shared one on 3306 (root, no password,
+    no TLS), or a private one with TLS (:func:`mariadb_tls`), administered by its own
+    user; ``ca_file`` is then the CA that signed its certificate."""
+
     port: int = 3306
+    admin_user: str = "root"
+    admin_password: str = field(default="", repr=False)
+    ca_file: Path | None = None
     created: list[str] = field(default_factory=list)
 
-    def connect(self, user: str = "root", password: str = "", **kwargs: Any) -> Any:
+    def connect(
+        self, user: str | None = None, password: str | None = None, *, tls: bool = False
+    ) -> Any:
+        """A connection as ``user`` (the admin by default): over TLS, verifying the
+        server's certificate and address against ``ca_file``, when ``tls``; else in plain
+        text, never TLS (PyMySQL would otherwise use TLS when the server offers it)."""
         import pymysql
 
+        options: dict[str, Any] = {"ssl_disabled": True}
+        if tls:
+            assert self.ca_file is not None, "this server speaks no TLS"
+            options = {"ssl": ssl.create_default_context(cafile=str(self.ca_file))}
         return pymysql.connect(
-            host=HOST, port=self.port, user=user, password=password, connect_timeout=5, **kwargs
+            host=HOST,
+            port=self.port,
+            user=self.admin_user if user is None else user,
+            password=self.admin_password if password is None else password,
+            connect_timeout=5,
+            **options,
         )
 
-    def can_login(self, user: str, password: str) -> bool:
+    def can_login(self, user: str, password: str, *, tls: bool = False) -> bool:
         import pymysql
 
         try:
-            self.connect(user, password).close()
+            self.connect(user, password, tls=tls).close()
         except pymysql.MySQLError:
             return False
         return True
 
-    def execute(self, *statements: str, user: str = "root", password: str = "") -> None:
-        conn = self.connect(user, password)
+    def execute(self, *statements: str) -> None:
+        conn = self.connect()
         try:
             with conn.cursor() as cur:
                 for statement in statements:
                     cur.execute(statement)
             conn.commit()
+        finally:
+            conn.close()
+
+    def query(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, args)
+                return list(cur.fetchall())
         finally:
             conn.close()
 
@@ -324,12 +355,16 @@ class MariaDB:
             "port": self.port,
             "username": user,
             "password": password,
-            "ssl": False,
+            "ssl": self.ca_file is not None,
             **extra,
         }
 
-    def new_user(self, *, master: bool = False) -> tuple[str, str]:
-        """A user with a password ('name'@'%'); a master may create users and grant."""
+    def master_secret(self) -> dict[str, Any]:
+        return self.secret(self.admin_user, self.admin_password)
+
+    def new_user(self, *, master: bool = False, require_ssl: bool = False) -> tuple[str, str]:
+        """A user with a password ('name'@'%'); a master may create users and grant; with
+        ``require_ssl``, a user the server accepts over TLS only."""
         user, password = short_name("srm" if master else "app"), new_password()
         self.created += [user, user + "_clone"]
         grants = (
@@ -337,8 +372,18 @@ class MariaDB:
             if master
             else f"GRANT SELECT ON mysql.db TO '{user}'@'%'"
         )
-        self.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'", grants)
+        require = " REQUIRE SSL" if require_ssl else ""
+        self.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'{require}", grants)
         return user, password
+
+    def new_tls_user(self) -> tuple[str, str]:
+        return self.new_user(require_ssl=True)
+
+    def ssl_type(self, user: str) -> str:
+        """``mysql.user.ssl_type`` of 'user'@'%': '' (none), 'ANY' (REQUIRE SSL), ..."""
+        rows = self.query("SELECT ssl_type FROM mysql.user WHERE User = %s", user)
+        value = rows[0][0] if rows else ""
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     def drop_users(self) -> None:
         for user in self.created:
@@ -357,23 +402,172 @@ def mariadb() -> Iterator[MariaDB]:
     server.drop_users()
 
 
+def _mariadb_program(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+
+
+@dataclass
+class _PrivateMariaDB:
+    """A mariadbd of our own: its data directory, socket, pid file and port, TLS with a
+    self-signed certificate; as the ``mysql`` user when we are root (mariadbd refuses
+    root), its only TCP login the admin user the init file creates."""
+
+    directory: Path
+    port: int
+    server: MariaDB
+    process: subprocess.Popen[bytes] | None = None
+
+    def _user(self) -> list[str]:
+        return ["--user=mysql"] if os.geteuid() == 0 else []
+
+    def _own(self, *paths: Path) -> None:
+        if os.geteuid() == 0:
+            for path in paths:
+                shutil.chown(path, "mysql", "mysql")
+
+    def start(self, install_db: str, mariadbd: str) -> None:
+        tls = self.directory / "tls"
+        tls.mkdir()
+        certificate = self_signed_certificate()
+        crt, key = certificate.install(tls, owner="mysql")
+        assert self.server.ca_file is not None
+        self.server.ca_file.write_bytes(certificate.pem)
+        init = self.directory / "init.sql"
+        init.write_text(
+            f"CREATE USER '{self.server.admin_user}'@'%' "
+            f"IDENTIFIED BY '{self.server.admin_password}';\n"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{self.server.admin_user}'@'%' WITH GRANT OPTION;\n"
+        )
+        init.chmod(0o600)
+        self._own(self.directory, tls, init)
+        data = self.directory / "data"
+        # root@localhost authenticates by its socket's peer (unix_socket): no TCP login
+        # but the admin's.
+        subprocess.run(
+            [install_db, "--no-defaults", f"--datadir={data}", "--skip-test-db",
+             "--auth-root-authentication-method=socket", *self._user()],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        self.process = subprocess.Popen(
+            [
+                mariadbd, "--no-defaults", f"--datadir={data}", f"--port={self.port}",
+                f"--bind-address={HOST}", f"--socket={self.directory / 'mysqld.sock'}",
+                f"--pid-file={self.directory / 'mysqld.pid'}",
+                f"--log-error={self.directory / 'error.log'}", f"--init-file={init}",
+                f"--ssl-cert={crt}", f"--ssl-key={key}", f"--ssl-ca={crt}",
+                "--skip-name-resolve", "--skip-log-bin", "--performance-schema=OFF",
+                "--innodb-buffer-pool-size=32M", *self._user(),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited: {self.log_tail()}")
+            if self._ready():
+                init.unlink()
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"mariadbd did not start in 30 s: {self.log_tail()}")
+
+    def _ready(self) -> bool:
+        try:
+            self.server.connect().close()
+        except Exception:
+            return False
+        return True
+
+    def log_tail(self) -> str:
+        log = self.directory / "error.log"
+        return log.read_text(errors="replace")[-500:] if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def mariadb_tls() -> Iterator[MariaDB]:
+    """A private MariaDB with TLS (the shared one on 3306 is not ours to reconfigure)."""
+    install_db, mariadbd = _mariadb_program("mariadb-install-db"), _mariadb_program("mariadbd")
+    if install_db is None or mariadbd is None:
+        unavailable(
+            "mariadbd or mariadb-install-db is not installed (apt-get install mariadb-server)"
+        )
+    assert install_db is not None and mariadbd is not None
+    try:
+        import pymysql  # noqa: F401
+    except ImportError:
+        unavailable("PyMySQL is not installed (the rotators extra)")
+    directory = Path(tempfile.mkdtemp(prefix="strongroom-mariadb-"))
+    server = MariaDB(
+        port=free_port(),
+        admin_user="sr_admin",
+        admin_password=new_password(),
+        ca_file=directory / "ca.crt",
+    )
+    instance = _PrivateMariaDB(directory, server.port, server)
+    try:
+        instance.start(install_db, mariadbd)
+    except (
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+        RuntimeError,
+        OSError,
+        KeyError,
+    ) as problem:
+        instance.stop()
+        detail = (getattr(problem, "stderr", b"") or b"").decode(errors="replace")[-500:]
+        shutil.rmtree(directory, ignore_errors=True)
+        unavailable(f"cannot start a private MariaDB: {problem} {detail}")
+    yield server
+    try:
+        instance.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # --- Redis: a private server with ACL users -------------------------------------------------
 
 
 @dataclass
 class RedisInstance:
+    """A private redis-server; with ``tls``, it listens on a TLS port only (``--port 0``),
+    with a self-signed certificate for 127.0.0.1 (``ca_file``)."""
+
     directory: Path
     port: int
+    tls: bool = False
     master_user: str = "sr_master"
     master_password: str = field(default_factory=new_password, repr=False)
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        """The server certificate (self-signed for 127.0.0.1): the CA a client verifies."""
+        return self.directory / "server.crt"
+
+    def _listen(self) -> list[str]:
+        if not self.tls:
+            return ["--port", str(self.port)]
+        crt, key = self_signed_certificate().install(self.directory)
+        return [
+            "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(crt),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(crt),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
                 str(shutil.which("redis-server")),
-                "--port",
-                str(self.port),
+                *self._listen(),
                 "--bind",
                 HOST,
                 "--save",
@@ -388,6 +582,8 @@ class RedisInstance:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited ({self.process.returncode})")
             try:
                 admin = self.connect("default", "")
                 admin.ping()
@@ -413,17 +609,37 @@ class RedisInstance:
             self.process.terminate()
             self.process.wait(timeout=15)
 
-    def connect(self, user: str, password: str) -> Any:
+    def connect(self, user: str, password: str, *, tls: bool | None = None) -> Any:
+        """A client; over TLS (verifying the server's certificate and address) when
+        ``tls``, by default when the server speaks TLS. One try: redis-py's default
+        retries with backoff would spend seconds on every refused login."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        options: dict[str, Any] = {}
+        if self.tls if tls is None else tls:
+            options = {
+                "ssl": True,
+                "ssl_cert_reqs": "required",
+                "ssl_ca_certs": str(self.ca_file),
+                "ssl_check_hostname": True,
+            }
         return redis.Redis(
-            host=HOST, port=self.port, username=user, password=password, socket_timeout=5
+            host=HOST,
+            port=self.port,
+            username=user,
+            password=password,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+            **options,
         )
 
-    def can_login(self, user: str, password: str) -> bool:
+    def can_login(self, user: str, password: str, *, tls: bool | None = None) -> bool:
         import redis
 
-        conn = self.connect(user, password)
+        conn = self.connect(user, password, tls=tls)
         try:
             conn.ping()
         except redis.RedisError:
@@ -442,7 +658,7 @@ class RedisInstance:
             "port": self.port,
             "username": user,
             "password": password,
-            "ssl": False,
+            "ssl": self.tls,
             **extra,
         }
 
@@ -461,8 +677,7 @@ class RedisInstance:
         return user, password
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisInstance]:
+def _redis(*, tls: bool) -> Iterator[RedisInstance]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not installed (apt-get install redis-server)")
     try:
@@ -470,12 +685,27 @@ def redis_server() -> Iterator[RedisInstance]:
     except ImportError:
         unavailable("redis-py is not installed (the rotators extra)")
     directory = Path(tempfile.mkdtemp(prefix="strongroom-redis-"))
-    instance = RedisInstance(directory, free_port())
+    instance = RedisInstance(directory, free_port(), tls=tls)
     try:
         instance.start()
     except (RuntimeError, OSError) as problem:
         instance.stop()
-        unavailable(f"cannot start a private Redis: {problem}")
+        shutil.rmtree(directory, ignore_errors=True)
+        # Debian's redis-server is built with TLS (BUILD_TLS=yes); a build without it
+        # refuses --tls-port and exits at once.
+        what = "a private Redis over TLS" if tls else "a private Redis"
+        unavailable(f"cannot start {what}: {problem}")
     yield instance
     instance.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisInstance]:
+    yield from _redis(tls=False)
+
+
+@pytest.fixture(scope="session")
+def redis_tls_server() -> Iterator[RedisInstance]:
+    """A private Redis that speaks TLS only."""
+    yield from _redis(tls=True)

@@ -1,7 +1,8 @@
 """The built-in rotators against real databases: a private PostgreSQL, the MariaDB and a
 private Redis, each rotated 20 times in a row per strategy, with login checks after every
-rotation; and the failure paths (database down, wrong master credentials, a password the
-database rejects, a database that hangs).
+rotation; the failure paths (database down, wrong master credentials, a password the
+database rejects, a database that hangs); and TLS, on a private server of each engine with a
+self-signed certificate (users it accepts over TLS only, a CA that did not sign it).
 
 The rotators run as a rotation function runs (tests/rotators.py): a separate process in
 the built-ins' code directory with a role's temporary credentials, talking to a real
@@ -16,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +28,18 @@ from tests.databases import (
     PostgresInstance,
     RedisInstance,
     mariadb,
+    mariadb_tls,
     new_password,
     postgres,
     redis_server,
+    redis_tls_server,
+    self_signed_certificate,
 )
 from tests.rotators import FunctionProcess, StepFailed, function_process, stages, value
 from tests.server import ServerProcess
 
-__all__ = ["mariadb", "postgres", "redis_server"]  # fixtures used by name
+# fixtures used by name
+__all__ = ["mariadb", "mariadb_tls", "postgres", "redis_server", "redis_tls_server"]
 
 ROTATIONS = 20
 
@@ -81,12 +87,14 @@ def _postgres_target(pg: PostgresInstance) -> Target:
     )
 
 
-def _mariadb_target(db: MariaDB) -> Target:
+def _mariadb_target(db: MariaDB, *, tls: bool = False) -> Target:
+    """The shared MariaDB, or with ``tls`` a private one whose users log in over TLS only."""
+
     def can_use(user: str, password: str, owner: str) -> bool:
         import pymysql
 
         try:
-            conn = db.connect(user, password)
+            conn = db.connect(user, password, tls=tls)
         except pymysql.MySQLError:
             return False
         try:
@@ -98,7 +106,14 @@ def _mariadb_target(db: MariaDB) -> Target:
         finally:
             conn.close()
 
-    return Target("mysql", db.new_user, db.new_user(master=True), db.secret, db.can_login, can_use)
+    return Target(
+        "mysql",
+        db.new_tls_user if tls else db.new_user,
+        db.new_user(master=True),
+        db.secret,
+        partial(db.can_login, tls=tls),
+        can_use,
+    )
 
 
 def _redis_target(rd: RedisInstance) -> Target:
@@ -160,12 +175,13 @@ def _create(sm: Any, value_: dict[str, Any] | str) -> str:
     return str(sm.create_secret(Name=f"builtin/{uuid.uuid4().hex[:12]}", SecretString=text)["ARN"])
 
 
-def _secret_for(sm: Any, target: Target, alternating: bool) -> tuple[str, str | None, str, str]:
-    """A database user and its secret (with a master secret when the strategy needs one):
-    (secret ARN, master ARN, user, password)."""
+def _secret_for(
+    sm: Any, target: Target, alternating: bool, **extra: Any
+) -> tuple[str, str | None, str, str]:
+    """A database user and its secret (with a master secret when the strategy needs one;
+    ``extra`` members in the user's secret): (secret ARN, master ARN, user, password)."""
     user, password = target.new_user()
     master_arn = None
-    extra: dict[str, Any] = {}
     if alternating or target.engine == "redis":
         master_arn = _create(sm, target.secret(*target.master))
         extra["masterarn"] = master_arn
@@ -456,3 +472,154 @@ def test_tls_verifies_the_server_certificate(
         function.rotate(sm, arn)
     assert failed.value.step == "setSecret"
     assert postgres.can_login(user, password)
+
+
+# --- TLS for MySQL/MariaDB and Redis: private servers with a self-signed certificate -------
+
+
+@dataclass
+class TlsTarget:
+    """A private server with TLS: ``target`` logs in over TLS (verifying the server against
+    ``ca_file``) and its ``new_user`` is accepted over TLS only (MariaDB: ``REQUIRE SSL``;
+    Redis: the server has no plain-text port)."""
+
+    target: Target
+    ca_file: Path
+    can_login_plain: Callable[[str, str], bool]
+    ssl_type: Callable[[str], str] | None = None  # MariaDB: mysql.user.ssl_type of a user
+
+
+@pytest.fixture(params=["mysql", "redis"])
+def tls_target(request: pytest.FixtureRequest) -> TlsTarget:
+    if request.param == "mysql":
+        db: MariaDB = request.getfixturevalue("mariadb_tls")
+        assert db.ca_file is not None
+        return TlsTarget(
+            _mariadb_target(db, tls=True),
+            db.ca_file,
+            partial(db.can_login, tls=False),
+            db.ssl_type,
+        )
+    rd: RedisInstance = request.getfixturevalue("redis_tls_server")
+    return TlsTarget(_redis_target(rd), rd.ca_file, partial(rd.can_login, tls=False))
+
+
+def _start_tls_function(
+    start: Callable[..., FunctionProcess],
+    target: Target,
+    alternating: bool,
+    master_arn: str | None,
+    ca_file: Path,
+) -> FunctionProcess:
+    return start(
+        target.function(alternating),
+        master_arns=[master_arn] if master_arn else None,
+        environment={"SSL_CA_FILE": str(ca_file)},
+    )
+
+
+@pytest.mark.parametrize("alternating", [False, True], ids=["single-user", "alternating-users"])
+def test_tls_only_user_rotates_over_verified_tls(
+    tls_target: TlsTarget,
+    alternating: bool,
+    sm: Any,
+    server: ServerProcess,
+    start_function: Callable[..., FunctionProcess],
+) -> None:
+    """``"ssl": true`` rotates a user the server accepts over TLS only, verifying the
+    server's certificate against SSL_CA_FILE; each new password works over TLS only, the
+    replaced one no longer works, and the labels move as for any rotation."""
+    target = tls_target.target
+    arn, master_arn, user, password = _secret_for(sm, target, alternating, ssl=True)
+    assert target.can_login(user, password)
+    assert not tls_target.can_login_plain(user, password)
+    function = _start_tls_function(
+        start_function, target, alternating, master_arn, tls_target.ca_file
+    )
+    history, versions = [value(sm, arn)], []
+    for _ in range(2):  # alternating users: the clone, then the user again
+        versions.append(function.rotate(sm, arn))
+        current, previous = value(sm, arn), value(sm, arn, "AWSPREVIOUS")
+        assert previous == history[-1] and current["password"] != previous["password"]
+        assert current["ssl"] is True
+        assert target.can_login(current["username"], current["password"])
+        assert not tls_target.can_login_plain(current["username"], current["password"])
+        assert target.can_use(current["username"], current["password"], user)
+        if not alternating:
+            assert not target.can_login(previous["username"], previous["password"])
+        history.append(current)
+    assert not target.can_login(user, password)  # replaced, by either strategy
+    labels = stages(sm, arn)
+    assert labels[versions[-1]] == ["AWSCURRENT"] and labels[versions[-2]] == ["AWSPREVIOUS"]
+    assert sorted(label for names in labels.values() for label in names) == [
+        "AWSCURRENT",
+        "AWSPREVIOUS",
+    ]
+    if alternating:
+        assert {history[1]["username"], history[2]["username"]} == {user, user + "_clone"}
+        if tls_target.ssl_type is not None:
+            # The clone inherits the source's REQUIRE SSL (mysql.user.ssl_type).
+            assert tls_target.ssl_type(user + "_clone") == tls_target.ssl_type(user) == "ANY"
+    passwords = [password] + [h["password"] for h in history[1:]]
+    _assert_no_password_in(function.log() + server.log(), passwords)
+
+
+def _assert_tls_failure_changed_nothing(
+    sm: Any,
+    target: Target,
+    arn: str,
+    user: str,
+    password: str,
+    before: tuple[dict[str, Any], dict[str, list[str]]],
+    failure: StepFailed,
+) -> None:
+    """The step failed before the database changed: AWSCURRENT is the value and version it
+    was (AWSPENDING left for a retry), the password still works, the pending one does not."""
+    assert "Unable to log into database" in failure.message
+    _assert_failed_and_resumable(sm, arn, before[0], failure)
+    labels = stages(sm, arn)
+    del labels[failure.token]
+    assert labels == before[1]
+    assert target.can_login(user, password)
+    assert not target.can_login(user, _pending_password(sm, arn, failure.token))
+
+
+def test_tls_only_user_with_ssl_false_fails_and_changes_nothing(
+    tls_target: TlsTarget,
+    sm: Any,
+    start_function: Callable[..., FunctionProcess],
+    request: pytest.FixtureRequest,
+) -> None:
+    """``"ssl": false`` connects in plain text, never TLS: the server refuses the user, the
+    rotation fails at setSecret and neither the secret nor the database changes."""
+    if tls_target.target.engine == "mysql":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="PyMySQL 1.2 uses TLS when the server offers it")
+        )
+    target = tls_target.target
+    arn, master_arn, user, password = _secret_for(sm, target, False, ssl=False)
+    function = _start_tls_function(start_function, target, False, master_arn, tls_target.ca_file)
+    before = (value(sm, arn), stages(sm, arn))
+    with pytest.raises(StepFailed) as failed:
+        function.rotate(sm, arn)
+    _assert_tls_failure_changed_nothing(sm, target, arn, user, password, before, failed.value)
+
+
+def test_tls_refuses_a_server_certificate_ssl_ca_file_did_not_sign(
+    tls_target: TlsTarget,
+    sm: Any,
+    tmp_path: Path,
+    start_function: Callable[..., FunctionProcess],
+) -> None:
+    """``"ssl": true`` verifies the server's certificate, not only encrypts: against a CA
+    that did not sign it, the login fails (no fallback to plain text) and nothing changes."""
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_bytes(self_signed_certificate("not the server's CA").pem)
+    target = tls_target.target
+    arn, master_arn, user, password = _secret_for(sm, target, False, ssl=True)
+    function = _start_tls_function(start_function, target, False, master_arn, other_ca)
+    before = (value(sm, arn), stages(sm, arn))
+    with pytest.raises(StepFailed) as failed:
+        function.rotate(sm, arn)
+    _assert_tls_failure_changed_nothing(sm, target, arn, user, password, before, failed.value)
+    assert "certificate verify failed" in function.log().lower()
