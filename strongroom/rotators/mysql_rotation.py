@@ -4,8 +4,8 @@ PyMySQL (the client AWS's MySQL and MariaDB templates use).
 The secret: ``{"engine": "mysql" | "mariadb", "host", "port" (3306), "username",
 "password", "dbname", "ssl", "masterarn" (alternating users)}``. Logins time out after
 ``CONNECT_TIMEOUT`` seconds, reads and writes on the connection after
-``STATEMENT_TIMEOUT``; ``ssl`` true verifies the server against ``SSL_CA_FILE``.
-Users are ``'name'@'%'``, as AWS's templates create and alter them.
+``STATEMENT_TIMEOUT``; ``ssl`` true verifies the server against ``SSL_CA_FILE``, false
+never uses TLS. Users are ``'name'@'%'``, as AWS's templates create and alter them.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ class MySQL:
         return conn
 
     def _connect(self, secret: steps.Secret, use_ssl: bool) -> Any | None:
-        ssl: dict[str, Any] | None = None
-        if use_ssl:
-            ssl = {"ca": steps.ca_file(), "check_hostname": True}
+        # TLS verified against SSL_CA_FILE, or none at all: PyMySQL given neither uses TLS,
+        # unverified, whenever the server offers it (1.2), so "ssl": false would log in a
+        # user the server accepts over TLS only.
+        tls: dict[str, Any] = {"ssl": steps.tls_context()} if use_ssl else {"ssl_disabled": True}
         timeout = steps.statement_timeout()
         try:
             return pymysql.connect(
@@ -53,7 +54,7 @@ class MySQL:
                 connect_timeout=steps.connect_timeout(),
                 read_timeout=timeout,
                 write_timeout=timeout,
-                ssl=ssl,
+                **tls,
             )
         except pymysql.MySQLError as problem:
             logger.warning(

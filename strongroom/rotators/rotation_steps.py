@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -142,6 +143,12 @@ def ca_file() -> str | None:
         if os.path.exists(candidate):
             return candidate
     return None
+
+
+def tls_context() -> ssl.SSLContext:
+    """A client's TLS context that verifies the server's certificate and host name against
+    :func:`ca_file` (the system's CAs when there is none)."""
+    return ssl.create_default_context(cafile=ca_file())
 
 
 # --- Secrets Manager ---------------------------------------------------------------------

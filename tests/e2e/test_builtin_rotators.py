@@ -585,17 +585,11 @@ def _assert_tls_failure_changed_nothing(
 
 
 def test_tls_only_user_with_ssl_false_fails_and_changes_nothing(
-    tls_target: TlsTarget,
-    sm: Any,
-    start_function: Callable[..., FunctionProcess],
-    request: pytest.FixtureRequest,
+    tls_target: TlsTarget, sm: Any, start_function: Callable[..., FunctionProcess]
 ) -> None:
-    """``"ssl": false`` connects in plain text, never TLS: the server refuses the user, the
-    rotation fails at setSecret and neither the secret nor the database changes."""
-    if tls_target.target.engine == "mysql":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="PyMySQL 1.2 uses TLS when the server offers it")
-        )
+    """``"ssl": false`` connects in plain text, never TLS (PyMySQL 1.2 would use TLS when
+    the server offers it): the server refuses the user, the rotation fails at setSecret and
+    neither the secret nor the database changes."""
     target = tls_target.target
     arn, master_arn, user, password = _secret_for(sm, target, False, ssl=False)
     function = _start_tls_function(start_function, target, False, master_arn, tls_target.ca_file)
