@@ -55,7 +55,12 @@ class Redis:
     def _connect(self, secret: steps.Secret, use_ssl: bool) -> Any | None:
         tls: dict[str, Any] = {}
         if use_ssl:
-            tls = {"ssl": True, "ssl_cert_reqs": "required", "ssl_ca_certs": steps.ca_file()}
+            tls = {
+                "ssl": True,
+                "ssl_cert_reqs": "required",
+                "ssl_ca_certs": steps.ca_file(),
+                "ssl_check_hostname": True,  # redis-py 5's default is not to
+            }
         conn = redis.Redis(
             host=secret["host"],
             port=int(secret.get("port", 6379)),

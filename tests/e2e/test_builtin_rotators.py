@@ -617,3 +617,18 @@ def test_tls_refuses_a_server_certificate_ssl_ca_file_did_not_sign(
         function.rotate(sm, arn)
     _assert_tls_failure_changed_nothing(sm, target, arn, user, password, before, failed.value)
     assert "certificate verify failed" in function.log().lower()
+
+
+def test_tls_checks_the_server_name(
+    tls_target: TlsTarget, sm: Any, start_function: Callable[..., FunctionProcess]
+) -> None:
+    """The server's certificate is for 127.0.0.1: a secret that names the same server
+    ``localhost`` fails (the host name is checked, not only the signature)."""
+    target = tls_target.target
+    arn, master_arn, user, password = _secret_for(sm, target, False, ssl=True, host="localhost")
+    function = _start_tls_function(start_function, target, False, master_arn, tls_target.ca_file)
+    before = (value(sm, arn), stages(sm, arn))
+    with pytest.raises(StepFailed) as failed:
+        function.rotate(sm, arn)
+    _assert_tls_failure_changed_nothing(sm, target, arn, user, password, before, failed.value)
+    assert "hostname mismatch" in function.log().lower()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 
 from strongroom.cli.rotation import rotation_policy, schedule, window
-from strongroom.rotators import BUILTINS, BY_ENGINE, CODE_DIRECTORY
+from strongroom.rotators import BUILTINS, BY_ENGINE, CODE_DIRECTORY, redis_rotation
 from strongroom.rotators import rotation_steps as steps
 from strongroom.rotators.redis_rotation import _PASSWORD_RULE, _RULE
 
@@ -95,6 +96,32 @@ def test_redis_rules_keep_selectors_and_drop_passwords() -> None:
         "+@read",
         "(~k +get)",
     ]
+
+
+def test_redis_tls_verifies_the_certificate_and_the_host_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever redis-py's defaults (5.x does not check the host name), ``"ssl": true``
+    asks for both checks."""
+    asked: dict[str, Any] = {}
+
+    class Refused:
+        def __init__(self, **options: Any) -> None:
+            asked.update(options)
+
+        def ping(self) -> None:
+            raise redis_rotation.redis.ConnectionError("refused")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(redis_rotation.redis, "Redis", Refused)
+    monkeypatch.setenv("SSL_CA_FILE", "/etc/strongroom/ca.pem")
+    secret = {"engine": "redis", "host": "cache", "username": "u", "password": "p", "ssl": True}
+    assert redis_rotation.DATABASE.login(secret) is None
+    assert asked["ssl"] is True and asked["ssl_cert_reqs"] == "required"
+    assert asked["ssl_ca_certs"] == "/etc/strongroom/ca.pem"
+    assert asked["ssl_check_hostname"] is True
 
 
 def test_every_builtin_names_a_handler_that_exists() -> None:
