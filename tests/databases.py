@@ -1,6 +1,9 @@
 """Real databases for the built-in rotator tests: a private PostgreSQL (the shared one on
 5432 trusts every login, so passwords would prove nothing), users on the shared MariaDB
-(it checks every password but root's), and a private Redis with ACL users.
+(it checks every password but root's), and a private Redis with ACL users. For TLS, each
+engine has a private server with a self-signed certificate (:func:`self_signed_certificate`):
+the PostgreSQL, a Redis on a TLS port only, and a MariaDB of our own (the shared one is not
+ours to reconfigure).
 
 Each is skipped with its reason on a developer machine that lacks it, and fails under
 ``CI=true``, where ``.ci/run`` provides them.
