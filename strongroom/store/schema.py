@@ -617,3 +617,18 @@ lambda_event_queue = Table(
     Column("lease_until_ms", BigInteger),
 )
 Index("ix_lambda_event_queue_due", lambda_event_queue.c.state, lambda_event_queue.c.due_ms)
+
+# The console's failed sign-ins (server/sign_in_failures.py): one row per failure per
+# throttle key (a user or access key, a source address), so every worker and node counts
+# them together and a restart keeps them. Only the key's SHA-256 and the time are kept (a
+# user name typed may be a mistyped password); rows older than the window are pruned by
+# each attempt, never to make room.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_digest", String(64), nullable=False),  # hex SHA-256 of the throttle key
+    Column("failed_ms", BigInteger, nullable=False),
+)
+Index("ix_sign_in_failures_key", sign_in_failures.c.key_digest, sign_in_failures.c.failed_ms)
+Index("ix_sign_in_failures_time", sign_in_failures.c.failed_ms)
