@@ -1,12 +1,13 @@
 """What the console is handed by the server: a way to run AWS operations through the
 request pipeline as a signed-in principal, and the sign-in primitives (password check,
-sessions, the sign-in audit record). The console never reads the store itself."""
+sessions, the sign-in audit record, the failed sign-ins every worker counts). The console
+never reads the store itself."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from strongroom.types import Principal
@@ -44,7 +45,34 @@ class IssuedConsoleSession:
 SignInEvent = Literal["ConsoleLogin", "ConsoleSignOut"]
 
 
-class Backend(Protocol):
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in attempt the throttle let through. It counts as a failure of each of its
+    keys from the moment it was let through (so attempts made at once, on any worker, are
+    counted together) until it is released as not a failure."""
+
+    failures: tuple[int, ...]  # the failure records it added (opaque to the console)
+
+
+class SignInFailures(Protocol):
+    """Failed sign-ins per throttle key, shared by every worker and node and kept across
+    restarts (:mod:`strongroom.server.sign_in_failures`)."""
+
+    async def begin_sign_in(
+        self, limits: Mapping[str, int], now: datetime, window: timedelta
+    ) -> SignInAttempt | None:
+        """In one step for every worker: forget failures older than ``window``; None if a
+        key of ``limits`` has as many failures within ``window`` as its limit; else count
+        the attempt as a failure of each key, at ``now``, and return it."""
+        ...
+
+    async def end_sign_in(self, attempt: SignInAttempt, clear: str | None) -> None:
+        """``attempt`` was not a failure: it no longer counts; and forget every failure of
+        the key ``clear`` (a signed-in user's), if given."""
+        ...
+
+
+class Backend(SignInFailures, Protocol):
     """Served by :mod:`strongroom.server.console_backend`."""
 
     dev: bool  # the server runs with --dev: the dev credentials sign in too

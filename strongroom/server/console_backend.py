@@ -10,7 +10,7 @@ import dataclasses
 import hmac
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +23,7 @@ from strongroom.console.backend import (
     IssuedConsoleSession,
     Output,
     PasswordCheck,
+    SignInAttempt,
     SignInEvent,
 )
 from strongroom.iam.credentials import SessionGrant
@@ -31,6 +32,7 @@ from strongroom.models import service_model
 from strongroom.protocol.sigv4 import HttpRequest
 from strongroom.server.deployment import Deployment
 from strongroom.server.sealing import SealGate
+from strongroom.server.sign_in_failures import SignInFailures
 from strongroom.server.stages import SignedIn
 from strongroom.types import Principal
 
@@ -203,6 +205,15 @@ class ServerBackend:
         if principal is not None:
             access_key_id = cookie.partition(_SEPARATOR)[0]
             await to_thread.run_sync(deployment.credentials.end_session, access_key_id)
+
+    async def begin_sign_in(
+        self, limits: Mapping[str, int], now: datetime, window: timedelta
+    ) -> SignInAttempt | None:
+        failures = SignInFailures(self._deployment().store)
+        return await failures.begin_sign_in(limits, now, window)
+
+    async def end_sign_in(self, attempt: SignInAttempt, clear: str | None) -> None:
+        await SignInFailures(self._deployment().store).end_sign_in(attempt, clear)
 
     async def record_sign_in(
         self,
