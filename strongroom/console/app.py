@@ -77,5 +77,4 @@ def create_console(backend: Backend) -> ASGIApp:
         exception_handlers={404: _not_found, 405: _not_found, ApiError: _unavailable},
     )
     app.state.backend = backend
-    app.state.throttle = auth.Throttle()
     return SecurityHeaders(app)

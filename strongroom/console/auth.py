@@ -4,14 +4,12 @@ audited as CloudTrail's sign-in events; attempts are throttled per user and per 
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from strongroom.console.backend import ApiError, Backend
+from strongroom.console.backend import ApiError, Backend, SignInAttempt, SignInFailures
 from strongroom.console.web import (
     SESSION_COOKIE,
     Form,
@@ -36,42 +34,32 @@ DEFAULT_SESSION_SECONDS = 12 * 3600
 
 
 class Throttle:
-    """Failed sign-ins remembered per key (the user, the source address): past
-    MAX_FAILURES within THROTTLE_WINDOW, further attempts are refused unchecked."""
+    """Failed sign-ins counted per key (the user or access key, the source address) by
+    every worker and node together (the backend's :class:`SignInFailures`, in the store):
+    once a key has MAX_FAILURES (an address MAX_ADDRESS_FAILURES) within THROTTLE_WINDOW,
+    further attempts are refused unchecked. An attempt counts as a failure from the moment
+    it is let through until it succeeds, so attempts made at once are counted too."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[datetime]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, failures: SignInFailures) -> None:
+        self._failures = failures
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and now - failures[0] > THROTTLE_WINDOW:
-            failures.popleft()
-        return failures
+    @staticmethod
+    def limit(key: str) -> int:
+        return MAX_ADDRESS_FAILURES if key.startswith("ip:") else MAX_FAILURES
 
-    def blocked(self, keys: list[str], now: datetime) -> bool:
-        with self._lock:
-            return any(
-                len(self._recent(key, now))
-                >= (MAX_ADDRESS_FAILURES if key.startswith("ip:") else MAX_FAILURES)
-                for key in keys
-            )
+    async def attempt(self, keys: list[str], now: datetime) -> SignInAttempt | None:
+        """The attempt, counted as a failure of each key; None if a key is throttled."""
+        limits = {key: self.limit(key) for key in keys}
+        return await self._failures.begin_sign_in(limits, now, THROTTLE_WINDOW)
 
-    def failed(self, keys: list[str], now: datetime) -> None:
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
-            if len(self._failures) > 100_000:  # bounded memory under a spray of names
-                self._failures.clear()
-
-    def succeeded(self, user_key: str) -> None:
-        with self._lock:
-            self._failures.pop(user_key, None)
+    async def succeeded(self, attempt: SignInAttempt, clear: str | None = None) -> None:
+        """``attempt`` was no failure; ``clear``: a key whose failures are forgotten too
+        (the user's, once signed in)."""
+        await self._failures.end_sign_in(attempt, clear)
 
 
 def _throttle(request: Request) -> Throttle:
-    throttle: Throttle = request.app.state.throttle
-    return throttle
+    return Throttle(backend_of(request))
 
 
 async def sign_in_page(request: Request) -> Response:
@@ -121,15 +109,16 @@ async def sign_in(request: Request) -> Response:
             next=_safe_next(form.get("next")),
         )
 
-    if _throttle(request).blocked(keys, now):
+    throttle = _throttle(request)
+    attempt = await throttle.attempt(keys, now)
+    if attempt is None:
         await _record(request, None, account, "Too many failed sign-in attempts")
         return again("Too many failed sign-in attempts. Wait a few minutes and try again.")
     check = await backend.check_password(account, user, password)
-    if not check.ok or check.principal is None:
-        _throttle(request).failed(keys, now)
+    if not check.ok or check.principal is None:  # the attempt stays counted as a failure
         await _record(request, check.principal, account, FAILED_AUTHENTICATION)
         return again("Your authentication information is incorrect. Please try again.")
-    _throttle(request).succeeded(keys[0])
+    await throttle.succeeded(attempt, clear=keys[0])
     await _record(request, check.principal, account, None)
     if check.reset_required:
         # No session yet: the user must choose a new password first.
@@ -145,10 +134,11 @@ async def _sign_in_with_keys(request: Request, backend: Backend, form: Form) -> 
     keys = [f"key:{access_key_id}", f"ip:{client_ip(request)}"]
     account = backend.default_account
     principal = None
-    if not _throttle(request).blocked(keys, now):
+    throttle = _throttle(request)
+    attempt = await throttle.attempt(keys, now)
+    if attempt is not None:
         principal = await backend.check_access_key(access_key_id, form.get("secret_access_key"))
-    if principal is None:
-        _throttle(request).failed(keys, now)
+    if attempt is None or principal is None:  # a failed attempt stays counted
         await _record(request, None, account, FAILED_AUTHENTICATION)
         return render(
             request,
@@ -159,6 +149,7 @@ async def _sign_in_with_keys(request: Request, backend: Backend, form: Form) -> 
             error="Your authentication information is incorrect. Please try again.",
             next="/console",
         )
+    await throttle.succeeded(attempt)
     await _record(request, principal, principal.account_id, None)
     return await _start(request, backend, principal, None, form)
 
@@ -212,13 +203,15 @@ async def change_password(request: Request) -> Response:
         return again("The passwords do not match.", "confirm_password")
     now = backend.now()
     keys = [f"user:{account}:{user.lower()}", f"ip:{client_ip(request)}"]
-    if _throttle(request).blocked(keys, now):
+    throttle = _throttle(request)
+    attempt = await throttle.attempt(keys, now)
+    if attempt is None:
         return again("Too many failed sign-in attempts. Wait a few minutes.", "old_password")
     check = await backend.check_password(account, user, old)
-    if not check.ok or check.principal is None:
-        _throttle(request).failed(keys, now)
+    if not check.ok or check.principal is None:  # the attempt stays counted as a failure
         await _record(request, check.principal, account, FAILED_AUTHENTICATION)
         return again("Your authentication information is incorrect.", "old_password")
+    await throttle.succeeded(attempt)
     try:
         await backend.call(
             check.principal,

@@ -1,38 +1,19 @@
-"""The console's pure logic: the sign-in throttle, where a sign-in may lead, the sample
-code's quoting, the values the editors submit and the sign-in audit record."""
+"""The console's pure logic: where a sign-in may lead, the sample code's quoting, the values
+the editors submit and the sign-in audit record. (The sign-in throttle:
+tests/unit/test_sign_in_throttle.py.)"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from strongroom.audit.events import RequestFacts, sign_in_event
-from strongroom.console.auth import MAX_FAILURES, THROTTLE_WINDOW, Throttle, _safe_next
+from strongroom.console.auth import _safe_next
 from strongroom.console.samples import sample_code
 from strongroom.console.secret_pages import rotation_rules, value_from
 from strongroom.console.web import Form
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
-
-
-def test_throttle_blocks_a_user_after_max_failures_until_the_window_passes() -> None:
-    throttle = Throttle()
-    keys = ["user:1:bob", "ip:10.0.0.1"]
-    for i in range(MAX_FAILURES):
-        assert not throttle.blocked(keys, NOW + timedelta(seconds=i))
-        throttle.failed(keys, NOW + timedelta(seconds=i))
-    assert throttle.blocked(keys, NOW + timedelta(minutes=1))
-    assert not throttle.blocked(["user:1:alice", "ip:10.0.0.1"], NOW)  # the address is not
-    assert not throttle.blocked(keys, NOW + THROTTLE_WINDOW + timedelta(seconds=MAX_FAILURES))
-
-
-def test_a_success_clears_the_users_failures() -> None:
-    throttle = Throttle()
-    for _ in range(MAX_FAILURES - 1):
-        throttle.failed(["user:1:bob"], NOW)
-    throttle.succeeded("user:1:bob")
-    throttle.failed(["user:1:bob"], NOW)
-    assert not throttle.blocked(["user:1:bob"], NOW)
 
 
 def test_sign_in_leads_only_to_console_paths() -> None:
