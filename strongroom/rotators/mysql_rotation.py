@@ -45,7 +45,7 @@ class MySQL:
         tls: dict[str, Any] = {"ssl": steps.tls_context()} if use_ssl else {"ssl_disabled": True}
         timeout = steps.statement_timeout()
         try:
-            return pymysql.connect(
+            conn = pymysql.connect(
                 host=secret["host"],
                 port=int(secret.get("port", 3306)),
                 user=secret["username"],
@@ -56,6 +56,12 @@ class MySQL:
                 write_timeout=timeout,
                 **tls,
             )
+            # A TLS login must be encrypted whatever the library version does when the
+            # server offers no TLS (PyMySQL before 1.2 carries on in plain text then).
+            if use_ssl and not _encrypted(conn):
+                self.close(conn)
+                raise pymysql.OperationalError(2026, "the server did not use TLS")
+            return conn
         except pymysql.MySQLError as problem:
             logger.warning(
                 "no %s login as %s on %s: %s",
@@ -122,6 +128,14 @@ class MySQL:
         with conn.cursor() as cur:
             cur.execute("SELECT NOW()")
         conn.commit()
+
+
+def _encrypted(conn: Any) -> bool:
+    """Whether the session ``conn`` is encrypted, as the server sees it."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    return bool(row and _text(row[1]))
 
 
 def _text(value: Any) -> str:

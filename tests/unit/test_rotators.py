@@ -171,3 +171,59 @@ def test_the_builtins_role_policy_is_scoped_to_builtin_rotated_secrets() -> None
         }
     }
     assert policy["Statement"][1]["Action"] == "secretsmanager:GetRandomPassword"
+
+
+class _Cursor:
+    def __init__(self, cipher: str) -> None:
+        self.cipher = cipher
+        self.statements: list[str] = []
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+
+    def fetchone(self) -> tuple[str, str]:
+        return ("Ssl_cipher", self.cipher)
+
+
+class _Connection:
+    def __init__(self, cipher: str) -> None:
+        self.cursor_ = _Cursor(cipher)
+        self.closed = False
+
+    def cursor(self) -> _Cursor:
+        return self.cursor_
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("cipher", ["", "TLS_AES_256_GCM_SHA384"])
+def test_a_mysql_tls_login_that_the_server_did_not_encrypt_is_refused(
+    monkeypatch: pytest.MonkeyPatch, cipher: str
+) -> None:
+    """Whatever PyMySQL does when the server offers no TLS, a login asked over TLS is kept
+    only if the server says the session is encrypted (its Ssl_cipher)."""
+    from strongroom.rotators import mysql_rotation
+
+    made: list[_Connection] = []
+
+    def connect(**kwargs: Any) -> _Connection:
+        assert "ssl" in kwargs and "ssl_disabled" not in kwargs
+        made.append(_Connection(cipher))
+        return made[-1]
+
+    monkeypatch.setattr(mysql_rotation.pymysql, "connect", connect)
+    secret = {"engine": "mysql", "host": "db", "username": "app", "password": "pw", "ssl": True}
+    conn = mysql_rotation.MySQL().login(secret)
+    (only,) = made  # "ssl": true: no plain-text fallback
+    assert only.cursor_.statements == ["SHOW SESSION STATUS LIKE 'Ssl_cipher'"]
+    if cipher:
+        assert conn is only and not only.closed
+    else:
+        assert conn is None and only.closed
