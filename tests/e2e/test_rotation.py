@@ -183,16 +183,18 @@ class Rig:
         ]
 
 
-@pytest.fixture
-def rig(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Rig]:
+def start_rig(tmp_path: Path, new_server: Callable[..., ServerProcess], *args: str) -> Rig:
+    """A dev server of WORKERS workers on a test clock, sweeping rotations every 0.1 s
+    (``args``: more server options, e.g. a data directory)."""
     clock = ServerTime(tmp_path / "clock", WORKERS)
     server = new_server(
         "--dev",
         "--workers",
         str(WORKERS),
+        *args,
         env={"STRONGROOM_TEST_CLOCK": str(clock.path), "STRONGROOM_ROTATION_INTERVAL": "0.1"},
     )
-    yield Rig(
+    return Rig(
         server,
         clock,
         server.client(),
@@ -201,6 +203,11 @@ def rig(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Ri
         server.client("cloudtrail"),
         server.client("logs"),
     )
+
+
+@pytest.fixture
+def rig(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Rig]:
+    yield start_rig(tmp_path, new_server)
 
 
 # --- one rotation ----------------------------------------------------------------------------

@@ -26,10 +26,9 @@ from tests.e2e.test_rotation import (
     GOOD,
     ROTATION_ACTIONS,
     START,
-    WORKERS,
     Rig,
-    ServerTime,
     rig,
+    start_rig,
 )
 from tests.e2e.test_rotation_docs import wait_for
 from tests.server import ServerProcess
@@ -243,24 +242,7 @@ REMEMBERING = (
 @pytest.fixture
 def stored(tmp_path: Path, new_server: Callable[..., ServerProcess]) -> Iterator[Rig]:
     """The rig of tests/e2e/test_rotation.py over a data directory the test can read."""
-    clock = ServerTime(tmp_path / "clock", WORKERS)
-    server = new_server(
-        "--dev",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--workers",
-        str(WORKERS),
-        env={"STRONGROOM_TEST_CLOCK": str(clock.path), "STRONGROOM_ROTATION_INTERVAL": "0.1"},
-    )
-    yield Rig(
-        server,
-        clock,
-        server.client(),
-        server.client("lambda"),
-        server.client("iam"),
-        server.client("cloudtrail"),
-        server.client("logs"),
-    )
+    yield start_rig(tmp_path, new_server, "--data-dir", str(tmp_path / "data"))
 
 
 def read_store(database: Path) -> tuple[str, list[str]]:
