@@ -209,11 +209,16 @@ class ServerBackend:
     async def begin_sign_in(
         self, limits: Mapping[str, int], now: datetime, window: timedelta
     ) -> SignInAttempt | None:
-        failures = SignInFailures(self._deployment().store)
-        return await failures.begin_sign_in(limits, now, window)
+        return await self._failures().begin_sign_in(limits, now, window)
 
     async def end_sign_in(self, attempt: SignInAttempt, clear: str | None) -> None:
-        await SignInFailures(self._deployment().store).end_sign_in(attempt, clear)
+        await self._failures().end_sign_in(attempt, clear)
+
+    def _failures(self) -> SignInFailures:
+        deployment = self._deployment()
+        if deployment.tokens is None:
+            raise RuntimeError("the deployment has no MAC key: sign-ins cannot be throttled")
+        return SignInFailures(deployment.store, deployment.tokens)
 
     async def record_sign_in(
         self,

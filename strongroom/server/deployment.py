@@ -128,6 +128,9 @@ class Deployment:
     identities: IdentityService
     # The Lambda-compatible function service; as types.Functions, what rotation invokes.
     functions: FunctionService | None = None
+    # The deployment's MAC key (pagination tokens; keyed digests such as the sign-in
+    # throttle's): sealed in the store, the same in every worker.
+    tokens: TokenCodec | None = None
 
     def close(self) -> None:
         if self.functions is not None:
@@ -281,4 +284,5 @@ def _open(
         rotations,
         identities,
         service,
+        tokens,
     )

@@ -11,13 +11,14 @@ on any worker, are therefore counted together; one that succeeds is released
 (:meth:`SignInFailures.end`). What bounds the table is the window and the throttle's
 own limits: each source address records at most its limit of failures per window.
 
-Only a key's SHA-256 and the time are stored: never a password, and never the user name as
-typed (it may be a mistyped password; the audit record hides an unknown user's name too).
+Only a keyed digest of each key (the deployment's MAC key: ``TokenCodec.fingerprint``) and
+the time are stored: never a password, and never the user name as typed (it may be a
+mistyped password; the audit record hides an unknown user's name too). Keyed, so that a
+copy of the database does not let anyone test guesses of what was typed.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -26,32 +27,37 @@ from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, 
 
 from strongroom.clock import to_ms
 from strongroom.console.backend import SignInAttempt
+from strongroom.protocol.pagination import TokenCodec
 from strongroom.store import schema
 from strongroom.store.engine import Store
 
 _TABLE = schema.sign_in_failures
 
 
-def key_digest(key: str) -> str:
-    """What the store keeps of a throttle key."""
-    return hashlib.sha256(key.encode()).hexdigest()
+_SCOPE = "console sign-in failures"
 
 
 class SignInFailures:
-    """:class:`strongroom.console.backend.SignInFailures` over a deployment's store."""
+    """:class:`strongroom.console.backend.SignInFailures` over a deployment's store, its keys
+    digested under the deployment's MAC key (``codec``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, codec: TokenCodec) -> None:
         self._store = store
+        self._codec = codec
+
+    def key_digest(self, key: str) -> str:
+        """What the store keeps of a throttle key."""
+        return self._codec.fingerprint(_SCOPE, key)
 
     async def begin_sign_in(
         self, limits: Mapping[str, int], now: datetime, window: timedelta
     ) -> SignInAttempt | None:
         now_ms, since_ms = to_ms(now), to_ms(now - window)
-        digests = {key_digest(key): limit for key, limit in limits.items()}
+        digests = {self.key_digest(key): limit for key, limit in limits.items()}
         return await to_thread.run_sync(self.begin, digests, now_ms, since_ms)
 
     async def end_sign_in(self, attempt: SignInAttempt, clear: str | None) -> None:
-        digest = key_digest(clear) if clear is not None else None
+        digest = self.key_digest(clear) if clear is not None else None
         await to_thread.run_sync(self.end, attempt, digest)
 
     def begin(self, limits: Mapping[str, int], now_ms: int, since_ms: int) -> SignInAttempt | None:
@@ -89,7 +95,7 @@ class SignInFailures:
             found = conn.execute(
                 select(func.count())
                 .select_from(_TABLE)
-                .where(_TABLE.c.key_digest == key_digest(key), _TABLE.c.failed_ms >= since_ms)
+                .where(_TABLE.c.key_digest == self.key_digest(key), _TABLE.c.failed_ms >= since_ms)
             ).scalar_one()
         return int(found)
 

@@ -240,3 +240,16 @@ def test_request_scope() -> None:
     assert scope != request_scope("ListSecrets", {"Filters": filters, "SortOrder": "desc"})
     assert scope != request_scope("BatchGetSecretValue", {"Filters": filters, "SortOrder": "asc"})
     assert scope != request_scope("ListSecrets", {"Filters": filters})
+
+
+def test_fingerprints_are_keyed_scoped_and_apart_from_tokens() -> None:
+    codec = TokenCodec(b"k" * 32)
+    print_ = codec.fingerprint("throttle", "user:1:bob")
+    assert print_ == TokenCodec(b"k" * 32).fingerprint("throttle", "user:1:bob")  # any worker
+    assert len(print_) == 64 and int(print_, 16) >= 0
+    assert print_ != codec.fingerprint("throttle", "user:1:alice")
+    assert print_ != codec.fingerprint("other", "user:1:bob")
+    assert print_ != TokenCodec(b"o" * 32).fingerprint("throttle", "user:1:bob")
+    # No token's tag is a fingerprint: the scopes never meet.
+    token = codec.encode("throttle", {"n": 1})
+    assert print_ not in token and codec.decode("throttle", token) == {"n": 1}

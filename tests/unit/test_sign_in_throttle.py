@@ -6,6 +6,7 @@ names, several processes' stores on one database, and migration 0016."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from sqlalchemy import inspect, select
 from strongroom.clock import to_ms
 from strongroom.console.auth import MAX_ADDRESS_FAILURES, MAX_FAILURES, THROTTLE_WINDOW, Throttle
 from strongroom.console.backend import SignInAttempt
-from strongroom.server.sign_in_failures import SignInFailures, key_digest
+from strongroom.protocol.pagination import TokenCodec
+from strongroom.server.sign_in_failures import SignInFailures
 from strongroom.store import schema
 from strongroom.store.engine import MIGRATIONS, Store
 
@@ -39,8 +41,11 @@ def store(database: str) -> Iterator[Store]:
     opened.dispose()
 
 
+CODEC = TokenCodec(b"k" * 32)  # the deployment's MAC key, as every worker has it
+
+
 def throttle_of(store: Store) -> Throttle:
-    return Throttle(SignInFailures(store))
+    return Throttle(SignInFailures(store, CODEC))
 
 
 def attempt(throttle: Throttle, keys: list[str], at: datetime) -> SignInAttempt | None:
@@ -66,7 +71,7 @@ def test_a_user_is_refused_after_max_failures_until_the_window_has_passed(store:
     # The address is not throttled: another user from it is let through.
     assert attempt(throttle, ["user:111122223333:alice", BOB[1]], NOW) is not None
     # A refused attempt adds no failure: still exactly MAX_FAILURES for bob.
-    failures = SignInFailures(store)
+    failures = SignInFailures(store, CODEC)
     assert failures.count(BOB[0], to_ms(NOW - THROTTLE_WINDOW)) == MAX_FAILURES
     # The window: the first failure (at NOW) counts up to NOW + THROTTLE_WINDOW inclusive...
     assert attempt(throttle, BOB, NOW + THROTTLE_WINDOW) is None
@@ -113,7 +118,7 @@ def test_a_success_clears_the_users_failures_and_is_not_counted(store: Store) ->
     for _ in range(MAX_FAILURES - 1):
         fail(throttle, BOB, NOW)
     succeed(throttle, BOB, NOW)
-    failures = SignInFailures(store)
+    failures = SignInFailures(store, CODEC)
     since = to_ms(NOW - THROTTLE_WINDOW)
     assert failures.count(BOB[0], since) == 0
     # The address keeps its failures (other users' sign-ins), less the successful attempt.
@@ -130,7 +135,7 @@ def test_a_success_without_clearing_only_releases_the_attempt(store: Store) -> N
     let_through = attempt(throttle, keys, NOW)
     assert let_through is not None
     asyncio.run(throttle.succeeded(let_through))
-    assert SignInFailures(store).count(keys[0], to_ms(NOW - THROTTLE_WINDOW)) == 1
+    assert SignInFailures(store, CODEC).count(keys[0], to_ms(NOW - THROTTLE_WINDOW)) == 1
 
 
 def test_attempts_in_flight_count_as_failures(store: Store) -> None:
@@ -161,7 +166,7 @@ def test_a_spray_of_names_does_not_clear_another_keys_failures(store: Store) -> 
     sprayed = 400
     for i in range(sprayed):
         fail(throttle, [f"user:111122223333:spray{i}", f"ip:10.1.{i // 100}.{i % 100}"], NOW)
-    failures = SignInFailures(store)
+    failures = SignInFailures(store, CODEC)
     assert failures.rows() == 2 * (MAX_FAILURES - 1) + 2 * sprayed
     fail(throttle, ["user:111122223333:victim", "ip:10.0.0.2"], NOW + timedelta(minutes=1))
     assert attempt(throttle, ["user:111122223333:victim", "ip:10.0.0.3"], NOW) is None
@@ -197,8 +202,16 @@ def test_only_digests_of_the_keys_are_stored(store: Store) -> None:
     fail(throttle_of(store), [typed, "ip:10.0.0.1"], NOW)
     with store.read() as conn:
         rows = conn.execute(select(schema.sign_in_failures)).all()
-    assert {row.key_digest for row in rows} == {key_digest(typed), key_digest("ip:10.0.0.1")}
+    failures = SignInFailures(store, CODEC)
+    assert {row.key_digest for row in rows} == {
+        failures.key_digest(typed),
+        failures.key_digest("ip:10.0.0.1"),
+    }
     assert all("Horse" not in str(tuple(row)) for row in rows)
+    # Keyed: a guess of what was typed cannot be tested without the deployment's key.
+    assert hashlib.sha256(typed.encode()).hexdigest() not in {row.key_digest for row in rows}
+    other = SignInFailures(store, TokenCodec(b"o" * 32))
+    assert other.key_digest(typed) != failures.key_digest(typed)
 
 
 def test_migration_0016_creates_the_table_as_the_schema_has_it_and_drops_it(tmp_path: Path) -> None:
