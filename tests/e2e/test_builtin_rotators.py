@@ -60,12 +60,14 @@ class Target:
         return f"strongroom-{self.engine}-{strategy}"
 
 
-def _postgres_target(pg: PostgresInstance) -> Target:
+def _postgres_target(pg: PostgresInstance, *, tls: bool = False) -> Target:
+    """The private PostgreSQL, or with ``tls`` its users that log in over TLS only."""
+
     def can_use(user: str, password: str, owner: str) -> bool:
         import pgdb
 
         try:
-            conn = pg.connect(user, password)
+            conn = pg.connect(user, password, tls=tls)
         except pgdb.Error:
             return False
         try:
@@ -79,10 +81,10 @@ def _postgres_target(pg: PostgresInstance) -> Target:
 
     return Target(
         "postgresql",
-        pg.new_user,
+        pg.new_tls_user if tls else pg.new_user,
         (pg.master_user, pg.master_password),
         pg.secret,
-        pg.can_login,
+        partial(pg.can_login, tls=tls),
         can_use,
     )
 
@@ -474,7 +476,7 @@ def test_tls_verifies_the_server_certificate(
     assert postgres.can_login(user, password)
 
 
-# --- TLS for MySQL/MariaDB and Redis: private servers with a self-signed certificate -------
+# --- TLS for every engine: private servers with a self-signed certificate ------------------
 
 
 @dataclass
@@ -489,8 +491,13 @@ class TlsTarget:
     ssl_type: Callable[[str], str] | None = None  # MariaDB: mysql.user.ssl_type of a user
 
 
-@pytest.fixture(params=["mysql", "redis"])
+@pytest.fixture(params=["postgresql", "mysql", "redis"])
 def tls_target(request: pytest.FixtureRequest) -> TlsTarget:
+    if request.param == "postgresql":
+        pg: PostgresInstance = request.getfixturevalue("postgres")
+        return TlsTarget(
+            _postgres_target(pg, tls=True), pg.ca_file, partial(pg.can_login, tls=False)
+        )
     if request.param == "mysql":
         db: MariaDB = request.getfixturevalue("mariadb_tls")
         assert db.ca_file is not None
@@ -631,4 +638,5 @@ def test_tls_checks_the_server_name(
     with pytest.raises(StepFailed) as failed:
         function.rotate(sm, arn)
     _assert_tls_failure_changed_nothing(sm, target, arn, user, password, before, failed.value)
-    assert "hostname mismatch" in function.log().lower()
+    log = function.log().lower()  # Python's ssl module, or libpq (PostgreSQL)
+    assert "hostname mismatch" in log or 'does not match host name "localhost"' in log
