@@ -56,21 +56,20 @@ PAUSING = GOOD.replace(
     '    print("STEP " + step)\n',
 )
 
-# The guide's function passing its RotationToken with its PutSecretValue, after trying it on
-# the secret OTHER_SECRET names (which it must not be good for).
-TOKENED = (
-    GOOD.replace(
-        "def lambda_handler(event, context):\n",
-        "def lambda_handler(event, context):\n    global EVENT\n    EVENT = event\n",
-    )
-    .replace(
-        '        VersionStages=["AWSPENDING"],\n    )\n',
-        '        VersionStages=["AWSPENDING"],\n        RotationToken=EVENT["RotationToken"],\n'
-        "    )\n",
-    )
-    .replace(
-        '    current["password"] = ',
-        """    try:
+# The guide's function passing its RotationToken with its PutSecretValue.
+PASSING_TOKEN = GOOD.replace(
+    "def lambda_handler(event, context):\n",
+    "def lambda_handler(event, context):\n    global EVENT\n    EVENT = event\n",
+).replace(
+    '        VersionStages=["AWSPENDING"],\n    )\n',
+    '        VersionStages=["AWSPENDING"],\n        RotationToken=EVENT["RotationToken"],\n    )\n',
+)
+_PUT_PENDING_END = 'RotationToken=EVENT["RotationToken"],\n    )\n'
+
+# ... after trying it on the secret OTHER_SECRET names (which it must not be good for).
+TOKENED = PASSING_TOKEN.replace(
+    '    current["password"] = ',
+    """    try:
         service.put_secret_value(
             SecretId=os.environ["OTHER_SECRET"],
             SecretString="forged",
@@ -80,8 +79,7 @@ TOKENED = (
     except service.exceptions.ClientError as refused:
         print("OTHER " + refused.response["Error"]["Code"])
     current["password"] = """,
-        1,
-    )
+    1,
 )
 
 
@@ -213,19 +211,11 @@ def test_the_rotation_token_is_good_only_for_its_own_rotation(rig: Rig) -> None:
 # The guide's function passing its RotationToken with its PutSecretValue. It prints the
 # token (for the test to look for in the store: a test's function, not a product's log)
 # and waits in setSecret until the test has read the store (the tag "store-read").
-REMEMBERING = (
-    GOOD.replace(
-        "def lambda_handler(event, context):\n",
-        "def lambda_handler(event, context):\n    global EVENT\n    EVENT = event\n",
-    )
-    .replace(
-        '        VersionStages=["AWSPENDING"],\n    )\n',
-        '        VersionStages=["AWSPENDING"],\n        RotationToken=EVENT["RotationToken"],\n'
-        '    )\n    print("TOKEN " + EVENT["RotationToken"])\n',
-    )
-    .replace(
-        "def set_secret(arn, token, stages):\n",
-        """def set_secret(arn, token, stages):
+REMEMBERING = PASSING_TOKEN.replace(
+    _PUT_PENDING_END, _PUT_PENDING_END + '    print("TOKEN " + EVENT["RotationToken"])\n'
+).replace(
+    "def set_secret(arn, token, stages):\n",
+    """def set_secret(arn, token, stages):
     import time
     service.tag_resource(SecretId=arn, Tags=[{"Key": "rotation-step", "Value": "setSecret"}])
     for _ in range(300):
@@ -235,7 +225,6 @@ REMEMBERING = (
         time.sleep(0.1)
     raise RuntimeError("the test never read the store")
 """,
-    )
 )
 
 
