@@ -126,11 +126,11 @@ class Deployment:
     audit: AuditLog
     rotations: RotationRunner
     identities: IdentityService
-    # The Lambda-compatible function service; as types.Functions, what rotation invokes.
-    functions: FunctionService | None = None
     # The deployment's MAC key (pagination tokens; keyed digests such as the sign-in
     # throttle's): sealed in the store, the same in every worker.
-    tokens: TokenCodec | None = None
+    tokens: TokenCodec
+    # The Lambda-compatible function service; as types.Functions, what rotation invokes.
+    functions: FunctionService | None = None
 
     def close(self) -> None:
         if self.functions is not None:
@@ -283,6 +283,6 @@ def _open(
         audit_log,
         rotations,
         identities,
-        service,
         tokens,
+        service,
     )
